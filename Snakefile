@@ -1,0 +1,27 @@
+# igrm: one command rebuilds every figure, table and claim of
+# "Implicit regularization in Heavy-ball momentum accelerated SGD" (Ghosh et al., ICLR 2023).
+#   snakemake --cores all                 # everything in config.yaml (laptop scale, CPU)
+#   snakemake --cores all fig_sigmoid     # one figure and only what it needs
+#   snakemake --lt                        # list the named targets
+import os
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: os.path.join(workflow.basedir, "config.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/toy.smk"
+include: "rules/orders.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    """Every figure and table listed in the config (`figures`, `tables`)."""
+    default_target: True
+    localrule: True
+    input:
+        final_outputs(),

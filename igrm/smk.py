@@ -1,0 +1,139 @@
+"""The glue between Snakemake's ``snakemake`` object and igrm's pipeline tasks.
+
+Every script in scripts/ is one line: ``run(snakemake, kind)``. This module sends
+the job's output to its log, looks up ``params.task`` in the registry
+(igrm/pipeline.py), reads the inputs, calls the task and writes the outputs
+atomically (HDF5 with provenance for simulations, CSV for tidy tables, PDF+PNG
+for figures, CSV/Markdown/LaTeX for tables).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+log = logging.getLogger("igrm")
+
+
+@contextlib.contextmanager
+def logging_to(path):
+    """Send stdout, stderr and the igrm logger to the rule's log file."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", buffering=1) as fh:
+        old_out, old_err = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = fh
+        handler = logging.StreamHandler(fh)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        try:
+            yield fh
+        except BaseException:
+            log.exception("job failed")
+            raise
+        finally:
+            root.removeHandler(handler)
+            sys.stdout, sys.stderr = old_out, old_err
+
+
+def _named_inputs(smk) -> dict[str, str]:
+    named = dict(smk.input.items())
+    if not named:
+        raise ValueError("this rule kind needs named inputs (input: name=path)")
+    return named
+
+
+def _group_by_stem(paths) -> dict[str, list[Path]]:
+    groups: dict[str, list[Path]] = defaultdict(list)
+    for p in map(Path, paths):
+        groups[p.with_suffix("").name].append(p)
+    return dict(groups)
+
+
+def run(smk, kind: str) -> None:
+    from . import pipeline
+
+    with logging_to(smk.log[0]):
+        task_name = smk.params.task
+        task = pipeline.task(kind, task_name)
+        cfg = getattr(smk.params, "cfg", None)
+        cfg = dict(cfg) if cfg is not None else None
+        log.info("%s task %s (rule %s, wildcards %s)", kind, task_name, smk.rule, dict(smk.wildcards.items()))
+        t0 = time.perf_counter()
+        if kind == "simulate":
+            _simulate(smk, task, cfg)
+        elif kind == "tidy":
+            _tidy(smk, task)
+        elif kind == "plot":
+            _plot(smk, task, cfg)
+        elif kind == "table":
+            _table(smk, task, cfg)
+        else:
+            raise ValueError(f"unknown script kind {kind!r}")
+        log.info("done in %.2f s", time.perf_counter() - t0)
+
+
+def _simulate(smk, task, cfg):
+    from .io import now_iso, provenance, write_h5
+
+    started = now_iso()
+    t0 = time.perf_counter()
+    arrays, attrs = task(cfg)
+    attrs = dict(attrs)
+    attrs["wall_time_s"] = time.perf_counter() - t0
+    status = attrs.pop("status", "completed")
+    prov = provenance(config=cfg, seed=(cfg or {}).get("seed"), started=started)
+    write_h5(smk.output[0], arrays, attrs, prov, status=status)
+    log.info("wrote %s (status %s)", smk.output[0], status)
+
+
+def _tidy(smk, task):
+    from .io import read_h5, write_text_atomic
+
+    results = [read_h5(p) for p in smk.input]
+    tables = task(results)
+    outputs = dict(smk.output.items())
+    missing = set(outputs) - set(tables)
+    if missing:
+        raise KeyError(f"task returned no table for output(s) {sorted(missing)}")
+    for name, path in outputs.items():
+        write_text_atomic(path, tables[name].to_csv(index=False))
+        log.info("wrote %s (%d rows)", path, len(tables[name]))
+
+
+def _read_inputs(smk):
+    import pandas as pd
+
+    return {name: pd.read_csv(path) for name, path in _named_inputs(smk).items()}
+
+
+def _plot(smk, task, cfg):
+    task(_read_inputs(smk), cfg, list(smk.output))
+    log.info("wrote %s", ", ".join(smk.output))
+
+
+def _table(smk, task, cfg):
+    """Table tasks return {stem: (DataFrame, caption)}; each stem's outputs
+    (.csv/.md/.tex) are written from it."""
+    from .io import write_table
+
+    if len(smk.input) and not dict(smk.input.items()):
+        import pandas as pd
+
+        inputs = [pd.read_csv(p) for p in smk.input]  # unnamed list (e.g. claim parts)
+    else:
+        inputs = _read_inputs(smk)
+    tables = task(inputs, cfg)
+    groups = _group_by_stem(smk.output)
+    missing = set(groups) - set(tables)
+    if missing:
+        raise KeyError(f"task returned no table for output(s) {sorted(missing)}")
+    for stem, paths in groups.items():
+        df, caption = tables[stem]
+        write_table(df, paths, caption=caption)
+        log.info("wrote %s", ", ".join(map(str, paths)))

@@ -1,0 +1,105 @@
+# Shared helpers: config validation, canonical wildcards, target lists.
+# Functions only (no rules) — the linter wants rules and functions apart.
+import sys
+
+from snakemake.utils import validate
+
+sys.path.insert(0, workflow.basedir)  # igrm importable even without `pip install -e .`
+
+from igrm.config import check_config, num  # noqa: E402
+
+SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
+
+# 1) our own pass: every bad key named, with the fix; 2) Snakemake's, which fills defaults.
+check_config(config, SCHEMA)
+validate(config, SCHEMA, set_default=True)
+
+R = "results"
+
+
+# canonical numbers only (igrm.config.num): `beta0.9` exists, `beta0.90` cannot
+wildcard_constraints:
+    beta=r"0(\.\d*[1-9])?|[1-9](\.\d*[1-9])?e-\d\d",
+    eta=r"(0|[1-9]\d*)(\.\d*[1-9])?(e[-+]\d\d)?",
+    problem="|".join(["two_factor", "lstsq"]),
+
+
+def figure_paths(name):
+    return multiext(f"{R}/figures/{name}", ".pdf", ".png")
+
+
+def table_paths(name):
+    return multiext(f"{R}/tables/{name}", ".csv", ".md", ".tex")
+
+
+def cfg_at(path):
+    """The config section at a '/'-separated path, as a plain dict (for params)."""
+    node = config
+    for part in path.split("/"):
+        node = node[part]
+    return node
+
+
+def sweep_cfg(wildcards):
+    """One sharpness-sweep job: the two-factor problem and start, one eta."""
+    tf = config["toy"]["two_factor"]
+    sw = config["toy"]["sharpness_sweep"]
+    return {"x": tf["x"], "y": tf["y"], "init": tf["init"], "etas": [float(wildcards.eta)],
+            "betas": sw["betas"], "steps": sw["steps"]}
+
+
+def sweep_files(wildcards=None):
+    return [f"{R}/toy/sharpness_sweep/eta{num(e)}.h5" for e in config["toy"]["sharpness_sweep"]["etas"]]
+
+
+def gdm_cfg(wildcards):
+    """One GD+M error-order job: one problem, one beta (so a new beta adds a job
+    without rerunning the others)."""
+    g = config["orders"]["gdm"]
+    return {"problem": wildcards.problem, **g[wildcards.problem], "beta": float(wildcards.beta),
+            "h_grid": g["h_grid"], "T": g["T"], "rtol": g["rtol"], "atol": g["atol"]}
+
+
+def gdm_files(wildcards=None):
+    g = config["orders"]["gdm"]
+    return [f"{R}/orders/gdm/{p}_beta{num(b)}.h5" for p in g["problems"] for b in g["betas"]]
+
+
+def sgdm_cfg(wildcards):
+    s = {k: v for k, v in config["orders"]["sgdm"].items() if k != "betas"}
+    return {**s, "beta": float(wildcards.beta)}
+
+
+def sgdm_files(wildcards=None):
+    return [f"{R}/orders/sgdm/beta{num(b)}.h5" for b in config["orders"]["sgdm"]["betas"]]
+
+
+FIGURE_FILES = {
+    name: figure_paths(name) for name in ["two_factor", "sharpness_sweep", "sigmoid", "orders_gdm", "orders_sgdm"]
+}
+TABLE_FILES = {
+    "sharpness": table_paths("sharpness"),
+    "orders": table_paths("orders_gdm_slopes") + table_paths("orders_sgdm_slopes"),
+    "claims": table_paths("claims"),
+}
+
+# which claim parts exist for which figure (the claims table gathers the enabled ones)
+CLAIM_PARTS = {
+    "toy": ["two_factor", "sharpness_sweep"],
+    "orders_gdm": ["orders_gdm"],
+    "orders_sgdm": ["orders_sgdm"],
+}
+
+
+def claim_files(wildcards=None):
+    figs = set(config["figures"])
+    return [f"{R}/claims/{part}.csv" for part, needs in CLAIM_PARTS.items() if figs & set(needs)]
+
+
+def final_outputs():
+    out = []
+    for f in config["figures"]:
+        out += FIGURE_FILES[f]
+    for t in config["tables"]:
+        out += TABLE_FILES[t]
+    return out

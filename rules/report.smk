@@ -1,0 +1,73 @@
+# The claims table and one named target per figure and table (`snakemake --lt`).
+
+
+rule make_table_claims:
+    """Every claim: theory vs measured, uncertainty, tolerance, verdict."""
+    input:
+        claim_files,
+    output:
+        table_paths("claims"),
+    params:
+        task="table_claims",
+    log:
+        "logs/tables/claims.log",
+    conda:
+        "../envs/science.yaml"
+    script:
+        "../scripts/table.py"
+
+
+rule fig_two_factor:
+    """Figure: GD vs GD+M on the two-factor toy, over the hyperbola of minima (paper's figure)."""
+    localrule: True
+    input:
+        FIGURE_FILES["two_factor"],
+
+
+rule fig_sharpness_sweep:
+    """Figure: sharpness of the limit point vs beta at fixed eta, GD+M vs flow (2)."""
+    localrule: True
+    input:
+        FIGURE_FILES["sharpness_sweep"],
+
+
+rule fig_sigmoid:
+    """Figure: GD/GD+M on the sigmoid toy over the map of ||grad E||^2, with the ODE flows."""
+    localrule: True
+    input:
+        FIGURE_FILES["sigmoid"],
+
+
+rule fig_orders_gdm:
+    """Figure: global error of GD+M vs flows (1), (2) against h (log-log), three starts."""
+    localrule: True
+    input:
+        FIGURE_FILES["orders_gdm"],
+
+
+rule fig_orders_sgdm:
+    """Figure: RMS global error of SGD+M vs its piecewise modified flow against h."""
+    localrule: True
+    input:
+        FIGURE_FILES["orders_sgdm"],
+
+
+rule table_sharpness:
+    """Table: limit point and sharpness of each two-factor run."""
+    localrule: True
+    input:
+        TABLE_FILES["sharpness"],
+
+
+rule table_orders:
+    """Table: fitted error orders of the modified flows."""
+    localrule: True
+    input:
+        TABLE_FILES["orders"],
+
+
+rule table_claims:
+    """Table: every claim, theory vs measured, with verdict."""
+    localrule: True
+    input:
+        TABLE_FILES["claims"],
