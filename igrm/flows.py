@@ -1,0 +1,336 @@
+"""Modified flows of heavy-ball momentum and the starts that make them accurate.
+
+Everything here is float64 numpy and vectorised over leading "lane" axes, so a
+whole grid of step sizes (and starts, and sample streams) runs in one loop.
+
+Numbering: "flow (1)", "flow (2)" and "SGD+M flow" are the equations of
+DESIGN.md §1; "(M1)…(M12)" are the numbered equations of docs/modified_flows.md,
+where every formula below is derived.
+
+GD+M (deterministic)
+    heavy ball       x_{k+1} = x_k − h ∇E(x_k) + β (x_k − x_{k−1}),  t_k = k h      (M1)
+    flow (1)         x' = −∇E / (1 − β)
+    flow (2)         x' = −(∇E + λ ∇‖∇E‖²) / (1 − β),  λ = (1+β) h / (4 (1−β)²)
+    rest offset      x_k − x̃(t_k) → h β/(1−β)² ∇E(x_0)   (start x_{−1} = x_0)      (M4)
+    slow manifold    x_{−1} = x_0 + h ∇E(x_0)/(1−β) [+ h² H∇E(x_0)/(1−β)³]          (M7)
+
+SGD+M on the two-factor stream E_r(w) = ½ (y_r − w1 w2 x_r)², u = w1 w2:
+    G_k = A_k − B_k u + ½ C_k u²,  C_k = β C_{k−1} + x_k²,  B_k = β B_{k−1} + x_k y_k (M9)
+    Σ_{r<k} β^{k−r} ‖∇G_r‖² = (w1² + w2²)(P_k u² − 2 Q_k u + R_k),
+    P_k = β (P_{k−1} + C_{k−1}²), Q_k = β (Q_{k−1} + C_{k−1} B_{k−1}),
+    R_k = β (R_{k−1} + B_{k−1}²)                                                   (M10)
+    force −∇F_k of the SGD+M flow in closed form                                   (M11)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from .problems import Problem
+
+# --------------------------------------------------------------------------------------
+# GD+M: flows (1) and (2)
+# --------------------------------------------------------------------------------------
+
+
+def flow2_lambda(beta, h):
+    """λ = (1+β) h / (4 (1−β)²), the coefficient of ‖∇E‖² in flow (2)."""
+    beta = np.asarray(beta, dtype=np.float64)
+    return (1.0 + beta) * np.asarray(h, dtype=np.float64) / (4.0 * (1.0 - beta) ** 2)
+
+
+def flow_field(problem: Problem, x, beta, lam):
+    """x' = −(∇E + λ ∇‖∇E‖²)/(1−β): flow (2) for λ = flow2_lambda(β, h), flow (1) for λ = 0.
+
+    ``x`` has shape (..., d); ``beta`` and ``lam`` broadcast against the lane axes (...).
+    ∇‖∇E‖² = 2 H ∇E is ``problem.grad_norm2_grad`` (DESIGN.md §1, below flow (2)).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    lam = np.asarray(lam, dtype=np.float64)[..., None]
+    beta = np.asarray(beta, dtype=np.float64)[..., None]
+    g = problem.grad(x)
+    if np.any(lam != 0):
+        g = g + lam * problem.grad_norm2_grad(x)
+    return -g / (1.0 - beta)
+
+
+def flow1_field(problem: Problem, x, beta):
+    """Flow (1): x' = −∇E(x)/(1−β)."""
+    return flow_field(problem, x, beta, 0.0)
+
+
+def flow2_field(problem: Problem, x, beta, h):
+    """Flow (2): x' = −(1/(1−β)) ∇(E + λ‖∇E‖²), λ = (1+β)h/(4(1−β)²)."""
+    return flow_field(problem, x, beta, flow2_lambda(beta, h))
+
+
+def solve_flow(problem: Problem, x0, beta, h, t_eval, which: int = 2, rtol: float = 1e-12,
+               atol: float = 1e-12, dense_output: bool = False):
+    """Reference solution of flow (1) (``which=1``) or flow (2) (``which=2``) by DOP853.
+
+    ``x0`` is (d,) or (L, d) (L independent lanes solved as one stacked system; ``h``
+    scalar or (L,)). Returns the solution at ``t_eval`` (shape (len(t_eval), [L,] d));
+    with ``dense_output=True`` returns a callable ``sol(t) -> (len(t), [L,] d)`` instead
+    (``t_eval`` then only gives the end time, max(t_eval)).
+    """
+    x0 = np.asarray(x0, dtype=np.float64)
+    single = x0.ndim == 1
+    X0 = x0[None] if single else x0
+    L, d = X0.shape
+    if which == 1:
+        lam = np.zeros(L)
+    elif which == 2:
+        lam = np.broadcast_to(flow2_lambda(beta, h), (L,)).astype(np.float64)
+    else:
+        raise ValueError(f"which must be 1 or 2 (flow (1) or flow (2)), got {which!r}")
+    return solve_lanes(problem, X0, beta, lam, t_eval, rtol=rtol, atol=atol,
+                       dense_output=dense_output, squeeze=single)
+
+
+def solve_lanes(problem: Problem, X0, beta, lam, t_eval, rtol=1e-12, atol=1e-12,
+                dense_output=False, squeeze=False):
+    """Solve x' = flow_field(x; β, λ_l) for L lanes (X0: (L, d), lam: (L,)) as one DOP853 run."""
+    X0 = np.asarray(X0, dtype=np.float64)
+    L, d = X0.shape
+    lam = np.asarray(lam, dtype=np.float64).reshape(L)
+    t_eval = np.atleast_1d(np.asarray(t_eval, dtype=np.float64))
+    t_end = float(t_eval.max())
+
+    def rhs(t, y):
+        return flow_field(problem, y.reshape(L, d), beta, lam).ravel()
+
+    if dense_output:
+        sol = solve_ivp(rhs, (0.0, t_end), X0.ravel(), method="DOP853", rtol=rtol, atol=atol,
+                        dense_output=True)
+        if not sol.success:
+            raise RuntimeError(f"solve_ivp failed: {sol.message}")
+
+        def call(t):
+            t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+            y = sol.sol(t).T.reshape(len(t), L, d)
+            return y[:, 0] if squeeze else y
+
+        call.nfev = sol.nfev  # type: ignore[attr-defined]
+        return call
+    sol = solve_ivp(rhs, (0.0, t_end), X0.ravel(), method="DOP853", rtol=rtol, atol=atol,
+                    t_eval=t_eval)
+    if not sol.success:
+        raise RuntimeError(f"solve_ivp failed: {sol.message}")
+    y = sol.y.T.reshape(len(t_eval), L, d)
+    return y[:, 0] if squeeze else y
+
+
+def rest_offset(problem: Problem, x0, beta, h):
+    """h β/(1−β)² ∇E(x_0): the lag of heavy ball started from rest behind the flow
+    started at x_0, built up in its first ~1/(1−β) steps (eq. M4). The flow started at
+    x̃_0 = x_0 + rest_offset follows the from-rest iterates to O(h²) (eq. M5)."""
+    beta = np.asarray(beta, dtype=np.float64)
+    c = np.asarray(h, dtype=np.float64) * beta / (1.0 - beta) ** 2
+    return c[..., None] * problem.grad(np.asarray(x0, dtype=np.float64))
+
+
+def slow_manifold_prev(problem: Problem, x0, beta, h, order: int = 1):
+    """x_{−1} on the slow manifold through x_0 (eq. M7):
+
+        order 1:  x_{−1} = x_0 + h ∇E(x_0)/(1−β)
+        order 2:  x_{−1} = x_0 + h ∇E(x_0)/(1−β) + h² H∇E(x_0)/(1−β)³
+
+    The order-1 start is already enough for O(h²) global error against flow (2)
+    (eq. M8: a start δ off the manifold shifts the smooth solution by −β δ/(1−β));
+    the h² term only lowers the error constant.
+    """
+    x0 = np.asarray(x0, dtype=np.float64)
+    beta = np.asarray(beta, dtype=np.float64)[..., None]
+    h = np.asarray(h, dtype=np.float64)[..., None]
+    g = problem.grad(x0)
+    prev = x0 + h * g / (1.0 - beta)
+    if order == 2:
+        prev = prev + h * h * problem.hvp(x0, g) / (1.0 - beta) ** 3
+    elif order != 1:
+        raise ValueError(f"order must be 1 or 2, got {order!r}")
+    return prev
+
+
+def heavy_ball(problem: Problem, x0, x_prev, beta, h, n_steps):
+    """Heavy ball (eq. M1) for L lanes in lock step, each with its own h and step count.
+
+    ``x0``, ``x_prev``: (L, d); ``h``: (L,); ``n_steps``: (L,) ints. Returns the
+    trajectories X of shape (max(n_steps)+1, L, d) with X[k, l] = x_k of lane l and NaN
+    after a lane's last step. A lane that produces a non-finite value stays NaN (a
+    diverged run is a result, DESIGN.md §3).
+    """
+    x = np.array(x0, dtype=np.float64)
+    xp = np.array(x_prev, dtype=np.float64)
+    L, d = x.shape
+    h = np.broadcast_to(np.asarray(h, dtype=np.float64), (L,))[:, None]
+    n_steps = np.broadcast_to(np.asarray(n_steps, dtype=np.int64), (L,))
+    N = int(n_steps.max())
+    X = np.full((N + 1, L, d), np.nan)
+    X[0] = x
+    active = np.ones(L, dtype=bool)
+    for k in range(N):
+        if not np.all(active) or k >= n_steps.min():
+            active = n_steps > k
+        x_new = x - h * problem.grad(x) + beta * (x - xp)
+        xp, x = x, x_new
+        X[k + 1, active] = x[active]
+    return X
+
+
+# --------------------------------------------------------------------------------------
+# SGD+M on the two-factor stream: exact piecewise flow
+# --------------------------------------------------------------------------------------
+
+
+def two_factor_stream(rng: np.random.Generator, streams: int, n_steps: int, x_noise: float = 0.3,
+                      y_noise: float = 0.1, x_mean: float = 1.0, slope: float = 0.6):
+    """Samples (x_r, y_r), r = 0..n_steps−1, for ``streams`` independent streams:
+    x_r = x_mean + x_noise·N(0,1), y_r = slope·x_r + y_noise·N(0,1). Sample r is used at
+    step r, so every step size sees the same sequence. Returns xs, ys of shape (S, N)."""
+    xs = x_mean + x_noise * rng.standard_normal((streams, n_steps))
+    ys = slope * xs + y_noise * rng.standard_normal((streams, n_steps))
+    return xs, ys
+
+
+def sgdm_coefficients(xs, ys, beta):
+    """Running coefficients of G_k and of the history sum (eqs. M9, M10), shape (S, N) each.
+
+    C_k = β C_{k−1} + x_k²,  B_k = β B_{k−1} + x_k y_k,  A_k = β A_{k−1} + ½ y_k²
+    (C_{−1} = B_{−1} = A_{−1} = 0);
+    P_k = β (P_{k−1} + C_{k−1}²),  Q_k = β (Q_{k−1} + C_{k−1} B_{k−1}),
+    R_k = β (R_{k−1} + B_{k−1}²)  (P_0 = Q_0 = R_0 = 0).
+    """
+    xs = np.atleast_2d(np.asarray(xs, dtype=np.float64))
+    ys = np.atleast_2d(np.asarray(ys, dtype=np.float64))
+    S, N = xs.shape
+    out = {k: np.zeros((S, N)) for k in "ABCPQR"}
+    A = np.zeros(S); B = np.zeros(S); C = np.zeros(S)
+    P = np.zeros(S); Q = np.zeros(S); R = np.zeros(S)
+    for k in range(N):
+        if k > 0:  # (M10): uses C_{k−1}, B_{k−1}
+            P = beta * (P + C * C)
+            Q = beta * (Q + C * B)
+            R = beta * (R + B * B)
+        C = beta * C + xs[:, k] ** 2          # (M9)
+        B = beta * B + xs[:, k] * ys[:, k]
+        A = beta * A + 0.5 * ys[:, k] ** 2
+        for name, v in zip("ABCPQR", (A, B, C, P, Q, R)):
+            out[name][:, k] = v
+    return out
+
+
+def sgdm_potential(w, coef: dict, h, regularise: bool = True):
+    """F_k(w) = G_k + (h/4)(‖∇G_k‖² + 2 Σ_{r<k} β^{k−r}‖∇G_r‖²) (SGD+M flow) in closed
+    form via (M9, M10); ``coef`` holds A, B, C, P, Q, R broadcastable to w[..., 0]."""
+    w = np.asarray(w, dtype=np.float64)
+    w1, w2 = w[..., 0], w[..., 1]
+    u = w1 * w2
+    s = w1 * w1 + w2 * w2
+    G = coef["A"] - coef["B"] * u + 0.5 * coef["C"] * u * u
+    if not regularise:
+        return G
+    reg = s * ((coef["C"] * u - coef["B"]) ** 2 + 2.0 * (coef["P"] * u * u - 2.0 * coef["Q"] * u + coef["R"]))
+    return G + 0.25 * h * reg
+
+
+def sgdm_force(w, B, C, P, Q, R, h, regularise: bool = True):
+    """−∇F_k(w), the SGD+M flow's vector field on [t_k, t_{k+1}) in closed form (eq. M11).
+
+    With u = w1 w2, s = w1² + w2², ∇u = (w2, w1), ∇s = 2 (w1, w2):
+        ∇G_k = (C u − B) ∇u,
+        reg = s q(u), q(u) = a u² − 2 b u + c, a = C² + 2P, b = C B + 2Q, c = B² + 2R,
+        ∇reg = q(u) ∇s + s (2 a u − 2 b) ∇u,
+        −∇F_k = −∇G_k − (h/4) ∇reg.
+    ``regularise=False`` drops the h/4 terms (the flow of G_k alone).
+    All coefficients and h broadcast against w[..., 0].
+    """
+    w1, w2 = w[..., 0], w[..., 1]
+    u = w1 * w2
+    gu = C * u - B
+    f1 = -gu * w2
+    f2 = -gu * w1
+    if regularise:
+        a = C * C + 2.0 * P
+        b = C * B + 2.0 * Q
+        c = B * B + 2.0 * R
+        q = (a * u - 2.0 * b) * u + c
+        s = w1 * w1 + w2 * w2
+        dq = 2.0 * s * (a * u - b)
+        hq = 0.25 * h
+        f1 = f1 - hq * (2.0 * q * w1 + dq * w2)
+        f2 = f2 - hq * (2.0 * q * w2 + dq * w1)
+    return np.stack([f1, f2], axis=-1)
+
+
+def integrate_sgdm_flow(x0, coef: dict, h, n_steps, substeps: int = 2, regularise: bool = True):
+    """Integrate the piecewise SGD+M flow (DESIGN.md §1) exactly interval by interval.
+
+    On [t_k, t_{k+1}) the field is sgdm_force with the coefficients of step k; each
+    interval is integrated with ``substeps`` classical RK4 steps (fixed step h/substeps;
+    the field is smooth inside an interval, so no step straddles a switch).
+
+    ``x0``: (2,) or broadcastable to (H, S, 2); ``coef``: B, C, P, Q, R of shape (S, N)
+    (from :func:`sgdm_coefficients`); ``h``: (H,); ``n_steps``: (H,) ints ≤ N.
+    Returns X of shape (max(n_steps)+1, H, S, 2): the flow at t_k = k h of every lane,
+    NaN after a lane's end.
+    """
+    h = np.atleast_1d(np.asarray(h, dtype=np.float64))
+    n_steps = np.broadcast_to(np.asarray(n_steps, dtype=np.int64), h.shape)
+    S, N = coef["C"].shape
+    Hn = len(h)
+    Nmax = int(n_steps.max())
+    if Nmax > N:
+        raise ValueError(f"need {Nmax} samples per stream, have {N}")
+    x = np.broadcast_to(np.asarray(x0, dtype=np.float64), (Hn, S, 2)).copy()
+    X = np.full((Nmax + 1, Hn, S, 2), np.nan)
+    X[0] = x
+    dt = (h / substeps)[:, None, None]            # (H,1,1) for the state update
+    hk = h[:, None]                               # (H,1) for the h/4 terms
+    for k in range(Nmax):
+        cf = [coef[n][:, k][None, :] for n in "BCPQR"]   # (1,S)
+
+        def f(y):
+            return sgdm_force(y, *cf, hk, regularise=regularise)
+
+        for _ in range(substeps):
+            k1 = f(x)
+            k2 = f(x + 0.5 * dt * k1)
+            k3 = f(x + 0.5 * dt * k2)
+            k4 = f(x + dt * k3)
+            x = x + dt / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        active = n_steps > k
+        X[k + 1, active] = x[active]
+    return X
+
+
+def heavy_ball_two_factor_stream(x0, xs, ys, beta, h, n_steps):
+    """Discrete SGD+M on the stream: x_{k+1} = x_k − h ∇E_k(x_k) + β (x_k − x_{k−1}),
+    x_{−1} = x_0, ∇E_k(w) = (x_k² u − x_k y_k)(w2, w1), u = w1 w2 (DESIGN.md §1).
+
+    ``xs``, ``ys``: (S, N); ``h``: (H,); ``n_steps``: (H,). Returns (max(n_steps)+1, H, S, 2),
+    NaN after a lane's end.
+    """
+    xs = np.atleast_2d(np.asarray(xs, dtype=np.float64))
+    ys = np.atleast_2d(np.asarray(ys, dtype=np.float64))
+    h = np.atleast_1d(np.asarray(h, dtype=np.float64))
+    n_steps = np.broadcast_to(np.asarray(n_steps, dtype=np.int64), h.shape)
+    S, N = xs.shape
+    Hn = len(h)
+    Nmax = int(n_steps.max())
+    x = np.broadcast_to(np.asarray(x0, dtype=np.float64), (Hn, S, 2)).copy()
+    xp = x.copy()
+    X = np.full((Nmax + 1, Hn, S, 2), np.nan)
+    X[0] = x
+    hh = h[:, None]
+    for k in range(Nmax):
+        xr = xs[:, k][None, :]
+        yr = ys[:, k][None, :]
+        w1, w2 = x[..., 0], x[..., 1]
+        gu = xr * xr * w1 * w2 - xr * yr
+        step = np.stack([gu * w2, gu * w1], axis=-1)
+        x_new = x - hh[..., None] * step + beta * (x - xp)
+        xp, x = x, x_new
+        active = n_steps > k
+        X[k + 1, active] = x[active]
+    return X
