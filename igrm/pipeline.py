@@ -1,0 +1,157 @@
+"""Registry of the pipeline's tasks: the one place that maps a rule's ``params.task``
+to the igrm function that does the work, with a uniform signature per kind:
+
+- simulate: ``f(cfg: dict) -> (arrays: dict, attrs: dict)``  (one HDF5 file)
+- tidy:     ``f(results: list[(arrays, attrs)]) -> {output_name: DataFrame}``
+- plot:     ``f(inputs: {name: DataFrame}, cfg, paths) -> None``
+- table:    ``f(inputs, cfg) -> {output_stem: (DataFrame, caption)}``
+
+Science lives in igrm.toy / igrm.orders; this module only adapts signatures.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pandas as pd
+
+from . import claims
+
+
+def _concat(frames):
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+# ---------------------------------------------------------------- tidy adapters
+def tidy_two_factor(results):
+    from . import toy
+
+    return {"trajectories": _concat(toy.tidy_trajectories(a, t) for a, t in results),
+            "finals": _concat(toy.tidy_finals(a, t) for a, t in results)}
+
+
+def tidy_sharpness_sweep(results):
+    from . import toy
+
+    df = _concat(toy.tidy_sharpness(a, t) for a, t in results)
+    return {"sweep": df.sort_values(["eta", "beta"]).reset_index(drop=True)}
+
+
+def tidy_sigmoid(results):
+    from . import toy
+
+    return {"trajectories": _concat(toy.tidy_trajectories(a, t) for a, t in results),
+            "flows": _concat(toy.tidy_flows(a, t) for a, t in results)}
+
+
+def tidy_orders(results):
+    from . import orders
+
+    errors = _concat(orders.tidy_orders(a, t) for a, t in results)
+    return {"errors": errors, "slopes": orders.fit_slopes(errors)}
+
+
+# ---------------------------------------------------------------- plot adapters
+def plot_two_factor(inputs, cfg, paths):
+    from . import toy
+
+    toy.plot_two_factor(inputs["trajectories"], cfg, paths, finals_df=inputs.get("finals"))
+
+
+def plot_sharpness_sweep(inputs, cfg, paths):
+    from . import toy
+
+    toy.plot_sharpness(inputs["sweep"], paths)
+
+
+def plot_sigmoid(inputs, cfg, paths):
+    from . import toy
+
+    toy.plot_sigmoid(inputs["trajectories"], inputs["flows"], cfg, paths)
+
+
+def plot_orders_gdm(inputs, cfg, paths):
+    from . import orders
+
+    orders.plot_gdm_orders(inputs["errors"], inputs["slopes"], paths)
+
+
+def plot_orders_sgdm(inputs, cfg, paths):
+    from . import orders
+
+    orders.plot_sgdm_orders(inputs["errors"], inputs["slopes"], paths)
+
+
+# ---------------------------------------------------------------- table adapters
+SHARPNESS_CAPTION = ("Two-factor toy E = ½(y − w1·w2·x)² at one effective learning rate: where each run "
+                     "converges and the sharpness λ_max(∇²E) there. On the hyperbola of minima "
+                     "λ_max = x²(w1² + w2²); smaller is flatter.")
+
+
+def table_sharpness(inputs, cfg):
+    df = inputs["finals"]
+    return {"sharpness": (df, SHARPNESS_CAPTION)}
+
+
+ORDERS_CAPTION = ("Fitted error orders: slope of log global error max_kh≤T ‖x_k − x(kh)‖ against log h, "
+                  "with its standard error, for each comparison of the iterates with a modified flow "
+                  "(docs/modified_flows.md).")
+
+
+def table_orders(inputs, cfg):
+    return {"orders_gdm_slopes": (inputs["gdm"], ORDERS_CAPTION + " GD+M vs flows (1), (2)."),
+            "orders_sgdm_slopes": (inputs["sgdm"], ORDERS_CAPTION + " SGD+M vs its piecewise flow (RMS over streams).")}
+
+
+def claims_toy(inputs, cfg):
+    from . import toy
+
+    df = toy.toy_claims(inputs["sweep"], inputs["finals"], {"claims": cfg})
+    return {"toy": (df, "")}
+
+
+def claims_orders(inputs, cfg):
+    from . import orders
+
+    df = orders.order_claims(inputs["slopes"], cfg)
+    kind = "gdm" if df["id"].str.startswith("order/gdm").all() else "sgdm"
+    return {f"orders_{kind}": (df, "")}
+
+
+CLAIMS_CAPTION = ("Every claim of the paper checked by the pipeline: the theory value, the measured value "
+                  "with its uncertainty, the tolerance (fixed in the config before measuring) and the verdict.")
+
+
+def table_claims(inputs, cfg):
+    parts = inputs if isinstance(inputs, list) else list(inputs.values())
+    return {"claims": (claims.combine(parts), CLAIMS_CAPTION)}
+
+
+# ---------------------------------------------------------------- registry
+TASKS = {
+    "simulate": {
+        "simulate_two_factor": "igrm.toy:simulate_two_factor",
+        "sharpness_sweep": "igrm.toy:sharpness_sweep",
+        "simulate_sigmoid": "igrm.toy:simulate_sigmoid",
+        "gdm_error_orders": "igrm.orders:gdm_error_orders",
+        "sgdm_error_orders": "igrm.orders:sgdm_error_orders",
+    },
+    "tidy": {n: f"igrm.pipeline:{n}" for n in
+             ["tidy_two_factor", "tidy_sharpness_sweep", "tidy_sigmoid", "tidy_orders"]},
+    "plot": {n: f"igrm.pipeline:{n}" for n in
+             ["plot_two_factor", "plot_sharpness_sweep", "plot_sigmoid", "plot_orders_gdm", "plot_orders_sgdm"]},
+    "table": {n: f"igrm.pipeline:{n}" for n in
+              ["table_sharpness", "table_orders", "claims_toy", "claims_orders", "table_claims"]},
+}
+
+
+def task(kind: str, name: str):
+    """The function registered for ``name`` under ``kind``."""
+    try:
+        target = TASKS[kind][name]
+    except KeyError:
+        known = ", ".join(sorted(TASKS.get(kind, {})))
+        raise KeyError(f"no {kind} task {name!r} (params.task of the rule); known: {known}") from None
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
