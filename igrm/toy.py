@@ -94,7 +94,7 @@ def solve_flow(field: Callable[[np.ndarray], np.ndarray], w0, t_end: float, spee
     if gtol is not None:
         def done(t, y):
             gn = np.sqrt(np.sum(field(y.reshape(B, d)) ** 2, axis=1))
-            return math.log(max(float(np.max(gn)), 1e-300)) - math.log(gtol)
+            return math.log(max(float(np.max(gn)), 1e-300)) - math.log(0.5 * gtol)
         done.terminal = True
         done.direction = -1
         events = [done]
@@ -370,7 +370,7 @@ def plot_two_factor(traj_df: pd.DataFrame, cfg: Mapping[str, Any] | None, paths:
     ax.set(xlim=(0, 4), ylim=(0, 4), xlabel=r"$w_1$", ylabel=r"$w_2$",
            title=f"GD / GD+M, η = {float(cfg['eta']):g}, {int(traj_df['step'].max())} steps")
     ax.set_aspect("equal")
-    ax.legend(loc="upper right")
+    ax.legend(loc="center right", fontsize=7)
     b, s = np.array(ends).T
     axs.plot(b, s, "o-", color="k")
     axs.axhline(2 * abs(p.y * p.x), ls=":", color="0.5", label=r"flattest minimum $2|xy|$")
