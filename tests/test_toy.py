@@ -1,0 +1,189 @@
+"""Toy pipeline stages (igrm.toy) on small configs, and the ODE flows against exact solutions."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.linalg import expm
+
+from igrm import toy
+from igrm.claims import COLUMNS
+from igrm.io import read_h5, write_h5
+from igrm.problems import LeastSquares, SigmoidFactor, TwoFactor
+
+SMALL_TWO = {"x": 1.0, "y": 0.6, "init": [2.8, 3.4], "eta": 1e-2, "betas": [0.0, 0.5, 0.9],
+             "steps": 3000, "record_every": 7}
+SMALL_SWEEP = {"x": 1.0, "y": 0.6, "init": [2.8, 3.4], "etas": [1e-2], "betas": [0.0, 0.3, 0.6, 0.8],
+               "steps": 4000}
+SMALL_SIG = {"x": 1.0, "y": 0.6, "init": [6.0, 2.0], "eta": 1e-2, "betas": [0.0, 0.9], "steps": 500,
+             "record_every": 1, "flow_points": 200}
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory):
+    arrays, attrs = toy.simulate_two_factor(SMALL_TWO)
+    path = tmp_path_factory.mktemp("h5") / "two.h5"
+    write_h5(path, arrays, attrs)
+    return read_h5(path)
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    return toy.sharpness_sweep(SMALL_SWEEP)
+
+
+@pytest.fixture(scope="module")
+def sig(tmp_path_factory):
+    arrays, attrs = toy.simulate_sigmoid(SMALL_SIG)
+    path = tmp_path_factory.mktemp("h5") / "sig.h5"
+    write_h5(path, arrays, attrs)
+    return read_h5(path)
+
+
+def test_lambda_and_raw_step():
+    # λ = (1+β) h / (4 (1−β)²), h = η(1−β) (flow (2)); β = 0 gives IGR's h/4
+    assert toy.raw_step(0.01, 0.9) == pytest.approx(0.001)
+    assert toy.igr_lambda(0.01, 0.0) == pytest.approx(0.0025)
+    assert toy.igr_lambda(0.001, 0.9) == pytest.approx(1.9 * 0.001 / (4 * 0.01))
+
+
+def test_simulate_two_factor_shapes(two):
+    a, attrs = two
+    n_rec = len(a["steps"])
+    assert a["steps"][0] == 0 and a["steps"][-1] == SMALL_TWO["steps"]
+    assert a["w"].shape == (n_rec, 3, 2)
+    assert a["final_w"].shape == (3, 2)
+    np.testing.assert_allclose(a["h"], 1e-2 * (1 - np.array(SMALL_TWO["betas"])))
+    np.testing.assert_array_equal(a["diverged_step"], -1)
+    assert np.all(a["final_loss"] < 1e-12)
+    # at a minimum λ_max of the closed-form Hessian equals x²(w1²+w2²)
+    np.testing.assert_allclose(a["final_sharpness"], a["sharpness_at_min"], rtol=1e-6)
+    assert attrs["problem"] == "two_factor"
+
+
+def test_gradient_flow_matches_matrix_exponential():
+    p = LeastSquares.random(dim=5, n=12, cond=20.0, seed=4)
+    w0 = np.array([[1.0, -2.0, 0.5, 3.0, -1.0], [0.0, 0.1, 0.2, 0.3, 0.4]])
+    ts = np.linspace(0, 8.0, 17)
+    res = toy.solve_flow(p.grad, w0, 8.0, t_eval=ts, rtol=1e-12, atol=1e-14)
+    ws = p.minimiser
+    for i, t in enumerate(ts):
+        exact = ws + (expm(-p.H * t) @ (w0 - ws).T).T  # x' = −H(x − x*)
+        np.testing.assert_allclose(res["w_eval"][i], exact, rtol=0, atol=1e-9)
+
+
+def test_flow2_on_lstsq_matches_exact_linear_flow():
+    # on a quadratic, ∇(E + λ‖∇E‖²) = (I + 2λH) H (x − x*): flow (2) is linear too
+    p = LeastSquares.random(dim=4, n=10, cond=5.0, seed=2)
+    w0 = np.array([1.0, 2.0, -1.0, 0.5])
+    beta, eta, t = 0.8, 0.1, 3.0
+    lam = toy.igr_lambda(toy.raw_step(eta, beta), beta)
+    res = toy.solve_flow(lambda w: toy.modified_gradient(p, w, np.full(len(w), lam)), w0[None], t,
+                         speed=1 / (1 - beta), rtol=1e-12, atol=1e-14)
+    M = (np.eye(4) + 2 * lam * p.H) @ p.H / (1 - beta)
+    exact = p.minimiser + expm(-M * t) @ (w0 - p.minimiser)
+    np.testing.assert_allclose(res["w"][0], exact, atol=1e-9)
+
+
+def test_flow1_conserves_balance_and_reaches_predicted_sharpness():
+    # gradient flow on w1 w2: d/dt (w1² − w2²) = 0, so the limit has w1² − w2² = c, w1 w2 = y/x
+    # and sharpness x² (w1² + w2²) = x² sqrt(c² + 4 (y/x)²)
+    p = TwoFactor()
+    w0 = np.array([2.8, 3.4])
+    res = toy.flow1_limit(p, w0, 10.0, gtol=1e-11)
+    assert res["converged"]
+    c = w0[0] ** 2 - w0[1] ** 2
+    expected = np.sqrt(c**2 + 4 * 0.6**2)
+    assert p.sharpness(res["w"][0]) == pytest.approx(expected, rel=1e-9)
+
+
+def test_sweep_arrays_and_physics(sweep):
+    a, attrs = sweep
+    n = len(SMALL_SWEEP["betas"])
+    for k in ("eta", "beta", "h", "sharpness_gdm", "sharpness_flow2", "sharpness_flow1", "diverged_step"):
+        assert a[k].shape == (n,)
+    assert a["final_w_gdm"].shape == (n, 2) and a["final_w_flow2"].shape == (n, 2)
+    assert attrs["flow2_all_converged"] and attrs["flow1_converged"]
+    assert np.all(a["gnorm_gdm"] < 1e-8)  # GD+M has converged too
+    # physical check: GD+M limit sharpness decreases with β, and lies below flow (1)
+    assert np.all(np.diff(a["sharpness_gdm"]) < 0)
+    assert np.all(a["sharpness_gdm"] < a["sharpness_flow1"])
+    # flow (2) is closer to GD+M than flow (1) is
+    df = toy.tidy_sharpness(a, attrs)
+    assert np.all(np.abs(df["rel_err"]) < np.abs(df["rel_err_flow1"]))
+
+
+def test_flow2_error_is_second_order_in_eta():
+    # at β = 0 the flow-(2) error of the limit sharpness is O(η²), the flow-(1) error O(η)
+    errs2, errs1 = [], []
+    for eta in (0.01, 0.005):
+        a, at = toy.sharpness_sweep({**SMALL_SWEEP, "etas": [eta], "betas": [0.0], "steps": 6000})
+        df = toy.tidy_sharpness(a, at)
+        errs2.append(abs(df["rel_err"].iloc[0]))
+        errs1.append(abs(df["rel_err_flow1"].iloc[0]))
+    assert 3.0 < errs2[0] / errs2[1] < 5.0  # ≈ 4 for O(η²)
+    assert 1.5 < errs1[0] / errs1[1] < 2.5  # ≈ 2 for O(η)
+
+
+def test_simulate_sigmoid_and_flows(sig):
+    a, attrs = sig
+    p = SigmoidFactor()
+    assert a["w"].shape == (501, 2, 2)
+    assert a["flow_E_w"].shape == (200, 2) and a["flow_R_w"].shape == (200, 2)
+    assert a["flow_E_t"][0] == 0 and a["flow_E_t"][-1] == pytest.approx(500 * 1e-2)
+    np.testing.assert_allclose(a["flow_E_w"][0], [6.0, 2.0])
+    # the regulariser flow ends where ∇E = 0, on the curve of minima w1 = y/σ(w2 x)
+    wR = a["flow_R_w"][-1]
+    assert p.grad_norm2(wR) < 1e-12
+    assert wR[0] == pytest.approx(p.minima_w1(wR[1]), rel=1e-5)
+    # the E flow decreases E monotonically
+    assert np.all(np.diff(p.loss(a["flow_E_w"])) <= 1e-15)
+
+
+def test_tidy_frames(two, sweep, sig):
+    tr = toy.tidy_trajectories(*two, max_points=50)
+    assert list(tr.columns) == ["problem", "method", "beta", "eta", "h", "step", "w1", "w2"]
+    per = tr.groupby("beta")["step"].agg(["count", "min", "max"])
+    assert (per["count"] <= 50).all() and (per["min"] == 0).all() and (per["max"] == 3000).all()
+    assert set(tr["method"]) == {"GD", "GD+M"}
+    fi = toy.tidy_finals(*two)
+    assert len(fi) == 3 and {"w1", "w2", "loss", "sharpness", "diverged_step"} <= set(fi.columns)
+    sw = toy.tidy_sharpness(*sweep)
+    assert {"eta", "beta", "sharpness_gdm", "sharpness_flow2", "sharpness_flow1", "rel_err"} <= set(sw.columns)
+    fl = toy.tidy_flows(*sig)
+    assert list(fl.columns) == ["problem", "flow", "t", "w1", "w2"]
+    assert set(fl["flow"]) == {toy.FLOW_E, toy.FLOW_R}
+
+
+def _check_files(paths):
+    for p in paths:
+        data = open(p, "rb").read()
+        assert len(data) > 1000
+        assert data[:4] == (b"%PDF" if str(p).endswith(".pdf") else b"\x89PNG")
+
+
+def test_plots(tmp_path, two, sweep, sig):
+    paths = [tmp_path / "two.pdf", tmp_path / "two.png"]
+    toy.plot_two_factor(toy.tidy_trajectories(*two), SMALL_TWO, paths)
+    _check_files(paths)
+    paths = [tmp_path / "sw.pdf", tmp_path / "sw.png"]
+    toy.plot_sharpness(toy.tidy_sharpness(*sweep), paths)
+    _check_files(paths)
+    paths = [tmp_path / "sig.pdf", tmp_path / "sig.png"]
+    toy.plot_sigmoid(toy.tidy_trajectories(*sig), toy.tidy_flows(*sig), SMALL_SIG, paths)
+    _check_files(paths)
+
+
+def test_toy_claims(two, sweep):
+    sw = toy.tidy_sharpness(*sweep)
+    cl = toy.toy_claims(sw, toy.tidy_finals(*two), {"claims": {"spearman_max": -0.9}})
+    assert list(cl.columns) == COLUMNS
+    assert list(cl["id"]) == ["toy_flatter_minima_with_beta", "toy_gdm_limit_matches_flow2"]
+    assert cl["measured"].iloc[0] == pytest.approx(-1.0)
+    assert cl["verdict"].iloc[0] == "reproduces"
+    # default tolerance: (η_max S0)², S0 = λ_max(∇²E) at the init
+    s0 = TwoFactor().sharpness(np.array([2.8, 3.4]))
+    assert cl["tolerance"].iloc[1] == pytest.approx((1e-2 * s0) ** 2)
+    assert cl["measured"].iloc[1] == pytest.approx(np.abs(sw["rel_err"]).max())
+    # an explicit tolerance from the config is used as given
+    cl2 = toy.toy_claims(sw, None, {"claims": {"flow2_rel_tol": 1e-9}})
+    assert cl2["tolerance"].iloc[1] == 1e-9 and cl2["verdict"].iloc[1] == "does not reproduce"
