@@ -149,54 +149,59 @@ def _grad_sigmoid(w1, w2, x, y):
 
 @njit(cache=True)
 def _hb_kernel(kind, px, py, x0, xprev, h, beta, n_steps, steps, blowup):
-    """kind 0: TwoFactor, 1: SigmoidFactor. Loops over the batch, then steps."""
+    """kind 0: TwoFactor, 1: SigmoidFactor. Steps in the outer loop, batch in the
+    inner one, so independent trajectories overlap in the CPU pipeline."""
     B = x0.shape[0]
     nrec = steps.shape[0]
     rec = np.empty((nrec, B, 2))
-    final = np.empty((B, 2))
     div = np.full(B, -1, dtype=np.int64)
+    a1 = x0[:, 0].copy()
+    a2 = x0[:, 1].copy()
+    p1 = xprev[:, 0].copy()
+    p2 = xprev[:, 1].copy()
+    blow2 = blowup * blowup
     for b in range(B):
-        a1 = x0[b, 0]
-        a2 = x0[b, 1]
-        p1 = xprev[b, 0]
-        p2 = xprev[b, 1]
-        hb = h[b]
-        bb = beta[b]
-        j = 0
-        dead = False
-        if not (np.isfinite(a1) and np.isfinite(a2)) or np.sqrt(a1 * a1 + a2 * a2) > blowup:
-            dead = True
+        r2 = a1[b] * a1[b] + a2[b] * a2[b]
+        if not (np.isfinite(a1[b]) and np.isfinite(a2[b])) or r2 > blow2:
             div[b] = 0
-            a1 = np.nan
-            a2 = np.nan
-        if steps[0] == 0:
-            rec[0, b, 0] = a1
-            rec[0, b, 1] = a2
-            j = 1
-        for k in range(n_steps):
-            if not dead:
-                if kind == 0:
-                    g1, g2 = _grad_two_factor(a1, a2, px, py)
-                else:
-                    g1, g2 = _grad_sigmoid(a1, a2, px, py)
-                # heavy-ball update, DESIGN.md §1
-                n1 = a1 - hb * g1 + bb * (a1 - p1)
-                n2 = a2 - hb * g2 + bb * (a2 - p2)
-                p1 = a1
-                p2 = a2
-                a1 = n1
-                a2 = n2
-                if not (np.isfinite(a1) and np.isfinite(a2)) or np.sqrt(a1 * a1 + a2 * a2) > blowup:
-                    dead = True
-                    div[b] = k + 1
-                    a1 = np.nan
-                    a2 = np.nan
-            if j < nrec and steps[j] == k + 1:
-                rec[j, b, 0] = a1
-                rec[j, b, 1] = a2
-                j += 1
-        final[b, 0] = a1
-        final[b, 1] = a2
+            a1[b] = np.nan
+            a2[b] = np.nan
+    j = 0
+    if steps[0] == 0:
+        for b in range(B):
+            rec[0, b, 0] = a1[b]
+            rec[0, b, 1] = a2[b]
+        j = 1
+    for k in range(n_steps):
+        for b in range(B):
+            if div[b] >= 0:
+                continue
+            w1 = a1[b]
+            w2 = a2[b]
+            if kind == 0:
+                g1, g2 = _grad_two_factor(w1, w2, px, py)
+            else:
+                g1, g2 = _grad_sigmoid(w1, w2, px, py)
+            # heavy-ball update, DESIGN.md §1
+            n1 = w1 - h[b] * g1 + beta[b] * (w1 - p1[b])
+            n2 = w2 - h[b] * g2 + beta[b] * (w2 - p2[b])
+            p1[b] = w1
+            p2[b] = w2
+            # NaN fails every comparison, so "not (r2 <= blow2)" catches NaN and inf too
+            if not (n1 * n1 + n2 * n2 <= blow2):
+                div[b] = k + 1
+                n1 = np.nan
+                n2 = np.nan
+            a1[b] = n1
+            a2[b] = n2
+        if j < nrec and steps[j] == k + 1:
+            for b in range(B):
+                rec[j, b, 0] = a1[b]
+                rec[j, b, 1] = a2[b]
+            j += 1
+    final = np.empty((B, 2))
+    final[:, 0] = a1
+    final[:, 1] = a2
     return rec, final, div
 
 
