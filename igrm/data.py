@@ -1,0 +1,725 @@
+"""Datasets: download -> verify -> read safely -> prepare one HDF5 file per dataset.
+
+Four image-classification datasets (DESIGN.md §1, deep-network experiments):
+``cifar10`` (the default), ``cifar100``, ``mnist`` and ``fashion_mnist``.
+
+* :func:`download` fetches each archive of a dataset with :mod:`urllib` only, streamed to a
+  temporary file beside its final name, and verifies its MD5 (the published checksum;
+  SHA-256 is computed and recorded too) *before* anything reads it. A mismatch or a
+  truncated transfer deletes the temporary file: the final name only ever holds a
+  verified archive. Sources, in order: the file already at the final name, the
+  config's ``local`` path, the official URL(s), the config's ``mirrors``. Transient
+  errors (connection errors, timeouts, HTTP 5xx/408/429, truncated bodies) are
+  retried with exponential backoff; a 404 or a checksum mismatch moves on to the next
+  source. When every source fails, :class:`DownloadError` says what was tried and the
+  two ways out (pre-stage the archive at the printed path, or configure
+  ``data.<name>.mirrors`` / ``data.<name>.local``).
+* Nothing downloaded is ever unpickled: CIFAR comes as the *binary* archives, read
+  member by member straight out of the tar (never extracted to disk), every member
+  checked (:class:`UnsafeArchiveError`); MNIST-style data are gzipped idx files.
+* :func:`prepare` writes ``train/images``, ``train/labels``, ``test/images``,
+  ``test/labels`` (uint8 NHWC, int64) with checksums, sources, per-channel statistics
+  and provenance, atomically through :func:`igrm.io.write_h5`;
+  :func:`load_prepared` reads it back.
+
+See docs/data.md for sources, checksums, offline pre-staging and the safety rules.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import json
+import logging
+import os
+import shutil
+import socket
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from igrm.io import atomic_path, now_iso, provenance, read_h5, write_h5
+
+log = logging.getLogger("igrm")
+
+CHUNK = 1 << 20
+MAX_GZIP_BYTES = 256 * 1024 * 1024  # decompressed idx file cap (real ones are < 50 MB)
+
+
+# --------------------------------------------------------------------------- errors
+
+class DataError(Exception):
+    """Base class of the dataset layer's errors."""
+
+
+class DownloadError(DataError):
+    """No source gave a verified archive. The message names the dataset, each source
+    tried with its error, the exact path to pre-stage the archive at, and the config keys."""
+
+    def __init__(self, message: str, *, dataset: str = "", filename: str = "", path: Path | None = None,
+                 attempts: Sequence[tuple[str, str]] = ()):
+        super().__init__(message)
+        self.dataset = dataset
+        self.filename = filename
+        self.path = path
+        self.attempts = list(attempts)
+
+
+class ChecksumError(DataError):
+    """A file's MD5 differs from the published one."""
+
+
+class TruncatedTransferError(DataError):
+    """Fewer (or more) bytes arrived than the server announced in Content-Length."""
+
+
+class UnsafeArchiveError(DataError):
+    """A tar member is absolute, climbs out with '..', is a link or a special file."""
+
+
+class FormatError(DataError):
+    """A file does not have the structure of its format (magic number, sizes, labels)."""
+
+
+# --------------------------------------------------------------------------- registry
+
+@dataclass(frozen=True)
+class ArchiveFile:
+    """One file to download: its name, published MD5, and size in bytes where known."""
+
+    filename: str
+    md5: str
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything needed to fetch, verify and read one dataset.
+
+    ``base_urls`` are the official URL prefixes, tried in order (a file's URL is
+    prefix + filename). ``members`` names, per split, the tar members (CIFAR: the
+    binary batch files inside the one archive) or the files (idx: images, labels).
+    """
+
+    name: str
+    format: str                       # "cifar" (binary records in a tar.gz) or "idx" (gzipped idx files)
+    files: tuple[ArchiveFile, ...]
+    base_urls: tuple[str, ...]
+    num_classes: int
+    image_shape: tuple[int, int, int]  # H, W, C
+    members: Mapping[str, tuple[str, ...]]
+    n_train: int
+    n_test: int
+    label_bytes: int = 0              # CIFAR: label bytes before the 3072 pixel bytes of a record
+    label_index: int = 0              # CIFAR: which of those label bytes is the label used
+    checksum_source: str = ""
+    homepage: str = ""
+
+    @property
+    def md5(self) -> dict[str, str]:
+        return {f.filename: f.md5 for f in self.files}
+
+    @property
+    def sizes(self) -> dict[str, int | None]:
+        return {f.filename: f.size for f in self.files}
+
+    def file(self, filename: str) -> ArchiveFile:
+        for f in self.files:
+            if f.filename == filename:
+                return f
+        raise KeyError(f"{self.name} has no file {filename!r}; its files: {[f.filename for f in self.files]}")
+
+    def urls(self, filename: str, mirrors: Iterable[str] = ()) -> list[str]:
+        """Official URLs of ``filename`` in order, then the mirrors' (URL prefixes)."""
+        return [_join_url(p, filename) for p in (*self.base_urls, *mirrors)]
+
+
+def _join_url(prefix: str, filename: str) -> str:
+    return prefix + filename if prefix.endswith("/") else f"{prefix}/{filename}"
+
+
+_TORONTO = "https://www.cs.toronto.edu/~kriz/"
+# The CIFAR binary archives' MD5s are published on the dataset authors' page,
+# https://www.cs.toronto.edu/~kriz/cifar.html (table "Download", rows "binary version").
+# torchvision (datasets/cifar.py) lists only the *python* (pickled) tarballs
+# (c58f30108f718f92721af3b95e74349a, eb9058c3a382ffc7106e4002c42a8d85), which we never use.
+# Sizes: 170,052,171 and 168,513,733 bytes (advisory: used for progress only).
+_CIFAR_SOURCE = "https://www.cs.toronto.edu/~kriz/cifar.html (binary version rows)"
+# MNIST / Fashion-MNIST: file names, MD5s and mirror lists exactly as in torchvision 0.29
+# (torchvision/datasets/mnist.py, classes MNIST and FashionMNIST: `resources`, `mirrors`).
+_TV_SOURCE = "torchvision/datasets/mnist.py (resources, mirrors), torchvision 0.29.1"
+
+DATASETS: dict[str, DatasetSpec] = {
+    "cifar10": DatasetSpec(
+        name="cifar10", format="cifar",
+        files=(ArchiveFile("cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530", 170_052_171),),
+        base_urls=(_TORONTO,), num_classes=10, image_shape=(32, 32, 3),
+        members={"train": tuple(f"cifar-10-batches-bin/data_batch_{i}.bin" for i in range(1, 6)),
+                 "test": ("cifar-10-batches-bin/test_batch.bin",)},
+        n_train=50_000, n_test=10_000, label_bytes=1, label_index=0,
+        checksum_source=_CIFAR_SOURCE, homepage="https://www.cs.toronto.edu/~kriz/cifar.html"),
+    "cifar100": DatasetSpec(
+        name="cifar100", format="cifar",
+        files=(ArchiveFile("cifar-100-binary.tar.gz", "03b5dce01913d631647c71ecec9e9cb8", 168_513_733),),
+        base_urls=(_TORONTO,), num_classes=100, image_shape=(32, 32, 3),
+        members={"train": ("cifar-100-binary/train.bin",), "test": ("cifar-100-binary/test.bin",)},
+        n_train=50_000, n_test=10_000, label_bytes=2, label_index=1,  # coarse byte, fine byte: use fine
+        checksum_source=_CIFAR_SOURCE, homepage="https://www.cs.toronto.edu/~kriz/cifar.html"),
+    "mnist": DatasetSpec(
+        name="mnist", format="idx",
+        files=(ArchiveFile("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+               ArchiveFile("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+               ArchiveFile("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+               ArchiveFile("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c")),
+        base_urls=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+        num_classes=10, image_shape=(28, 28, 1),
+        members={"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+                 "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")},
+        n_train=60_000, n_test=10_000, checksum_source=_TV_SOURCE,
+        homepage="http://yann.lecun.com/exdb/mnist/"),
+    "fashion_mnist": DatasetSpec(
+        name="fashion_mnist", format="idx",
+        files=(ArchiveFile("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+               ArchiveFile("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+               ArchiveFile("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+               ArchiveFile("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310")),
+        base_urls=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        num_classes=10, image_shape=(28, 28, 1),
+        members={"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+                 "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")},
+        n_train=60_000, n_test=10_000, checksum_source=_TV_SOURCE,
+        homepage="https://github.com/zalandoresearch/fashion-mnist"),
+}
+DEFAULT_DATASET = "cifar10"
+
+#: Per-dataset config (``data.<name>`` in the pipeline config) and its defaults.
+DEFAULT_CFG: dict[str, Any] = {
+    "mirrors": [],       # URL prefixes tried in order after the official URL(s)
+    "local": None,       # an already downloaded archive, or a folder holding the files; tried first
+    "retries": 3,        # extra attempts per URL for transient errors
+    "backoff_s": 2.0,    # wait before retry r (0-based): backoff_s * 2**r
+    "timeout_s": 60.0,   # socket timeout of each connect/read
+    "progress_s": 5.0,   # seconds between progress lines on the 'igrm' logger
+}
+
+
+def get_spec(name: str | DatasetSpec) -> DatasetSpec:
+    if isinstance(name, DatasetSpec):
+        return name
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}") from None
+
+
+def resolve_cfg(name: str, cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``cfg`` over :data:`DEFAULT_CFG`, type-checked; errors name the key ``data.<name>.<key>``.
+    Keys this module does not know are kept (other stages may read them)."""
+    from igrm.config import ConfigError
+
+    out = {**DEFAULT_CFG, **dict(cfg or {})}
+    key = f"data.{name}"
+    mirrors = out["mirrors"]
+    if mirrors is None:
+        mirrors = []
+    if isinstance(mirrors, str) or not all(isinstance(m, str) and m for m in mirrors):
+        raise ConfigError(f"{key}.mirrors: expected a list of URL prefixes, got {mirrors!r}")
+    out["mirrors"] = list(mirrors)
+    if out["local"] is not None and not isinstance(out["local"], (str, os.PathLike)):
+        raise ConfigError(f"{key}.local: expected a path (archive or folder), got {out['local']!r}")
+    if not isinstance(out["retries"], int) or isinstance(out["retries"], bool) or out["retries"] < 0:
+        raise ConfigError(f"{key}.retries: expected an integer >= 0, got {out['retries']!r}")
+    for k in ("backoff_s", "timeout_s", "progress_s"):
+        v = out[k]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (k == "timeout_s" and v == 0):
+            raise ConfigError(f"{key}.{k}: expected a number {'> 0' if k == 'timeout_s' else '>= 0'}, got {v!r}")
+        out[k] = float(v)
+    return out
+
+
+def archive_paths(name: str | DatasetSpec, raw_dir: str | os.PathLike) -> list[Path]:
+    """The files :func:`download` leaves in ``raw_dir`` (for Snakemake outputs)."""
+    return [Path(raw_dir) / f.filename for f in get_spec(name).files]
+
+
+# --------------------------------------------------------------------------- hashing
+
+def file_digests(path: str | os.PathLike) -> dict[str, Any]:
+    md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+    n = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            md5.update(chunk)
+            sha.update(chunk)
+            n += len(chunk)
+    return {"md5": md5.hexdigest(), "sha256": sha.hexdigest(), "bytes": n}
+
+
+def verify_file(path: str | os.PathLike, expected_md5: str) -> dict[str, Any]:
+    """MD5/SHA-256 of ``path``; :class:`ChecksumError` unless the MD5 is ``expected_md5``."""
+    d = file_digests(path)
+    if d["md5"] != expected_md5.lower():
+        raise ChecksumError(f"MD5 mismatch for {path}: expected {expected_md5}, got {d['md5']} ({d['bytes']} bytes)")
+    return d
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".source.json")
+
+
+def _write_sidecar(path: Path, info: Mapping[str, Any]) -> None:
+    with atomic_path(_sidecar(path)) as tmp:
+        tmp.write_text(json.dumps(dict(info), indent=1, sort_keys=True) + "\n")
+
+
+def read_source_info(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The record :func:`download` wrote beside an archive (source URL, checksums), if any."""
+    side = _sidecar(Path(path))
+    try:
+        return json.loads(side.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------- download
+
+class _Progress:
+    def __init__(self, label: str, total: int | None, every_s: float):
+        self.label, self.total, self.every = label, total, every_s
+        self.t0 = self.last = time.monotonic()
+        self.n = 0
+
+    def _line(self, now: float) -> str:
+        mb = self.n / 1e6
+        rate = mb / max(now - self.t0, 1e-9)
+        of = f" / {self.total / 1e6:.1f} MB ({100 * self.n / self.total:.1f}%)" if self.total else " MB"
+        return f"{self.label}: {mb:.1f}{of}, {rate:.2f} MB/s"
+
+    def update(self, n: int) -> None:
+        self.n += n
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            log.info("downloading %s", self._line(now))
+
+    def done(self) -> None:
+        log.info("downloaded %s in %.1f s", self._line(time.monotonic()), time.monotonic() - self.t0)
+
+
+def _is_transient(err: BaseException) -> bool:
+    if isinstance(err, urllib.error.HTTPError):
+        return err.code >= 500 or err.code in (408, 429)
+    if isinstance(err, urllib.error.URLError):
+        reason = err.reason
+        if isinstance(reason, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)):
+            return False
+        if isinstance(reason, str) and "unknown url type" in reason:
+            return False
+        return True  # connection refused/reset, DNS failure, timeout while connecting
+    return isinstance(err, (TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException,
+                            TruncatedTransferError))
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, urllib.error.HTTPError):
+        return f"HTTP {err.code} {err.reason}"
+    if isinstance(err, urllib.error.URLError):
+        r = err.reason
+        return f"{type(r).__name__}: {r}" if isinstance(r, BaseException) else str(r)
+    return f"{type(err).__name__}: {err}"
+
+
+def _fetch_url(url: str, final: Path, f: ArchiveFile, cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """One attempt: stream ``url`` into a temporary file beside ``final``, check length and
+    MD5, and only then rename it onto ``final``."""
+    from igrm import __version__
+
+    req = urllib.request.Request(url, headers={"User-Agent": f"igrm/{__version__} (python urllib)"})
+    md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+    with atomic_path(final) as tmp:
+        with urllib.request.urlopen(req, timeout=cfg["timeout_s"]) as resp, open(tmp, "wb") as out:
+            length = resp.headers.get("Content-Length")
+            announced = int(length) if length and length.strip().isdigit() else None
+            progress = _Progress(f"{f.filename} from {url}", announced or f.size, cfg["progress_s"])
+            while chunk := resp.read(CHUNK):
+                out.write(chunk)
+                md5.update(chunk)
+                sha.update(chunk)
+                progress.update(len(chunk))
+        if announced is not None and progress.n != announced:
+            raise TruncatedTransferError(f"truncated transfer: received {progress.n} of {announced} bytes "
+                                         f"announced by Content-Length")
+        got = md5.hexdigest()
+        if got != f.md5.lower():
+            raise ChecksumError(f"MD5 mismatch: expected {f.md5}, got {got} ({progress.n} bytes received)")
+        progress.done()
+    return {"file": f.filename, "source": url, "how": "download", "md5": got, "sha256": sha.hexdigest(),
+            "bytes": progress.n, "fetched": now_iso()}
+
+
+def _copy_verified(src: Path, final: Path, f: ArchiveFile) -> dict[str, Any]:
+    """Copy a local archive beside ``final``, verify the copy, rename it onto ``final``."""
+    with atomic_path(final) as tmp:
+        shutil.copyfile(src, tmp)
+        d = file_digests(tmp)
+        if d["md5"] != f.md5.lower():
+            raise ChecksumError(f"MD5 mismatch for {src}: expected {f.md5}, got {d['md5']} ({d['bytes']} bytes)")
+    return {"file": f.filename, "source": src.resolve().as_uri(), "how": "local", **d, "fetched": now_iso()}
+
+
+def _local_candidate(local: str | os.PathLike, f: ArchiveFile, spec: DatasetSpec) -> Path:
+    p = Path(local).expanduser()
+    if p.is_dir():
+        return p / f.filename
+    if p.name == f.filename or len(spec.files) == 1:
+        return p
+    raise FileNotFoundError(f"{p} is a file but {spec.name} needs {len(spec.files)} files; "
+                            f"point data.{spec.name}.local at the folder holding {f.filename}")
+
+
+def download(name: str | DatasetSpec, dest_dir: str | os.PathLike,
+             cfg: Mapping[str, Any] | None = None) -> list[Path]:
+    """Fetch and verify every archive of dataset ``name`` into ``dest_dir``; return their paths
+    (``dest_dir/<filename>``, see :func:`archive_paths`), each with a ``<filename>.source.json``
+    record of where it came from and its MD5/SHA-256.
+
+    Sources, in order: a verified file already at the final path; ``cfg['local']``; the
+    official URL(s); ``cfg['mirrors']``. Raises :class:`DownloadError` when all fail.
+    """
+    spec = get_spec(name)
+    c = resolve_cfg(spec.name, cfg)
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    return [_obtain(spec, f, dest / f.filename, c) for f in spec.files]
+
+
+def _obtain(spec: DatasetSpec, f: ArchiveFile, final: Path, cfg: Mapping[str, Any]) -> Path:
+    attempts: list[tuple[str, str]] = []
+    if final.exists():
+        d = file_digests(final)
+        if d["md5"] == f.md5.lower():
+            log.info("%s: %s already present and verified (MD5 %s)", spec.name, final, d["md5"])
+            if read_source_info(final) is None:
+                _write_sidecar(final, {"file": f.filename, "source": final.resolve().as_uri(), "how": "pre-staged",
+                                       **d, "fetched": now_iso()})
+            return final
+        aside = final.with_name(final.name + ".corrupt")
+        os.replace(final, aside)
+        msg = f"MD5 mismatch: expected {f.md5}, got {d['md5']} ({d['bytes']} bytes); moved to {aside}"
+        log.warning("%s: existing %s: %s", spec.name, final, msg)
+        attempts.append((final.resolve().as_uri(), msg))
+
+    if cfg["local"] is not None:
+        try:
+            src = _local_candidate(cfg["local"], f, spec)
+            where = src.resolve().as_uri()
+            if not src.is_file():
+                raise FileNotFoundError(f"no such file: {src}")
+            info = _copy_verified(src, final, f)
+            _write_sidecar(final, info)
+            log.info("%s: %s copied from %s and verified (MD5 %s)", spec.name, f.filename, src, info["md5"])
+            return final
+        except (OSError, DataError) as err:
+            attempts.append((f"local {cfg['local']}", _describe(err)))
+            log.warning("%s: local source %s failed: %s", spec.name, cfg["local"], _describe(err))
+
+    for url in spec.urls(f.filename, cfg["mirrors"]):
+        for attempt in range(cfg["retries"] + 1):
+            try:
+                info = _fetch_url(url, final, f, cfg)
+                _write_sidecar(final, info)
+                return final
+            except Exception as err:  # noqa: BLE001 - classified below, reported in DownloadError
+                transient = _is_transient(err)
+                if not isinstance(err, (OSError, DataError, http.client.HTTPException, ValueError)):
+                    raise
+                last = attempt == cfg["retries"] or not transient
+                tries = f" (after {attempt + 1} attempts)" if attempt else ""
+                log.warning("%s: %s: %s%s", spec.name, url, _describe(err),
+                            "" if last else f"; retrying in {cfg['backoff_s'] * 2 ** attempt:g} s")
+                if last:
+                    attempts.append((url, _describe(err) + tries))
+                    break
+                time.sleep(cfg["backoff_s"] * 2 ** attempt)
+    raise _download_error(spec, f, final, attempts)
+
+
+def _download_error(spec: DatasetSpec, f: ArchiveFile, final: Path, attempts) -> DownloadError:
+    tried = "\n".join(f"  - {src}: {err}" for src, err in attempts) or "  (no sources)"
+    size = f", {f.size:,} bytes" if f.size else ""
+    msg = (f"could not obtain {f.filename} for dataset '{spec.name}' (expected MD5 {f.md5}{size}).\n"
+           f"Sources tried:\n{tried}\n"
+           f"Ways out:\n"
+           f"  1. download it elsewhere (official: {spec.urls(f.filename)[0]}) and place it at exactly\n"
+           f"       {final.resolve()}\n"
+           f"     or set the config key data.{spec.name}.local to that file or to the folder holding it\n"
+           f"     (it is MD5-verified before use);\n"
+           f"  2. set the config key data.{spec.name}.mirrors to a list of URL prefixes that serve "
+           f"{f.filename}, e.g.\n"
+           f"       data: {{{spec.name}: {{mirrors: [\"https://my.mirror.example/{spec.name}/\"]}}}}\n"
+           f"See docs/data.md (offline pre-staging).")
+    return DownloadError(msg, dataset=spec.name, filename=f.filename, path=final.resolve(), attempts=attempts)
+
+
+# --------------------------------------------------------------------------- safe reading
+
+def _clean_member_name(name: str) -> str:
+    while name.startswith("./"):
+        name = name[2:]
+    return name
+
+
+def check_member(member: tarfile.TarInfo, archive: str | os.PathLike = "") -> None:
+    """Raise :class:`UnsafeArchiveError` unless ``member`` is a regular file or folder with
+    a relative path that stays inside the archive's folder."""
+    name = member.name
+    where = f" in {archive}" if archive else ""
+    posix = name.replace("\\", "/")
+    if not name or posix.startswith("/") or PureWindowsPath(name).drive or PureWindowsPath(name).root:
+        raise UnsafeArchiveError(f"unsafe tar member {name!r}{where}: absolute path")
+    if ".." in PurePosixPath(posix).parts:
+        raise UnsafeArchiveError(f"unsafe tar member {name!r}{where}: '..' leaves the extraction folder")
+    if member.issym() or member.islnk():
+        raise UnsafeArchiveError(f"unsafe tar member {name!r}{where}: "
+                                 f"{'symlink' if member.issym() else 'hard link'} to {member.linkname!r} "
+                                 f"(links are not allowed)")
+    if not (member.isreg() or member.isdir()):
+        raise UnsafeArchiveError(f"unsafe tar member {name!r}{where}: not a regular file or folder "
+                                 f"(tar type {member.type!r})")
+
+
+def read_tar_members(archive: str | os.PathLike, wanted: Iterable[str],
+                     max_bytes: int | None = None) -> dict[str, bytes]:
+    """Read the regular-file members ``wanted`` of a (compressed) tar into memory, without
+    writing anything to disk. *Every* member is checked (:func:`check_member`) first;
+    a wanted member that occurs twice or is missing is an error."""
+    wanted = {_clean_member_name(w) for w in wanted}
+    out: dict[str, bytes] = {}
+    try:
+        with tarfile.open(archive, "r:*") as tf:
+            members = tf.getmembers()
+            for m in members:
+                check_member(m, archive)
+            for m in members:
+                name = _clean_member_name(m.name)
+                if not m.isreg() or name not in wanted:
+                    continue
+                if name in out:
+                    raise UnsafeArchiveError(f"tar member {m.name!r} occurs more than once in {archive}")
+                if max_bytes is not None and m.size > max_bytes:
+                    raise FormatError(f"tar member {m.name!r} in {archive} is {m.size} bytes (> {max_bytes})")
+                fh = tf.extractfile(m)
+                out[name] = fh.read() if fh is not None else b""
+    except (tarfile.TarError, EOFError, OSError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise FormatError(f"{archive} is not a readable tar archive: {err}") from err
+    missing = sorted(wanted - set(out))
+    if missing:
+        raise FormatError(f"{archive} lacks the member(s) {missing}")
+    return out
+
+
+def read_gzip(path: str | os.PathLike, max_bytes: int = MAX_GZIP_BYTES) -> bytes:
+    """Decompress a .gz file into memory, refusing more than ``max_bytes``."""
+    try:
+        with gzip.open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except (gzip.BadGzipFile, EOFError, OSError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise FormatError(f"{path} is not a readable gzip file: {err}") from err
+    if len(data) > max_bytes:
+        raise FormatError(f"{path} decompresses to more than {max_bytes} bytes")
+    return data
+
+
+# --------------------------------------------------------------------------- formats
+
+IDX_IMAGES, IDX_LABELS = 2051, 2049  # 0x00000803 (ubyte, 3 dims), 0x00000801 (ubyte, 1 dim)
+
+
+def parse_idx(data: bytes, source: str = "idx data") -> np.ndarray:
+    """Parse an idx file (magic 2051: uint8 images N x rows x cols -> (N, rows, cols, 1);
+    magic 2049: uint8 labels N -> (N,)); sizes are checked against the header."""
+    if len(data) < 8:
+        raise FormatError(f"{source}: {len(data)} bytes is too short for an idx header")
+    magic = int.from_bytes(data[0:4], "big")
+    n = int.from_bytes(data[4:8], "big")
+    if magic == IDX_IMAGES:
+        if len(data) < 16:
+            raise FormatError(f"{source}: {len(data)} bytes is too short for an idx image header")
+        rows, cols = int.from_bytes(data[8:12], "big"), int.from_bytes(data[12:16], "big")
+        expected = 16 + n * rows * cols
+        if len(data) != expected:
+            raise FormatError(f"{source}: header says {n} images of {rows}x{cols} ({expected} bytes), "
+                              f"file has {len(data)} bytes")
+        return np.frombuffer(data, np.uint8, offset=16).reshape(n, rows, cols, 1).copy()
+    if magic == IDX_LABELS:
+        if len(data) != 8 + n:
+            raise FormatError(f"{source}: header says {n} labels ({8 + n} bytes), file has {len(data)} bytes")
+        return np.frombuffer(data, np.uint8, offset=8).copy()
+    raise FormatError(f"{source}: bad idx magic number {magic} (0x{magic:08x}); "
+                      f"expected {IDX_IMAGES} (images) or {IDX_LABELS} (labels)")
+
+
+def parse_cifar(data: bytes, label_bytes: int, label_index: int,
+                source: str = "CIFAR data") -> tuple[np.ndarray, np.ndarray]:
+    """Parse CIFAR binary records (``label_bytes`` label bytes, then 3072 pixel bytes: 1024
+    red, 1024 green, 1024 blue, row-major) -> images uint8 (N, 32, 32, 3), labels int64."""
+    rec = label_bytes + 3 * 32 * 32
+    if not data or len(data) % rec:
+        raise FormatError(f"{source}: {len(data)} bytes is not a positive multiple of the "
+                          f"{rec}-byte CIFAR record ({label_bytes} label byte(s) + 3072 pixels)")
+    a = np.frombuffer(data, np.uint8).reshape(-1, rec)
+    labels = a[:, label_index].astype(np.int64)
+    images = np.ascontiguousarray(a[:, label_bytes:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    return images, labels
+
+
+def _match_raw(spec: DatasetSpec, raw_paths: str | os.PathLike | Sequence[str | os.PathLike]) -> dict[str, Path]:
+    if isinstance(raw_paths, (str, os.PathLike)) and Path(raw_paths).is_dir():
+        paths = [Path(raw_paths) / f.filename for f in spec.files]
+    elif isinstance(raw_paths, (str, os.PathLike)):
+        paths = [Path(raw_paths)]
+    else:
+        paths = [Path(p) for p in raw_paths]
+    by_name = {p.name: p for p in paths}
+    missing = [f.filename for f in spec.files if f.filename not in by_name]
+    if missing:
+        raise FileNotFoundError(f"{spec.name}: raw files {missing} not among {[str(p) for p in paths]}")
+    return {f.filename: by_name[f.filename] for f in spec.files}
+
+
+def read_raw(name: str | DatasetSpec, raw_paths) -> dict[str, np.ndarray]:
+    """Parse already *verified* archives into ``{'train/images', 'train/labels', 'test/images',
+    'test/labels'}`` (uint8 NHWC, int64). Use :func:`prepare`, which verifies first."""
+    spec = get_spec(name)
+    paths = _match_raw(spec, raw_paths)
+    out: dict[str, np.ndarray] = {}
+    if spec.format == "cifar":
+        (archive,) = paths.values()
+        rec = spec.label_bytes + 3072
+        blobs = read_tar_members(archive, [m for ms in spec.members.values() for m in ms],
+                                 max_bytes=rec * max(spec.n_train, spec.n_test))
+        for split, members in spec.members.items():
+            parts = [parse_cifar(blobs[m], spec.label_bytes, spec.label_index, f"{archive}:{m}") for m in members]
+            out[f"{split}/images"] = np.concatenate([p[0] for p in parts])
+            out[f"{split}/labels"] = np.concatenate([p[1] for p in parts])
+    elif spec.format == "idx":
+        for split, (img_file, lab_file) in spec.members.items():
+            images = parse_idx(read_gzip(paths[img_file]), str(paths[img_file]))
+            labels = parse_idx(read_gzip(paths[lab_file]), str(paths[lab_file]))
+            if images.ndim != 4 or labels.ndim != 1:
+                raise FormatError(f"{spec.name} {split}: {img_file} must hold images (magic {IDX_IMAGES}) "
+                                  f"and {lab_file} labels (magic {IDX_LABELS})")
+            if len(images) != len(labels):
+                raise FormatError(f"{spec.name} {split}: {len(images)} images but {len(labels)} labels")
+            out[f"{split}/images"] = images
+            out[f"{split}/labels"] = labels.astype(np.int64)
+    else:
+        raise ValueError(f"{spec.name}: unknown format {spec.format!r}")
+    for split in spec.members:
+        img, lab = out[f"{split}/images"], out[f"{split}/labels"]
+        if img.shape[1:] != tuple(spec.image_shape):
+            raise FormatError(f"{spec.name} {split}: images have shape {img.shape[1:]}, "
+                              f"expected {tuple(spec.image_shape)}")
+        if lab.size and (lab.min() < 0 or lab.max() >= spec.num_classes):
+            raise FormatError(f"{spec.name} {split}: labels span [{lab.min()}, {lab.max()}], "
+                              f"expected [0, {spec.num_classes - 1}]")
+    return out
+
+
+def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and (population) std of uint8 NHWC images on the [0, 1] scale
+    (pixel / 255), from exact integer sums, in chunks to bound memory."""
+    c = images.shape[-1]
+    s = np.zeros(c, np.int64)
+    s2 = np.zeros(c, np.int64)
+    for i in range(0, len(images), chunk):
+        x = images[i:i + chunk].reshape(-1, c).astype(np.int64)
+        s += x.sum(0)
+        s2 += (x * x).sum(0)
+    n = images.size // c
+    mean = s / n
+    var = np.maximum(s2 / n - mean * mean, 0.0)
+    return mean / 255.0, np.sqrt(var) / 255.0
+
+
+# --------------------------------------------------------------------------- prepare / load
+
+_JSON_ATTRS = ("source_urls", "md5", "sha256", "archives", "config", "versions")
+
+
+def prepare(name: str | DatasetSpec, raw_paths, out_h5: str | os.PathLike,
+            cfg: Mapping[str, Any] | None = None) -> Path:
+    """Verify the archives (MD5 against the registry), parse them and write ``out_h5``
+    atomically (one write, via :func:`igrm.io.write_h5`).
+
+    ``raw_paths``: the paths :func:`download` returned (or the folder holding them).
+    Datasets: ``train/images``, ``test/images`` (uint8, N x H x W x C), ``train/labels``,
+    ``test/labels`` (int64). Root attributes: see docs/data.md.
+    """
+    spec = get_spec(name)
+    paths = _match_raw(spec, raw_paths)
+    archives = {}
+    for fname, p in paths.items():
+        d = verify_file(p, spec.file(fname).md5)  # verify before parsing
+        side = read_source_info(p) or {}
+        source = side.get("source") if side.get("md5") == d["md5"] else None
+        archives[fname] = {**d, "source": source or p.resolve().as_uri(), "how": side.get("how", "pre-staged")}
+    arrays = read_raw(spec, paths)
+    mean, std = channel_stats(arrays["train/images"])
+    attrs = {
+        "dataset": spec.name,
+        "format": spec.format,
+        "num_classes": int(spec.num_classes),
+        "image_shape": np.asarray(spec.image_shape, np.int64),
+        "n_train": int(len(arrays["train/labels"])),
+        "n_test": int(len(arrays["test/labels"])),
+        "layout": "images uint8 N x H x W x C (NHWC); labels int64",
+        "source_urls": [a["source"] for a in archives.values()],
+        "md5": {k: a["md5"] for k, a in archives.items()},
+        "sha256": {k: a["sha256"] for k, a in archives.items()},
+        "archives": archives,
+        "checksum_source": spec.checksum_source,
+        "mean": mean.astype(np.float64),
+        "std": std.astype(np.float64),
+        "stats": "per channel over the train set on the [0, 1] scale (pixel / 255); population std",
+    }
+    if (attrs["n_train"], attrs["n_test"]) != (spec.n_train, spec.n_test):
+        log.warning("%s: %d train / %d test images, the official split has %d / %d",
+                    spec.name, attrs["n_train"], attrs["n_test"], spec.n_train, spec.n_test)
+    prov = provenance(config={"dataset": spec.name, "data": resolve_cfg(spec.name, cfg)})
+    out = write_h5(out_h5, arrays, attrs, prov=prov)
+    log.info("%s: wrote %s (%d train, %d test)", spec.name, out, attrs["n_train"], attrs["n_test"])
+    return out
+
+
+def load_prepared(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a file written by :func:`prepare`: ``{'train/images', 'train/labels', 'test/images',
+    'test/labels'}`` as numpy arrays plus ``'attrs'`` (JSON attributes decoded; ``mean``,
+    ``std`` float arrays)."""
+    arrays, attrs = read_h5(path)
+    if attrs.get("status") != "completed":
+        raise FormatError(f"{path}: status is {attrs.get('status')!r}, not 'completed'")
+    need = ("train/images", "train/labels", "test/images", "test/labels")
+    missing = [k for k in need if k not in arrays]
+    if missing:
+        raise FormatError(f"{path}: not a prepared dataset file (missing {missing})")
+    for k in _JSON_ATTRS:
+        if isinstance(attrs.get(k), str):
+            try:
+                attrs[k] = json.loads(attrs[k])
+            except ValueError:
+                pass
+    out: dict[str, Any] = {k: arrays[k] for k in need}
+    out["attrs"] = attrs
+    return out
