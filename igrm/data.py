@@ -454,7 +454,7 @@ def _obtain(spec: DatasetSpec, f: ArchiveFile, final: Path, cfg: Mapping[str, An
 def _download_error(spec: DatasetSpec, f: ArchiveFile, final: Path, attempts) -> DownloadError:
     tried = "\n".join(f"  - {src}: {err}" for src, err in attempts) or "  (no sources)"
     size = f", {f.size:,} bytes" if f.size else ""
-    msg = (f"could not obtain {f.filename} for dataset '{spec.name}' (expected MD5 {f.md5}{size}).\n"
+    msg = (f"Could not obtain {f.filename} for dataset '{spec.name}' (expected MD5 {f.md5}{size}).\n"
            f"Sources tried:\n{tried}\n"
            f"Ways out:\n"
            f"  1. download it elsewhere (official: {spec.urls(f.filename)[0]}) and place it at exactly\n"
@@ -584,7 +584,11 @@ def parse_cifar(data: bytes, label_bytes: int, label_index: int,
     return images, labels
 
 
-def _match_raw(spec: DatasetSpec, raw_paths: str | os.PathLike | Sequence[str | os.PathLike]) -> dict[str, Path]:
+def _match_raw(spec: DatasetSpec, raw_paths) -> dict[str, Path]:
+    """``{filename: path}`` for each file of ``spec`` from a folder, one path, a list of paths
+    or an existing ``{filename: path}`` mapping."""
+    if isinstance(raw_paths, Mapping):
+        raw_paths = list(raw_paths.values())
     if isinstance(raw_paths, (str, os.PathLike)) and Path(raw_paths).is_dir():
         paths = [Path(raw_paths) / f.filename for f in spec.files]
     elif isinstance(raw_paths, (str, os.PathLike)):

@@ -1,0 +1,308 @@
+"""Dataset layer: download -> verify -> read safely -> prepare, against archives generated in
+the real formats (tests/archives.py) and served from 127.0.0.1 or file:// URLs. No network."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import importlib.util
+import logging
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from igrm import data
+from igrm.config import ConfigError
+from igrm.data import (DATASETS, ChecksumError, DownloadError, FormatError, UnsafeArchiveError, download,
+                       load_prepared, prepare)
+from tests import archives
+
+FAST = {"retries": 2, "backoff_s": 0.01, "timeout_s": 5.0}
+
+
+@pytest.fixture(scope="module")
+def www(tmp_path_factory):
+    root = tmp_path_factory.mktemp("www")
+    with archives.LocalServer(root) as server:
+        server.root = root
+        yield server
+
+
+@pytest.fixture
+def site(www, request):
+    """A fresh folder under the server root (URL prefix ``site.url``) for one test."""
+    folder = www.root / request.node.name.replace("[", "_").replace("]", "")
+    folder.mkdir()
+
+    class Site:
+        path = folder
+        url = f"{www.url}{folder.name}/"
+
+        @staticmethod
+        def mode(m):
+            """URL prefix under which the server misbehaves in mode ``m`` (see tests/archives.py)."""
+            return f"{www.url}{m}/{folder.name}/"
+
+        @staticmethod
+        def hits(mode="", filename="cifar-10-binary.tar.gz"):
+            """Requests the server got for ``filename`` in mode ``mode`` ('' = plain)."""
+            return www.hits[f"/{mode}/{folder.name}/{filename}" if mode else f"/{folder.name}/{filename}"]
+    return Site
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+def use(monkeypatch, spec):
+    monkeypatch.setitem(DATASETS, spec.name, spec)
+    return spec
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def assert_same(out, expected):
+    for k, v in expected.items():
+        assert out[k].dtype == v.dtype, k
+        np.testing.assert_array_equal(out[k], v, err_msg=k)
+
+
+# --------------------------------------------------------------------------- registry
+
+def test_registry_checksums_and_sources():
+    assert set(DATASETS) == {"cifar10", "cifar100", "mnist", "fashion_mnist"} and data.DEFAULT_DATASET == "cifar10"
+    c10, c100 = DATASETS["cifar10"], DATASETS["cifar100"]
+    assert c10.md5 == {"cifar-10-binary.tar.gz": "c32a1d4ab5d03f1284b67883e8d87530"}
+    assert c100.md5 == {"cifar-100-binary.tar.gz": "03b5dce01913d631647c71ecec9e9cb8"}
+    assert c10.urls("cifar-10-binary.tar.gz") == ["https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"]
+    assert (c10.num_classes, c100.num_classes, c10.image_shape) == (10, 100, (32, 32, 3))
+    assert DATASETS["mnist"].image_shape == (28, 28, 1)
+    assert c10.urls("x.gz", ["https://m.example/a", "file:///srv/b/"]) == [
+        "https://www.cs.toronto.edu/~kriz/x.gz", "https://m.example/a/x.gz", "file:///srv/b/x.gz"]
+    # MNIST/Fashion-MNIST MD5s and mirrors are torchvision's (read as text: no import of torch)
+    tv = importlib.util.find_spec("torchvision")
+    if tv is None or tv.origin is None:
+        pytest.skip("torchvision not installed")
+    src = (Path(tv.origin).parent / "datasets" / "mnist.py").read_text()
+    for name in ("mnist", "fashion_mnist"):
+        spec = DATASETS[name]
+        for f in spec.files:
+            assert f'("{f.filename}", "{f.md5}")' in src
+        for prefix in spec.base_urls:
+            assert f'"{prefix}"' in src
+    # the CIFAR python tarballs torchvision lists are never what we fetch
+    cifar_src = (Path(tv.origin).parent / "datasets" / "cifar.py").read_text()
+    assert "c32a1d4ab5d03f1284b67883e8d87530" not in cifar_src and "cifar-10-python.tar.gz" in cifar_src
+
+
+def test_config_errors_name_the_key():
+    assert data.resolve_cfg("cifar10", None)["retries"] == 3
+    with pytest.raises(ConfigError, match=r"data\.cifar10\.retries"):
+        data.resolve_cfg("cifar10", {"retries": -1})
+    with pytest.raises(ConfigError, match=r"data\.mnist\.mirrors"):
+        data.resolve_cfg("mnist", {"mirrors": "https://one.example/"})
+    with pytest.raises(ConfigError, match=r"data\.mnist\.timeout_s"):
+        data.resolve_cfg("mnist", {"timeout_s": 0})
+
+
+# --------------------------------------------------------------------------- round trips
+
+def test_cifar10_http_round_trip(site, tmp_path, monkeypatch, caplog):
+    arc, expected = archives.make_cifar10(site.path / "cifar-10-binary.tar.gz")
+    spec = use(monkeypatch, archives.spec_for("cifar10", [arc], [site.url]))
+    raw = tmp_path / "raw"
+    with caplog.at_level(logging.INFO, logger="igrm"):
+        paths = download("cifar10", raw, {**FAST, "progress_s": 0.0})
+    assert paths == data.archive_paths("cifar10", raw) == [raw / "cifar-10-binary.tar.gz"]
+    assert paths[0].read_bytes() == arc.read_bytes()
+    assert any("MB/s" in r.getMessage() for r in caplog.records)
+    info = data.read_source_info(paths[0])
+    assert info["source"] == site.url + "cifar-10-binary.tar.gz" and info["md5"] == spec.files[0].md5
+
+    out = load_prepared(prepare("cifar10", paths, tmp_path / "cifar10.h5", FAST))
+    assert_same(out, expected)
+    assert out["train/images"].shape == (15, 32, 32, 3)
+    a = out["attrs"]
+    assert a["dataset"] == "cifar10" and a["num_classes"] == 10 and a["status"] == "completed"
+    assert a["source_urls"] == [site.url + "cifar-10-binary.tar.gz"]
+    assert a["md5"] == {"cifar-10-binary.tar.gz": spec.files[0].md5}
+    assert len(a["sha256"]["cifar-10-binary.tar.gz"]) == 64
+    x = expected["train/images"].astype(np.float64) / 255
+    np.testing.assert_allclose(a["mean"], x.mean(axis=(0, 1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(a["std"], x.std(axis=(0, 1, 2)), rtol=1e-10)
+    assert "git_commit" in a and "versions" in a
+    # a second call finds the verified archive and does not fetch again
+    served = site.hits()
+    assert download("cifar10", raw, FAST) == paths and site.hits() == served
+
+
+def test_cifar100_file_url_uses_fine_labels(tmp_path, monkeypatch):
+    arc, expected = archives.make_cifar100(tmp_path / "src" / "cifar-100-binary.tar.gz")
+    use(monkeypatch, archives.spec_for("cifar100", [arc], [(tmp_path / "src").as_uri() + "/"]))
+    paths = download("cifar100", tmp_path / "raw", FAST)
+    out = load_prepared(prepare("cifar100", paths, tmp_path / "c100.h5"))
+    assert_same(out, expected)
+    assert out["attrs"]["source_urls"][0].startswith("file://")
+
+
+def test_mnist_http_round_trip(site, tmp_path, monkeypatch):
+    files, expected = archives.make_idx(site.path)
+    use(monkeypatch, archives.spec_for("mnist", files, [site.url]))
+    paths = download("mnist", tmp_path / "raw", FAST)
+    assert [p.name for p in paths] == [f.filename for f in DATASETS["mnist"].files]
+    out = load_prepared(prepare("mnist", tmp_path / "raw", tmp_path / "mnist.h5"))  # folder form
+    assert_same(out, expected)
+    assert out["train/images"].shape == (7, 28, 28, 1) and out["attrs"]["mean"].shape == (1,)
+
+
+# --------------------------------------------------------------------------- failures
+
+def test_checksum_mismatch_leaves_nothing(site, tmp_path, monkeypatch):
+    arc, _ = archives.make_cifar10(site.path / "cifar-10-binary.tar.gz")
+    spec = use(monkeypatch, archives.spec_for("cifar10", [arc], [site.mode("corrupt")]))
+    raw = tmp_path / "raw"
+    with pytest.raises(DownloadError) as exc:
+        download("cifar10", raw, FAST)
+    msg = str(exc.value)
+    assert "MD5 mismatch" in msg and f"expected {spec.files[0].md5}" in msg and "got " in msg
+    assert leftovers(raw) == []
+    assert site.hits("corrupt") == 1  # a mismatch is not retried
+
+
+def test_truncated_transfer_retried_then_clean_failure(site, tmp_path, monkeypatch):
+    arc, _ = archives.make_cifar10(site.path / "cifar-10-binary.tar.gz")
+    use(monkeypatch, archives.spec_for("cifar10", [arc], [site.mode("truncated")]))
+    raw = tmp_path / "raw"
+    with pytest.raises(DownloadError, match="truncated transfer") as exc:
+        download("cifar10", raw, FAST)
+    assert "after 3 attempts" in str(exc.value)
+    assert site.hits("truncated") == 1 + FAST["retries"]
+    assert leftovers(raw) == []
+
+
+def test_transient_5xx_is_retried_until_success(site, tmp_path, monkeypatch):
+    arc, _ = archives.make_cifar10(site.path / "cifar-10-binary.tar.gz")
+    use(monkeypatch, archives.spec_for("cifar10", [arc], [site.mode("flaky")]))
+    (path,) = download("cifar10", tmp_path / "raw", FAST)  # 503, 503, then the file
+    assert path.read_bytes() == arc.read_bytes()
+    assert site.hits("flaky") == 3
+
+
+def test_unreachable_host_error_says_how_to_get_out(tmp_path, monkeypatch):
+    dead = closed_port_url()
+    spec = use(monkeypatch, archives.spec_for("cifar10", [archives.make_cifar10(tmp_path / "cifar-10-binary.tar.gz")[0]],
+                                              [dead]))
+    raw = tmp_path / "raw"
+    with pytest.raises(DownloadError) as exc:
+        download("cifar10", raw, {**FAST, "retries": 1})
+    msg = str(exc.value)
+    assert "'cifar10'" in msg
+    assert dead + "cifar-10-binary.tar.gz" in msg and "refused" in msg.lower()
+    assert str((raw / "cifar-10-binary.tar.gz").resolve()) in msg
+    assert "data.cifar10.mirrors" in msg and "data.cifar10.local" in msg and spec.files[0].md5 in msg
+    assert exc.value.path == (raw / "cifar-10-binary.tar.gz").resolve()
+    assert leftovers(raw) == []
+
+
+def test_mirror_fallback_after_404(site, tmp_path, monkeypatch):
+    arc, expected = archives.make_cifar10(site.path / "cifar-10-binary.tar.gz")
+    use(monkeypatch, archives.spec_for("cifar10", [arc], [site.mode("404")]))
+    (path,) = download("cifar10", tmp_path / "raw", {**FAST, "mirrors": [closed_port_url(), site.url.rstrip("/")]})
+    assert site.hits("404") == 1  # 404 is not transient: no retry
+    assert data.read_source_info(path)["source"] == site.url + "cifar-10-binary.tar.gz"
+    out = load_prepared(prepare("cifar10", [path], tmp_path / "c10.h5"))
+    assert_same(out, expected)
+    assert out["attrs"]["source_urls"] == [site.url + "cifar-10-binary.tar.gz"]
+
+
+def test_local_source_is_used_and_verified(tmp_path, monkeypatch):
+    files, expected = archives.make_idx(tmp_path / "staged")
+    use(monkeypatch, archives.spec_for("fashion_mnist", files, [closed_port_url()]))
+    paths = download("fashion_mnist", tmp_path / "raw", {**FAST, "local": str(tmp_path / "staged")})
+    assert all(data.read_source_info(p)["how"] == "local" for p in paths)
+    assert_same(load_prepared(prepare("fashion_mnist", paths, tmp_path / "f.h5")), expected)
+
+    # a corrupted local copy is refused, and nothing is left under the final names
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for f in files:
+        body = f.read_bytes()
+        (bad / f.name).write_bytes(body[:-1] + bytes([body[-1] ^ 0xFF]))
+    with pytest.raises(DownloadError, match="MD5 mismatch"):
+        download("fashion_mnist", tmp_path / "raw2", {**FAST, "retries": 0, "local": str(bad)})
+    assert leftovers(tmp_path / "raw2") == []
+
+
+def test_prestaged_archive_is_verified_and_corrupt_one_moved_aside(tmp_path, monkeypatch):
+    arc, _ = archives.make_cifar10(tmp_path / "src" / "cifar-10-binary.tar.gz")
+    use(monkeypatch, archives.spec_for("cifar10", [arc], [closed_port_url()]))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    final = raw / "cifar-10-binary.tar.gz"
+    final.write_bytes(arc.read_bytes())  # "place the archive at the exact path it prints"
+    assert download("cifar10", raw, {**FAST, "retries": 0}) == [final]
+    assert data.read_source_info(final)["how"] == "pre-staged"
+
+    final.write_bytes(b"not the archive")
+    with pytest.raises(DownloadError, match="MD5 mismatch"):
+        download("cifar10", raw, {**FAST, "retries": 0})
+    assert not final.exists() and (raw / "cifar-10-binary.tar.gz.corrupt").exists()
+
+
+# --------------------------------------------------------------------------- safety and formats
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink", "hardlink", "fifo"])
+def test_unsafe_tar_member_is_rejected(tmp_path, monkeypatch, kind):
+    add, member = archives.unsafe_member(kind)
+    arc, _ = archives.make_cifar10(tmp_path / "cifar-10-binary.tar.gz", extra=add)
+    use(monkeypatch, archives.spec_for("cifar10", [arc]))
+    with pytest.raises(UnsafeArchiveError) as exc:
+        prepare("cifar10", [arc], tmp_path / "out.h5")
+    assert repr(member) in str(exc.value)
+    assert not (tmp_path / "out.h5").exists() and not (tmp_path.parent / "evil").exists()
+
+
+def test_prepare_verifies_checksum_before_parsing(tmp_path, monkeypatch):
+    arc, _ = archives.make_cifar10(tmp_path / "cifar-10-binary.tar.gz")
+    # the real registry MD5 cannot match a generated archive
+    with pytest.raises(ChecksumError, match="c32a1d4ab5d03f1284b67883e8d87530"):
+        prepare("cifar10", [arc], tmp_path / "out.h5")
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_format_errors_are_clear():
+    with pytest.raises(FormatError, match="bad idx magic number 1234"):
+        data.parse_idx((1234).to_bytes(4, "big") + bytes(4))
+    with pytest.raises(FormatError, match="header says 2 images of 28x28"):
+        data.parse_idx(archives.idx_images(np.zeros((2, 28, 28), np.uint8))[:-1])
+    with pytest.raises(FormatError, match="header says 3 labels"):
+        data.parse_idx(archives.idx_labels(np.zeros(3))[:-1])
+    with pytest.raises(FormatError, match="3073-byte CIFAR record"):
+        data.parse_cifar(bytes(3073 * 2 + 5), 1, 0)
+    x = np.arange(2 * 32 * 32 * 3, dtype=np.uint64).astype(np.uint8).reshape(2, 32, 32, 3)
+    imgs, labs = data.parse_cifar(archives.cifar_records(x, [np.array([3, 7])]), 1, 0)
+    np.testing.assert_array_equal(imgs, x)
+    np.testing.assert_array_equal(labs, [3, 7])
+
+
+def test_label_out_of_range_and_missing_member(tmp_path, monkeypatch):
+    files, _ = archives.make_idx(tmp_path / "idx")
+    labels = tmp_path / "idx" / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(gzip.compress(archives.idx_labels(np.array([1, 2, 10]))))
+    use(monkeypatch, archives.spec_for("mnist", files))
+    with pytest.raises(FormatError, match=r"labels span \[1, 10\]"):
+        prepare("mnist", files, tmp_path / "m.h5")
+
+    c100, _ = archives.make_cifar100(tmp_path / "cifar-100-binary.tar.gz")
+    spec = archives.spec_for("cifar100", [c100])
+    use(monkeypatch, dataclasses.replace(spec, members={"train": ("cifar-100-binary/nope.bin",),
+                                                        "test": ("cifar-100-binary/test.bin",)}))
+    with pytest.raises(FormatError, match="nope.bin"):
+        prepare("cifar100", [c100], tmp_path / "c.h5")
