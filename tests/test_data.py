@@ -306,3 +306,16 @@ def test_label_out_of_range_and_missing_member(tmp_path, monkeypatch):
                                                         "test": ("cifar-100-binary/test.bin",)}))
     with pytest.raises(FormatError, match="nope.bin"):
         prepare("cifar100", [c100], tmp_path / "c.h5")
+
+
+def test_read_timeout_is_transient_and_retried(tmp_path, monkeypatch):
+    """A server that accepts the connection but never answers: each attempt times out."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)  # the kernel completes the handshake; nobody ever replies
+        url = "http://127.0.0.1:%d/" % s.getsockname()[1]
+        arc, _ = archives.make_cifar10(tmp_path / "cifar-10-binary.tar.gz")
+        use(monkeypatch, archives.spec_for("cifar10", [arc], [url]))
+        with pytest.raises(DownloadError, match=r"timed out \(after 2 attempts\)"):
+            download("cifar10", tmp_path / "raw", {"retries": 1, "backoff_s": 0.01, "timeout_s": 0.2})
+    assert leftovers(tmp_path / "raw") == []
