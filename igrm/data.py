@@ -406,7 +406,7 @@ def _obtain(spec: DatasetSpec, f: ArchiveFile, final: Path, cfg: Mapping[str, An
         d = file_digests(final)
         if d["md5"] == f.md5.lower():
             log.info("%s: %s already present and verified (MD5 %s)", spec.name, final, d["md5"])
-            if read_source_info(final) is None:
+            if (read_source_info(final) or {}).get("md5") != d["md5"]:
                 _write_sidecar(final, {"file": f.filename, "source": final.resolve().as_uri(), "how": "pre-staged",
                                        **d, "fetched": now_iso()})
             return final
