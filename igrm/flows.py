@@ -200,24 +200,30 @@ def sgdm_coefficients(xs, ys, beta):
     (C_{−1} = B_{−1} = A_{−1} = 0);
     P_k = β (P_{k−1} + C_{k−1}²),  Q_k = β (Q_{k−1} + C_{k−1} B_{k−1}),
     R_k = β (R_{k−1} + B_{k−1}²)  (P_0 = Q_0 = R_0 = 0).
+    Each is a first-order recursive filter (scipy.signal.lfilter along the step axis).
     """
+    from scipy.signal import lfilter
+
     xs = np.atleast_2d(np.asarray(xs, dtype=np.float64))
     ys = np.atleast_2d(np.asarray(ys, dtype=np.float64))
-    S, N = xs.shape
-    out = {k: np.zeros((S, N)) for k in "ABCPQR"}
-    A = np.zeros(S); B = np.zeros(S); C = np.zeros(S)
-    P = np.zeros(S); Q = np.zeros(S); R = np.zeros(S)
-    for k in range(N):
-        if k > 0:  # (M10): uses C_{k−1}, B_{k−1}
-            P = beta * (P + C * C)
-            Q = beta * (Q + C * B)
-            R = beta * (R + B * B)
-        C = beta * C + xs[:, k] ** 2          # (M9)
-        B = beta * B + xs[:, k] * ys[:, k]
-        A = beta * A + 0.5 * ys[:, k] ** 2
-        for name, v in zip("ABCPQR", (A, B, C, P, Q, R)):
-            out[name][:, k] = v
-    return out
+    ema = ([1.0], [1.0, -beta])           # y_k = β y_{k−1} + v_k        (M9)
+    lag = ([0.0, beta], [1.0, -beta])     # y_k = β y_{k−1} + β v_{k−1}  (M10)
+    C = lfilter(*ema, xs * xs, axis=1)
+    B = lfilter(*ema, xs * ys, axis=1)
+    A = lfilter(*ema, 0.5 * ys * ys, axis=1)
+    return {"A": A, "B": B, "C": C, "P": lfilter(*lag, C * C, axis=1),
+            "Q": lfilter(*lag, C * B, axis=1), "R": lfilter(*lag, B * B, axis=1)}
+
+
+def sgdm_stationary_coefficients(x, y, beta):
+    """k → ∞ limits of (M9, M10) for a constant sample (x, y): C = x²/(1−β), B = x y/(1−β),
+    P = β C²/(1−β), Q = β C B/(1−β), R = β B²/(1−β). With them the SGD+M flow is exactly
+    flow (2) of E = ½ (y − w1 w2 x)² (eq. M12)."""
+    C = x * x / (1.0 - beta)
+    B = x * y / (1.0 - beta)
+    A = 0.5 * y * y / (1.0 - beta)
+    f = beta / (1.0 - beta)
+    return {"A": A, "B": B, "C": C, "P": f * C * C, "Q": f * C * B, "R": f * B * B}
 
 
 def sgdm_potential(w, coef: dict, h, regularise: bool = True):
@@ -334,3 +340,128 @@ def heavy_ball_two_factor_stream(x0, xs, ys, beta, h, n_steps):
         active = n_steps > k
         X[k + 1, active] = x[active]
     return X
+
+
+# --------------------------------------------------------------------------------------
+# Fused compiled kernel: discrete SGD+M and its flows in lock step, running max errors
+# --------------------------------------------------------------------------------------
+
+import numba as _nb  # noqa: E402
+
+
+@_nb.njit(cache=True, inline="always")
+def _force(w1, w2, B, C, P, Q, R, h, reg):
+    """Scalar version of :func:`sgdm_force` (eq. M11)."""
+    u = w1 * w2
+    gu = C * u - B
+    f1 = -gu * w2
+    f2 = -gu * w1
+    if reg:
+        a = C * C + 2.0 * P
+        b = C * B + 2.0 * Q
+        c = B * B + 2.0 * R
+        q = (a * u - 2.0 * b) * u + c
+        dq = 2.0 * (w1 * w1 + w2 * w2) * (a * u - b)
+        hq = 0.25 * h
+        f1 -= hq * (2.0 * q * w1 + dq * w2)
+        f2 -= hq * (2.0 * q * w2 + dq * w1)
+    return f1, f2
+
+
+@_nb.njit(cache=True)
+def _rk4_interval(w1, w2, B, C, P, Q, R, h, reg, m):
+    """m classical RK4 steps of size h/m of the field on one interval [t_k, t_{k+1})."""
+    dt = h / m
+    for _ in range(m):
+        a1, a2 = _force(w1, w2, B, C, P, Q, R, h, reg)
+        b1, b2 = _force(w1 + 0.5 * dt * a1, w2 + 0.5 * dt * a2, B, C, P, Q, R, h, reg)
+        c1, c2 = _force(w1 + 0.5 * dt * b1, w2 + 0.5 * dt * b2, B, C, P, Q, R, h, reg)
+        d1, d2 = _force(w1 + dt * c1, w2 + dt * c2, B, C, P, Q, R, h, reg)
+        w1 = w1 + dt / 6.0 * (a1 + 2.0 * b1 + 2.0 * c1 + d1)
+        w2 = w2 + dt / 6.0 * (a2 + 2.0 * b2 + 2.0 * c2 + d2)
+    return w1, w2
+
+
+@_nb.njit(cache=True, parallel=True)
+def _sgdm_kernel(x0, xs, ys, stationary, beta, h, n_steps, substeps):  # pragma: no cover - compiled
+    Hn = h.shape[0]
+    S = xs.shape[0]
+    out = np.zeros((6, Hn, S))
+    for idx in _nb.prange(Hn * S):
+        j = idx // S
+        s = idx % S
+        hj = h[j]
+        # discrete SGD+M (from rest) and four flows: full / no-reg at m and 2m substeps
+        d1 = x0[0]; d2 = x0[1]; p1 = d1; p2 = d2
+        y = np.empty((4, 2))
+        for i in range(4):
+            y[i, 0] = x0[0]; y[i, 1] = x0[1]
+        A_ = 0.0; B = 0.0; C = 0.0; P = 0.0; Q = 0.0; R = 0.0
+        if stationary[s]:
+            xr = xs[s, 0]; yr = ys[s, 0]
+            C = xr * xr / (1.0 - beta); B = xr * yr / (1.0 - beta)
+            P = beta * C * C / (1.0 - beta); Q = beta * C * B / (1.0 - beta); R = beta * B * B / (1.0 - beta)
+        e = np.zeros(6)
+        for k in range(n_steps[j]):
+            xr = xs[s, k]; yr = ys[s, k]
+            if not stationary[s]:
+                if k > 0:                                   # (M10)
+                    P = beta * (P + C * C); Q = beta * (Q + C * B); R = beta * (R + B * B)
+                C = beta * C + xr * xr                      # (M9)
+                B = beta * B + xr * yr
+            # heavy ball with the sample of step k (DESIGN.md §1)
+            gu = xr * xr * d1 * d2 - xr * yr
+            n1 = d1 - hj * gu * d2 + beta * (d1 - p1)
+            n2 = d2 - hj * gu * d1 + beta * (d2 - p2)
+            p1 = d1; p2 = d2; d1 = n1; d2 = n2
+            y[0, 0], y[0, 1] = _rk4_interval(y[0, 0], y[0, 1], B, C, P, Q, R, hj, True, substeps)
+            y[1, 0], y[1, 1] = _rk4_interval(y[1, 0], y[1, 1], B, C, P, Q, R, hj, False, substeps)
+            y[2, 0], y[2, 1] = _rk4_interval(y[2, 0], y[2, 1], B, C, P, Q, R, hj, True, 2 * substeps)
+            y[3, 0], y[3, 1] = _rk4_interval(y[3, 0], y[3, 1], B, C, P, Q, R, hj, False, 2 * substeps)
+            for i in range(2):
+                ex = d1 - y[i, 0]; ey = d2 - y[i, 1]
+                err = np.sqrt(ex * ex + ey * ey)
+                if not err <= e[i]:          # also propagates NaN
+                    e[i] = err
+                ex = y[i, 0] - y[i + 2, 0]; ey = y[i, 1] - y[i + 2, 1]
+                err = np.sqrt(ex * ex + ey * ey)
+                if not err <= e[2 + i]:
+                    e[2 + i] = err
+                # the finer-substep flow against the discrete path (reference-error check)
+                ex = d1 - y[i + 2, 0]; ey = d2 - y[i + 2, 1]
+                err = np.sqrt(ex * ex + ey * ey)
+                if not err <= e[4 + i]:
+                    e[4 + i] = err
+        for i in range(6):
+            out[i, j, s] = e[i]
+    return out
+
+
+def sgdm_max_errors(x0, xs, ys, beta, h, n_steps, substeps: int = 1, stationary=None):
+    """max_{k ≤ n_j} ‖x_k − x(t_k)‖ of discrete SGD+M against the SGD+M flow, for every
+    step size h_j and stream s, computed in one compiled pass without storing paths.
+
+    The discrete method is the heavy ball from rest with sample k at step k; the flows
+    are the piecewise SGD+M flow (DESIGN.md §1) with the h/4 terms ("full") and without
+    them ("noreg"), each integrated interval by interval with ``substeps`` RK4 steps and,
+    as a reference check, again with ``2·substeps``. A stream flagged ``stationary``
+    uses the k → ∞ coefficients of its first sample instead of the running ones (for a
+    constant stream that is flow (2) / flow (1), eq. M12).
+
+    Returns a dict of (H, S) arrays: full, noreg (max error against the flow),
+    full_check, noreg_check (max difference between the m- and 2m-substep flows),
+    full_fine, noreg_fine (max error against the 2m-substep flow).
+    """
+    x0 = np.ascontiguousarray(x0, dtype=np.float64)
+    xs = np.ascontiguousarray(np.atleast_2d(xs), dtype=np.float64)
+    ys = np.ascontiguousarray(np.atleast_2d(ys), dtype=np.float64)
+    h = np.ascontiguousarray(np.atleast_1d(h), dtype=np.float64)
+    n_steps = np.ascontiguousarray(np.broadcast_to(np.asarray(n_steps, dtype=np.int64), h.shape))
+    if int(n_steps.max()) > xs.shape[1]:
+        raise ValueError(f"need {int(n_steps.max())} samples per stream, have {xs.shape[1]}")
+    if stationary is None:
+        stationary = np.zeros(xs.shape[0], dtype=np.bool_)
+    stationary = np.ascontiguousarray(stationary, dtype=np.bool_)
+    out = _sgdm_kernel(x0, xs, ys, stationary, float(beta), h, n_steps, int(substeps))
+    names = ("full", "noreg", "full_check", "noreg_check", "full_fine", "noreg_fine")
+    return {n: out[i] for i, n in enumerate(names)}
