@@ -1,0 +1,563 @@
+"""One deep-network training run: SGD+M, full-batch GD+M, or the explicit IGR-M baseline.
+
+``train(cfg, data, checkpoint_dir, progress)`` -> ``(arrays, attrs)``; see
+docs/training.md for the cfg keys, the returned arrays and the resume contract.
+
+Data stay on the device as uint8 (N, C, H, W) (channels_last strides); each batch is
+augmented and normalised on the device (airbench style). Every random choice comes
+from an explicit ``torch.Generator`` seeded from the run seed: ``subset`` (CPU,
+which examples), ``order`` (shuffling) and ``augment`` (crops, flips, cutout) on
+the training device, plus the model initialisation under a forked global RNG.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .io import atomic_path
+from .models import build_model, n_params
+from .regularizers import IMPLEMENTATIONS, accumulate_grad, penalty_grad, sq_norm
+
+log = logging.getLogger(__name__)
+
+METHODS = ("sgdm", "gdm", "igrm_explicit")
+AUGMENTS = ("none", "flip", "crop", "crop+flip", "cutout")
+SCHEDULES = ("constant", "cosine", "step")
+METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "grad_norm_sq", "lr", "steps", "wall_time")
+
+DEFAULTS: dict[str, Any] = {
+    "model": "resnet18",
+    "width": 1.0,
+    "method": "sgdm",
+    "beta": 0.0,
+    "lr": 0.1,
+    "lr_mode": "effective",
+    "batch_size": 128,
+    "epochs": 1,
+    "augment": ["none"],
+    "pad": 4,
+    "cutout_size": 16,
+    "train_subset": None,
+    "test_subset": None,
+    "fullbatch_subset": None,
+    "fullbatch_chunk": None,
+    "seed": 0,
+    "device": "auto",
+    "bf16": False,
+    "channels_last": "auto",
+    "checkpoint_every": 1,
+    "weight_decay": 0.0,
+    "schedule": "constant",
+    "step_milestones": [0.5, 0.75],
+    "step_gamma": 0.1,
+    "blowup_factor": 1.0e3,
+    "eval_batch_size": 1000,
+    "penalty_impl": "double_backprop",
+    "penalty_eps": 1.0e-3,
+    "deterministic": True,
+}
+
+CKPT_RE = re.compile(r"^ckpt_epoch(\d{4,})\.pt$")
+# keys that do not change the trajectory: a checkpoint written under other values still resumes
+_NON_TRAJECTORY_KEYS = ("checkpoint_every", "epochs")
+
+
+# --------------------------------------------------------------------------- config
+def resolve_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """cfg with defaults filled in and validated; unknown keys are an error naming the key."""
+    unknown = sorted(set(cfg) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown training cfg key(s): {', '.join(unknown)}")
+    c = {**DEFAULTS, **cfg}
+    if isinstance(c["augment"], str):
+        c["augment"] = [c["augment"]]
+    c["augment"] = list(c["augment"])
+    checks = [
+        ("method", c["method"] in METHODS, f"one of {METHODS}"),
+        ("beta", 0.0 <= float(c["beta"]) < 1.0, "in [0, 1)"),
+        ("lr", float(c["lr"]) > 0, "> 0"),
+        ("lr_mode", c["lr_mode"] in ("effective", "raw"), "'effective' or 'raw'"),
+        ("batch_size", int(c["batch_size"]) >= 1, ">= 1"),
+        ("epochs", int(c["epochs"]) >= 1, ">= 1"),
+        ("augment", all(a in AUGMENTS for a in c["augment"]), f"a list of {AUGMENTS}"),
+        ("schedule", c["schedule"] in SCHEDULES, f"one of {SCHEDULES}"),
+        ("device", c["device"] in ("auto", "cpu", "cuda") or str(c["device"]).startswith("cuda:"),
+         "auto, cpu, cuda or cuda:N"),
+        ("checkpoint_every", int(c["checkpoint_every"]) >= 1, ">= 1"),
+        ("blowup_factor", float(c["blowup_factor"]) > 1, "> 1"),
+        ("penalty_impl", c["penalty_impl"] in IMPLEMENTATIONS, f"one of {IMPLEMENTATIONS}"),
+        ("channels_last", c["channels_last"] in ("auto", True, False), "auto, true or false"),
+    ]
+    for key, ok, what in checks:
+        if not ok:
+            raise ValueError(f"training cfg key {key!r} must be {what}, got {c[key]!r}")
+    return c
+
+
+def step_sizes(cfg: Mapping[str, Any]) -> dict[str, float]:
+    """h (raw step), eta = h/(1-beta), mu = beta eta/(2(1-beta)) (explicit baseline),
+    lambda_flow2 = (1+beta) h/(4(1-beta)^2) (flow (2) of DESIGN §1)."""
+    beta, lr = float(cfg["beta"]), float(cfg["lr"])
+    h = lr * (1 - beta) if cfg["lr_mode"] == "effective" else lr
+    eta = h / (1 - beta)
+    return {"h": h, "eta": eta, "mu": beta * eta / (2 * (1 - beta)),
+            "lambda_flow2": (1 + beta) * h / (4 * (1 - beta) ** 2)}
+
+
+def lr_factor(cfg: Mapping[str, Any], step: int, total_steps: int) -> float:
+    """Schedule multiplier at a global step (0-based)."""
+    if cfg["schedule"] == "constant":
+        return 1.0
+    frac = step / max(1, total_steps)
+    if cfg["schedule"] == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * frac))
+    return float(cfg["step_gamma"]) ** sum(frac >= m for m in cfg["step_milestones"])
+
+
+def seed_for(seed: int, stream: str) -> int:
+    """Independent 63-bit seed of a named random stream of a run."""
+    key = [ord(ch) for ch in stream]
+    return int(np.random.SeedSequence([int(seed), *key]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available")
+    return dev
+
+
+# --------------------------------------------------------------------------- data
+def _get(data: Mapping[str, Any], *keys):
+    for k in keys:
+        node: Any = data
+        try:
+            for part in k.split("/"):
+                node = node[part]
+            return node
+        except (KeyError, TypeError):
+            try:
+                return data[k]
+            except (KeyError, TypeError):
+                continue
+    return None
+
+
+def unpack_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Normalise the dataset-layer dict to train/test uint8 NHWC arrays, int labels,
+    and per-channel mean/std on the [0, 1] scale.
+
+    Accepts flat keys ("train/images") or nested dicts (data["train"]["images"]);
+    mean/std from data["attrs"]["mean"], data["mean"] or data["attrs/mean"], on the
+    [0, 1] or the [0, 255] scale (detected); computed from the training images if absent.
+    """
+    out = {}
+    for split in ("train", "test"):
+        imgs = np.asarray(_get(data, f"{split}/images"))
+        labels = np.asarray(_get(data, f"{split}/labels")).astype(np.int64).reshape(-1)
+        if imgs.ndim == 3:
+            imgs = imgs[..., None]
+        if imgs.dtype != np.uint8 or imgs.ndim != 4 or len(imgs) != len(labels):
+            raise ValueError(f"{split}/images must be uint8 (N,H,W,C) matching {split}/labels; "
+                             f"got {imgs.dtype} {imgs.shape} and {labels.shape}")
+        out[f"{split}/images"], out[f"{split}/labels"] = imgs, labels
+    mean = _get(data, "attrs/mean", "mean")
+    std = _get(data, "attrs/std", "std")
+    if mean is None or std is None:
+        x = out["train/images"].reshape(-1, out["train/images"].shape[-1]).astype(np.float64) / 255.0
+        mean, std = x.mean(0), x.std(0)
+    mean = np.asarray(mean, dtype=np.float64).reshape(-1)
+    std = np.asarray(std, dtype=np.float64).reshape(-1)
+    if mean.max() > 1.0 or std.max() > 1.0:
+        mean, std = mean / 255.0, std / 255.0
+    out["mean"], out["std"] = mean, std
+    nc = _get(data, "attrs/num_classes", "num_classes")
+    out["num_classes"] = int(nc) if nc is not None else int(max(out["train/labels"].max(),
+                                                               out["test/labels"].max()) + 1)
+    return out
+
+
+def to_device_uint8(images: np.ndarray, device: torch.device) -> Tensor:
+    """(N,H,W,C) uint8 numpy -> (N,C,H,W) uint8 tensor on ``device`` with channels_last strides."""
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
+
+
+def normalize(x_u8: Tensor, mean: Tensor, std: Tensor, dtype=torch.float32) -> Tensor:
+    """uint8 (B,C,H,W) -> (x/255 - mean)/std in ``dtype``; mean/std (C,) on the [0,1] scale."""
+    x = x_u8.to(dtype).div_(255.0)
+    return (x - mean.to(dtype).view(1, -1, 1, 1)) / std.to(dtype).view(1, -1, 1, 1)
+
+
+def batch_crop(x: Tensor, pad: int, gen: torch.Generator) -> Tensor:
+    """Random crop of each image after reflect-padding by ``pad``: one gather with
+    per-image offsets (dy, dx) in [0, 2 pad]. Works on uint8 or float."""
+    if pad <= 0:
+        return x
+    B, C, H, W = x.shape
+    padded = F.pad(x.float() if x.dtype == torch.uint8 else x, (pad,) * 4, mode="reflect")
+    padded = padded.to(x.dtype)
+    off = torch.randint(0, 2 * pad + 1, (2, B), generator=gen, device=x.device)
+    rows = off[0][:, None] + torch.arange(H, device=x.device)[None, :]          # (B, H)
+    cols = off[1][:, None] + torch.arange(W, device=x.device)[None, :]          # (B, W)
+    b = torch.arange(B, device=x.device)[:, None, None]
+    out = padded[b, :, rows[:, :, None], cols[:, None, :]]                      # (B, H, W, C)
+    return out.permute(0, 3, 1, 2)                                               # channels_last strides
+
+
+def batch_flip(x: Tensor, gen: torch.Generator) -> Tensor:
+    """Horizontal flip of a random half (Bernoulli 1/2 per image) via torch.where."""
+    mask = torch.rand(x.shape[0], generator=gen, device=x.device) < 0.5
+    return torch.where(mask[:, None, None, None], x.flip(-1), x)
+
+
+def batch_cutout(x: Tensor, size: int, gen: torch.Generator) -> Tensor:
+    """Zero a size x size square (clipped at the border) at a uniformly random centre
+    per image (DeVries & Taylor 2017). Applied after normalisation, so 0 = the mean."""
+    if size <= 0:
+        return x
+    B, C, H, W = x.shape
+    cy = torch.randint(0, H, (B,), generator=gen, device=x.device)
+    cx = torch.randint(0, W, (B,), generator=gen, device=x.device)
+    ys = torch.arange(H, device=x.device)[None, :] - cy[:, None] + size // 2     # (B, H)
+    xs = torch.arange(W, device=x.device)[None, :] - cx[:, None] + size // 2
+    inside = ((ys >= 0) & (ys < size))[:, :, None] & ((xs >= 0) & (xs < size))[:, None, :]
+    return x.masked_fill(inside[:, None, :, :], 0.0)
+
+
+def augment_batch(x_u8: Tensor, augment: Sequence[str], gen: torch.Generator, mean: Tensor, std: Tensor,
+                  pad: int = 4, cutout_size: int = 16, dtype=torch.float32) -> Tensor:
+    """uint8 batch -> augmented, normalised float batch. Order: crop, flip (on uint8),
+    normalise, cutout. "crop+flip" = crop then flip; "none" does nothing."""
+    augs = set(augment)
+    x = x_u8
+    if "crop" in augs or "crop+flip" in augs:
+        x = batch_crop(x, pad, gen)
+    if "flip" in augs or "crop+flip" in augs:
+        x = batch_flip(x, gen)
+    x = normalize(x, mean, std, dtype)
+    if "cutout" in augs:
+        x = batch_cutout(x, cutout_size, gen)
+    return x
+
+
+# --------------------------------------------------------------------------- gradients
+def chunk_loss_fns(model: nn.Module, inputs: Sequence[Tensor], labels: Sequence[Tensor], n_total: int,
+                   autocast: Callable, stats: dict | None = None) -> list[Callable[[], Tensor]]:
+    """Closures, one per chunk, returning sum-CE(chunk)/n_total: they sum to the mean
+    loss over all n_total examples. The first call of each records loss/correct in stats."""
+    fns = []
+    seen: set = stats.setdefault("_seen", set()) if stats is not None else set()
+    for i, (x, y) in enumerate(zip(inputs, labels)):
+        def fn(x=x, y=y, i=i):
+            with autocast():
+                out = model(x)
+            loss = F.cross_entropy(_f32(out), y, reduction="sum") / n_total
+            if stats is not None and i not in seen:
+                seen.add(i)
+                stats["correct"] = stats.get("correct", 0) + int((out.argmax(1) == y).sum())
+            return loss
+        fns.append(fn)
+    return fns
+
+
+def accumulate_gradient(model: nn.Module, x: Tensor, y: Tensor, chunk_size: int) -> tuple[list[Tensor], float]:
+    """Exact gradient of the mean cross-entropy over all of (x, y), accumulated over
+    chunks of ``chunk_size`` with weight len(chunk)/N each. Equal to the one-shot
+    gradient for models without train-mode BatchNorm (with BatchNorm each chunk
+    uses its own batch statistics: ghost batch norm)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    n = len(x)
+    xs, ys = torch.split(x, chunk_size), torch.split(y, chunk_size)
+    fns = chunk_loss_fns(model, xs, ys, n, _null_ctx)
+    return accumulate_grad(fns, params)
+
+
+def _f32(t: Tensor) -> Tensor:
+    """Logits to at least float32 for the loss (bf16 autocast); float64 stays float64."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+class _null_ctx:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+# --------------------------------------------------------------------------- checkpoints
+def _cfg_fingerprint(cfg: Mapping[str, Any]) -> dict:
+    return {k: v for k, v in cfg.items() if k not in _NON_TRAJECTORY_KEYS}
+
+
+def latest_checkpoint(checkpoint_dir: Path | None) -> Path | None:
+    if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
+        return None
+    found = [(int(m.group(1)), p) for p in Path(checkpoint_dir).iterdir() if (m := CKPT_RE.match(p.name))]
+    return max(found)[1] if found else None
+
+
+def _save_checkpoint(checkpoint_dir: Path, state: dict) -> Path:
+    path = Path(checkpoint_dir) / f"ckpt_epoch{state['epoch']:04d}.pt"
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    for old in Path(checkpoint_dir).iterdir():
+        m = CKPT_RE.match(old.name)
+        if m and int(m.group(1)) < state["epoch"]:
+            old.unlink(missing_ok=True)
+    return path
+
+
+def _emit(progress, msg: str) -> None:
+    if progress is None:
+        return
+    if hasattr(progress, "info"):
+        progress.info(msg)
+    else:
+        progress(msg)
+
+
+# --------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate(model: nn.Module, images_u8: Tensor, labels: Tensor, mean: Tensor, std: Tensor,
+             batch_size: int, autocast: Callable, memory_format) -> tuple[float, float]:
+    """(mean CE loss, accuracy) in eval mode, unaugmented."""
+    was_training = model.training
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for xb, yb in zip(torch.split(images_u8, batch_size), torch.split(labels, batch_size)):
+        x = normalize(xb, mean, std).contiguous(memory_format=memory_format)
+        with autocast():
+            out = model(x)
+        loss_sum += float(F.cross_entropy(_f32(out), yb, reduction="sum"))
+        correct += int((out.argmax(1) == yb).sum())
+    model.train(was_training)
+    n = max(1, len(labels))
+    return loss_sum / n, correct / n
+
+
+# --------------------------------------------------------------------------- training
+def train(cfg: Mapping[str, Any], data: Mapping[str, Any], checkpoint_dir: Path | None = None,
+          progress=log) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Train one run; returns (arrays, attrs). See docs/training.md."""
+    c = resolve_config(cfg)
+    device = resolve_device(c["device"])
+    det_before = torch.are_deterministic_algorithms_enabled()
+    det_warn_before = torch.is_deterministic_algorithms_warn_only_enabled()
+    if c["deterministic"]:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    try:
+        return _train(c, data, device, checkpoint_dir, progress)
+    finally:
+        torch.use_deterministic_algorithms(det_before, warn_only=det_warn_before)
+
+
+def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_dir, progress):
+    d = unpack_data(data)
+    seed = int(c["seed"])
+    use_cuda = device.type == "cuda"
+    bf16 = bool(c["bf16"]) and use_cuda
+    channels_last = use_cuda if c["channels_last"] == "auto" else bool(c["channels_last"])
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def autocast():
+        return torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else _null_ctx()
+
+    # ---- which examples (CPU generator: identical subsets on every device)
+    g_subset = torch.Generator().manual_seed(seed_for(seed, "subset"))
+    n_all = len(d["train/labels"])
+    perm = torch.randperm(n_all, generator=g_subset).numpy()
+    n_train = n_all if c["train_subset"] is None else min(int(c["train_subset"]), n_all)
+    train_idx = perm[:n_train]
+    fullbatch = c["method"] == "gdm" or (c["method"] == "igrm_explicit" and c["fullbatch_subset"] is not None)
+    if fullbatch and c["fullbatch_subset"] is not None:
+        train_idx = train_idx[:min(int(c["fullbatch_subset"]), n_train)]
+    n_used = len(train_idx)
+    n_test = len(d["test/labels"]) if c["test_subset"] is None else min(int(c["test_subset"]), len(d["test/labels"]))
+
+    x_train = to_device_uint8(d["train/images"][train_idx], device)
+    y_train = torch.from_numpy(d["train/labels"][train_idx]).to(device)
+    x_test = to_device_uint8(d["test/images"][:n_test], device)
+    y_test = torch.from_numpy(d["test/labels"][:n_test]).to(device)
+    mean = torch.tensor(d["mean"], dtype=torch.float32, device=device)
+    std = torch.tensor(d["std"], dtype=torch.float32, device=device)
+    in_channels = x_train.shape[1]
+
+    # ---- model (seeded init under a forked global RNG), optimiser
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed_for(seed, "init"))
+        model = build_model(c["model"], d["num_classes"], in_channels, float(c["width"]))
+    model = model.to(device=device, memory_format=memory_format)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    buffers = list(model.buffers())
+    sizes = step_sizes(c)
+    beta = float(c["beta"])
+    if c["method"] == "igrm_explicit":
+        base_lr, momentum = sizes["eta"], 0.0
+    else:
+        base_lr, momentum = sizes["h"], beta
+    opt = torch.optim.SGD(params, lr=base_lr, momentum=momentum, dampening=0, nesterov=False,
+                          weight_decay=float(c["weight_decay"]))
+
+    g_order = torch.Generator(device=device).manual_seed(seed_for(seed, "order"))
+    g_aug = torch.Generator(device=device).manual_seed(seed_for(seed, "augment"))
+
+    batch_size = min(int(c["batch_size"]), n_used)
+    steps_per_epoch = 1 if fullbatch else n_used // batch_size
+    chunk = int(c["fullbatch_chunk"] or c["batch_size"])
+    total_steps = steps_per_epoch * int(c["epochs"])
+
+    metrics: dict[str, list] = {k: [] for k in METRICS}
+    state = {"epoch": 0, "step": 0, "initial_loss": None, "status": "running", "diverged_step": -1}
+    resumed_from = 0
+
+    ck = latest_checkpoint(checkpoint_dir)
+    if ck is not None:
+        saved = torch.load(ck, map_location=device, weights_only=False)
+        if saved.get("cfg") == _cfg_fingerprint(c):
+            model.load_state_dict(saved["model"])
+            opt.load_state_dict(saved["optimizer"])
+            g_order.set_state(saved["rng"]["order"].cpu())
+            g_aug.set_state(saved["rng"]["augment"].cpu())
+            torch.set_rng_state(saved["rng"]["torch_cpu"].cpu())
+            metrics = {k: list(v) for k, v in saved["metrics"].items()}
+            state = dict(saved["state"])
+            resumed_from = state["epoch"]
+            _emit(progress, f"resumed from {ck.name} (epoch {resumed_from}, status {state['status']})")
+        else:
+            _emit(progress, f"checkpoint {ck} was written under another config; starting afresh")
+
+    def checkpoint():
+        if checkpoint_dir is None:
+            return
+        _save_checkpoint(Path(checkpoint_dir), {
+            "epoch": state["epoch"], "cfg": _cfg_fingerprint(c), "state": dict(state),
+            "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "rng": {"order": g_order.get_state(), "augment": g_aug.get_state(),
+                    "torch_cpu": torch.get_rng_state()},
+            "metrics": metrics,
+        })
+
+    mu = sizes["mu"]
+    blowup = float(c["blowup_factor"])
+    epochs = int(c["epochs"])
+
+    while state["status"] == "running" and state["epoch"] < epochs:
+        t0 = time.perf_counter()
+        epoch = state["epoch"]
+        model.train()
+        loss_sum, correct, seen, gn_sum, steps_done = 0.0, 0, 0, 0.0, 0
+        h_epoch = None
+        if fullbatch:
+            batches = [torch.arange(n_used, device=device)]
+        else:
+            order = torch.randperm(n_used, generator=g_order, device=device)
+            batches = list(torch.split(order[: steps_per_epoch * batch_size], batch_size))
+        for idx in batches:
+            factor = lr_factor(c, state["step"], total_steps)
+            for group in opt.param_groups:
+                group["lr"] = base_lr * factor
+            if h_epoch is None:
+                h_epoch = sizes["h"] * factor
+            xb = augment_batch(x_train[idx], c["augment"], g_aug, mean, std, int(c["pad"]),
+                               int(c["cutout_size"])).contiguous(memory_format=memory_format)
+            yb = y_train[idx]
+            n_b = len(idx)
+            stats: dict = {}
+            if fullbatch:
+                fns = chunk_loss_fns(model, torch.split(xb, chunk), torch.split(yb, chunk), n_b, autocast, stats)
+            else:
+                fns = chunk_loss_fns(model, [xb], [yb], n_b, autocast, stats)
+            if c["method"] == "igrm_explicit":
+                g, pg, loss_val = penalty_grad(fns, params, mu * factor, c["penalty_impl"],
+                                               float(c["penalty_eps"]), buffers=buffers)
+                grads = [a + b for a, b in zip(g, pg)]
+            else:
+                g, loss_val = accumulate_grad(fns, params)
+                grads = g
+            gn = float(sq_norm(g))
+            if state["initial_loss"] is None:
+                state["initial_loss"] = loss_val
+            if not math.isfinite(loss_val) or not math.isfinite(gn) or loss_val > blowup * state["initial_loss"]:
+                state["status"], state["diverged_step"] = "diverged", state["step"]
+                loss_sum += loss_val * n_b
+                seen += n_b
+                correct += stats.get("correct", 0)
+                _emit(progress, f"diverged at step {state['step']} (epoch {epoch + 1}): loss {loss_val:.4g}")
+                break
+            for p, gr in zip(params, grads):
+                p.grad = gr
+            opt.step()
+            state["step"] += 1
+            steps_done += 1
+            loss_sum += loss_val * n_b
+            correct += stats.get("correct", 0)
+            seen += n_b
+            gn_sum += gn
+        diverged = state["status"] == "diverged"
+        if diverged:
+            test_loss, test_acc = float("nan"), float("nan")
+        else:
+            test_loss, test_acc = evaluate(model, x_test, y_test, mean, std, int(c["eval_batch_size"]),
+                                           autocast, memory_format)
+        state["epoch"] = epoch + 1
+        row = {"train_loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
+               "test_loss": test_loss, "test_acc": test_acc,
+               "grad_norm_sq": gn_sum / steps_done if steps_done else float("nan"),
+               "lr": h_epoch if h_epoch is not None else float("nan"), "steps": state["step"],
+               "wall_time": time.perf_counter() - t0}
+        for k in METRICS:
+            metrics[k].append(row[k])
+        if not diverged and state["epoch"] >= epochs:
+            state["status"] = "completed"
+        if diverged or state["status"] == "completed" or state["epoch"] % int(c["checkpoint_every"]) == 0:
+            checkpoint()
+        _emit(progress, f"epoch {state['epoch']}/{epochs} train_loss {row['train_loss']:.4f} "
+                        f"train_acc {row['train_acc']:.4f} test_loss {test_loss:.4f} test_acc {test_acc:.4f} "
+                        f"lr {row['lr']:.4g} ({row['wall_time']:.1f}s)")
+
+    if state["status"] == "running":        # epochs reached on resume of an old checkpoint
+        state["status"] = "completed"
+
+    arrays: dict[str, np.ndarray] = {"epoch": np.arange(1, len(metrics["train_loss"]) + 1, dtype=np.int64)}
+    for k in METRICS:
+        arrays[k] = np.asarray(metrics[k], dtype=np.int64 if k == "steps" else np.float64)
+    for name, t in model.state_dict().items():
+        arrays[f"final_state/{name}"] = t.detach().cpu().numpy()
+    attrs = {
+        "status": state["status"], "diverged_step": int(state["diverged_step"]),
+        "h": sizes["h"], "eta": sizes["eta"], "mu": sizes["mu"], "lambda_flow2": sizes["lambda_flow2"],
+        "optimizer_lr": base_lr, "optimizer_momentum": momentum,
+        "n_params": n_params(model), "device": _device_name(device), "bf16": bf16,
+        "channels_last": channels_last, "deterministic": bool(c["deterministic"]),
+        "n_train": n_used, "n_test": n_test, "steps_per_epoch": steps_per_epoch, "steps": state["step"],
+        "epochs_completed": state["epoch"], "resumed_from_epoch": resumed_from,
+        "initial_loss": float("nan") if state["initial_loss"] is None else state["initial_loss"],
+        "seed": seed, "num_threads": torch.get_num_threads(),
+        "config": c,
+    }
+    return arrays, attrs
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name(device)})"
+    return "cpu"

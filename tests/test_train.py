@@ -1,0 +1,276 @@
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from igrm.regularizers import penalty_grad
+from igrm.train import (accumulate_gradient, augment_batch, batch_crop, resolve_config, step_sizes, train)
+
+torch.set_num_threads(1)
+HERE = Path(__file__).resolve().parent
+
+
+def tiny_data(n_train=96, n_test=32, size=16, channels=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return {"train/images": rng.integers(0, 256, (n_train, size, size, channels), dtype=np.uint8),
+            "train/labels": rng.integers(0, 10, n_train),
+            "test/images": rng.integers(0, 256, (n_test, size, size, channels), dtype=np.uint8),
+            "test/labels": rng.integers(0, 10, n_test),
+            "attrs": {"mean": [0.5, 0.4, 0.3][:channels], "std": [0.25, 0.2, 0.3][:channels], "num_classes": 10}}
+
+
+BASE = dict(model="small_cnn", width=0.25, method="sgdm", beta=0.9, lr=0.05, batch_size=32, epochs=2,
+            augment=["crop+flip", "cutout"], cutout_size=4, seed=3, device="cpu", eval_batch_size=64)
+
+
+# ---------------------------------------------------------------- optimiser
+def test_torch_sgd_momentum_is_heavy_ball():
+    """x_{k+1} = x_k - h g_k + beta (x_k - x_{k-1}), x_{-1} = x_0, on fresh mini-batches."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3)).double()
+    params = list(model.parameters())
+    h, beta = 0.1, 0.8
+    opt = torch.optim.SGD(params, lr=h, momentum=beta, dampening=0, nesterov=False)
+    x_hand = [p.detach().clone() for p in params]
+    x_prev = [p.clone() for p in x_hand]
+    gen = torch.Generator().manual_seed(1)
+    batches = [(torch.randn(8, 4, generator=gen, dtype=torch.float64), torch.randint(0, 3, (8,), generator=gen))
+               for _ in range(20)]
+    for xb, yb in batches:
+        # the hand-written step uses the gradient at its own iterate
+        with torch.no_grad():
+            for p, v in zip(params, x_hand):
+                p.copy_(v)
+        g = torch.autograd.grad(nn.functional.cross_entropy(model(xb), yb), params)
+        new = [x - h * gi + beta * (x - xp) for x, gi, xp in zip(x_hand, g, x_prev)]
+        x_prev, x_hand = x_hand, new
+    # torch SGD from the same start
+    with torch.no_grad():
+        torch.manual_seed(0)
+        ref = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3)).double()
+        for p, q in zip(params, ref.parameters()):
+            p.copy_(q)
+    for xb, yb in batches:
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(xb), yb).backward()
+        opt.step()
+    for p, x in zip(params, x_hand):
+        torch.testing.assert_close(p.detach(), x, rtol=1e-12, atol=1e-13)
+
+
+def test_step_sizes():
+    s = step_sizes(resolve_config({"beta": 0.9, "lr": 0.1, "lr_mode": "effective"}))
+    assert s["h"] == pytest.approx(0.01) and s["eta"] == pytest.approx(0.1)
+    assert s["mu"] == pytest.approx(0.9 * 0.1 / (2 * 0.1))
+    assert s["lambda_flow2"] == pytest.approx(1.9 * 0.01 / (4 * 0.01))
+    r = step_sizes(resolve_config({"beta": 0.5, "lr": 0.1, "lr_mode": "raw"}))
+    assert r["h"] == pytest.approx(0.1) and r["eta"] == pytest.approx(0.2)
+
+
+def test_unknown_and_bad_keys_are_named():
+    with pytest.raises(ValueError, match="momentum"):
+        resolve_config({"momentum": 0.9})
+    with pytest.raises(ValueError, match="'method'"):
+        resolve_config({"method": "adam"})
+
+
+# ---------------------------------------------------------------- full batch
+def test_chunked_full_batch_gradient_is_exact():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 10)).double()
+    x = torch.randn(10, 3, 8, 8, dtype=torch.float64)
+    y = torch.randint(0, 10, (10,))
+    params = list(model.parameters())
+    one = torch.autograd.grad(nn.functional.cross_entropy(model(x), y), params)
+    for chunk in (3, 4, 10, 64):
+        acc, loss = accumulate_gradient(model, x, y, chunk)
+        assert loss == pytest.approx(float(nn.functional.cross_entropy(model(x), y).detach()), rel=1e-13)
+        for a, b in zip(acc, one):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-15)
+
+
+# ---------------------------------------------------------------- explicit baseline
+def _least_squares(seed=0, n=20, d=5):
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(n, d, generator=g, dtype=torch.float64)
+    b = torch.randn(n, generator=g, dtype=torch.float64)
+    return A, b
+
+
+def _run(A, b, method, h_or_eta, beta, K, x0, x_prev=None):
+    """K steps on E = ||Ax-b||^2/(2n); returns the (K, d) iterates after each step."""
+    x = x0.clone().requires_grad_(True)
+    loss = lambda: ((A @ x - b) ** 2).sum() / (2 * len(b))  # noqa: E731
+    mom = beta if method == "gdm" else 0.0
+    opt = torch.optim.SGD([x], lr=h_or_eta, momentum=mom, dampening=0, nesterov=False)
+    if x_prev is not None:  # start with the velocity of a given previous iterate
+        opt.state[x]["momentum_buffer"] = (x_prev - x0) / h_or_eta  # x1 = x0 - h g + beta (x0 - x_prev)
+    mu = beta * h_or_eta / (2 * (1 - beta))
+    out = []
+    for _ in range(K):
+        if method == "explicit":
+            g, pg, _ = penalty_grad(loss, [x], mu, "double_backprop")
+            x.grad = g[0] + pg[0]
+        else:
+            x.grad = torch.autograd.grad(loss(), [x])[0]
+        opt.step()
+        out.append(x.detach().clone())
+    return torch.stack(out)
+
+
+def test_explicit_baseline_tracks_gdm_better_than_gd():
+    A, b = _least_squares()
+    beta, eta = 0.5, 0.01
+    h = eta * (1 - beta)
+    K = int(20 / eta)
+    x0 = torch.full((A.shape[1],), 2.0, dtype=torch.float64)
+    gdm = _run(A, b, "gdm", h, beta, K, x0)
+    gd = _run(A, b, "gd", eta, beta, K, x0)
+    exp = _run(A, b, "explicit", eta, beta, K, x0)
+    e_gd = (gdm - gd).norm(dim=1)
+    e_exp = (gdm - exp).norm(dim=1)
+    # from rest: after the start-up transient (second half of the horizon) and at the end
+    assert e_exp[K // 2:].mean() < 0.6 * e_gd[K // 2:].mean()
+    assert e_exp[-1] < 0.5 * e_gd[-1]
+    # started on the slow manifold (no start-up lag): an order of eta closer everywhere
+    H = A.T @ A / len(b)
+    lam, Q = torch.linalg.eigh(H)
+    xs = torch.linalg.solve(H, A.T @ b / len(b))
+    tr = 1 + beta - h * lam
+    r1 = (tr + torch.sqrt(tr ** 2 - 4 * beta)) / 2
+    x_prev = xs + Q @ ((Q.T @ (x0 - xs)) / r1)
+    gdm_sm = _run(A, b, "gdm", h, beta, K, x0, x_prev)
+    assert (gdm_sm - exp).norm(dim=1).max() < 0.1 * (gdm_sm - gd).norm(dim=1).max()
+
+
+# ---------------------------------------------------------------- augmentation
+def test_augmentation_shapes_and_determinism():
+    x = torch.randint(0, 256, (6, 3, 12, 12), dtype=torch.uint8)
+    mean, std = torch.tensor([0.5, 0.4, 0.3]), torch.tensor([0.2, 0.2, 0.2])
+    for augs in (["none"], ["flip"], ["crop"], ["crop+flip"], ["cutout"], ["crop+flip", "cutout"]):
+        a = augment_batch(x, augs, torch.Generator().manual_seed(5), mean, std, cutout_size=4)
+        b = augment_batch(x, augs, torch.Generator().manual_seed(5), mean, std, cutout_size=4)
+        c = augment_batch(x, augs, torch.Generator().manual_seed(6), mean, std, cutout_size=4)
+        assert a.shape == (6, 3, 12, 12) and a.dtype == torch.float32
+        assert torch.equal(a, b)
+        if augs != ["none"]:
+            assert not torch.equal(a, c)
+    # none = plain normalisation; cutout zeroes at most size^2 pixels per image and channel
+    plain = augment_batch(x, ["none"], torch.Generator(), mean, std)
+    torch.testing.assert_close(plain, (x.float() / 255 - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1))
+    cut = augment_batch(x, ["cutout"], torch.Generator().manual_seed(0), mean, std, cutout_size=4)
+    changed = (cut != plain).all(1).flatten(1).sum(1)
+    assert (changed <= 16).all() and (changed >= 4).all()
+
+
+def test_crop_is_a_window_of_the_reflect_padded_image():
+    x = torch.randint(0, 256, (5, 2, 8, 8), dtype=torch.uint8)
+    gen = torch.Generator().manual_seed(0)
+    out = batch_crop(x, 3, gen)
+    off = torch.randint(0, 7, (2, 5), generator=torch.Generator().manual_seed(0))
+    padded = nn.functional.pad(x.float(), (3,) * 4, mode="reflect")
+    for i in range(5):
+        dy, dx = off[0, i], off[1, i]
+        assert torch.equal(out[i].float(), padded[i, :, dy:dy + 8, dx:dx + 8])
+    assert out.dtype == torch.uint8
+
+
+# ---------------------------------------------------------------- train()
+def test_train_methods_outputs_and_determinism():
+    data = tiny_data()
+    for method, extra in (("sgdm", {}), ("gdm", {"fullbatch_subset": 40, "fullbatch_chunk": 16, "epochs": 3}),
+                          ("igrm_explicit", {})):
+        cfg = {**BASE, "method": method, **extra}
+        a1, at1 = train(cfg, data, None, None)
+        a2, _ = train(cfg, data, None, None)
+        E = cfg["epochs"]
+        for k in ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "grad_norm_sq", "lr", "steps",
+                  "wall_time"):
+            assert a1[k].shape == (E,), k
+        assert at1["status"] == "completed" and at1["diverged_step"] == -1
+        assert at1["n_params"] == sum(v.size for k, v in a1.items()
+                                      if k.startswith("final_state/") and "running" not in k
+                                      and "num_batches" not in k)
+        assert "final_state/linear.weight" in a1
+        for k in a1:
+            if k != "wall_time":
+                np.testing.assert_array_equal(a1[k], a2[k], err_msg=f"{method} {k}")
+        assert np.all(np.isfinite(a1["train_loss"]))
+    assert at1["mu"] == pytest.approx(0.9 * 0.05 / (2 * 0.1))
+
+
+def test_gdm_steps_and_lr():
+    a, at = train({**BASE, "method": "gdm", "fullbatch_subset": 40, "epochs": 3, "augment": ["none"]},
+                  tiny_data(), None, None)
+    assert at["n_train"] == 40 and at["steps_per_epoch"] == 1
+    np.testing.assert_array_equal(a["steps"], [1, 2, 3])
+    np.testing.assert_allclose(a["lr"], 0.05 * 0.1)
+
+
+def test_divergence_is_recorded_not_raised():
+    cfg = {**BASE, "lr": 1.0e4, "epochs": 3, "blowup_factor": 10.0}
+    a, at = train(cfg, tiny_data(), None, None)
+    assert at["status"] == "diverged"
+    assert 0 <= at["diverged_step"] < 9
+    assert len(a["train_loss"]) <= 3 and math.isnan(a["test_acc"][-1])
+
+
+def test_resume_after_sigkill_is_bit_identical(tmp_path):
+    data = tiny_data()
+    cfg = {**BASE, "epochs": 4, "checkpoint_every": 1}
+    npz = tmp_path / "data.npz"
+    np.savez(npz, **{k.replace("/", "__"): v for k, v in data.items() if k != "attrs"})
+    ckpt = tmp_path / "ckpt"
+    out = tmp_path / "out.npz"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, str(HERE / "_train_subprocess.py"), json.dumps(cfg), str(npz),
+                             str(ckpt), str(out), "2.0"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    target = ckpt / "ckpt_epoch0002.pt"
+    t0 = time.time()
+    while not target.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"child ended early: {proc.stdout.read().decode()[-3000:]}")
+        if time.time() - t0 > 120:
+            proc.kill()
+            raise AssertionError("no epoch-2 checkpoint within 120 s")
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not out.exists()
+    left = sorted(p.name for p in ckpt.glob("ckpt_epoch*.pt"))
+    assert left in (["ckpt_epoch0002.pt"], ["ckpt_epoch0003.pt"])
+
+    torch.set_num_threads(1)
+    resumed, at_r = train(cfg, {**data, "attrs": {"mean": [0.5, 0.4, 0.3], "std": [0.25, 0.2, 0.3],
+                                                  "num_classes": 10}}, ckpt, None)
+    assert at_r["resumed_from_epoch"] in (2, 3) and at_r["status"] == "completed"
+    whole, _ = train(cfg, data, None, None)
+    assert set(resumed) == set(whole)
+    for k in whole:
+        if k != "wall_time":
+            np.testing.assert_array_equal(resumed[k], whole[k], err_msg=k)
+    # a finished run leaves its final checkpoint; starting again returns the same result at once
+    again, at_a = train(cfg, data, ckpt, None)
+    assert at_a["resumed_from_epoch"] == 4
+    np.testing.assert_array_equal(again["final_state/linear.weight"], whole["final_state/linear.weight"])
+
+
+def test_one_channel_28x28_and_schedules():
+    data = tiny_data(n_train=48, n_test=16, size=28, channels=1)
+    for schedule in ("cosine", "step"):
+        a, at = train({**BASE, "batch_size": 16, "epochs": 2, "schedule": schedule, "augment": ["crop+flip"],
+                       "train_subset": 32}, data, None, None)
+        assert at["status"] == "completed" and at["n_train"] == 32 and at["steps_per_epoch"] == 2
+        assert a["final_state/features.0.weight"].shape[1] == 1
+        assert a["lr"][0] == pytest.approx(0.05 * 0.1) and a["lr"][1] < a["lr"][0]
