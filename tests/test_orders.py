@@ -1,0 +1,140 @@
+"""Error-order stages on reduced grids: slopes, tidy/fit/claims/plots (igrm/orders.py)."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from igrm import claims, orders
+from igrm.io import read_h5, write_h5
+
+TOL = 0.15  # the claims tolerance of the default config, fixed before measuring
+SMALL_GRID = {"min": 0.005, "max": 0.04, "num": 4, "units": "eps"}
+
+
+@pytest.fixture(scope="module")
+def gdm_results():
+    out = []
+    for cfg in ({"problem": "lstsq", "problem_params": {"dim": 5, "n": 20, "cond": 10, "seed": 0},
+                 "beta": 0.5, "h_grid": SMALL_GRID, "T": 2.0},
+                {"problem": "two_factor", "beta": 0.8, "h_grid": SMALL_GRID, "T": 0.25}):
+        out.append(orders.gdm_error_orders(cfg))
+    return out
+
+
+@pytest.fixture(scope="module")
+def sgdm_result():
+    return orders.sgdm_error_orders({"beta": 0.5, "h_grid": SMALL_GRID, "T": 0.5, "streams": 4, "seed": 1})
+
+
+@pytest.fixture(scope="module")
+def tidy(gdm_results, sgdm_result):
+    return pd.concat([orders.tidy_orders(a, at) for a, at in [*gdm_results, sgdm_result]], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def slopes(tidy):
+    return orders.fit_slopes(tidy)
+
+
+def test_gdm_arrays(gdm_results):
+    arrays, attrs = gdm_results[0]
+    H = 4
+    assert arrays["h"].shape == (H,) and arrays["eps"].shape == (H,)
+    assert arrays["errors"].shape == (4, 2, H) == arrays["errors_late"].shape == arrays["reference_error"].shape
+    assert list(arrays["comparisons"]) == list(orders.COMPARISONS)
+    np.testing.assert_allclose(arrays["eps"], np.geomspace(0.005, 0.04, H))
+    # the reference is far more accurate than the smallest measured error
+    assert attrs["reference_error_max"] < 1e-3 * attrs["min_error"]
+    assert not attrs["diverged"]
+
+
+def test_sgdm_arrays(sgdm_result):
+    arrays, attrs = sgdm_result
+    assert arrays["err_full"].shape == (4, 4) == arrays["err_noreg"].shape
+    assert arrays["det_err_flow2"].shape == (4,)
+    assert attrs["reference_error_max"] < 1e-3 * attrs["min_error"]
+
+
+def test_primary_slopes_match_theory(slopes):
+    prim = slopes[slopes["primary"]]
+    # every (comparison, flow) on both problems plus SGD+M: 2 × 4 × 2 + 2 + 4
+    assert len(prim) == 22
+    bad = prim[(prim["slope"] - prim["expected_slope"]).abs() > TOL]
+    assert bad.empty, bad[["problem", "beta", "comparison", "flow", "slope", "expected_slope"]].to_string()
+    # the start matters: naive vs flow (2) is first order, shifted/manifold second order
+    for prob in ("lstsq", "two_factor"):
+        s = prim[(prim["problem"] == prob) & (prim["flow"] == "flow (2)")].set_index("comparison")["slope"]
+        assert s["naive"] < 1.2 and s["shifted"] > 1.8 and s["manifold"] > 1.7 and s["manifold2"] > 1.8
+    # SGD+M: the h/4 terms raise the order from 1 to 2
+    sg = prim[prim["comparison"] == "sgdm"].set_index("flow")["slope"]
+    assert sg["SGD+M flow"] > 1.8 and sg["SGD+M flow without h/4 terms"] < 1.2
+
+
+def test_shifted_all_window_is_first_order(slopes):
+    # the shifted flow starts O(h) away from x_0, so max over all k is the offset itself (M6)
+    s = slopes[(slopes["comparison"] == "shifted") & (slopes["window"] == "all")]
+    assert np.allclose(s["slope"], 1.0, atol=0.02)
+
+
+def test_tidy_columns_and_h5_roundtrip(tmp_path, gdm_results, sgdm_result, tidy):
+    assert list(tidy.columns) == orders.TIDY_COLUMNS
+    assert set(tidy["comparison"]) == {"naive", "manifold", "manifold2", "shifted", "sgdm", "sgdm_deterministic"}
+    assert set(tidy["flow"]) == {"flow (1)", "flow (2)", "SGD+M flow", "SGD+M flow without h/4 terms"}
+    sg = tidy[tidy["comparison"] == "sgdm"]
+    assert sg["error_std"].notna().all() and (sg["n_streams"] == 4).all()
+    # the pipeline path: write_h5 → read_h5 → tidy gives the same table
+    frames = []
+    for i, (a, at) in enumerate([*gdm_results, sgdm_result]):
+        p = write_h5(tmp_path / f"r{i}.h5", a, at)
+        frames.append(orders.tidy_orders(*read_h5(p)))
+    pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), tidy)
+
+
+def test_fit_slopes_exact_power_law():
+    h = np.geomspace(1e-3, 1e-2, 6)
+    s, se, n = orders.loglog_slope(h, 3.0 * h**2)
+    assert s == pytest.approx(2.0) and se < 1e-10 and n == 6
+    s, se, n = orders.loglog_slope(h, np.where(h > 5e-3, np.nan, h))
+    assert n == 4 and s == pytest.approx(1.0)
+
+
+def test_slopes_columns(slopes):
+    for c in ["problem", "beta", "comparison", "flow", "slope", "slope_se", "n_points", "expected_slope"]:
+        assert c in slopes.columns
+    assert (slopes["n_points"] == 4).all()
+    assert slopes["expected_slope"].notna().all()
+
+
+def test_order_claims(slopes):
+    df = orders.order_claims(slopes, {"slope_tol": TOL})
+    assert list(df.columns) == claims.COLUMNS
+    assert len(df) == int(slopes["primary"].sum())
+    assert df["id"].is_unique
+    assert "order/gdm/two_factor/beta0.8/shifted/flow2" in set(df["id"])
+    assert "order/sgdm/two_factor/beta0.5/sgdm/sgdm_flow_noreg" in set(df["id"])
+    assert set(df["verdict"]) <= {claims.REPRODUCES, claims.FAILS, claims.INCONCLUSIVE}
+    assert (df["tolerance"] == TOL).all()
+    # a measured slope outside the tolerance is reported as not reproducing
+    bad = slopes.copy()
+    bad.loc[:, "slope"] = bad["expected_slope"] + 0.5
+    assert set(orders.order_claims(bad, {"slope_tol": TOL})["verdict"]) == {claims.FAILS}
+
+
+def test_plots_write_files(tmp_path, tidy, slopes):
+    gd = orders.plot_gdm_orders(tidy, slopes, [tmp_path / "gdm.pdf", tmp_path / "gdm.png"])
+    sg = orders.plot_sgdm_orders(tidy, slopes, [tmp_path / "sgdm.png"])
+    for p in [*gd, *sg]:
+        assert p.exists() and p.stat().st_size > 1000
+
+
+def test_h_grid_units():
+    h, eps = orders.h_values({"min": 0.01, "max": 0.04, "num": 3}, 0.9, 2.0)
+    np.testing.assert_allclose(eps, [0.01, 0.02, 0.04])
+    np.testing.assert_allclose(h, eps * 0.01 / 2.0)
+    h2, eps2 = orders.h_values({"min": 1e-3, "max": 4e-3, "num": 3, "units": "h"}, 0.5, 1.0)
+    np.testing.assert_allclose(eps2, h2 / 0.25)
+    with pytest.raises(ValueError):
+        orders.h_values({"min": 1, "max": 2, "num": 2, "units": "lr"}, 0.5, 1.0)
+    assert math.isnan(orders.expected_slope("naive", "no such flow"))
