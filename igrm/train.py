@@ -300,7 +300,13 @@ class _null_ctx:
 
 # --------------------------------------------------------------------------- checkpoints
 def _cfg_fingerprint(cfg: Mapping[str, Any]) -> dict:
-    return {k: v for k, v in cfg.items() if k not in _NON_TRAJECTORY_KEYS}
+    """The cfg entries a checkpoint must match to be resumed. ``epochs`` counts only
+    under a non-constant schedule (it sets the schedule's length); under the constant
+    schedule a finished run can be extended by asking for more epochs."""
+    skip = set(_NON_TRAJECTORY_KEYS)
+    if cfg["schedule"] != "constant":
+        skip.discard("epochs")
+    return {k: v for k, v in cfg.items() if k not in skip}
 
 
 def latest_checkpoint(checkpoint_dir: Path | None) -> Path | None:
@@ -432,7 +438,7 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
     ck = latest_checkpoint(checkpoint_dir)
     if ck is not None:
         saved = torch.load(ck, map_location=device, weights_only=False)
-        if saved.get("cfg") == _cfg_fingerprint(c):
+        if saved.get("cfg") == _cfg_fingerprint(c) and saved["epoch"] <= int(c["epochs"]):
             model.load_state_dict(saved["model"])
             opt.load_state_dict(saved["optimizer"])
             g_order.set_state(saved["rng"]["order"].cpu())
@@ -441,9 +447,12 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
             metrics = {k: list(v) for k, v in saved["metrics"].items()}
             state = dict(saved["state"])
             resumed_from = state["epoch"]
+            if state["status"] == "completed" and state["epoch"] < int(c["epochs"]):
+                state["status"] = "running"          # constant schedule, more epochs asked for
             _emit(progress, f"resumed from {ck.name} (epoch {resumed_from}, status {state['status']})")
         else:
-            _emit(progress, f"checkpoint {ck} was written under another config; starting afresh")
+            _emit(progress, f"checkpoint {ck} was written under another config (or more epochs); "
+                            "starting afresh")
 
     def checkpoint():
         if checkpoint_dir is None:

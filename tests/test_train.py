@@ -274,3 +274,16 @@ def test_one_channel_28x28_and_schedules():
         assert at["status"] == "completed" and at["n_train"] == 32 and at["steps_per_epoch"] == 2
         assert a["final_state/features.0.weight"].shape[1] == 1
         assert a["lr"][0] == pytest.approx(0.05 * 0.1) and a["lr"][1] < a["lr"][0]
+
+
+def test_checkpoint_of_other_config_is_not_resumed_and_constant_runs_extend(tmp_path):
+    data = tiny_data()
+    cfg = {**BASE, "epochs": 2, "augment": ["none"]}
+    train(cfg, data, tmp_path, None)
+    _, at = train({**cfg, "lr": 0.02}, data, tmp_path, None)          # other lr: fresh start
+    assert at["resumed_from_epoch"] == 0
+    train(cfg, data, tmp_path / "b", None)
+    longer, at = train({**cfg, "epochs": 3}, data, tmp_path / "b", None)  # extend 2 -> 3
+    assert at["resumed_from_epoch"] == 2 and len(longer["train_loss"]) == 3
+    whole, _ = train({**cfg, "epochs": 3}, data, None, None)
+    np.testing.assert_array_equal(longer["final_state/linear.weight"], whole["final_state/linear.weight"])
