@@ -168,13 +168,18 @@ def heavy_ball(problem: Problem, x0, x_prev, beta, h, n_steps):
     N = int(n_steps.max())
     X = np.full((N + 1, L, d), np.nan)
     X[0] = x
-    active = np.ones(L, dtype=bool)
+    n_min = int(n_steps.min())
     for k in range(N):
-        if not np.all(active) or k >= n_steps.min():
-            active = n_steps > k
         x_new = x - h * problem.grad(x) + beta * (x - xp)
-        xp, x = x, x_new
-        X[k + 1, active] = x[active]
+        if k >= n_min:  # finished lanes stay frozen (no work wasted on overflow)
+            active = (n_steps > k)[:, None]
+            x_new = np.where(active, x_new, x)
+            xp = np.where(active, x, xp)
+            X[k + 1] = np.where(active, x_new, np.nan)
+            x = x_new
+        else:
+            xp, x = x, x_new
+            X[k + 1] = x
     return X
 
 
