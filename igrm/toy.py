@@ -345,9 +345,12 @@ def _label(beta):
     return "GD (β = 0)" if float(beta) == 0.0 else f"GD+M, β = {float(beta):g}"
 
 
-def plot_two_factor(traj_df: pd.DataFrame, cfg: Mapping[str, Any] | None, paths: Sequence) -> list:
+def plot_two_factor(traj_df: pd.DataFrame, cfg: Mapping[str, Any] | None, paths: Sequence,
+                    finals_df: pd.DataFrame | None = None) -> list:
     """Trajectories over the hyperbola of minima w1 w2 = y/x, and the sharpness
-    λ_max(∇²E) of each end point vs β (toy 1, DESIGN.md §1)."""
+    λ_max(∇²E) of each end point vs β (toy 1, DESIGN.md §1); the end points come
+    from ``finals_df`` (:func:`tidy_finals`) when given, else from the last
+    trajectory rows."""
     from .plotting import beta_color, figure, save
 
     cfg = _cfg(cfg, TWO_FACTOR_DEFAULTS)
@@ -371,7 +374,10 @@ def plot_two_factor(traj_df: pd.DataFrame, cfg: Mapping[str, Any] | None, paths:
            title=f"GD / GD+M, η = {float(cfg['eta']):g}, {int(traj_df['step'].max())} steps")
     ax.set_aspect("equal")
     ax.legend(loc="center right", fontsize=7)
-    b, s = np.array(ends).T
+    if finals_df is not None and len(finals_df):
+        f = finals_df.sort_values("beta")
+        ends = list(zip(f["beta"], f["sharpness"]))
+    b, s = np.array(ends, dtype=np.float64).T
     axs.plot(b, s, "o-", color="k")
     axs.axhline(2 * abs(p.y * p.x), ls=":", color="0.5", label=r"flattest minimum $2|xy|$")
     axs.set(xlabel="momentum β", ylabel=r"sharpness $\lambda_{max}(\nabla^2 E)$ at end point",

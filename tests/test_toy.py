@@ -165,6 +165,8 @@ def test_plots(tmp_path, two, sweep, sig):
     paths = [tmp_path / "two.pdf", tmp_path / "two.png"]
     toy.plot_two_factor(toy.tidy_trajectories(*two), SMALL_TWO, paths)
     _check_files(paths)
+    toy.plot_two_factor(toy.tidy_trajectories(*two), SMALL_TWO, paths, finals_df=toy.tidy_finals(*two))
+    _check_files(paths)
     paths = [tmp_path / "sw.pdf", tmp_path / "sw.png"]
     toy.plot_sharpness(toy.tidy_sharpness(*sweep), paths)
     _check_files(paths)
