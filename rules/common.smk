@@ -54,10 +54,18 @@ def sweep_files(wildcards=None):
 
 def gdm_cfg(wildcards):
     """One GD+M error-order job: one problem, one beta (so a new beta adds a job
-    without rerunning the others)."""
+    without rerunning the others), in igrm.orders.gdm_error_orders' terms."""
     g = config["orders"]["gdm"]
-    return {"problem": wildcards.problem, **g[wildcards.problem], "beta": float(wildcards.beta),
-            "h_grid": g["h_grid"], "T": g["T"], "rtol": g["rtol"], "atol": g["atol"]}
+    p = dict(g[wildcards.problem])
+    T = p.pop("T")
+    if wildcards.problem == "lstsq":
+        init = {"seed": p.pop("init_seed"), "scale": p.pop("init_scale")}
+    else:
+        init = p.pop("init")
+    return {"problem": wildcards.problem, "problem_params": p, "init": init,
+            "beta": float(wildcards.beta), "h_grid": g["h_grid"], "T": T,
+            "t_burn": g["t_burn_fraction"] * T, "rtol": g["rtol"], "atol": g["atol"],
+            "check_factor": g["check_factor"]}
 
 
 def gdm_files(wildcards=None):

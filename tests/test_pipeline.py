@@ -43,7 +43,7 @@ def test_claims_table_has_every_part(workdir):
     assert claims["verdict"].isin(["reproduces", "does not reproduce", "inconclusive"]).all()
     # one GD+M order row per (problem, beta, comparison, flow) of the tiny grid
     gdm = claims[claims["id"].str.startswith("order/gdm/")]
-    assert len(gdm) == 2 * 2 * 3 * 2
+    assert len(gdm) == 2 * 2 * 4 * 2
 
 
 def test_result_files_carry_provenance(workdir):
