@@ -380,7 +380,8 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
     seed = int(c["seed"])
     use_cuda = device.type == "cuda"
     bf16 = bool(c["bf16"]) and use_cuda
-    channels_last = use_cuda if c["channels_last"] == "auto" else bool(c["channels_last"])
+    # auto = on: measured ~15% faster on CPU too (docs/training.md)
+    channels_last = True if c["channels_last"] == "auto" else bool(c["channels_last"])
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def autocast():
