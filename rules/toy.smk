@@ -12,7 +12,7 @@ rule toy_two_factor:
     log:
         "logs/toy/two_factor.log",
     benchmark:
-        "benchmarks/toy/two_factor.tsv"
+        f"{R}/benchmarks/toy/two_factor.tsv"
     conda:
         "../envs/science.yaml"
     script:
@@ -29,7 +29,7 @@ rule toy_sharpness_sweep:
     log:
         "logs/toy/sharpness_sweep_eta{eta}.log",
     benchmark:
-        "benchmarks/toy/sharpness_sweep_eta{eta}.tsv"
+        f"{R}/benchmarks/toy/sharpness_sweep_eta{eta}.tsv"
     conda:
         "../envs/science.yaml"
     script:
@@ -46,7 +46,7 @@ rule toy_sigmoid:
     log:
         "logs/toy/sigmoid.log",
     benchmark:
-        "benchmarks/toy/sigmoid.tsv"
+        f"{R}/benchmarks/toy/sigmoid.tsv"
     conda:
         "../envs/science.yaml"
     script:
