@@ -1,0 +1,264 @@
+"""CIFAR stage (igrm.cifar): tidy, claims with planted trends, plots, table, and one
+real end-to-end run (tiny small_cnn through igrm.train.train)."""
+
+import io
+import json
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from igrm import cifar
+from igrm.claims import COLUMNS, FAILS, INCONCLUSIVE, REPRODUCES
+from igrm.io import provenance, read_h5, write_h5
+
+EPOCHS = 8
+PATTERN = np.array([1.0, -1.0, 1.0, -1.0, 0.0])
+PATTERN = PATTERN / PATTERN.std(ddof=1)          # std (ddof 1) over the last 5 epochs = 1, last value 0
+
+
+def fake_run(*, beta, eta, seed, final, spread, method="sgdm", dataset="cifar10", model="resnet18",
+             width=1.0, batch_size=128, epochs=EPOCHS, diverge_at_epoch=None):
+    """(arrays, attrs) in igrm.train's format: the last 5 epochs' test accuracy has
+    std ``spread`` and the final epoch's is ``final``."""
+    acc = np.concatenate([np.linspace(0.1, final, epochs - 5), final + spread * PATTERN])
+    status, dstep = "completed", -1
+    if diverge_at_epoch is not None:
+        acc = acc[:diverge_at_epoch].copy()
+        acc[-1] = np.nan
+        status, dstep = "diverged", 10 * diverge_at_epoch - 3
+    n = len(acc)
+    h = eta * (1 - beta)
+    arrays = {"epoch": np.arange(1, n + 1, dtype=np.int64), "train_loss": np.linspace(2.0, 0.5, n),
+              "train_acc": np.linspace(0.1, 0.9, n), "test_loss": np.linspace(2.1, 0.7, n), "test_acc": acc,
+              "grad_norm_sq": np.full(n, 0.3), "lr": np.full(n, h), "steps": np.arange(1, n + 1, dtype=np.int64) * 10,
+              "wall_time": np.full(n, 1.5), "final_state/linear.weight": np.zeros((2, 3), np.float32)}
+    cfg = {"model": model, "width": width, "method": method, "beta": beta, "lr": eta, "lr_mode": "effective",
+           "batch_size": batch_size, "epochs": epochs, "augment": ["crop+flip", "cutout"], "seed": seed,
+           "dataset": dataset}
+    attrs = {"status": status, "diverged_step": dstep, "h": h, "eta": eta, "mu": beta * eta / (2 * (1 - beta)),
+             "lambda_flow2": (1 + beta) * h / (4 * (1 - beta) ** 2), "n_params": 6, "device": "cpu",
+             "seed": seed, "dataset": dataset}
+    return arrays, attrs, cfg
+
+
+def roundtrip(runs, tmp_path):
+    """Write each run as the pipeline does (write_h5 + provenance) and read it back."""
+    out = []
+    for i, (arrays, attrs, cfg) in enumerate(runs):
+        p = tmp_path / f"run{i}.h5"
+        a = dict(attrs)
+        status = a.pop("status")
+        write_h5(p, arrays, a, provenance(cfg, seed=cfg["seed"]), status=status)
+        out.append(read_h5(p))
+    return out
+
+
+def csv(frames):
+    """The pipeline passes tidy frames through CSV."""
+    return {k: pd.read_csv(io.StringIO(v.to_csv(index=False))) for k, v in frames.items()}
+
+
+def grid(sign=1.0, noise_only=False, seeds=6, diverged=True):
+    """SGD+M grid with planted trends: acc = 0.5 + 0.1 s log10(η/0.01) + 0.2 s β (+ seed
+    noise), spread = 0.02 + 0.04 s (1 − β) − ..., explicit IGR-M 0.05 s above plain SGD."""
+    noise = np.linspace(-1, 1, seeds) * 0.004          # symmetric per-seed offsets
+    spread_noise = np.linspace(-1, 1, seeds) * 0.001
+    runs = []
+
+    def acc(beta, eta, k):
+        if noise_only:
+            return 0.6 + noise[(k + int(beta * 10) + int(round(math.log10(eta) * 3))) % seeds] * 10
+        return 0.5 + sign * (0.1 * math.log10(eta / 0.01) + 0.2 * beta) + noise[k]
+
+    def spread(beta, k):
+        if noise_only:
+            return 0.03 + spread_noise[(k + int(beta * 10)) % seeds] * 10
+        return 0.03 + sign * 0.02 * (0.5 - beta) + spread_noise[k]
+
+    for k in range(seeds):
+        for eta in (0.01, 0.03, 0.1, 0.3):                      # obs 1 (β = 0)
+            runs.append(fake_run(beta=0.0, eta=eta, seed=k, final=acc(0.0, eta, k), spread=spread(0.0, k)))
+        for beta in (0.5, 0.7, 0.9):                            # β sweep at η = 0.1 (β = 0 above)
+            runs.append(fake_run(beta=beta, eta=0.1, seed=k, final=acc(beta, 0.1, k), spread=spread(beta, k)))
+        ex = acc(0.0, 0.1, k) + (0.0 if noise_only else sign * 0.05) + (noise[(k + 2) % seeds] if noise_only else 0)
+        runs.append(fake_run(beta=0.9, eta=0.1, seed=k, final=ex, spread=0.01, method="igrm_explicit"))
+    if diverged:
+        runs.append(fake_run(beta=0.9, eta=0.1, seed=seeds, final=0.1, spread=0.0, diverge_at_epoch=3))
+    return runs
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    results = roundtrip(grid(), tmp_path_factory.mktemp("h5"))
+    return csv(cifar.tidy_runs(results))
+
+
+def by_id(df):
+    return df.set_index("id")
+
+
+def test_train_defaults_agree():
+    from igrm.train import DEFAULTS
+
+    assert {k: DEFAULTS[k] for k in cifar.TRAIN_DEFAULTS} == cifar.TRAIN_DEFAULTS
+
+
+def test_tidy_columns_and_diverged_kept(planted):
+    ep, fi = planted["epochs"], planted["finals"]
+    assert list(ep.columns) == cifar.EPOCH_COLUMNS
+    assert list(fi.columns) == cifar.FINAL_COLUMNS
+    assert fi["run_id"].is_unique and len(fi) == 6 * 8 + 1
+    assert len(ep) == 6 * 8 * EPOCHS + 3
+    assert set(fi["dataset"]) == {"cifar10"}
+    div = fi[fi["status"] == "diverged"]
+    assert len(div) == 1 and div["diverged_step"].iloc[0] == 27
+    assert math.isnan(div["final_test_acc"].iloc[0]) and math.isnan(div["last_std_test_acc"].iloc[0])
+    assert div["best_test_acc"].iloc[0] > 0
+    assert (ep.loc[ep["run_id"] == div["run_id"].iloc[0], "status"] == "diverged").all()
+    assert len(ep[ep["run_id"] == div["run_id"].iloc[0]]) == 3
+    # planted statistics come back exactly
+    r = fi[(fi["beta"] == 0.5) & (fi["seed"] == 0)].iloc[0]
+    assert r["spread_window"] == 5
+    assert r["last_std_test_acc"] == pytest.approx(0.03 + 0.02 * 0.0 - 0.001)
+    assert r["h"] == pytest.approx(0.05) and r["eta"] == pytest.approx(0.1)
+    assert r["total_wall_time"] == pytest.approx(1.5 * EPOCHS)
+
+
+def test_spread_window_short_run_and_recompute(tmp_path):
+    a, t, c = fake_run(beta=0.5, eta=0.1, seed=0, final=0.7, spread=0.02, epochs=6)
+    res = roundtrip([(a, t, c)], tmp_path)
+    fi = cifar.tidy_runs(res, spread_window=10)["finals"]
+    assert fi["spread_window"].iloc[0] == 6
+    tidy = cifar.tidy_runs(res, spread_window=5)
+    assert tidy["finals"]["last_std_test_acc"].iloc[0] == pytest.approx(0.02)
+    f2 = cifar._finals(tidy, {"spread_window": 2})
+    assert f2["spread_window"].iloc[0] == 2
+    assert f2["last_std_test_acc"].iloc[0] == pytest.approx(np.std(0.02 * PATTERN[-2:], ddof=1))
+    with pytest.raises(ValueError):
+        cifar.tidy_runs(res, spread_window=0)
+
+
+def test_claims_reproduce_when_planted(planted):
+    df = cifar.cifar_claims(planted, {"n_boot": 500})
+    assert list(df.columns) == COLUMNS
+    d = by_id(df)
+    ids = ["cifar/obs1_acc_rises_with_h/cifar10/resnet18",
+           "cifar/obs2_spread_falls_with_beta/cifar10/resnet18/eta0.1",
+           "cifar/obs3_acc_rises_with_beta/cifar10/resnet18/eta0.1",
+           "cifar/explicit_ge_gd/cifar10/resnet18/eta0.1_beta0.9"]
+    assert set(ids) <= set(d.index)
+    for i in ids:
+        assert d.loc[i, "verdict"] == REPRODUCES, (i, d.loc[i, "detail"])
+    assert d.loc[ids[0], "measured"] == pytest.approx(0.1, rel=1e-6)     # per decade of h
+    assert d.loc[ids[2], "measured"] == pytest.approx(0.2, rel=1e-6)     # per unit β
+    assert d.loc[ids[3], "measured"] == pytest.approx(0.05, rel=1e-6)
+    assert "1 diverged runs excluded" in d.loc[ids[2], "detail"]
+
+
+def test_claims_fail_when_planted_negative(tmp_path):
+    t = csv(cifar.tidy_runs(roundtrip(grid(sign=-1.0, diverged=False), tmp_path)))
+    d = by_id(cifar.cifar_claims(t, {"n_boot": 500}))
+    assert (d["verdict"] == FAILS).all(), d[["verdict", "detail"]]
+    assert len(d) == 4
+
+
+def test_claims_inconclusive_for_noise_and_few_seeds(tmp_path):
+    t = csv(cifar.tidy_runs(roundtrip(grid(noise_only=True, seeds=5, diverged=False), tmp_path)))
+    d = by_id(cifar.cifar_claims(t, {"n_boot": 500}))
+    assert (d["verdict"] == INCONCLUSIVE).all(), d[["verdict", "measured", "detail"]]
+    # one seed per level: never a verdict, however strong the trend
+    (tmp_path / "one").mkdir()
+    t1 = csv(cifar.tidy_runs(roundtrip(grid(seeds=1, diverged=False), tmp_path / "one")))
+    d1 = by_id(cifar.cifar_claims(t1, {}))
+    assert (d1["verdict"] == INCONCLUSIVE).all()
+    assert d1["detail"].str.contains("completed seeds").all()
+
+
+def test_bootstrap_is_seeded_and_ci_rule():
+    ys = [np.array([0.1, 0.2, 0.15]), np.array([0.3, 0.25, 0.35])]
+    p1, d1 = cifar.slope_bootstrap([0.0, 1.0], ys, 300, 7)
+    p2, d2 = cifar.slope_bootstrap([0.0, 1.0], ys, 300, 7)
+    np.testing.assert_array_equal(d1, d2)
+    assert p1 == pytest.approx(0.15)
+    assert cifar.ci_verdict(0.01, 0.2) == REPRODUCES
+    assert cifar.ci_verdict(-0.2, -0.01) == FAILS
+    assert cifar.ci_verdict(-0.01, 0.2) == INCONCLUSIVE
+    assert cifar.ci_verdict(math.nan, 0.2) == INCONCLUSIVE
+
+
+def _check_fig(paths):
+    for p in paths:
+        data = p.read_bytes()
+        assert len(data) > 1000, p
+        assert data[:4] == (b"%PDF" if p.suffix == ".pdf" else b"\x89PNG")
+
+
+PLOTS = [cifar.plot_acc_vs_beta, cifar.plot_acc_vs_lr, cifar.plot_curves, cifar.plot_spread, cifar.plot_explicit]
+
+
+@pytest.mark.parametrize("plot", PLOTS, ids=lambda f: f.__name__)
+def test_plots_write_pdf_and_png(plot, planted, tmp_path):
+    paths = [tmp_path / f"{plot.__name__}.pdf", tmp_path / f"{plot.__name__}.png"]
+    plot(planted, {"spread_window": 5, "eta": 0.1}, paths)
+    _check_fig(paths)
+    # also with an empty selection (no such dataset): still a labelled figure
+    empty = [tmp_path / "e.pdf", tmp_path / "e.png"]
+    plot(planted, {"dataset": "cifar100"}, empty)
+    _check_fig(empty)
+
+
+def test_table_final(planted):
+    out = cifar.table_final(planted, {})
+    df, caption = out["cifar_final"]
+    assert list(df.columns) == cifar.TABLE_COLUMNS and caption
+    row = df[(df["method"] == "sgdm") & (df["beta"] == 0.9)].iloc[0]
+    assert row["n"] == 6 and row["n_diverged"] == 1
+    assert row["final_acc_mean"] == pytest.approx(0.5 + 0.1 + 0.18)
+    assert len(df) == 4 + 3 + 1
+
+
+# ------------------------------------------------------------- real end-to-end
+def test_end_to_end_tiny_training(tmp_path):
+    import torch
+
+    from igrm.train import train
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(0)
+    data = {"train/images": rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8),
+            "train/labels": rng.integers(0, 10, 64),
+            "test/images": rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8),
+            "test/labels": rng.integers(0, 10, 32)}
+    results = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for beta in (0.0, 0.9):
+            cfg = dict(model="small_cnn", width=0.25, method="sgdm", beta=beta, lr=0.05, batch_size=16,
+                       epochs=2, augment=["crop+flip", "cutout"], cutout_size=8, seed=0, device="cpu")
+            arrays, attrs = train(cfg, data, checkpoint_dir=None, progress=None)
+            attrs = dict(attrs)
+            attrs["dataset"] = "random"
+            status = attrs.pop("status")
+            p = tmp_path / f"beta{beta}.h5"
+            write_h5(p, arrays, attrs, provenance({**cfg, "dataset": "random"}, seed=0), status=status)
+            results.append(read_h5(p))
+    finally:
+        torch.set_num_threads(threads)
+    t = csv(cifar.tidy_runs(results, spread_window=5))
+    assert len(t["epochs"]) == 4 and len(t["finals"]) == 2
+    fi = t["finals"]
+    assert set(fi["dataset"]) == {"random"} and set(fi["model"]) == {"small_cnn"}
+    assert (fi["spread_window"] == 2).all() and (fi["status"] == "completed").all()
+    assert fi["h"].tolist() == pytest.approx([0.05, 0.005])
+    for plot in PLOTS:
+        paths = [tmp_path / f"{plot.__name__}.pdf", tmp_path / f"{plot.__name__}.png"]
+        plot(t, {"spread_window": 5}, paths)
+        _check_fig(paths)
+    d = cifar.cifar_claims(t, {"n_boot": 200})
+    assert (d["verdict"] == INCONCLUSIVE).all()                 # one seed: honest verdict
+    assert cifar.table_final(t, {})["cifar_final"][0]["n"].tolist() == [1, 1]
+    assert time.perf_counter() - t0 < 30
