@@ -16,6 +16,8 @@ configfile: os.path.join(workflow.basedir, "config.yaml")
 include: "rules/common.smk"
 include: "rules/toy.smk"
 include: "rules/orders.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
 include: "rules/report.smk"
 
 

@@ -219,6 +219,30 @@ def get_spec(name: str | DatasetSpec) -> DatasetSpec:
         raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}") from None
 
 
+def spec_for(name: str | DatasetSpec, cfg: Mapping[str, Any] | None = None) -> DatasetSpec:
+    """The dataset's spec with the config's ``md5`` overrides applied.
+
+    ``data.<name>.md5: {filename: md5}`` replaces a published checksum; it exists only for
+    a private mirror that serves a re-packed archive (and for the pipeline's tests, which
+    serve small archives in the real formats). Unknown file names are an error naming the key.
+    """
+    import dataclasses
+
+    from igrm.config import ConfigError
+
+    spec = get_spec(name)
+    overrides = dict((cfg or {}).get("md5") or {})
+    if not overrides:
+        return spec
+    known = {f.filename for f in spec.files}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(f"data.{spec.name}.md5: unknown archive file(s) {unknown}; "
+                          f"{spec.name} has {sorted(known)}")
+    files = tuple(dataclasses.replace(f, md5=overrides.get(f.filename, f.md5).lower()) for f in spec.files)
+    return dataclasses.replace(spec, files=files)
+
+
 def resolve_cfg(name: str, cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``cfg`` over :data:`DEFAULT_CFG`, type-checked; errors name the key ``data.<name>.<key>``.
     Keys this module does not know are kept (other stages may read them)."""

@@ -2,7 +2,7 @@
 to the igrm function that does the work, with a uniform signature per kind:
 
 - simulate: ``f(cfg: dict) -> (arrays: dict, attrs: dict)``  (one HDF5 file)
-- tidy:     ``f(results: list[(arrays, attrs)]) -> {output_name: DataFrame}``
+- tidy:     ``f(results: list[(arrays, attrs)], cfg) -> {output_name: DataFrame}``
 - plot:     ``f(inputs: {name: DataFrame}, cfg, paths) -> None``
 - table:    ``f(inputs, cfg) -> {output_stem: (DataFrame, caption)}``
 
@@ -24,32 +24,38 @@ def _concat(frames):
 
 
 # ---------------------------------------------------------------- tidy adapters
-def tidy_two_factor(results):
+def tidy_two_factor(results, cfg=None):
     from . import toy
 
     return {"trajectories": _concat(toy.tidy_trajectories(a, t) for a, t in results),
             "finals": _concat(toy.tidy_finals(a, t) for a, t in results)}
 
 
-def tidy_sharpness_sweep(results):
+def tidy_sharpness_sweep(results, cfg=None):
     from . import toy
 
     df = _concat(toy.tidy_sharpness(a, t) for a, t in results)
     return {"sweep": df.sort_values(["eta", "beta"]).reset_index(drop=True)}
 
 
-def tidy_sigmoid(results):
+def tidy_sigmoid(results, cfg=None):
     from . import toy
 
     return {"trajectories": _concat(toy.tidy_trajectories(a, t) for a, t in results),
             "flows": _concat(toy.tidy_flows(a, t) for a, t in results)}
 
 
-def tidy_orders(results):
+def tidy_orders(results, cfg=None):
     from . import orders
 
     errors = _concat(orders.tidy_orders(a, t) for a, t in results)
     return {"errors": errors, "slopes": orders.fit_slopes(errors)}
+
+
+def tidy_train(results, cfg=None):
+    from . import cifar
+
+    return cifar.tidy_runs(results, spread_window=int((cfg or {}).get("spread_window", 5)))
 
 
 # ---------------------------------------------------------------- plot adapters
@@ -81,6 +87,23 @@ def plot_orders_sgdm(inputs, cfg, paths):
     from . import orders
 
     orders.plot_sgdm_orders(inputs["errors"], inputs["slopes"], paths)
+
+
+def _cifar_plot(name):
+    def plot(inputs, cfg, paths):
+        from . import cifar
+
+        getattr(cifar, name)(inputs, cfg, paths)
+
+    plot.__name__ = name
+    return plot
+
+
+plot_acc_vs_beta = _cifar_plot("plot_acc_vs_beta")
+plot_acc_vs_lr = _cifar_plot("plot_acc_vs_lr")
+plot_curves = _cifar_plot("plot_curves")
+plot_spread = _cifar_plot("plot_spread")
+plot_explicit = _cifar_plot("plot_explicit")
 
 
 # ---------------------------------------------------------------- table adapters
@@ -119,6 +142,24 @@ def claims_orders(inputs, cfg):
     return {f"orders_{kind}": (df, "")}
 
 
+def _all_finals(inputs):
+    return _concat([inputs[k] for k in ("beta", "lr", "explicit") if k in inputs]).drop_duplicates(
+        subset=["run_id"]).reset_index(drop=True)
+
+
+def table_cifar_final(inputs, cfg):
+    from . import cifar
+
+    return cifar.table_final({"finals": _all_finals(inputs)}, cfg)
+
+
+def claims_cifar(inputs, cfg):
+    from . import cifar
+
+    df = cifar.cifar_claims({"finals": _all_finals(inputs), "epochs": inputs["beta_epochs"]}, cfg)
+    return {"cifar": (df, "")}
+
+
 CLAIMS_CAPTION = ("Every claim of the paper checked by the pipeline: the theory value, the measured value "
                   "with its uncertainty, the tolerance (fixed in the config before measuring) and the verdict.")
 
@@ -138,11 +179,13 @@ TASKS = {
         "sgdm_error_orders": "igrm.orders:sgdm_error_orders",
     },
     "tidy": {n: f"igrm.pipeline:{n}" for n in
-             ["tidy_two_factor", "tidy_sharpness_sweep", "tidy_sigmoid", "tidy_orders"]},
+             ["tidy_two_factor", "tidy_sharpness_sweep", "tidy_sigmoid", "tidy_orders", "tidy_train"]},
     "plot": {n: f"igrm.pipeline:{n}" for n in
-             ["plot_two_factor", "plot_sharpness_sweep", "plot_sigmoid", "plot_orders_gdm", "plot_orders_sgdm"]},
+             ["plot_two_factor", "plot_sharpness_sweep", "plot_sigmoid", "plot_orders_gdm", "plot_orders_sgdm",
+              "plot_acc_vs_beta", "plot_acc_vs_lr", "plot_curves", "plot_spread", "plot_explicit"]},
     "table": {n: f"igrm.pipeline:{n}" for n in
-              ["table_sharpness", "table_orders", "claims_toy", "claims_orders", "table_claims"]},
+              ["table_sharpness", "table_orders", "claims_toy", "claims_orders", "table_claims",
+               "table_cifar_final", "claims_cifar"]},
 }
 
 

@@ -60,7 +60,7 @@ def run(smk, kind: str) -> None:
 
     with logging_to(smk.log[0]):
         task_name = smk.params.task
-        task = pipeline.task(kind, task_name)
+        task = pipeline.task(kind, task_name) if kind not in ("data", "train") else None
         cfg = getattr(smk.params, "cfg", None)
         cfg = dict(cfg) if cfg is not None else None
         log.info("%s task %s (rule %s, wildcards %s)", kind, task_name, smk.rule, dict(smk.wildcards.items()))
@@ -68,11 +68,15 @@ def run(smk, kind: str) -> None:
         if kind == "simulate":
             _simulate(smk, task, cfg)
         elif kind == "tidy":
-            _tidy(smk, task)
+            _tidy(smk, task, cfg)
         elif kind == "plot":
             _plot(smk, task, cfg)
         elif kind == "table":
             _table(smk, task, cfg)
+        elif kind == "data":
+            _data(smk, task_name, cfg)
+        elif kind == "train":
+            _train(smk, cfg)
         else:
             raise ValueError(f"unknown script kind {kind!r}")
         log.info("done in %.2f s", time.perf_counter() - t0)
@@ -92,11 +96,11 @@ def _simulate(smk, task, cfg):
     log.info("wrote %s (status %s)", smk.output[0], status)
 
 
-def _tidy(smk, task):
+def _tidy(smk, task, cfg=None):
     from .io import read_h5, write_text_atomic
 
     results = [read_h5(p) for p in smk.input]
-    tables = task(results)
+    tables = task(results, cfg)
     outputs = dict(smk.output.items())
     missing = set(outputs) - set(tables)
     if missing:
@@ -137,3 +141,50 @@ def _table(smk, task, cfg):
         df, caption = tables[stem]
         write_table(df, paths, caption=caption)
         log.info("wrote %s", ", ".join(map(str, paths)))
+
+
+def _data(smk, task_name, cfg):
+    """download: fetch + verify the archives, write a manifest (JSON) of what came from
+    where; prepare: parse the manifest's archives into one HDF5 file."""
+    import json
+
+    from . import data
+    from .io import write_text_atomic
+
+    name = smk.wildcards.dataset
+    spec = data.spec_for(name, cfg)
+    if task_name == "download":
+        out = Path(smk.output[0])
+        files = data.download(spec, out.parent, cfg)
+        manifest = {"dataset": name, "files": [
+            {"path": str(f), **(data.read_source_info(f) or {})} for f in files]}
+        write_text_atomic(out, json.dumps(manifest, indent=2, sort_keys=True))
+    elif task_name == "prepare":
+        manifest = json.loads(Path(smk.input[0]).read_text())
+        data.prepare(spec, [f["path"] for f in manifest["files"]], smk.output[0], cfg)
+    else:
+        raise KeyError(f"no data task {task_name!r} (params.task); known: download, prepare")
+    log.info("%s %s: wrote %s", task_name, name, smk.output[0])
+
+
+def _train(smk, cfg):
+    """One training run: the prepared dataset in, one HDF5 file out; resume checkpoints
+    live in params.checkpoint_dir, outside the declared outputs (Snakemake deletes
+    declared outputs before a retry)."""
+    import torch
+
+    from .data import load_prepared
+    from .io import now_iso, provenance, write_h5
+    from .train import train
+
+    torch.set_num_threads(max(1, int(smk.threads)))
+    started = now_iso()
+    data = load_prepared(smk.input.data)
+    arrays, attrs = train(cfg, data, checkpoint_dir=Path(smk.params.checkpoint_dir), progress=log)
+    attrs = dict(attrs)
+    attrs["dataset"] = smk.wildcards.dataset
+    prov = provenance(config={**cfg, "dataset": smk.wildcards.dataset}, seed=cfg.get("seed"),
+                      device=str(attrs.get("device", "cpu")), started=started)
+    status = attrs.pop("status", "completed")
+    write_h5(smk.output[0], arrays, attrs, prov, status=status)
+    log.info("wrote %s (status %s)", smk.output[0], status)

@@ -22,6 +22,10 @@ wildcard_constraints:
     beta=r"0(\.\d*[1-9])?|[1-9](\.\d*[1-9])?e-\d\d",
     eta=r"(0|[1-9]\d*)(\.\d*[1-9])?(e[-+]\d\d)?",
     problem="|".join(["two_factor", "lstsq"]),
+    dataset="cifar10|cifar100|mnist|fashion_mnist",
+    method="sgdm|gdm|igrm_explicit",
+    grid="beta|lr|explicit",
+    seed=r"\d+",
 
 
 def figure_paths(name):
@@ -83,11 +87,14 @@ def sgdm_files(wildcards=None):
 
 
 FIGURE_FILES = {
-    name: figure_paths(name) for name in ["two_factor", "sharpness_sweep", "sigmoid", "orders_gdm", "orders_sgdm"]
+    name: figure_paths(name)
+    for name in ["two_factor", "sharpness_sweep", "sigmoid", "orders_gdm", "orders_sgdm",
+                 "acc_vs_beta", "acc_vs_lr", "curves", "spread", "explicit"]
 }
 TABLE_FILES = {
     "sharpness": table_paths("sharpness"),
     "orders": table_paths("orders_gdm_slopes") + table_paths("orders_sgdm_slopes"),
+    "cifar_final": table_paths("cifar_final"),
     "claims": table_paths("claims"),
 }
 
@@ -96,6 +103,7 @@ CLAIM_PARTS = {
     "toy": ["two_factor", "sharpness_sweep"],
     "orders_gdm": ["orders_gdm"],
     "orders_sgdm": ["orders_sgdm"],
+    "cifar": ["acc_vs_beta", "acc_vs_lr", "curves", "spread", "explicit"],
 }
 
 
@@ -111,3 +119,72 @@ def final_outputs():
     for t in config["tables"]:
         out += TABLE_FILES[t]
     return out
+
+
+# ---------------------------------------------------------------- data and training
+DATA = "resources/data"
+FULLBATCH = ("gdm", "igrm_explicit")
+
+
+def data_cfg(wildcards):
+    return config["data"][wildcards.dataset]
+
+
+def grid_runs(grid):
+    """(dataset, method, beta, eta, seed) of every run of one grid: 'beta' (SGD+M over
+    beta at fixed eta), 'lr' (plain SGD over h = eta), 'explicit' (full batch: GD+M,
+    GD and the explicit IGR-M baseline at one eta)."""
+    t = config["train"]
+    out = []
+    for d in t["datasets"]:
+        for s in t["seeds"]:
+            if grid == "beta":
+                out += [(d, "sgdm", b, t["beta_grid"]["eta"], s) for b in t["beta_grid"]["betas"]]
+            elif grid == "lr":
+                out += [(d, "sgdm", 0.0, h, s) for h in t["lr_grid"]["lrs"]]
+            elif grid == "explicit":
+                e = t["explicit"]
+                out += [(d, "gdm", e["beta"], e["eta"], s), (d, "gdm", 0.0, e["eta"], s),
+                        (d, "igrm_explicit", e["beta"], e["eta"], s)]
+            else:
+                raise ValueError(f"unknown training grid {grid!r}")
+    return out
+
+
+def run_path(dataset, method, beta, eta, seed, root=f"{R}/train"):
+    return f"{root}/{dataset}/{config['train']['model']}/{method}/beta{num(beta)}_eta{num(eta)}_seed{seed}"
+
+
+def grid_files(wildcards):
+    return [run_path(*r) + ".h5" for r in grid_runs(wildcards.grid)]
+
+
+def train_cfg(wildcards):
+    """The igrm.train.train config of one run (docs/training.md)."""
+    t = config["train"]
+    fullbatch = wildcards.method in FULLBATCH
+    e = t["explicit"]
+    return {
+        "model": t["model"], "width": t["width"], "method": wildcards.method,
+        "beta": float(wildcards.beta), "lr": float(wildcards.eta), "lr_mode": "effective",
+        "batch_size": t["batch_size"],
+        "epochs": e["steps"] if fullbatch else t["epochs"],
+        "augment": ["none"] if fullbatch else t["augment"], "cutout_size": t["cutout_size"],
+        "train_subset": t["train_subset"], "test_subset": t["test_subset"],
+        "fullbatch_subset": e["fullbatch_subset"] if fullbatch else None,
+        "seed": int(wildcards.seed), "device": t["device"], "bf16": t["bf16"],
+        "checkpoint_every": max(1, e["steps"] // 10) if fullbatch else t["checkpoint_every"],
+        "weight_decay": t["weight_decay"], "schedule": t["schedule"],
+        "eval_batch_size": t["eval_batch_size"],
+    }
+
+
+def checkpoint_dir(wildcards):
+    return run_path(wildcards.dataset, wildcards.method, float(wildcards.beta), float(wildcards.eta),
+                    int(wildcards.seed), root=f"{R}/checkpoints")
+
+
+def analysis_cfg(wildcards=None):
+    t = config["train"]
+    return {**t["analysis"], "eta": t["beta_grid"]["eta"], "explicit": t["explicit"],
+            "datasets": t["datasets"], "model": t["model"]}

@@ -12,7 +12,7 @@ rule order_gdm:
     log:
         "logs/orders/gdm_{problem}_beta{beta}.log",
     benchmark:
-        f"{R}/benchmarks/orders/gdm_{problem}_beta{beta}.tsv"
+        f"{R}/benchmarks/orders/gdm_{{problem}}_beta{{beta}}.tsv"
     conda:
         "../envs/science.yaml"
     script:
@@ -29,7 +29,7 @@ rule order_sgdm:
     log:
         "logs/orders/sgdm_beta{beta}.log",
     benchmark:
-        f"{R}/benchmarks/orders/sgdm_beta{beta}.tsv"
+        f"{R}/benchmarks/orders/sgdm_beta{{beta}}.tsv"
     conda:
         "../envs/science.yaml"
     script:

@@ -71,3 +71,45 @@ rule table_claims:
     localrule: True
     input:
         TABLE_FILES["claims"],
+
+
+rule fig_acc_vs_beta:
+    """Figure: final test accuracy vs beta at fixed effective learning rate (observation 3)."""
+    localrule: True
+    input:
+        FIGURE_FILES["acc_vs_beta"],
+
+
+rule fig_acc_vs_lr:
+    """Figure: final test accuracy vs learning rate h for plain SGD (observation 1)."""
+    localrule: True
+    input:
+        FIGURE_FILES["acc_vs_lr"],
+
+
+rule fig_curves:
+    """Figure: test accuracy per epoch, one curve per beta."""
+    localrule: True
+    input:
+        FIGURE_FILES["curves"],
+
+
+rule fig_spread:
+    """Figure: spread of test accuracy over the last epochs vs beta (observation 2)."""
+    localrule: True
+    input:
+        FIGURE_FILES["spread"],
+
+
+rule fig_explicit:
+    """Figure: explicit IGR-M baseline vs full-batch GD+M vs plain GD at the same eta."""
+    localrule: True
+    input:
+        FIGURE_FILES["explicit"],
+
+
+rule table_cifar_final:
+    """Table: final test accuracies per (dataset, model, method, beta, h)."""
+    localrule: True
+    input:
+        TABLE_FILES["cifar_final"],

@@ -29,7 +29,7 @@ rule toy_sharpness_sweep:
     log:
         "logs/toy/sharpness_sweep_eta{eta}.log",
     benchmark:
-        f"{R}/benchmarks/toy/sharpness_sweep_eta{eta}.tsv"
+        f"{R}/benchmarks/toy/sharpness_sweep_eta{{eta}}.tsv"
     conda:
         "../envs/science.yaml"
     script:

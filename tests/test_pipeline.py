@@ -3,6 +3,7 @@ one figure is rebuilt alone."""
 
 import os
 import time
+from types import SimpleNamespace
 
 import h5py
 import pandas as pd
@@ -13,33 +14,48 @@ from .conftest import REPO, snakemake
 pytestmark = pytest.mark.pipeline
 
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
-FIGURES = ["two_factor", "sharpness_sweep", "sigmoid", "orders_gdm", "orders_sgdm"]
-TABLES = ["sharpness", "orders_gdm_slopes", "orders_sgdm_slopes", "claims"]
+FIGURES = ["two_factor", "sharpness_sweep", "sigmoid", "orders_gdm", "orders_sgdm",
+           "acc_vs_beta", "acc_vs_lr", "curves", "spread", "explicit"]
+TABLES = ["sharpness", "orders_gdm_slopes", "orders_sgdm_slopes", "cifar_final", "claims"]
+
+
+def data_config(wd):
+    """A small CIFAR-10 archive in the real binary format, given to the pipeline as a
+    local source with its checksum (data.cifar10.local / md5): no network."""
+    from .archives import make_cifar10, md5_of
+
+    archive, _ = make_cifar10(wd / "staged" / "cifar-10-binary.tar.gz", n_per_batch=40, n_test=100)
+    cfg = wd / "data.yaml"
+    cfg.write_text(f"data:\n  cifar10:\n    local: {archive}\n"
+                   f"    md5: {{cifar-10-binary.tar.gz: {md5_of(archive)}}}\n")
+    return cfg
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     wd = tmp_path_factory.mktemp("pipeline")
-    snakemake("--cores", "2", "--configfile", str(TINY), cwd=wd)
-    return wd
+    args = ["--configfile", str(TINY), str(data_config(wd))]
+    snakemake("--cores", "2", *args, cwd=wd)
+    return SimpleNamespace(path=wd, args=args)
 
 
 def test_every_figure_and_table_is_built(workdir):
     for name in FIGURES:
         for ext in ("pdf", "png"):
-            f = workdir / "results" / "figures" / f"{name}.{ext}"
+            f = workdir.path / "results" / "figures" / f"{name}.{ext}"
             assert f.stat().st_size > 1000, f
     for name in TABLES:
         for ext in ("csv", "md", "tex"):
-            assert (workdir / "results" / "tables" / f"{name}.{ext}").stat().st_size > 0
+            assert (workdir.path / "results" / "tables" / f"{name}.{ext}").stat().st_size > 0
 
 
 def test_claims_table_has_every_part(workdir):
-    claims = pd.read_csv(workdir / "results" / "tables" / "claims.csv")
+    claims = pd.read_csv(workdir.path / "results" / "tables" / "claims.csv")
     assert set(claims.columns) >= {"id", "claim", "expected", "measured", "tolerance", "verdict"}
     prefixes = {i.split("/")[0] + "/" + i.split("/")[1] for i in claims["id"]}
     assert {"order/gdm", "order/sgdm"} <= prefixes, prefixes
     assert any(i.startswith("toy/") for i in claims["id"])
+    assert any(i.startswith("cifar/") for i in claims["id"])
     assert claims["verdict"].isin(["reproduces", "does not reproduce", "inconclusive"]).all()
     # one GD+M order row per (problem, beta, comparison, flow) of the tiny grid
     gdm = claims[claims["id"].str.startswith("order/gdm/")]
@@ -47,28 +63,28 @@ def test_claims_table_has_every_part(workdir):
 
 
 def test_result_files_carry_provenance(workdir):
-    files = sorted((workdir / "results").rglob("*.h5"))
-    assert len(files) >= 1 + 2 + 1 + 4 + 1
+    files = sorted((workdir.path / "results").rglob("*.h5"))
+    assert len(files) >= 1 + 2 + 1 + 4 + 1 + 6
     for f in files:
         with h5py.File(f) as h:
             for key in ("config", "versions", "git_commit", "started", "finished", "status", "host"):
                 assert key in h.attrs, (f, key)
             assert h.attrs["status"] in ("completed", "diverged")
-    assert not list((workdir / "results").rglob("*.part"))
+    assert not list((workdir.path / "results").rglob("*.part"))
 
 
 def test_rerun_does_nothing(workdir):
-    proc = snakemake("--cores", "2", "--configfile", str(TINY), "-n", cwd=workdir)
+    proc = snakemake("--cores", "2", *workdir.args, "-n", cwd=workdir.path)
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
 def test_one_figure_rebuilds_alone(workdir):
-    results = workdir / "results"
+    results = workdir.path / "results"
     before = {p: p.stat().st_mtime_ns for p in results.rglob("*") if p.is_file()}
     for ext in ("pdf", "png"):
         os.remove(results / "figures" / f"sigmoid.{ext}")
     time.sleep(0.05)
-    proc = snakemake("--cores", "2", "--configfile", str(TINY), "fig_sigmoid", cwd=workdir)
+    proc = snakemake("--cores", "2", *workdir.args, "fig_sigmoid", cwd=workdir.path)
     log = proc.stdout + proc.stderr
     assert "plot_sigmoid" in log
     after = {p: p.stat().st_mtime_ns for p in results.rglob("*") if p.is_file()}
