@@ -84,7 +84,7 @@ def test_one_figure_rebuilds_alone(workdir):
     for ext in ("pdf", "png"):
         os.remove(results / "figures" / f"sigmoid.{ext}")
     time.sleep(0.05)
-    proc = snakemake("--cores", "2", *workdir.args, "fig_sigmoid", cwd=workdir.path)
+    proc = snakemake("fig_sigmoid", "--cores", "2", *workdir.args, cwd=workdir.path)
     log = proc.stdout + proc.stderr
     assert "plot_sigmoid" in log
     after = {p: p.stat().st_mtime_ns for p in results.rglob("*") if p.is_file()}
