@@ -13,12 +13,15 @@ batch 128, last incomplete batch dropped.
   then a cutout transform on the tensor; ``DataLoader(shuffle=True, drop_last=True)``
   with ``num_workers`` 0 and 2 (pin_memory on CUDA), each batch moved to the device.
 
-Measured, side by side in one run: (a) images/s of the loader alone over a whole epoch
-of ``--n-loader`` images (default 50 000, the CIFAR-10 training set size; DataLoader
-worker start-up included, as in a real epoch), best of ``--repeats``; (b) images/s of
-a full training step (forward, backward, SGD+M update) of ResNet-18 at ``--width``,
-fed by each loader, over ``--steps`` steps after ``--warmup`` steps, on ``--n-train``
-images.
+Measured, side by side in one run, loaders interleaved (the shared machine's load
+drifts over minutes, so each round visits every loader): (a) images/s of the loader
+alone over a whole epoch of ``--n-loader`` images (default 50 000, the CIFAR-10
+training set size; DataLoader worker start-up included, as in a real epoch), best of
+``--repeats`` epochs; (b) images/s of a full training step (forward, backward, SGD+M
+update) of ResNet-18 at ``--width`` fed by each loader, median over ``--rounds`` rounds
+of ``--steps`` steps after ``--warmup`` steps, on ``--n-train`` images. A third
+on-device variant (pre-padded uint8 set, one gather per batch) is a proposal for
+igrm.train, not what it does now (``--no-prepad`` skips it).
 
     /work/venv/bin/python benchmarks/bench_loader.py                   # CPU
     python benchmarks/bench_loader.py --device cuda --bf16 --width 1   # GPU
@@ -172,51 +175,76 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def time_loader(make_iter, device, repeats, n_images):
-    best = float("inf")
+def time_loaders(makers, device, repeats):
+    """One epoch per loader, loaders interleaved within each repeat (the machine's load
+    changes over minutes: interleaving spreads it over all loaders alike)."""
+    times = {name: [] for name in makers}
+    seen = {}
     for _ in range(repeats):
-        sync(device)
-        t0 = time.perf_counter()
-        seen = 0
-        for xb, yb in make_iter():
-            seen += len(yb)
-        sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return {"seconds": best, "images": seen, "images_per_s": seen / best}
+        for name, make in makers.items():
+            sync(device)
+            t0 = time.perf_counter()
+            n = 0
+            for xb, yb in make():
+                n += len(yb)
+            sync(device)
+            times[name].append(time.perf_counter() - t0)
+            seen[name] = n
+    return {name: {"seconds": min(t), "seconds_all": t, "images": seen[name],
+                   "images_per_s": seen[name] / min(t),
+                   "images_per_s_median": seen[name] / float(np.median(t))} for name, t in times.items()}
 
 
-def time_steps(make_iter, device, args, num_classes=10):
-    torch.manual_seed(0)
-    model = build_model("resnet18", num_classes, 3, args.width).to(device=device, memory_format=torch.channels_last)
-    model.train()
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    use_bf16 = args.bf16 and device.type == "cuda"
+class Stepper:
+    """ResNet-18 at ``width`` + SGD+M, fed by one loader; same init for every loader."""
 
-    def step(xb, yb):
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
-            out = model(xb)
-        loss = F.cross_entropy(out.float(), yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    def __init__(self, make_iter, device, args, num_classes=10):
+        torch.manual_seed(0)
+        self.model = build_model("resnet18", num_classes, 3, args.width).to(device=device,
+                                                                            memory_format=torch.channels_last)
+        self.model.train()
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
+        self.bf16 = args.bf16 and device.type == "cuda"
+        self.make_iter, self.device = make_iter, device
+        self.it = iter(make_iter())
 
-    it = iter(make_iter())
-    for _ in range(args.warmup):
-        step(*next(it))
-    sync(device)
-    t0 = time.perf_counter()
-    n = 0
-    for _ in range(args.steps):
+    def next_batch(self):
         try:
-            xb, yb = next(it)
-        except StopIteration:
-            it = iter(make_iter())
-            xb, yb = next(it)
-        step(xb, yb)
-        n += len(yb)
+            return next(self.it)
+        except StopIteration:          # new epoch (a DataLoader restarts its workers here)
+            self.it = iter(self.make_iter())
+            return next(self.it)
+
+    def step(self):
+        xb, yb = self.next_batch()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16):
+            out = self.model(xb)
+        loss = F.cross_entropy(out.float(), yb)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return len(yb)
+
+
+def time_steps(makers, device, args):
+    """``args.warmup`` steps per loader, then ``args.rounds`` rounds of ``args.steps``
+    steps, loaders interleaved within each round; images/s per round."""
+    steppers = {name: Stepper(make, device, args) for name, make in makers.items()}
+    for st in steppers.values():
+        for _ in range(args.warmup):
+            st.step()
     sync(device)
-    dt = time.perf_counter() - t0
-    return {"seconds": dt, "images": n, "images_per_s": n / dt, "steps": args.steps}
+    rates = {name: [] for name in steppers}
+    for _ in range(args.rounds):
+        for name, st in steppers.items():
+            sync(device)
+            t0 = time.perf_counter()
+            n = sum(st.step() for _ in range(args.steps))
+            sync(device)
+            rates[name].append(n / (time.perf_counter() - t0))
+    return {name: {"images_per_s": float(np.median(r)), "images_per_s_best": float(max(r)),
+                   "images_per_s_rounds": r, "steps_per_round": args.steps, "rounds": args.rounds}
+            for name, r in rates.items()}
 
 
 # ------------------------------------------------------------------ machine
@@ -249,9 +277,10 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--n-loader", type=int, default=50_000, help="images for the loader-alone epoch")
     p.add_argument("--n-train", type=int, default=4096, help="images for the training-step part")
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--steps", type=int, default=4, help="training steps per loader per round")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of --steps steps")
     p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=2, help="loader-alone epochs per loader (best is kept)")
+    p.add_argument("--repeats", type=int, default=2, help="loader-alone epochs per loader, interleaved (best kept)")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     p.add_argument("--no-prepad", action="store_true", help="skip the proposed pre-padded on-device variant")
@@ -286,22 +315,20 @@ def main(argv=None):
             out[f"torchvision DataLoader, {w} workers"] = (lambda dl=dl: (to_device(b, device) for b in dl))
         return out
 
-    results = {}
-    for name, make in loaders(imgs, labels).items():
-        r = time_loader(make, device, args.repeats, len(labels))
-        results.setdefault(name, {})["loader"] = r
-        print(f"loader  {name:34s} {r['images_per_s']:10.0f} img/s  ({r['seconds']:.2f} s / {r['images']} img)",
-              flush=True)
-    for name, make in loaders(tr_imgs, tr_labels).items():
-        r = time_steps(make, device, args)
+    results = {name: {"loader": r} for name, r in time_loaders(loaders(imgs, labels), device, args.repeats).items()}
+    for name, r in results.items():
+        r = r["loader"]
+        print(f"loader  {name:34s} {r['images_per_s']:10.0f} img/s best, {r['images_per_s_median']:10.0f} median "
+              f"({r['images']} img/epoch, {args.repeats} epochs)", flush=True)
+    for name, r in time_steps(loaders(tr_imgs, tr_labels), device, args).items():
         results[name]["train_step"] = r
-        print(f"step    {name:34s} {r['images_per_s']:10.1f} img/s  ({r['seconds']:.2f} s / {r['steps']} steps)",
-              flush=True)
+        print(f"step    {name:34s} {r['images_per_s']:10.1f} img/s median of {args.rounds} rounds "
+              f"(best {r['images_per_s_best']:.1f})", flush=True)
     load_after = os.getloadavg()
 
     ref = {w: results[f"torchvision DataLoader, {w} workers"] for w in args.workers}
     print()
-    head = "| loader | loader alone (img/s) | train step (img/s) | " + " | ".join(
+    head = "| loader | loader alone (img/s, best epoch) | train step (img/s, median round) | " + " | ".join(
         f"vs DL{w}: loader / step" for w in args.workers) + " |"
     print(head)
     print("|" + "---|" * (3 + len(args.workers)))
