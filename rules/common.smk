@@ -170,7 +170,7 @@ def train_cfg(wildcards):
         "batch_size": t["batch_size"],
         "epochs": e["steps"] if fullbatch else t["epochs"],
         "augment": ["none"] if fullbatch else t["augment"], "cutout_size": t["cutout_size"],
-        "train_subset": t["train_subset"], "test_subset": t["test_subset"],
+        "train_subset": t["train_subset"], "test_subset": e["test_subset"] if fullbatch else t["test_subset"],
         "fullbatch_subset": e["fullbatch_subset"] if fullbatch else None,
         "seed": int(wildcards.seed), "device": t["device"], "bf16": t["bf16"],
         "checkpoint_every": max(1, e["steps"] // 10) if fullbatch else t["checkpoint_every"],
