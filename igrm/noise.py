@@ -583,13 +583,17 @@ def _infer_spec(state_dict: Mapping[str, Tensor]) -> dict[str, Any]:
             "num_classes": int(lin[-1].shape[0]) if lin else None}
 
 
-def model_state_from_run(arrays: Mapping[str, Any], attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """model_state from a training run's result (``final_state/*`` arrays, attrs['config'])."""
+def model_state_from_run(arrays: Mapping[str, Any], attrs: Mapping[str, Any],
+                         prefix: str = "final_state/") -> dict[str, Any]:
+    """model_state from a training run's result: ``final_state/*`` arrays (default) or a
+    snapshot, ``prefix="snapshots/epoch0005/"``; the model spec from attrs['config']."""
     cfg = attrs.get("config", {})
     if isinstance(cfg, str):
         cfg = json.loads(cfg)
-    sd = {k[len("final_state/"):]: torch.as_tensor(np.asarray(v)) for k, v in arrays.items()
-          if k.startswith("final_state/")}
+    sd = {k[len(prefix):]: torch.as_tensor(np.asarray(v)) for k, v in arrays.items() if k.startswith(prefix)}
+    if not sd:
+        have = sorted({k.rsplit("/", 1)[0] for k in arrays if "/" in k})
+        raise KeyError(f"no parameters under {prefix!r} in the run's result; it has {have}")
     spec = {"model": cfg.get("model", "resnet18"), "width": float(cfg.get("width", 1.0)), **_infer_spec(sd)}
     if "h" in attrs:
         spec["h"] = float(attrs["h"])

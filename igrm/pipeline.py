@@ -52,6 +52,12 @@ def tidy_orders(results, cfg=None):
     return {"errors": errors, "slopes": orders.fit_slopes(errors)}
 
 
+def tidy_noise(results, cfg=None):
+    from . import noise
+
+    return noise.tidy_noise(results, cfg)
+
+
 def tidy_train(results, cfg=None):
     from . import cifar
 
@@ -104,6 +110,18 @@ plot_acc_vs_lr = _cifar_plot("plot_acc_vs_lr")
 plot_curves = _cifar_plot("plot_curves")
 plot_spread = _cifar_plot("plot_spread")
 plot_explicit = _cifar_plot("plot_explicit")
+
+
+def plot_noise_variance(inputs, cfg, paths):
+    from . import noise
+
+    noise.plot_variance_ratio(inputs, cfg, paths)
+
+
+def plot_noise_regularisation(inputs, cfg, paths):
+    from . import noise
+
+    noise.plot_reg_ratio(inputs, cfg, paths)
 
 
 # ---------------------------------------------------------------- table adapters
@@ -160,6 +178,12 @@ def claims_cifar(inputs, cfg):
     return {"cifar": (df, "")}
 
 
+def claims_noise(inputs, cfg):
+    from . import noise
+
+    return {"noise": (noise.noise_claims(inputs, cfg), "")}
+
+
 CLAIMS_CAPTION = ("Every claim of the paper checked by the pipeline: the theory value, the measured value "
                   "with its uncertainty, the tolerance (fixed in the config before measuring) and the verdict.")
 
@@ -179,13 +203,14 @@ TASKS = {
         "sgdm_error_orders": "igrm.orders:sgdm_error_orders",
     },
     "tidy": {n: f"igrm.pipeline:{n}" for n in
-             ["tidy_two_factor", "tidy_sharpness_sweep", "tidy_sigmoid", "tidy_orders", "tidy_train"]},
+             ["tidy_two_factor", "tidy_sharpness_sweep", "tidy_sigmoid", "tidy_orders", "tidy_train", "tidy_noise"]},
     "plot": {n: f"igrm.pipeline:{n}" for n in
              ["plot_two_factor", "plot_sharpness_sweep", "plot_sigmoid", "plot_orders_gdm", "plot_orders_sgdm",
-              "plot_acc_vs_beta", "plot_acc_vs_lr", "plot_curves", "plot_spread", "plot_explicit"]},
+              "plot_acc_vs_beta", "plot_acc_vs_lr", "plot_curves", "plot_spread", "plot_explicit",
+              "plot_noise_variance", "plot_noise_regularisation"]},
     "table": {n: f"igrm.pipeline:{n}" for n in
               ["table_sharpness", "table_orders", "claims_toy", "claims_orders", "table_claims",
-               "table_cifar_final", "claims_cifar"]},
+               "table_cifar_final", "claims_cifar", "claims_noise"]},
 }
 
 

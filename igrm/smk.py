@@ -75,6 +75,8 @@ def run(smk, kind: str) -> None:
             _table(smk, task, cfg)
         elif kind == "data":
             _data(smk, task_name, cfg)
+        elif kind == "train" and task_name == "noise":
+            _noise(smk, cfg)
         elif kind == "train":
             _train(smk, cfg)
         else:
@@ -188,3 +190,25 @@ def _train(smk, cfg):
     status = attrs.pop("status", "completed")
     write_h5(smk.output[0], arrays, attrs, prov, status=status)
     log.info("wrote %s (status %s)", smk.output[0], status)
+
+
+def _noise(smk, cfg):
+    """Gradient-noise estimates at one saved parameter point (snapshot) of a training run."""
+    import torch
+
+    from .data import load_prepared
+    from .io import now_iso, provenance, read_h5, write_h5
+    from .noise import estimate_noise, model_state_from_run
+
+    torch.set_num_threads(max(1, int(smk.threads)))
+    started = now_iso()
+    arrays, attrs = read_h5(smk.input.run)
+    epoch = int(smk.wildcards.epoch)
+    state = model_state_from_run(arrays, attrs, prefix=f"snapshots/epoch{epoch:04d}/")
+    data = load_prepared(smk.input.data)
+    out, out_attrs = estimate_noise(cfg, state, data)
+    out_attrs = {**out_attrs, "dataset": smk.wildcards.dataset, "run": str(smk.input.run), "epoch": epoch}
+    prov = provenance(config=cfg, seed=cfg.get("seed"), device=str(out_attrs.get("device", "cpu")),
+                      started=started)
+    write_h5(smk.output[0], out, out_attrs, prov)
+    log.info("wrote %s", smk.output[0])

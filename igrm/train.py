@@ -66,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "penalty_impl": "double_backprop",
     "penalty_eps": 1.0e-3,
     "deterministic": True,
+    "snapshot_epochs": [],     # parameter points kept in the result (0 = initialisation), for noise estimates
 }
 
 CKPT_RE = re.compile(r"^ckpt_epoch(\d{4,})\.pt$")
@@ -435,6 +436,12 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
     metrics: dict[str, list] = {k: [] for k in METRICS}
     state = {"epoch": 0, "step": 0, "initial_loss": None, "status": "running", "diverged_step": -1}
     resumed_from = 0
+    snapshot_epochs = {int(e) for e in c["snapshot_epochs"]}
+    snapshots: dict[int, dict[str, Tensor]] = {}   # epoch -> state_dict (CPU copies)
+
+    def snapshot():
+        if state["epoch"] in snapshot_epochs and state["epoch"] not in snapshots:
+            snapshots[state["epoch"]] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
     ck = latest_checkpoint(checkpoint_dir)
     if ck is not None:
@@ -446,6 +453,7 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
             g_aug.set_state(saved["rng"]["augment"].cpu())
             torch.set_rng_state(saved["rng"]["torch_cpu"].cpu())
             metrics = {k: list(v) for k, v in saved["metrics"].items()}
+            snapshots = dict(saved.get("snapshots", {}))
             state = dict(saved["state"])
             resumed_from = state["epoch"]
             if state["status"] == "completed" and state["epoch"] < int(c["epochs"]):
@@ -463,13 +471,14 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
             "model": model.state_dict(), "optimizer": opt.state_dict(),
             "rng": {"order": g_order.get_state(), "augment": g_aug.get_state(),
                     "torch_cpu": torch.get_rng_state()},
-            "metrics": metrics,
+            "metrics": metrics, "snapshots": snapshots,
         })
 
     mu = sizes["mu"]
     blowup = float(c["blowup_factor"])
     epochs = int(c["epochs"])
 
+    snapshot()                              # epoch 0: the initialisation
     while state["status"] == "running" and state["epoch"] < epochs:
         t0 = time.perf_counter()
         epoch = state["epoch"]
@@ -536,6 +545,8 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
                "wall_time": time.perf_counter() - t0}
         for k in METRICS:
             metrics[k].append(row[k])
+        if not diverged:
+            snapshot()
         if not diverged and state["epoch"] >= epochs:
             state["status"] = "completed"
         if diverged or state["status"] == "completed" or state["epoch"] % int(c["checkpoint_every"]) == 0:
@@ -552,6 +563,9 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
         arrays[k] = np.asarray(metrics[k], dtype=np.int64 if k == "steps" else np.float64)
     for name, t in model.state_dict().items():
         arrays[f"final_state/{name}"] = t.detach().cpu().numpy()
+    for e, sd in sorted(snapshots.items()):
+        for name, t in sd.items():
+            arrays[f"snapshots/epoch{e:04d}/{name}"] = t.numpy()
     attrs = {
         "status": state["status"], "diverged_step": int(state["diverged_step"]),
         "h": sizes["h"], "eta": sizes["eta"], "mu": sizes["mu"], "lambda_flow2": sizes["lambda_flow2"],

@@ -25,6 +25,7 @@ wildcard_constraints:
     dataset="cifar10|cifar100|mnist|fashion_mnist",
     method="sgdm|gdm|igrm_explicit",
     grid="beta|lr|explicit",
+    epoch=r"\d+",
     seed=r"\d+",
 
 
@@ -89,7 +90,8 @@ def sgdm_files(wildcards=None):
 FIGURE_FILES = {
     name: figure_paths(name)
     for name in ["two_factor", "sharpness_sweep", "sigmoid", "orders_gdm", "orders_sgdm",
-                 "acc_vs_beta", "acc_vs_lr", "curves", "spread", "explicit"]
+                 "acc_vs_beta", "acc_vs_lr", "curves", "spread", "explicit",
+                 "noise_variance", "noise_regularisation"]
 }
 TABLE_FILES = {
     "sharpness": table_paths("sharpness"),
@@ -104,6 +106,7 @@ CLAIM_PARTS = {
     "orders_gdm": ["orders_gdm"],
     "orders_sgdm": ["orders_sgdm"],
     "cifar": ["acc_vs_beta", "acc_vs_lr", "curves", "spread", "explicit"],
+    "noise": ["noise_variance", "noise_regularisation"],
 }
 
 
@@ -176,6 +179,7 @@ def train_cfg(wildcards):
         "checkpoint_every": max(1, e["steps"] // 10) if fullbatch else t["checkpoint_every"],
         "weight_decay": t["weight_decay"], "schedule": t["schedule"],
         "eval_batch_size": t["eval_batch_size"],
+        "snapshot_epochs": noise_points(wildcards),
     }
 
 
@@ -188,3 +192,44 @@ def analysis_cfg(wildcards=None):
     t = config["train"]
     return {**t["analysis"], "eta": t["beta_grid"]["eta"], "explicit": t["explicit"],
             "datasets": t["datasets"], "model": t["model"]}
+
+
+
+# ---------------------------------------------------------------- gradient noise
+def _noise_run_keys():
+    return {(r["method"], num(r["beta"]), num(r["eta"]), int(r["seed"])) for r in config["noise"]["runs"]}
+
+
+def noise_points(wildcards):
+    """Epochs whose parameters a training run keeps: the noise points, for probed runs."""
+    key = (wildcards.method, wildcards.beta, wildcards.eta, int(wildcards.seed))
+    if key not in _noise_run_keys():
+        return []
+    t = config["train"]
+    last = t["explicit"]["steps"] if wildcards.method in FULLBATCH else t["epochs"]
+    return sorted({min(int(p), last) for p in config["noise"]["points"]})
+
+
+def noise_files(wildcards=None):
+    out = []
+    for d in config["train"]["datasets"]:
+        for r in config["noise"]["runs"]:
+            w = type("W", (), {"method": r["method"], "beta": num(r["beta"]), "eta": num(r["eta"]),
+                               "seed": str(r["seed"])})
+            base = run_path(d, r["method"], r["beta"], r["eta"], r["seed"], root=f"{R}/noise")
+            out += [f"{base}/epoch{p}.h5" for p in noise_points(w)]
+    return out
+
+
+def noise_cfg(wildcards):
+    n = config["noise"]
+    keep = ("betas", "ks", "n_blocks", "n_groups", "batch_size", "sampler", "train_subset", "seed",
+            "ci_level", "ci_method", "device")
+    return {**{k: n[k] for k in keep},
+            "point": f"{wildcards.dataset}/{wildcards.method}/beta{wildcards.beta}_eta{wildcards.eta}"
+                     f"_seed{wildcards.seed}/epoch{wildcards.epoch}"}
+
+
+def noise_claims_cfg(wildcards=None):
+    n = config["noise"]
+    return {"ci_level": n["ci_level"], "slides_rel_tol": n["slides_rel_tol"]}

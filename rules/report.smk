@@ -113,3 +113,17 @@ rule table_cifar_final:
     localrule: True
     input:
         TABLE_FILES["cifar_final"],
+
+
+rule fig_noise_variance:
+    """Figure: tr Cov of the normalised historical gradient / tr Cov of a mini-batch gradient vs beta (Obs-1)."""
+    localrule: True
+    input:
+        FIGURE_FILES["noise_variance"],
+
+
+rule fig_noise_regularisation:
+    """Figure: E[IGRM_s] / E[IGR_s] vs beta, measured and exact theory, with the slides' 1/(1-beta) (Obs-2)."""
+    localrule: True
+    input:
+        FIGURE_FILES["noise_regularisation"],

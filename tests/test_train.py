@@ -287,3 +287,25 @@ def test_checkpoint_of_other_config_is_not_resumed_and_constant_runs_extend(tmp_
     assert at["resumed_from_epoch"] == 2 and len(longer["train_loss"]) == 3
     whole, _ = train({**cfg, "epochs": 3}, data, None, None)
     np.testing.assert_array_equal(longer["final_state/linear.weight"], whole["final_state/linear.weight"])
+
+
+def test_snapshots_are_kept_and_survive_resume(tmp_path):
+    """snapshot_epochs keeps the parameter points (0 = initialisation) that the noise
+    estimates use; a run resumed from a checkpoint still has the earlier snapshots."""
+    data = tiny_data()
+    cfg = {**BASE, "epochs": 3, "snapshot_epochs": [0, 1, 3], "checkpoint_every": 1}
+    full, _ = train(cfg, data, None, None)
+    snaps = sorted({k.split("/")[1] for k in full if k.startswith("snapshots/")})
+    assert snaps == ["epoch0000", "epoch0001", "epoch0003"]
+    for k in full:
+        if k.startswith("snapshots/epoch0003/"):
+            np.testing.assert_array_equal(full[k], full["final_state/" + k.split("/", 2)[2]])
+    init_w = full["snapshots/epoch0000/linear.weight"]
+    assert not np.array_equal(init_w, full["final_state/linear.weight"])
+    # stop after epoch 2 (a shorter run under the constant schedule), then extend to 3
+    train({**cfg, "epochs": 2}, data, tmp_path, None)
+    resumed, at = train(cfg, data, tmp_path, None)
+    assert at["resumed_from_epoch"] == 2
+    for k in full:
+        if k.startswith("snapshots/"):
+            np.testing.assert_array_equal(resumed[k], full[k], err_msg=k)

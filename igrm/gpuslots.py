@@ -1,0 +1,161 @@
+"""One machine, several GPUs: give each concurrent GPU job its own device.
+
+Snakemake's ``--resources gpu=N`` only caps how many GPU jobs run at once; it does not say
+which device a job should use (snakemake#281), so without help every job lands on GPU 0.
+:func:`acquire_gpu` fixes that with one lock file per GPU: a job takes a non-blocking
+``flock`` on the first free ``gpu<i>.lock`` and sets ``CUDA_VISIBLE_DEVICES=<i>`` before
+CUDA is initialised, so ``cuda:0`` in that process is its own device. ``flock`` locks go
+away with the process, so a crashed or killed job never leaves a slot taken.
+
+Under a scheduler that assigns GPUs itself (SLURM sets ``CUDA_VISIBLE_DEVICES`` for
+``--gpus``/``--gres``), or when the user has set ``CUDA_VISIBLE_DEVICES``, nothing is
+changed. Jobs that ask for no GPU (``count=0``) are left alone.
+
+Which GPUs are shared: ``n_gpus`` if given, else ``IGRM_GPUS`` (a count, ``4``, or device
+ids, ``2,3``), else the NVIDIA driver's list (``/proc/driver/nvidia/gpus``), else
+``torch.cuda.device_count()`` asked in a subprocess (asking in this process would
+initialise CUDA before the choice is made). Lock files live in ``lock_dir``, else
+``IGRM_GPU_LOCK_DIR``, else ``<tmp>/igrm-gpu-slots`` (one folder per machine, shared by
+every user and every Snakemake run on it).
+
+    with acquire_gpu(count=1) as devices:    # e.g. ['1']; [] when no GPU is used
+        train(...)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+log = logging.getLogger(__name__)
+
+ENV_GPUS = "IGRM_GPUS"
+ENV_LOCK_DIR = "IGRM_GPU_LOCK_DIR"
+VISIBLE = "CUDA_VISIBLE_DEVICES"
+
+
+def default_lock_dir() -> Path:
+    return Path(os.environ.get(ENV_LOCK_DIR) or Path(tempfile.gettempdir()) / "igrm-gpu-slots")
+
+
+def gpu_ids(n_gpus: int | str | None = None) -> list[str]:
+    """The device ids to share (see the module docstring for the order of sources)."""
+    spec = n_gpus if n_gpus is not None else os.environ.get(ENV_GPUS)
+    if spec is not None and str(spec).strip() != "":
+        s = str(spec).strip()
+        if "," in s or not s.isdigit():
+            ids = [p.strip() for p in s.split(",") if p.strip()]
+            if not all(i.isdigit() for i in ids):
+                raise ValueError(f"{ENV_GPUS} / n_gpus: expected a count or device ids like '0,2', got {s!r}")
+            return ids
+        return [str(i) for i in range(int(s))]
+    proc = Path("/proc/driver/nvidia/gpus")
+    if proc.is_dir():
+        return [str(i) for i in range(len(list(proc.iterdir())))]
+    try:
+        out = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.device_count())"],
+                             capture_output=True, text=True, timeout=120)
+        return [str(i) for i in range(int(out.stdout.strip().splitlines()[-1]))]
+    except Exception:  # no torch, no driver: no GPU
+        return []
+
+
+def _cuda_initialised() -> bool:
+    torch = sys.modules.get("torch")
+    try:
+        return bool(torch is not None and torch.cuda.is_initialized())
+    except Exception:
+        return False
+
+
+def _try_lock(path: Path):
+    """An fd holding an exclusive flock on ``path``, or None if another process holds it."""
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _lock_dir(lock_dir) -> Path:
+    d = Path(lock_dir) if lock_dir is not None else default_lock_dir()
+    if not d.is_dir():
+        d.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(PermissionError):
+            d.chmod(0o1777)                    # shared by every user, like /tmp
+    return d
+
+
+@contextlib.contextmanager
+def acquire_gpu(n_gpus: int | str | None = None, lock_dir: str | os.PathLike | None = None,
+                count: int = 1, timeout: float | None = None, poll: float = 0.5) -> Iterator[list[str]]:
+    """Hold ``count`` GPU slots for the ``with`` block and make only them visible.
+
+    Yields the visible device ids (``[]`` when the job uses no GPU). Waits while every slot
+    is taken (``timeout`` seconds, then ``TimeoutError``; ``None`` waits for ever). On exit
+    the slots are released and ``CUDA_VISIBLE_DEVICES`` is restored.
+    """
+    count = int(count or 0)
+    if count <= 0:
+        yield []
+        return
+    if os.environ.get(VISIBLE) is not None:
+        ids = [i for i in os.environ[VISIBLE].split(",") if i.strip()]
+        log.info("%s=%s set by the scheduler (or the user): no GPU slot taken",
+                 VISIBLE, os.environ[VISIBLE])
+        yield ids
+        return
+    if _cuda_initialised():
+        raise RuntimeError("CUDA was initialised before acquire_gpu(): the device choice "
+                           "cannot take effect; call acquire_gpu() before any CUDA use")
+    ids = gpu_ids(n_gpus)
+    if count > len(ids):
+        raise RuntimeError(f"this job needs {count} GPU(s) but the machine has {len(ids)} "
+                           f"({ENV_GPUS}={os.environ.get(ENV_GPUS)!r}); set {ENV_GPUS} or use a CPU config")
+    d = _lock_dir(lock_dir)
+    deadline = None if timeout is None else time.monotonic() + float(timeout)
+    held: list[tuple[str, int]] = []
+    waited = set_order = False
+    try:
+        while True:
+            for i in ids:
+                if len(held) == count:
+                    break
+                fd = _try_lock(d / f"gpu{i}.lock")
+                if fd is not None:
+                    held.append((i, fd))
+            if len(held) == count:
+                break
+            for _, fd in held:                 # all or nothing: no two jobs each holding half
+                os.close(fd)
+            held = []
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"no {count} free GPU slot(s) among {ids} in {d} after {timeout} s")
+            if not waited:
+                log.info("all %d GPU slots in %s are taken: waiting", len(ids), d)
+                waited = True
+            time.sleep(poll)
+        chosen = [i for i, _ in held]
+        os.environ[VISIBLE] = ",".join(chosen)
+        set_order = "CUDA_DEVICE_ORDER" not in os.environ
+        if set_order:                          # ids as nvidia-smi numbers them
+            os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+        log.info("GPU slot(s) %s of %s: %s=%s", chosen, ids, VISIBLE, os.environ[VISIBLE])
+        yield chosen
+    finally:
+        if held:
+            os.environ.pop(VISIBLE, None)
+            if set_order:
+                os.environ.pop("CUDA_DEVICE_ORDER", None)
+        for _, fd in held:
+            os.close(fd)
