@@ -15,7 +15,8 @@ pytestmark = pytest.mark.pipeline
 
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 FIGURES = ["two_factor", "sharpness_sweep", "sigmoid", "orders_gdm", "orders_sgdm",
-           "acc_vs_beta", "acc_vs_lr", "curves", "spread", "explicit"]
+           "acc_vs_beta", "acc_vs_lr", "curves", "spread", "explicit",
+           "noise_variance", "noise_regularisation"]
 TABLES = ["sharpness", "orders_gdm_slopes", "orders_sgdm_slopes", "cifar_final", "claims"]
 
 
@@ -56,6 +57,9 @@ def test_claims_table_has_every_part(workdir):
     assert {"order/gdm", "order/sgdm"} <= prefixes, prefixes
     assert any(i.startswith("toy/") for i in claims["id"])
     assert any(i.startswith("cifar/") for i in claims["id"])
+    # noise rows for both probed points (init and end) and both samplers
+    noise = claims[claims["id"].str.startswith("noise/")]
+    assert {"epoch0", "epoch3"} <= {i.split("/")[-2] for i in noise["id"] if not i.endswith("/force")}
     assert claims["verdict"].isin(["reproduces", "does not reproduce", "inconclusive"]).all()
     # one GD+M order row per (problem, beta, comparison, flow) of the tiny grid
     gdm = claims[claims["id"].str.startswith("order/gdm/")]
@@ -64,7 +68,7 @@ def test_claims_table_has_every_part(workdir):
 
 def test_result_files_carry_provenance(workdir):
     files = sorted((workdir.path / "results").rglob("*.h5"))
-    assert len(files) >= 1 + 2 + 1 + 4 + 1 + 6
+    assert len(files) >= 1 + 2 + 1 + 4 + 1 + 6 + 2
     for f in files:
         with h5py.File(f) as h:
             for key in ("config", "versions", "git_commit", "started", "finished", "status", "host"):
