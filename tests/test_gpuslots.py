@@ -46,8 +46,10 @@ def test_slots_are_distinct_and_released(tmp_path):
     with acquire_gpu(n_gpus=3, lock_dir=tmp_path) as a:
         assert a == ["0"] and os.environ["CUDA_VISIBLE_DEVICES"] == "0"
         assert os.environ["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
-        with acquire_gpu(n_gpus=3, lock_dir=tmp_path) as b:   # another fd: another holder
-            assert b == ["1"]
+        proc, theirs = holder(tmp_path, 3)     # a second job while this one holds GPU 0
+        assert theirs == ["1"]
+        proc.kill()
+        proc.wait()
     assert "CUDA_VISIBLE_DEVICES" not in os.environ and "CUDA_DEVICE_ORDER" not in os.environ
     with acquire_gpu(n_gpus=3, lock_dir=tmp_path) as c:
         assert c == ["0"]
