@@ -173,6 +173,15 @@ def _train(smk, cfg):
     """One training run: the prepared dataset in, one HDF5 file out; resume checkpoints
     live in params.checkpoint_dir, outside the declared outputs (Snakemake deletes
     declared outputs before a retry)."""
+    from .gpuslots import acquire_gpu
+
+    # one machine, several GPUs: each concurrent GPU job takes its own device (a flock
+    # slot) before CUDA initialises; under SLURM, CUDA_VISIBLE_DEVICES is already set
+    with acquire_gpu(count=int(smk.resources.get("gpu", 0) or 0)):
+        _train_on_device(smk, cfg)
+
+
+def _train_on_device(smk, cfg):
     import torch
 
     from .data import load_prepared
@@ -194,6 +203,13 @@ def _train(smk, cfg):
 
 def _noise(smk, cfg):
     """Gradient-noise estimates at one saved parameter point (snapshot) of a training run."""
+    from .gpuslots import acquire_gpu
+
+    with acquire_gpu(count=int(smk.resources.get("gpu", 0) or 0)):
+        _noise_on_device(smk, cfg)
+
+
+def _noise_on_device(smk, cfg):
     import torch
 
     from .data import load_prepared

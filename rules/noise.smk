@@ -27,6 +27,7 @@ rule noise_point:
 
 
 rule tidy_noise:
+    localrule: True
     input:
         noise_files,
     output:
@@ -43,6 +44,7 @@ rule tidy_noise:
 
 
 rule plot_noise_variance:
+    localrule: True
     input:
         ratios=rules.tidy_noise.output.ratios,
     output:
@@ -59,6 +61,7 @@ rule plot_noise_variance:
 
 
 rule plot_noise_regularisation:
+    localrule: True
     input:
         regularisation=rules.tidy_noise.output.regularisation,
     output:
@@ -75,6 +78,7 @@ rule plot_noise_regularisation:
 
 
 rule claims_noise:
+    localrule: True
     input:
         ratios=rules.tidy_noise.output.ratios,
         regularisation=rules.tidy_noise.output.regularisation,

@@ -37,6 +37,7 @@ rule order_sgdm:
 
 
 rule tidy_orders_gdm:
+    localrule: True
     input:
         gdm_files,
     output:
@@ -53,6 +54,7 @@ rule tidy_orders_gdm:
 
 
 rule tidy_orders_sgdm:
+    localrule: True
     input:
         sgdm_files,
     output:
@@ -69,6 +71,7 @@ rule tidy_orders_sgdm:
 
 
 rule plot_orders_gdm:
+    localrule: True
     input:
         errors=rules.tidy_orders_gdm.output.errors,
         slopes=rules.tidy_orders_gdm.output.slopes,
@@ -86,6 +89,7 @@ rule plot_orders_gdm:
 
 
 rule plot_orders_sgdm:
+    localrule: True
     input:
         errors=rules.tidy_orders_sgdm.output.errors,
         slopes=rules.tidy_orders_sgdm.output.slopes,
@@ -104,6 +108,7 @@ rule plot_orders_sgdm:
 
 rule make_table_orders:
     """Fitted error orders (slope of log error vs log h) with standard errors."""
+    localrule: True
     input:
         gdm=rules.tidy_orders_gdm.output.slopes,
         sgdm=rules.tidy_orders_sgdm.output.slopes,
@@ -121,6 +126,7 @@ rule make_table_orders:
 
 
 rule claims_orders:
+    localrule: True
     input:
         slopes=f"{R}/tables/orders_{{kind}}_slopes_tidy.csv",
     output:

@@ -3,6 +3,7 @@
 
 rule make_table_claims:
     """Every claim: theory vs measured, uncertainty, tolerance, verdict."""
+    localrule: True
     input:
         claim_files,
     output:

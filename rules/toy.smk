@@ -54,6 +54,7 @@ rule toy_sigmoid:
 
 
 rule tidy_two_factor:
+    localrule: True
     input:
         rules.toy_two_factor.output,
     output:
@@ -70,6 +71,7 @@ rule tidy_two_factor:
 
 
 rule tidy_sharpness_sweep:
+    localrule: True
     input:
         sweep_files,
     output:
@@ -85,6 +87,7 @@ rule tidy_sharpness_sweep:
 
 
 rule tidy_sigmoid:
+    localrule: True
     input:
         rules.toy_sigmoid.output,
     output:
@@ -101,6 +104,7 @@ rule tidy_sigmoid:
 
 
 rule plot_two_factor:
+    localrule: True
     input:
         trajectories=rules.tidy_two_factor.output.trajectories,
         finals=rules.tidy_two_factor.output.finals,
@@ -118,6 +122,7 @@ rule plot_two_factor:
 
 
 rule plot_sharpness_sweep:
+    localrule: True
     input:
         sweep=rules.tidy_sharpness_sweep.output.sweep,
     output:
@@ -134,6 +139,7 @@ rule plot_sharpness_sweep:
 
 
 rule plot_sigmoid:
+    localrule: True
     input:
         trajectories=rules.tidy_sigmoid.output.trajectories,
         flows=rules.tidy_sigmoid.output.flows,
@@ -152,6 +158,7 @@ rule plot_sigmoid:
 
 rule make_table_sharpness:
     """Where each run of the two-factor figure converges, and how sharp it is there."""
+    localrule: True
     input:
         finals=rules.tidy_two_factor.output.finals,
     output:
@@ -168,6 +175,7 @@ rule make_table_sharpness:
 
 
 rule claims_toy:
+    localrule: True
     input:
         sweep=rules.tidy_sharpness_sweep.output.sweep,
         finals=rules.tidy_two_factor.output.finals,

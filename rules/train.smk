@@ -16,7 +16,6 @@ rule train_run:
     threads: config["train"]["threads"]
     resources:
         gpu=config["train"]["gpus_per_job"],
-    retries: 1
     log:
         "logs/train/{dataset}/{method}/beta{beta}_eta{eta}_seed{seed}.log",
     benchmark:
@@ -29,6 +28,7 @@ rule train_run:
 
 rule tidy_train:
     """Per-epoch and final metrics of one grid's runs (tidy CSV)."""
+    localrule: True
     input:
         grid_files,
     output:
@@ -46,6 +46,7 @@ rule tidy_train:
 
 
 rule plot_acc_vs_beta:
+    localrule: True
     input:
         epochs=f"{R}/tables/cifar_beta_epochs.csv",
         finals=f"{R}/tables/cifar_beta_finals.csv",
@@ -63,6 +64,7 @@ rule plot_acc_vs_beta:
 
 
 rule plot_curves:
+    localrule: True
     input:
         epochs=f"{R}/tables/cifar_beta_epochs.csv",
         finals=f"{R}/tables/cifar_beta_finals.csv",
@@ -80,6 +82,7 @@ rule plot_curves:
 
 
 rule plot_spread:
+    localrule: True
     input:
         epochs=f"{R}/tables/cifar_beta_epochs.csv",
         finals=f"{R}/tables/cifar_beta_finals.csv",
@@ -97,6 +100,7 @@ rule plot_spread:
 
 
 rule plot_acc_vs_lr:
+    localrule: True
     input:
         epochs=f"{R}/tables/cifar_lr_epochs.csv",
         finals=f"{R}/tables/cifar_lr_finals.csv",
@@ -114,6 +118,7 @@ rule plot_acc_vs_lr:
 
 
 rule plot_explicit:
+    localrule: True
     input:
         epochs=f"{R}/tables/cifar_explicit_epochs.csv",
         finals=f"{R}/tables/cifar_explicit_finals.csv",
@@ -132,6 +137,7 @@ rule plot_explicit:
 
 rule make_table_cifar_final:
     """Final test accuracy per (dataset, model, method, beta, h), mean +- std over seeds."""
+    localrule: True
     input:
         beta=f"{R}/tables/cifar_beta_finals.csv",
         lr=f"{R}/tables/cifar_lr_finals.csv",
@@ -150,6 +156,7 @@ rule make_table_cifar_final:
 
 
 rule claims_cifar:
+    localrule: True
     input:
         beta_epochs=f"{R}/tables/cifar_beta_epochs.csv",
         beta=f"{R}/tables/cifar_beta_finals.csv",
