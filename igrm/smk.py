@@ -60,7 +60,7 @@ def run(smk, kind: str) -> None:
 
     with logging_to(smk.log[0]):
         task_name = smk.params.task
-        task = pipeline.task(kind, task_name) if kind not in ("data", "train") else None
+        task = pipeline.task(kind, task_name) if kind not in ("data", "train", "report") else None
         cfg = getattr(smk.params, "cfg", None)
         cfg = dict(cfg) if cfg is not None else None
         log.info("%s task %s (rule %s, wildcards %s)", kind, task_name, smk.rule, dict(smk.wildcards.items()))
@@ -75,6 +75,8 @@ def run(smk, kind: str) -> None:
             _table(smk, task, cfg)
         elif kind == "data":
             _data(smk, task_name, cfg)
+        elif kind == "report":
+            _report(smk, cfg)
         elif kind == "train" and task_name == "noise":
             _noise(smk, cfg)
         elif kind == "train":
@@ -228,3 +230,27 @@ def _noise_on_device(smk, cfg):
                       started=started)
     write_h5(smk.output[0], out, out_attrs, prov)
     log.info("wrote %s", smk.output[0])
+
+
+def _report(smk, cfg):
+    """`snakemake --report` for this run's resolved config (written to a temporary YAML so
+    the nested call sees exactly the config of this run), into the rule's output."""
+    import os
+    import subprocess
+    import tempfile
+
+    import yaml
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
+        yaml.safe_dump(cfg, fh, sort_keys=False)
+        cfg_path = fh.name
+    try:
+        cmd = [sys.executable, "-m", "snakemake", "-s", str(smk.params.snakefile), "--directory", os.getcwd(),
+               "--nolock", "--cores", "1", "--report", str(smk.output[0]), "--configfile", cfg_path]
+        log.info("running %s", " ".join(cmd))
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        log.info("%s%s", proc.stdout[-4000:], proc.stderr[-8000:])
+        if proc.returncode != 0 or not Path(smk.output[0]).exists():
+            raise RuntimeError(f"snakemake --report failed ({proc.returncode}); see {smk.log[0]}")
+    finally:
+        os.unlink(cfg_path)

@@ -37,6 +37,32 @@ def table_paths(name):
     return multiext(f"{R}/tables/{name}", ".csv", ".md", ".tex")
 
 
+REPORT_CATEGORY = {
+    "two_factor": "1 Toy problems", "sharpness_sweep": "1 Toy problems", "sigmoid": "1 Toy problems",
+    "sharpness": "1 Toy problems",
+    "orders_gdm": "2 Modified-flow error orders", "orders_sgdm": "2 Modified-flow error orders",
+    "orders_gdm_slopes": "2 Modified-flow error orders", "orders_sgdm_slopes": "2 Modified-flow error orders",
+    "acc_vs_beta": "3 CIFAR training", "curves": "3 CIFAR training", "spread": "3 CIFAR training",
+    "acc_vs_lr": "3 CIFAR training", "explicit": "3 CIFAR training", "cifar_final": "3 CIFAR training",
+    "noise_variance": "4 Gradient noise", "noise_regularisation": "4 Gradient noise",
+    "claims": "0 Claims",
+}
+
+
+def _in_report(path, name):
+    return report(path, caption=f"../report/{name}.rst", category=REPORT_CATEGORY[name])
+
+
+def figure_outputs(name):
+    """A figure rule's outputs: the PDF, and the PNG that goes to the report with its caption."""
+    return [f"{R}/figures/{name}.pdf", _in_report(f"{R}/figures/{name}.png", name)]
+
+
+def table_outputs(name):
+    """A table rule's outputs: CSV (in the report), Markdown and LaTeX."""
+    return [_in_report(f"{R}/tables/{name}.csv", name), f"{R}/tables/{name}.md", f"{R}/tables/{name}.tex"]
+
+
 def cfg_at(path):
     """The config section at a '/'-separated path, as a plain dict (for params)."""
     node = config

@@ -48,7 +48,7 @@ rule plot_noise_variance:
     input:
         ratios=rules.tidy_noise.output.ratios,
     output:
-        figure_paths("noise_variance"),
+        figure_outputs("noise_variance"),
     params:
         task="plot_noise_variance",
         cfg=noise_claims_cfg,
@@ -65,7 +65,7 @@ rule plot_noise_regularisation:
     input:
         regularisation=rules.tidy_noise.output.regularisation,
     output:
-        figure_paths("noise_regularisation"),
+        figure_outputs("noise_regularisation"),
     params:
         task="plot_noise_regularisation",
         cfg=noise_claims_cfg,

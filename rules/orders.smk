@@ -76,7 +76,7 @@ rule plot_orders_gdm:
         errors=rules.tidy_orders_gdm.output.errors,
         slopes=rules.tidy_orders_gdm.output.slopes,
     output:
-        figure_paths("orders_gdm"),
+        figure_outputs("orders_gdm"),
     params:
         task="plot_orders_gdm",
         cfg=cfg_at("orders"),
@@ -94,7 +94,7 @@ rule plot_orders_sgdm:
         errors=rules.tidy_orders_sgdm.output.errors,
         slopes=rules.tidy_orders_sgdm.output.slopes,
     output:
-        figure_paths("orders_sgdm"),
+        figure_outputs("orders_sgdm"),
     params:
         task="plot_orders_sgdm",
         cfg=cfg_at("orders"),
@@ -113,7 +113,7 @@ rule make_table_orders:
         gdm=rules.tidy_orders_gdm.output.slopes,
         sgdm=rules.tidy_orders_sgdm.output.slopes,
     output:
-        table_paths("orders_gdm_slopes") + table_paths("orders_sgdm_slopes"),
+        table_outputs("orders_gdm_slopes") + table_outputs("orders_sgdm_slopes"),
     params:
         task="table_orders",
         cfg=cfg_at("orders"),

@@ -7,7 +7,7 @@ rule make_table_claims:
     input:
         claim_files,
     output:
-        table_paths("claims"),
+        table_outputs("claims"),
     params:
         task="table_claims",
     log:
@@ -16,6 +16,26 @@ rule make_table_claims:
         "../envs/science.yaml"
     script:
         "../scripts/table.py"
+
+
+rule make_report:
+    """The HTML report (zip): every figure and table of the config with its caption, by
+    category. Same as `snakemake --report results/report.zip` with this run's config."""
+    localrule: True
+    input:
+        final_outputs(),
+    output:
+        f"{R}/report.zip",
+    params:
+        task="report",
+        cfg=config,
+        snakefile=workflow.main_snakefile,
+    log:
+        "logs/report.log",
+    conda:
+        "../envs/science.yaml"
+    script:
+        "../scripts/report.py"
 
 
 rule fig_two_factor:

@@ -109,7 +109,7 @@ rule plot_two_factor:
         trajectories=rules.tidy_two_factor.output.trajectories,
         finals=rules.tidy_two_factor.output.finals,
     output:
-        figure_paths("two_factor"),
+        figure_outputs("two_factor"),
     params:
         task="plot_two_factor",
         cfg=cfg_at("toy/two_factor"),
@@ -126,7 +126,7 @@ rule plot_sharpness_sweep:
     input:
         sweep=rules.tidy_sharpness_sweep.output.sweep,
     output:
-        figure_paths("sharpness_sweep"),
+        figure_outputs("sharpness_sweep"),
     params:
         task="plot_sharpness_sweep",
         cfg=cfg_at("toy/sharpness_sweep"),
@@ -144,7 +144,7 @@ rule plot_sigmoid:
         trajectories=rules.tidy_sigmoid.output.trajectories,
         flows=rules.tidy_sigmoid.output.flows,
     output:
-        figure_paths("sigmoid"),
+        figure_outputs("sigmoid"),
     params:
         task="plot_sigmoid",
         cfg=cfg_at("toy/sigmoid"),
@@ -162,7 +162,7 @@ rule make_table_sharpness:
     input:
         finals=rules.tidy_two_factor.output.finals,
     output:
-        table_paths("sharpness"),
+        table_outputs("sharpness"),
     params:
         task="table_sharpness",
         cfg=cfg_at("toy/two_factor"),

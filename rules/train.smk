@@ -51,7 +51,7 @@ rule plot_acc_vs_beta:
         epochs=f"{R}/tables/cifar_beta_epochs.csv",
         finals=f"{R}/tables/cifar_beta_finals.csv",
     output:
-        figure_paths("acc_vs_beta"),
+        figure_outputs("acc_vs_beta"),
     params:
         task="plot_acc_vs_beta",
         cfg=analysis_cfg,
@@ -69,7 +69,7 @@ rule plot_curves:
         epochs=f"{R}/tables/cifar_beta_epochs.csv",
         finals=f"{R}/tables/cifar_beta_finals.csv",
     output:
-        figure_paths("curves"),
+        figure_outputs("curves"),
     params:
         task="plot_curves",
         cfg=analysis_cfg,
@@ -87,7 +87,7 @@ rule plot_spread:
         epochs=f"{R}/tables/cifar_beta_epochs.csv",
         finals=f"{R}/tables/cifar_beta_finals.csv",
     output:
-        figure_paths("spread"),
+        figure_outputs("spread"),
     params:
         task="plot_spread",
         cfg=analysis_cfg,
@@ -105,7 +105,7 @@ rule plot_acc_vs_lr:
         epochs=f"{R}/tables/cifar_lr_epochs.csv",
         finals=f"{R}/tables/cifar_lr_finals.csv",
     output:
-        figure_paths("acc_vs_lr"),
+        figure_outputs("acc_vs_lr"),
     params:
         task="plot_acc_vs_lr",
         cfg=analysis_cfg,
@@ -123,7 +123,7 @@ rule plot_explicit:
         epochs=f"{R}/tables/cifar_explicit_epochs.csv",
         finals=f"{R}/tables/cifar_explicit_finals.csv",
     output:
-        figure_paths("explicit"),
+        figure_outputs("explicit"),
     params:
         task="plot_explicit",
         cfg=analysis_cfg,
@@ -143,7 +143,7 @@ rule make_table_cifar_final:
         lr=f"{R}/tables/cifar_lr_finals.csv",
         explicit=f"{R}/tables/cifar_explicit_finals.csv",
     output:
-        table_paths("cifar_final"),
+        table_outputs("cifar_final"),
     params:
         task="table_cifar_final",
         cfg=analysis_cfg,

@@ -99,3 +99,16 @@ def test_one_figure_rebuilds_alone(workdir):
 def test_lint_is_clean(tmp_path):
     proc = snakemake("--lint", "--cores", "1", cwd=REPO, timeout=120)
     assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout[-3000:]
+
+
+def test_report_holds_every_figure_and_table(workdir):
+    import zipfile
+
+    snakemake("make_report", "--cores", "1", *workdir.args, cwd=workdir.path)
+    with zipfile.ZipFile(workdir.path / "results" / "report.zip") as z:
+        names = z.namelist()
+        html = z.read("report/report.html").decode()
+    raw = {n.split("/")[3] for n in names if n.startswith("report/data/raw/") and n.count("/") >= 4}
+    assert len(raw) == len(FIGURES) + len(TABLES), sorted(raw)
+    for category in ("Toy problems", "Modified-flow error orders", "CIFAR training", "Gradient noise", "Claims"):
+        assert category in html
