@@ -168,7 +168,9 @@ def grid_runs(grid):
     for d in t["datasets"]:
         for s in t["seeds"]:
             if grid == "beta":
-                out += [(d, "sgdm", b, t["beta_grid"]["eta"], s) for b in t["beta_grid"]["betas"]]
+                g = t["beta_grid"]
+                out += [(d, "sgdm", b, effective_lr(lr, b, g["lr_mode"]), s)
+                        for lr in g["lrs"] for b in g["betas"]]
             elif grid == "lr":
                 out += [(d, "sgdm", 0.0, h, s) for h in t["lr_grid"]["lrs"]]
             elif grid == "explicit":
@@ -178,6 +180,12 @@ def grid_runs(grid):
             else:
                 raise ValueError(f"unknown training grid {grid!r}")
     return out
+
+
+def effective_lr(lr, beta, lr_mode):
+    """eta of a grid entry: lr itself (effective), or h / (1 - beta) (raw h); run files
+    are named by eta, so the same run asked for twice is one job."""
+    return float(num(lr if lr_mode == "effective" else lr / (1.0 - beta)))
 
 
 def run_path(dataset, method, beta, eta, seed, root=f"{R}/train"):
@@ -216,7 +224,9 @@ def checkpoint_dir(wildcards):
 
 def analysis_cfg(wildcards=None):
     t = config["train"]
-    return {**t["analysis"], "eta": t["beta_grid"]["eta"], "explicit": t["explicit"],
+    g = t["beta_grid"]
+    etas = {effective_lr(lr, b, g["lr_mode"]) for lr in g["lrs"] for b in g["betas"]}
+    return {**t["analysis"], "eta": etas.pop() if len(etas) == 1 else None, "explicit": t["explicit"],
             "datasets": t["datasets"], "model": t["model"]}
 
 
