@@ -19,9 +19,9 @@ alone over a whole epoch of ``--n-loader`` images (default 50 000, the CIFAR-10
 training set size; DataLoader worker start-up included, as in a real epoch), best of
 ``--repeats`` epochs; (b) images/s of a full training step (forward, backward, SGD+M
 update) of ResNet-18 at ``--width`` fed by each loader, median over ``--rounds`` rounds
-of ``--steps`` steps after ``--warmup`` steps, on ``--n-train`` images. A third
-on-device variant (pre-padded uint8 set, one gather per batch) is a proposal for
-igrm.train, not what it does now (``--no-prepad`` skips it).
+of ``--steps`` steps after ``--warmup`` steps, on ``--n-train`` images. igrm.train pads
+the uint8 set once (NCHW, channels_last strides) and gathers each batch's crop; a third
+on-device variant keeps the padded set NHWC (``--no-prepad`` skips it).
 
     /work/venv/bin/python benchmarks/bench_loader.py                   # CPU
     python benchmarks/bench_loader.py --device cuda --bf16 --width 1   # GPU
@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from igrm.models import build_model
-from igrm.train import augment_batch, to_device_uint8
+from igrm.train import augment_batch, reflect_pad_u8, to_device_uint8
 
 OUT = Path(__file__).resolve().parent / "out"
 AUGMENT = ["crop+flip", "cutout"]
@@ -90,6 +90,7 @@ class DeviceLoader:
             self.H, self.W = imgs.shape[1], imgs.shape[2]
         else:
             self.x = to_device_uint8(imgs, device)
+            self.xpad = reflect_pad_u8(self.x, PAD)      # igrm.train pads the set once
         self.y = torch.from_numpy(labels).to(device)
         self.mean = torch.tensor(mean, dtype=torch.float32, device=device)
         self.std = torch.tensor(std, dtype=torch.float32, device=device)
@@ -108,7 +109,8 @@ class DeviceLoader:
             if self.prepad:
                 xb = self._prepadded_batch(idx)
             else:
-                xb = augment_batch(self.x[idx], AUGMENT, self.g_aug, self.mean, self.std, PAD, CUTOUT)
+                xb = augment_batch(None, AUGMENT, self.g_aug, self.mean, self.std, PAD, CUTOUT,
+                                   padded=self.xpad, idx=idx)
             yield xb.contiguous(memory_format=torch.channels_last), self.y[idx]
 
     def _prepadded_batch(self, idx):
@@ -309,7 +311,7 @@ def main(argv=None):
         out = {"igrm on-device": lambda: iter(dev)}
         if not args.no_prepad:
             dev2 = DeviceLoader(x, y, mean, std, args.batch, device, prepad=True)
-            out["on-device, pre-padded (proposed)"] = lambda: iter(dev2)
+            out["on-device, pre-padded NHWC (variant)"] = lambda: iter(dev2)
         for w in args.workers:
             dl = torchvision_loader(x, y, mean, std, args.batch, w, device)
             out[f"torchvision DataLoader, {w} workers"] = (lambda dl=dl: (to_device(b, device) for b in dl))

@@ -218,6 +218,29 @@ def batch_crop(x: Tensor, pad: int, gen: torch.Generator) -> Tensor:
     return out.permute(0, 3, 1, 2)                                               # channels_last strides
 
 
+def reflect_pad_u8(x: Tensor, pad: int, chunk: int = 4096) -> Tensor:
+    """The whole uint8 set reflect-padded once (in chunks, to bound the float temporary),
+    so that each batch's crop is one uint8 gather (:func:`crop_padded`)."""
+    if pad <= 0:
+        return x
+    return torch.cat([F.pad(part.float(), (pad,) * 4, mode="reflect").to(torch.uint8)
+                      for part in torch.split(x, chunk)])
+
+
+def crop_padded(padded: Tensor, idx: Tensor, pad: int, gen: torch.Generator) -> Tensor:
+    """:func:`batch_crop` of ``x[idx]`` read from the pre-padded set: the same random
+    offsets from ``gen``, the same pixels, without padding each batch again."""
+    if pad <= 0:
+        return padded[idx]
+    B = len(idx)
+    H, W = padded.shape[2] - 2 * pad, padded.shape[3] - 2 * pad
+    off = torch.randint(0, 2 * pad + 1, (2, B), generator=gen, device=padded.device)
+    rows = off[0][:, None] + torch.arange(H, device=padded.device)[None, :]
+    cols = off[1][:, None] + torch.arange(W, device=padded.device)[None, :]
+    out = padded[idx[:, None, None], :, rows[:, :, None], cols[:, None, :]]     # (B, H, W, C)
+    return out.permute(0, 3, 1, 2)
+
+
 def batch_flip(x: Tensor, gen: torch.Generator) -> Tensor:
     """Horizontal flip of a random half (Bernoulli 1/2 per image) via torch.where."""
     mask = torch.rand(x.shape[0], generator=gen, device=x.device) < 0.5
@@ -239,13 +262,17 @@ def batch_cutout(x: Tensor, size: int, gen: torch.Generator) -> Tensor:
 
 
 def augment_batch(x_u8: Tensor, augment: Sequence[str], gen: torch.Generator, mean: Tensor, std: Tensor,
-                  pad: int = 4, cutout_size: int = 16, dtype=torch.float32) -> Tensor:
+                  pad: int = 4, cutout_size: int = 16, dtype=torch.float32,
+                  padded: Tensor | None = None, idx: Tensor | None = None) -> Tensor:
     """uint8 batch -> augmented, normalised float batch. Order: crop, flip (on uint8),
-    normalise, cutout. "crop+flip" = crop then flip; "none" does nothing."""
+    normalise, cutout. "crop+flip" = crop then flip; "none" does nothing. With ``padded``
+    (the set after :func:`reflect_pad_u8`) and the batch's ``idx``, the crop is read from
+    it — identical pixels, no per-batch padding (``x_u8`` may then be None; the trainer
+    passes ``padded`` only when a crop is asked for)."""
     augs = set(augment)
     x = x_u8
     if "crop" in augs or "crop+flip" in augs:
-        x = batch_crop(x, pad, gen)
+        x = crop_padded(padded, idx, pad, gen) if padded is not None else batch_crop(x, pad, gen)
     if "flip" in augs or "crop+flip" in augs:
         x = batch_flip(x, gen)
     x = normalize(x, mean, std, dtype)
@@ -402,6 +429,9 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
 
     x_train = to_device_uint8(d["train/images"][train_idx], device)
     y_train = torch.from_numpy(d["train/labels"][train_idx]).to(device)
+    # crops read from the set padded once (docs/performance.md, "CIFAR data loader")
+    crop = bool({"crop", "crop+flip"} & set(c["augment"]))
+    x_train_pad = reflect_pad_u8(x_train, int(c["pad"])) if crop and int(c["pad"]) > 0 else None
     x_test = to_device_uint8(d["test/images"][:n_test], device)
     y_test = torch.from_numpy(d["test/labels"][:n_test]).to(device)
     mean = torch.tensor(d["mean"], dtype=torch.float32, device=device)
@@ -496,8 +526,9 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
                 group["lr"] = base_lr * factor
             if h_epoch is None:
                 h_epoch = sizes["h"] * factor
-            xb = augment_batch(x_train[idx], c["augment"], g_aug, mean, std, int(c["pad"]),
-                               int(c["cutout_size"])).contiguous(memory_format=memory_format)
+            xb = augment_batch(None if x_train_pad is not None else x_train[idx], c["augment"], g_aug,
+                               mean, std, int(c["pad"]), int(c["cutout_size"]), padded=x_train_pad, idx=idx)
+            xb = xb.contiguous(memory_format=memory_format)
             yb = y_train[idx]
             n_b = len(idx)
             stats: dict = {}

@@ -309,3 +309,22 @@ def test_snapshots_are_kept_and_survive_resume(tmp_path):
     for k in full:
         if k.startswith("snapshots/"):
             np.testing.assert_array_equal(resumed[k], full[k], err_msg=k)
+
+
+def test_crop_from_the_set_padded_once_equals_per_batch_crop():
+    """The trainer pads the uint8 set once and gathers each batch's crop from it: the same
+    offsets from the same generator give exactly the pixels of batch_crop(x[idx])."""
+    from igrm.train import crop_padded, reflect_pad_u8
+
+    x = torch.randint(0, 256, (50, 3, 8, 8), dtype=torch.uint8)
+    idx = torch.tensor([3, 7, 7, 0, 49, 12])
+    padded = reflect_pad_u8(x, 2, chunk=16)          # several chunks
+    a = crop_padded(padded, idx, 2, torch.Generator().manual_seed(11))
+    b = batch_crop(x[idx], 2, torch.Generator().manual_seed(11))
+    assert a.dtype == torch.uint8 and torch.equal(a, b)
+    mean, std = torch.full((3,), 0.5), torch.full((3,), 0.25)
+    for augs in (["crop+flip"], ["crop", "cutout"], ["crop+flip", "cutout"]):
+        u = augment_batch(None, augs, torch.Generator().manual_seed(4), mean, std, pad=2, cutout_size=3,
+                          padded=padded, idx=idx)
+        v = augment_batch(x[idx], augs, torch.Generator().manual_seed(4), mean, std, pad=2, cutout_size=3)
+        assert torch.equal(u, v), augs
