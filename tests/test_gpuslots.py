@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import types
 
@@ -28,14 +29,15 @@ HOLDER = textwrap.dedent("""
     from igrm.gpuslots import acquire_gpu
     with acquire_gpu(n_gpus={n!r}, lock_dir={d!r}, count={count}) as ids:
         print(",".join(ids), flush=True)
-        time.sleep(float(sys.argv[1]))
+        sys.stdin.read()            # hold until the parent closes our stdin (or kills us)
 """)
 
 
-def holder(tmp_path, n, count=1, seconds=60):
-    """A subprocess that holds `count` slots until killed; returns (proc, its devices)."""
+def holder(tmp_path, n, count=1):
+    """A subprocess that holds `count` slots until killed or its stdin is closed; returns
+    (proc, its devices)."""
     code = HOLDER.format(repo=str(REPO), n=n, d=str(tmp_path), count=count)
-    proc = subprocess.Popen([sys.executable, "-c", code, str(seconds)], stdout=subprocess.PIPE, text=True,
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"})
     line = proc.stdout.readline().strip()
     assert line, "lock holder did not start"
@@ -92,12 +94,43 @@ def test_killed_holder_frees_its_slot(tmp_path):
 
 
 def test_waiting_job_gets_the_slot_when_it_frees(tmp_path):
-    proc, _ = holder(tmp_path, 1, seconds=1.0)
-    t0 = time.monotonic()
-    with acquire_gpu(n_gpus=1, lock_dir=tmp_path, timeout=30, poll=0.05) as ids:
-        assert ids == ["0"]
-        assert time.monotonic() - t0 > 0.5
-    proc.wait()
+    """A job that finds every slot taken says so and waits, and gets the slot once its
+    holder releases it (released by the test, not by a clock)."""
+    import logging
+
+    proc, _ = holder(tmp_path, 1)
+    waiting, got, errors = threading.Event(), [], []
+
+    class Seen(logging.Handler):
+        def emit(self, record):
+            if "are taken: waiting" in record.getMessage():
+                waiting.set()
+
+    handler = Seen()
+    gpuslots.log.addHandler(handler)
+    old_level = gpuslots.log.level
+    gpuslots.log.setLevel(logging.INFO)
+
+    def waiter():
+        try:
+            with acquire_gpu(n_gpus=1, lock_dir=tmp_path, timeout=120, poll=0.05) as ids:
+                got.append(list(ids))
+        except BaseException as e:          # reported below, in the test's thread
+            errors.append(e)
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    try:
+        assert waiting.wait(timeout=60), errors      # it tried, found the slot taken
+        assert not got
+    finally:
+        proc.stdin.close()                  # the holder leaves its `with` and exits
+        proc.wait(timeout=60)
+        t.join(timeout=120)
+        gpuslots.log.removeHandler(handler)
+        gpuslots.log.setLevel(old_level)
+    assert not errors, errors
+    assert got == [["0"]]
 
 
 def test_concurrent_jobs_each_get_their_own_device(tmp_path):

@@ -7,17 +7,22 @@ that answers on this machine: CI starts a single-node one with .ci/slurm-setup.s
 
 - the CIFAR part of the tiny test config: every cluster job goes through sbatch (one SLURM
   log per job) and the results equal a local run's;
-- a training job cancelled twice with scancel (once per attempt): Snakemake reports it
-  with its logs, and the next run resumes it from its checkpoint and finishes;
+- a training job cancelled with scancel: Snakemake reports it with its logs and its retry
+  resumes from the checkpoint; one Ctrl-C cancels the retry; a killed head process leaves
+  an orphan that the next run cancels (igrm/slurm.py) before it resumes and finishes;
 - a job that fails at run time is reported with its log paths.
 
-Every Snakemake call is wrapped in `timeout -s INT` (SIGINT makes Snakemake cancel its
-SLURM jobs; SIGTERM would leave them running).
+Foreground Snakemake calls are wrapped in `timeout -s INT` (SIGINT makes Snakemake cancel
+its SLURM jobs; SIGTERM would leave them running); background ones get exactly one SIGINT
+from the test (see `smk`). No step waits on a job being slow or fast: jobs that must be
+cancelled mid-run cannot finish by construction, and are held (scontrol suspend) before
+their checkpoint is read.
 """
 
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -97,6 +102,23 @@ def test_ci_overlay_restates_the_same_resources():
     assert "executor" not in ci and "slurm-requeue" not in ci and "retries" not in ci
 
 
+def test_run_ids_are_read_from_snakemake_logs(tmp_path):
+    """The hooks find a run's SLURM run ID in its log (Snakemake passes a list of paths);
+    a local run's log has none, so the hooks do nothing for it."""
+    from igrm.slurm import _alive, slurm_run_ids
+
+    a, b, local = tmp_path / "a.log", tmp_path / "b.log", tmp_path / "local.log"
+    a.write_text("Building DAG of jobs...\nSLURM run ID: 1f0c-aa\nJob 0 has been submitted\n")
+    b.write_text("SLURM run ID: 77-bb\n")
+    local.write_text("Building DAG of jobs...\nlocalrule all:\n")
+    assert slurm_run_ids(a) == ["1f0c-aa"] and slurm_run_ids(str(b)) == ["77-bb"]
+    assert slurm_run_ids([a, b, tmp_path / "missing.log"]) == ["1f0c-aa", "77-bb"]
+    assert slurm_run_ids(local) == [] and slurm_run_ids(None) == [] and slurm_run_ids([]) == []
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert _alive(os.getpid()) and not _alive(dead.pid)
+
+
 # ------------------------------------------------------------------ on a SLURM cluster
 def cluster_or_skip():
     if shutil.which("sbatch") is None:
@@ -112,16 +134,22 @@ def cluster_or_skip():
 
 def smk(wd, *args, timeout=240, slurm=True, background=False):
     """Snakemake on this repo's workflow, started in `wd` (the plugin puts logs/slurm under
-    the start folder), stopped by SIGINT after `timeout` s."""
-    cmd = ["timeout", "-s", "INT", "-k", "30", str(timeout), sys.executable, "-m", "snakemake",
-           "-s", str(REPO / "Snakefile"), "--directory", str(wd), *(PROFILES if slurm else []), *args]
+    the start folder). In the foreground it is stopped by SIGINT after `timeout` s; in the
+    background it runs without `timeout` (which would send a SIGINT twice: to the child and
+    to its process group), in a session of its own with SIGINT at its default, so that the
+    test's one SIGINT is one Ctrl-C; the test stops it (Run.interrupt / Run.kill)."""
+    base = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(wd),
+            *(PROFILES if slurm else []), *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("CUDA_VISIBLE_DEVICES", None)
     if background:
         log = open(wd / f"snakemake-{time.monotonic_ns()}.out", "w")
-        proc = subprocess.Popen(cmd, cwd=wd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(base, cwd=wd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         proc.out_path = log.name
         return proc
+    cmd = ["timeout", "-s", "INT", "-k", "30", str(timeout), *base]
     return subprocess.run(cmd, cwd=wd, env=env, capture_output=True, text=True, timeout=timeout + 60)
 
 
@@ -170,7 +198,12 @@ def test_cifar_part_through_sbatch_equals_local(tmp_path_factory):
         else:
             runs[kind] = (wd, smk(wd, *args, timeout=240, background=True))
     slurm_proc = runs["slurm"][1]
-    slurm_proc.wait(timeout=300)
+    try:
+        slurm_proc.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        slurm_proc.send_signal(signal.SIGINT)
+        slurm_proc.wait(timeout=120)
+        raise AssertionError("the SLURM run took over 300 s:\n" + open(slurm_proc.out_path).read()[-4000:])
     for kind, (wd, proc) in runs.items():
         out = proc.stdout + proc.stderr if kind == "local" else open(proc.out_path).read()
         assert proc.returncode == 0, f"{kind} run failed ({proc.returncode}):\n{out[-6000:]}"
@@ -214,21 +247,27 @@ def test_cifar_part_through_sbatch_equals_local(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def long_run(tmp_path_factory):
-    """A folder with the prepared data and a config whose one SGD+M run is long enough to
-    cancel mid-run (about a second per epoch, a checkpoint after every epoch), on one
-    (fake) GPU per training job."""
+    """A folder with the prepared data and a config whose one SGD+M run cannot finish
+    within the test by construction (LONG_EPOCHS epochs, a checkpoint after every epoch), on
+    one (fake) GPU per training job. Under the constant schedule `epochs` is not part of the
+    checkpoint's fingerprint (docs/training.md), so the last step asks for fewer epochs and
+    the resumed run finishes. Every job the tests submitted is cancelled at the end."""
     cluster_or_skip()
     wd = tmp_path_factory.mktemp("slurm_resume")
     long_cfg = wd / "long.yaml"
-    long_cfg.write_text(f"train:\n  width: 1.0\n  epochs: {EPOCHS}\n  checkpoint_every: 1\n  gpus_per_job: 1\n")
-    args = ["--configfile", str(TINY), str(data_config(wd, n_per_batch=200)), str(long_cfg)]
+    long_cfg.write_text(f"train:\n  epochs: {LONG_EPOCHS}\n  checkpoint_every: 1\n  gpus_per_job: 1\n")
+    args = ["--configfile", str(TINY), str(data_config(wd)), str(long_cfg)]
     proc = smk(wd, "resources/data/cifar10.h5", *args, timeout=120)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    return wd, args
+    yield wd, args
+    ids = {j for f in wd.glob("snakemake-*.out") for j, _ in SUBMITTED.findall(f.read_text())}
+    if ids:
+        subprocess.run(["scancel", *sorted(ids)], capture_output=True)
 
 
 RUN = "cifar10/small_cnn/sgdm/beta0.9_eta0.1_seed0"
-EPOCHS = 8
+# ~0.1-1 s an epoch here: 10^5 epochs are hours, the test's waits are minutes
+LONG_EPOCHS = 100_000
 
 
 def checkpoint_epoch(wd):
@@ -243,60 +282,126 @@ def squeue_state(jobid):
     return out or None
 
 
+def hold(jobid, wd):
+    """Freeze a running job where it is (SLURM suspends it: SIGSTOP, resources kept), then
+    read its newest checkpoint epoch, which from here on no longer moves (up to a
+    checkpoint it may finish renaming in the instant a later scancel lets it run)."""
+    subprocess.run(["scontrol", "suspend", jobid], check=True, capture_output=True, text=True)
+    wait_for(lambda: squeue_state(jobid) == "SUSPENDED", 60, f"job {jobid} to be suspended")
+    return checkpoint_epoch(wd)
+
+
+class Run:
+    """A Snakemake run in the background; its sbatch submissions in order."""
+
+    def __init__(self, wd, *args):
+        self.proc = smk(wd, *args, timeout=600, background=True)
+        self.seen = 0
+
+    def text(self):
+        return open(self.proc.out_path).read()
+
+    def next_job(self, what):
+        def new():
+            found = SUBMITTED.findall(self.text())
+            return found[self.seen] if len(found) > self.seen else None
+
+        job = wait_for(new, 120, what, self.proc)
+        self.seen += 1
+        return job
+
+    def interrupt(self):
+        """One SIGINT to Snakemake, as one Ctrl-C (not through `timeout`, which also signals
+        its process group: two SIGINTs, the second inside Snakemake's cancel handler)."""
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(timeout=120)
+
+    def kill(self):
+        self.proc.kill()
+        return self.proc.wait(timeout=60)
+
+
 @pytest.mark.slurm
 def test_cancelled_training_resumes_from_checkpoint(long_run):
     """scancel mid-run: Snakemake reports the job CANCELLED with its SLURM log and resubmits
-    it (the rule retries once); the new attempt resumes from the checkpoint. Then Snakemake
-    itself is stopped (SIGINT, which cancels its SLURM jobs), and the next run resumes the
-    job again and finishes it."""
+    it (retries: 1); the new attempt resumes from the checkpoint. One Ctrl-C stops
+    Snakemake and cancels that attempt. A third run is started and its head process killed:
+    its job is left running (an orphan), and the next run cancels it before it submits its
+    own, which resumes from the orphan's last checkpoint and finishes.
+
+    No step waits on a job being slow: the run cannot finish by construction (LONG_EPOCHS),
+    and each job is held (scontrol suspend) before its checkpoint epoch is read."""
     wd, args = long_run
     target = f"results/train/{RUN}.h5"
     train_log = wd / "logs" / "train" / "cifar10" / "sgdm" / "beta0.9_eta0.1_seed0.log"
-    proc = smk(wd, target, *args, timeout=240, background=True)
-    jobs = []
 
-    def next_job():
-        found = SUBMITTED.findall(open(proc.out_path).read())
-        return found[len(jobs)] if len(found) > len(jobs) else None
+    def resumed_from(proc):
+        m = wait_for(lambda: re.search(r"resumed from ckpt_epoch(\d+)\.pt", train_log.read_text())
+                     if train_log.exists() else None, 120, "the resume line in the training log", proc)
+        return int(m.group(1))
 
+    run = Run(wd, target, *args)
     try:
-        # attempt 1: wait for its first checkpoint, then scancel it
-        jobs.append(wait_for(next_job, 120, "sbatch of attempt 1", proc))
-        wait_for(lambda: checkpoint_epoch(wd) >= 1, 120, "a checkpoint of attempt 1", proc)
-        job = subprocess.run(["scontrol", "show", "job", jobs[0][0]], capture_output=True, text=True).stdout
-        assert "JobState=RUNNING" in job, job
+        # attempt 1: its first checkpoint, held, then cancelled by hand
+        job1, log1 = run.next_job("sbatch of attempt 1")
+        wait_for(lambda: checkpoint_epoch(wd) >= 1, 120, "a checkpoint of attempt 1", run.proc)
+        job = subprocess.run(["scontrol", "show", "job", job1], capture_output=True, text=True).stdout
         assert re.search(r"TresPerJob=\S*gpu:1", job), job          # gpu=1 became --gpus=1
-        subprocess.run(["scancel", jobs[0][0]], check=True)
-        cancelled_at = checkpoint_epoch(wd)
+        at1 = hold(job1, wd)
+        assert at1 >= 1
+        subprocess.run(["scancel", job1], check=True)
 
         # attempt 2 (Snakemake's retry) resumes from that checkpoint
-        jobs.append(wait_for(next_job, 120, "sbatch of attempt 2", proc))
-        wait_for(lambda: checkpoint_epoch(wd) > cancelled_at, 120, "a checkpoint of attempt 2", proc)
-        assert f"resumed from ckpt_epoch{cancelled_at:04d}.pt" in train_log.read_text()
-        assert squeue_state(jobs[1][0]) == "RUNNING"
+        job2, _ = run.next_job("sbatch of attempt 2")
+        r2 = resumed_from(run.proc)
+        assert at1 <= r2 <= at1 + 1
+        wait_for(lambda: checkpoint_epoch(wd) > r2, 120, "a checkpoint of attempt 2", run.proc)
+        at2 = hold(job2, wd)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(2)                    # Ctrl-C: Snakemake cancels its SLURM jobs
-        rc = proc.wait(timeout=120)
-    out = open(proc.out_path).read()
+        rc = run.interrupt() if run.proc.poll() is None else run.proc.returncode
+    out = run.text()
     assert rc != 0, out[-4000:]
-    jobid, slurm_log = jobs[0]
-    assert re.search(rf"SLURM-job '{jobid}' failed, SLURM status is: 'CANCELLED'", out), out[-4000:]
-    assert f", {slurm_log} (check log file(s) for error details)" in out, out[-4000:]
-    wait_for(lambda: squeue_state(jobs[1][0]) == "CANCELLED", 120, "SIGINT to cancel attempt 2")
-    stopped_at = checkpoint_epoch(wd)
-    assert cancelled_at < stopped_at < EPOCHS
+    assert "Terminating processes on user request" in out, out[-4000:]
+    assert re.search(rf"SLURM-job '{job1}' failed, SLURM status is: 'CANCELLED'", out), out[-4000:]
+    assert f", {log1} (check log file(s) for error details)" in out, out[-4000:]
+    # one Ctrl-C: nothing of this run is left (Snakemake's scancel, or else the onerror hook's)
+    assert squeue_state(job2) == "CANCELLED", (squeue_state(job2), out[-4000:])
     assert not (wd / target).exists()
 
-    # run again: the job resumes from the last checkpoint and finishes
-    again = smk(wd, target, *args, timeout=180)
-    assert again.returncode == 0, (again.stdout + again.stderr)[-6000:]
-    assert f"resumed from ckpt_epoch{stopped_at:04d}.pt (epoch {stopped_at}" in train_log.read_text()
+    # a third run whose head process dies: its job runs on, untracked
+    train_log.unlink(missing_ok=True)
+    run3 = Run(wd, target, *args)
+    try:
+        job3, _ = run3.next_job("sbatch of the third run")
+        r3 = resumed_from(run3.proc)
+        assert at2 <= r3 <= at2 + 1
+        wait_for(lambda: checkpoint_epoch(wd) > r3, 120, "a checkpoint of the third run", run3.proc)
+    finally:
+        run3.kill()                                   # SIGKILL: no hook runs
+    assert squeue_state(job3) == "RUNNING"
+    at3 = hold(job3, wd)
+
+    # the next run cancels the orphan first, then resumes from its checkpoint and finishes
+    epochs = at3 + 3
+    short = wd / "short.yaml"
+    short.write_text(f"train:\n  epochs: {epochs}\n")
+    train_log.unlink(missing_ok=True)
+    unlock = smk(wd, target, *args, "--unlock", timeout=120)     # what a killed Snakemake asks for
+    assert unlock.returncode == 0, (unlock.stdout + unlock.stderr)[-4000:]
+    assert squeue_state(job3) == "SUSPENDED"                       # --unlock runs no hook
+    again = smk(wd, target, *args, str(short), timeout=300)
+    out = again.stdout + again.stderr
+    assert again.returncode == 0, out[-6000:]
+    assert re.search(rf"igrm: cancelling 1 SLURM job\(s\) of run \S+ \({job3}\): its Snakemake \(pid \d+", out), out[-4000:]
+    assert squeue_state(job3) == "CANCELLED"
+    r4 = resumed_from(None)
+    assert at3 <= r4 <= at3 + 1
     with h5py.File(wd / target) as h:
         assert h.attrs["status"] == "completed"
-        assert int(h.attrs["resumed_from_epoch"]) == stopped_at
-        assert int(h.attrs["epochs_completed"]) == EPOCHS
-    assert len(SUBMITTED.findall(again.stdout + again.stderr)) == 1
+        assert int(h.attrs["resumed_from_epoch"]) == r4
+        assert int(h.attrs["epochs_completed"]) == epochs
+    assert len(SUBMITTED.findall(out)) == 1
+    assert not list((wd / ".snakemake" / "igrm-slurm").glob("*.json"))   # every run forgotten
 
 
 @pytest.mark.slurm
