@@ -28,10 +28,9 @@ include: "rules/report.smk"
 rule all:
     """Every figure and table listed in the config (`figures`, `tables`)."""
     default_target: True
-    localrule: True
     input:
         final_outputs(),
-
+    localrule: True
 
 
 # No SLURM job outlives its run (igrm/slurm.py): a second Ctrl-C or a killed head process

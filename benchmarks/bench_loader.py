@@ -23,7 +23,7 @@ of ``--steps`` steps after ``--warmup`` steps, on ``--n-train`` images. igrm.tra
 the uint8 set once (NCHW, channels_last strides) and gathers each batch's crop; a third
 on-device variant keeps the padded set NHWC (``--no-prepad`` skips it).
 
-    /work/venv/bin/python benchmarks/bench_loader.py                   # CPU
+    .venv/bin/python benchmarks/bench_loader.py                   # CPU
     python benchmarks/bench_loader.py --device cuda --bf16 --width 1   # GPU
 
 Synthetic images in the CIFAR format (uint8 32x32x3, 10 classes) unless ``--data``

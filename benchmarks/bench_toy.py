@@ -9,7 +9,7 @@ Baseline ("notebook"): what the authors' notebooks do, rewritten here (not copie
 igrm: numba heavy-ball kernels, all β in one batched call (igrm.heavyball.run), and
 ODE flows by solve_ivp (igrm.toy.solve_flow / simulate_sigmoid).
 
-Run:  /work/venv/bin/python benchmarks/bench_toy.py   (writes benchmarks/out/bench_toy.{json,md})
+Run:  .venv/bin/python benchmarks/bench_toy.py   (writes benchmarks/out/bench_toy.{json,md})
 """
 
 from __future__ import annotations

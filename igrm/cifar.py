@@ -53,8 +53,8 @@ DEFAULTS: dict[str, Any] = {
                               # with >= 2 β values (plots: the η with the most β values per setting)
     "dataset": None,          # restrict to one dataset (None: all)
     "model": None,            # restrict to one model (None: all)
-    "n_boot": 2000,           # bootstrap resamples
-    "boot_seed": 0,           # bootstrap seed
+    "bootstrap": 2000,        # bootstrap resamples (config: train.analysis.bootstrap)
+    "bootstrap_seed": 0,      # bootstrap seed (config: train.analysis.bootstrap_seed)
     "ci": 0.95,               # two-sided CI level
     "min_seeds": 2,           # completed seeds needed at every level for a verdict (else inconclusive)
     "explicit_against": "auto",  # GD+M family for the explicit baseline: auto (gdm if present, else sgdm), gdm, sgdm
@@ -67,8 +67,10 @@ PAPER = "Ghosh et al. ICLR 2023, slides 'Some prevalent observations in deep lea
 
 def _cfg(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     cfg = dict(cfg or {})
-    out = {**DEFAULTS, **{k: v for k, v in cfg.items() if k in DEFAULTS}}
-    return out
+    unknown = sorted(set(cfg) - set(DEFAULTS))
+    if unknown:                # a key that would fall on the floor is an error, not a no-op
+        raise TypeError(f"unknown analysis cfg key(s) {unknown}; known: {sorted(DEFAULTS)}")
+    return {**DEFAULTS, **cfg}
 
 
 # =========================================================================== tidy
@@ -619,7 +621,7 @@ def _slope_row(cid, claim, source, xs, ys, ndiv, c, unit, xfmt, transform=None) 
                f"have {counts or 'none'}")
         return _claims.row(cid, claim, source, EXPECTED, math.nan, TOLERANCE, _claims.INCONCLUSIVE, detail=why)
     kx = [transform(x) if transform else x for x, _ in keep]
-    point, draws = slope_bootstrap(kx, [v for _, v in keep], int(c["n_boot"]), int(c["boot_seed"]))
+    point, draws = slope_bootstrap(kx, [v for _, v in keep], int(c["bootstrap"]), int(c["bootstrap_seed"]))
     lo, hi = _ci(draws, float(c["ci"]))
     from scipy.stats import spearmanr
 
@@ -628,7 +630,7 @@ def _slope_row(cid, claim, source, xs, ys, ndiv, c, unit, xfmt, transform=None) 
     rho = float(spearmanr(allx, ally).statistic) if np.ptp(ally) > 0 else math.nan
     means = ", ".join(f"{xfmt(x)}: {np.mean(v):.4f}" for x, v in keep)
     detail = (f"OLS slope {point:.4g} {unit}, {int(c['ci'] * 100)}% bootstrap CI [{lo:.4g}, {hi:.4g}] "
-              f"({int(c['n_boot'])} resamples of seeds within each level, seed {int(c['boot_seed'])}); "
+              f"({int(c['bootstrap'])} resamples of seeds within each level, seed {int(c['bootstrap_seed'])}); "
               f"Spearman ρ {rho:.3f}; means {means}; seeds {counts}"
               + (f"; {n_div} diverged runs excluded" if n_div else ""))
     return _claims.row(cid, claim, source, EXPECTED, point, TOLERANCE, ci_verdict(lo, hi),
@@ -690,7 +692,7 @@ def cifar_claims(inputs: Mapping[str, pd.DataFrame], cfg: Mapping[str, Any] | No
         plain_name = "GD" if fam == "gdm" else "SGD"
         claim = (f"explicit IGR-M baseline (β={beta:g}) reaches at least plain {plain_name}'s final test accuracy "
                  f"at the same η={eta:g} ({ds}, {setting_tag(model, width, bs)})")
-        src = "DESIGN.md §1 explicit IGR-M baseline; Ghosh et al. ICLR 2023"
+        src = "docs/theory.md (T29)–(T30), (T42); Ghosh et al. ICLR 2023"
         ve = g_ex.loc[g_ex["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
         vp = g_plain.loc[g_plain["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
         ve, vp = ve[np.isfinite(ve)], vp[np.isfinite(vp)]
@@ -704,7 +706,7 @@ def cifar_claims(inputs: Mapping[str, pd.DataFrame], cfg: Mapping[str, Any] | No
             continue
         point = float(ve.mean() - vp.mean())
         draws = bootstrap_levels([ve, vp], lambda r: r[0].mean(axis=1) - r[1].mean(axis=1),
-                                 int(c["n_boot"]), int(c["boot_seed"]))
+                                 int(c["bootstrap"]), int(c["bootstrap_seed"]))
         lo, hi = _ci(draws, float(c["ci"]))
         vm = g_mom.loc[g_mom["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
         mom_txt = (f"; heavy-ball {'GD+M' if fam == 'gdm' else 'SGD+M'} β={beta:g}: {np.nanmean(vm):.4f} (n={len(vm)})"
@@ -712,7 +714,7 @@ def cifar_claims(inputs: Mapping[str, pd.DataFrame], cfg: Mapping[str, Any] | No
         rows.append(_claims.row(
             cid, claim, src, EXPECTED, point, TOLERANCE, ci_verdict(lo, hi), uncertainty=(hi - lo) / 2,
             detail=(f"mean difference {point:.4g} (explicit {ve.mean():.4f} − plain {vp.mean():.4f}), "
-                    f"{int(c['ci'] * 100)}% bootstrap CI [{lo:.4g}, {hi:.4g}] ({int(c['n_boot'])} resamples, seeds "
-                    f"resampled within each method, seed {int(c['boot_seed'])}); {counts}{mom_txt}; "
+                    f"{int(c['ci'] * 100)}% bootstrap CI [{lo:.4g}, {hi:.4g}] ({int(c['bootstrap'])} resamples, seeds "
+                    f"resampled within each method, seed {int(c['bootstrap_seed'])}); {counts}{mom_txt}; "
                     "'≥' is tested as CI above 0 (equality cannot be shown)")))
     return _claims.frame(rows)

@@ -1,6 +1,6 @@
 """Datasets: download -> verify -> read safely -> prepare one HDF5 file per dataset.
 
-Four image-classification datasets (DESIGN.md §1, deep-network experiments):
+Four image-classification datasets (docs/theory.md §8):
 ``cifar10`` (the default), ``cifar100``, ``mnist`` and ``fashion_mnist``.
 
 * :func:`download` fetches each archive of a dataset with :mod:`urllib` only, streamed to a

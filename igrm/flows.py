@@ -3,8 +3,8 @@
 Everything here is float64 numpy and vectorised over leading "lane" axes, so a
 whole grid of step sizes (and starts, and sample streams) runs in one loop.
 
-Numbering: "flow (1)", "flow (2)" and "SGD+M flow" are the equations of
-DESIGN.md §1; "(M1)…(M12)" are the numbered equations of docs/modified_flows.md,
+Numbering: "flow (1)", "flow (2)" and "SGD+M flow" are docs/theory.md (T5), (T6)
+and (T19); "(M1)…(M13)" are the numbered equations of docs/modified_flows.md,
 where every formula below is derived.
 
 GD+M (deterministic)
@@ -44,7 +44,7 @@ def flow_field(problem: Problem, x, beta, lam):
     """x' = −(∇E + λ ∇‖∇E‖²)/(1−β): flow (2) for λ = flow2_lambda(β, h), flow (1) for λ = 0.
 
     ``x`` has shape (..., d); ``beta`` and ``lam`` broadcast against the lane axes (...).
-    ∇‖∇E‖² = 2 H ∇E is ``problem.grad_norm2_grad`` (DESIGN.md §1, below flow (2)).
+    ∇‖∇E‖² = 2 H ∇E is ``problem.grad_norm2_grad`` (docs/theory.md (T4)).
     """
     x = np.asarray(x, dtype=np.float64)
     lam = np.asarray(lam, dtype=np.float64)[..., None]
@@ -158,7 +158,7 @@ def heavy_ball(problem: Problem, x0, x_prev, beta, h, n_steps):
     ``x0``, ``x_prev``: (L, d); ``h``: (L,); ``n_steps``: (L,) ints. Returns the
     trajectories X of shape (max(n_steps)+1, L, d) with X[k, l] = x_k of lane l and NaN
     after a lane's last step. A lane that produces a non-finite value stays NaN (a
-    diverged run is a result, DESIGN.md §3).
+    diverged run is a result, docs/theory.md (T44)).
     """
     x = np.array(x0, dtype=np.float64)
     xp = np.array(x_prev, dtype=np.float64)
@@ -275,7 +275,7 @@ def sgdm_force(w, B, C, P, Q, R, h, regularise: bool = True):
 
 
 def integrate_sgdm_flow(x0, coef: dict, h, n_steps, substeps: int = 2, regularise: bool = True):
-    """Integrate the piecewise SGD+M flow (DESIGN.md §1) exactly interval by interval.
+    """Integrate the piecewise SGD+M flow (docs/theory.md (T19)) exactly interval by interval.
 
     On [t_k, t_{k+1}) the field is sgdm_force with the coefficients of step k; each
     interval is integrated with ``substeps`` classical RK4 steps (fixed step h/substeps;
@@ -317,7 +317,7 @@ def integrate_sgdm_flow(x0, coef: dict, h, n_steps, substeps: int = 2, regularis
 
 def heavy_ball_two_factor_stream(x0, xs, ys, beta, h, n_steps):
     """Discrete SGD+M on the stream: x_{k+1} = x_k − h ∇E_k(x_k) + β (x_k − x_{k−1}),
-    x_{−1} = x_0, ∇E_k(w) = (x_k² u − x_k y_k)(w2, w1), u = w1 w2 (DESIGN.md §1).
+    x_{−1} = x_0, ∇E_k(w) = (x_k² u − x_k y_k)(w2, w1), u = w1 w2 (docs/theory.md (T2), (T21)).
 
     ``xs``, ``ys``: (S, N); ``h``: (H,); ``n_steps``: (H,). Returns (max(n_steps)+1, H, S, 2),
     NaN after a lane's end.
@@ -414,7 +414,7 @@ def _sgdm_kernel(x0, xs, ys, stationary, beta, h, n_steps, substeps):  # pragma:
                     P = beta * (P + C * C); Q = beta * (Q + C * B); R = beta * (R + B * B)
                 C = beta * C + xr * xr                      # (M9)
                 B = beta * B + xr * yr
-            # heavy ball with the sample of step k (DESIGN.md §1)
+            # heavy ball with the sample of step k (docs/theory.md (T2))
             gu = xr * xr * d1 * d2 - xr * yr
             n1 = d1 - hj * gu * d2 + beta * (d1 - p1)
             n2 = d2 - hj * gu * d1 + beta * (d2 - p2)
@@ -447,7 +447,7 @@ def sgdm_max_errors(x0, xs, ys, beta, h, n_steps, substeps: int = 1, stationary=
     step size h_j and stream s, computed in one compiled pass without storing paths.
 
     The discrete method is the heavy ball from rest with sample k at step k; the flows
-    are the piecewise SGD+M flow (DESIGN.md §1) with the h/4 terms ("full") and without
+    are the piecewise SGD+M flow (docs/theory.md (T19)) with the h/4 terms ("full") and without
     them ("noreg"), each integrated interval by interval with ``substeps`` RK4 steps and,
     as a reference check, again with ``2·substeps``. A stream flagged ``stationary``
     uses the k → ∞ coefficients of its first sample instead of the running ones (for a

@@ -1,6 +1,6 @@
 """Heavy-ball momentum (GD+M) on the toy problems, batched.
 
-The update (DESIGN.md §1, "Heavy-ball update")::
+The update (docs/theory.md (T2), (T3))::
 
     x_{k+1} = x_k − h ∇E(x_k) + β (x_k − x_{k−1}),   x_{−1} = x_0 ("from rest"),
 
@@ -15,7 +15,7 @@ Three implementations with the same semantics:
   over a batch of trajectories (each with its own h, β);
 * numba kernels for :class:`~igrm.problems.TwoFactor` and
   :class:`~igrm.problems.SigmoidFactor` with the closed-form scalar gradients
-  inside the loop (toy 1 / toy 2 of DESIGN.md §1);
+  inside the loop (docs/theory.md (T22), (T25));
 * :func:`run` — dispatches to the numba kernel when there is one.
 
 Divergence (a non-finite iterate or ‖x‖ > ``blowup``) is a result: the
@@ -84,7 +84,7 @@ def _finish(steps, rec, final, div, single):
 
 def heavy_ball(problem: Problem, x0, h, beta, n_steps: int, record_every: int = 1,
                x_prev=None, blowup: float = 1e8) -> HBResult:
-    """GD+M on ``problem`` (DESIGN.md §1 heavy-ball update), numpy, batched.
+    """GD+M on ``problem`` (docs/theory.md (T2)), numpy, batched.
 
     x0: (B, d) or (d,); h, beta: scalars or (B,). See :class:`HBResult`.
     A (d,) input gives outputs without the batch axis.
@@ -126,7 +126,7 @@ def heavy_ball(problem: Problem, x0, h, beta, n_steps: int, record_every: int = 
 
 @njit(cache=True)
 def _grad_two_factor(w1, w2, x, y):
-    # E = ½ (y − w1 w2 x)²  (DESIGN.md §1, toy 1): ∇E = r x (w2, w1), r = w1 w2 x − y
+    # E = ½ (y − w1 w2 x)²  (docs/theory.md (T22)): ∇E = r x (w2, w1), r = w1 w2 x − y
     r = w1 * w2 * x - y
     return r * x * w2, r * x * w1
 
@@ -141,7 +141,7 @@ def _sigmoid_scalar(z):
 
 @njit(cache=True)
 def _grad_sigmoid(w1, w2, x, y):
-    # E = ½ (y − w1 σ(w2 x))²  (DESIGN.md §1, toy 2): ∇E = (r s, r w1 x s(1−s)), r = w1 s − y
+    # E = ½ (y − w1 σ(w2 x))²  (docs/theory.md (T25)): ∇E = (r s, r w1 x s(1−s)), r = w1 s − y
     s = _sigmoid_scalar(w2 * x)
     r = w1 * s - y
     return r * s, r * w1 * x * s * (1.0 - s)
@@ -182,7 +182,7 @@ def _hb_kernel(kind, px, py, x0, xprev, h, beta, n_steps, steps, blowup):
                 g1, g2 = _grad_two_factor(w1, w2, px, py)
             else:
                 g1, g2 = _grad_sigmoid(w1, w2, px, py)
-            # heavy-ball update, DESIGN.md §1
+            # heavy-ball update, docs/theory.md (T2)
             n1 = w1 - h[b] * g1 + beta[b] * (w1 - p1[b])
             n2 = w2 - h[b] * g2 + beta[b] * (w2 - p2[b])
             p1[b] = w1

@@ -1,6 +1,6 @@
 """Result files: one HDF5 per simulation, written atomically, with provenance.
 
-Convention (DESIGN.md §3): a result is written to a temporary name in the
+Convention (README.md, layout): a result is written to a temporary name in the
 destination folder and renamed onto the final name only once complete, so a
 killed job never leaves a half-written file under the final name. Attributes
 carry the provenance: the job's resolved config (JSON), package versions, git

@@ -869,7 +869,7 @@ def noise_claims(inputs, cfg=None) -> pd.DataFrame:
         rows.append(C.row(
             f"noise/reg_ratio_theory/{tag}",
             f"E[IGRM_s]/E[IGR_s] equals the exact finite-k expression (a‖m‖² + b trΣ)/(‖m‖² + trΣ), {s}",
-            "DESIGN.md §1 Obs-2; docs/noise.md §3", f"{n} CIs of (measured − theory) cover 0", float(n - m),
+            "docs/theory.md (T37)–(T38); docs/noise.md §3", f"{n} CIs of (measured − theory) cover 0", float(n - m),
             f"misses ≤ {allowed} of {n}", C.REPRODUCES if m <= allowed else C.FAILS,
             detail=f"‖m‖² = {mu:.4g}, trΣ = {tr:.4g} (‖m‖²/trΣ = {mu / tr:.3g}); {m} of {n} miss"))
         kmax = d["k"].max()

@@ -8,14 +8,14 @@ Stage functions take a plain config dict and return ``(arrays, attrs)`` for
 Global error of a run of N = ⌊T/h⌋ steps against a flow x̃:
     e(h) = max_{k: t_k = kh ∈ window} ‖x_k − x̃(t_k)‖
 with window "all" (0 ≤ t_k ≤ T) or "late" (t_burn ≤ t_k ≤ T). The derivations and the
-expected slopes are in docs/modified_flows.md (equations M1–M12).
+expected slopes are in docs/modified_flows.md (equations M1–M13).
 
-Comparisons (GD+M; each against flow (1) and flow (2), DESIGN.md §1):
+Comparisons (GD+M; each against flow (1) and flow (2), docs/theory.md (T5), (T6)):
     naive      heavy ball from rest (x_{−1} = x_0)       vs the flow from x_0
     manifold   x_{−1} on the slow manifold to O(h)  (M7)  vs the flow from x_0
     manifold2  x_{−1} on the slow manifold to O(h²) (M7)  vs the flow from x_0
     shifted    heavy ball from rest                       vs the flow from x_0 + rest offset (M4)
-SGD+M (two-factor stream, DESIGN.md §1 "SGD+M flow"):
+SGD+M (two-factor stream, docs/theory.md (T19), (T21)):
     sgdm                 discrete SGD+M from rest vs the piecewise SGD+M flow from x_0,
                          with and without its h/4 terms (RMS over sample streams)
     sgdm_deterministic   the same on the constant stream x_r ≡ 1, y_r ≡ 0.6, plus
@@ -422,8 +422,8 @@ def order_claims(slopes_df: pd.DataFrame, cfg: Mapping[str, Any] | None = None) 
             verdict = _claims.INCONCLUSIVE
         text = _COMP_TEXT[r.comparison].replace("{flow}", r.flow)
         claim = f"{text}: global error O(h^{r.expected_slope:g}) ({r.problem}, beta={r.beta:g})"
-        source = ("DESIGN.md §1 SGD+M flow; docs/modified_flows.md §4" if part == "sgdm"
-                  else "DESIGN.md §1 flows (1), (2); docs/modified_flows.md §2-3")
+        source = ("docs/theory.md (T19); docs/modified_flows.md §4" if part == "sgdm"
+                  else "docs/theory.md (T5), (T6); docs/modified_flows.md §2-3")
         detail = (f"log-log fit over {r.n_points} step sizes h in [{r.h_min:.3g}, {r.h_max:.3g}], window {r.window}; "
                   f"smallest error {r.min_error:.3g}, largest reference error {r.max_reference_error:.2g}")
         rows.append(_claims.row(cid, claim, source, float(r.expected_slope), float(r.slope), tol, verdict,

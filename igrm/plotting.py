@@ -2,7 +2,7 @@
 
 Every figure of the pipeline is made with :func:`figure` and written with
 :func:`save`, which writes each format atomically and stores the caption in the
-PDF metadata (the caption text also goes to the report, see rules/figures.smk).
+PDF metadata (the caption text of the report is report/<figure>.rst).
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 All functions are float64 and vectorised: a parameter array ``w`` has shape
 ``(..., d)`` and every leading axis is a batch axis (many trajectories at once).
-Equations refer to DESIGN.md §1 ("Toy problems").
+Equations refer to docs/theory.md §5, (T22)–(T28).
 
 ``grad_norm2_grad`` is ∇‖∇E‖² = 2 H ∇E, the gradient of the implicit
-regulariser (DESIGN.md §1, below flow (2)).
+regulariser (docs/theory.md (T4)).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class Problem:
         return np.sum(g * g, axis=-1)
 
     def grad_norm2_grad(self, w):
-        """∇‖∇E‖² = 2 H ∇E (DESIGN.md §1, under flow (2))."""
+        """∇‖∇E‖² = 2 H ∇E (docs/theory.md (T4))."""
         return 2.0 * self.hvp(w, self.grad(w))
 
     def sharpness(self, w):
@@ -65,7 +65,7 @@ class Problem:
 
 @dataclass(frozen=True)
 class TwoFactor(Problem):
-    """E(w1, w2) = ½ (y − w1 w2 x)²  (DESIGN.md §1, toy 1).
+    """E(w1, w2) = ½ (y − w1 w2 x)²  (docs/theory.md (T22), (T23)).
 
     Minima: the hyperbola w1 w2 = y / x. At a minimum the Hessian is
     x² [[w2², w1 w2], [w1 w2, w1²]] with eigenvalues 0 and x² (w1² + w2²).
@@ -106,7 +106,7 @@ class TwoFactor(Problem):
 
 @dataclass(frozen=True)
 class SigmoidFactor(Problem):
-    """E(w1, w2) = ½ (y − w1 σ(w2 x))²  (DESIGN.md §1, toy 2).
+    """E(w1, w2) = ½ (y − w1 σ(w2 x))²  (docs/theory.md (T25), (T26)).
 
     With s = σ(w2 x), s' = s (1 − s), s'' = s' (1 − 2 s) and r = w1 s − y:
     ∇E = (r s, r w1 x s'),

@@ -1,8 +1,8 @@
-"""Pipeline stages for the two toy problems of the paper (DESIGN.md §1, "Toy problems").
+"""Pipeline stages for the two toy problems of the paper (docs/theory.md §5).
 
 Conventions: η is the effective learning rate, the raw step is h = η (1 − β)
-(DESIGN.md §1 notation); β = 0 is plain GD. GD+M is the heavy-ball update of
-DESIGN.md §1 started from rest (:mod:`igrm.heavyball`).
+(docs/theory.md (T1)); β = 0 is plain GD. GD+M is the heavy-ball update of
+docs/theory.md (T2) started from rest (:mod:`igrm.heavyball`).
 
 Stages
 ------
@@ -52,12 +52,12 @@ def _cfg(cfg: Mapping[str, Any] | None, defaults: Mapping[str, Any]) -> dict:
 
 
 def raw_step(eta, beta):
-    """h = η (1 − β): raw learning rate from the effective one (DESIGN.md §1 notation)."""
+    """h = η (1 − β): raw learning rate from the effective one (docs/theory.md (T1))."""
     return np.asarray(eta, dtype=np.float64) * (1.0 - np.asarray(beta, dtype=np.float64))
 
 
 def igr_lambda(h, beta):
-    """λ = (1 + β) h / (4 (1 − β)²), the coefficient of ‖∇E‖² in flow (2)."""
+    """λ = (1 + β) h / (4 (1 − β)²), the coefficient of ‖∇E‖² in flow (2) (docs/theory.md (T7))."""
     beta = np.asarray(beta, dtype=np.float64)
     return (1.0 + beta) * np.asarray(h, dtype=np.float64) / (4.0 * (1.0 - beta) ** 2)
 
@@ -65,7 +65,7 @@ def igr_lambda(h, beta):
 # ------------------------------------------------------------------ ODE flows
 
 def modified_gradient(problem: Problem, w, lam):
-    """∇(E + λ‖∇E‖²) = ∇E + 2 λ H ∇E (DESIGN.md §1, flow (2); λ = 0: flow (1))."""
+    """∇(E + λ‖∇E‖²) = ∇E + 2 λ H ∇E (docs/theory.md (T6), (T4); λ = 0: (T5))."""
     g = problem.grad(w)
     return g + np.asarray(lam, dtype=np.float64)[..., None] * 2.0 * problem.hvp(w, g)
 
@@ -137,7 +137,7 @@ def solve_flow(field: Callable[[np.ndarray], np.ndarray], w0, t_end: float, spee
 
 def flow2_limit(problem: Problem, w0, eta, beta, t_end: float, gtol: float = 1e-11) -> dict:
     """Limit point of flow (2), x' = −(1/(1−β)) ∇(E + λ‖∇E‖²), λ = (1+β) h / (4 (1−β)²),
-    h = η (1 − β), batched over (η, β) (DESIGN.md §1)."""
+    h = η (1 − β), batched over (η, β) (docs/theory.md (T6), (T7), (T1))."""
     beta = np.asarray(beta, dtype=np.float64)
     lam = igr_lambda(raw_step(eta, beta), beta)
     w0 = np.broadcast_to(np.asarray(w0, dtype=np.float64), (beta.size, problem.dim))
@@ -147,7 +147,7 @@ def flow2_limit(problem: Problem, w0, eta, beta, t_end: float, gtol: float = 1e-
 
 def flow1_limit(problem: Problem, w0, t_end: float, gtol: float = 1e-11) -> dict:
     """Limit point of flow (1), x' = −∇E/(1−β): the gradient flow up to a time change,
-    so one solve (β = 0) gives the limit for every β (DESIGN.md §1)."""
+    so one solve (β = 0) gives the limit for every β (docs/theory.md (T5))."""
     return solve_flow(problem.grad, np.atleast_2d(w0), t_end, speed=1.0, gtol=gtol)
 
 
@@ -185,7 +185,7 @@ def _attrs(problem, cfg, **extra):
 
 
 def simulate_two_factor(cfg: Mapping[str, Any] | None = None):
-    """GD and GD+M on E = ½ (y − w1 w2 x)² (DESIGN.md §1, toy 1), one run per β at fixed η.
+    """GD and GD+M on E = ½ (y − w1 w2 x)² (docs/theory.md (T22)), one run per β at fixed η.
 
     arrays: beta, eta, h (B,); steps (n_rec,); w (n_rec, B, 2); final_w (B, 2);
     final_loss, final_sharpness (λ_max of ∇²E), sharpness_at_min = x²(w1²+w2²),
@@ -219,7 +219,7 @@ def sharpness_sweep(cfg: Mapping[str, Any] | None = None):
     steps = int(cfg["steps"])
     res = run(p, X0, h, Bt, steps, record_every=steps)
     gtol = float(cfg.get("gtol") or 1e-11)
-    # horizon: the GD+M run's time k h, in the flow's own time t (DESIGN.md §1, t_k = k h)
+    # horizon: the GD+M run's time k h, in the flow's own time t (docs/theory.md (T1))
     t_end = float(cfg["flow_time"]) if cfg.get("flow_time") else float(steps * np.min(h))
     f2 = flow2_limit(p, w0, E, Bt, t_end, gtol=gtol)
     f1 = flow1_limit(p, w0, t_end, gtol=gtol)
@@ -238,7 +238,7 @@ def sharpness_sweep(cfg: Mapping[str, Any] | None = None):
 
 
 def simulate_sigmoid(cfg: Mapping[str, Any] | None = None):
-    """GD/GD+M on E = ½ (y − w1 σ(w2 x))² (DESIGN.md §1, toy 2), plus two ODE flows
+    """GD/GD+M on E = ½ (y − w1 σ(w2 x))² (docs/theory.md (T25), (T27)), plus two ODE flows
     from the same init: the gradient flow of E, x' = −∇E, over ``flow_time``
     (default: the GD run's time steps·η), and the implicit-regulariser flow
     x' = −∇‖∇E‖² = −2 H ∇E, run until ‖∇‖∇E‖²‖ < gtol (or over ``reg_flow_time``).
@@ -349,7 +349,7 @@ def _label(beta):
 def plot_two_factor(traj_df: pd.DataFrame, cfg: Mapping[str, Any] | None, paths: Sequence,
                     finals_df: pd.DataFrame | None = None) -> list:
     """Trajectories over the hyperbola of minima w1 w2 = y/x, and the sharpness
-    λ_max(∇²E) of each end point vs β (toy 1, DESIGN.md §1); the end points come
+    λ_max(∇²E) of each end point vs β (docs/theory.md (T23)); the end points come
     from ``finals_df`` (:func:`tidy_finals`) when given, else from the last
     trajectory rows."""
     from .plotting import beta_color, figure, save
@@ -419,7 +419,7 @@ def plot_sharpness(sweep_df: pd.DataFrame, paths: Sequence) -> list:
 def plot_sigmoid(traj_df: pd.DataFrame, flows_df: pd.DataFrame, cfg: Mapping[str, Any] | None,
                  paths: Sequence) -> list:
     """Map of ‖∇E‖² (log colours) with the minima curve, GD/GD+M trajectories and the
-    two ODE flows (toy 2, DESIGN.md §1)."""
+    two ODE flows (docs/theory.md (T27))."""
     from matplotlib.colors import LogNorm
 
     from .plotting import beta_color, figure, save
@@ -497,7 +497,7 @@ def toy_claims(sweep_df: pd.DataFrame, finals_df: pd.DataFrame | None,
             f"{b:g}: {s:.3f}" for b, s in zip(g["beta"], g["sharpness_gdm"])) + div_note
         rows.append(_claims.row(f"toy/flatter_minima/eta{num(eta)}",
                                 f"larger β finds flatter minima at fixed effective learning rate η={eta:g} (toy 1)",
-                                "slides: two-factor toy figure; DESIGN.md §1 flow (2)",
+                                "slides: two-factor toy figure; docs/theory.md (T6), (T10)",
                                 -1.0, rho, f"Spearman ρ ≤ {smax:g}", verdict, detail=detail))
 
     err2 = np.abs(ok["rel_err"].to_numpy())
@@ -506,7 +506,7 @@ def toy_claims(sweep_df: pd.DataFrame, finals_df: pd.DataFrame | None,
     rows.append(_claims.row(
         "toy/flow2_closer_than_flow1",
         "flow (2) predicts GD+M's limit point better than flow (1) (toy 1 sweep)",
-        "DESIGN.md §1 flows (1), (2)", 1.0, frac, "every (η, β)",
+        "docs/theory.md (T5), (T6)", 1.0, frac, "every (η, β)",
         _claims.INCONCLUSIVE if not math.isfinite(frac) else
         (_claims.REPRODUCES if frac == 1.0 else _claims.FAILS),
         detail=(f"fraction of {err2.size} (η, β) with |err vs flow (2)| < |err vs flow (1)|; "
@@ -521,7 +521,7 @@ def toy_claims(sweep_df: pd.DataFrame, finals_df: pd.DataFrame | None,
         rows.append(_claims.row(
             f"toy/limit_matches_flow2/eta{num(eta)}",
             f"GD+M converges where flow (2) predicts, η={eta:g} (limit-point sharpness, toy 1)",
-            "DESIGN.md §1 flow (2) (O(h²) close)", 0.0, float(e2[i]), tol,
+            "docs/theory.md (T6) (O(h²) close)", 0.0, float(e2[i]), tol,
             _claims.within(float(e2[i]), 0.0, tol),
             detail=(f"max |S_GD+M/S_flow(2) − 1| at β={g['beta'].iloc[i]:g}; vs flow (1) "
                     f"{np.max(np.abs(g['rel_err_flow1'])):.3g}; within tolerance up to β="
@@ -541,12 +541,12 @@ def toy_claims(sweep_df: pd.DataFrame, finals_df: pd.DataFrame | None,
         rows.append(_claims.row(
             "toy/igr_order_beta0",
             "GD (β=0): the limit-point error of the IGR flow (2) is O(η²) (flow (1): O(η))",
-            "Barrett & Dherin 2021; DESIGN.md §1", 2.0, s2, otol, _claims.within(s2, 2.0, otol),
+            "Barrett & Dherin 2021; docs/theory.md (T9)", 2.0, s2, otol, _claims.within(s2, 2.0, otol),
             uncertainty=se2,
             detail=f"log-log slope over η = {', '.join(f'{e:g}' for e in g0['eta'])}; flow (1) slope {s1:.3f}"))
     else:
         rows.append(_claims.row("toy/igr_order_beta0",
                                 "GD (β=0): the limit-point error of the IGR flow (2) is O(η²)",
-                                "Barrett & Dherin 2021; DESIGN.md §1", 2.0, math.nan, otol,
+                                "Barrett & Dherin 2021; docs/theory.md (T9)", 2.0, math.nan, otol,
                                 _claims.INCONCLUSIVE, detail="needs β = 0 and at least two η in the sweep"))
     return _claims.frame(rows)

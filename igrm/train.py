@@ -108,7 +108,7 @@ def resolve_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 def step_sizes(cfg: Mapping[str, Any]) -> dict[str, float]:
     """h (raw step), eta = h/(1-beta), mu = beta eta/(2(1-beta)) (explicit baseline),
-    lambda_flow2 = (1+beta) h/(4(1-beta)^2) (flow (2) of DESIGN §1)."""
+    lambda_flow2 = (1+beta) h/(4(1-beta)^2) (docs/theory.md (T7); μ: (T30))."""
     beta, lr = float(cfg["beta"]), float(cfg["lr"])
     h = lr * (1 - beta) if cfg["lr_mode"] == "effective" else lr
     eta = h / (1 - beta)

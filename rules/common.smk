@@ -38,13 +38,22 @@ def table_paths(name):
 
 
 REPORT_CATEGORY = {
-    "two_factor": "1 Toy problems", "sharpness_sweep": "1 Toy problems", "sigmoid": "1 Toy problems",
+    "two_factor": "1 Toy problems",
+    "sharpness_sweep": "1 Toy problems",
+    "sigmoid": "1 Toy problems",
     "sharpness": "1 Toy problems",
-    "orders_gdm": "2 Modified-flow error orders", "orders_sgdm": "2 Modified-flow error orders",
-    "orders_gdm_slopes": "2 Modified-flow error orders", "orders_sgdm_slopes": "2 Modified-flow error orders",
-    "acc_vs_beta": "3 CIFAR training", "curves": "3 CIFAR training", "spread": "3 CIFAR training",
-    "acc_vs_lr": "3 CIFAR training", "explicit": "3 CIFAR training", "cifar_final": "3 CIFAR training",
-    "noise_variance": "4 Gradient noise", "noise_regularisation": "4 Gradient noise",
+    "orders_gdm": "2 Modified-flow error orders",
+    "orders_sgdm": "2 Modified-flow error orders",
+    "orders_gdm_slopes": "2 Modified-flow error orders",
+    "orders_sgdm_slopes": "2 Modified-flow error orders",
+    "acc_vs_beta": "3 CIFAR training",
+    "curves": "3 CIFAR training",
+    "spread": "3 CIFAR training",
+    "acc_vs_lr": "3 CIFAR training",
+    "explicit": "3 CIFAR training",
+    "cifar_final": "3 CIFAR training",
+    "noise_variance": "4 Gradient noise",
+    "noise_regularisation": "4 Gradient noise",
     "claims": "0 Claims",
 }
 
@@ -60,7 +69,11 @@ def figure_outputs(name):
 
 def table_outputs(name):
     """A table rule's outputs: CSV (in the report), Markdown and LaTeX."""
-    return [_in_report(f"{R}/tables/{name}.csv", name), f"{R}/tables/{name}.md", f"{R}/tables/{name}.tex"]
+    return [
+        _in_report(f"{R}/tables/{name}.csv", name),
+        f"{R}/tables/{name}.md",
+        f"{R}/tables/{name}.tex",
+    ]
 
 
 def cfg_at(path):
@@ -75,12 +88,21 @@ def sweep_cfg(wildcards):
     """One sharpness-sweep job: the two-factor problem and start, one eta."""
     tf = config["toy"]["two_factor"]
     sw = config["toy"]["sharpness_sweep"]
-    return {"x": tf["x"], "y": tf["y"], "init": tf["init"], "etas": [float(wildcards.eta)],
-            "betas": sw["betas"], "steps": sw["steps"]}
+    return {
+        "x": tf["x"],
+        "y": tf["y"],
+        "init": tf["init"],
+        "etas": [float(wildcards.eta)],
+        "betas": sw["betas"],
+        "steps": sw["steps"],
+    }
 
 
 def sweep_files(wildcards=None):
-    return [f"{R}/toy/sharpness_sweep/eta{num(e)}.h5" for e in config["toy"]["sharpness_sweep"]["etas"]]
+    return [
+        f"{R}/toy/sharpness_sweep/eta{num(e)}.h5"
+        for e in config["toy"]["sharpness_sweep"]["etas"]
+    ]
 
 
 def gdm_cfg(wildcards):
@@ -93,15 +115,25 @@ def gdm_cfg(wildcards):
         init = {"seed": p.pop("init_seed"), "scale": p.pop("init_scale")}
     else:
         init = p.pop("init")
-    return {"problem": wildcards.problem, "problem_params": p, "init": init,
-            "beta": float(wildcards.beta), "h_grid": g["h_grid"], "T": T,
-            "t_burn": g["t_burn_fraction"] * T, "rtol": g["rtol"], "atol": g["atol"],
-            "check_factor": g["check_factor"]}
+    return {
+        "problem": wildcards.problem,
+        "problem_params": p,
+        "init": init,
+        "beta": float(wildcards.beta),
+        "h_grid": g["h_grid"],
+        "T": T,
+        "t_burn": g["t_burn_fraction"] * T,
+        "rtol": g["rtol"],
+        "atol": g["atol"],
+        "check_factor": g["check_factor"],
+    }
 
 
 def gdm_files(wildcards=None):
     g = config["orders"]["gdm"]
-    return [f"{R}/orders/gdm/{p}_beta{num(b)}.h5" for p in g["problems"] for b in g["betas"]]
+    return [
+        f"{R}/orders/gdm/{p}_beta{num(b)}.h5" for p in g["problems"] for b in g["betas"]
+    ]
 
 
 def sgdm_cfg(wildcards):
@@ -110,14 +142,27 @@ def sgdm_cfg(wildcards):
 
 
 def sgdm_files(wildcards=None):
-    return [f"{R}/orders/sgdm/beta{num(b)}.h5" for b in config["orders"]["sgdm"]["betas"]]
+    return [
+        f"{R}/orders/sgdm/beta{num(b)}.h5" for b in config["orders"]["sgdm"]["betas"]
+    ]
 
 
 FIGURE_FILES = {
     name: figure_paths(name)
-    for name in ["two_factor", "sharpness_sweep", "sigmoid", "orders_gdm", "orders_sgdm",
-                 "acc_vs_beta", "acc_vs_lr", "curves", "spread", "explicit",
-                 "noise_variance", "noise_regularisation"]
+    for name in [
+        "two_factor",
+        "sharpness_sweep",
+        "sigmoid",
+        "orders_gdm",
+        "orders_sgdm",
+        "acc_vs_beta",
+        "acc_vs_lr",
+        "curves",
+        "spread",
+        "explicit",
+        "noise_variance",
+        "noise_regularisation",
+    ]
 }
 TABLE_FILES = {
     "sharpness": table_paths("sharpness"),
@@ -138,7 +183,11 @@ CLAIM_PARTS = {
 
 def claim_files(wildcards=None):
     figs = set(config["figures"])
-    return [f"{R}/claims/{part}.csv" for part, needs in CLAIM_PARTS.items() if figs & set(needs)]
+    return [
+        f"{R}/claims/{part}.csv"
+        for part, needs in CLAIM_PARTS.items()
+        if figs & set(needs)
+    ]
 
 
 def final_outputs():
@@ -169,14 +218,20 @@ def grid_runs(grid):
         for s in t["seeds"]:
             if grid == "beta":
                 g = t["beta_grid"]
-                out += [(d, "sgdm", b, effective_lr(lr, b, g["lr_mode"]), s)
-                        for lr in g["lrs"] for b in g["betas"]]
+                out += [
+                    (d, "sgdm", b, effective_lr(lr, b, g["lr_mode"]), s)
+                    for lr in g["lrs"]
+                    for b in g["betas"]
+                ]
             elif grid == "lr":
                 out += [(d, "sgdm", 0.0, h, s) for h in t["lr_grid"]["lrs"]]
             elif grid == "explicit":
                 e = t["explicit"]
-                out += [(d, "gdm", e["beta"], e["eta"], s), (d, "gdm", 0.0, e["eta"], s),
-                        (d, "igrm_explicit", e["beta"], e["eta"], s)]
+                out += [
+                    (d, "gdm", e["beta"], e["eta"], s),
+                    (d, "gdm", 0.0, e["eta"], s),
+                    (d, "igrm_explicit", e["beta"], e["eta"], s),
+                ]
             else:
                 raise ValueError(f"unknown training grid {grid!r}")
     return out
@@ -202,38 +257,60 @@ def train_cfg(wildcards):
     fullbatch = wildcards.method in FULLBATCH
     e = t["explicit"]
     return {
-        "model": t["model"], "width": t["width"], "method": wildcards.method,
-        "beta": float(wildcards.beta), "lr": float(wildcards.eta), "lr_mode": "effective",
+        "model": t["model"],
+        "width": t["width"],
+        "method": wildcards.method,
+        "beta": float(wildcards.beta),
+        "lr": float(wildcards.eta),
+        "lr_mode": "effective",
         "batch_size": t["batch_size"],
         "epochs": e["steps"] if fullbatch else t["epochs"],
-        "augment": ["none"] if fullbatch else t["augment"], "cutout_size": t["cutout_size"],
-        "train_subset": t["train_subset"], "test_subset": e["test_subset"] if fullbatch else t["test_subset"],
+        "augment": ["none"] if fullbatch else t["augment"],
+        "cutout_size": t["cutout_size"],
+        "train_subset": t["train_subset"],
+        "test_subset": e["test_subset"] if fullbatch else t["test_subset"],
         "fullbatch_subset": e["fullbatch_subset"] if fullbatch else None,
-        "seed": int(wildcards.seed), "device": t["device"], "bf16": t["bf16"],
-        "checkpoint_every": max(1, e["steps"] // 10) if fullbatch else t["checkpoint_every"],
-        "weight_decay": t["weight_decay"], "schedule": t["schedule"],
+        "seed": int(wildcards.seed),
+        "device": t["device"],
+        "bf16": t["bf16"],
+        "checkpoint_every": (
+            max(1, e["steps"] // 10) if fullbatch else t["checkpoint_every"]
+        ),
+        "weight_decay": t["weight_decay"],
+        "schedule": t["schedule"],
         "eval_batch_size": t["eval_batch_size"],
         "snapshot_epochs": noise_points(wildcards),
     }
 
 
 def checkpoint_dir(wildcards):
-    return run_path(wildcards.dataset, wildcards.method, float(wildcards.beta), float(wildcards.eta),
-                    int(wildcards.seed), root=f"{R}/checkpoints")
+    return run_path(
+        wildcards.dataset,
+        wildcards.method,
+        float(wildcards.beta),
+        float(wildcards.eta),
+        int(wildcards.seed),
+        root=f"{R}/checkpoints",
+    )
 
 
 def analysis_cfg(wildcards=None):
     t = config["train"]
     g = t["beta_grid"]
     etas = {effective_lr(lr, b, g["lr_mode"]) for lr in g["lrs"] for b in g["betas"]}
-    return {**t["analysis"], "eta": etas.pop() if len(etas) == 1 else None, "explicit": t["explicit"],
-            "datasets": t["datasets"], "model": t["model"]}
-
+    return {
+        **t["analysis"],
+        "eta": etas.pop() if len(etas) == 1 else None,
+        "model": t["model"],
+    }
 
 
 # ---------------------------------------------------------------- gradient noise
 def _noise_run_keys():
-    return {(r["method"], num(r["beta"]), num(r["eta"]), int(r["seed"])) for r in config["noise"]["runs"]}
+    return {
+        (r["method"], num(r["beta"]), num(r["eta"]), int(r["seed"]))
+        for r in config["noise"]["runs"]
+    }
 
 
 def noise_points(wildcards):
@@ -250,20 +327,45 @@ def noise_files(wildcards=None):
     out = []
     for d in config["train"]["datasets"]:
         for r in config["noise"]["runs"]:
-            w = type("W", (), {"method": r["method"], "beta": num(r["beta"]), "eta": num(r["eta"]),
-                               "seed": str(r["seed"])})
-            base = run_path(d, r["method"], r["beta"], r["eta"], r["seed"], root=f"{R}/noise")
+            w = type(
+                "W",
+                (),
+                {
+                    "method": r["method"],
+                    "beta": num(r["beta"]),
+                    "eta": num(r["eta"]),
+                    "seed": str(r["seed"]),
+                },
+            )
+            base = run_path(
+                d, r["method"], r["beta"], r["eta"], r["seed"], root=f"{R}/noise"
+            )
             out += [f"{base}/epoch{p}.h5" for p in noise_points(w)]
     return out
 
 
 def noise_cfg(wildcards):
     n = config["noise"]
-    keep = ("betas", "ks", "n_blocks", "n_groups", "batch_size", "sampler", "train_subset", "seed",
-            "ci_level", "ci_method", "device")
-    return {**{k: n[k] for k in keep},
-            "point": f"{wildcards.dataset}/{wildcards.method}/beta{wildcards.beta}_eta{wildcards.eta}"
-                     f"_seed{wildcards.seed}/epoch{wildcards.epoch}"}
+    keep = (
+        "betas",
+        "ks",
+        "n_blocks",
+        "n_groups",
+        "batch_size",
+        "sampler",
+        "train_subset",
+        "seed",
+        "ci_level",
+        "ci_method",
+        "device",
+        "augment",
+    )
+    return {
+        **{k: n[k] for k in keep},
+        "cutout_size": config["train"]["cutout_size"],
+        "point": f"{wildcards.dataset}/{wildcards.method}/beta{wildcards.beta}_eta{wildcards.eta}"
+        f"_seed{wildcards.seed}/epoch{wildcards.epoch}",
+    }
 
 
 def noise_claims_cfg(wildcards=None):

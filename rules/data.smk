@@ -6,15 +6,15 @@ rule download_data:
     """Fetch a dataset's archives (official URL, then mirrors; or a local copy)."""
     output:
         f"{DATA}/raw/{{dataset}}/manifest.json",
+    log:
+        "logs/data/download_{dataset}.log",
+    retries: 2
+    localrule: True
+    conda:
+        "../envs/science.yaml"
     params:
         task="download",
         cfg=data_cfg,
-    localrule: True
-    retries: 2
-    log:
-        "logs/data/download_{dataset}.log",
-    conda:
-        "../envs/science.yaml"
     script:
         "../scripts/data.py"
 
@@ -25,12 +25,12 @@ rule prepare_data:
         rules.download_data.output,
     output:
         f"{DATA}/{{dataset}}.h5",
-    params:
-        task="prepare",
-        cfg=data_cfg,
     log:
         "logs/data/prepare_{dataset}.log",
     conda:
         "../envs/science.yaml"
+    params:
+        task="prepare",
+        cfg=data_cfg,
     script:
         "../scripts/data.py"

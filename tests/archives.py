@@ -1,6 +1,6 @@
 """Small archives in the datasets' real formats, and a local HTTP server to serve them.
 
-Tests never touch the internet (DESIGN.md §3): they build CIFAR-10/100 *binary* tar.gz
+Tests never touch the internet (docs/data.md): they build CIFAR-10/100 *binary* tar.gz
 archives and MNIST idx.gz files with a handful of random records, and serve them from
 127.0.0.1 or file:// URLs. :func:`spec_for` turns a registry entry into one whose MD5s are
 those of the generated files and whose official URL is the test server.

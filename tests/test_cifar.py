@@ -142,7 +142,7 @@ def test_spread_window_short_run_and_recompute(tmp_path):
 
 
 def test_claims_reproduce_when_planted(planted):
-    df = cifar.cifar_claims(planted, {"n_boot": 500})
+    df = cifar.cifar_claims(planted, {"bootstrap": 500})
     assert list(df.columns) == COLUMNS
     d = by_id(df)
     ids = ["cifar/obs1_acc_rises_with_h/cifar10/resnet18",
@@ -160,14 +160,14 @@ def test_claims_reproduce_when_planted(planted):
 
 def test_claims_fail_when_planted_negative(tmp_path):
     t = csv(cifar.tidy_runs(roundtrip(grid(sign=-1.0, diverged=False), tmp_path)))
-    d = by_id(cifar.cifar_claims(t, {"n_boot": 500}))
+    d = by_id(cifar.cifar_claims(t, {"bootstrap": 500}))
     assert (d["verdict"] == FAILS).all(), d[["verdict", "detail"]]
     assert len(d) == 4
 
 
 def test_claims_inconclusive_for_noise_and_few_seeds(tmp_path):
     t = csv(cifar.tidy_runs(roundtrip(grid(noise_only=True, seeds=5, diverged=False), tmp_path)))
-    d = by_id(cifar.cifar_claims(t, {"n_boot": 500}))
+    d = by_id(cifar.cifar_claims(t, {"bootstrap": 500}))
     assert (d["verdict"] == INCONCLUSIVE).all(), d[["verdict", "measured", "detail"]]
     # one seed per level: never a verdict, however strong the trend
     (tmp_path / "one").mkdir()
@@ -258,7 +258,7 @@ def test_end_to_end_tiny_training(tmp_path):
         paths = [tmp_path / f"{plot.__name__}.pdf", tmp_path / f"{plot.__name__}.png"]
         plot(t, {"spread_window": 5}, paths)
         _check_fig(paths)
-    d = cifar.cifar_claims(t, {"n_boot": 200})
+    d = cifar.cifar_claims(t, {"bootstrap": 200})
     assert (d["verdict"] == INCONCLUSIVE).all()                 # one seed: honest verdict
     assert cifar.table_final(t, {})["cifar_final"][0]["n"].tolist() == [1, 1]
     assert time.perf_counter() - t0 < 30

@@ -133,7 +133,7 @@ def test_sgdm_force_matches_autograd_and_finite_differences():
     ck = {n: co[n][0, k] for n in "ABCPQR"}
 
     def potential_brute(wt):
-        # F_k from its definition (DESIGN.md §1), gradients of G_r by autograd
+        # F_k from its definition (docs/theory.md (T19)), gradients of G_r by autograd
         def G(r):
             return sum(beta ** (r - q) * 0.5 * (ys[0, q] - wt[0] * wt[1] * xs[0, q]) ** 2 for q in range(r + 1))
 

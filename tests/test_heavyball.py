@@ -1,4 +1,4 @@
-"""Heavy-ball (DESIGN.md §1) against torch.optim.SGD, numba against numpy, divergence."""
+"""Heavy-ball (docs/theory.md (T2), (T3)) against torch.optim.SGD, numba against numpy, divergence."""
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ BETAS = [0.0, 0.5, 0.9]
 
 
 def torch_loss(problem, w):
-    """Independent autograd version of each toy loss (DESIGN.md §1)."""
+    """Independent autograd version of each toy loss (docs/theory.md (T22), (T25))."""
     if isinstance(problem, TwoFactor):
         return 0.5 * (problem.y - w[0] * w[1] * problem.x) ** 2
     if isinstance(problem, SigmoidFactor):
@@ -69,7 +69,7 @@ def test_numba_equals_numpy(problem):
 
 
 def test_x_prev_is_initial_velocity():
-    # x_prev = x0 - v means the first step carries momentum β v (DESIGN.md §1)
+    # x_prev = x0 - v means the first step carries momentum β v (docs/theory.md (T2))
     p = TwoFactor()
     x0 = np.array([1.0, 2.0])
     v = np.array([0.1, -0.2])

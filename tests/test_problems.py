@@ -1,4 +1,4 @@
-"""Closed-form derivatives of the toy problems (DESIGN.md §1) against torch autograd
+"""Closed-form derivatives of the toy problems (docs/theory.md (T22), (T25)) against torch autograd
 and central finite differences."""
 
 import numpy as np
