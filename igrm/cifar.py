@@ -34,7 +34,7 @@ import pandas as pd
 
 from . import claims as _claims
 from .config import num, run_id as _run_id
-from .plotting import beta_color, figure, save
+from .figures.style import beta_color, figure, save
 
 #: columns of the identifying part of every tidy row
 ID_COLUMNS = ["run_id", "dataset", "model", "width", "method", "beta", "eta", "h", "mu", "batch_size", "seed"]

@@ -123,3 +123,21 @@ def run_id(**params: Any) -> str:
 def geometric_grid(spec: Mapping[str, Any]) -> np.ndarray:
     """{min, max, num} -> geometric grid (ascending)."""
     return np.geomspace(float(spec["min"]), float(spec["max"]), int(spec["num"]))
+
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+
+def schema_defaults(path: str = "", schema: str | Path = SCHEMA_PATH) -> dict:
+    """The config section at ``path`` ('toy/two_factor', '' = all) as the schema's defaults
+    fill it in: the one place defaults live (tests and benchmarks start from these)."""
+    import copy
+
+    from snakemake.utils import validate
+
+    cfg: dict = {}
+    validate(cfg, str(schema), set_default=True)
+    node: Any = cfg
+    for part in [p for p in path.split("/") if p]:
+        node = node[part]
+    return copy.deepcopy(node)

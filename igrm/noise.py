@@ -750,7 +750,7 @@ _K_STYLES = (":", "--", "-", "-.")
 def plot_variance_ratio(inputs, cfg, paths):
     """Measured tr Cov((1−β)∇G_k)/tr Cov(g) vs β (95% CIs; colour = β, marker = k) with the
     exact theory per k (iid: thin lines; epoch: thick) and the slides' (1−β)/(1+β)."""
-    from .plotting import beta_color, figure, save
+    from .figures.style import beta_color, figure, save
 
     df = inputs["ratios"] if isinstance(inputs, Mapping) else inputs
     samplers = list(dict.fromkeys(df["sampler"]))
@@ -784,7 +784,7 @@ def plot_variance_ratio(inputs, cfg, paths):
 def plot_reg_ratio(inputs, cfg, paths):
     """E[IGRM_s]/E[IGR_s] vs β (same h, G as written): measured (95% CI), exact theory from the
     measured ‖m‖², trΣ, the slides' 1/(1−β) and the noise/mean-dominated limits."""
-    from .plotting import beta_color, figure, save
+    from .figures.style import beta_color, figure, save
 
     df = inputs["regularisation"] if isinstance(inputs, Mapping) else inputs
     samplers = list(dict.fromkeys(df["sampler"]))

@@ -479,7 +479,7 @@ def _slope_lookup(slopes: pd.DataFrame | None):
 def plot_gdm_orders(df: pd.DataFrame, slopes: pd.DataFrame | None, paths: Iterable, caption: str | None = None):
     """Log-log global error vs h, one panel per (problem, β), a line per (comparison, flow)
     on its primary window, fitted slopes in the legend, slope-1 and slope-2 triangles."""
-    from .plotting import figure, save
+    from .figures.style import figure, save
 
     d = df[df["comparison"].isin(COMPARISONS)]
     d = d[d["window"] == d["comparison"].map(PRIMARY_WINDOW)]
@@ -514,7 +514,7 @@ def plot_gdm_orders(df: pd.DataFrame, slopes: pd.DataFrame | None, paths: Iterab
 def plot_sgdm_orders(df: pd.DataFrame, slopes: pd.DataFrame | None, paths: Iterable, caption: str | None = None):
     """Log-log RMS (over streams) global error of SGD+M against its flow with and without
     the h/4 terms, error bars std/√n, one panel per β; deterministic-stream lines thin."""
-    from .plotting import figure, save
+    from .figures.style import figure, save
 
     d = df[df["comparison"].isin(("sgdm", "sgdm_deterministic"))]
     betas = sorted(d["beta"].unique())

@@ -352,7 +352,7 @@ def plot_two_factor(traj_df: pd.DataFrame, cfg: Mapping[str, Any] | None, paths:
     λ_max(∇²E) of each end point vs β (docs/theory.md (T23)); the end points come
     from ``finals_df`` (:func:`tidy_finals`) when given, else from the last
     trajectory rows."""
-    from .plotting import beta_color, figure, save
+    from .figures.style import beta_color, figure, save
 
     cfg = _cfg(cfg, TWO_FACTOR_DEFAULTS)
     p = _problem(cfg, TwoFactor)
@@ -394,7 +394,7 @@ def plot_sharpness(sweep_df: pd.DataFrame, paths: Sequence) -> list:
     """Limit-point sharpness vs β: GD+M (markers), flow (2) (lines), flow (1) (dashed)."""
     import matplotlib.pyplot as plt
 
-    from .plotting import figure, save
+    from .figures.style import figure, save
 
     fig, axes = figure(1, 1, width=4.6, height=3.4)
     ax = axes[0, 0]
@@ -422,7 +422,7 @@ def plot_sigmoid(traj_df: pd.DataFrame, flows_df: pd.DataFrame, cfg: Mapping[str
     two ODE flows (docs/theory.md (T27))."""
     from matplotlib.colors import LogNorm
 
-    from .plotting import beta_color, figure, save
+    from .figures.style import beta_color, figure, save
 
     cfg = _cfg(cfg, SIGMOID_DEFAULTS)
     p = _problem(cfg, SigmoidFactor)

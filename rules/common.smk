@@ -1,10 +1,17 @@
-# Shared helpers: config validation, canonical wildcards, target lists.
+# Shared helpers: config validation, canonical wildcards, outputs, the code each rule's
+# script runs, and each stage's params/input functions (one section per stage).
 # Functions only (no rules) — the linter wants rules and functions apart.
+import ast
+from pathlib import Path
 import sys
 
 from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)  # igrm importable even without `pip install -e .`
+# ... and in every job's script (a subprocess; SLURM jobs inherit it through sbatch)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (workflow.basedir, os.environ.get("PYTHONPATH", "")) if p
+)
 
 from igrm.config import check_config, num  # noqa: E402
 
@@ -15,6 +22,7 @@ check_config(config, SCHEMA)
 validate(config, SCHEMA, set_default=True)
 
 R = "results"
+TIDY = f"{R}/tidy"  # tidy tables (one row per observation), apart from the paper's tables
 
 
 # canonical numbers only (igrm.config.num): `beta0.9` exists, `beta0.90` cannot
@@ -29,6 +37,52 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+def _igrm_imports(path):
+    """igrm modules a Python file imports (anywhere in it, lazily or not), as file paths."""
+    tree = ast.parse(Path(path).read_text(), filename=str(path))
+    pkg = Path(workflow.basedir) / "igrm"
+    here = Path(path).resolve().parent
+    found = set()
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names if a.name.split(".")[0] == "igrm"]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and (node.module or "").split(".")[0] == "igrm":
+                base = node.module
+            elif node.level > 0 and pkg in (here, *here.parents):
+                parts = here.relative_to(pkg.parent).parts
+                parts = parts[: len(parts) - node.level + 1]
+                base = ".".join([*parts, *([node.module] if node.module else [])])
+            else:
+                continue
+            names = [base] + [f"{base}.{a.name}" for a in node.names]
+        for name in names:
+            rel = Path(*name.split("."))
+            for cand in (pkg.parent / f"{rel}.py", pkg.parent / rel / "__init__.py"):
+                if cand.is_file():
+                    found.add(cand)
+                    # importing a.b.c runs a/__init__.py and a/b/__init__.py too
+                    for parent in cand.parent.relative_to(pkg.parent).parents[:-1]:
+                        found.add(pkg.parent / parent / "__init__.py")
+                    found.add(cand.parent / "__init__.py")
+    return found
+
+
+def code_inputs(script):
+    """The igrm source files a script runs (its imports, transitively): declared as the
+    rule's `code` input, so a result whose igrm code changed is outdated (README, "When
+    code changes")."""
+    todo = [Path(workflow.basedir) / "scripts" / script]
+    seen = set()
+    while todo:
+        for f in _igrm_imports(todo.pop()):
+            if f not in seen:
+                seen.add(f)
+                todo.append(f)
+    return sorted(str(f) for f in seen)
+
+
 def figure_paths(name):
     return multiext(f"{R}/figures/{name}", ".pdf", ".png")
 
@@ -36,6 +90,15 @@ def figure_paths(name):
 def table_paths(name):
     return multiext(f"{R}/tables/{name}", ".csv", ".md", ".tex")
 
+
+# the report's categories, one per stage (report(..., category=CATEGORY["toy"]) inline)
+CATEGORY = {
+    "claims": "0 Claims",
+    "toy": "1 Toy problems",
+    "orders": "2 Modified-flow error orders",
+    "cifar": "3 CIFAR training",
+    "noise": "4 Gradient noise",
+}
 
 REPORT_CATEGORY = {
     "two_factor": "1 Toy problems",
