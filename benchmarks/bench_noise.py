@@ -31,7 +31,22 @@ import numpy as np
 import torch
 
 from igrm import noise as N
+from igrm.config import schema_defaults
 from igrm.models import build_model, n_params
+
+# the grid of docs/performance.md "Gradient-noise estimates" (k up to 200: longer than the
+# pipeline's default, so that streaming vs naive is measured where it matters)
+BETAS = [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95]
+KS = [5, 20, 200]
+
+
+def noise_args(**over):
+    """estimate_noise's keyword arguments: the schema's defaults (config section noise,
+    train.pad, train.cutout_size) with ``over`` on top."""
+    d, t = schema_defaults("noise"), schema_defaults("train")
+    keys = ("betas", "ks", "n_blocks", "n_groups", "block_len", "batch_size", "sampler", "seed", "device",
+            "h", "ci_level", "ci_method", "n_boot", "augment", "train_subset", "grad_impl", "vmap_chunk")
+    return {**{k: d[k] for k in keys}, "pad": t["pad"], "cutout_size": t["cutout_size"], "point": "", **over}
 
 
 def synthetic(n, seed=0, classes=10):
@@ -108,8 +123,8 @@ def main():
         raise SystemExit("--device cuda asked for but CUDA is not available")
     device = torch.device(args.device)
     b, Nex = args.batch_size, args.n_examples
-    betas = N.DEFAULTS["betas"]
-    ks = [2, 5, 20] if args.quick else N.DEFAULTS["ks"]
+    betas = BETAS
+    ks = [2, 5, 20] if args.quick else KS
     data = synthetic(Nex)
     torch.manual_seed(0)
     model = build_model("small_cnn", 10, 3, 0.5).to(device)
@@ -124,10 +139,10 @@ def main():
     # ---- streaming, all (β, k) in one pass
     sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     ms = ({"model": "small_cnn", "width": 0.5}, sd)
-    cfg = {"betas": betas, "ks": ks, "n_blocks": args.n_blocks, "n_groups": args.n_groups, "batch_size": b,
-           "sampler": "iid", "device": args.device, "seed": 1}
+    cfg = noise_args(betas=betas, ks=ks, n_blocks=args.n_blocks, n_groups=args.n_groups, batch_size=b,
+                     sampler="iid", device=args.device, seed=1, train_subset=None)
     t0 = time.perf_counter()
-    arrays, attrs = N.estimate_noise(cfg, ms, data)
+    arrays, attrs = N.estimate_noise(ms, data, **cfg)
     t_stream = time.perf_counter() - t0
     n_stream = int(arrays["n_grad_evals"][0])
     w_stream = (arrays["ratio_hi"] - arrays["ratio_lo"])[0]
@@ -149,7 +164,7 @@ def main():
                 continue
             c = dict(cfg, betas=[beta], ks=[k], block_len=k + 1, n_blocks=args.naive_n, n_groups=args.n_groups)
             t0 = time.perf_counter()
-            a, _ = N.estimate_noise(c, ms, data)
+            a, _ = N.estimate_noise(ms, data, **c)
             dt = time.perf_counter() - t0
             ne = int(a["n_grad_evals"][0])
             naive_evals_run += ne

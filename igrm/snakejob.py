@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,14 @@ from .io import now_iso, provenance, write_h5, write_table, write_text_atomic
 __all__ = ["logged", "write_result", "write_tidy", "write_table", "now_iso"]
 
 log = logging.getLogger("igrm")
+
+
+def importable_in_jobs(repo: str) -> None:
+    """Put this checkout first on PYTHONPATH for the jobs' scripts (subprocesses of
+    Snakemake; SLURM jobs inherit the environment through sbatch), so that every script
+    imports igrm from the workflow it belongs to, installed or not."""
+    old = os.environ.get("PYTHONPATH", "")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(repo), old) if p)
 
 
 @contextlib.contextmanager

@@ -36,38 +36,16 @@ AUGMENTS = ("none", "flip", "crop", "crop+flip", "cutout")
 SCHEDULES = ("constant", "cosine", "step")
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "grad_norm_sq", "lr", "steps", "wall_time")
 
-DEFAULTS: dict[str, Any] = {
-    "model": "resnet18",
-    "width": 1.0,
-    "method": "sgdm",
-    "beta": 0.0,
-    "lr": 0.1,
-    "lr_mode": "effective",
-    "batch_size": 128,
-    "epochs": 1,
-    "augment": ["none"],
-    "pad": 4,
-    "cutout_size": 16,
-    "train_subset": None,
-    "test_subset": None,
-    "fullbatch_subset": None,
-    "fullbatch_chunk": None,
-    "seed": 0,
-    "device": "auto",
-    "bf16": False,
-    "channels_last": "auto",
-    "checkpoint_every": 1,
-    "weight_decay": 0.0,
-    "schedule": "constant",
-    "step_milestones": [0.5, 0.75],
-    "step_gamma": 0.1,
-    "blowup_factor": 1.0e3,
-    "eval_batch_size": 1000,
-    "penalty_impl": "double_backprop",
-    "penalty_eps": 1.0e-3,
-    "deterministic": True,
-    "snapshot_epochs": [],     # parameter points kept in the result (0 = initialisation), for noise estimates
-}
+#: the keys of train()'s cfg, all required (their defaults: schemas/config.schema.yaml,
+#: section train; the pipeline's cfg of each run: rules/common.smk train_cfg). The cfg is
+#: also the checkpoint's fingerprint (_cfg_fingerprint), so a key added here changes it.
+TRAIN_KEYS = (
+    "model", "width", "method", "beta", "lr", "lr_mode", "batch_size", "epochs", "augment", "pad",
+    "cutout_size", "train_subset", "test_subset", "fullbatch_subset", "fullbatch_chunk", "seed", "device",
+    "bf16", "channels_last", "checkpoint_every", "weight_decay", "schedule", "step_milestones", "step_gamma",
+    "blowup_factor", "eval_batch_size", "penalty_impl", "penalty_eps", "deterministic",
+    "snapshot_epochs",     # parameter points kept in the result (0 = initialisation), for noise estimates
+)
 
 CKPT_RE = re.compile(r"^ckpt_epoch(\d{4,})\.pt$")
 # keys that do not change the trajectory: a checkpoint written under other values still resumes
@@ -76,11 +54,16 @@ _NON_TRAJECTORY_KEYS = ("checkpoint_every", "epochs")
 
 # --------------------------------------------------------------------------- config
 def resolve_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """cfg with defaults filled in and validated; unknown keys are an error naming the key."""
-    unknown = sorted(set(cfg) - set(DEFAULTS))
+    """cfg validated, in :data:`TRAIN_KEYS` order: it must hold exactly those keys (no
+    defaults here); an unknown key is a ValueError, a missing one a TypeError, naming it."""
+    unknown = [k for k in cfg if k not in TRAIN_KEYS]
     if unknown:
-        raise ValueError(f"unknown training cfg key(s): {', '.join(unknown)}")
-    c = {**DEFAULTS, **cfg}
+        raise ValueError(f"unknown training cfg key(s): {', '.join(unknown)}; known: {', '.join(TRAIN_KEYS)}")
+    missing = [k for k in TRAIN_KEYS if k not in cfg]
+    if missing:
+        raise TypeError(f"training cfg lacks key(s): {', '.join(missing)} (defaults: schemas/config.schema.yaml, "
+                        "section train)")
+    c = {k: cfg[k] for k in TRAIN_KEYS}
     if isinstance(c["augment"], str):
         c["augment"] = [c["augment"]]
     c["augment"] = list(c["augment"])
@@ -384,8 +367,8 @@ def evaluate(model: nn.Module, images_u8: Tensor, labels: Tensor, mean: Tensor, 
 
 
 # --------------------------------------------------------------------------- training
-def train(cfg: Mapping[str, Any], data: Mapping[str, Any], checkpoint_dir: Path | None = None,
-          progress=log) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def train(cfg: Mapping[str, Any], data: Mapping[str, Any], checkpoint_dir: Path | None,
+          progress) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Train one run; returns (arrays, attrs). See docs/training.md."""
     c = resolve_config(cfg)
     device = resolve_device(c["device"])

@@ -8,12 +8,11 @@ import sys
 from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)  # igrm importable even without `pip install -e .`
-# ... and in every job's script (a subprocess; SLURM jobs inherit it through sbatch)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (workflow.basedir, os.environ.get("PYTHONPATH", "")) if p
-)
 
 from igrm.config import check_config, num  # noqa: E402
+from igrm.snakejob import importable_in_jobs  # noqa: E402
+
+importable_in_jobs(workflow.basedir)  # ... and in every job's script (igrm/snakejob.py)
 
 SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
 
@@ -22,7 +21,8 @@ check_config(config, SCHEMA)
 validate(config, SCHEMA, set_default=True)
 
 R = "results"
-TIDY = f"{R}/tidy"  # tidy tables (one row per observation), apart from the paper's tables
+# tidy tables (one row per observation), apart from the paper's tables
+TIDY = f"{R}/tidy"
 
 
 # canonical numbers only (igrm.config.num): `beta0.9` exists, `beta0.90` cannot
@@ -83,14 +83,6 @@ def code_inputs(script):
     return sorted(str(f) for f in seen)
 
 
-def figure_paths(name):
-    return multiext(f"{R}/figures/{name}", ".pdf", ".png")
-
-
-def table_paths(name):
-    return multiext(f"{R}/tables/{name}", ".csv", ".md", ".tex")
-
-
 # the report's categories, one per stage (report(..., category=CATEGORY["toy"]) inline)
 CATEGORY = {
     "claims": "0 Claims",
@@ -99,44 +91,6 @@ CATEGORY = {
     "cifar": "3 CIFAR training",
     "noise": "4 Gradient noise",
 }
-
-REPORT_CATEGORY = {
-    "two_factor": "1 Toy problems",
-    "sharpness_sweep": "1 Toy problems",
-    "sigmoid": "1 Toy problems",
-    "sharpness": "1 Toy problems",
-    "orders_gdm": "2 Modified-flow error orders",
-    "orders_sgdm": "2 Modified-flow error orders",
-    "orders_gdm_slopes": "2 Modified-flow error orders",
-    "orders_sgdm_slopes": "2 Modified-flow error orders",
-    "acc_vs_beta": "3 CIFAR training",
-    "curves": "3 CIFAR training",
-    "spread": "3 CIFAR training",
-    "acc_vs_lr": "3 CIFAR training",
-    "explicit": "3 CIFAR training",
-    "cifar_final": "3 CIFAR training",
-    "noise_variance": "4 Gradient noise",
-    "noise_regularisation": "4 Gradient noise",
-    "claims": "0 Claims",
-}
-
-
-def _in_report(path, name):
-    return report(path, caption=f"../report/{name}.rst", category=REPORT_CATEGORY[name])
-
-
-def figure_outputs(name):
-    """A figure rule's outputs: the PDF, and the PNG that goes to the report with its caption."""
-    return [f"{R}/figures/{name}.pdf", _in_report(f"{R}/figures/{name}.png", name)]
-
-
-def table_outputs(name):
-    """A table rule's outputs: CSV (in the report), Markdown and LaTeX."""
-    return [
-        _in_report(f"{R}/tables/{name}.csv", name),
-        f"{R}/tables/{name}.md",
-        f"{R}/tables/{name}.tex",
-    ]
 
 
 def cfg_at(path):
@@ -148,7 +102,8 @@ def cfg_at(path):
 
 
 def sweep_cfg(wildcards):
-    """One sharpness-sweep job: the two-factor problem and start, one eta."""
+    """One sharpness-sweep job, as igrm.toy.sharpness_sweep's keywords: the two-factor
+    problem and start, one eta, the sweep's settings."""
     tf = config["toy"]["two_factor"]
     sw = config["toy"]["sharpness_sweep"]
     return {
@@ -158,6 +113,8 @@ def sweep_cfg(wildcards):
         "etas": [float(wildcards.eta)],
         "betas": sw["betas"],
         "steps": sw["steps"],
+        "flow_time": sw["flow_time"],
+        "gtol": sw["gtol"],
     }
 
 
@@ -169,26 +126,16 @@ def sweep_files(wildcards=None):
 
 
 def gdm_cfg(wildcards):
-    """One GD+M error-order job: one problem, one beta (so a new beta adds a job
-    without rerunning the others), in igrm.orders.gdm_error_orders' terms."""
+    """One GD+M error-order job as igrm.orders.gdm_error_orders' keywords: one problem,
+    one beta (so a new beta adds a job without rerunning the others), the settings of
+    orders.gdm and the keys of the problem's own section orders.gdm.<problem>."""
     g = config["orders"]["gdm"]
-    p = dict(g[wildcards.problem])
-    T = p.pop("T")
-    if wildcards.problem == "lstsq":
-        init = {"seed": p.pop("init_seed"), "scale": p.pop("init_scale")}
-    else:
-        init = p.pop("init")
+    keys = ("h_grid", "t_burn_fraction", "rtol", "atol", "check_factor")
     return {
         "problem": wildcards.problem,
-        "problem_params": p,
-        "init": init,
         "beta": float(wildcards.beta),
-        "h_grid": g["h_grid"],
-        "T": T,
-        "t_burn": g["t_burn_fraction"] * T,
-        "rtol": g["rtol"],
-        "atol": g["atol"],
-        "check_factor": g["check_factor"],
+        **{k: g[k] for k in keys},
+        **g[wildcards.problem],
     }
 
 
@@ -200,6 +147,7 @@ def gdm_files(wildcards=None):
 
 
 def sgdm_cfg(wildcards):
+    """One SGD+M error-order job as igrm.orders.sgdm_error_orders' keywords: one beta."""
     s = {k: v for k, v in config["orders"]["sgdm"].items() if k != "betas"}
     return {**s, "beta": float(wildcards.beta)}
 
@@ -210,29 +158,10 @@ def sgdm_files(wildcards=None):
     ]
 
 
-FIGURE_FILES = {
-    name: figure_paths(name)
-    for name in [
-        "two_factor",
-        "sharpness_sweep",
-        "sigmoid",
-        "orders_gdm",
-        "orders_sgdm",
-        "acc_vs_beta",
-        "acc_vs_lr",
-        "curves",
-        "spread",
-        "explicit",
-        "noise_variance",
-        "noise_regularisation",
-    ]
-}
-TABLE_FILES = {
-    "sharpness": table_paths("sharpness"),
-    "orders": table_paths("orders_gdm_slopes") + table_paths("orders_sgdm_slopes"),
-    "cifar_final": table_paths("cifar_final"),
-    "claims": table_paths("claims"),
-}
+def orders_files(wildcards):
+    """The result files of one error-order family ({family}: gdm | sgdm)."""
+    return {"gdm": gdm_files, "sgdm": sgdm_files}[wildcards.family]()
+
 
 # which claim parts exist for which figure (the claims table gathers the enabled ones)
 CLAIM_PARTS = {
@@ -254,11 +183,12 @@ def claim_files(wildcards=None):
 
 
 def final_outputs():
+    """What `all` builds: the files of the named target fig_<name> / table_<name> of each
+    figure and table the config lists (call it after the rules are defined)."""
     out = []
-    for f in config["figures"]:
-        out += FIGURE_FILES[f]
-    for t in config["tables"]:
-        out += TABLE_FILES[t]
+    for kind, names in (("fig", config["figures"]), ("table", config["tables"])):
+        for name in names:
+            out += list(getattr(rules, f"{kind}_{name}").input)
     return out
 
 
@@ -314,8 +244,23 @@ def grid_files(wildcards):
     return [run_path(*r) + ".h5" for r in grid_runs(wildcards.grid)]
 
 
+# igrm.train keys passed as the config's train section has them
+TRAIN_PASSTHROUGH = (
+    "pad",
+    "fullbatch_chunk",
+    "channels_last",
+    "step_milestones",
+    "step_gamma",
+    "blowup_factor",
+    "penalty_impl",
+    "penalty_eps",
+    "deterministic",
+)
+
+
 def train_cfg(wildcards):
-    """The igrm.train.train config of one run (docs/training.md)."""
+    """The igrm.train.train cfg of one run: exactly igrm.train.TRAIN_KEYS (docs/training.md);
+    it is also the run's checkpoint fingerprint."""
     t = config["train"]
     fullbatch = wildcards.method in FULLBATCH
     e = t["explicit"]
@@ -343,6 +288,7 @@ def train_cfg(wildcards):
         "schedule": t["schedule"],
         "eval_batch_size": t["eval_batch_size"],
         "snapshot_epochs": noise_points(wildcards),
+        **{k: t[k] for k in TRAIN_PASSTHROUGH},
     }
 
 
@@ -357,15 +303,19 @@ def checkpoint_dir(wildcards):
     )
 
 
-def analysis_cfg(wildcards=None):
+def analysis_cfg(*keys):
+    """The named keyword arguments of a CIFAR analysis function (igrm.figures.cifar,
+    igrm.claims.cifar, igrm.tidy.runs): train.analysis's keys, plus `eta` (the beta
+    grid's one effective learning rate, None if it has several) and `model`."""
     t = config["train"]
     g = t["beta_grid"]
     etas = {effective_lr(lr, b, g["lr_mode"]) for lr in g["lrs"] for b in g["betas"]}
-    return {
+    a = {
         **t["analysis"],
         "eta": etas.pop() if len(etas) == 1 else None,
         "model": t["model"],
     }
+    return {k: a[k] for k in keys}
 
 
 # ---------------------------------------------------------------- gradient noise
@@ -408,29 +358,44 @@ def noise_files(wildcards=None):
 
 
 def noise_cfg(wildcards):
+    """igrm.noise.estimate_noise's keyword arguments for one (run, point): the noise
+    section's estimator keys, train.pad and train.cutout_size (noise.augment augments
+    as training does), and the point's label."""
     n = config["noise"]
     keep = (
         "betas",
         "ks",
         "n_blocks",
         "n_groups",
+        "block_len",
         "batch_size",
         "sampler",
-        "train_subset",
         "seed",
+        "device",
+        "h",
         "ci_level",
         "ci_method",
-        "device",
+        "n_boot",
         "augment",
+        "train_subset",
+        "grad_impl",
+        "vmap_chunk",
     )
     return {
         **{k: n[k] for k in keep},
+        "pad": config["train"]["pad"],
         "cutout_size": config["train"]["cutout_size"],
         "point": f"{wildcards.dataset}/{wildcards.method}/beta{wildcards.beta}_eta{wildcards.eta}"
         f"_seed{wildcards.seed}/epoch{wildcards.epoch}",
     }
 
 
+def noise_figure_cfg(wildcards=None):
+    """The keyword arguments of igrm.figures.noise's plots (besides the table and paths)."""
+    return {"ci_level": config["noise"]["ci_level"]}
+
+
 def noise_claims_cfg(wildcards=None):
+    """The keyword arguments of igrm.claims.noise.noise_claims (besides the tables)."""
     n = config["noise"]
     return {"ci_level": n["ci_level"], "slides_rel_tol": n["slides_rel_tol"]}

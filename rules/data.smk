@@ -4,8 +4,10 @@
 
 rule download_data:
     """Fetch a dataset's archives (official URL, then mirrors; or a local copy)."""
+    input:
+        code=code_inputs("data/download.py"),
     output:
-        f"{DATA}/raw/{{dataset}}/manifest.json",
+        manifest=f"{DATA}/raw/{{dataset}}/manifest.json",
     log:
         "logs/data/download_{dataset}.log",
     retries: 2
@@ -13,24 +15,30 @@ rule download_data:
     conda:
         "../envs/science.yaml"
     params:
-        task="download",
         cfg=data_cfg,
     script:
-        "../scripts/data.py"
+        "../scripts/data/download.py"
 
 
 rule prepare_data:
     """Parse the verified archives into uint8 arrays (HDF5) with source and checksums."""
     input:
-        rules.download_data.output,
+        manifest=rules.download_data.output.manifest,
+        code=code_inputs("data/prepare.py"),
     output:
-        f"{DATA}/{{dataset}}.h5",
+        data=f"{DATA}/{{dataset}}.h5",
     log:
         "logs/data/prepare_{dataset}.log",
     conda:
         "../envs/science.yaml"
     params:
-        task="prepare",
         cfg=data_cfg,
     script:
-        "../scripts/data.py"
+        "../scripts/data/prepare.py"
+
+
+rule download:
+    """Every configured dataset's archives, downloaded and verified (named target)."""
+    input:
+        expand(rules.download_data.output.manifest, dataset=config["train"]["datasets"]),
+    localrule: True

@@ -8,6 +8,7 @@ rule noise_point:
     input:
         run=f"{R}/train/{{dataset}}/{config['train']['model']}/{{method}}/beta{{beta}}_eta{{eta}}_seed{{seed}}.h5",
         data=f"{DATA}/{{dataset}}.h5",
+        code=code_inputs("noise_point.py"),
     output:
         f"{R}/noise/{{dataset}}/{config['train']['model']}/{{method}}/beta{{beta}}_eta{{eta}}_seed{{seed}}/epoch{{epoch}}.h5",
     log:
@@ -20,67 +21,94 @@ rule noise_point:
     resources:
         gpu=config["train"]["gpus_per_job"],
     params:
-        task="noise",
         cfg=noise_cfg,
     script:
-        "../scripts/train.py"
+        "../scripts/noise_point.py"
 
 
 rule tidy_noise:
+    """Tidy tables: one row per (point, sampler, beta, k) of the variance ratio and of the regulariser ratio."""
     input:
-        noise_files,
+        points=noise_files,
+        code=code_inputs("tidy/noise.py"),
     output:
-        ratios=f"{R}/tables/noise_ratios.csv",
-        regularisation=f"{R}/tables/noise_regularisation.csv",
+        ratios=f"{TIDY}/noise_ratios.csv",
+        regularisation=f"{TIDY}/noise_regularisation.csv",
     log:
         "logs/tidy/noise.log",
     localrule: True
     conda:
         "../envs/science.yaml"
-    params:
-        task="tidy_noise",
     script:
-        "../scripts/tidy.py"
+        "../scripts/tidy/noise.py"
 
 
 rule plot_noise_variance:
+    """Figure: Monte-Carlo tr Cov((1-beta) grad G_k) / tr Cov(g) vs beta (Obs-1)."""
     input:
         ratios=rules.tidy_noise.output.ratios,
+        code=code_inputs("fig/noise_variance.py"),
     output:
-        figure_outputs("noise_variance"),
+        pdf=f"{R}/figures/noise_variance.pdf",
+        png=report(
+            f"{R}/figures/noise_variance.png",
+            caption="../report/noise_variance.rst",
+            category=CATEGORY["noise"],
+        ),
     log:
         "logs/figures/noise_variance.log",
     localrule: True
     conda:
         "../envs/science.yaml"
     params:
-        task="plot_noise_variance",
-        cfg=noise_claims_cfg,
+        cfg=noise_figure_cfg,
     script:
-        "../scripts/plot.py"
+        "../scripts/fig/noise_variance.py"
+
+
+rule fig_noise_variance:
+    """Figure: tr Cov of the normalised historical gradient / tr Cov of a mini-batch gradient vs beta (Obs-1)."""
+    input:
+        rules.plot_noise_variance.output,
+    localrule: True
 
 
 rule plot_noise_regularisation:
+    """Figure: E[IGRM_s] / E[IGR_s] vs beta, measured and exact theory (Obs-2)."""
     input:
         regularisation=rules.tidy_noise.output.regularisation,
+        code=code_inputs("fig/noise_regularisation.py"),
     output:
-        figure_outputs("noise_regularisation"),
+        pdf=f"{R}/figures/noise_regularisation.pdf",
+        png=report(
+            f"{R}/figures/noise_regularisation.png",
+            caption="../report/noise_regularisation.rst",
+            category=CATEGORY["noise"],
+        ),
     log:
         "logs/figures/noise_regularisation.log",
     localrule: True
     conda:
         "../envs/science.yaml"
     params:
-        task="plot_noise_regularisation",
-        cfg=noise_claims_cfg,
+        cfg=noise_figure_cfg,
     script:
-        "../scripts/plot.py"
+        "../scripts/fig/noise_regularisation.py"
+
+
+rule fig_noise_regularisation:
+    """Figure: E[IGRM_s] / E[IGR_s] vs beta, measured and exact theory, with the slides' 1/(1-beta) (Obs-2)."""
+    input:
+        rules.plot_noise_regularisation.output,
+    localrule: True
 
 
 rule claims_noise:
+    """Claims rows: Obs-1 and Obs-2 against the exact theory and the slides' factors."""
     input:
         ratios=rules.tidy_noise.output.ratios,
         regularisation=rules.tidy_noise.output.regularisation,
+        code=code_inputs("claims/noise.py"),
     output:
         f"{R}/claims/noise.csv",
     log:
@@ -89,7 +117,6 @@ rule claims_noise:
     conda:
         "../envs/science.yaml"
     params:
-        task="claims_noise",
         cfg=noise_claims_cfg,
     script:
-        "../scripts/table.py"
+        "../scripts/claims/noise.py"

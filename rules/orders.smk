@@ -1,9 +1,12 @@
 # Error orders of the modified flows (docs/theory.md (T5), (T6), (T17), (T19)): GD+M vs flows (1), (2) with three
 # starts; SGD+M vs its piecewise flow with historical losses G_k. One job per (problem, beta).
+# Each rule runs its own script (scripts/<kind>/<what it makes>.py), which calls igrm by name.
 
 
 rule order_gdm:
     """Global error of GD+M against flows (1) and (2) over a geometric grid of h."""
+    input:
+        code=code_inputs("sim/orders_gdm.py"),
     output:
         f"{R}/orders/gdm/{{problem}}_beta{{beta}}.h5",
     log:
@@ -13,14 +16,15 @@ rule order_gdm:
     conda:
         "../envs/science.yaml"
     params:
-        task="gdm_error_orders",
         cfg=gdm_cfg,
     script:
-        "../scripts/simulate.py"
+        "../scripts/sim/orders_gdm.py"
 
 
 rule order_sgdm:
     """RMS global error of SGD+M against its piecewise flow, with and without the h/4 terms."""
+    input:
+        code=code_inputs("sim/orders_sgdm.py"),
     output:
         f"{R}/orders/sgdm/beta{{beta}}.h5",
     log:
@@ -30,104 +34,130 @@ rule order_sgdm:
     conda:
         "../envs/science.yaml"
     params:
-        task="sgdm_error_orders",
         cfg=sgdm_cfg,
     script:
-        "../scripts/simulate.py"
+        "../scripts/sim/orders_sgdm.py"
 
 
-rule tidy_orders_gdm:
+rule tidy_orders:
+    """Tidy tables of one family (gdm | sgdm): the global errors, and their fitted orders."""
     input:
-        gdm_files,
+        results=orders_files,
+        code=code_inputs("tidy/orders.py"),
     output:
-        errors=f"{R}/tables/orders_gdm.csv",
-        slopes=f"{R}/tables/orders_gdm_slopes_tidy.csv",
+        errors=f"{TIDY}/orders_{{family}}.csv",
+        slopes=f"{TIDY}/orders_{{family}}_slopes.csv",
     log:
-        "logs/tidy/orders_gdm.log",
+        "logs/tidy/orders_{family}.log",
+    wildcard_constraints:
+        family="gdm|sgdm",
     localrule: True
     conda:
         "../envs/science.yaml"
-    params:
-        task="tidy_orders",
     script:
-        "../scripts/tidy.py"
-
-
-rule tidy_orders_sgdm:
-    input:
-        sgdm_files,
-    output:
-        errors=f"{R}/tables/orders_sgdm.csv",
-        slopes=f"{R}/tables/orders_sgdm_slopes_tidy.csv",
-    log:
-        "logs/tidy/orders_sgdm.log",
-    localrule: True
-    conda:
-        "../envs/science.yaml"
-    params:
-        task="tidy_orders",
-    script:
-        "../scripts/tidy.py"
+        "../scripts/tidy/orders.py"
 
 
 rule plot_orders_gdm:
+    """Figure: global error of GD+M vs flows (1), (2) against h (log-log), three starts."""
     input:
-        errors=rules.tidy_orders_gdm.output.errors,
-        slopes=rules.tidy_orders_gdm.output.slopes,
+        errors=f"{TIDY}/orders_gdm.csv",
+        slopes=f"{TIDY}/orders_gdm_slopes.csv",
+        code=code_inputs("fig/orders_gdm.py"),
     output:
-        figure_outputs("orders_gdm"),
+        pdf=f"{R}/figures/orders_gdm.pdf",
+        png=report(
+            f"{R}/figures/orders_gdm.png",
+            caption="../report/orders_gdm.rst",
+            category=CATEGORY["orders"],
+        ),
     log:
         "logs/figures/orders_gdm.log",
     localrule: True
     conda:
         "../envs/science.yaml"
-    params:
-        task="plot_orders_gdm",
-        cfg=cfg_at("orders"),
     script:
-        "../scripts/plot.py"
+        "../scripts/fig/orders_gdm.py"
+
+
+rule fig_orders_gdm:
+    """Figure: global error of GD+M vs flows (1), (2) against h (log-log), three starts (named target)."""
+    input:
+        rules.plot_orders_gdm.output,
+    localrule: True
 
 
 rule plot_orders_sgdm:
+    """Figure: RMS global error of SGD+M vs its piecewise modified flow against h."""
     input:
-        errors=rules.tidy_orders_sgdm.output.errors,
-        slopes=rules.tidy_orders_sgdm.output.slopes,
+        errors=f"{TIDY}/orders_sgdm.csv",
+        slopes=f"{TIDY}/orders_sgdm_slopes.csv",
+        code=code_inputs("fig/orders_sgdm.py"),
     output:
-        figure_outputs("orders_sgdm"),
+        pdf=f"{R}/figures/orders_sgdm.pdf",
+        png=report(
+            f"{R}/figures/orders_sgdm.png",
+            caption="../report/orders_sgdm.rst",
+            category=CATEGORY["orders"],
+        ),
     log:
         "logs/figures/orders_sgdm.log",
     localrule: True
     conda:
         "../envs/science.yaml"
-    params:
-        task="plot_orders_sgdm",
-        cfg=cfg_at("orders"),
     script:
-        "../scripts/plot.py"
+        "../scripts/fig/orders_sgdm.py"
+
+
+rule fig_orders_sgdm:
+    """Figure: RMS global error of SGD+M vs its piecewise modified flow against h (named target)."""
+    input:
+        rules.plot_orders_sgdm.output,
+    localrule: True
 
 
 rule make_table_orders:
-    """Fitted error orders (slope of log error vs log h) with standard errors."""
+    """Tables: fitted error orders (slope of log error vs log h) with standard errors."""
     input:
-        gdm=rules.tidy_orders_gdm.output.slopes,
-        sgdm=rules.tidy_orders_sgdm.output.slopes,
+        gdm=f"{TIDY}/orders_gdm_slopes.csv",
+        sgdm=f"{TIDY}/orders_sgdm_slopes.csv",
+        code=code_inputs("table/orders_slopes.py"),
     output:
-        table_outputs("orders_gdm_slopes") + table_outputs("orders_sgdm_slopes"),
+        gdm_csv=report(
+            f"{R}/tables/orders_gdm_slopes.csv",
+            caption="../report/orders_gdm_slopes.rst",
+            category=CATEGORY["orders"],
+        ),
+        gdm_md=f"{R}/tables/orders_gdm_slopes.md",
+        gdm_tex=f"{R}/tables/orders_gdm_slopes.tex",
+        sgdm_csv=report(
+            f"{R}/tables/orders_sgdm_slopes.csv",
+            caption="../report/orders_sgdm_slopes.rst",
+            category=CATEGORY["orders"],
+        ),
+        sgdm_md=f"{R}/tables/orders_sgdm_slopes.md",
+        sgdm_tex=f"{R}/tables/orders_sgdm_slopes.tex",
     log:
         "logs/tables/orders.log",
     localrule: True
     conda:
         "../envs/science.yaml"
-    params:
-        task="table_orders",
-        cfg=cfg_at("orders"),
     script:
-        "../scripts/table.py"
+        "../scripts/table/orders_slopes.py"
+
+
+rule table_orders:
+    """Tables: fitted error orders of the modified flows (named target)."""
+    input:
+        rules.make_table_orders.output,
+    localrule: True
 
 
 rule claims_orders:
+    """Claims rows of one family's fitted orders (results/claims/orders_{kind}.csv)."""
     input:
-        slopes=f"{R}/tables/orders_{{kind}}_slopes_tidy.csv",
+        slopes=f"{TIDY}/orders_{{kind}}_slopes.csv",
+        code=code_inputs("claims/orders.py"),
     output:
         f"{R}/claims/orders_{{kind}}.csv",
     log:
@@ -138,7 +168,6 @@ rule claims_orders:
     conda:
         "../envs/science.yaml"
     params:
-        task="claims_orders",
-        cfg=cfg_at("orders"),
+        slope_tol=cfg_at("orders/slope_tol"),
     script:
-        "../scripts/table.py"
+        "../scripts/claims/orders.py"

@@ -1,9 +1,12 @@
 # Toy problems (docs/theory.md §5, (T22)–(T27)): two-factor and sigmoid objectives, float64, closed form.
-# simulate (one HDF5 per simulation) -> tidy tables (CSV) -> figures / tables / claims.
+# simulate (one HDF5 per simulation) -> tidy tables (results/tidy/) -> figures / tables / claims.
+# Each rule runs its own script (scripts/<kind>/<what it makes>.py), which calls igrm by name.
 
 
 rule toy_two_factor:
     """GD and GD+M at one effective learning rate on E = 1/2 (y - w1 w2 x)^2."""
+    input:
+        code=code_inputs("sim/two_factor.py"),
     output:
         f"{R}/toy/two_factor.h5",
     log:
@@ -13,14 +16,15 @@ rule toy_two_factor:
     conda:
         "../envs/science.yaml"
     params:
-        task="simulate_two_factor",
         cfg=cfg_at("toy/two_factor"),
     script:
-        "../scripts/simulate.py"
+        "../scripts/sim/two_factor.py"
 
 
 rule toy_sharpness_sweep:
     """Sharpness of the limit point vs beta at one eta: GD+M and flow (2)."""
+    input:
+        code=code_inputs("sim/sharpness_sweep.py"),
     output:
         f"{R}/toy/sharpness_sweep/eta{{eta}}.h5",
     log:
@@ -30,14 +34,15 @@ rule toy_sharpness_sweep:
     conda:
         "../envs/science.yaml"
     params:
-        task="sharpness_sweep",
         cfg=sweep_cfg,
     script:
-        "../scripts/simulate.py"
+        "../scripts/sim/sharpness_sweep.py"
 
 
 rule toy_sigmoid:
     """GD / GD+M on E = 1/2 (y - w1 sigmoid(w2 x))^2 and the ODE flows of E and of ||grad E||^2."""
+    input:
+        code=code_inputs("sim/sigmoid.py"),
     output:
         f"{R}/toy/sigmoid.h5",
     log:
@@ -47,137 +52,186 @@ rule toy_sigmoid:
     conda:
         "../envs/science.yaml"
     params:
-        task="simulate_sigmoid",
         cfg=cfg_at("toy/sigmoid"),
     script:
-        "../scripts/simulate.py"
+        "../scripts/sim/sigmoid.py"
 
 
 rule tidy_two_factor:
+    """Tidy tables: the two-factor trajectories (thinned) and one row per run's end point."""
     input:
-        rules.toy_two_factor.output,
+        results=rules.toy_two_factor.output,
+        code=code_inputs("tidy/two_factor.py"),
     output:
-        trajectories=f"{R}/tables/two_factor_trajectories.csv",
-        finals=f"{R}/tables/two_factor_finals.csv",
+        trajectories=f"{TIDY}/two_factor_trajectories.csv",
+        finals=f"{TIDY}/two_factor_finals.csv",
     log:
         "logs/tidy/two_factor.log",
     localrule: True
     conda:
         "../envs/science.yaml"
-    params:
-        task="tidy_two_factor",
     script:
-        "../scripts/tidy.py"
+        "../scripts/tidy/two_factor.py"
 
 
 rule tidy_sharpness_sweep:
+    """Tidy table: limit sharpness of GD+M, flow (2) and flow (1), one row per (eta, beta)."""
     input:
-        sweep_files,
+        results=sweep_files,
+        code=code_inputs("tidy/sharpness_sweep.py"),
     output:
-        sweep=f"{R}/tables/sharpness_sweep.csv",
+        sweep=f"{TIDY}/sharpness_sweep.csv",
     log:
         "logs/tidy/sharpness_sweep.log",
     localrule: True
     conda:
         "../envs/science.yaml"
-    params:
-        task="tidy_sharpness_sweep",
     script:
-        "../scripts/tidy.py"
+        "../scripts/tidy/sharpness_sweep.py"
 
 
 rule tidy_sigmoid:
+    """Tidy tables: the sigmoid trajectories and the two ODE flows."""
     input:
-        rules.toy_sigmoid.output,
+        results=rules.toy_sigmoid.output,
+        code=code_inputs("tidy/sigmoid.py"),
     output:
-        trajectories=f"{R}/tables/sigmoid_trajectories.csv",
-        flows=f"{R}/tables/sigmoid_flows.csv",
+        trajectories=f"{TIDY}/sigmoid_trajectories.csv",
+        flows=f"{TIDY}/sigmoid_flows.csv",
     log:
         "logs/tidy/sigmoid.log",
     localrule: True
     conda:
         "../envs/science.yaml"
-    params:
-        task="tidy_sigmoid",
     script:
-        "../scripts/tidy.py"
+        "../scripts/tidy/sigmoid.py"
 
 
 rule plot_two_factor:
+    """Figure: GD vs GD+M on the two-factor toy, over the hyperbola of minima (paper's figure)."""
     input:
         trajectories=rules.tidy_two_factor.output.trajectories,
         finals=rules.tidy_two_factor.output.finals,
+        code=code_inputs("fig/two_factor.py"),
     output:
-        figure_outputs("two_factor"),
+        pdf=f"{R}/figures/two_factor.pdf",
+        png=report(
+            f"{R}/figures/two_factor.png",
+            caption="../report/two_factor.rst",
+            category=CATEGORY["toy"],
+        ),
     log:
         "logs/figures/two_factor.log",
     localrule: True
     conda:
         "../envs/science.yaml"
     params:
-        task="plot_two_factor",
         cfg=cfg_at("toy/two_factor"),
     script:
-        "../scripts/plot.py"
+        "../scripts/fig/two_factor.py"
+
+
+rule fig_two_factor:
+    """Figure: GD vs GD+M on the two-factor toy, over the hyperbola of minima (named target)."""
+    input:
+        rules.plot_two_factor.output,
+    localrule: True
 
 
 rule plot_sharpness_sweep:
+    """Figure: sharpness of the limit point vs beta at fixed eta, GD+M vs flow (2)."""
     input:
         sweep=rules.tidy_sharpness_sweep.output.sweep,
+        code=code_inputs("fig/sharpness_sweep.py"),
     output:
-        figure_outputs("sharpness_sweep"),
+        pdf=f"{R}/figures/sharpness_sweep.pdf",
+        png=report(
+            f"{R}/figures/sharpness_sweep.png",
+            caption="../report/sharpness_sweep.rst",
+            category=CATEGORY["toy"],
+        ),
     log:
         "logs/figures/sharpness_sweep.log",
     localrule: True
     conda:
         "../envs/science.yaml"
-    params:
-        task="plot_sharpness_sweep",
-        cfg=cfg_at("toy/sharpness_sweep"),
     script:
-        "../scripts/plot.py"
+        "../scripts/fig/sharpness_sweep.py"
+
+
+rule fig_sharpness_sweep:
+    """Figure: sharpness of the limit point vs beta at fixed eta, GD+M vs flow (2) (named target)."""
+    input:
+        rules.plot_sharpness_sweep.output,
+    localrule: True
 
 
 rule plot_sigmoid:
+    """Figure: GD/GD+M on the sigmoid toy over the map of ||grad E||^2, with the ODE flows."""
     input:
         trajectories=rules.tidy_sigmoid.output.trajectories,
         flows=rules.tidy_sigmoid.output.flows,
+        code=code_inputs("fig/sigmoid.py"),
     output:
-        figure_outputs("sigmoid"),
+        pdf=f"{R}/figures/sigmoid.pdf",
+        png=report(
+            f"{R}/figures/sigmoid.png",
+            caption="../report/sigmoid.rst",
+            category=CATEGORY["toy"],
+        ),
     log:
         "logs/figures/sigmoid.log",
     localrule: True
     conda:
         "../envs/science.yaml"
     params:
-        task="plot_sigmoid",
         cfg=cfg_at("toy/sigmoid"),
     script:
-        "../scripts/plot.py"
+        "../scripts/fig/sigmoid.py"
+
+
+rule fig_sigmoid:
+    """Figure: GD/GD+M on the sigmoid toy over the map of ||grad E||^2, with the ODE flows (named target)."""
+    input:
+        rules.plot_sigmoid.output,
+    localrule: True
 
 
 rule make_table_sharpness:
-    """Where each run of the two-factor figure converges, and how sharp it is there."""
+    """Table: where each run of the two-factor figure converges, and how sharp it is there."""
     input:
         finals=rules.tidy_two_factor.output.finals,
+        code=code_inputs("table/sharpness.py"),
     output:
-        table_outputs("sharpness"),
+        csv=report(
+            f"{R}/tables/sharpness.csv",
+            caption="../report/sharpness.rst",
+            category=CATEGORY["toy"],
+        ),
+        md=f"{R}/tables/sharpness.md",
+        tex=f"{R}/tables/sharpness.tex",
     log:
         "logs/tables/sharpness.log",
     localrule: True
     conda:
         "../envs/science.yaml"
-    params:
-        task="table_sharpness",
-        cfg=cfg_at("toy/two_factor"),
     script:
-        "../scripts/table.py"
+        "../scripts/table/sharpness.py"
+
+
+rule table_sharpness:
+    """Table: limit point and sharpness of each two-factor run (named target)."""
+    input:
+        rules.make_table_sharpness.output,
+    localrule: True
 
 
 rule claims_toy:
+    """Claims rows of the toy problems (results/claims/toy.csv, gathered by the claims table)."""
     input:
         sweep=rules.tidy_sharpness_sweep.output.sweep,
         finals=rules.tidy_two_factor.output.finals,
+        code=code_inputs("claims/toy.py"),
     output:
         f"{R}/claims/toy.csv",
     log:
@@ -186,7 +240,6 @@ rule claims_toy:
     conda:
         "../envs/science.yaml"
     params:
-        task="claims_toy",
         cfg=cfg_at("toy/claims"),
     script:
-        "../scripts/table.py"
+        "../scripts/claims/toy.py"

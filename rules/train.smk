@@ -1,12 +1,14 @@
 # Deep-network training grids (docs/training.md, docs/cifar.md): one job and one HDF5
 # file per run; resume checkpoints live under results/checkpoints/, outside the declared
-# outputs, so a retried or restarted job continues where it stopped.
+# outputs, so a retried or restarted job continues where it stopped. Then per grid the
+# tidy tables (results/tidy/), the figures, the final-accuracy table and the claims.
 
 
 rule train_run:
     """One training run (SGD+M, full-batch GD+M, or the explicit IGR-M baseline)."""
     input:
         data=f"{DATA}/{{dataset}}.h5",
+        code=code_inputs("train_run.py"),
     output:
         f"{R}/train/{{dataset}}/{config['train']['model']}/{{method}}/beta{{beta}}_eta{{eta}}_seed{{seed}}.h5",
     log:
@@ -19,148 +21,227 @@ rule train_run:
     resources:
         gpu=config["train"]["gpus_per_job"],
     params:
-        task="train",
         cfg=train_cfg,
         checkpoint_dir=checkpoint_dir,
     script:
-        "../scripts/train.py"
+        "../scripts/train_run.py"
 
 
 rule tidy_train:
     """Per-epoch and final metrics of one grid's runs (tidy CSV)."""
     input:
-        grid_files,
+        runs=grid_files,
+        code=code_inputs("tidy/runs.py"),
     output:
-        epochs=f"{R}/tables/cifar_{{grid}}_epochs.csv",
-        finals=f"{R}/tables/cifar_{{grid}}_finals.csv",
+        epochs=f"{TIDY}/cifar_{{grid}}_epochs.csv",
+        finals=f"{TIDY}/cifar_{{grid}}_finals.csv",
     log:
         "logs/tidy/cifar_{grid}.log",
     localrule: True
     conda:
         "../envs/science.yaml"
     params:
-        task="tidy_train",
-        cfg=analysis_cfg,
+        cfg=analysis_cfg("spread_window"),
     script:
-        "../scripts/tidy.py"
+        "../scripts/tidy/runs.py"
 
 
 rule plot_acc_vs_beta:
+    """Figure: final test accuracy vs beta at fixed effective learning rate (observation 3)."""
     input:
-        epochs=f"{R}/tables/cifar_beta_epochs.csv",
-        finals=f"{R}/tables/cifar_beta_finals.csv",
+        epochs=f"{TIDY}/cifar_beta_epochs.csv",
+        finals=f"{TIDY}/cifar_beta_finals.csv",
+        code=code_inputs("fig/acc_vs_beta.py"),
     output:
-        figure_outputs("acc_vs_beta"),
+        pdf=f"{R}/figures/acc_vs_beta.pdf",
+        png=report(
+            f"{R}/figures/acc_vs_beta.png",
+            caption="../report/acc_vs_beta.rst",
+            category=CATEGORY["cifar"],
+        ),
     log:
         "logs/figures/acc_vs_beta.log",
     localrule: True
     conda:
         "../envs/science.yaml"
     params:
-        task="plot_acc_vs_beta",
-        cfg=analysis_cfg,
+        cfg=analysis_cfg("spread_window", "eta", "dataset", "model"),
     script:
-        "../scripts/plot.py"
+        "../scripts/fig/acc_vs_beta.py"
 
 
-rule plot_curves:
+rule fig_acc_vs_beta:
+    """Figure: final test accuracy vs beta at fixed effective learning rate (observation 3) (named target)."""
     input:
-        epochs=f"{R}/tables/cifar_beta_epochs.csv",
-        finals=f"{R}/tables/cifar_beta_finals.csv",
-    output:
-        figure_outputs("curves"),
-    log:
-        "logs/figures/curves.log",
+        rules.plot_acc_vs_beta.output,
     localrule: True
-    conda:
-        "../envs/science.yaml"
-    params:
-        task="plot_curves",
-        cfg=analysis_cfg,
-    script:
-        "../scripts/plot.py"
-
-
-rule plot_spread:
-    input:
-        epochs=f"{R}/tables/cifar_beta_epochs.csv",
-        finals=f"{R}/tables/cifar_beta_finals.csv",
-    output:
-        figure_outputs("spread"),
-    log:
-        "logs/figures/spread.log",
-    localrule: True
-    conda:
-        "../envs/science.yaml"
-    params:
-        task="plot_spread",
-        cfg=analysis_cfg,
-    script:
-        "../scripts/plot.py"
 
 
 rule plot_acc_vs_lr:
+    """Figure: plain SGD, final test accuracy vs the learning rate h (observation 1)."""
     input:
-        epochs=f"{R}/tables/cifar_lr_epochs.csv",
-        finals=f"{R}/tables/cifar_lr_finals.csv",
+        epochs=f"{TIDY}/cifar_lr_epochs.csv",
+        finals=f"{TIDY}/cifar_lr_finals.csv",
+        code=code_inputs("fig/acc_vs_lr.py"),
     output:
-        figure_outputs("acc_vs_lr"),
+        pdf=f"{R}/figures/acc_vs_lr.pdf",
+        png=report(
+            f"{R}/figures/acc_vs_lr.png",
+            caption="../report/acc_vs_lr.rst",
+            category=CATEGORY["cifar"],
+        ),
     log:
         "logs/figures/acc_vs_lr.log",
     localrule: True
     conda:
         "../envs/science.yaml"
     params:
-        task="plot_acc_vs_lr",
-        cfg=analysis_cfg,
+        cfg=analysis_cfg("spread_window", "dataset", "model"),
     script:
-        "../scripts/plot.py"
+        "../scripts/fig/acc_vs_lr.py"
+
+
+rule fig_acc_vs_lr:
+    """Figure: final test accuracy vs learning rate h for plain SGD (observation 1) (named target)."""
+    input:
+        rules.plot_acc_vs_lr.output,
+    localrule: True
+
+
+rule plot_curves:
+    """Figure: test accuracy per epoch, one line per beta (SGD+M at a fixed eta)."""
+    input:
+        epochs=f"{TIDY}/cifar_beta_epochs.csv",
+        finals=f"{TIDY}/cifar_beta_finals.csv",
+        code=code_inputs("fig/curves.py"),
+    output:
+        pdf=f"{R}/figures/curves.pdf",
+        png=report(
+            f"{R}/figures/curves.png",
+            caption="../report/curves.rst",
+            category=CATEGORY["cifar"],
+        ),
+    log:
+        "logs/figures/curves.log",
+    localrule: True
+    conda:
+        "../envs/science.yaml"
+    params:
+        cfg=analysis_cfg("spread_window", "eta", "dataset", "model"),
+    script:
+        "../scripts/fig/curves.py"
+
+
+rule fig_curves:
+    """Figure: test accuracy per epoch, one curve per beta (named target)."""
+    input:
+        rules.plot_curves.output,
+    localrule: True
+
+
+rule plot_spread:
+    """Figure: spread of test accuracy over the last epochs vs beta (observation 2)."""
+    input:
+        epochs=f"{TIDY}/cifar_beta_epochs.csv",
+        finals=f"{TIDY}/cifar_beta_finals.csv",
+        code=code_inputs("fig/spread.py"),
+    output:
+        pdf=f"{R}/figures/spread.pdf",
+        png=report(
+            f"{R}/figures/spread.png",
+            caption="../report/spread.rst",
+            category=CATEGORY["cifar"],
+        ),
+    log:
+        "logs/figures/spread.log",
+    localrule: True
+    conda:
+        "../envs/science.yaml"
+    params:
+        cfg=analysis_cfg("spread_window", "eta", "dataset", "model"),
+    script:
+        "../scripts/fig/spread.py"
+
+
+rule fig_spread:
+    """Figure: spread of test accuracy over the last epochs vs beta (observation 2) (named target)."""
+    input:
+        rules.plot_spread.output,
+    localrule: True
 
 
 rule plot_explicit:
+    """Figure: explicit IGR-M baseline vs GD+M and plain GD at the same eta."""
     input:
-        epochs=f"{R}/tables/cifar_explicit_epochs.csv",
-        finals=f"{R}/tables/cifar_explicit_finals.csv",
+        epochs=f"{TIDY}/cifar_explicit_epochs.csv",
+        finals=f"{TIDY}/cifar_explicit_finals.csv",
+        code=code_inputs("fig/explicit.py"),
     output:
-        figure_outputs("explicit"),
+        pdf=f"{R}/figures/explicit.pdf",
+        png=report(
+            f"{R}/figures/explicit.png",
+            caption="../report/explicit.rst",
+            category=CATEGORY["cifar"],
+        ),
     log:
         "logs/figures/explicit.log",
     localrule: True
     conda:
         "../envs/science.yaml"
     params:
-        task="plot_explicit",
-        cfg=analysis_cfg,
+        cfg=analysis_cfg("spread_window", "eta", "dataset", "model", "explicit_against"),
     script:
-        "../scripts/plot.py"
+        "../scripts/fig/explicit.py"
+
+
+rule fig_explicit:
+    """Figure: explicit IGR-M baseline vs full-batch GD+M vs plain GD at the same eta (named target)."""
+    input:
+        rules.plot_explicit.output,
+    localrule: True
 
 
 rule make_table_cifar_final:
     """Final test accuracy per (dataset, model, method, beta, h), mean +- std over seeds."""
     input:
-        beta=f"{R}/tables/cifar_beta_finals.csv",
-        lr=f"{R}/tables/cifar_lr_finals.csv",
-        explicit=f"{R}/tables/cifar_explicit_finals.csv",
+        finals=[
+            f"{TIDY}/cifar_{grid}_finals.csv" for grid in ("beta", "lr", "explicit")
+        ],
+        code=code_inputs("table/cifar_final.py"),
     output:
-        table_outputs("cifar_final"),
+        csv=report(
+            f"{R}/tables/cifar_final.csv",
+            caption="../report/cifar_final.rst",
+            category=CATEGORY["cifar"],
+        ),
+        md=f"{R}/tables/cifar_final.md",
+        tex=f"{R}/tables/cifar_final.tex",
     log:
         "logs/tables/cifar_final.log",
     localrule: True
     conda:
         "../envs/science.yaml"
     params:
-        task="table_cifar_final",
-        cfg=analysis_cfg,
+        cfg=analysis_cfg("dataset", "model"),
     script:
-        "../scripts/table.py"
+        "../scripts/table/cifar_final.py"
+
+
+rule table_cifar_final:
+    """Table: final test accuracies per (dataset, model, method, beta, h) (named target)."""
+    input:
+        rules.make_table_cifar_final.output,
+    localrule: True
 
 
 rule claims_cifar:
+    """Claim rows of the CIFAR stage: observations 1-3 and the explicit baseline (bootstrap CIs)."""
     input:
-        beta_epochs=f"{R}/tables/cifar_beta_epochs.csv",
-        beta=f"{R}/tables/cifar_beta_finals.csv",
-        lr=f"{R}/tables/cifar_lr_finals.csv",
-        explicit=f"{R}/tables/cifar_explicit_finals.csv",
+        beta_epochs=f"{TIDY}/cifar_beta_epochs.csv",
+        finals=[
+            f"{TIDY}/cifar_{grid}_finals.csv" for grid in ("beta", "lr", "explicit")
+        ],
+        code=code_inputs("claims/cifar.py"),
     output:
         f"{R}/claims/cifar.csv",
     log:
@@ -169,7 +250,16 @@ rule claims_cifar:
     conda:
         "../envs/science.yaml"
     params:
-        task="claims_cifar",
-        cfg=analysis_cfg,
+        cfg=analysis_cfg(
+            "spread_window",
+            "eta",
+            "dataset",
+            "model",
+            "bootstrap",
+            "bootstrap_seed",
+            "ci",
+            "min_seeds",
+            "explicit_against",
+        ),
     script:
-        "../scripts/table.py"
+        "../scripts/claims/cifar.py"

@@ -1,8 +1,9 @@
-"""CIFAR stage (igrm.cifar): tidy, claims with planted trends, plots, table, and one
-real end-to-end run (tiny small_cnn through igrm.train.train)."""
+"""CIFAR stage (igrm.tidy.runs, igrm.stats, igrm.figures.cifar, igrm.claims.cifar): tidy,
+claims with planted trends, plots, table, and one real end-to-end run (tiny small_cnn
+through igrm.train.train)."""
 
+import inspect
 import io
-import json
 import math
 import time
 
@@ -10,11 +11,40 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from igrm import cifar
+from igrm import stats
 from igrm.claims import COLUMNS, FAILS, INCONCLUSIVE, REPRODUCES
+from igrm.claims.cifar import cifar_claims
+from igrm.config import schema_defaults
+from igrm.figures import cifar as figures
 from igrm.io import provenance, read_h5, write_h5
+from igrm.tidy import runs
+from igrm.tidy.runs import tidy_runs
+from tests._train_cfg import train_cfg
 
 EPOCHS = 8
+#: the analysis keys as the pipeline passes them (rules/common.smk analysis_cfg): the
+#: schema's train.analysis defaults, eta and model unrestricted
+ANALYSIS = {**schema_defaults("train/analysis"), "eta": None, "model": None}
+
+
+def call(fn, frames, **over):
+    """``fn`` with the tidy frames and the analysis keys it takes (over ANALYSIS)."""
+    kw = {**ANALYSIS, **over}
+    names = [p.name for p in inspect.signature(fn).parameters.values() if p.kind == p.KEYWORD_ONLY]
+    args = {k: kw[k] for k in names if k in kw}
+    return fn(**{k: v for k, v in frames.items() if k in names}, **args)
+
+
+def claims(frames, **over):
+    return call(cifar_claims, frames, **over)
+
+
+def table(frames, **over):
+    return call(runs.table_final, frames, **over)
+
+
+def plot(fn, frames, paths, **over):
+    return call(fn, frames, paths=paths, **over)
 PATTERN = np.array([1.0, -1.0, 1.0, -1.0, 0.0])
 PATTERN = PATTERN / PATTERN.std(ddof=1)          # std (ddof 1) over the last 5 epochs = 1, last value 0
 
@@ -93,23 +123,29 @@ def grid(sign=1.0, noise_only=False, seeds=6, diverged=True):
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
     results = roundtrip(grid(), tmp_path_factory.mktemp("h5"))
-    return csv(cifar.tidy_runs(results))
+    return csv(tidy_runs(results, spread_window=5))
 
 
 def by_id(df):
     return df.set_index("id")
 
 
-def test_train_defaults_agree():
-    from igrm.train import DEFAULTS
+def test_tidy_needs_the_complete_run_config(tmp_path):
+    """No defaults in tidying: a result whose stored config lacks a key igrm.train always
+    stores is an error naming the key (igrm.train.TRAIN_KEYS holds them all)."""
+    from igrm.train import TRAIN_KEYS
 
-    assert {k: DEFAULTS[k] for k in cifar.TRAIN_DEFAULTS} == cifar.TRAIN_DEFAULTS
+    assert set(runs.RUN_KEYS) <= set(TRAIN_KEYS)
+    a, t, c = fake_run(beta=0.5, eta=0.1, seed=0, final=0.7, spread=0.02)
+    c = {k: v for k, v in c.items() if k != "width"}
+    with pytest.raises(KeyError, match="width"):
+        tidy_runs(roundtrip([(a, t, c)], tmp_path), spread_window=5)
 
 
 def test_tidy_columns_and_diverged_kept(planted):
     ep, fi = planted["epochs"], planted["finals"]
-    assert list(ep.columns) == cifar.EPOCH_COLUMNS
-    assert list(fi.columns) == cifar.FINAL_COLUMNS
+    assert list(ep.columns) == runs.EPOCH_COLUMNS
+    assert list(fi.columns) == runs.FINAL_COLUMNS
     assert fi["run_id"].is_unique and len(fi) == 6 * 8 + 1
     assert len(ep) == 6 * 8 * EPOCHS + 3
     assert set(fi["dataset"]) == {"cifar10"}
@@ -130,19 +166,19 @@ def test_tidy_columns_and_diverged_kept(planted):
 def test_spread_window_short_run_and_recompute(tmp_path):
     a, t, c = fake_run(beta=0.5, eta=0.1, seed=0, final=0.7, spread=0.02, epochs=6)
     res = roundtrip([(a, t, c)], tmp_path)
-    fi = cifar.tidy_runs(res, spread_window=10)["finals"]
+    fi = tidy_runs(res, spread_window=10)["finals"]
     assert fi["spread_window"].iloc[0] == 6
-    tidy = cifar.tidy_runs(res, spread_window=5)
+    tidy = tidy_runs(res, spread_window=5)
     assert tidy["finals"]["last_std_test_acc"].iloc[0] == pytest.approx(0.02)
-    f2 = cifar._finals(tidy, {"spread_window": 2})
+    f2 = runs.select_finals(**tidy, spread_window=2, dataset=None, model=None)
     assert f2["spread_window"].iloc[0] == 2
     assert f2["last_std_test_acc"].iloc[0] == pytest.approx(np.std(0.02 * PATTERN[-2:], ddof=1))
     with pytest.raises(ValueError):
-        cifar.tidy_runs(res, spread_window=0)
+        tidy_runs(res, spread_window=0)
 
 
 def test_claims_reproduce_when_planted(planted):
-    df = cifar.cifar_claims(planted, {"bootstrap": 500})
+    df = claims(planted, bootstrap=500)
     assert list(df.columns) == COLUMNS
     d = by_id(df)
     ids = ["cifar/obs1_acc_rises_with_h/cifar10/resnet18",
@@ -158,35 +194,46 @@ def test_claims_reproduce_when_planted(planted):
     assert "1 diverged runs excluded" in d.loc[ids[2], "detail"]
 
 
+def test_bootstrap_setting_sets_the_resample_count(planted):
+    """train.analysis.bootstrap (the claims' `bootstrap` argument) is the resample count the
+    rows use and report; bootstrap_seed makes them reproducible."""
+    for n in (300, 700):
+        d = claims(planted, bootstrap=n, bootstrap_seed=3)
+        boot = [t for t in d["detail"].astype(str) if "resamples" in t]
+        assert boot and all(f"({n} resamples" in t for t in boot), boot
+    again = claims(planted, bootstrap=300, bootstrap_seed=3)
+    pd.testing.assert_frame_equal(again, claims(planted, bootstrap=300, bootstrap_seed=3))
+
+
 def test_claims_fail_when_planted_negative(tmp_path):
-    t = csv(cifar.tidy_runs(roundtrip(grid(sign=-1.0, diverged=False), tmp_path)))
-    d = by_id(cifar.cifar_claims(t, {"bootstrap": 500}))
+    t = csv(tidy_runs(roundtrip(grid(sign=-1.0, diverged=False), tmp_path), spread_window=5))
+    d = by_id(claims(t, bootstrap=500))
     assert (d["verdict"] == FAILS).all(), d[["verdict", "detail"]]
     assert len(d) == 4
 
 
 def test_claims_inconclusive_for_noise_and_few_seeds(tmp_path):
-    t = csv(cifar.tidy_runs(roundtrip(grid(noise_only=True, seeds=5, diverged=False), tmp_path)))
-    d = by_id(cifar.cifar_claims(t, {"bootstrap": 500}))
+    t = csv(tidy_runs(roundtrip(grid(noise_only=True, seeds=5, diverged=False), tmp_path), spread_window=5))
+    d = by_id(claims(t, bootstrap=500))
     assert (d["verdict"] == INCONCLUSIVE).all(), d[["verdict", "measured", "detail"]]
     # one seed per level: never a verdict, however strong the trend
     (tmp_path / "one").mkdir()
-    t1 = csv(cifar.tidy_runs(roundtrip(grid(seeds=1, diverged=False), tmp_path / "one")))
-    d1 = by_id(cifar.cifar_claims(t1, {}))
+    t1 = csv(tidy_runs(roundtrip(grid(seeds=1, diverged=False), tmp_path / "one"), spread_window=5))
+    d1 = by_id(claims(t1))
     assert (d1["verdict"] == INCONCLUSIVE).all()
     assert d1["detail"].str.contains("completed seeds").all()
 
 
 def test_bootstrap_is_seeded_and_ci_rule():
     ys = [np.array([0.1, 0.2, 0.15]), np.array([0.3, 0.25, 0.35])]
-    p1, d1 = cifar.slope_bootstrap([0.0, 1.0], ys, 300, 7)
-    p2, d2 = cifar.slope_bootstrap([0.0, 1.0], ys, 300, 7)
+    p1, d1 = stats.slope_bootstrap([0.0, 1.0], ys, 300, 7)
+    p2, d2 = stats.slope_bootstrap([0.0, 1.0], ys, 300, 7)
     np.testing.assert_array_equal(d1, d2)
     assert p1 == pytest.approx(0.15)
-    assert cifar.ci_verdict(0.01, 0.2) == REPRODUCES
-    assert cifar.ci_verdict(-0.2, -0.01) == FAILS
-    assert cifar.ci_verdict(-0.01, 0.2) == INCONCLUSIVE
-    assert cifar.ci_verdict(math.nan, 0.2) == INCONCLUSIVE
+    assert stats.ci_verdict(0.01, 0.2) == REPRODUCES
+    assert stats.ci_verdict(-0.2, -0.01) == FAILS
+    assert stats.ci_verdict(-0.01, 0.2) == INCONCLUSIVE
+    assert stats.ci_verdict(math.nan, 0.2) == INCONCLUSIVE
 
 
 def _check_fig(paths):
@@ -196,24 +243,24 @@ def _check_fig(paths):
         assert data[:4] == (b"%PDF" if p.suffix == ".pdf" else b"\x89PNG")
 
 
-PLOTS = [cifar.plot_acc_vs_beta, cifar.plot_acc_vs_lr, cifar.plot_curves, cifar.plot_spread, cifar.plot_explicit]
+PLOTS = [figures.plot_acc_vs_beta, figures.plot_acc_vs_lr, figures.plot_curves, figures.plot_spread,
+         figures.plot_explicit]
 
 
-@pytest.mark.parametrize("plot", PLOTS, ids=lambda f: f.__name__)
-def test_plots_write_pdf_and_png(plot, planted, tmp_path):
-    paths = [tmp_path / f"{plot.__name__}.pdf", tmp_path / f"{plot.__name__}.png"]
-    plot(planted, {"spread_window": 5, "eta": 0.1}, paths)
+@pytest.mark.parametrize("fn", PLOTS, ids=lambda f: f.__name__)
+def test_plots_write_pdf_and_png(fn, planted, tmp_path):
+    paths = [tmp_path / f"{fn.__name__}.pdf", tmp_path / f"{fn.__name__}.png"]
+    plot(fn, planted, paths, spread_window=5, eta=0.1)
     _check_fig(paths)
     # also with an empty selection (no such dataset): still a labelled figure
     empty = [tmp_path / "e.pdf", tmp_path / "e.png"]
-    plot(planted, {"dataset": "cifar100"}, empty)
+    plot(fn, planted, empty, dataset="cifar100")
     _check_fig(empty)
 
 
 def test_table_final(planted):
-    out = cifar.table_final(planted, {})
-    df, caption = out["cifar_final"]
-    assert list(df.columns) == cifar.TABLE_COLUMNS and caption
+    df, caption = table(planted), runs.TABLE_CAPTION
+    assert list(df.columns) == runs.TABLE_COLUMNS and caption
     row = df[(df["method"] == "sgdm") & (df["beta"] == 0.9)].iloc[0]
     assert row["n"] == 6 and row["n_diverged"] == 1
     assert row["final_acc_mean"] == pytest.approx(0.5 + 0.1 + 0.18)
@@ -237,8 +284,8 @@ def test_end_to_end_tiny_training(tmp_path):
     torch.set_num_threads(1)
     try:
         for beta in (0.0, 0.9):
-            cfg = dict(model="small_cnn", width=0.25, method="sgdm", beta=beta, lr=0.05, batch_size=16,
-                       epochs=2, augment=["crop+flip", "cutout"], cutout_size=8, seed=0, device="cpu")
+            cfg = train_cfg(model="small_cnn", width=0.25, method="sgdm", beta=beta, lr=0.05, batch_size=16,
+                            epochs=2, augment=["crop+flip", "cutout"], cutout_size=8, seed=0, device="cpu")
             arrays, attrs = train(cfg, data, checkpoint_dir=None, progress=None)
             attrs = dict(attrs)
             attrs["dataset"] = "random"
@@ -248,17 +295,17 @@ def test_end_to_end_tiny_training(tmp_path):
             results.append(read_h5(p))
     finally:
         torch.set_num_threads(threads)
-    t = csv(cifar.tidy_runs(results, spread_window=5))
+    t = csv(tidy_runs(results, spread_window=5))
     assert len(t["epochs"]) == 4 and len(t["finals"]) == 2
     fi = t["finals"]
     assert set(fi["dataset"]) == {"random"} and set(fi["model"]) == {"small_cnn"}
     assert (fi["spread_window"] == 2).all() and (fi["status"] == "completed").all()
     assert fi["h"].tolist() == pytest.approx([0.05, 0.005])
-    for plot in PLOTS:
-        paths = [tmp_path / f"{plot.__name__}.pdf", tmp_path / f"{plot.__name__}.png"]
-        plot(t, {"spread_window": 5}, paths)
+    for fn in PLOTS:
+        paths = [tmp_path / f"{fn.__name__}.pdf", tmp_path / f"{fn.__name__}.png"]
+        plot(fn, t, paths, spread_window=5)
         _check_fig(paths)
-    d = cifar.cifar_claims(t, {"bootstrap": 200})
+    d = claims(t, bootstrap=200)
     assert (d["verdict"] == INCONCLUSIVE).all()                 # one seed: honest verdict
-    assert cifar.table_final(t, {})["cifar_final"][0]["n"].tolist() == [1, 1]
+    assert table(t)["n"].tolist() == [1, 1]
     assert time.perf_counter() - t0 < 30

@@ -1,4 +1,5 @@
-"""Gradient-noise estimators and theory (igrm.noise, docs/noise.md)."""
+"""Gradient-noise estimators and theory (igrm.noise, igrm.noise_theory, docs/noise.md), and the
+tables, figures and claims made from them (igrm.tidy.noise, igrm.figures.noise, igrm.claims.noise)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from igrm import noise as N
+from igrm import noise_theory as NT
 
 
 # --------------------------------------------------------------------------- helpers
@@ -65,7 +67,7 @@ def exact_trace(G1, b, sampler):
 def test_ratio_iid_closed_form_equals_sum():
     for beta, k in [(0.0, 3), (0.5, 7), (0.9, 40), (0.95, 200)]:
         w = (1 - beta) * beta ** np.arange(k, -1, -1)
-        assert np.isclose(N.ratio_iid(beta, k), np.sum(w * w), rtol=1e-12)
+        assert np.isclose(NT.ratio_iid(beta, k), np.sum(w * w), rtol=1e-12)
 
 
 @pytest.mark.parametrize("k,beta", [(3, 0.7), (1, 0.5), (2, 0.95)])
@@ -82,7 +84,7 @@ def test_epoch_formula_equals_exhaustive_enumeration(k, beta):
     S = np.cov(G1.T, bias=True)
     assert np.isclose(trace_b, np.trace(S) / b * (6 - b) / 5)            # finite-population Σ_b
     w = (1 - beta) * beta ** np.arange(k, -1, -1)
-    A, cr = N._igrm_weight_matrix(beta, k)
+    A, cr = NT._igrm_weight_matrix(beta, k)
     by_phase = []
     for phase in range(M):
         pos = phase + np.arange(k + 1)
@@ -92,7 +94,7 @@ def test_epoch_formula_equals_exhaustive_enumeration(k, beta):
             X[ep[j]] += w[j] * B[:, slot[j]]
         tot = X[0][:, None, :] + X[1][None, :, :]                        # (720, 720, d): all pairs
         var = np.mean(np.sum((tot - tot.mean((0, 1))) ** 2, -1))
-        assert np.isclose(var / trace_b, N.ratio_epoch(beta, k, 6, 2, phase=phase), rtol=1e-10)
+        assert np.isclose(var / trace_b, NT.ratio_epoch(beta, k, 6, 2, phase=phase), rtol=1e-10)
         by_phase.append(var / trace_b)
         # E[IGRM_s]/(h/4) by enumeration vs a‖m‖² + b trΣ_b (epoch coefficients at this phase)
         igrm = 0.0
@@ -102,17 +104,17 @@ def test_epoch_formula_equals_exhaustive_enumeration(k, beta):
                 Y[ep[j]] += A[r, j] * B[:, slot[j]]
             igrm = igrm + cr[r] * np.mean(np.sum((Y[0][:, None] + Y[1][None]) ** 2, -1))
         a_coef = np.sum(cr * A.sum(1) ** 2)
-        b_coef = np.sum(cr * N.epoch_quadratic(A, 6, 2, phase=phase))
+        b_coef = np.sum(cr * NT.epoch_quadratic(A, 6, 2, phase=phase))
         assert np.isclose(igrm, a_coef * (m @ m) + b_coef * trace_b, rtol=1e-10)
-    assert np.isclose(np.mean(by_phase), N.ratio_epoch(beta, k, 6, 2), rtol=1e-12)
+    assert np.isclose(np.mean(by_phase), NT.ratio_epoch(beta, k, 6, 2), rtol=1e-12)
 
 
 def test_epoch_full_epoch_window_has_zero_variance_as_beta_to_1():
     # β → 1, window = one whole epoch at phase 0: the weights are equal, the sum is fixed
-    assert N.ratio_epoch(0.999999, 9, 100, 10, phase=0) < 1e-9
-    assert N.ratio_iid(0.999999, 9) > 0
+    assert NT.ratio_epoch(0.999999, 9, 100, 10, phase=0) < 1e-9
+    assert NT.ratio_iid(0.999999, 9) > 0
     # large M: back to iid
-    assert np.isclose(N.ratio_epoch(0.9, 50, 10 ** 6, 1), N.ratio_iid(0.9, 50), rtol=1e-4)
+    assert np.isclose(NT.ratio_epoch(0.9, 50, 10 ** 6, 1), NT.ratio_iid(0.9, 50), rtol=1e-4)
 
 
 def test_igrm_expectation_equals_monte_carlo_gaussian():
@@ -126,15 +128,15 @@ def test_igrm_expectation_equals_monte_carlo_gaussian():
     for r in range(k + 1):
         Gr = sum(beta ** (r - j) * g[:, j] for j in range(r + 1))
         val += (1.0 if r == k else 2 * beta ** (k - r)) * np.sum(Gr ** 2, -1)
-    a, b = N.igrm_coefficients(beta, k)
+    a, b = NT.igrm_coefficients(beta, k)
     expect = a * (m @ m) + b * np.sum(sd ** 2)
     assert abs(val.mean() - expect) < 5 * val.std() / np.sqrt(n)
     igr = np.sum(g[:, k] ** 2, -1).mean()
-    rho = N.igrm_ratio_theory(beta, k, m @ m, np.sum(sd ** 2))
+    rho = NT.igrm_ratio_theory(beta, k, m @ m, np.sum(sd ** 2))
     assert abs(val.mean() / igr - rho) / rho < 0.02
     # large-k limits (docs/noise.md §3.2)
-    lim = N.igrm_ratio_limits(beta)
-    a_inf, b_inf = N.igrm_coefficients(beta, 400)
+    lim = NT.igrm_ratio_limits(beta)
+    a_inf, b_inf = NT.igrm_coefficients(beta, 400)
     assert np.isclose(a_inf, lim["raw_mean"], rtol=1e-9) and np.isclose(b_inf, lim["raw_noise"], rtol=1e-9)
 
 
@@ -207,9 +209,9 @@ def test_ci_coverage(sampler):
     b, L = 4, 11
     betas, ks = [0.0, 0.5, 0.9], [1, 4, 10]
     tr_exact, mu_exact = exact_trace(G1, b, sampler)
-    th = N.ratio_iid(np.array(betas)[:, None], np.array(ks)[None]) if sampler == "iid" else \
-        np.array([[N.ratio_epoch(be, k, 40, b) for k in ks] for be in betas])
-    rho = np.array([[N.igrm_ratio_theory(be, k, mu_exact, tr_exact, sampler, 40, b) for k in ks] for be in betas])
+    th = NT.ratio_iid(np.array(betas)[:, None], np.array(ks)[None]) if sampler == "iid" else \
+        np.array([[NT.ratio_epoch(be, k, 40, b) for k in ks] for be in betas])
+    rho = np.array([[NT.igrm_ratio_theory(be, k, mu_exact, tr_exact, sampler, 40, b) for k in ks] for be in betas])
     cover, cover_rho, cover_diff = [], [], []
     for trial in range(100):
         rng = np.random.default_rng(1000 + trial)
@@ -280,14 +282,23 @@ def test_epoch_indices_are_permutations():
 
 
 def test_estimate_noise_pipeline_smoke(tmp_path):
+    from igrm.claims.noise import noise_claims
+    from igrm.config import schema_defaults
+    from igrm.figures.noise import plot_reg_ratio, plot_variance_ratio
+    from igrm.tidy.noise import noise_ratios, noise_regularisation
+
     rng = np.random.default_rng(0)
     data = {"train/images": rng.integers(0, 256, size=(32, 8, 8, 3), dtype=np.uint8),
             "train/labels": rng.integers(0, 4, size=32),
             "test/images": rng.integers(0, 256, size=(8, 8, 8, 3), dtype=np.uint8),
             "test/labels": rng.integers(0, 4, size=8)}
-    cfg = {"betas": [0.0, 0.5, 0.9], "ks": [1, 3], "n_blocks": 4, "n_groups": 2, "batch_size": 4,
-           "model": "small_cnn", "width": 0.25, "h": 0.1, "point": "init"}
-    arrays, attrs = N.estimate_noise(cfg, None, data)
+    defaults = schema_defaults("noise")
+    train = schema_defaults("train")
+    cfg = {k: defaults[k] for k in ("block_len", "sampler", "seed", "device", "ci_level", "ci_method", "n_boot",
+                                    "augment", "train_subset", "grad_impl", "vmap_chunk")}
+    cfg.update(betas=[0.0, 0.5, 0.9], ks=[1, 3], n_blocks=4, n_groups=2, batch_size=4, h=0.1,
+               pad=train["pad"], cutout_size=train["cutout_size"], point="init", device="cpu", train_subset=None)
+    arrays, attrs = N.estimate_noise(({"model": "small_cnn", "width": 0.25}, None), data, **cfg)
     assert arrays["ratio"].shape == (2, 3, 2) and list(arrays["samplers"]) == ["iid", "epoch"]
     assert int(arrays["n_grad_evals"][0]) == 4 * 4
     np.testing.assert_allclose(arrays["ratio"][:, 0, :], arrays["ratio"][:, 0, :])  # finite
@@ -295,10 +306,31 @@ def test_estimate_noise_pipeline_smoke(tmp_path):
     from igrm.io import read_h5, write_h5
 
     write_h5(tmp_path / "n.h5", arrays, attrs)
-    tables = N.tidy_noise([read_h5(tmp_path / "n.h5")])
+    results = [read_h5(tmp_path / "n.h5")]
+    tables = {"ratios": noise_ratios(results), "regularisation": noise_regularisation(results)}
     assert len(tables["ratios"]) == 12 and len(tables["regularisation"]) == 12
-    N.plot_variance_ratio(tables, {}, [tmp_path / "v.png"])
-    N.plot_reg_ratio(tables, {}, [tmp_path / "r.png"])
-    claims = N.noise_claims(tables, {})
+    plot_variance_ratio(tables["ratios"], paths=[tmp_path / "v.png"], ci_level=cfg["ci_level"])
+    plot_reg_ratio(tables["regularisation"], paths=[tmp_path / "r.png"], ci_level=cfg["ci_level"])
+    claims = noise_claims(tables["ratios"], tables["regularisation"], ci_level=cfg["ci_level"],
+                          slides_rel_tol=defaults["slides_rel_tol"])
     assert set(claims["verdict"]) <= {"reproduces", "does not reproduce", "inconclusive"}
     assert (tmp_path / "v.png").exists() and (tmp_path / "r.png").exists()
+
+
+def test_estimate_noise_arguments_are_the_schema_keys():
+    """estimate_noise takes exactly keyword arguments (no defaults: those live in the schema):
+    every estimator key of config section noise, train.pad, train.cutout_size and the point's label; a
+    missing or misspelt key is a TypeError that names it."""
+    import inspect
+
+    from igrm.config import schema_defaults
+
+    sig = inspect.signature(N.estimate_noise)
+    kw = {n for n, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY}
+    assert all(p.default is p.empty for p in sig.parameters.values())
+    pipeline_only = {"runs", "points", "threads", "slides_rel_tol"}
+    assert kw == (set(schema_defaults("noise")) - pipeline_only) | {"pad", "cutout_size", "point"}
+    with pytest.raises(TypeError, match="n_blocks"):
+        N.estimate_noise(None, None, **{k: 0 for k in kw - {"n_blocks"}})
+    with pytest.raises(TypeError, match="n_block"):
+        N.estimate_noise(None, None, **{k: 0 for k in kw}, n_block=4)

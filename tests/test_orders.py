@@ -1,4 +1,5 @@
-"""Error-order stages on reduced grids: slopes, tidy/fit/claims/plots (igrm/orders.py)."""
+"""Error-order stage on reduced grids: simulations and slopes (igrm/orders.py), tidy tables
+(igrm/tidy/orders.py), claims (igrm/claims/orders.py), figures (igrm/figures/orders.py)."""
 
 import math
 
@@ -7,7 +8,11 @@ import pandas as pd
 import pytest
 
 from igrm import claims, orders
+from igrm.claims.orders import order_claims
+from igrm.config import schema_defaults
+from igrm.figures.orders import plot_orders_gdm, plot_orders_sgdm
 from igrm.io import read_h5, write_h5
+from igrm.tidy.orders import TIDY_COLUMNS, tidy_orders
 
 TOL = 0.15  # the claims tolerance of the default config, fixed before measuring
 SMALL_GRID = {"min": 0.005, "max": 0.04, "num": 4, "units": "eps"}
@@ -15,22 +20,27 @@ SMALL_GRID = {"min": 0.005, "max": 0.04, "num": 4, "units": "eps"}
 
 @pytest.fixture(scope="module")
 def gdm_results():
+    # one job's keywords as the pipeline builds them (rules/common.smk gdm_cfg), from the
+    # schema's defaults of orders.gdm
+    g = schema_defaults("orders/gdm")
+    common = {k: g[k] for k in ("h_grid", "t_burn_fraction", "rtol", "atol", "check_factor")}
     out = []
-    for cfg in ({"problem": "lstsq", "problem_params": {"dim": 5, "n": 20, "cond": 10, "seed": 0},
-                 "beta": 0.5, "h_grid": SMALL_GRID, "T": 2.0},
-                {"problem": "two_factor", "beta": 0.8, "h_grid": SMALL_GRID, "T": 0.25}):
-        out.append(orders.gdm_error_orders(cfg))
+    for problem, beta, over in (("lstsq", 0.5, {"dim": 5, "n": 20, "cond": 10, "seed": 0, "T": 2.0}),
+                                ("two_factor", 0.8, {"T": 0.25})):
+        cfg = {**common, "h_grid": SMALL_GRID, "problem": problem, "beta": beta, **g[problem], **over}
+        out.append(orders.gdm_error_orders(**cfg))
     return out
 
 
 @pytest.fixture(scope="module")
 def sgdm_result():
-    return orders.sgdm_error_orders({"beta": 0.5, "h_grid": SMALL_GRID, "T": 0.5, "streams": 4, "seed": 1})
+    s = {k: v for k, v in schema_defaults("orders/sgdm").items() if k != "betas"}
+    return orders.sgdm_error_orders(**{**s, "beta": 0.5, "h_grid": SMALL_GRID, "T": 0.5, "streams": 4, "seed": 1})
 
 
 @pytest.fixture(scope="module")
 def tidy(gdm_results, sgdm_result):
-    return pd.concat([orders.tidy_orders(a, at) for a, at in [*gdm_results, sgdm_result]], ignore_index=True)
+    return pd.concat([tidy_orders(a, at) for a, at in [*gdm_results, sgdm_result]], ignore_index=True)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +89,7 @@ def test_shifted_all_window_is_first_order(slopes):
 
 
 def test_tidy_columns_and_h5_roundtrip(tmp_path, gdm_results, sgdm_result, tidy):
-    assert list(tidy.columns) == orders.TIDY_COLUMNS
+    assert list(tidy.columns) == TIDY_COLUMNS
     assert set(tidy["comparison"]) == {"naive", "manifold", "manifold2", "shifted", "sgdm", "sgdm_deterministic"}
     assert set(tidy["flow"]) == {"flow (1)", "flow (2)", "SGD+M flow", "SGD+M flow without h/4 terms"}
     sg = tidy[tidy["comparison"] == "sgdm"]
@@ -88,7 +98,7 @@ def test_tidy_columns_and_h5_roundtrip(tmp_path, gdm_results, sgdm_result, tidy)
     frames = []
     for i, (a, at) in enumerate([*gdm_results, sgdm_result]):
         p = write_h5(tmp_path / f"r{i}.h5", a, at)
-        frames.append(orders.tidy_orders(*read_h5(p)))
+        frames.append(tidy_orders(*read_h5(p)))
     pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), tidy)
 
 
@@ -108,7 +118,7 @@ def test_slopes_columns(slopes):
 
 
 def test_order_claims(slopes):
-    df = orders.order_claims(slopes, {"slope_tol": TOL})
+    df = order_claims(slopes, slope_tol=TOL)
     assert list(df.columns) == claims.COLUMNS
     assert len(df) == int(slopes["primary"].sum())
     assert df["id"].is_unique
@@ -119,18 +129,18 @@ def test_order_claims(slopes):
     # a measured slope outside the tolerance is reported as not reproducing
     bad = slopes.copy()
     bad.loc[:, "slope"] = bad["expected_slope"] + 0.5
-    assert set(orders.order_claims(bad, {"slope_tol": TOL})["verdict"]) == {claims.FAILS}
+    assert set(order_claims(bad, slope_tol=TOL)["verdict"]) == {claims.FAILS}
 
 
 def test_plots_write_files(tmp_path, tidy, slopes):
-    gd = orders.plot_gdm_orders(tidy, slopes, [tmp_path / "gdm.pdf", tmp_path / "gdm.png"])
-    sg = orders.plot_sgdm_orders(tidy, slopes, [tmp_path / "sgdm.png"])
+    gd = plot_orders_gdm(tidy, slopes, paths=[tmp_path / "gdm.pdf", tmp_path / "gdm.png"])
+    sg = plot_orders_sgdm(tidy, slopes, paths=[tmp_path / "sgdm.png"])
     for p in [*gd, *sg]:
         assert p.exists() and p.stat().st_size > 1000
 
 
 def test_h_grid_units():
-    h, eps = orders.h_values({"min": 0.01, "max": 0.04, "num": 3}, 0.9, 2.0)
+    h, eps = orders.h_values({"min": 0.01, "max": 0.04, "num": 3, "units": "eps"}, 0.9, 2.0)
     np.testing.assert_allclose(eps, [0.01, 0.02, 0.04])
     np.testing.assert_allclose(h, eps * 0.01 / 2.0)
     h2, eps2 = orders.h_values({"min": 1e-3, "max": 4e-3, "num": 3, "units": "h"}, 0.5, 1.0)

@@ -231,7 +231,7 @@ def test_cifar_part_through_sbatch_equals_local(tmp_path_factory):
     # same results as on one machine (CPU, same seeds: bit-identical training metrics)
     loc = runs["local"][0]
     for rel in ("results/tables/cifar_final.csv", "results/claims/cifar.csv",
-                "results/tables/cifar_beta_finals.csv"):
+                "results/tidy/cifar_beta_finals.csv"):
         a, b = (pd.read_csv(d / rel) for d in (wd, loc))
         timing = [c for c in a.columns if "wall_time" in c]
         pd.testing.assert_frame_equal(a.drop(columns=timing), b.drop(columns=timing), obj=rel)

@@ -1,4 +1,5 @@
-"""Toy pipeline stages (igrm.toy) on small configs, and the ODE flows against exact solutions."""
+"""Toy stage on small configs (igrm.toy; its tidy tables, figures and claims in igrm.tidy.toy,
+igrm.figures.toy, igrm.claims.toy), and the ODE flows against exact solutions."""
 
 import numpy as np
 import pandas as pd
@@ -9,20 +10,26 @@ from scipy.linalg import expm
 
 from igrm import toy
 from igrm.claims import COLUMNS
+from igrm.claims.toy import toy_claims
+from igrm.config import schema_defaults
+from igrm.figures.toy import plot_sharpness_sweep, plot_sigmoid, plot_two_factor
+from igrm.tidy.toy import tidy_finals, tidy_flows, tidy_sharpness, tidy_trajectories
 from igrm.io import read_h5, write_h5
 from igrm.problems import LeastSquares, SigmoidFactor, TwoFactor
 
-SMALL_TWO = {"x": 1.0, "y": 0.6, "init": [2.8, 3.4], "eta": 1e-2, "betas": [0.0, 0.5, 0.9],
-             "steps": 3000, "record_every": 7}
-SMALL_SWEEP = {"x": 1.0, "y": 0.6, "init": [2.8, 3.4], "etas": [1e-2], "betas": [0.0, 0.3, 0.6, 0.8],
-               "steps": 4000}
-SMALL_SIG = {"x": 1.0, "y": 0.6, "init": [6.0, 2.0], "eta": 1e-2, "betas": [0.0, 0.9], "steps": 500,
-             "record_every": 1, "flow_points": 200}
+# each starts from the schema's defaults of its config section (the only defaults there are)
+SMALL_TWO = {**schema_defaults("toy/two_factor"), "x": 1.0, "y": 0.6, "init": [2.8, 3.4], "eta": 1e-2,
+             "betas": [0.0, 0.5, 0.9], "steps": 3000, "record_every": 7}
+_TF = schema_defaults("toy/two_factor")
+SMALL_SWEEP = {**schema_defaults("toy/sharpness_sweep"), "x": _TF["x"], "y": _TF["y"], "init": _TF["init"],
+               "etas": [1e-2], "betas": [0.0, 0.3, 0.6, 0.8], "steps": 4000}
+SMALL_SIG = {**schema_defaults("toy/sigmoid"), "x": 1.0, "y": 0.6, "init": [6.0, 2.0], "eta": 1e-2,
+             "betas": [0.0, 0.9], "steps": 500, "record_every": 1, "flow_points": 200}
 
 
 @pytest.fixture(scope="module")
 def two(tmp_path_factory):
-    arrays, attrs = toy.simulate_two_factor(SMALL_TWO)
+    arrays, attrs = toy.simulate_two_factor(**SMALL_TWO)
     path = tmp_path_factory.mktemp("h5") / "two.h5"
     write_h5(path, arrays, attrs)
     return read_h5(path)
@@ -30,12 +37,12 @@ def two(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sweep():
-    return toy.sharpness_sweep(SMALL_SWEEP)
+    return toy.sharpness_sweep(**SMALL_SWEEP)
 
 
 @pytest.fixture(scope="module")
 def sig(tmp_path_factory):
-    arrays, attrs = toy.simulate_sigmoid(SMALL_SIG)
+    arrays, attrs = toy.simulate_sigmoid(**SMALL_SIG)
     path = tmp_path_factory.mktemp("h5") / "sig.h5"
     write_h5(path, arrays, attrs)
     return read_h5(path)
@@ -110,7 +117,7 @@ def test_sweep_arrays_and_physics(sweep):
     assert np.all(np.diff(a["sharpness_gdm"]) < 0)
     assert np.all(a["sharpness_gdm"] < a["sharpness_flow1"])
     # flow (2) is closer to GD+M than flow (1) is
-    df = toy.tidy_sharpness(a, attrs)
+    df = tidy_sharpness(a, attrs)
     assert np.all(np.abs(df["rel_err"]) < np.abs(df["rel_err_flow1"]))
 
 
@@ -118,8 +125,8 @@ def test_flow2_error_is_second_order_in_eta():
     # at β = 0 the flow-(2) error of the limit sharpness is O(η²), the flow-(1) error O(η)
     errs2, errs1 = [], []
     for eta in (0.01, 0.005):
-        a, at = toy.sharpness_sweep({**SMALL_SWEEP, "etas": [eta], "betas": [0.0], "steps": 6000})
-        df = toy.tidy_sharpness(a, at)
+        a, at = toy.sharpness_sweep(**{**SMALL_SWEEP, "etas": [eta], "betas": [0.0], "steps": 6000})
+        df = tidy_sharpness(a, at)
         errs2.append(abs(df["rel_err"].iloc[0]))
         errs1.append(abs(df["rel_err_flow1"].iloc[0]))
     assert 3.0 < errs2[0] / errs2[1] < 5.0  # ≈ 4 for O(η²)
@@ -142,16 +149,16 @@ def test_simulate_sigmoid_and_flows(sig):
 
 
 def test_tidy_frames(two, sweep, sig):
-    tr = toy.tidy_trajectories(*two, max_points=50)
+    tr = tidy_trajectories(*two, max_points=50)
     assert list(tr.columns) == ["problem", "method", "beta", "eta", "h", "step", "w1", "w2"]
     per = tr.groupby("beta")["step"].agg(["count", "min", "max"])
     assert (per["count"] <= 50).all() and (per["min"] == 0).all() and (per["max"] == 3000).all()
     assert set(tr["method"]) == {"GD", "GD+M"}
-    fi = toy.tidy_finals(*two)
+    fi = tidy_finals(*two)
     assert len(fi) == 3 and {"w1", "w2", "loss", "sharpness", "diverged_step"} <= set(fi.columns)
-    sw = toy.tidy_sharpness(*sweep)
+    sw = tidy_sharpness(*sweep)
     assert {"eta", "beta", "sharpness_gdm", "sharpness_flow2", "sharpness_flow1", "rel_err"} <= set(sw.columns)
-    fl = toy.tidy_flows(*sig)
+    fl = tidy_flows(*sig)
     assert list(fl.columns) == ["problem", "flow", "t", "w1", "w2"]
     assert set(fl["flow"]) == {toy.FLOW_E, toy.FLOW_R}
 
@@ -165,21 +172,22 @@ def _check_files(paths):
 
 def test_plots(tmp_path, two, sweep, sig):
     paths = [tmp_path / "two.pdf", tmp_path / "two.png"]
-    toy.plot_two_factor(toy.tidy_trajectories(*two), SMALL_TWO, paths)
+    plot_two_factor(tidy_trajectories(*two), None, paths=paths, **SMALL_TWO)
     _check_files(paths)
-    toy.plot_two_factor(toy.tidy_trajectories(*two), SMALL_TWO, paths, finals_df=toy.tidy_finals(*two))
+    plot_two_factor(tidy_trajectories(*two), tidy_finals(*two), paths=paths, **SMALL_TWO)
     _check_files(paths)
     paths = [tmp_path / "sw.pdf", tmp_path / "sw.png"]
-    toy.plot_sharpness(toy.tidy_sharpness(*sweep), paths)
+    plot_sharpness_sweep(tidy_sharpness(*sweep), paths=paths)
     _check_files(paths)
     paths = [tmp_path / "sig.pdf", tmp_path / "sig.png"]
-    toy.plot_sigmoid(toy.tidy_trajectories(*sig), toy.tidy_flows(*sig), SMALL_SIG, paths)
+    plot_sigmoid(tidy_trajectories(*sig), tidy_flows(*sig), paths=paths, **SMALL_SIG)
     _check_files(paths)
 
 
 def test_toy_claims(two, sweep):
-    sw = toy.tidy_sharpness(*sweep)
-    cl = toy.toy_claims(sw, toy.tidy_finals(*two), {"claims": {"spearman_max": -0.9}})
+    sw = tidy_sharpness(*sweep)
+    claims_cfg = schema_defaults("toy/claims")
+    cl = toy_claims(sw, tidy_finals(*two), **{**claims_cfg, "spearman_max": -0.9})
     assert list(cl.columns) == COLUMNS
     etas = sorted(sw["eta"].unique())
     ids = list(cl["id"])
@@ -195,5 +203,5 @@ def test_toy_claims(two, sweep):
         assert r["measured"] == pytest.approx(np.abs(sw[sw["eta"] == e]["rel_err"]).max())
         assert r["tolerance"] == 0.02  # the default, fixed before measuring
     # a tolerance from the config is used as given, and can fail
-    cl2 = toy.toy_claims(sw, None, {"claims": {"flow2_rel_tol": 1e-9}})
+    cl2 = toy_claims(sw, None, **{**claims_cfg, "flow2_rel_tol": 1e-9})
     assert (cl2[cl2["id"].str.startswith("toy/limit_matches")]["verdict"] == "does not reproduce").all()

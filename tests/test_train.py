@@ -13,6 +13,7 @@ from torch import nn
 
 from igrm.regularizers import penalty_grad
 from igrm.train import (accumulate_gradient, augment_batch, batch_crop, resolve_config, step_sizes, train)
+from tests._train_cfg import train_cfg
 
 torch.set_num_threads(1)
 HERE = Path(__file__).resolve().parent
@@ -27,8 +28,9 @@ def tiny_data(n_train=96, n_test=32, size=16, channels=3, seed=0):
             "attrs": {"mean": [0.5, 0.4, 0.3][:channels], "std": [0.25, 0.2, 0.3][:channels], "num_classes": 10}}
 
 
-BASE = dict(model="small_cnn", width=0.25, method="sgdm", beta=0.9, lr=0.05, batch_size=32, epochs=2,
-            augment=["crop+flip", "cutout"], cutout_size=4, seed=3, device="cpu", eval_batch_size=64)
+BASE = train_cfg(model="small_cnn", width=0.25, method="sgdm", beta=0.9, lr=0.05, batch_size=32, epochs=2,
+                 augment=["crop+flip", "cutout"], cutout_size=4, seed=3, device="cpu", eval_batch_size=64,
+                 train_subset=None, test_subset=None, checkpoint_every=1)
 
 
 # ---------------------------------------------------------------- optimiser
@@ -67,11 +69,11 @@ def test_torch_sgd_momentum_is_heavy_ball():
 
 
 def test_step_sizes():
-    s = step_sizes(resolve_config({"beta": 0.9, "lr": 0.1, "lr_mode": "effective"}))
+    s = step_sizes(resolve_config({**BASE, "beta": 0.9, "lr": 0.1, "lr_mode": "effective"}))
     assert s["h"] == pytest.approx(0.01) and s["eta"] == pytest.approx(0.1)
     assert s["mu"] == pytest.approx(0.9 * 0.1 / (2 * 0.1))
     assert s["lambda_flow2"] == pytest.approx(1.9 * 0.01 / (4 * 0.01))
-    r = step_sizes(resolve_config({"beta": 0.5, "lr": 0.1, "lr_mode": "raw"}))
+    r = step_sizes(resolve_config({**BASE, "beta": 0.5, "lr": 0.1, "lr_mode": "raw"}))
     assert r["h"] == pytest.approx(0.1) and r["eta"] == pytest.approx(0.2)
 
 
@@ -79,7 +81,16 @@ def test_unknown_and_bad_keys_are_named():
     with pytest.raises(ValueError, match="momentum"):
         resolve_config({"momentum": 0.9})
     with pytest.raises(ValueError, match="'method'"):
-        resolve_config({"method": "adam"})
+        resolve_config({**BASE, "method": "adam"})
+
+
+def test_missing_keys_are_named_no_defaults():
+    """train() has no defaults (they live in the schema): a key that does not arrive is an
+    error naming it, before anything runs."""
+    with pytest.raises(TypeError, match="pad"):
+        resolve_config({k: v for k, v in BASE.items() if k != "pad"})
+    with pytest.raises(TypeError, match="snapshot_epochs"):
+        train({k: v for k, v in BASE.items() if k != "snapshot_epochs"}, tiny_data(), None, None)
 
 
 # ---------------------------------------------------------------- full batch

@@ -1,0 +1,277 @@
+"""Figures of the CIFAR stage (results/figures/<name>.{pdf,png}), one function each, with
+their captions: observation 1 (:func:`plot_acc_vs_lr`), observation 2
+(:func:`plot_spread`), observation 3 (:func:`plot_acc_vs_beta`), the test-accuracy curves
+(:func:`plot_curves`) and the explicit IGR-M baseline (:func:`plot_explicit`).
+
+Each takes the tidy frames of igrm.tidy.runs (``epochs``, ``finals``), the output
+``paths`` and the keys of the config's ``train.analysis`` it uses (keyword-only, no
+defaults; ``eta``: the β-sweeps' effective learning rate, None = the η with the most β
+values; ``dataset``/``model``: None = all). Diverged runs are marked, never averaged.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..tidy.runs import SETTING, beta_sweep_etas, close, explicit_groups, select_finals, setting_label
+from .style import beta_color, figure, save
+
+
+def _plot_eta(f: pd.DataFrame, *, eta: float | None, method: str = "sgdm") -> float | None:
+    """``eta`` (if given and present), else the η with the most β values (ties: the smallest η)."""
+    etas = beta_sweep_etas(f, eta=eta, method=method)
+    if not etas:
+        g = f[f["method"] == method]
+        etas = sorted(set(np.round(g["eta"].to_numpy(dtype=float), 12)))
+        if not etas:
+            return None
+    g = f[f["method"] == method]
+    counts = [(-g.loc[close(g["eta"], e), "beta"].nunique(), e) for e in etas]
+    return min(counts)[1]
+
+
+def _agg(df: pd.DataFrame, by: Sequence[str], value: str) -> pd.DataFrame:
+    """mean, std (ddof 1), n over completed runs, n_diverged over all, per group."""
+    rows = []
+    for key, g in df.groupby(list(by), sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        ok = g[(g["status"] == "completed") & np.isfinite(g[value].astype(float))]
+        v = ok[value].to_numpy(dtype=float)
+        rows.append({**dict(zip(by, key)), "mean": float(v.mean()) if v.size else math.nan,
+                     "std": float(v.std(ddof=1)) if v.size >= 2 else math.nan, "n": int(v.size),
+                     "n_diverged": int((g["status"] == "diverged").sum())})
+    return pd.DataFrame(rows, columns=[*by, "mean", "std", "n", "n_diverged"])
+
+
+def _n_text(n: pd.Series) -> str:
+    lo, hi = int(n.min()), int(n.max())
+    return f"n={lo}" if lo == hi else f"n={lo}–{hi}"
+
+
+def _mark_diverged(ax, x, ndiv, ntot):
+    """Mark levels with diverged runs at the bottom of the axes."""
+    for xi, k, t in zip(x, ndiv, ntot):
+        if k:
+            ax.annotate(f"×{int(k)}/{int(t)} div.", xy=(xi, 0.02), xycoords=("data", "axes fraction"),
+                        ha="center", fontsize=6, color="#d62728")
+            ax.plot([xi], [0.0], marker="x", color="#d62728", transform=ax.get_xaxis_transform(),
+                    clip_on=False, ls="none")
+
+
+def _empty(ax, msg="no matching runs"):
+    ax.text(0.5, 0.5, msg, ha="center", va="center", transform=ax.transAxes)
+
+
+def _line_colors(i: int) -> str:
+    return ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"][i % 7]
+
+
+# =========================================================================== figures
+def plot_acc_vs_beta(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None) -> None:
+    """Observation 3: final test accuracy vs β at a fixed effective lr η (SGD+M),
+    one line per (dataset, model), mean ± std over seeds."""
+    f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
+    f = f[f["method"] == "sgdm"]
+    fig, axes = figure(1, 1, width=4.0, height=3.2)
+    ax = axes[0, 0]
+    etas_used, ns = [], []
+    for i, (key, g) in enumerate(f.groupby(SETTING, sort=True)):
+        eta_k = _plot_eta(g, eta=eta)
+        if eta_k is None:
+            continue
+        g = g[close(g["eta"], eta_k)]
+        a = _agg(g, ["beta"], "final_test_acc")
+        if not len(a):
+            continue
+        etas_used.append(eta_k)
+        ns.append(a["n"])
+        ax.errorbar(a["beta"], a["mean"], yerr=a["std"].fillna(0), marker="o", capsize=3, color=_line_colors(i),
+                    label=f"{setting_label(key)}, η={eta_k:g} ({_n_text(a['n'])})")
+        _mark_diverged(ax, a["beta"], a["n_diverged"], a["n"] + a["n_diverged"])
+    if not etas_used:
+        _empty(ax)
+    else:
+        ax.legend(loc="best")
+    ax.set_xlabel("momentum β")
+    ax.set_ylabel("final test accuracy")
+    eta_txt = ", ".join(f"{e:g}" for e in sorted(set(etas_used)))
+    ax.set_title(f"Obs. 3: test accuracy vs β at fixed η = {eta_txt or '–'}")
+    n_txt = _n_text(pd.concat(ns)) if ns else "n=0"
+    save(fig, paths, caption=(f"Final test accuracy of SGD+M against momentum β at a fixed effective learning rate "
+                              f"η = h/(1−β) = {eta_txt or '–'}; mean ± std over seeds ({n_txt} completed seeds per "
+                              "point). Red crosses: levels with diverged runs (not in the mean). Paper: accuracy "
+                              "rises with β."))
+
+
+def plot_acc_vs_lr(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, dataset: str | None, model: str | None) -> None:
+    """Observation 1: plain SGD (β = 0): final test accuracy vs step size h (log x)."""
+    f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
+    f = f[(f["method"] == "sgdm") & (f["beta"] == 0.0)]
+    fig, axes = figure(1, 1, width=4.0, height=3.2)
+    ax = axes[0, 0]
+    ns = []
+    for i, (key, g) in enumerate(f.groupby(SETTING, sort=True)):
+        a = _agg(g, ["h"], "final_test_acc")
+        ns.append(a["n"])
+        ax.errorbar(a["h"], a["mean"], yerr=a["std"].fillna(0), marker="o", capsize=3, color=_line_colors(i),
+                    label=f"{setting_label(key)} ({_n_text(a['n'])})")
+        _mark_diverged(ax, a["h"], a["n_diverged"], a["n"] + a["n_diverged"])
+    if ns:
+        ax.set_xscale("log")
+        ax.legend(loc="best")
+    else:
+        _empty(ax)
+    ax.set_xlabel("learning rate h (β = 0)")
+    ax.set_ylabel("final test accuracy")
+    ax.set_title("Obs. 1: plain SGD, test accuracy vs h")
+    n_txt = _n_text(pd.concat(ns)) if ns else "n=0"
+    save(fig, paths, caption=("Final test accuracy of plain SGD (β = 0) against the learning rate h (log scale); "
+                              f"mean ± std over seeds ({n_txt} completed seeds per point). Red crosses: diverged "
+                              "runs (not in the mean). Paper: accuracy rises with h."))
+
+
+def _settings_panels(f: pd.DataFrame):
+    keys = [k for k, _ in f.groupby(SETTING, sort=True)]
+    return keys
+
+
+def plot_curves(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None) -> None:
+    """Test accuracy per epoch, one line per β (SGD+M at fixed η), mean over completed
+    seeds with a ±1 std band; one panel per (dataset, model)."""
+    f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
+    f = f[f["method"] == "sgdm"]
+    ep = epochs
+    keys = _settings_panels(f) or [None]
+    fig, axes = figure(1, len(keys), width=3.8, height=3.2)
+    for ax, key in zip(axes[0], keys):
+        if key is None:
+            _empty(ax)
+            ax.set_title("test accuracy per epoch")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("test accuracy")
+            continue
+        g = f[np.logical_and.reduce([f[k] == v for k, v in zip(SETTING, key)])]
+        eta_k = _plot_eta(g, eta=eta)
+        g = g[close(g["eta"], eta_k)]
+        for beta, gb in g.groupby("beta", sort=True):
+            done = gb[gb["status"] == "completed"]
+            n_div = int((gb["status"] == "diverged").sum())
+            e = ep[ep["run_id"].isin(done["run_id"])]
+            if len(e):
+                s = e.groupby("epoch")["test_acc"].agg(["mean", "std", "count"])
+                col = beta_color(beta)
+                ax.plot(s.index, s["mean"], color=col,
+                        label=f"β={beta:g} (n={len(done)}" + (f", {n_div} diverged" if n_div else "") + ")")
+                ax.fill_between(s.index, s["mean"] - s["std"].fillna(0), s["mean"] + s["std"].fillna(0),
+                                color=col, alpha=0.2, lw=0)
+            elif n_div:
+                ax.plot([], [], color=beta_color(beta), ls=":", label=f"β={beta:g}: all {n_div} diverged")
+        ax.set_title(f"{setting_label(key)}, η={eta_k:g}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test accuracy")
+        ax.legend(loc="lower right")
+    save(fig, paths, caption=("Test accuracy per epoch of SGD+M at a fixed effective learning rate η, one line per "
+                              "momentum β: mean over completed seeds (n in the legend), band ±1 std over seeds. "
+                              "Diverged runs are counted in the legend and left out of the mean."))
+
+
+def plot_spread(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None) -> None:
+    """Observation 2: std of test accuracy over the last N epochs vs β (SGD+M, fixed η);
+    mean ± std over seeds of the per-run spread."""
+    f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
+    f = f[f["method"] == "sgdm"]
+    fig, axes = figure(1, 1, width=4.0, height=3.2)
+    ax = axes[0, 0]
+    ns, windows, etas_used = [], set(), []
+    for i, (key, g) in enumerate(f.groupby(SETTING, sort=True)):
+        eta_k = _plot_eta(g, eta=eta)
+        if eta_k is None:
+            continue
+        g = g[close(g["eta"], eta_k)]
+        a = _agg(g, ["beta"], "last_std_test_acc")
+        if not len(a):
+            continue
+        etas_used.append(eta_k)
+        windows |= set(g.loc[g["status"] == "completed", "spread_window"].astype(int))
+        ns.append(a["n"])
+        ax.errorbar(a["beta"], a["mean"], yerr=a["std"].fillna(0), marker="s", capsize=3, color=_line_colors(i),
+                    label=f"{setting_label(key)}, η={eta_k:g} ({_n_text(a['n'])})")
+        _mark_diverged(ax, a["beta"], a["n_diverged"], a["n"] + a["n_diverged"])
+    if ns:
+        ax.legend(loc="best")
+    else:
+        _empty(ax)
+    N = ", ".join(str(w) for w in sorted(windows)) or "–"
+    ax.set_xlabel("momentum β")
+    ax.set_ylabel(f"std of test accuracy, last {N} epochs")
+    ax.set_title("Obs. 2: spread of test accuracy vs β")
+    n_txt = _n_text(pd.concat(ns)) if ns else "n=0"
+    save(fig, paths, caption=(f"Spread of test accuracy across epochs: per run, the std (ddof 1) of test accuracy "
+                              f"over its last N = {N} epochs; mean ± std of that spread over seeds ({n_txt}), "
+                              "SGD+M at a fixed effective learning rate η. Paper: spread falls as β rises."))
+
+
+def plot_explicit(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None,
+                  explicit_against: str) -> None:
+    """Explicit IGR-M baseline vs GD+M (same β) vs plain GD (β = 0), all at the same η:
+    test accuracy curves (left) and final accuracy bars (right), mean ± std over seeds."""
+    f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
+    ep = epochs
+    groups = explicit_groups(f, eta=eta, explicit_against=explicit_against)
+    fig, axes = figure(1, 2, width=3.8, height=3.2)
+    ax_c, ax_b = axes[0]
+    labels, means, stds, colors, ns_all = [], [], [], [], []
+    styles = {"explicit": "-", "momentum": "--", "plain": ":"}
+    for key, fam, g_ex, g_mom, g_plain in groups:
+        beta = key[5]
+        mom_name = "GD+M" if fam == "gdm" else "SGD+M"
+        plain_name = "GD" if fam == "gdm" else "SGD"
+        for kind, g, name, b in (("plain", g_plain, plain_name, 0.0), ("momentum", g_mom, mom_name, beta),
+                                 ("explicit", g_ex, "explicit IGR-M", beta)):
+            done = g[g["status"] == "completed"]
+            n_div = int((g["status"] == "diverged").sum())
+            label = f"{name} β={b:g}" if kind != "explicit" else f"{name} (β={beta:g})"
+            if kind == "plain" and label in labels:
+                continue
+            col = beta_color(b) if kind != "explicit" else "#9467bd"
+            e = ep[ep["run_id"].isin(done["run_id"])]
+            if len(e):
+                s = e.groupby("epoch")["test_acc"].agg(["mean", "std"])
+                ax_c.plot(s.index, s["mean"], color=col, ls=styles[kind],
+                          label=f"{label} (n={len(done)}" + (f", {n_div} div." if n_div else "") + ")")
+                ax_c.fill_between(s.index, s["mean"] - s["std"].fillna(0), s["mean"] + s["std"].fillna(0),
+                                  color=col, alpha=0.15, lw=0)
+            v = done["final_test_acc"].to_numpy(dtype=float)
+            labels.append(label)
+            means.append(float(v.mean()) if v.size else math.nan)
+            stds.append(float(v.std(ddof=1)) if v.size >= 2 else 0.0)
+            colors.append(col)
+            ns_all.append(f"n={v.size}" + (f"\n{n_div} div." if n_div else ""))
+    if labels:
+        x = np.arange(len(labels))
+        ax_b.bar(x, np.nan_to_num(means), yerr=stds, color=colors, capsize=3, alpha=0.8)
+        for xi, m, t in zip(x, means, ns_all):
+            ax_b.annotate(t, xy=(xi, 0.02), xycoords=("data", "axes fraction"), ha="center", fontsize=6)
+        ax_b.set_xticks(x, labels, rotation=30, ha="right", fontsize=7)
+        ax_c.legend(loc="lower right", fontsize=6)
+        etas = sorted({k[0][4] for k in groups})
+        title_eta = ", ".join(f"{e:g}" for e in etas)
+        setting = "; ".join(sorted({setting_label(k[0][:4]) for k in groups}))
+    else:
+        _empty(ax_c, "no explicit IGR-M runs")
+        _empty(ax_b, "no explicit IGR-M runs")
+        title_eta, setting = "–", ""
+    ax_c.set_xlabel("epoch")
+    ax_c.set_ylabel("test accuracy")
+    ax_c.set_title(f"{setting} η={title_eta}".strip())
+    ax_b.set_ylabel("final test accuracy")
+    ax_b.set_title("final accuracy, mean ± std over seeds")
+    save(fig, paths, caption=("Explicit IGR-M baseline (plain GD/SGD at η on E + μ‖∇E‖², μ = βη/(2(1−β))) against "
+                              "heavy-ball GD+M/SGD+M with the same β and plain GD/SGD (β = 0), all at the same "
+                              f"effective learning rate η = {title_eta}. Left: test accuracy per epoch, mean over "
+                              "completed seeds ± 1 std. Right: final test accuracy, mean ± std over seeds (n under "
+                              "each bar; diverged runs counted, not averaged)."))

@@ -1,0 +1,92 @@
+"""Figures of the gradient-noise stage (docs/noise.md), from the tidy tables of
+igrm/tidy/noise.py: the variance ratio of the historical gradient (Obs-1) and the ratio of
+expected implicit regularisers (Obs-2) against β, measured with CIs beside the exact theory
+(igrm/noise_theory.py) and the slides' factors. The report's captions are
+report/noise_variance.rst and report/noise_regularisation.rst."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..noise_theory import igrm_ratio_limits, ratio_iid
+from .style import beta_color, figure, save
+
+_K_MARKERS = ("o", "s", "^", "D", "v", "P")
+_K_STYLES = (":", "--", "-", "-.")
+
+
+def variance_caption(ci_level: float) -> str:
+    return ("Variance reduction of the normalised historical gradient at a fixed point: "
+            f"measured ratio ({ci_level:.0%} CI, batch means over independent blocks) vs the exact theory "
+            "(docs/noise.md §2).")
+
+
+def regularisation_caption(ci_level: float) -> str:
+    return ("Expected implicit regulariser of SGD+M over SGD's at the same raw step h "
+            f"(docs/noise.md §3): measured ({ci_level:.0%} CI), exact theory, the slides' 1/(1−β).")
+
+
+def plot_variance_ratio(ratios: pd.DataFrame, *, paths: Iterable[str | os.PathLike], ci_level: float) -> None:
+    """Measured tr Cov((1−β)∇G_k)/tr Cov(g) vs β (CIs at ci_level; colour = β, marker = k)
+    with the exact theory per k (iid: thin lines; epoch: thick) and the slides' (1−β)/(1+β).
+    ``ratios``: igrm.tidy.noise.noise_ratios' table."""
+    df = ratios
+    samplers = list(dict.fromkeys(df["sampler"]))
+    fig, axes = figure(1, len(samplers), width=3.6, height=3.2)
+    bb = np.linspace(0, max(0.99, df["beta"].max()), 200)
+    for ax, s in zip(axes[0], samplers):
+        d = df[df["sampler"] == s]
+        ks = sorted(d["k"].unique())
+        for j, k in enumerate(ks):
+            dk = d[d["k"] == k].sort_values("beta")
+            ax.plot(bb, ratio_iid(bb, k), _K_STYLES[j % 4], color="0.5", lw=0.9,
+                    label=f"iid theory k={k}")
+            if s == "epoch":
+                ax.plot(dk["beta"], dk["theory_epoch"], _K_STYLES[j % 4], color="k", lw=1.4,
+                        label=f"epoch theory k={k}")
+            for _, r in dk.iterrows():
+                ax.errorbar(r["beta"] + 0.006 * (j - 1), r["ratio"], yerr=[[r["ratio"] - r["lo"]], [r["hi"] - r["ratio"]]],
+                            fmt=_K_MARKERS[j % 6], ms=4, color=beta_color(r["beta"]), capsize=2)
+            ax.plot([], [], _K_MARKERS[j % 6], color="0.3", label=f"measured k={k}")
+        ax.plot(bb, (1 - bb) / (1 + bb), color="tab:red", lw=0.8, alpha=0.6, label="slides (1−β)/(1+β)")
+        ax.set_yscale("log")
+        ax.set_xlabel("β")
+        ax.set_ylabel("tr Cov((1−β)∇G_k) / tr Cov(g)")
+        ax.set_title(f"{s} mini-batches")
+        ax.legend(fontsize=6, ncol=1)
+    save(fig, paths, caption=variance_caption(ci_level))
+
+
+def plot_reg_ratio(regularisation: pd.DataFrame, *, paths: Iterable[str | os.PathLike], ci_level: float) -> None:
+    """E[IGRM_s]/E[IGR_s] vs β (same h, G as written): measured (CIs at ci_level), exact theory
+    from the measured ‖m‖², trΣ, the slides' 1/(1−β) and the noise/mean-dominated limits.
+    ``regularisation``: igrm.tidy.noise.noise_regularisation's table."""
+    df = regularisation
+    samplers = list(dict.fromkeys(df["sampler"]))
+    fig, axes = figure(1, len(samplers), width=3.6, height=3.2)
+    bb = np.linspace(0, max(0.96, df["beta"].max()), 200)
+    lim = igrm_ratio_limits(bb)
+    for ax, s in zip(axes[0], samplers):
+        d = df[df["sampler"] == s]
+        ks = sorted(d["k"].unique())
+        for j, k in enumerate(ks):
+            dk = d[d["k"] == k].sort_values("beta")
+            ax.plot(dk["beta"], dk["theory"], _K_STYLES[j % 4], color="k", lw=1.0, label=f"exact k={k}")
+            for _, r in dk.iterrows():
+                ax.errorbar(r["beta"] + 0.006 * (j - 1), r["igrm_over_igr"],
+                            yerr=[[r["igrm_over_igr"] - r["lo"]], [r["hi"] - r["igrm_over_igr"]]],
+                            fmt=_K_MARKERS[j % 6], ms=4, color=beta_color(r["beta"]), capsize=2)
+            ax.plot([], [], _K_MARKERS[j % 6], color="0.3", label=f"measured k={k}")
+        ax.plot(bb, 1 / (1 - bb), color="tab:red", lw=1.2, label="slides 1/(1−β)")
+        ax.plot(bb, lim["raw_noise"], color="tab:blue", lw=0.8, alpha=0.6, label="k→∞, noise-dom. 1/(1−β)²")
+        ax.plot(bb, lim["raw_mean"], color="tab:green", lw=0.8, alpha=0.6, label="k→∞, mean-dom. (1+β)/(1−β)³")
+        ax.set_yscale("log")
+        ax.set_xlabel("β")
+        ax.set_ylabel("E[IGRM_s] / E[IGR_s]  (same h)")
+        ax.set_title(f"{s} mini-batches")
+        ax.legend(fontsize=6)
+    save(fig, paths, caption=regularisation_caption(ci_level))

@@ -1,0 +1,269 @@
+"""Training runs (igrm.train results) as tidy tables, the selections the CIFAR figures
+and claims share, and the paper's final-accuracy table.
+
+- :func:`tidy_runs`: result files -> ``epochs`` (one row per run and epoch) and
+  ``finals`` (one row per run), results/tidy/cifar_<grid>_{epochs,finals}.csv;
+- :func:`concat_finals`: the finals of several grids, each run once;
+- :func:`select_finals`: finals restricted to one dataset/model, with the spread over
+  another window re-computed from ``epochs``;
+- :func:`beta_sweep_etas`, :func:`explicit_groups`: which runs a β-sweep or an explicit
+  baseline comparison is made of;
+- :func:`table_final` (+ :data:`TABLE_CAPTION`): results/tables/cifar_final.*.
+
+Diverged runs are kept in the tidy frames (``status == "diverged"``); they have no final
+accuracy, so they are counted, never averaged (docs/cifar.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..config import num
+from ..config import run_id as _run_id
+
+#: columns of the identifying part of every tidy row
+ID_COLUMNS = ["run_id", "dataset", "model", "width", "method", "beta", "eta", "h", "mu", "batch_size", "seed"]
+EPOCH_COLUMNS = ID_COLUMNS + ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "grad_norm_sq",
+                              "wall_time", "status"]
+FINAL_COLUMNS = ID_COLUMNS + ["epochs_run", "final_test_acc", "best_test_acc", "last_mean_test_acc",
+                              "last_std_test_acc", "spread_window", "final_train_loss", "status",
+                              "diverged_step", "total_wall_time"]
+TABLE_COLUMNS = ["dataset", "model", "width", "method", "beta", "h", "eta", "batch_size", "n", "n_diverged",
+                 "final_acc_mean", "final_acc_std", "best_acc_mean", "spread_mean", "spread_std"]
+
+#: the columns that say which setting (panel / claim group) a run belongs to
+SETTING = ["dataset", "model", "width", "batch_size"]
+
+
+# =========================================================================== tidy
+def _config_of(attrs: Mapping[str, Any]) -> dict:
+    c = attrs.get("config", {})
+    if isinstance(c, (bytes, str)):
+        c = json.loads(c)
+    return dict(c or {})
+
+
+def _num_or_nan(v) -> float:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
+#: the keys of a run's stored config (igrm.train cfg) that tidying reads
+RUN_KEYS = ("model", "width", "method", "beta", "lr", "lr_mode", "batch_size", "seed")
+
+
+def _run_meta(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    c = _config_of(attrs)
+    missing = [k for k in RUN_KEYS if k not in c]
+    if missing:    # igrm.train stores its complete cfg: a result without these is not one of its runs
+        raise KeyError(f"training result's config lacks {missing} (igrm.train stores every key)")
+    beta = float(c["beta"])
+    lr = float(c["lr"])
+    h_cfg = lr * (1 - beta) if c["lr_mode"] == "effective" else lr
+    h = _num_or_nan(attrs.get("h", h_cfg))
+    eta = _num_or_nan(attrs.get("eta", h / (1 - beta)))
+    mu = _num_or_nan(attrs.get("mu", beta * eta / (2 * (1 - beta))))
+    meta = {
+        "dataset": str(c.get("dataset", attrs.get("dataset", "unknown"))),
+        "model": str(c["model"]),
+        "width": float(c["width"]),
+        "method": str(c["method"]),
+        "beta": beta, "eta": eta, "h": h, "mu": mu,
+        "batch_size": int(c["batch_size"]),
+        "seed": int(attrs.get("seed", c["seed"])),
+    }
+    if "run_id" in attrs:
+        meta["run_id"] = str(attrs["run_id"])
+    else:
+        meta["run_id"] = _run_id(dataset=meta["dataset"], model=meta["model"], w=meta["width"],
+                                 method=meta["method"], beta=beta, eta=eta, bs=meta["batch_size"],
+                                 seed=meta["seed"])
+    meta["_cfg_hash"] = hashlib.sha1(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return meta
+
+
+def _summary(test_acc: np.ndarray, completed: bool, window: int) -> dict[str, float]:
+    """final / best / last-window mean and std (ddof=1) of a run's test accuracy."""
+    acc = np.asarray(test_acc, dtype=np.float64)
+    finite = acc[np.isfinite(acc)]
+    best = float(finite.max()) if finite.size else math.nan
+    if not completed or acc.size == 0:
+        return {"final_test_acc": math.nan, "best_test_acc": best, "last_mean_test_acc": math.nan,
+                "last_std_test_acc": math.nan, "spread_window": 0}
+    n = min(int(window), acc.size)
+    last = acc[-n:]
+    return {"final_test_acc": float(acc[-1]), "best_test_acc": best, "last_mean_test_acc": float(np.mean(last)),
+            "last_std_test_acc": float(np.std(last, ddof=1)) if n >= 2 else math.nan, "spread_window": n}
+
+
+def tidy_runs(results: Sequence[tuple[Mapping[str, np.ndarray], Mapping[str, Any]]], *,
+              spread_window: int) -> dict[str, pd.DataFrame]:
+    """Training-run results (as :func:`igrm.io.read_h5` returns them) -> tidy frames.
+
+    ``epochs``: one row per (run, epoch), columns :data:`EPOCH_COLUMNS`.
+    ``finals``: one row per run, columns :data:`FINAL_COLUMNS`: final and best test
+    accuracy, mean and std (ddof 1) of test accuracy over the last
+    ``min(spread_window, epochs)`` epochs (``spread_window`` column: the N used).
+    A diverged run keeps all its rows with ``status == "diverged"``; its final and
+    last-window statistics are NaN (the run has no final accuracy), its best
+    accuracy is over the epochs it completed.
+    """
+    if int(spread_window) < 1:
+        raise ValueError(f"spread_window must be >= 1, got {spread_window}")
+    metas, epoch_frames, final_rows = [], [], []
+    for arrays, attrs in results:
+        metas.append(_run_meta(attrs))
+    # ids must be unique: runs that differ only in keys not in the id get a config hash
+    ids = pd.Series([m["run_id"] for m in metas])
+    dup = ids.duplicated(keep=False)
+    for m, d in zip(metas, dup):
+        if d:
+            m["run_id"] = f"{m['run_id']}_{m['_cfg_hash']}"
+    ids = pd.Series([m["run_id"] for m in metas])
+    if ids.duplicated().any():
+        raise ValueError(f"the same run appears twice: {sorted(set(ids[ids.duplicated()]))}")
+
+    for (arrays, attrs), m in zip(results, metas):
+        status = str(attrs.get("status", "completed"))
+        ident = {k: m[k] for k in ID_COLUMNS}
+        n = len(np.asarray(arrays["test_acc"]))
+        ep = pd.DataFrame({**{k: [v] * n for k, v in ident.items()},
+                           "epoch": np.asarray(arrays.get("epoch", np.arange(1, n + 1)), dtype=np.int64),
+                           **{k: np.asarray(arrays[k], dtype=np.float64) if k in arrays else np.full(n, np.nan)
+                              for k in ("train_loss", "train_acc", "test_loss", "test_acc", "grad_norm_sq",
+                                        "wall_time")},
+                           "status": [status] * n})
+        epoch_frames.append(ep)
+        s = _summary(arrays["test_acc"], status == "completed", spread_window)
+        tl = np.asarray(arrays.get("train_loss", [np.nan]), dtype=np.float64)
+        wt = np.asarray(arrays.get("wall_time", [np.nan]), dtype=np.float64)
+        final_rows.append({**ident, "epochs_run": n, **s,
+                           "final_train_loss": float(tl[-1]) if tl.size else math.nan,
+                           "status": status, "diverged_step": int(attrs.get("diverged_step", -1)),
+                           "total_wall_time": float(np.nansum(wt))})
+    epochs = (pd.concat(epoch_frames, ignore_index=True)[EPOCH_COLUMNS] if epoch_frames
+              else pd.DataFrame(columns=EPOCH_COLUMNS))
+    finals = pd.DataFrame(final_rows, columns=FINAL_COLUMNS)
+    order = ["dataset", "model", "width", "method", "batch_size", "eta", "beta", "seed"]
+    finals = finals.sort_values(order, kind="stable").reset_index(drop=True)
+    epochs = epochs.sort_values(order + ["epoch"], kind="stable").reset_index(drop=True)
+    return {"epochs": epochs, "finals": finals}
+
+
+def concat_finals(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """The finals of several grids in one frame, each run once (grids share runs)."""
+    frames = [f for f in frames if len(f)]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return df.drop_duplicates(subset=["run_id"]).reset_index(drop=True)
+
+
+# =========================================================================== selections
+def select_finals(*, finals: pd.DataFrame, epochs: pd.DataFrame | None, spread_window: int | None,
+                  dataset: str | None, model: str | None) -> pd.DataFrame:
+    """The finals of one ``dataset`` and ``model`` (None: all); the spread re-computed from
+    ``epochs`` over ``spread_window`` epochs when that differs from the window tidy used
+    (None, or no ``epochs``: as tidied)."""
+    f = finals.copy()
+    w = spread_window
+    if w is not None and epochs is not None and len(f):
+        used = f.loc[f["status"] == "completed", "spread_window"]
+        if not (len(used) and (used == np.minimum(int(w), f.loc[used.index, "epochs_run"])).all()):
+            for i, r in f.iterrows():
+                acc = epochs.loc[epochs["run_id"] == r["run_id"]].sort_values("epoch")["test_acc"].to_numpy()
+                s = _summary(acc, r["status"] == "completed", int(w))
+                for k in ("last_mean_test_acc", "last_std_test_acc", "spread_window"):
+                    f.at[i, k] = s[k]
+    for key, value in (("dataset", dataset), ("model", model)):
+        if value is not None:
+            f = f[f[key] == value]
+    return f
+
+
+def close(a, b) -> np.ndarray:
+    """Elementwise a == b for floats read back from CSV (relative 1e-9)."""
+    return np.isclose(np.asarray(a, dtype=float), float(b), rtol=1e-9, atol=0.0)
+
+
+def setting_tag(model: str, width: float, batch_size: int) -> str:
+    """'resnet18', 'resnet18_w0.25', 'resnet18_w0.25_bs64' (width 1 and batch 128 are the paper's)."""
+    tag = str(model)
+    if float(width) != 1.0:
+        tag += f"_w{num(width)}"
+    if int(batch_size) != 128:
+        tag += f"_bs{int(batch_size)}"
+    return tag
+
+
+def setting_label(key) -> str:
+    """'cifar10 resnet18_w0.25' of a (dataset, model, width, batch_size) key."""
+    ds, model, width, bs = key
+    return f"{ds} {setting_tag(model, width, bs)}"
+
+
+def beta_sweep_etas(f: pd.DataFrame, *, eta: float | None, method: str = "sgdm") -> list[float]:
+    """η values at which ``method`` runs cover >= 2 values of β (or just ``eta``, if given
+    and present)."""
+    g = f[f["method"] == method]
+    if eta is not None:
+        return [float(eta)] if close(g["eta"], eta).any() else []
+    etas = sorted(set(np.round(g["eta"].to_numpy(dtype=float), 12)))
+    return [e for e in etas if g.loc[close(g["eta"], e), "beta"].nunique() >= 2]
+
+
+def explicit_groups(f: pd.DataFrame, *, eta: float | None, explicit_against: str):
+    """Per (setting, η, β_emulated) of the explicit IGR-M runs: (key, family, explicit
+    runs, heavy-ball runs of the family with the same β and η, plain runs (β = 0, same
+    η)). ``explicit_against``: gdm, sgdm, or auto (gdm if present, else sgdm); ``eta``:
+    only that η (None: every η)."""
+    ex = f[f["method"] == "igrm_explicit"]
+    out = []
+    for key, g in ex.groupby(SETTING + ["eta", "beta"], sort=True):
+        if eta is not None and not close([key[4]], eta)[0]:
+            continue
+        same = f[np.logical_and.reduce([f[k] == v for k, v in zip(SETTING, key[:4])]) & close(f["eta"], key[4])]
+        fam = explicit_against
+        if fam == "auto":
+            fam = "gdm" if (same["method"] == "gdm").any() else "sgdm"
+        mom = same[(same["method"] == fam) & close(same["beta"], key[5])]
+        plain = same[(same["method"] == fam) & (same["beta"] == 0.0)]
+        out.append((key, fam, g, mom, plain))
+    return out
+
+
+# =========================================================================== table
+TABLE_CAPTION = ("Final test accuracy per (dataset, model, method, β, h, η): mean and std (ddof 1) over completed "
+                 "seeds (n), diverged runs counted separately (n_diverged); best_acc_mean = mean over seeds of the "
+                 "best epoch's test accuracy; spread = std of test accuracy over the last N epochs of a run, "
+                 "mean and std over seeds.")
+
+
+def table_final(*, finals: pd.DataFrame, dataset: str | None, model: str | None) -> pd.DataFrame:
+    """The paper's table (:data:`TABLE_COLUMNS`): per (dataset, model, width, method, β, h,
+    η, batch size), final accuracy mean/std over completed seeds, diverged runs counted."""
+    f = select_finals(finals=finals, epochs=None, spread_window=None, dataset=dataset, model=model)
+    by = ["dataset", "model", "width", "method", "beta", "h", "eta", "batch_size"]
+    rows = []
+    for key, g in f.groupby(by, sort=True):
+        ok = g[g["status"] == "completed"]
+        acc = ok["final_test_acc"].to_numpy(dtype=float)
+        best = ok["best_test_acc"].to_numpy(dtype=float)
+        spr = ok["last_std_test_acc"].to_numpy(dtype=float)
+        spr = spr[np.isfinite(spr)]
+
+        def sd(v):
+            return float(np.std(v, ddof=1)) if v.size >= 2 else math.nan
+
+        rows.append({**dict(zip(by, key)), "n": int(len(ok)), "n_diverged": int((g["status"] == "diverged").sum()),
+                     "final_acc_mean": float(acc.mean()) if acc.size else math.nan, "final_acc_std": sd(acc),
+                     "best_acc_mean": float(best.mean()) if best.size else math.nan,
+                     "spread_mean": float(spr.mean()) if spr.size else math.nan, "spread_std": sd(spr)})
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)

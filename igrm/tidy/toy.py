@@ -1,0 +1,99 @@
+"""Tidy tables of the toy stage (one row per observation, CSV under results/tidy/) from
+the result files of :mod:`igrm.toy` (``(arrays, attrs)`` as :func:`igrm.io.read_h5` gives them)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..toy import FLOW_E, FLOW_R
+
+#: trajectories are thinned to at most this many rows each (first and last step kept)
+MAX_POINTS = 2000
+
+
+def _concat(frames):
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def two_factor_tables(results) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(trajectories, finals) of the two-factor result files."""
+    return (_concat(tidy_trajectories(a, t) for a, t in results),
+            _concat(tidy_finals(a, t) for a, t in results))
+
+
+def sharpness_sweep_table(results) -> pd.DataFrame:
+    """The sweep of every η file, one row per (η, β), sorted by (η, β)."""
+    df = _concat(tidy_sharpness(a, t) for a, t in results)
+    return df.sort_values(["eta", "beta"]).reset_index(drop=True)
+
+
+def sigmoid_tables(results) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(trajectories, flows) of the sigmoid result files."""
+    return (_concat(tidy_trajectories(a, t) for a, t in results),
+            _concat(tidy_flows(a, t) for a, t in results))
+
+
+
+def _method(beta):
+    return "GD" if float(beta) == 0.0 else "GD+M"
+
+
+def _thin(n: int, max_points: int) -> np.ndarray:
+    if n <= max_points:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, max_points)).astype(np.int64))
+
+
+def tidy_trajectories(arrays, attrs, max_points: int = MAX_POINTS) -> pd.DataFrame:
+    """Columns: problem, method, beta, eta, h, step, w1, w2 (≤ max_points rows per
+    trajectory, first and last recorded steps kept)."""
+    idx = _thin(len(arrays["steps"]), max_points)
+    frames = []
+    for b, beta in enumerate(np.asarray(arrays["beta"])):
+        w = arrays["w"][idx, b]
+        frames.append(pd.DataFrame({
+            "problem": attrs.get("problem", ""), "method": _method(beta), "beta": float(beta),
+            "eta": float(arrays["eta"][b]), "h": float(arrays["h"][b]),
+            "step": np.asarray(arrays["steps"])[idx], "w1": w[:, 0], "w2": w[:, 1]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def tidy_finals(arrays, attrs) -> pd.DataFrame:
+    """One row per run: problem, method, beta, eta, h, w1, w2, loss, sharpness,
+    diverged_step (and sharpness_at_min for toy 1)."""
+    fw = np.asarray(arrays["final_w"])
+    df = pd.DataFrame({"problem": attrs.get("problem", ""),
+                       "method": [_method(b) for b in arrays["beta"]],
+                       "beta": arrays["beta"], "eta": arrays["eta"], "h": arrays["h"],
+                       "w1": fw[:, 0], "w2": fw[:, 1], "loss": arrays["final_loss"],
+                       "sharpness": arrays["final_sharpness"],
+                       "diverged_step": arrays["diverged_step"]})
+    if "sharpness_at_min" in arrays:
+        df["sharpness_at_min"] = arrays["sharpness_at_min"]
+    return df
+
+
+def tidy_sharpness(arrays, attrs) -> pd.DataFrame:
+    """One row per (eta, beta): eta, beta, h, lam, sharpness_gdm, sharpness_flow2,
+    sharpness_flow1, rel_err = (gdm − flow2)/flow2, rel_err_flow1 = (gdm − flow1)/flow1,
+    gnorm_gdm, diverged_step, flow2_converged, sharpness_init."""
+    sg, s2, s1 = (np.asarray(arrays[k]) for k in ("sharpness_gdm", "sharpness_flow2", "sharpness_flow1"))
+    return pd.DataFrame({
+        "eta": arrays["eta"], "beta": arrays["beta"], "h": arrays["h"], "lam": arrays["lam"],
+        "sharpness_gdm": sg, "sharpness_flow2": s2, "sharpness_flow1": s1,
+        "rel_err": (sg - s2) / s2, "rel_err_flow1": (sg - s1) / s1,
+        "gnorm_gdm": arrays["gnorm_gdm"], "diverged_step": arrays["diverged_step"],
+        "flow2_converged": np.asarray(arrays["flow2_converged"]).astype(bool),
+        "sharpness_init": float(attrs.get("sharpness_init", np.nan))})
+
+
+def tidy_flows(arrays, attrs) -> pd.DataFrame:
+    """The sigmoid problem's ODE curves: columns problem, flow, t, w1, w2."""
+    frames = []
+    for name, key in ((FLOW_E, "flow_E"), (FLOW_R, "flow_R")):
+        w = np.asarray(arrays[f"{key}_w"])
+        frames.append(pd.DataFrame({"problem": attrs.get("problem", ""), "flow": name,
+                                    "t": arrays[f"{key}_t"], "w1": w[:, 0], "w2": w[:, 1]}))
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,13 @@
+"""results/claims/cifar.csv (rule claims_cifar): the claim rows of the CIFAR stage
+(igrm.claims.cifar.cifar_claims) over every training grid's runs (each once)."""
+import pandas as pd
+
+from igrm.claims.cifar import cifar_claims
+from igrm.snakejob import logged, write_tidy
+from igrm.tidy.runs import concat_finals
+
+with logged(snakemake):  # noqa: F821 (injected by Snakemake)
+    finals = concat_finals(pd.read_csv(p) for p in snakemake.input.finals)  # noqa: F821
+    rows = cifar_claims(epochs=pd.read_csv(snakemake.input.beta_epochs), finals=finals,  # noqa: F821
+                        **snakemake.params.cfg)  # noqa: F821
+    write_tidy(snakemake.output[0], rows)  # noqa: F821

@@ -1,0 +1,11 @@
+"""results/claims/toy.csv (rule claims_toy): the toy problems' claims rows (flatter minima
+with beta, flow (2) vs flow (1), the O(eta^2) order at beta = 0)."""
+import pandas as pd
+
+from igrm.claims.toy import toy_claims
+from igrm.snakejob import logged, write_tidy
+
+with logged(snakemake):  # noqa: F821 (injected by Snakemake)
+    rows = toy_claims(pd.read_csv(snakemake.input.sweep), pd.read_csv(snakemake.input.finals),  # noqa: F821
+                      **snakemake.params.cfg)  # noqa: F821
+    write_tidy(snakemake.output[0], rows)  # noqa: F821

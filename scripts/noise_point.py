@@ -1,0 +1,27 @@
+"""results/noise/<dataset>/<model>/<method>/beta<β>_eta<η>_seed<s>/epoch<e>.h5 (rule
+noise_point): Monte-Carlo gradient-noise estimates (igrm.noise.estimate_noise) at the
+parameters that the training run saved at epoch <e>."""
+from igrm.gpuslots import acquire_gpu
+from igrm.snakejob import logged, now_iso, write_result
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+
+with logged(smk):
+    # the GPU slot is taken before torch initialises CUDA (it sets CUDA_VISIBLE_DEVICES)
+    with acquire_gpu(count=int(smk.resources.get("gpu", 0) or 0)):
+        import torch
+
+        from igrm.data import load_prepared
+        from igrm.io import read_h5
+        from igrm.noise import estimate_noise, model_state_from_run
+
+        torch.set_num_threads(max(1, int(smk.threads)))
+        started = now_iso()
+        cfg = dict(smk.params.cfg)
+        epoch = int(smk.wildcards.epoch)
+        run_arrays, run_attrs = read_h5(smk.input.run)
+        state = model_state_from_run(run_arrays, run_attrs, prefix=f"snapshots/epoch{epoch:04d}/")
+        arrays, attrs = estimate_noise(state, load_prepared(smk.input.data), **cfg)
+        attrs = {**attrs, "dataset": smk.wildcards.dataset, "run": str(smk.input.run), "epoch": epoch}
+        write_result(smk.output[0], arrays, attrs, config=cfg, started=started, seed=cfg["seed"],
+                     device=str(attrs["device"]))

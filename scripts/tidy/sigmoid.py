@@ -1,0 +1,10 @@
+"""results/tidy/sigmoid_{trajectories,flows}.csv (rule tidy_sigmoid): the sigmoid toy's
+trajectories and its two ODE flows."""
+from igrm.io import read_h5
+from igrm.snakejob import logged, write_tidy
+from igrm.tidy.toy import sigmoid_tables
+
+with logged(snakemake):  # noqa: F821 (injected by Snakemake)
+    trajectories, flows = sigmoid_tables([read_h5(p) for p in snakemake.input.results])  # noqa: F821
+    write_tidy(snakemake.output.trajectories, trajectories)  # noqa: F821
+    write_tidy(snakemake.output.flows, flows)  # noqa: F821

@@ -1,0 +1,27 @@
+"""results/train/{dataset}/<model>/{method}/beta{beta}_eta{eta}_seed{seed}.h5 (rule
+train_run): one training run (igrm.train.train) on the prepared dataset. Resume
+checkpoints live in params.checkpoint_dir, outside the declared outputs (Snakemake
+deletes declared outputs before a retry)."""
+from pathlib import Path
+
+from igrm.gpuslots import acquire_gpu
+from igrm.snakejob import logged, now_iso, write_result
+
+with logged(snakemake) as log:  # noqa: F821 (injected by Snakemake)
+    # one machine, several GPUs: each concurrent GPU job takes its own device (a flock
+    # slot) before CUDA initialises; under SLURM, CUDA_VISIBLE_DEVICES is already set
+    with acquire_gpu(count=int(snakemake.resources.get("gpu", 0) or 0)):  # noqa: F821
+        import torch
+
+        from igrm.data import load_prepared
+        from igrm.train import train
+
+        torch.set_num_threads(max(1, int(snakemake.threads)))  # noqa: F821
+        cfg = dict(snakemake.params.cfg)  # noqa: F821
+        dataset = snakemake.wildcards.dataset  # noqa: F821
+        started = now_iso()
+        arrays, attrs = train(cfg, load_prepared(snakemake.input.data),  # noqa: F821
+                              Path(snakemake.params.checkpoint_dir), log)  # noqa: F821
+        write_result(snakemake.output[0], arrays, {**attrs, "dataset": dataset},  # noqa: F821
+                     config={**cfg, "dataset": dataset}, started=started, seed=cfg["seed"],
+                     device=str(attrs.get("device", "cpu")))
