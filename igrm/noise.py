@@ -258,7 +258,8 @@ def summarise(groups: Sequence[Mapping[str, Any]], betas, ks, sampler: str = "ii
     out["theory"] = th
     # z of (measured − theory): numerator cov − th·tr has mean 0 under the theory
     d = cov - th[None] * tr[:, None, None]
-    out["ratio_z"] = d.mean(0) / (d.std(0, ddof=1) / math.sqrt(G)) / tr.mean()
+    # (a t statistic: already in units of its own standard error, no further scaling)
+    out["ratio_z"] = d.mean(0) / (d.std(0, ddof=1) / math.sqrt(G))
     # E[IGRM_s]/E[IGR_s] (h cancels), exact theory from the measured ‖m‖², trΣ
     rho, rlo, rhi, rse = ratio_ci(ig, msq[:, None, None], level, method, n_boot, rng)
     out.update(igrm_over_igr=rho, igrm_over_igr_lo=rlo, igrm_over_igr_hi=rhi, igrm_over_igr_se=rse)

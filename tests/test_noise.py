@@ -334,3 +334,27 @@ def test_estimate_noise_arguments_are_the_schema_keys():
         N.estimate_noise(None, None, **{k: 0 for k in kw - {"n_blocks"}})
     with pytest.raises(TypeError, match="n_block"):
         N.estimate_noise(None, None, **{k: 0 for k in kw}, n_block=4)
+
+
+def test_ratio_z_is_the_t_statistic_of_a_planted_deviation():
+    """ratio_z is (measured − theory) in units of its standard error: groups planted with
+    cov = (theory + δ)·trΣ + noise give the one-sample t statistic of cov − theory·trΣ,
+    computed here independently (scipy), whatever the scale of trΣ."""
+    from scipy import stats
+
+    from igrm.noise import summarise
+    from igrm.noise_theory import ratio_iid
+
+    rng = np.random.default_rng(7)
+    betas, ks, G = [0.5, 0.9], [5], 8
+    th = ratio_iid(np.array(betas)[:, None], np.array(ks)[None, :])
+    for scale, delta in ((20.0, 0.0), (20.0, 0.05), (0.01, 0.05)):
+        tr = scale * (1 + 0.05 * rng.standard_normal(G))
+        cov = (th[None] + delta) * tr[:, None, None] + 0.01 * scale * rng.standard_normal((G, 2, 1))
+        groups = [{"trace": tr[g], "mean_sq": 1.0, "msq": 1.0, "cov_hist": cov[g],
+                   "igrm": np.ones((2, 1)), "n_windows": np.ones(1), "n_grad": 1.0} for g in range(G)]
+        z = summarise(groups, betas, ks, sampler="iid")["ratio_z"]
+        d = cov - th[None] * tr[:, None, None]
+        np.testing.assert_allclose(z, stats.ttest_1samp(d, 0.0, axis=0).statistic, rtol=1e-12)
+        if delta:
+            assert (np.abs(z) > 5).all(), z             # a real deviation is many s.e. away
