@@ -199,15 +199,17 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 DEFAULT_DATASET = "cifar10"
 
-#: Per-dataset config (``data.<name>`` in the pipeline config) and its defaults.
-DEFAULT_CFG: dict[str, Any] = {
-    "mirrors": [],       # URL prefixes tried in order after the official URL(s)
-    "local": None,       # an already downloaded archive, or a folder holding the files; tried first
-    "retries": 3,        # extra attempts per URL for transient errors
-    "backoff_s": 2.0,    # wait before retry r (0-based): backoff_s * 2**r
-    "timeout_s": 60.0,   # socket timeout of each connect/read
-    "progress_s": 5.0,   # seconds between progress lines on the 'igrm' logger
-}
+# Per-dataset config: ``data.<name>`` of the pipeline config (schema `$defs/dataset_source`,
+# where its defaults live): mirrors (URL prefixes tried after the official URL), local (an
+# archive or folder tried first), md5 overrides, retries (extra attempts per URL), backoff_s
+# (wait before retry r: backoff_s * 2**r), timeout_s (socket timeout), progress_s.
+
+
+def source_defaults() -> dict[str, Any]:
+    """The schema's defaults of one dataset's source config (the same for every dataset)."""
+    from igrm.config import schema_defaults
+
+    return schema_defaults(f"data/{DEFAULT_DATASET}")
 
 
 def get_spec(name: str | DatasetSpec) -> DatasetSpec:
@@ -244,11 +246,12 @@ def spec_for(name: str | DatasetSpec, cfg: Mapping[str, Any] | None = None) -> D
 
 
 def resolve_cfg(name: str, cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``cfg`` over :data:`DEFAULT_CFG`, type-checked; errors name the key ``data.<name>.<key>``.
-    Keys this module does not know are kept (other stages may read them)."""
+    """``cfg`` over the schema's defaults (:func:`source_defaults`), type-checked; errors name
+    the key ``data.<name>.<key>``. Keys this module does not know are kept (other stages may
+    read them)."""
     from igrm.config import ConfigError
 
-    out = {**DEFAULT_CFG, **dict(cfg or {})}
+    out = {**source_defaults(), **dict(cfg or {})}
     key = f"data.{name}"
     mirrors = out["mirrors"]
     if mirrors is None:
