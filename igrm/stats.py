@@ -1,20 +1,78 @@
-"""Statistics of the claims: least-squares slopes, the bootstrap over seeds within each
-level, percentile intervals and the fixed verdict rule of an interval.
+"""Statistics of the seed-level claims (docs/cifar.md "Claims", docs/theory.md (T47)–(T50)):
+t-intervals that hold at the few seeds a training grid has, the minimum detectable
+effect, the seeds needed, and the fixed verdict rule of an interval.
 
-Verdict rule (fixed before any measurement, docs/cifar.md): a claim is a signed
-statistic whose paper-predicted sign is positive; its two-sided percentile bootstrap
-CI decides: entirely above 0 -> reproduces; entirely below 0 -> does not reproduce;
-otherwise (or not finite) -> inconclusive.
+Rules (fixed before any measurement):
+
+- **Difference of two means** (explicit baseline − plain GD/SGD): Welch's t-interval,
+  d̂ ± t_{1−α/2, ν} · SE with SE = √(s_a²/n_a + s_b²/n_b) and the Welch–Satterthwaite
+  ν = SE⁴ / ((s_a²/n_a)²/(n_a−1) + (s_b²/n_b)²/(n_b−1)) (docs/theory.md (T47)). Needs
+  n_a, n_b ≥ 2.
+- **Trend over levels** (obs 1: accuracy vs log10 h; obs 2: −spread vs β; obs 3:
+  accuracy vs β): ordinary least squares of every per-seed value on its level x, and
+  the t-interval b̂ ± t_{1−α/2, N−2} · s/√Sxx with s² = RSS/(N−2) the residual variance,
+  N the number of (level, seed) points and Sxx = Σ (x_i − x̄)² over the points
+  (docs/theory.md (T48)). Needs N ≥ 3 and two distinct levels. s includes any lack of
+  fit of the straight line, which only widens the interval.
+- **Minimum detectable effect** of a two-sided level-α t test with power 0.8:
+  MDE = (t_{1−α/2, ν} + t_{0.8, ν}) · SE; the **seeds per level needed** to detect an
+  effect d is the smallest integer n with MDE(n) ≤ |d|, SE(n) and ν(n) from the same
+  formula with n seeds at every level and the observed SDs; "> cap" when none up to the
+  cap (docs/theory.md (T49)).
+- **Verdict** (paper's side positive; docs/theory.md (T50)): the interval entirely above
+  0 -> reproduces; entirely below 0 -> does not reproduce; otherwise (or not finite) ->
+  inconclusive. The caller also makes a row inconclusive below its minimum seeds per level.
+
+No bootstrap: a percentile bootstrap over 2–5 seeds undercovers badly (tests/test_stats.py
+measures it), and the t-intervals above are exact for normal seed noise at any n ≥ 2 per
+level (the Welch interval up to its df approximation).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
+from scipy.stats import t as student_t
 
 from .claims import FAILS, INCONCLUSIVE, REPRODUCES
+
+#: power of the minimum detectable effect and of the seeds-needed calculation
+POWER = 0.8
+#: the seeds-needed search stops here ("> SEEDS_CAP")
+SEEDS_CAP = 1000
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A t-interval: estimate ± t_{1−α/2, df} · se (arrays for batched input)."""
+
+    estimate: np.ndarray | float
+    se: np.ndarray | float
+    df: np.ndarray | float
+    level: float
+
+    @property
+    def half_width(self):
+        return tquantile(1 - (1 - self.level) / 2, self.df) * self.se
+
+    @property
+    def lo(self):
+        return self.estimate - self.half_width
+
+    @property
+    def hi(self):
+        return self.estimate + self.half_width
+
+
+def tquantile(p: float, df):
+    """Student-t quantile at p with df degrees of freedom; NaN where df is not finite or ≤ 0."""
+    df = np.asarray(df, dtype=float)
+    with np.errstate(invalid="ignore"):
+        q = student_t.ppf(p, np.where(np.isfinite(df) & (df > 0), df, np.nan))
+    return float(q) if q.ndim == 0 else q
 
 
 def ols_slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -25,35 +83,119 @@ def ols_slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (y - y.mean(axis=-1, keepdims=True)) @ xc / (xc @ xc)
 
 
-def bootstrap_levels(levels: Sequence[np.ndarray], stat: Callable[[list[np.ndarray]], np.ndarray],
-                     n_boot: int, seed: int) -> np.ndarray:
-    """Bootstrap distribution of ``stat``: each level's values (its seeds) are
-    resampled with replacement, independently per level. ``stat`` gets a list of
-    (B, n_level) arrays and returns (B,)."""
-    rng = np.random.default_rng(seed)
-    res = [np.asarray(v, dtype=float)[rng.integers(0, len(v), size=(n_boot, len(v)))] for v in levels]
-    return np.asarray(stat(res), dtype=float)
+def slope_t(x: np.ndarray, y: np.ndarray, level: float) -> Interval:
+    """OLS slope of y on x with its t-interval, residual variance on N−2 df (docs/theory.md
+    (T48)). x is (N,), y is (..., N): one slope per leading index. se is NaN for N < 3."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n = x.size
+    xc = x - x.mean()
+    sxx = float(xc @ xc)
+    if n < 2 or sxx <= 0:
+        nan = np.full(y.shape[:-1], np.nan) if y.ndim > 1 else math.nan
+        return Interval(nan, nan, math.nan, level)
+    yc = y - y.mean(axis=-1, keepdims=True)
+    b = yc @ xc / sxx
+    df = n - 2
+    if df < 1:
+        se = np.full(np.shape(b), np.nan) if np.ndim(b) else math.nan
+    else:
+        rss = ((yc - b[..., None] * xc) ** 2).sum(axis=-1) if np.ndim(b) else float(((yc - b * xc) ** 2).sum())
+        se = np.sqrt(rss / df / sxx)
+    return Interval(b if np.ndim(b) else float(b), se if np.ndim(se) else float(se), float(df), level)
 
 
-def slope_bootstrap(x_levels: Sequence[float], y_levels: Sequence[np.ndarray], n_boot: int, seed: int):
-    """OLS slope of y on x over every (level, seed) point, and its bootstrap draws."""
-    xs = np.concatenate([np.full(len(v), x) for x, v in zip(x_levels, y_levels)])
-
-    def stat(res):
-        return ols_slope(xs, np.concatenate(res, axis=1))
-
-    point = float(ols_slope(xs, np.concatenate([np.asarray(v, float) for v in y_levels])))
-    return point, bootstrap_levels(y_levels, stat, n_boot, seed)
+def slope_t_levels(x_levels: Sequence[float], y_levels: Sequence[np.ndarray], level: float) -> Interval:
+    """:func:`slope_t` over every (level, seed) point: ``y_levels[j]`` are the seeds at x_j."""
+    xs = np.concatenate([np.full(len(v), float(x)) for x, v in zip(x_levels, y_levels)])
+    ys = np.concatenate([np.asarray(v, dtype=float) for v in y_levels])
+    return slope_t(xs, ys, level)
 
 
-def percentile_ci(draws: np.ndarray, level: float) -> tuple[float, float]:
-    """Two-sided percentile interval of bootstrap ``draws`` at ``level`` (e.g. 0.95)."""
-    a = (1 - level) / 2
-    return float(np.quantile(draws, a)), float(np.quantile(draws, 1 - a))
+def welch_t(a: np.ndarray, b: np.ndarray, level: float) -> Interval:
+    """mean(a) − mean(b) with Welch's t-interval (Welch–Satterthwaite df; docs/theory.md
+    (T47)), along the last axis. se is NaN unless both have ≥ 2 values."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    na, nb = a.shape[-1], b.shape[-1]
+    d = a.mean(axis=-1) - b.mean(axis=-1) if na and nb else math.nan
+    if na < 2 or nb < 2:
+        nan = np.full(np.shape(d), np.nan) if np.ndim(d) else math.nan
+        return Interval(d, nan, nan, level)
+    va, vb = a.var(axis=-1, ddof=1) / na, b.var(axis=-1, ddof=1) / nb
+    se2 = va + vb
+    with np.errstate(invalid="ignore", divide="ignore"):
+        df = np.where(se2 > 0, se2 ** 2 / (va ** 2 / (na - 1) + vb ** 2 / (nb - 1)), na + nb - 2.0)
+    out = (d, np.sqrt(se2), df)
+    if np.ndim(d) == 0:
+        out = tuple(float(v) for v in out)
+    return Interval(*out, level)
+
+
+def pooled_sd(groups: Sequence[np.ndarray]) -> tuple[float, int]:
+    """Pooled within-group (seed-to-seed) SD and its df Σ(n_j − 1); (NaN, 0) if no group has 2."""
+    df = sum(max(len(g) - 1, 0) for g in groups)
+    if df < 1:
+        return math.nan, 0
+    ss = sum(float(((np.asarray(g, float) - np.mean(g)) ** 2).sum()) for g in groups if len(g) > 1)
+    return math.sqrt(ss / df), df
+
+
+def mde(se, df, level: float, power: float = POWER):
+    """Minimum detectable effect of a two-sided level-α t test with the given power:
+    (t_{1−α/2, df} + t_{power, df}) · se (docs/theory.md (T49))."""
+    return (tquantile(1 - (1 - level) / 2, df) + tquantile(power, df)) * se
+
+
+def _first_n(effect: float, se_df, level: float, power: float, n_min: int, cap: int) -> int | None:
+    """Smallest n in [n_min, cap] with mde(*se_df(n)) ≤ |effect|; None if none (or not finite)."""
+    effect = abs(float(effect))
+    if not math.isfinite(effect) or effect == 0:
+        return None
+    ok = lambda n: mde(*se_df(n), level, power) <= effect  # noqa: E731
+    lo = max(int(n_min), 2)
+    if not math.isfinite(mde(*se_df(lo), level, power)):
+        return None
+    if ok(lo):
+        return lo
+    if not ok(cap):
+        return None
+    hi = cap                                    # mde falls with n: bisect on [lo, hi]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi
+
+
+def seeds_needed_slope(effect: float, sd: float, x_levels: Sequence[float], level: float,
+                       power: float = POWER, n_min: int = 2, cap: int = SEEDS_CAP) -> int | None:
+    """Seeds per level at which the OLS slope's MDE reaches ``effect``: SE(n) = sd/√(n·Sxx₁)
+    with Sxx₁ = Σ_j (x_j − x̄)² over the distinct levels, df = n·k − 2 (docs/theory.md (T49)).
+    None: more than ``cap`` (or no finite sd)."""
+    x = np.asarray(x_levels, dtype=float)
+    sxx1 = float(((x - x.mean()) ** 2).sum())
+    if not (math.isfinite(sd) and sxx1 > 0):
+        return None
+    return _first_n(effect, lambda n: (sd / math.sqrt(n * sxx1), n * len(x) - 2), level, power, n_min, cap)
+
+
+def seeds_needed_diff(effect: float, sd_a: float, sd_b: float, level: float, power: float = POWER,
+                      n_min: int = 2, cap: int = SEEDS_CAP) -> int | None:
+    """Seeds per group at which Welch's MDE reaches ``effect``: SE(n) = √((s_a² + s_b²)/n),
+    Welch–Satterthwaite df(n) = (n−1)(s_a² + s_b²)²/(s_a⁴ + s_b⁴) (docs/theory.md (T49))."""
+    if not (math.isfinite(sd_a) and math.isfinite(sd_b)):
+        return None
+    va, vb = sd_a ** 2, sd_b ** 2
+
+    def se_df(n):
+        s = va + vb
+        return math.sqrt(s / n), ((n - 1) * s * s / (va * va + vb * vb) if s > 0 else 2 * n - 2)
+
+    return _first_n(effect, se_df, level, power, n_min, cap)
 
 
 def ci_verdict(lo: float, hi: float) -> str:
-    """The fixed verdict rule (paper's side = positive)."""
+    """The fixed verdict rule (paper's side = positive; docs/theory.md (T50))."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return INCONCLUSIVE
     if lo > 0:

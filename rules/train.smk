@@ -235,7 +235,7 @@ rule table_cifar_final:
 
 
 rule claims_cifar:
-    """Claim rows of the CIFAR stage: observations 1-3 and the explicit baseline (bootstrap CIs)."""
+    """Claim rows of the CIFAR stage: observations 1-3 and the explicit baseline (t-intervals)."""
     input:
         beta_epochs=f"{TIDY}/cifar_beta_epochs.csv",
         finals=[
@@ -255,8 +255,6 @@ rule claims_cifar:
             "eta",
             "dataset",
             "model",
-            "bootstrap",
-            "bootstrap_seed",
             "ci",
             "min_seeds",
             "explicit_against",

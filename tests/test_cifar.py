@@ -178,7 +178,7 @@ def test_spread_window_short_run_and_recompute(tmp_path):
 
 
 def test_claims_reproduce_when_planted(planted):
-    df = claims(planted, bootstrap=500)
+    df = claims(planted)
     assert list(df.columns) == COLUMNS
     d = by_id(df)
     ids = ["cifar/obs1_acc_rises_with_h/cifar10/resnet18",
@@ -188,52 +188,66 @@ def test_claims_reproduce_when_planted(planted):
     assert set(ids) <= set(d.index)
     for i in ids:
         assert d.loc[i, "verdict"] == REPRODUCES, (i, d.loc[i, "detail"])
+        assert "t-interval" in d.loc[i, "detail"] and "uncertainty = CI half-width" in d.loc[i, "detail"]
+        assert 0 < d.loc[i, "uncertainty"] < d.loc[i, "measured"]
     assert d.loc[ids[0], "measured"] == pytest.approx(0.1, rel=1e-6)     # per decade of h
     assert d.loc[ids[2], "measured"] == pytest.approx(0.2, rel=1e-6)     # per unit β
     assert d.loc[ids[3], "measured"] == pytest.approx(0.05, rel=1e-6)
     assert "1 diverged runs excluded" in d.loc[ids[2], "detail"]
+    # the explicit row's interval is Welch's on the two groups of 6 seeds
+    f = planted["finals"]
+    ve = f.loc[(f["method"] == "igrm_explicit") & (f["status"] == "completed"), "final_test_acc"].to_numpy()
+    vp = f.loc[(f["method"] == "sgdm") & (f["beta"] == 0.0) & (f["eta"] == 0.1), "final_test_acc"].to_numpy()
+    assert d.loc[ids[3], "uncertainty"] == pytest.approx(stats.welch_t(ve, vp, 0.95).half_width)
 
 
-def test_bootstrap_setting_sets_the_resample_count(planted):
-    """train.analysis.bootstrap (the claims' `bootstrap` argument) is the resample count the
-    rows use and report; bootstrap_seed makes them reproducible."""
-    for n in (300, 700):
-        d = claims(planted, bootstrap=n, bootstrap_seed=3)
-        boot = [t for t in d["detail"].astype(str) if "resamples" in t]
-        assert boot and all(f"({n} resamples" in t for t in boot), boot
-    again = claims(planted, bootstrap=300, bootstrap_seed=3)
-    pd.testing.assert_frame_equal(again, claims(planted, bootstrap=300, bootstrap_seed=3))
+def test_ci_and_min_seeds_settings_reach_the_rows(planted):
+    """train.analysis.ci sets the interval's level, min_seeds the seeds needed for a verdict."""
+    d95, d80 = by_id(claims(planted, ci=0.95)), by_id(claims(planted, ci=0.8))
+    assert (d80["uncertainty"] < d95["uncertainty"]).all()
+    assert d80["detail"].str.contains("80% ").all()
+    d7 = claims(planted, min_seeds=7)                       # 6 seeds < 7: never a verdict
+    assert (d7["verdict"] == INCONCLUSIVE).all()
+    assert d7["detail"].str.contains("needs >= 7 completed seeds").all()
+    assert d7["detail"].str.contains("MDE at this n").all() and d7["detail"].str.contains("seeds per level").all()
+    pd.testing.assert_frame_equal(claims(planted), claims(planted))          # deterministic
 
 
 def test_claims_fail_when_planted_negative(tmp_path):
     t = csv(tidy_runs(roundtrip(grid(sign=-1.0, diverged=False), tmp_path), spread_window=5))
-    d = by_id(claims(t, bootstrap=500))
+    d = by_id(claims(t))
     assert (d["verdict"] == FAILS).all(), d[["verdict", "detail"]]
     assert len(d) == 4
 
 
 def test_claims_inconclusive_for_noise_and_few_seeds(tmp_path):
     t = csv(tidy_runs(roundtrip(grid(noise_only=True, seeds=5, diverged=False), tmp_path), spread_window=5))
-    d = by_id(claims(t, bootstrap=500))
+    d = by_id(claims(t))
     assert (d["verdict"] == INCONCLUSIVE).all(), d[["verdict", "measured", "detail"]]
+    assert d["detail"].str.contains("the interval contains 0").all()
+    assert d["detail"].str.contains("MDE at this n").all()
+    assert d["detail"].str.contains(r"seeds per level to detect the observed \|effect\| [^;]*: > 1000").all()
     # one seed per level: never a verdict, however strong the trend
     (tmp_path / "one").mkdir()
     t1 = csv(tidy_runs(roundtrip(grid(seeds=1, diverged=False), tmp_path / "one"), spread_window=5))
     d1 = by_id(claims(t1))
     assert (d1["verdict"] == INCONCLUSIVE).all()
     assert d1["detail"].str.contains("completed seeds").all()
+    assert d1["detail"].str.contains("MDE").all()
 
 
-def test_bootstrap_is_seeded_and_ci_rule():
-    ys = [np.array([0.1, 0.2, 0.15]), np.array([0.3, 0.25, 0.35])]
-    p1, d1 = stats.slope_bootstrap([0.0, 1.0], ys, 300, 7)
-    p2, d2 = stats.slope_bootstrap([0.0, 1.0], ys, 300, 7)
-    np.testing.assert_array_equal(d1, d2)
-    assert p1 == pytest.approx(0.15)
-    assert stats.ci_verdict(0.01, 0.2) == REPRODUCES
-    assert stats.ci_verdict(-0.2, -0.01) == FAILS
-    assert stats.ci_verdict(-0.01, 0.2) == INCONCLUSIVE
-    assert stats.ci_verdict(math.nan, 0.2) == INCONCLUSIVE
+def test_two_seeds_are_inconclusive_and_say_how_many_would_do(tmp_path):
+    """The strong planted trends with 2 seeds per level: below min_seeds (3), so inconclusive
+    although the old percentile bootstrap called them; each row gives its MDE and the seeds
+    per level that would detect the observed effect (a number, here small)."""
+    t = csv(tidy_runs(roundtrip(grid(seeds=2, diverged=False), tmp_path), spread_window=5))
+    d = claims(t)
+    assert (d["verdict"] == INCONCLUSIVE).all(), d[["verdict", "detail"]]
+    assert d["detail"].str.contains("needs >= 3 completed seeds").all()
+    n = d["detail"].str.extract(r"seeds per level to detect the observed \|effect\| [^;]*: (\d+)")[0]
+    assert n.notna().all(), d["detail"].tolist()
+    assert (n.astype(int) >= 3).all()
+    assert d["measured"].notna().all()
 
 
 def _check_fig(paths):
@@ -305,7 +319,7 @@ def test_end_to_end_tiny_training(tmp_path):
         paths = [tmp_path / f"{fn.__name__}.pdf", tmp_path / f"{fn.__name__}.png"]
         plot(fn, t, paths, spread_window=5)
         _check_fig(paths)
-    d = claims(t, bootstrap=200)
+    d = claims(t)
     assert (d["verdict"] == INCONCLUSIVE).all()                 # one seed: honest verdict
     assert table(t)["n"].tolist() == [1, 1]
     assert time.perf_counter() - t0 < 30

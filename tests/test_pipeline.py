@@ -127,17 +127,17 @@ def test_every_rule_names_its_own_script():
     assert "task=" not in text and not (REPO / "igrm" / "pipeline.py").exists()
 
 
-def test_bootstrap_setting_reaches_the_claims(workdir):
-    """train.analysis.bootstrap reaches the CIFAR claims rule (and only what uses it): a new
-    value makes exactly that job's params change. (The tiny grid has one seed, so no row
-    bootstraps; tests/test_cifar.py checks the count the rows then use.)"""
-    other = workdir.path / "boot300.yaml"
-    other.write_text("train:\n  analysis: {spread_window: 2, bootstrap: 300}\n")
+def test_min_seeds_setting_reaches_the_claims(workdir):
+    """train.analysis.min_seeds reaches the CIFAR claims rule (and only what uses it): a new
+    value makes exactly that job's params change. (The tiny grid has one seed, so every row
+    is inconclusive; tests/test_cifar.py checks the rule the rows then use.)"""
+    other = workdir.path / "minseeds4.yaml"
+    other.write_text("train:\n  analysis: {spread_window: 2, min_seeds: 4}\n")
     proc = snakemake("--cores", "1", *workdir.args, str(other), "-n", cwd=workdir.path)
     out = proc.stdout + proc.stderr
     jobs = set(re.findall(r"^(?:local)?rule (\w+):$", out, re.M))
     assert jobs == {"claims_cifar", "make_table_claims", "all"}, jobs
-    assert "'bootstrap': 200" in out and "'bootstrap': 300" in out, out[-3000:]
+    assert "'min_seeds': 3" in out and "'min_seeds': 4" in out, out[-3000:]
 
 
 def test_noise_jobs_get_the_augmentation_setting(workdir):

@@ -1,14 +1,18 @@
 """Claim rows of the CIFAR stage (results/claims/cifar.csv): the paper's three
-observations and the explicit IGR-M baseline, each tested with a bootstrap CI over seeds.
+observations and the explicit IGR-M baseline, each tested with a t-interval over seeds.
 
-Verdict rule (fixed before any measurement): each claim is a signed statistic
-(a least-squares slope, or a difference of means) whose paper-predicted sign is
-positive. Its ``ci`` (config: 95 %) percentile bootstrap CI (seeds resampled with
-replacement within each level: each h, each β, each method; igrm.stats) decides:
-entirely above 0 -> reproduces; entirely below 0 -> does not reproduce; otherwise (or
-fewer than ``min_seeds`` completed seeds, or too few levels) -> inconclusive. Diverged
-runs are counted in every claim's detail but do not enter the accuracy statistics
-(their final accuracy does not exist).
+Verdict rule (fixed before any measurement; igrm.stats, docs/theory.md (T47)–(T50)):
+each claim is a signed statistic whose paper-predicted sign is positive: an OLS slope
+of the per-seed values on the level (t-interval with the residual variance on N−2 df,
+(T48)) or a difference of two means (Welch's t-interval, (T47)), at level ``ci``
+(config: 95 %). Entirely above 0 -> reproduces; entirely below 0 -> does not reproduce;
+otherwise -> inconclusive. Fewer than ``min_seeds`` (default 3) completed seeds at some
+level (or fewer than two levels) -> inconclusive whatever the interval. Every
+inconclusive row states its minimum detectable effect at its n and the seeds per level
+that would detect the observed effect ((T49)). ``measured`` is the slope or difference,
+``uncertainty`` the interval's half-width t_{1−α/2,df}·SE. Diverged runs are counted
+in every claim's detail but do not enter the accuracy statistics (their final accuracy
+does not exist).
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ import numpy as np
 import pandas as pd
 
 from ..config import num
-from ..stats import bootstrap_levels, ci_verdict, percentile_ci, slope_bootstrap
+from ..stats import (POWER, SEEDS_CAP, ci_verdict, mde, pooled_sd, seeds_needed_diff, seeds_needed_slope,
+                     slope_t_levels, welch_t)
 from ..tidy.runs import SETTING, beta_sweep_etas, close, explicit_groups, select_finals, setting_tag
 from . import INCONCLUSIVE, frame, row
 
-EXPECTED = "> 0 (95% bootstrap CI entirely above 0)"
-TOLERANCE = "CI above 0: reproduces; below 0: does not; straddles 0 or too few seeds: inconclusive"
+EXPECTED = "> 0 (95% t-interval over seeds entirely above 0)"
+TOLERANCE = ("t-interval above 0: reproduces; below 0: does not; straddles 0, or fewer than min_seeds "
+             "completed seeds per level: inconclusive (with MDE and seeds needed)")
 PAPER = "Ghosh et al. ICLR 2023, slides 'Some prevalent observations in deep learning'"
 
 
@@ -41,35 +47,122 @@ def _levels(g: pd.DataFrame, by: str, value: str):
     return xs, ys, ndiv
 
 
+def _fmt_n(n: int | None) -> str:
+    return f"> {SEEDS_CAP}" if n is None else str(n)
+
+
+def _power_text(effect: float, se: float, df: float, se_how: str, ci: float, needed: int | None,
+                unit: str) -> str:
+    """The MDE at this n and the seeds per level that would detect ``effect`` (docs/theory.md (T49))."""
+    m = mde(se, df, ci, POWER) if math.isfinite(se) and math.isfinite(df) else math.nan
+    if not math.isfinite(m):
+        return (f"MDE not estimable at this n ({se_how}); seeds per level to detect the observed effect: "
+                "not estimable")
+    eff = f"{abs(effect):.4g}" if math.isfinite(effect) else "n/a"
+    return (f"MDE at this n (two-sided α={1 - ci:.2g}, power {POWER:g}) = (t_{{{1 - (1 - ci) / 2:.3g},{df:.3g}}} + "
+            f"t_{{{POWER:g},{df:.3g}}}) · SE {se:.4g} ({se_how}) = {m:.4g} {unit}; seeds per level to detect "
+            f"the observed |effect| {eff}: {_fmt_n(needed)}")
+
+
 def _slope_row(cid, claim, source, xs, ys, ndiv, c, unit, xfmt, transform=None) -> dict:
     n_div = sum(ndiv)
+    ci, min_seeds = float(c["ci"]), int(c["min_seeds"])
     counts = ", ".join(f"{xfmt(x)}: n={len(v)}" + (f" (+{d} div.)" if d else "") for x, v, d in zip(xs, ys, ndiv))
     keep = [(x, v) for x, v in zip(xs, ys) if len(v)]
-    n_min = min((len(v) for _, v in keep), default=0)
-    if len(keep) < 2 or n_min < int(c["min_seeds"]):
-        why = (f"needs >= 2 levels with completed runs and >= {c['min_seeds']} completed seeds at each; "
-               f"have {counts or 'none'}")
+    div_txt = f"; {n_div} diverged runs excluded" if n_div else ""
+    if len(keep) < 2:
+        why = (f"inconclusive: needs >= 2 levels with completed runs and >= {min_seeds} completed seeds at each; "
+               f"have {counts or 'none'}; MDE not estimable (no slope without 2 levels){div_txt}")
         return row(cid, claim, source, EXPECTED, math.nan, TOLERANCE, INCONCLUSIVE, detail=why)
     kx = [transform(x) if transform else x for x, _ in keep]
-    point, draws = slope_bootstrap(kx, [v for _, v in keep], int(c["bootstrap"]), int(c["bootstrap_seed"]))
-    lo, hi = percentile_ci(draws, float(c["ci"]))
+    kv = [v for _, v in keep]
+    n_min = min(len(v) for v in kv)
+    iv = slope_t_levels(kx, kv, ci)
+    point, se, df = float(iv.estimate), float(iv.se), float(iv.df)
+    lo, hi = float(iv.lo), float(iv.hi)
     from scipy.stats import spearmanr
 
-    allx = np.concatenate([np.full(len(v), x) for x, v in keep])
-    ally = np.concatenate([v for _, v in keep])
+    allx = np.concatenate([np.full(len(v), x) for x, v in zip(kx, kv)])
+    ally = np.concatenate(kv)
     rho = float(spearmanr(allx, ally).statistic) if np.ptp(ally) > 0 else math.nan
     means = ", ".join(f"{xfmt(x)}: {np.mean(v):.4f}" for x, v in keep)
-    detail = (f"OLS slope {point:.4g} {unit}, {int(c['ci'] * 100)}% bootstrap CI [{lo:.4g}, {hi:.4g}] "
-              f"({int(c['bootstrap'])} resamples of seeds within each level, seed {int(c['bootstrap_seed'])}); "
-              f"Spearman ρ {rho:.3f}; means {means}; seeds {counts}"
-              + (f"; {n_div} diverged runs excluded" if n_div else ""))
-    return row(cid, claim, source, EXPECTED, point, TOLERANCE, ci_verdict(lo, hi),
-               uncertainty=(hi - lo) / 2, detail=detail)
+    sds = [(float(np.std(v, ddof=1)), x) for x, v in keep if len(v) > 1]
+    worst = f"fewest seeds: {xfmt(min(keep, key=lambda t: len(t[1]))[0])} (n={n_min})"
+    if sds:
+        s_max, x_max = max(sds)
+        worst += f"; largest seed SD: {xfmt(x_max)} ({s_max:.4g})"
+    n_pts = int(sum(len(v) for v in kv))
+    if math.isfinite(se):
+        resid_sd = se * math.sqrt(float(((allx - allx.mean()) ** 2).sum()))
+        stat = (f"OLS slope {point:.4g} {unit} over N={n_pts} (level, seed) points, {int(round(ci * 100))}% "
+                f"t-interval [{lo:.4g}, {hi:.4g}] = slope ± t_{{{1 - (1 - ci) / 2:.3g},{df:.0f}}}·SE, SE {se:.4g} "
+                f"(residual SD {resid_sd:.4g}, df N−2={df:.0f}); uncertainty = CI half-width {hi - point:.4g}")
+        se_how, sd_plan = "residual SD of the fit, df N−2", resid_sd
+    else:
+        stat = f"OLS slope {point:.4g} {unit} over N={n_pts} points; no residual df (N ≤ 2): no interval"
+        se_how, sd_plan, lo, hi = "no residual df", math.nan, math.nan, math.nan
+        psd, pdf = pooled_sd(kv)
+        if pdf:
+            sxx = float(((allx - allx.mean()) ** 2).sum())
+            se, df, sd_plan = psd / math.sqrt(sxx), float(pdf), psd
+            se_how = f"pooled seed-to-seed SD {psd:.4g}, df {pdf}"
+    detail = f"{stat}; Spearman ρ {rho:.3f}; means {means}; seeds {counts}; {worst}{div_txt}"
+    if n_min < min_seeds:
+        verdict = INCONCLUSIVE
+        why = f"inconclusive: needs >= {min_seeds} completed seeds at every level, have {n_min} at the fewest"
+    else:
+        verdict = ci_verdict(lo, hi)
+        why = "inconclusive: the interval contains 0" if verdict == INCONCLUSIVE else ""
+    if verdict == INCONCLUSIVE:
+        needed = seeds_needed_slope(point, sd_plan, kx, ci, POWER, n_min=max(min_seeds, 2))
+        detail = f"{why}; {_power_text(point, se, df, se_how, ci, needed, unit)}; {detail}"
+    return row(cid, claim, source, EXPECTED, point, TOLERANCE, verdict,
+               uncertainty=(hi - lo) / 2 if math.isfinite(hi - lo) else math.nan, detail=detail)
+
+
+def _diff_row(cid, claim, src, ve, vp, counts, c, extra) -> dict:
+    """Explicit baseline − plain GD/SGD: Welch's t-interval (docs/theory.md (T47))."""
+    ci, min_seeds = float(c["ci"]), int(c["min_seeds"])
+    if not (len(ve) and len(vp)):
+        return row(cid, claim, src, EXPECTED, math.nan, TOLERANCE, INCONCLUSIVE,
+                   detail=(f"inconclusive: needs >= {min_seeds} completed seeds of each; have {counts}; "
+                           "MDE not estimable (a group has no completed run)"))
+    iv = welch_t(ve, vp, ci)
+    point, se, df = float(iv.estimate), float(iv.se), float(iv.df)
+    lo, hi = float(iv.lo), float(iv.hi)
+    sd_e = float(np.std(ve, ddof=1)) if len(ve) > 1 else math.nan
+    sd_p = float(np.std(vp, ddof=1)) if len(vp) > 1 else math.nan
+    if math.isfinite(se):
+        stat = (f"mean difference {point:.4g} (explicit {ve.mean():.4f} − plain {vp.mean():.4f}), "
+                f"{int(round(ci * 100))}% Welch t-interval [{lo:.4g}, {hi:.4g}] = diff ± t_{{{1 - (1 - ci) / 2:.3g},"
+                f"{df:.3g}}}·SE, SE {se:.4g} (seed SDs {sd_e:.4g}, {sd_p:.4g}; Welch–Satterthwaite df {df:.3g}); "
+                f"uncertainty = CI half-width {hi - point:.4g}")
+        se_how, plan = "Welch SE", (sd_e, sd_p)
+    else:
+        stat = (f"mean difference {point:.4g} (explicit {ve.mean():.4f} − plain {vp.mean():.4f}); "
+                "a group has < 2 seeds: no Welch interval")
+        se_how, plan, lo, hi = "no seed-to-seed SD", (math.nan, math.nan), math.nan, math.nan
+        psd, pdf = pooled_sd([ve, vp])
+        if pdf:
+            se, df = psd * math.sqrt(1 / len(ve) + 1 / len(vp)), float(pdf)
+            se_how, plan = f"pooled seed-to-seed SD {psd:.4g}, df {pdf}", (psd, psd)
+    detail = f"{stat}; {counts}{extra}; '≥' is tested as CI above 0 (equality cannot be shown)"
+    if min(len(ve), len(vp)) < min_seeds:
+        verdict = INCONCLUSIVE
+        why = f"inconclusive: needs >= {min_seeds} completed seeds of each; have {counts}"
+    else:
+        verdict = ci_verdict(lo, hi)
+        why = "inconclusive: the interval contains 0" if verdict == INCONCLUSIVE else ""
+    if verdict == INCONCLUSIVE:
+        needed = seeds_needed_diff(point, *plan, ci, POWER, n_min=max(min_seeds, 2))
+        detail = f"{why}; {_power_text(point, se, df, se_how, ci, needed, 'accuracy')}; {detail}"
+    return row(cid, claim, src, EXPECTED, point, TOLERANCE, verdict,
+               uncertainty=(hi - lo) / 2 if math.isfinite(hi - lo) else math.nan, detail=detail)
 
 
 def cifar_claims(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: int | None, eta: float | None,
-                 dataset: str | None, model: str | None, bootstrap: int, bootstrap_seed: int, ci: float,
-                 min_seeds: int, explicit_against: str) -> pd.DataFrame:
+                 dataset: str | None, model: str | None, ci: float, min_seeds: int,
+                 explicit_against: str) -> pd.DataFrame:
     """Claims rows (igrm.claims.COLUMNS) per setting (dataset, model[, width, batch]):
 
     - ``cifar/obs1_acc_rises_with_h/<ds>/<tag>``: slope of final test accuracy of plain
@@ -81,9 +174,10 @@ def cifar_claims(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: i
     - ``cifar/explicit_ge_gd/<ds>/<tag>/eta<η>_beta<β>``: mean final accuracy of the
       explicit IGR-M baseline minus that of plain GD/SGD (β = 0) at the same η.
 
-    The verdict of each row follows :func:`igrm.stats.ci_verdict` (module docstring).
+    The verdict of each row follows :func:`igrm.stats.ci_verdict` on its t-interval, and
+    ``min_seeds`` (module docstring; docs/theory.md (T47)–(T50)).
     """
-    c = {"bootstrap": bootstrap, "bootstrap_seed": bootstrap_seed, "ci": ci, "min_seeds": min_seeds}
+    c = {"ci": ci, "min_seeds": min_seeds}
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
     rows: list[dict] = []
     for key, g in f.groupby(SETTING, sort=True):
@@ -132,21 +226,8 @@ def cifar_claims(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: i
         d_pl = int((g_plain["status"] == "diverged").sum())
         counts = (f"explicit n={len(ve)}" + (f" (+{d_ex} div.)" if d_ex else "")
                   + f", plain {plain_name} n={len(vp)}" + (f" (+{d_pl} div.)" if d_pl else ""))
-        if min(len(ve), len(vp)) < int(c["min_seeds"]):
-            rows.append(row(cid, claim, src, EXPECTED, math.nan, TOLERANCE, INCONCLUSIVE,
-                            detail=f"needs >= {c['min_seeds']} completed seeds of each; have {counts}"))
-            continue
-        point = float(ve.mean() - vp.mean())
-        draws = bootstrap_levels([ve, vp], lambda r: r[0].mean(axis=1) - r[1].mean(axis=1),
-                                 int(c["bootstrap"]), int(c["bootstrap_seed"]))
-        lo, hi = percentile_ci(draws, float(c["ci"]))
         vm = g_mom.loc[g_mom["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
         mom_txt = (f"; heavy-ball {'GD+M' if fam == 'gdm' else 'SGD+M'} β={beta:g}: {np.nanmean(vm):.4f} (n={len(vm)})"
                    if len(vm) else "")
-        rows.append(row(
-            cid, claim, src, EXPECTED, point, TOLERANCE, ci_verdict(lo, hi), uncertainty=(hi - lo) / 2,
-            detail=(f"mean difference {point:.4g} (explicit {ve.mean():.4f} − plain {vp.mean():.4f}), "
-                    f"{int(c['ci'] * 100)}% bootstrap CI [{lo:.4g}, {hi:.4g}] ({int(c['bootstrap'])} resamples, seeds "
-                    f"resampled within each method, seed {int(c['bootstrap_seed'])}); {counts}{mom_txt}; "
-                    "'≥' is tested as CI above 0 (equality cannot be shown)")))
+        rows.append(_diff_row(cid, claim, src, ve, vp, counts, c, mom_txt))
     return frame(rows)
