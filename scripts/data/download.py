@@ -1,0 +1,16 @@
+"""resources/data/raw/{dataset}/manifest.json (rule download_data): fetch and verify a
+dataset's archives (igrm.data.download); the manifest says which file came from where."""
+import json
+from pathlib import Path
+
+from igrm.data import download, read_source_info, spec_for
+from igrm.io import write_text_atomic
+from igrm.snakejob import logged
+
+with logged(snakemake):  # noqa: F821 (injected by Snakemake)
+    name = snakemake.wildcards.dataset  # noqa: F821
+    cfg = dict(snakemake.params.cfg)  # noqa: F821
+    out = Path(snakemake.output.manifest)  # noqa: F821
+    files = download(spec_for(name, cfg), out.parent, cfg)
+    manifest = {"dataset": name, "files": [{"path": str(f), **(read_source_info(f) or {})} for f in files]}
+    write_text_atomic(out, json.dumps(manifest, indent=2, sort_keys=True))

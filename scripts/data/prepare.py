@@ -1,0 +1,13 @@
+"""resources/data/{dataset}.h5 (rule prepare_data): the verified archives of the manifest
+parsed into uint8 arrays with sources and checksums (igrm.data.prepare)."""
+import json
+from pathlib import Path
+
+from igrm.data import prepare, spec_for
+from igrm.snakejob import logged
+
+with logged(snakemake):  # noqa: F821 (injected by Snakemake)
+    cfg = dict(snakemake.params.cfg)  # noqa: F821
+    manifest = json.loads(Path(snakemake.input.manifest).read_text())  # noqa: F821
+    prepare(spec_for(snakemake.wildcards.dataset, cfg), [f["path"] for f in manifest["files"]],  # noqa: F821
+            snakemake.output.data, cfg)  # noqa: F821
