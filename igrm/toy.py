@@ -4,7 +4,8 @@ Conventions: η is the effective learning rate, the raw step is h = η (1 − β
 (docs/theory.md (T1)); β = 0 is plain GD. GD+M is the heavy-ball update of
 docs/theory.md (T2) started from rest (:mod:`igrm.heavyball`).
 
-Simulations (``simulate_two_factor``, ``sharpness_sweep``, ``simulate_sigmoid``) take the
+Simulations (``simulate_two_factor``, ``sharpness_sweep``, ``limit_convergence``,
+``simulate_sigmoid``) take the
 keys of their config section (schemas/config.schema.yaml, ``toy.*``) as keyword-only
 arguments without defaults and return ``(arrays, attrs)`` for one HDF5 file. Their tidy
 tables are in :mod:`igrm.tidy.toy`, figures in :mod:`igrm.figures.toy`, claims rows in
@@ -177,25 +178,31 @@ def simulate_two_factor(*, x, y, init, eta, betas, steps, record_every):
     return arrays, _attrs(p, cfg, eta=float(cfg["eta"]))
 
 
-def sharpness_sweep(*, x, y, init, etas, betas, steps, flow_time, gtol):
-    """Limit-point sharpness of GD+M vs flow (2) and flow (1) on toy 1, over (η, β).
+def expansion_parameter(h, beta, lam_max):
+    """ε = h λ_max / (1 − β)² = η λ_max / (1 − β), the expansion parameter of the modified
+    flows (docs/theory.md (T11), (T45)); λ_max the sharpness (largest eigenvalue of ∇²E)."""
+    beta = np.asarray(beta, dtype=np.float64)
+    return np.asarray(h, dtype=np.float64) * np.asarray(lam_max, dtype=np.float64) / (1.0 - beta) ** 2
 
-    GD+M: ``steps`` heavy-ball steps from rest at h = η(1−β). Flow (2) at the same
-    (η, β) and flow (1) (the same limit for every β) integrated until ‖field‖ < ``gtol``,
-    from the horizon ``flow_time`` (null: the GD+M run's time steps · min h) on.
-    arrays (N = #η · #β, η-major): eta, beta, h, lam, final_w_gdm (N, 2), sharpness_gdm,
-    final_w_flow2 (N, 2), sharpness_flow2, flow2_converged, final_w_flow1 (N, 2),
-    sharpness_flow1, diverged_step, gnorm_gdm (‖∇E‖ at the GD+M end point).
-    """
-    cfg = {"x": x, "y": y, "init": init, "etas": etas, "betas": betas, "steps": steps,
-           "flow_time": flow_time, "gtol": gtol}
-    p = _problem(cfg, TwoFactor)
-    etas = np.asarray(etas, dtype=np.float64)
-    betas = np.asarray(betas, dtype=np.float64)
-    E, Bt = (a.ravel() for a in np.meshgrid(etas, betas, indexing="ij"))
+
+def real_root_bound(beta):
+    """1/(1 + √β)²: the largest ε at which the heavy-ball characteristic polynomial
+    r² − (1 + β − hλ) r + β has real, positive roots, i.e. hλ ≤ (1 − √β)², so that a slow
+    (real) root and a slow manifold exist (docs/theory.md (T51), docs/toy.md "Range of validity")."""
+    return 1.0 / (1.0 + np.sqrt(np.asarray(beta, dtype=np.float64))) ** 2
+
+
+def epsilon_threshold(beta, max_epsilon):
+    """The ε up to which a flow-(2) limit claim is judged: min(max_epsilon, 1/(1+√β)²)
+    (docs/theory.md (T52))."""
+    return np.minimum(float(max_epsilon), real_root_bound(beta))
+
+
+def _limits(p, w0, E, Bt, steps, flow_time, gtol):
+    """GD+M (``steps`` steps from rest at h = η(1−β)), flow (2) and flow (1) limits at the
+    (η, β) pairs E, Bt (flat arrays); the arrays of :func:`sharpness_sweep` and its attrs."""
     h = raw_step(E, Bt)
     lam = igr_lambda(h, Bt)
-    w0 = np.asarray(init, dtype=np.float64)
     X0 = np.tile(w0, (E.size, 1))
     steps = int(steps)
     res = run(p, X0, h, Bt, steps, record_every=steps)
@@ -205,17 +212,63 @@ def sharpness_sweep(*, x, y, init, etas, betas, steps, flow_time, gtol):
     f2 = flow2_limit(p, w0, E, Bt, t_end, gtol=gtol)
     f1 = flow1_limit(p, w0, t_end, gtol=gtol)
     w1 = np.tile(f1["w"], (E.size, 1))
+    s0 = float(p.sharpness(w0))
     arrays = {"eta": E, "beta": Bt, "h": h, "lam": lam, "final_w_gdm": res.final,
               "sharpness_gdm": _sharpness(p, res.final),
               "gnorm_gdm": np.sqrt(p.grad_norm2(res.final)),
               "final_w_flow2": f2["w"], "sharpness_flow2": _sharpness(p, f2["w"]),
               "flow2_converged": np.full(E.size, f2["converged"]),
               "final_w_flow1": w1, "sharpness_flow1": _sharpness(p, w1),
+              "sharpness_init": np.full(E.size, s0),
               "diverged_step": res.diverged_step}
-    attrs = _attrs(p, cfg, sharpness_init=float(p.sharpness(w0)), flow2_t=f2["t"],
-                   flow2_nfev=f2["nfev"], flow1_t=f1["t"], flow1_converged=f1["converged"],
-                   flow2_all_converged=f2["converged"], gtol=gtol)
+    attrs = {"sharpness_init": s0, "flow2_t": f2["t"], "flow2_nfev": f2["nfev"], "flow1_t": f1["t"],
+             "flow1_converged": f1["converged"], "flow2_all_converged": f2["converged"], "gtol": gtol,
+             "steps": steps}
     return arrays, attrs
+
+
+def sharpness_sweep(*, x, y, init, etas, betas, steps, flow_time, gtol):
+    """Limit-point sharpness of GD+M vs flow (2) and flow (1) on toy 1, over (η, β).
+
+    GD+M: ``steps`` heavy-ball steps from rest at h = η(1−β). Flow (2) at the same
+    (η, β) and flow (1) (the same limit for every β) integrated until ‖field‖ < ``gtol``,
+    from the horizon ``flow_time`` (null: the GD+M run's time steps · min h) on.
+    arrays (N = #η · #β, η-major): eta, beta, h, lam, final_w_gdm (N, 2), sharpness_gdm,
+    final_w_flow2 (N, 2), sharpness_flow2, flow2_converged, final_w_flow1 (N, 2),
+    sharpness_flow1, sharpness_init (λ_max at the start, for ε), diverged_step,
+    gnorm_gdm (‖∇E‖ at the GD+M end point).
+    """
+    cfg = {"x": x, "y": y, "init": init, "etas": etas, "betas": betas, "steps": steps,
+           "flow_time": flow_time, "gtol": gtol}
+    p = _problem(cfg, TwoFactor)
+    etas = np.asarray(etas, dtype=np.float64)
+    betas = np.asarray(betas, dtype=np.float64)
+    E, Bt = (a.ravel() for a in np.meshgrid(etas, betas, indexing="ij"))
+    arrays, extra = _limits(p, np.asarray(init, dtype=np.float64), E, Bt, steps, flow_time, gtol)
+    return arrays, _attrs(p, cfg, **extra)
+
+
+def limit_convergence(*, x, y, init, betas, eps, time, gtol):
+    """Convergence in η of GD+M's limit point to flow (2)'s at fixed β (docs/toy.md,
+    "Range of validity"; expected order docs/theory.md (T53)).
+
+    For each β and each ε of ``eps`` (the expansion parameter at the start, docs/theory.md
+    (T11)): η = ε (1−β) / λ_max(∇²E(x₀)). Every run takes the same number of steps,
+    ⌈``time`` / min η⌉ (``time``: the gradient-flow time η k the slowest run covers), and
+    the flows run until ‖field‖ < ``gtol``. arrays: those of :func:`sharpness_sweep`
+    (N = #β · #ε, β-major) plus eps_target (the ε asked for).
+    """
+    cfg = {"x": x, "y": y, "init": init, "betas": betas, "eps": eps, "time": time, "gtol": gtol}
+    p = _problem(cfg, TwoFactor)
+    w0 = np.asarray(init, dtype=np.float64)
+    s0 = float(p.sharpness(w0))
+    Bt, Ep = (a.ravel() for a in np.meshgrid(np.asarray(betas, dtype=np.float64),
+                                             np.asarray(eps, dtype=np.float64), indexing="ij"))
+    E = Ep * (1.0 - Bt) / s0
+    steps = int(math.ceil(float(time) / float(np.min(E))))
+    arrays, extra = _limits(p, w0, E, Bt, steps, None, gtol)
+    arrays["eps_target"] = Ep
+    return arrays, _attrs(p, cfg, **extra)
 
 
 def simulate_sigmoid(*, x, y, init, eta, betas, steps, record_every, flow_time, reg_flow_time,

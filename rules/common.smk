@@ -118,6 +118,22 @@ def sweep_cfg(wildcards):
     }
 
 
+def convergence_cfg(wildcards):
+    """The eta-convergence study as igrm.toy.limit_convergence's keywords: the two-factor
+    problem and start, the settings of toy.limit_convergence."""
+    tf = config["toy"]["two_factor"]
+    lc = config["toy"]["limit_convergence"]
+    return {
+        "x": tf["x"],
+        "y": tf["y"],
+        "init": tf["init"],
+        "betas": lc["betas"],
+        "eps": lc["eps"],
+        "time": lc["time"],
+        "gtol": lc["gtol"],
+    }
+
+
 def sweep_files(wildcards=None):
     return [
         f"{R}/toy/sharpness_sweep/eta{num(e)}.h5"

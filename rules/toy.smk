@@ -39,6 +39,24 @@ rule toy_sharpness_sweep:
         "../scripts/sim/sharpness_sweep.py"
 
 
+rule toy_limit_convergence:
+    """GD+M's limit sharpness -> flow (2)'s as eta -> 0 at fixed beta (grid in eps units)."""
+    input:
+        code=code_inputs("sim/limit_convergence.py"),
+    output:
+        f"{R}/toy/limit_convergence.h5",
+    log:
+        "logs/toy/limit_convergence.log",
+    benchmark:
+        f"{R}/benchmarks/toy/limit_convergence.tsv"
+    conda:
+        "../envs/science.yaml"
+    params:
+        cfg=convergence_cfg,
+    script:
+        "../scripts/sim/limit_convergence.py"
+
+
 rule toy_sigmoid:
     """GD / GD+M on E = 1/2 (y - w1 sigmoid(w2 x))^2 and the ODE flows of E and of ||grad E||^2."""
     input:
@@ -88,6 +106,22 @@ rule tidy_sharpness_sweep:
         "../envs/science.yaml"
     script:
         "../scripts/tidy/sharpness_sweep.py"
+
+
+rule tidy_limit_convergence:
+    """Tidy table: the eta-convergence study, one row per (beta, eta)."""
+    input:
+        results=rules.toy_limit_convergence.output,
+        code=code_inputs("tidy/limit_convergence.py"),
+    output:
+        convergence=f"{TIDY}/limit_convergence.csv",
+    log:
+        "logs/tidy/limit_convergence.log",
+    localrule: True
+    conda:
+        "../envs/science.yaml"
+    script:
+        "../scripts/tidy/limit_convergence.py"
 
 
 rule tidy_sigmoid:
@@ -231,6 +265,7 @@ rule claims_toy:
     input:
         sweep=rules.tidy_sharpness_sweep.output.sweep,
         finals=rules.tidy_two_factor.output.finals,
+        convergence=rules.tidy_limit_convergence.output.convergence,
         code=code_inputs("claims/toy.py"),
     output:
         f"{R}/claims/toy.csv",

@@ -9,8 +9,8 @@ from igrm.config import num
 from scipy.linalg import expm
 
 from igrm import toy
-from igrm.claims import COLUMNS
-from igrm.claims.toy import toy_claims
+from igrm.claims import COLUMNS, OUT_OF_RANGE, row
+from igrm.claims.toy import convergence_slope, in_range, toy_claims
 from igrm.config import schema_defaults
 from igrm.figures.toy import plot_sharpness_sweep, plot_sigmoid, plot_two_factor
 from igrm.tidy.toy import tidy_finals, tidy_flows, tidy_sharpness, tidy_trajectories
@@ -191,17 +191,102 @@ def test_toy_claims(two, sweep):
     assert list(cl.columns) == COLUMNS
     etas = sorted(sw["eta"].unique())
     ids = list(cl["id"])
-    assert ids == ([f"toy/flatter_minima/eta{num(e)}" for e in etas] + ["toy/flow2_closer_than_flow1"]
-                   + [f"toy/limit_matches_flow2/eta{num(e)}" for e in etas] + ["toy/igr_order_beta0"])
+    # η = 0.01, β ∈ {0, 0.3, 0.6, 0.8}: ε = 0.28, 0.40, 0.71, 1.41; β ≥ 0.6 out of range
+    assert ids == ([f"toy/flatter_minima/eta{num(e)}" for e in etas]
+                   + ["toy/flow2_closer_than_flow1", "toy/flow2_closer_than_flow1/out_of_range"]
+                   + [x for e in etas for x in (f"toy/limit_matches_flow2/eta{num(e)}",
+                                                f"toy/limit_matches_flow2/eta{num(e)}/out_of_range")]
+                   + ["toy/igr_order_beta0"])
     flat = cl[cl["id"].str.startswith("toy/flatter_minima")]
     assert np.allclose(flat["measured"], -1.0) and (flat["verdict"] == "reproduces").all()
     # one η only: the order of the β = 0 error cannot be fitted, and the row says so
     assert cl[cl["id"] == "toy/igr_order_beta0"]["verdict"].iloc[0] == "inconclusive"
-    # the quantitative flow-(2) row measures the largest |relative error| of its η
+    # the quantitative flow-(2) row measures the largest |relative error| of its in-range β
+    inr = in_range(sw, claims_cfg["max_epsilon"])
+    assert list(sw["beta"][inr]) == [0.0, 0.3]
     for e in etas:
         r = cl[cl["id"] == f"toy/limit_matches_flow2/eta{num(e)}"].iloc[0]
-        assert r["measured"] == pytest.approx(np.abs(sw[sw["eta"] == e]["rel_err"]).max())
+        g = sw[(sw["eta"] == e) & inr]
+        assert r["measured"] == pytest.approx(np.abs(g["rel_err"]).max())
         assert r["tolerance"] == 0.02  # the default, fixed before measuring
-    # a tolerance from the config is used as given, and can fail
+        assert r["verdict"] == "reproduces"
+        o = cl[cl["id"] == f"toy/limit_matches_flow2/eta{num(e)}/out_of_range"].iloc[0]
+        assert o["verdict"] == OUT_OF_RANGE
+        assert o["measured"] == pytest.approx(np.abs(sw[(sw["eta"] == e) & ~inr]["rel_err"]).max())
+    # a tolerance from the config is used as given, and can fail; out-of-range rows never fail
     cl2 = toy_claims(sw, None, **{**claims_cfg, "flow2_rel_tol": 1e-9})
-    assert (cl2[cl2["id"].str.startswith("toy/limit_matches")]["verdict"] == "does not reproduce").all()
+    lm = cl2[cl2["id"].str.startswith("toy/limit_matches")]
+    assert (lm[~lm["id"].str.endswith("/out_of_range")]["verdict"] == "does not reproduce").all()
+    assert (lm[lm["id"].str.endswith("/out_of_range")]["verdict"] == OUT_OF_RANGE).all()
+    # a stricter max_epsilon moves points out of range: nothing judged -> inconclusive, not a failure
+    cl3 = toy_claims(sw, None, **{**claims_cfg, "max_epsilon": 0.1})
+    assert cl3[cl3["id"] == f"toy/limit_matches_flow2/eta{num(etas[0])}"]["verdict"].iloc[0] == "inconclusive"
+    assert "does not reproduce" not in set(cl3[cl3["id"].str.contains("flow2")]["verdict"])
+
+
+def test_expansion_parameter_and_real_root_bound():
+    # on the hyperbola of minima λ_max = x²(w1² + w2²): at the balanced minimum (√0.6, √0.6), 1.2
+    p = TwoFactor(x=1.0, y=0.6)
+    w = np.array([np.sqrt(0.6), np.sqrt(0.6)])
+    assert p.sharpness(w) == pytest.approx(1.2)
+    # ε = h λ/(1−β)² = η λ/(1−β): η = 0.01, β = 0.75 -> h = 0.0025, ε = 0.0025·1.2/0.0625 = 0.048
+    h = toy.raw_step(0.01, 0.75)
+    assert toy.expansion_parameter(h, 0.75, 1.2) == pytest.approx(0.048)
+    assert toy.expansion_parameter(h, 0.75, 1.2) == pytest.approx(0.01 * 1.2 / 0.25)
+    assert toy.real_root_bound(0.0) == 1.0 and toy.real_root_bound(0.25) == pytest.approx(4 / 9)
+    assert toy.epsilon_threshold(0.25, 0.3) == pytest.approx(0.3)
+    # the bound is exactly where r² − (1+β−hλ) r + β = 0 stops having real positive roots
+    for beta in (0.0, 0.5, 0.9):
+        for f in (0.9, 1.1):
+            hl = f * toy.real_root_bound(beta) * (1 - beta) ** 2  # hλ = ε (1−β)²
+            r = np.roots([1.0, -(1 + beta - hl), beta])
+            real = np.all(np.abs(r.imag) < 1e-12) and np.all(r.real >= 0)
+            assert real == (f < 1), (beta, f, r)
+    # the sweep's tidy table: ε from the larger of the start's and the limit's λ_max (the start here)
+    a, at = toy.sharpness_sweep(**{**SMALL_SWEEP, "betas": [0.5], "steps": 2000})
+    df = tidy_sharpness(a, at)
+    s0 = p.sharpness(np.array([2.8, 3.4]))
+    assert df["sharpness_max"].iloc[0] == pytest.approx(s0)
+    assert df["epsilon"].iloc[0] == pytest.approx(0.01 * s0 / 0.5)
+    assert df["epsilon_bound"].iloc[0] == pytest.approx(1 / (1 + np.sqrt(0.5)) ** 2)
+
+
+def _fake_sweep(beta, eta, rel_err, s0=10.0):
+    h = np.asarray(eta) * (1 - np.asarray(beta))
+    return pd.DataFrame({"eta": eta, "beta": beta, "h": h, "sharpness_gdm": 1.0 + np.asarray(rel_err),
+                         "sharpness_flow2": 1.0, "sharpness_flow1": 2.0, "rel_err": rel_err,
+                         "rel_err_flow1": -0.5, "diverged_step": -1, "sharpness_init": s0,
+                         "sharpness_max": s0, "epsilon": h * s0 / (1 - np.asarray(beta)) ** 2,
+                         "epsilon_bound": toy.real_root_bound(beta)})
+
+
+def test_out_of_range_row_is_not_a_failure():
+    # β = 0.5, η = 0.01, S0 = 10: ε = 0.2 (in); η = 0.1: ε = 2 (out), with a huge error there
+    sw = _fake_sweep([0.5, 0.5], [0.01, 0.1], [0.001, 0.9])
+    cfg = schema_defaults("toy/claims")
+    cl = toy_claims(sw, None, **cfg).set_index("id")
+    assert cl.loc["toy/limit_matches_flow2/eta0.01", "verdict"] == "reproduces"
+    assert cl.loc["toy/limit_matches_flow2/eta0.1", "verdict"] == "inconclusive"  # nothing in range
+    o = cl.loc["toy/limit_matches_flow2/eta0.1/out_of_range"]
+    assert o["verdict"] == OUT_OF_RANGE == "out of range" and o["measured"] == pytest.approx(0.9)
+    assert "does not reproduce" not in set(cl["verdict"])
+    with pytest.raises(ValueError):
+        row("x", "c", "s", 0.0, 0.0, 0.0, "maybe")
+    assert row("x", "c", "s", 0.0, 0.0, 0.0, OUT_OF_RANGE)["verdict"] == OUT_OF_RANGE
+
+
+def test_convergence_slope_recovers_planted_order():
+    rng = np.random.default_rng(0)
+    eta = np.geomspace(1e-4, 1e-3, 5)
+    for p in (1.0, 2.0):
+        mis = 3.0 * eta ** p * np.exp(0.01 * rng.standard_normal(eta.size))
+        slope, se, n = convergence_slope(eta, -mis)  # sign of the mismatch does not matter
+        assert n == 5 and abs(slope - p) < 3 * se + 1e-3 and se < 0.05
+    # and the claim row: planted order 2 reproduces, planted order 1 does not
+    cfg = schema_defaults("toy/claims")
+    for p, verdict in ((2.0, "reproduces"), (1.0, "does not reproduce")):
+        cv = _fake_sweep([0.8] * 5, eta, 50.0 * eta ** p)
+        cl = toy_claims(_fake_sweep([0.5], [0.01], [0.001]), None, cv, **cfg).set_index("id")
+        r = cl.loc["toy/limit_convergence/beta0.8"]
+        assert r["verdict"] == verdict and r["measured"] == pytest.approx(p, abs=1e-9)
+        assert r["expected"] == 2.0 and r["tolerance"] == cfg["order_tol"]

@@ -19,12 +19,16 @@ COLUMNS = ["id", "claim", "source", "expected", "measured", "uncertainty", "tole
 REPRODUCES = "reproduces"
 FAILS = "does not reproduce"
 INCONCLUSIVE = "inconclusive"
+#: a measurement outside the declared validity range of the theory it would test
+#: (docs/theory.md (T45)): reported as a finding, never counted as a failure of the theory
+OUT_OF_RANGE = "out of range"
+VERDICTS = (REPRODUCES, FAILS, INCONCLUSIVE, OUT_OF_RANGE)
 
 
 def row(id: str, claim: str, source: str, expected: float | str, measured: float,
         tolerance: float | str, verdict: str, uncertainty: float = math.nan, detail: str = "") -> dict:
-    if verdict not in (REPRODUCES, FAILS, INCONCLUSIVE):
-        raise ValueError(f"verdict must be one of {REPRODUCES!r}, {FAILS!r}, {INCONCLUSIVE!r}; got {verdict!r}")
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {', '.join(map(repr, VERDICTS))}; got {verdict!r}")
     return {"id": id, "claim": claim, "source": source, "expected": expected, "measured": measured,
             "uncertainty": uncertainty, "tolerance": tolerance, "verdict": verdict, "detail": detail}
 

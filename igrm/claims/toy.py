@@ -7,24 +7,50 @@ import math
 import numpy as np
 import pandas as pd
 
-from . import FAILS, INCONCLUSIVE, REPRODUCES, frame, row, within
+from . import FAILS, INCONCLUSIVE, OUT_OF_RANGE, REPRODUCES, frame, row, within
 from ..config import num
 from ..orders import loglog_slope
+from ..toy import epsilon_threshold
 
 
-def toy_claims(sweep_df: pd.DataFrame, finals_df: pd.DataFrame | None, *, spearman_max, flow2_rel_tol,
-               order_tol) -> pd.DataFrame:
+def in_range(df: pd.DataFrame, max_epsilon) -> np.ndarray:
+    """Rows whose expansion parameter ε (column ``epsilon``) is at most
+    min(max_epsilon, 1/(1+√β)²): where flow (2) applies (docs/theory.md (T52), docs/toy.md)."""
+    return (df["epsilon"].to_numpy() <= epsilon_threshold(df["beta"].to_numpy(), max_epsilon))
+
+
+def _range_note(g: pd.DataFrame) -> str:
+    return "β, ε: " + ", ".join(f"{b:g}: {e:.3g}" for b, e in zip(g["beta"], g["epsilon"]))
+
+
+def convergence_slope(eta, mismatch) -> tuple[float, float, int]:
+    """Fitted order p of mismatch ∝ η^p (log-log least squares; slope, SE, points used)."""
+    return loglog_slope(np.asarray(eta, dtype=np.float64), np.abs(np.asarray(mismatch, dtype=np.float64)))
+
+
+def toy_claims(sweep_df: pd.DataFrame, finals_df: pd.DataFrame | None,
+               convergence_df: pd.DataFrame | None = None, *, spearman_max, flow2_rel_tol,
+               order_tol, max_epsilon) -> pd.DataFrame:
     """Claims rows for the toy problems; keywords: the ``toy.claims`` config section
     (tolerances fixed before measuring, docs/toy.md). ``sweep_df``: the sharpness sweep
     (:func:`igrm.tidy.toy.sharpness_sweep_table`); ``finals_df`` (the two-factor end points,
-    or None) is not used by any row yet.
+    or None) is not used by any row yet; ``convergence_df``: the η-convergence study
+    (:func:`igrm.tidy.toy.limit_convergence_table`, or None: no rows).
+
+    The flow-(2) limit claims are judged only on points with ε ≤ min(``max_epsilon``,
+    1/(1+√β)²) (docs/theory.md (T45), (T51), (T52); docs/toy.md "Range of validity");
+    the points outside are reported in their own ``.../out_of_range`` rows, verdict
+    "out of range" (a finding, not a failure of the theory).
 
     - ``toy/flatter_minima/eta<η>``: limit sharpness falls with β at fixed η
       (Spearman ρ(β, sharpness) ≤ ``spearman_max``), one row per η.
     - ``toy/flow2_closer_than_flow1``: flow (2)'s limit predicts GD+M's better than
-      flow (1)'s at every (η, β) of the sweep.
-    - ``toy/limit_matches_flow2/eta<η>``: max over β of |S_GD+M / S_flow(2) − 1| ≤
+      flow (1)'s at every in-range (η, β) of the sweep.
+    - ``toy/limit_matches_flow2/eta<η>``: max over in-range β of |S_GD+M / S_flow(2) − 1| ≤
       ``flow2_rel_tol`` (a quantitative check of flow (2), one row per η).
+    - ``toy/limit_convergence/beta<β>``: at fixed β the mismatch |S_GD+M / S_flow(2) − 1|
+      falls like η^2 (docs/theory.md (T53)): fitted log-log slope over the in-range η,
+      expected 2 ± ``order_tol``; inconclusive below 3 points or if its SE > ``order_tol``.
     - ``toy/igr_order_beta0``: at β = 0 (GD, IGR) the limit-sharpness error of flow (2)
       falls like η² (expected slope 2 of log|err| vs log η, ± ``order_tol``).
     """
@@ -48,34 +74,67 @@ def toy_claims(sweep_df: pd.DataFrame, finals_df: pd.DataFrame | None, *, spearm
                                 "slides: two-factor toy figure; docs/theory.md (T6), (T10)",
                                 -1.0, rho, f"Spearman ρ ≤ {smax:g}", verdict, detail=detail))
 
-    err2 = np.abs(ok["rel_err"].to_numpy())
-    err1 = np.abs(ok["rel_err_flow1"].to_numpy())
-    frac = float(np.mean(err2 < err1)) if err2.size else math.nan
+    inr = in_range(ok, max_epsilon)
+    ok_in, ok_out = ok[inr], ok[~inr]
+    meps = float(max_epsilon)
+    range_txt = f"ε ≤ min({meps:g}, 1/(1+√β)²)"
+
+    def closer(g):
+        e2, e1 = np.abs(g["rel_err"].to_numpy()), np.abs(g["rel_err_flow1"].to_numpy())
+        frac = float(np.mean(e2 < e1)) if e2.size else math.nan
+        txt = (f"fraction of {e2.size} (η, β) with |err vs flow (2)| < |err vs flow (1)|; "
+               f"median |rel err| flow (2) {np.median(e2):.3g}, flow (1) {np.median(e1):.3g}"
+               if e2.size else "")
+        return frac, txt
+
+    frac, txt = closer(ok_in)
     rows.append(row(
         "toy/flow2_closer_than_flow1",
         "flow (2) predicts GD+M's limit point better than flow (1) (toy 1 sweep)",
-        "docs/theory.md (T5), (T6)", 1.0, frac, "every (η, β)",
+        "docs/theory.md (T5), (T6), (T52)", 1.0, frac, f"every (η, β) with {range_txt}",
         INCONCLUSIVE if not math.isfinite(frac) else
         (REPRODUCES if frac == 1.0 else FAILS),
-        detail=(f"fraction of {err2.size} (η, β) with |err vs flow (2)| < |err vs flow (1)|; "
-                f"median |rel err| flow (2) {np.median(err2):.3g}, flow (1) {np.median(err1):.3g}"
-                if err2.size else "")))
+        detail=(txt + f"; judged on {range_txt}, {len(ok_out)} points out of range" if txt
+                else f"no (η, β) with {range_txt}") + div_note))
+    if len(ok_out):
+        frac_o, txt_o = closer(ok_out)
+        rows.append(row(
+            "toy/flow2_closer_than_flow1/out_of_range",
+            "flow (2) vs flow (1) at the sweep points outside flow (2)'s validity range (finding)",
+            "docs/theory.md (T45), (T51), (T52); docs/toy.md", 1.0, frac_o, f"ε > min({meps:g}, 1/(1+√β)²)",
+            OUT_OF_RANGE, detail=txt_o + f"; ε from {ok_out['epsilon'].min():.3g} to {ok_out['epsilon'].max():.3g}"))
 
     tol = float(flow2_rel_tol)
     for eta, g in ok.groupby("eta", sort=True):
-        e2 = np.abs(g["rel_err"].to_numpy())
-        i = int(np.argmax(e2))
-        inside = g[np.abs(g["rel_err"]) <= tol]
+        m = in_range(g, max_epsilon)
+        gi, go = g[m], g[~m]
+        if len(gi):
+            e2 = np.abs(gi["rel_err"].to_numpy())
+            i = int(np.argmax(e2))
+            inside = gi[np.abs(gi["rel_err"]) <= tol]
+            measured, verdict = float(e2[i]), within(float(e2[i]), 0.0, tol)
+            detail = (f"max |S_GD+M/S_flow(2) − 1| over the {len(gi)} β with {range_txt} (up to β="
+                      f"{gi['beta'].max():g}, ε up to {gi['epsilon'].max():.3g}) at β={gi['beta'].iloc[i]:g}; "
+                      f"vs flow (1) {np.max(np.abs(gi['rel_err_flow1'])):.3g}; within tolerance up to β="
+                      f"{inside['beta'].max() if len(inside) else math.nan:g}; {len(go)} β out of range")
+        else:
+            measured, verdict = math.nan, INCONCLUSIVE
+            detail = f"no β with {range_txt} at this η (smallest ε {g['epsilon'].min():.3g})"
         rows.append(row(
             f"toy/limit_matches_flow2/eta{num(eta)}",
             f"GD+M converges where flow (2) predicts, η={eta:g} (limit-point sharpness, toy 1)",
-            "docs/theory.md (T6) (O(h²) close)", 0.0, float(e2[i]), tol,
-            within(float(e2[i]), 0.0, tol),
-            detail=(f"max |S_GD+M/S_flow(2) − 1| at β={g['beta'].iloc[i]:g}; vs flow (1) "
-                    f"{np.max(np.abs(g['rel_err_flow1'])):.3g}; within tolerance up to β="
-                    f"{inside['beta'].max() if len(inside) else math.nan:g}; "
-                    f"expansion parameter η·S0/(1−β) up to {eta * g['sharpness_init'].iloc[0] / (1 - g['beta'].max()):.3g}"
-                    if "sharpness_init" in g else "")))
+            "docs/theory.md (T6) (O(h²) close), (T52)", 0.0, measured, tol, verdict, detail=detail))
+        if len(go):
+            e2o = np.abs(go["rel_err"].to_numpy())
+            j = int(np.argmax(e2o))
+            rows.append(row(
+                f"toy/limit_matches_flow2/eta{num(eta)}/out_of_range",
+                f"GD+M vs flow (2) limit at η={eta:g}, β outside flow (2)'s validity range (finding)",
+                "docs/theory.md (T45), (T51), (T52); docs/toy.md", 0.0, float(e2o[j]), tol, OUT_OF_RANGE,
+                detail=(f"max |S_GD+M/S_flow(2) − 1| over {len(go)} β with ε > min({meps:g}, 1/(1+√β)²), "
+                        f"at β={go['beta'].iloc[j]:g}; rel err by β: "
+                        + ", ".join(f"{b:g}: {e:+.3g}" for b, e in zip(go["beta"], go["rel_err"]))
+                        + "; " + _range_note(go))))
 
     g0 = ok[ok["beta"] == 0.0].sort_values("eta")
     otol = float(order_tol)
@@ -95,4 +154,27 @@ def toy_claims(sweep_df: pd.DataFrame, finals_df: pd.DataFrame | None, *, spearm
                                 "GD (β=0): the limit-point error of the IGR flow (2) is O(η²)",
                                 "Barrett & Dherin 2021; docs/theory.md (T9)", 2.0, math.nan, otol,
                                 INCONCLUSIVE, detail="needs β = 0 and at least two η in the sweep"))
+
+    if convergence_df is not None and len(convergence_df):
+        cv = convergence_df[np.isfinite(convergence_df["sharpness_gdm"])]
+        for beta, g in cv.groupby("beta", sort=True):
+            g = g.sort_values("eta")
+            m = in_range(g, max_epsilon)
+            gi = g[m]
+            slope, se, n = convergence_slope(gi["eta"], gi["rel_err"])
+            if n < 3 or not math.isfinite(se) or se > otol:
+                verdict = INCONCLUSIVE
+            else:
+                verdict = within(slope, 2.0, otol)
+            rows.append(row(
+                f"toy/limit_convergence/beta{num(beta)}",
+                f"at fixed β={beta:g} GD+M's limit sharpness converges to flow (2)'s like η² (toy 1)",
+                "docs/theory.md (T53); docs/toy.md \"Range of validity\"", 2.0, slope, otol, verdict,
+                uncertainty=se,
+                detail=(f"log-log slope of |S_GD+M/S_flow(2) − 1| over {n} η in range "
+                        f"({', '.join(f'{e:.3g}' for e in gi['eta'])}; ε {', '.join(f'{e:.3g}' for e in gi['epsilon'])}); "
+                        f"mismatch {', '.join(f'{abs(e):.3g}' for e in gi['rel_err'])}"
+                        + (f"; {int((~m).sum())} η out of range excluded" if (~m).any() else "")
+                        + ("; fewer than 3 points or SE > tolerance: inconclusive (T46)"
+                           if verdict == INCONCLUSIVE else ""))))
     return frame(rows)

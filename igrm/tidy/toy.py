@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..toy import FLOW_E, FLOW_R
+from ..toy import FLOW_E, FLOW_R, expansion_parameter, real_root_bound
 
 #: trajectories are thinned to at most this many rows each (first and last step kept)
 MAX_POINTS = 2000
@@ -27,6 +27,18 @@ def sharpness_sweep_table(results) -> pd.DataFrame:
     """The sweep of every η file, one row per (η, β), sorted by (η, β)."""
     df = _concat(tidy_sharpness(a, t) for a, t in results)
     return df.sort_values(["eta", "beta"]).reset_index(drop=True)
+
+
+def limit_convergence_table(results) -> pd.DataFrame:
+    """The η-convergence study (:func:`igrm.toy.limit_convergence`): the columns of
+    :func:`tidy_sharpness` plus eps_target, sorted by (β, η)."""
+    frames = []
+    for a, t in results:
+        df = tidy_sharpness(a, t)
+        df["eps_target"] = np.asarray(a["eps_target"], dtype=np.float64)
+        frames.append(df)
+    df = _concat(frames)
+    return df.sort_values(["beta", "eta"]).reset_index(drop=True) if len(df) else df
 
 
 def sigmoid_tables(results) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -78,15 +90,26 @@ def tidy_finals(arrays, attrs) -> pd.DataFrame:
 def tidy_sharpness(arrays, attrs) -> pd.DataFrame:
     """One row per (eta, beta): eta, beta, h, lam, sharpness_gdm, sharpness_flow2,
     sharpness_flow1, rel_err = (gdm − flow2)/flow2, rel_err_flow1 = (gdm − flow1)/flow1,
-    gnorm_gdm, diverged_step, flow2_converged, sharpness_init."""
+    gnorm_gdm, diverged_step, flow2_converged, sharpness_init (λ_max at the start),
+    sharpness_max = max(sharpness_init, sharpness_gdm) (the larger of the start's and the
+    GD+M limit's λ_max; the start's alone for a diverged run), epsilon = h · sharpness_max /
+    (1−β)² (docs/theory.md (T11), (T45)) and epsilon_bound = 1/(1+√β)², the real-root bound
+    (T51) (docs/toy.md, "Range of validity")."""
     sg, s2, s1 = (np.asarray(arrays[k]) for k in ("sharpness_gdm", "sharpness_flow2", "sharpness_flow1"))
+    n = sg.size
+    s0 = (np.asarray(arrays["sharpness_init"], dtype=np.float64) if "sharpness_init" in arrays
+          else np.full(n, float(attrs.get("sharpness_init", np.nan))))
+    smax = np.fmax(s0, sg)
+    beta = np.asarray(arrays["beta"], dtype=np.float64)
     return pd.DataFrame({
-        "eta": arrays["eta"], "beta": arrays["beta"], "h": arrays["h"], "lam": arrays["lam"],
+        "eta": arrays["eta"], "beta": beta, "h": arrays["h"], "lam": arrays["lam"],
         "sharpness_gdm": sg, "sharpness_flow2": s2, "sharpness_flow1": s1,
         "rel_err": (sg - s2) / s2, "rel_err_flow1": (sg - s1) / s1,
         "gnorm_gdm": arrays["gnorm_gdm"], "diverged_step": arrays["diverged_step"],
         "flow2_converged": np.asarray(arrays["flow2_converged"]).astype(bool),
-        "sharpness_init": float(attrs.get("sharpness_init", np.nan))})
+        "sharpness_init": s0, "sharpness_max": smax,
+        "epsilon": expansion_parameter(arrays["h"], beta, smax),
+        "epsilon_bound": real_root_bound(beta)})
 
 
 def tidy_flows(arrays, attrs) -> pd.DataFrame:
