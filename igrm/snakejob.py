@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from .io import now_iso, provenance, write_h5, write_table, write_text_atomic
 
-__all__ = ["logged", "write_result", "write_tidy", "write_table", "now_iso"]
+__all__ = ["logged", "simulate", "write_result", "write_tidy", "write_table", "now_iso"]
 
 log = logging.getLogger("igrm")
 
@@ -70,6 +70,16 @@ def write_result(path, arrays: Mapping[str, Any], attrs: Mapping[str, Any], *, c
     prov = provenance(config=dict(config), seed=seed, device=device, started=started)
     write_h5(path, arrays, attrs, prov, status=status)
     log.info("wrote %s (status %s)", path, status)
+
+
+def simulate(smk, fn, seed: int | None = None) -> None:
+    """A simulation job: ``fn(**params.cfg)`` -> (arrays, attrs), timed (attrs wall_time_s),
+    written to the rule's one output with provenance (``seed`` recorded when given)."""
+    cfg = dict(smk.params.cfg)
+    started, t0 = now_iso(), time.perf_counter()
+    arrays, attrs = fn(**cfg)
+    attrs = {**attrs, "wall_time_s": time.perf_counter() - t0}
+    write_result(smk.output[0], arrays, attrs, config=cfg, started=started, seed=seed)
 
 
 def write_tidy(path, df) -> None:
