@@ -458,7 +458,7 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
 
     ck = latest_checkpoint(checkpoint_dir)
     if ck is not None:
-        saved = torch.load(ck, map_location=device, weights_only=False)
+        saved = torch.load(ck, map_location=device, weights_only=True)  # tensors and plain types only: nothing unpickled runs code
         if saved.get("cfg") == _cfg_fingerprint(c) and saved["epoch"] <= int(c["epochs"]):
             model.load_state_dict(saved["model"])
             opt.load_state_dict(saved["optimizer"])

@@ -337,3 +337,27 @@ def test_crop_from_the_set_padded_once_equals_per_batch_crop():
                           padded=padded, idx=idx)
         v = augment_batch(x[idx], augs, torch.Generator().manual_seed(4), mean, std, pad=2, cutout_size=3)
         assert torch.equal(u, v), augs
+
+
+class _Payload:
+    """A pickle that runs code when unpickled (writes a marker file)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_planted_checkpoint_is_not_unpickled(tmp_path):
+    """A file planted as a checkpoint with a __reduce__ payload is refused by the loader
+    (tensors and plain types only): the payload never runs."""
+    import pickle
+
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    marker = tmp_path / "payload-ran"
+    torch.save({"epoch": 1, "evil": _Payload(marker)}, ckpt / "ckpt_epoch0001.pt")
+    with pytest.raises(pickle.UnpicklingError):
+        train({**BASE, "epochs": 2, "checkpoint_every": 1}, tiny_data(), ckpt, None)
+    assert not marker.exists()
