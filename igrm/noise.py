@@ -8,7 +8,7 @@ igrm/figures/noise.py and igrm/claims/noise.py.
 
 Streaming estimator:
     NoiseAccumulator                                    §4 (one pass, batch means over groups)
-    ratio_ci, summarise(groups, ...)                    §4.3 (ratios and CIs)
+    summarise(groups, *, ...)                           §4.3 (Fieller intervals, joint tests)
 Mini-batch gradients:
     minibatch_indices, minibatch_grad_stream            §5
 Model at the point:
@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from .noise_theory import (SAMPLERS, epoch_covariance_factor, history_weights, igrm_coefficients,
                            ratio_epoch, ratio_iid)
+from .stats import bonferroni_level, fieller, signflip_max_t
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,13 @@ class NoiseAccumulator:
     Usage: ``start_block(phase)``, ``push(g)`` × block_len, ``end_block()``; ``end_group()``.
     ``epoch=(N, b)`` turns on the without-replacement corrections (phase = the batch index
     of the block's first gradient within its epoch; each block starts a fresh permutation).
+    ``replicates=R`` runs R independent streams side by side (the coverage simulation of
+    igrm.noise_calibration): ``push`` takes (R, P), ``start_block`` one phase per replicate,
+    and every group estimate has a leading axis R; None (the pipeline) = one stream, no axis.
     """
 
     def __init__(self, betas: Sequence[float], ks: Sequence[int], block_len: int | None = None,
-                 epoch: tuple[int, int] | None = None, device="cpu"):
+                 epoch: tuple[int, int] | None = None, device="cpu", replicates: int | None = None):
         self.betas = np.asarray(betas, dtype=np.float64)
         self.ks = np.asarray(ks, dtype=np.int64)
         if np.any(self.ks < 0) or np.any(self.betas < 0) or np.any(self.betas >= 1):
@@ -67,72 +71,77 @@ class NoiseAccumulator:
         else:
             self.M, self.c = None, 0.0
         self.device = torch.device(device)
+        self.replicates = replicates
+        self.R = 1 if replicates is None else int(replicates)
         self._tb = torch.tensor(self.betas, dtype=torch.float64, device=self.device)[:, None, None]
         self._t1mb = (1 - self._tb)
         self.groups: list[dict[str, np.ndarray]] = []
         self.P = None
         self._in_block = False
-        self._corr_cache: dict[int, tuple[np.ndarray, float]] = {}
+        self._corr_cache: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
         self.n_grad = 0
 
     # ---------------------------------------------------------------- group state
+    def _z(self, *shape):
+        return torch.zeros(self.R, *shape, dtype=torch.float64, device=self.device)
+
     def _alloc(self, P: int):
         nb, nk = len(self.betas), len(self.ks)
-        z = lambda *s: torch.zeros(*s, dtype=torch.float64, device=self.device)  # noqa: E731
         self.P = P
-        self.H = z(nb, nk, P)                 # running unnormalised historical sums
-        self.A = z(nb, nk)                    # running Σ β^{r−j}‖H_j‖²
+        self.H = self._z(nb, nk, P)           # running unnormalised historical sums
+        self.A = self._z(nb, nk)              # running Σ β^{r−j}‖H_j‖²
         self._reset_group()
 
     def _reset_group(self):
         nb, nk, P = len(self.betas), len(self.ks), self.P
-        z = lambda *s: torch.zeros(*s, dtype=torch.float64, device=self.device)  # noqa: E731
-        self.g_sum, self.g_sq, self.g_n, self.g_pairs = z(P), 0.0, 0, 0.0
-        self.x_sum, self.x_sq = z(nb, nk, P), z(nb, nk)
-        self.i_sum = z(nb, nk)
+        self.g_sum, self.g_sq, self.g_n, self.g_pairs = self._z(P), self._z(), 0, np.zeros(self.R)
+        self.x_sum, self.x_sq = self._z(nb, nk, P), self._z(nb, nk)
+        self.i_sum = self._z(nb, nk)
         self.x_n = np.zeros(len(self.ks), dtype=np.int64)
-        self.x_corr = np.zeros((nb, nk))
+        self.x_corr = np.zeros((self.R, nb, nk))
         self.blocks_in_group = 0
 
-    def start_block(self, phase: int = 0):
+    def start_block(self, phase=0):
         if self._in_block:
             raise RuntimeError("start_block inside a block")
-        self._in_block, self._pos, self._phase = True, 0, int(phase)
+        phases = np.broadcast_to(np.asarray(phase, dtype=np.int64), (self.R,))
+        self._in_block, self._pos, self._phases = True, 0, phases
 
     def push(self, g) -> None:
-        """Add one mini-batch gradient (flat tensor or array; converted to float64)."""
+        """Add one mini-batch gradient (flat tensor or array, or (R, P) with replicates;
+        converted to float64)."""
         if not self._in_block:
             raise RuntimeError("push outside a block: call start_block() first")
         if self._pos >= self.block_len:
             raise RuntimeError(f"block already has block_len = {self.block_len} gradients")
-        g = torch.as_tensor(g).to(device=self.device, dtype=torch.float64).reshape(-1)
+        g = torch.as_tensor(g).to(device=self.device, dtype=torch.float64).reshape(self.R, -1)
         if self.P is None:
-            self._alloc(g.numel())
+            self._alloc(g.shape[1])
         self.g_sum += g
-        self.g_sq += float(g @ g)
+        self.g_sq += torch.einsum("rp,rp->r", g, g)
         self.g_n += 1
         self.n_grad += 1
         # H <- beta H + g for every (beta, k); A <- beta A + ||H||^2       (docs/noise.md §4.1)
-        self.H.mul_(self._tb).add_(g)
-        hn = torch.einsum("bkp,bkp->bk", self.H, self.H)
+        self.H.mul_(self._tb).add_(g[:, None, None, :])
+        hn = torch.einsum("rbkp,rbkp->rbk", self.H, self.H)
         self.A.mul_(self._tb[:, :, 0]).add_(hn)
         t = self._pos
         self._pos += 1
         ends = np.nonzero((t + 1) % (self.ks + 1) == 0)[0]        # windows ending at this step
         if len(ends):
             ki = torch.as_tensor(ends, device=self.device)
-            x = self.H[:, ki] * self._t1mb                          # normalised (1−β)∇G_k
-            self.x_sum[:, ki] += x
-            self.x_sq[:, ki] += torch.einsum("bkp,bkp->bk", x, x)
-            self.i_sum[:, ki] += 2 * self.A[:, ki] - hn[:, ki]     # IGRM_s/(h/4) at step k
+            x = self.H[:, :, ki] * self._t1mb                       # normalised (1−β)∇G_k
+            self.x_sum[:, :, ki] += x
+            self.x_sq[:, :, ki] += torch.einsum("rbkp,rbkp->rbk", x, x)
+            self.i_sum[:, :, ki] += 2 * self.A[:, :, ki] - hn[:, :, ki]     # IGRM_s/(h/4) at step k
             self.x_n[ends] += 1
-            self.H[:, ki] = 0.0
-            self.A[:, ki] = 0.0
+            self.H[:, :, ki] = 0.0
+            self.A[:, :, ki] = 0.0
 
     def _block_corrections(self, phase: int, length: int) -> tuple[np.ndarray, float]:
         """Same-epoch pair terms of one block (docs/noise.md §4.2): for every (β, k)
         Σ_e[(Σ_i W_ie)² − Σ_i W_ie²] over its windows i, and Σ_e n_e(n_e − 1) for the gradients."""
-        key = (phase, length)
+        key = (int(phase), int(length))
         if key in self._corr_cache:
             return self._corr_cache[key]
         nb, nk = len(self.betas), len(self.ks)
@@ -158,9 +167,10 @@ class NoiseAccumulator:
         if not self._in_block:
             raise RuntimeError("end_block outside a block")
         if self.epoch is not None:
-            corr, pairs = self._block_corrections(self._phase, self._pos)
-            self.x_corr += corr
-            self.g_pairs += pairs
+            for r, phase in enumerate(self._phases):
+                corr, pairs = self._block_corrections(int(phase), self._pos)
+                self.x_corr[r] += corr
+                self.g_pairs[r] += pairs
         # windows cut short by the block end are dropped; running sums restart
         self.H.zero_()
         self.A.zero_()
@@ -176,22 +186,25 @@ class NoiseAccumulator:
         if n < 2 or np.any(nw < 2):
             raise ValueError(f"a group needs >= 2 windows of every k (got {self.x_n.tolist()}); "
                              "use more blocks per group")
-        S2 = float(self.g_sum @ self.g_sum)
-        Q0 = self.g_sq - S2 / n
-        c = self.c
-        trace = Q0 / (n - 1 + c * self.g_pairs / n)                    # tr Σ_b, unbiased
-        mean_sq = (S2 - trace * (n - c * self.g_pairs)) / n ** 2         # ‖m‖², unbiased
-        Xn = torch.einsum("bkp,bkp->bk", self.x_sum, self.x_sum).cpu().numpy()
+        S2 = torch.einsum("rp,rp->r", self.g_sum, self.g_sum).cpu().numpy()
+        g_sq = self.g_sq.cpu().numpy()
+        Q0 = g_sq - S2 / n
+        c, pairs = self.c, self.g_pairs
+        trace = Q0 / (n - 1 + c * pairs / n)                           # tr Σ_b, unbiased
+        mean_sq = (S2 - trace * (n - c * pairs)) / n ** 2              # ‖m‖², unbiased
+        Xn = torch.einsum("rbkp,rbkp->rbk", self.x_sum, self.x_sum).cpu().numpy()
         Qx = self.x_sq.cpu().numpy() - Xn / nw
-        cov_hist = (Qx - trace * c * self.x_corr / nw) / (nw - 1)        # tr Cov((1−β)∇G_k)
-        out = {"trace": trace, "mean_sq": mean_sq, "msq": self.g_sq / n,
-               "cov_hist": cov_hist, "igrm": self.i_sum.cpu().numpy() / nw,
-               "n_grad": n, "n_windows": self.x_n.copy(), "n_blocks": self.blocks_in_group}
+        cov_hist = (Qx - trace[:, None, None] * c * self.x_corr / nw) / (nw - 1)   # tr Cov((1−β)∇G_k)
+        out = {"trace": trace, "mean_sq": mean_sq, "msq": g_sq / n,
+               "cov_hist": cov_hist, "igrm": self.i_sum.cpu().numpy() / nw}
+        if self.replicates is None:
+            out = {k: (float(v[0]) if v.ndim == 1 else v[0]) for k, v in out.items()}
+        out.update(n_grad=n, n_windows=self.x_n.copy(), n_blocks=self.blocks_in_group)
         self.groups.append(out)
         self._reset_group()
         return out
 
-    def add_block(self, grads: Iterable, phase: int = 0):
+    def add_block(self, grads: Iterable, phase=0):
         self.start_block(phase)
         for g in grads:
             self.push(g)
@@ -199,55 +212,43 @@ class NoiseAccumulator:
 
 
 # =========================================================================== CIs
-def _tq(level: float, df: int) -> float:
-    from scipy.stats import t
-
-    return float(t.ppf(0.5 + level / 2, df))
-
-
-def ratio_ci(num: np.ndarray, den: np.ndarray, level: float = 0.95, method: str = "batch_means",
-             n_boot: int = 2000, rng: np.random.Generator | None = None):
-    """Ratio of means over groups (axis 0) and its CI (docs/noise.md §4.3).
-    batch_means: delta method, se² = Var_g(num − R·den)/(G·mean(den)²), t_{G−1} quantile;
-    bootstrap: percentile interval of the ratio of resampled group means."""
-    num, den = np.asarray(num, float), np.asarray(den, float)
-    G = num.shape[0]
-    R = num.mean(0) / den.mean(0)
-    if method == "batch_means":
-        resid = num - R * den
-        se = resid.std(0, ddof=1) / math.sqrt(G) / np.abs(den.mean(0))
-        q = _tq(level, G - 1)
-        return R, R - q * se, R + q * se, se
-    if method == "bootstrap":
-        rng = rng or np.random.default_rng(0)
-        idx = rng.integers(0, G, size=(n_boot, G))
-        Rb = num[idx].mean(1) / den[idx].mean(1)
-        lo, hi = np.quantile(Rb, [0.5 - level / 2, 0.5 + level / 2], axis=0)
-        return R, lo, hi, Rb.std(0, ddof=1)
-    raise ValueError(f"ci_method must be batch_means or bootstrap, got {method!r}")
-
-
 def _stack(groups, key):
     return np.stack([np.asarray(g[key], dtype=np.float64) for g in groups])
 
 
-def summarise(groups: Sequence[Mapping[str, Any]], betas, ks, sampler: str = "iid",
-              n_examples: int | None = None, batch_size: int | None = None, level: float = 0.95,
-              method: str = "batch_means", n_boot: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
-    """Ratios with CIs and the theory values from the group estimates (docs/noise.md §4.3)."""
+def _ratio_arrays(name: str, num: np.ndarray, den: np.ndarray, level: float, simul_level: float,
+                  out: dict[str, np.ndarray]) -> None:
+    """E[num]/E[den] over the G groups (axis 0) with Fieller intervals (docs/noise.md §4.3,
+    docs/theory.md (T54)) at ``level`` (name_lo, name_hi) and at the simultaneous level of all
+    cells (name_lo_simul, name_hi_simul; Bonferroni, (T56))."""
+    r = fieller(num, den, level)
+    rs = fieller(num, den, simul_level)
+    out.update({name: r.estimate, f"{name}_lo": r.lo, f"{name}_hi": r.hi,
+                f"{name}_lo_simul": rs.lo, f"{name}_hi_simul": rs.hi})
+
+
+def summarise(groups: Sequence[Mapping[str, Any]], *, betas, ks, sampler: str, n_examples: int | None,
+              batch_size: int | None, ci_level: float, seed: int) -> dict[str, np.ndarray]:
+    """Ratios with intervals, per-cell t statistics, joint tests and the theory values from the
+    G independent group estimates (docs/noise.md §4.3). All intervals are Fieller intervals
+    on t_{G−1} (T54); *_simul at the Bonferroni level over the |β|·|k| cells (T56); the joint
+    tests are sign-flip max-|t| tests over the groups (T55)."""
     betas, ks = np.asarray(betas, float), np.asarray(ks, int)
-    rng = np.random.default_rng(seed)
     G = len(groups)
     if G < 2:
-        raise ValueError("need at least 2 groups for a confidence interval")
+        raise ValueError("need at least 2 groups for a confidence interval (noise key 'n_groups')")
+    level = float(ci_level)
+    simul = bonferroni_level(level, len(betas) * len(ks))
     tr = _stack(groups, "trace")
     ms = _stack(groups, "mean_sq")
     msq = _stack(groups, "msq")
     cov = _stack(groups, "cov_hist")                 # (G, nb, nk)
     ig = _stack(groups, "igrm")
-    out: dict[str, np.ndarray] = {}
-    R, lo, hi, se = ratio_ci(cov, tr[:, None, None], level, method, n_boot, rng)
-    out.update(ratio=R, ratio_lo=lo, ratio_hi=hi, ratio_se=se)
+    out: dict[str, np.ndarray] = {"group_trace": tr, "group_mean_sq": ms, "group_msq": msq,
+                                  "group_cov_hist": cov, "group_igrm": ig,
+                                  "simul_level": np.float64(simul)}
+    # Obs-1: R = E[Ĉ]/E[τ̂]
+    _ratio_arrays("ratio", cov, tr[:, None, None], level, simul, out)
     th_iid = ratio_iid(betas[:, None], ks[None, :])
     out["theory_iid"] = th_iid
     if n_examples is not None and batch_size is not None and n_examples // batch_size >= 2:
@@ -256,27 +257,24 @@ def summarise(groups: Sequence[Mapping[str, Any]], betas, ks, sampler: str = "ii
         out["theory_epoch"] = np.full_like(th_iid, np.nan)
     th = th_iid if sampler == "iid" else out["theory_epoch"]
     out["theory"] = th
-    # z of (measured − theory): numerator cov − th·tr has mean 0 under the theory
-    d = cov - th[None] * tr[:, None, None]
-    # (a t statistic: already in units of its own standard error, no further scaling)
-    out["ratio_z"] = d.mean(0) / (d.std(0, ddof=1) / math.sqrt(G))
-    # E[IGRM_s]/E[IGR_s] (h cancels), exact theory from the measured ‖m‖², trΣ
-    rho, rlo, rhi, rse = ratio_ci(ig, msq[:, None, None], level, method, n_boot, rng)
-    out.update(igrm_over_igr=rho, igrm_over_igr_lo=rlo, igrm_over_igr_hi=rhi, igrm_over_igr_se=rse)
+    # per-cell t of D = Ĉ − θ τ̂ (mean 0 under the theory) and the joint test over all cells
+    z, _, p = signflip_max_t((cov - th[None] * tr[:, None, None]).reshape(G, -1), seed=seed)
+    out["ratio_z"], out["ratio_p_joint"] = z.reshape(th.shape), np.float64(p)
+    # Obs-2: ρ = E[IGRM_s]/E[IGR_s] = E[Ī]/E[m̄sq] (h cancels)
+    _ratio_arrays("igrm_over_igr", ig, msq[:, None, None], level, simul, out)
     a = np.zeros((len(betas), len(ks)))
     b = np.zeros_like(a)
     for i, be in enumerate(betas):
         for j, k in enumerate(ks):
             a[i, j], b[i, j] = igrm_coefficients(float(be), int(k), sampler, n_examples, batch_size)
-    th_num = a[None] * ms[:, None, None] + b[None] * tr[:, None, None]
-    t, tlo, thi, _ = ratio_ci(th_num, msq[:, None, None], level, method, n_boot, rng)
-    out.update(igrm_theory=t, igrm_theory_lo=tlo, igrm_theory_hi=thi, igrm_a=a, igrm_b=b)
-    diff, dlo, dhi, _ = ratio_ci(ig - th_num, msq[:, None, None], level, method, n_boot, rng)
-    out.update(igrm_diff=diff, igrm_diff_lo=dlo, igrm_diff_hi=dhi)
+    th_num = a[None] * ms[:, None, None] + b[None] * tr[:, None, None]     # (T37) per group
+    out.update(igrm_a=a, igrm_b=b, igrm_theory=th_num.mean(0) / msq.mean(0))
+    # measured / exact theory at the measured ‖m‖², trΣ: E[Ī]/E[a μ̂ + b τ̂] (= 1 under (T37))
+    _ratio_arrays("igrm_vs_theory", ig, th_num, level, simul, out)
+    z, _, p = signflip_max_t((ig - th_num).reshape(G, -1), seed=seed + 1)
+    out["igrm_z"], out["igrm_p_joint"] = z.reshape(a.shape), np.float64(p)
     for key, arr in (("mean_sq_norm", ms), ("trace_cov", tr), ("msq", msq)):
-        m = arr.mean()
-        s = arr.std(ddof=1) / math.sqrt(G)
-        out[key], out[key + "_se"] = np.float64(m), np.float64(s)
+        out[key], out[key + "_se"] = np.float64(arr.mean()), np.float64(arr.std(ddof=1) / math.sqrt(G))
     out["n_windows"] = np.sum(_stack(groups, "n_windows"), axis=0).astype(np.int64)
     out["n_grad_evals"] = np.int64(sum(int(g["n_grad"]) for g in groups))
     return out
@@ -468,18 +466,21 @@ def load_model(model_state, *, seed: int, num_classes: int, in_channels: int,
     return model.to(device), spec
 
 
-def _check_arguments(*, betas, sampler, n_blocks, n_groups, ci_method, grad_impl) -> list[str]:
-    """The samplers to run; a bad value is a ValueError that names its key (config ``noise``)."""
+def check_design(*, betas, ks, sampler, n_blocks, n_groups, block_len) -> list[str]:
+    """The samplers to run; a bad value is a ValueError that names its key (config ``noise``).
+    Every group must hold ≥ 2 windows of every k (docs/noise.md §4.2)."""
     samplers = list(SAMPLERS) if sampler == "both" else [sampler]
     if any(s not in SAMPLERS for s in samplers):
         raise ValueError(f"noise key 'sampler' must be iid, epoch or both, got {sampler!r}")
-    if n_groups < 2 or n_blocks % n_groups or n_blocks // n_groups < 2:
-        raise ValueError(f"noise key 'n_blocks' ({n_blocks}) must be a multiple of 'n_groups' ({n_groups}) "
-                         "with >= 2 blocks per group")
-    if ci_method not in ("batch_means", "bootstrap"):
-        raise ValueError(f"noise key 'ci_method' must be batch_means or bootstrap, got {ci_method!r}")
-    if grad_impl not in ("loop", "vmap"):
-        raise ValueError(f"noise key 'grad_impl' must be loop or vmap, got {grad_impl!r}")
+    L = int(block_len or (max(ks) + 1))
+    if L < max(ks) + 1:
+        raise ValueError(f"noise key 'block_len' ({L}) must be >= max(ks) + 1 = {max(ks) + 1}")
+    if n_groups < 2 or n_blocks % n_groups:
+        raise ValueError(f"noise key 'n_blocks' ({n_blocks}) must be a multiple of 'n_groups' ({n_groups} >= 2)")
+    windows = (n_blocks // n_groups) * (L // (max(ks) + 1))
+    if windows < 2:
+        raise ValueError(f"each group holds {windows} window(s) of k = {max(ks)}; it needs >= 2: raise noise key "
+                         f"'block_len' to >= {2 * (max(ks) + 1)} or 'n_blocks' to {2 * n_groups}")
     if not all(0 <= b < 1 for b in betas):
         raise ValueError("noise key 'betas' must lie in [0, 1)")
     return samplers
@@ -487,7 +488,7 @@ def _check_arguments(*, betas, sampler, n_blocks, n_groups, ci_method, grad_impl
 
 def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[int], n_blocks: int,
                    n_groups: int, block_len: int | None, batch_size: int, sampler: str, seed: int,
-                   device: str, h: float | None, ci_level: float, ci_method: str, n_boot: int,
+                   device: str, h: float | None, ci_level: float,
                    augment: Sequence[str] | str, pad: int, cutout_size: int, train_subset: int | None,
                    grad_impl: str, vmap_chunk: int,
                    point: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -498,21 +499,24 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
     train.cutout_size) and ``point``, the label of the parameter point in tables. ``model_state``: see
     :func:`load_model`; ``data``: igrm.data.load_prepared's dict, or (x, y) tensors.
 
-    Arrays (S = samplers, leading axis): samplers, betas, ks, ratio, ratio_lo, ratio_hi
-    (S×β×k), theory_iid (β×k), theory_epoch (β×k), theory (S×β×k), ratio_z,
-    igrm_over_igr (+_lo, _hi), igrm_theory (+_lo, _hi), igrm_diff (+_lo, _hi), e_igrm,
-    e_igr, mean_sq_norm, trace_cov (S), n_windows (S×k), n_grad_evals (S)."""
+    Arrays (S = samplers, leading axis; docs/noise.md §6 has the table): samplers, betas, ks;
+    ratio, igrm_over_igr, igrm_vs_theory with _lo, _hi, _lo_simul, _hi_simul (S×β×k);
+    theory_iid, theory_epoch (β×k), theory, igrm_theory, igrm_a, igrm_b, ratio_z, igrm_z
+    (S×β×k); ratio_p_joint, igrm_p_joint, simul_level (S); the group estimates group_* (S×G…);
+    e_igrm, e_igr, mean_sq_norm, trace_cov, msq (+_se) (S), n_windows (S×k), n_grad_evals (S)."""
     from .train import resolve_device, seed_for
 
     betas = [float(b) for b in betas]
     ks = sorted(int(k) for k in ks)
     augment = [augment] if isinstance(augment, str) else list(augment)
     n_blocks, n_groups, seed, batch_size = int(n_blocks), int(n_groups), int(seed), int(batch_size)
-    samplers = _check_arguments(betas=betas, sampler=sampler, n_blocks=n_blocks, n_groups=n_groups,
-                                ci_method=ci_method, grad_impl=grad_impl)
+    samplers = check_design(betas=betas, ks=ks, sampler=sampler, n_blocks=n_blocks, n_groups=n_groups,
+                            block_len=block_len)
+    if grad_impl not in ("loop", "vmap"):
+        raise ValueError(f"noise key 'grad_impl' must be loop or vmap, got {grad_impl!r}")
     called = {"betas": betas, "ks": ks, "n_blocks": n_blocks, "n_groups": n_groups, "block_len": block_len,
               "batch_size": batch_size, "sampler": sampler, "seed": seed, "device": device, "h": h,
-              "ci_level": ci_level, "ci_method": ci_method, "n_boot": n_boot, "augment": augment, "pad": pad,
+              "ci_level": ci_level, "augment": augment, "pad": pad,
               "cutout_size": cutout_size, "train_subset": train_subset, "grad_impl": grad_impl,
               "vmap_chunk": vmap_chunk, "point": point}
     device = resolve_device(device)
@@ -544,7 +548,10 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
                                                 vmap_chunk=int(vmap_chunk)), phase)
             if (blk + 1) % per_group == 0:
                 acc.end_group()
-        out = summarise(acc.groups, betas, ks, s, N, b, float(ci_level), ci_method, int(n_boot), seed)
+                log.info("noise %s: group %d/%d done (%d gradients, %.0f s)", s, len(acc.groups), n_groups,
+                         acc.n_grad, time.perf_counter() - t0)
+        out = summarise(acc.groups, betas=betas, ks=ks, sampler=s, n_examples=N, batch_size=b,
+                        ci_level=float(ci_level), seed=seed)
         for k, v in out.items():
             res.setdefault(k, []).append(v)
         log.info("noise %s: %d gradient evaluations", s, int(out["n_grad_evals"]))
@@ -560,7 +567,7 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
     arrays["e_igr"] = h / 4 * arrays["msq"]
     attrs = {"point": point, "h": float(h), "n_examples": N, "batch_size": b,
              "batches_per_epoch": N // b, "block_len": L, "n_blocks": n_blocks,
-             "n_groups": n_groups, "ci_level": float(ci_level), "ci_method": ci_method,
+             "n_groups": n_groups, "ci_level": float(ci_level),
              "model": spec.get("model"), "width": float(spec.get("width", 1.0)),
              "grad_impl": grad_impl, "augment": augment, "device": str(device),
              "wall_time_noise_s": wall, "seed": seed, "config": called}

@@ -203,3 +203,106 @@ def ci_verdict(lo: float, hi: float) -> str:
     if hi < 0:
         return FAILS
     return INCONCLUSIVE
+
+
+# ============================================================ ratios of means, equivalence, joint tests
+@dataclass(frozen=True)
+class RatioInterval:
+    """Fieller interval of a ratio of means E[num]/E[den] (docs/theory.md (T54)); lo/hi are
+    NaN where the set is unbounded (the denominator's mean is not significantly ≠ 0)."""
+
+    estimate: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    level: float
+    df: int
+
+
+def fieller(num, den, level: float) -> RatioInterval:
+    """Ratio of means over axis 0 (G iid replicates, e.g. batch-means groups) with Fieller's
+    interval at t_{1−α/2, G−1} (docs/theory.md (T54)): the R with
+    (n̄ − R d̄)² ≤ t² · (s_nn − 2R s_nd + R² s_dd)/G. Exact for normal replicates at any
+    G ≥ 2 (unlike the delta method, it carries the denominator's noise and is asymmetric)."""
+    num, den = np.broadcast_arrays(np.asarray(num, float), np.asarray(den, float))
+    G = num.shape[0]
+    if G < 2:
+        raise ValueError("Fieller's interval needs at least 2 replicates")
+    a, b = num.mean(0), den.mean(0)
+    dn, dd = num - a, den - b
+    snn, sdd, snd = [(x * y).sum(0) / (G - 1) / G for x, y in ((dn, dn), (dd, dd), (dn, dd))]
+    q2 = tquantile(1 - (1 - level) / 2, G - 1) ** 2
+    A = b * b - q2 * sdd
+    B = a * b - q2 * snd
+    C = a * a - q2 * snn
+    disc = B * B - A * C
+    with np.errstate(invalid="ignore", divide="ignore"):
+        R = a / b
+        root = np.sqrt(np.where(disc >= 0, disc, np.nan))
+        r1, r2 = (B - root) / A, (B + root) / A
+        bounded = (A > 0) & (disc >= 0)
+        lo = np.where(bounded, np.minimum(r1, r2), np.nan)
+        hi = np.where(bounded, np.maximum(r1, r2), np.nan)
+    return RatioInterval(R, lo, hi, float(level), G - 1)
+
+
+def bonferroni_level(level: float, m: int) -> float:
+    """Per-cell level whose m intervals hold simultaneously with probability ≥ ``level``
+    under ANY dependence between them (union bound; docs/theory.md (T56))."""
+    return 1 - (1 - float(level)) / max(int(m), 1)
+
+
+def _sign_patterns(G: int, n_random: int, rng: np.random.Generator) -> np.ndarray:
+    if G <= 16:      # all 2^G patterns: the exact permutation distribution
+        return 1 - 2 * ((np.arange(2 ** G)[:, None] >> np.arange(G)[None]) & 1).astype(float)
+    s = rng.choice([-1.0, 1.0], size=(n_random, G))
+    s[0] = 1.0
+    return s
+
+
+def signflip_max_t(d, *, n_random: int = 20000, seed: int = 0) -> tuple[np.ndarray, float, float]:
+    """Joint test that every cell's mean is 0 (docs/theory.md (T55)). ``d``: (G, C) — G
+    independent replicates (groups) of C dependent cells. Statistic max_c |t_c| with
+    t_c = mean/(sd/√G); its null distribution is that of the same statistic over the sign
+    flips of whole replicate vectors, exact (all 2^G) for G ≤ 16. Valid under any
+    dependence between cells, given replicates independent and symmetric about 0 under the
+    null. Returns (t per cell, max |t|, p-value)."""
+    d = np.asarray(d, float).reshape(np.shape(d)[0], -1)
+    G = d.shape[0]
+    signs = _sign_patterns(G, n_random, np.random.default_rng(seed))
+    flipped = signs[:, :, None] * d[None]                      # (S, G, C)
+    m = flipped.mean(1)
+    s = flipped.std(1, ddof=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tt = np.abs(m) / (s / math.sqrt(G))
+    tt = np.where(np.isfinite(tt), tt, 0.0)
+    stat = tt.max(1)
+    t_obs = d.mean(0) / (d.std(0, ddof=1) / math.sqrt(G))
+    obs = float(np.nanmax(np.abs(t_obs))) if t_obs.size else math.nan
+    p = float(np.mean(stat >= obs - 1e-12 * max(obs, 1.0)))
+    return t_obs, obs, p
+
+
+def equivalence_verdict(lo, hi, lo_simul, hi_simul, margin: float) -> str:
+    """Verdict of a claim of equality "measured = theory" over one or more cells, from the
+    intervals of the relative deviation δ = measured/theory − 1 (docs/theory.md (T57)):
+    every cell's interval inside [−margin, margin] → reproduces (an intersection–union
+    equivalence test: no multiplicity correction needed); some cell's simultaneous
+    (Bonferroni) interval entirely outside it → does not reproduce; else (or an unbounded
+    interval) inconclusive. ``margin`` is declared in the config before the run."""
+    lo, hi, lo_s, hi_s = (np.atleast_1d(np.asarray(v, float)) for v in (lo, hi, lo_simul, hi_simul))
+    m = float(margin)
+    if lo.size == 0:
+        return INCONCLUSIVE
+    if np.any((lo_s > m) | (hi_s < -m)):
+        return FAILS
+    if np.all(np.isfinite(lo) & np.isfinite(hi)) and np.all((lo >= -m) & (hi <= m)):
+        return REPRODUCES
+    return INCONCLUSIVE
+
+
+def replicates_needed(half_width: float, target: float, n: int) -> int | None:
+    """Replicates (groups of the same size) at which a half-width ∝ 1/√n falls to ``target``:
+    ⌈n (half_width/target)²⌉ (docs/theory.md (T57)); None if not finite or target ≤ 0."""
+    if not (math.isfinite(half_width) and math.isfinite(target)) or target <= 0:
+        return None
+    return max(int(n), math.ceil(n * (half_width / target) ** 2))

@@ -390,8 +390,6 @@ def noise_cfg(wildcards):
         "device",
         "h",
         "ci_level",
-        "ci_method",
-        "n_boot",
         "augment",
         "train_subset",
         "grad_impl",
@@ -414,4 +412,31 @@ def noise_figure_cfg(wildcards=None):
 def noise_claims_cfg(wildcards=None):
     """The keyword arguments of igrm.claims.noise.noise_claims (besides the tables)."""
     n = config["noise"]
-    return {"ci_level": n["ci_level"], "slides_rel_tol": n["slides_rel_tol"]}
+    return {
+        "theory_margin": n["theory_margin"],
+        "slides_margin": n["slides_margin"],
+        "min_groups": n["min_groups"],
+        "blocks_per_group": n["n_blocks"] // n["n_groups"],
+        "min_coverage": n["calibration"]["min_coverage"],
+    }
+
+
+def noise_calibration_cfg(wildcards=None):
+    """igrm.noise_calibration.simulate_coverage's keyword arguments: the noise jobs' design
+    keys (the coverage is simulated at exactly these) and the calibration keys."""
+    n = config["noise"]
+    design = (
+        "betas",
+        "ks",
+        "n_blocks",
+        "n_groups",
+        "block_len",
+        "batch_size",
+        "sampler",
+    )
+    return {
+        **{k: n[k] for k in design},
+        "train_subset": n["train_subset"],
+        "ci_level": n["ci_level"],
+        **{k: v for k, v in n["calibration"].items() if k != "min_coverage"},
+    }

@@ -26,14 +26,34 @@ rule noise_point:
         "../scripts/noise_point.py"
 
 
+rule noise_calibration:
+    """Coverage of the noise intervals, simulated at the noise section's own settings (synthetic population, known answers)."""
+    input:
+        code=code_inputs("sim/noise_calibration.py"),
+    output:
+        f"{R}/noise/calibration.h5",
+    log:
+        "logs/noise/calibration.log",
+    benchmark:
+        f"{R}/benchmarks/noise/calibration.tsv"
+    conda:
+        "../envs/train.yaml"
+    params:
+        cfg=noise_calibration_cfg,
+    script:
+        "../scripts/sim/noise_calibration.py"
+
+
 rule tidy_noise:
     """Tidy tables: one row per (point, sampler, beta, k) of the variance ratio and of the regulariser ratio."""
     input:
         points=noise_files,
+        calibration=rules.noise_calibration.output[0],
         code=code_inputs("tidy/noise.py"),
     output:
         ratios=f"{TIDY}/noise_ratios.csv",
         regularisation=f"{TIDY}/noise_regularisation.csv",
+        calibration=f"{TIDY}/noise_calibration.csv",
     log:
         "logs/tidy/noise.log",
     localrule: True
@@ -108,6 +128,7 @@ rule claims_noise:
     input:
         ratios=rules.tidy_noise.output.ratios,
         regularisation=rules.tidy_noise.output.regularisation,
+        calibration=rules.tidy_noise.output.calibration,
         code=code_inputs("claims/noise.py"),
     output:
         f"{R}/claims/noise.csv",

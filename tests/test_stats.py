@@ -178,3 +178,107 @@ def test_pooled_sd():
     s, df = stats.pooled_sd([np.array([1.0, 3.0]), np.array([5.0]), np.array([0.0, 2.0, 4.0])])
     assert df == 1 + 2 and s == pytest.approx(math.sqrt((2 + 8) / 3))
     assert stats.pooled_sd([np.array([1.0]), np.array([2.0])]) == (pytest.approx(math.nan, nan_ok=True), 0)
+
+
+# ----------------------------------------------------------------- ratios, equivalence, joint tests
+def test_fieller_is_the_set_of_ratios_the_t_test_does_not_reject():
+    """Independent check of Fieller's interval (T54): R is inside iff the one-sample t test
+    of num − R·den against 0 (scipy) does not reject at α; the end points are where it is on
+    the edge."""
+    from scipy import stats
+
+    from igrm.stats import fieller
+
+    rng = np.random.default_rng(0)
+    num = rng.normal(2.0, 0.4, size=(8, 3))
+    den = rng.normal(4.0, 0.3, size=(8, 3)) + 0.5 * (num - 2.0)
+    f = fieller(num, den, 0.95)
+    for c in range(3):
+        p = lambda R: stats.ttest_1samp(num[:, c] - R * den[:, c], 0.0).pvalue  # noqa: E731
+        assert np.isclose(p(f.lo[c]), 0.05, atol=1e-9) and np.isclose(p(f.hi[c]), 0.05, atol=1e-9)
+        assert p(f.estimate[c]) > 0.99 and p(f.lo[c] - 1e-3) < 0.05 and p(f.hi[c] + 1e-3) < 0.05
+
+
+def test_fieller_unbounded_when_the_denominator_is_not_significant():
+    from igrm.stats import fieller
+
+    rng = np.random.default_rng(1)
+    f = fieller(rng.normal(1.0, 0.1, size=(6, 1)), rng.normal(0.0, 1.0, size=(6, 1)), 0.95)
+    assert np.isnan(f.lo).all() and np.isnan(f.hi).all()
+
+
+@pytest.mark.parametrize("G", [6, 8])
+def test_fieller_coverage_at_the_groups_in_use(G):
+    """Fieller is exact for normal replicates: coverage at the config's G = 8 (and 6), with a
+    noisy correlated denominator where the delta method is not exact."""
+    from igrm.stats import fieller
+
+    rng = np.random.default_rng(G)
+    num = rng.normal(1.0, 0.5, size=(G, REPS))
+    den = 2.0 + 0.6 * rng.normal(size=(G, REPS)) + 0.4 * (num - 1.0)
+    f = fieller(num, den, 0.95)
+    cover = np.nanmean((f.lo <= 0.5) & (0.5 <= f.hi))
+    assert 0.935 <= cover <= 0.965, cover
+
+
+def test_signflip_p_value_by_brute_force_and_its_size_under_dependence():
+    """(T55): the p-value equals the fraction of all 2^G sign patterns whose max |t| reaches the
+    observed one (computed here with an explicit loop), and under a null with strongly
+    dependent cells (a shared component) the test rejects at about its level."""
+    import itertools
+
+    from igrm.stats import signflip_max_t
+
+    rng = np.random.default_rng(2)
+    d = rng.normal(size=(6, 4)) + 0.3
+    t, obs, p = signflip_max_t(d)
+    count = 0
+    for signs in itertools.product([-1.0, 1.0], repeat=6):
+        x = np.asarray(signs)[:, None] * d
+        count += np.max(np.abs(x.mean(0) / (x.std(0, ddof=1) / np.sqrt(6)))) >= obs - 1e-12
+    assert np.isclose(p, count / 64) and np.isclose(obs, np.abs(t).max())
+    rej = []
+    for r in range(1000):
+        shared = rng.normal(size=(8, 1))
+        rej.append(signflip_max_t(shared + 0.3 * rng.standard_t(3, size=(8, 21)), seed=r)[2] <= 0.05)
+    assert np.mean(rej) <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 1000), np.mean(rej)
+
+
+def test_signflip_detects_a_planted_deviation_in_one_cell():
+    from igrm.stats import signflip_max_t
+
+    rng = np.random.default_rng(3)
+    d = rng.normal(size=(8, 21))
+    d[:, 7] += 3.0
+    t, obs, p = signflip_max_t(d)
+    assert np.argmax(np.abs(t)) == 7 and p <= 1 / 64
+
+
+def test_equivalence_rule():
+    """(T57): inside the margin everywhere → reproduces; a simultaneous interval wholly outside
+    → does not reproduce; a wide or unbounded interval → inconclusive."""
+    from igrm.stats import equivalence_verdict
+
+    m = 0.1
+    assert equivalence_verdict([-0.05, -0.02], [0.04, 0.09], [-0.08, -0.05], [0.07, 0.12], m) == REPRODUCES
+    assert equivalence_verdict([-0.05, 0.15], [0.04, 0.30], [-0.08, 0.12], [0.07, 0.33], m) == FAILS
+    assert equivalence_verdict([-0.05, 0.05], [0.04, 0.30], [-0.08, 0.02], [0.07, 0.33], m) == INCONCLUSIVE
+    assert equivalence_verdict([-0.3], [0.3], [-0.4], [0.4], m) == INCONCLUSIVE          # too wide to tell
+    assert equivalence_verdict([np.nan], [np.nan], [np.nan], [np.nan], m) == INCONCLUSIVE
+    # a significant but tiny deviation is still equivalent within the declared margin
+    assert equivalence_verdict([0.01], [0.03], [0.005], [0.035], m) == REPRODUCES
+
+
+def test_bonferroni_intervals_hold_simultaneously_under_dependence():
+    """(T56): 21 dependent cells (shared component), Fieller at the Bonferroni level: all 21
+    cover together in ≥ 95 % of replicates."""
+    from igrm.stats import bonferroni_level, fieller
+
+    rng = np.random.default_rng(4)
+    G, C, reps = 8, 21, 2000
+    shared = rng.normal(size=(G, reps, 1))
+    num = 1.0 + 0.3 * (shared + rng.normal(size=(G, reps, C)))
+    den = 2.0 + 0.1 * rng.normal(size=(G, reps, 1)) + 0 * num
+    f = fieller(num, den, bonferroni_level(0.95, C))
+    together = np.all((f.lo <= 0.5) & (0.5 <= f.hi), axis=-1).mean()
+    assert together >= 0.95, together

@@ -1,85 +1,197 @@
 """Claims rows of the gradient-noise stage (results/claims/noise.csv; docs/noise.md §7):
 Obs-1 and Obs-2 of the slides, measured against the exact theory (igrm/noise_theory.py) and
-against the slides' factors, from the tidy tables of igrm/tidy/noise.py."""
+against the slides' factors, from the tidy tables of igrm/tidy/noise.py.
+
+Every row is a claim of equality over a set of (β, k) cells, judged by the equivalence rule
+of igrm.stats.equivalence_verdict (docs/theory.md (T57)) on the relative deviation
+δ = measured/expected − 1 with the margin declared in the config: `measured` is δ̂ of the
+deciding cell (the one whose interval reaches farthest from 0), `uncertainty` its interval's
+half-width; the joint sign-flip test of exact equality (T55), the per-cell z and the cells
+go to `detail`.
+"""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
-from scipy.stats import binom
 
-from . import FAILS, INCONCLUSIVE, REPRODUCES, frame, row
+from ..stats import equivalence_verdict, replicates_needed
+from . import FAILS, INCONCLUSIVE, OUT_OF_RANGE, REPRODUCES, frame, row
 
 
-def noise_claims(ratios: pd.DataFrame, regularisation: pd.DataFrame, *, ci_level: float,
-                 slides_rel_tol: float) -> pd.DataFrame:
-    """Claims rows (docs/noise.md §7), per (point, sampler):
-    noise/variance_ratio_theory/<point>/<sampler>: how many (β, k) CIs miss the exact theory
-      (reproduces when misses ≤ the 99% binomial quantile at 1−ci_level);
-    noise/variance_ratio_slides/<point>/<sampler>: measured ratio at the largest k vs (1−β)/(1+β);
-    noise/reg_ratio_theory/<point>/<sampler>: CIs of E[IGRM]/E[IGR] − exact theory that miss 0;
-    noise/reg_ratio_slides/<point>/<sampler>[/force]: measured ratio at the largest k vs 1/(1−β)
-      as written (same h) and normalised to the force (×(1−β)); relative tolerance slides_rel_tol.
-    ratios, regularisation: the tables of igrm.tidy.noise (noise_ratios, noise_regularisation)."""
-    level = float(ci_level)
-    tol = float(slides_rel_tol)
-    rat, reg = ratios, regularisation
-    rows = []
-    for (point, s), d in rat.groupby(["point", "sampler"], sort=False):
-        tag = f"{point or 'point'}/{s}"
-        miss = (d["theory"] < d["lo"]) | (d["theory"] > d["hi"])
-        n, m = len(d), int(miss.sum())
-        allowed = int(binom.ppf(0.99, n, 1 - level))
-        worst = d.loc[d["z"].abs().idxmax()]
-        dep = d[d["k"] == d["k"].max()]
+def _fmt(x: float) -> str:
+    return f"{x:+.3f}" if math.isfinite(x) else "unbounded"
+
+
+def _equivalence_row(id: str, claim: str, source: str, expected: str, cells: pd.DataFrame, *,
+                     margin: float, min_groups: int, blocks_per_group: int, z_note: str) -> dict:
+    """One equality claim over ``cells`` (columns d, d_lo, d_hi, d_lo_simul, d_hi_simul: the
+    relative deviation and its intervals; beta, k; n_groups)."""
+    if cells.empty:
+        return row(id, claim, source, expected, math.nan, f"|δ| ≤ {margin:g} (equivalence)", INCONCLUSIVE,
+                   detail="no cells to judge")
+    G = int(cells["n_groups"].iloc[0])
+    reach = np.fmax(cells["d_lo"].abs(), cells["d_hi"].abs()).fillna(np.inf)
+    w = cells.loc[reach.idxmax()]
+    hw = (w["d_hi"] - w["d_lo"]) / 2 if math.isfinite(w["d_hi"] - w["d_lo"]) else math.inf
+    verdict = equivalence_verdict(cells["d_lo"], cells["d_hi"], cells["d_lo_simul"], cells["d_hi_simul"], margin)
+    inside = int(((cells["d_lo"] >= -margin) & (cells["d_hi"] <= margin)).sum())
+    why = ""
+    if G < min_groups:
+        verdict = INCONCLUSIVE
+        why = (f"only {G} groups < noise.min_groups = {min_groups} (the intervals' coverage is validated "
+               f"at ≥ {min_groups}); ")
+    if verdict == INCONCLUSIVE:
+        need = replicates_needed(hw, margin - min(abs(w["d"]), margin / 2), G) if math.isfinite(hw) else None
+        why += (f"interval too wide to decide: half-width {hw:.3g} at {G} groups; "
+                + (f"≈ {need} groups ({need * blocks_per_group} blocks) would fit it inside ±{margin:g}; "
+                   if need else ""))
+    detail = (why + f"{inside} of {len(cells)} cells inside ±{margin:g}; deciding cell β={w['beta']:g}, k={int(w['k'])}: "
+              f"δ = {w['d']:+.3f} [{_fmt(w['d_lo'])}, {_fmt(w['d_hi'])}] (simultaneous "
+              f"[{_fmt(w['d_lo_simul'])}, {_fmt(w['d_hi_simul'])}]); " + z_note)
+    return row(id, claim, source, expected, float(w["d"]), f"|δ| ≤ {margin:g} (equivalence)", verdict,
+               uncertainty=float(hw), detail=detail)
+
+
+def _z_note(d: pd.DataFrame) -> str:
+    """The joint test of exact equality and the per-cell z (t statistics of measured − theory)."""
+    worst = d.loc[d["z"].abs().idxmax()]
+    zs = ", ".join(f"{z:+.1f}" for z in d.sort_values(["beta", "k"])["z"])
+    return (f"exact equality: sign-flip max|z| = {abs(worst['z']):.2f} at β={worst['beta']:g}, k={int(worst['k'])}, "
+            f"joint p = {float(d['p_joint'].iloc[0]):.3g}; z by (β, k): {zs}")
+
+
+def _relative(d: pd.DataFrame, value: str, lo: str, hi: str, lo_s: str, hi_s: str, ref) -> pd.DataFrame:
+    """The cells with δ = x/ref − 1 and its intervals (ref > 0: a monotone map)."""
+    out = d[["beta", "k", "n_groups"]].copy()
+    for src, dst in ((value, "d"), (lo, "d_lo"), (hi, "d_hi"), (lo_s, "d_lo_simul"), (hi_s, "d_hi_simul")):
+        out[dst] = d[src] / ref - 1
+    return out
+
+
+def _slides_rows(id: str, claim: str, source: str, expected: str, d: pd.DataFrame, value: str, lo: str, hi: str,
+                 lo_s: str, hi_s: str, range_ref: str | None, margin: float, note: str, **kw) -> list[dict]:
+    """The slides' k → ∞ factor at the largest k (β > 0). With ``range_ref`` (a column of
+    the exact theory in the slides' convention) a cell is in range iff that theory is within
+    margin/2 of the slides' factor (docs/noise.md §7: the slides' own assumptions hold there);
+    the others form an "out of range" row with what was measured."""
+    dk = d[(d["k"] == d["k"].max()) & (d["beta"] > 0)]
+    inside = (dk[range_ref] / dk["slides"] - 1).abs() <= margin / 2 if range_ref else pd.Series(True, dk.index)
+    cells = _relative(dk[inside], value, lo, hi, lo_s, hi_s, dk.loc[inside, "slides"])
+    rows = [_equivalence_row(id, claim, source, expected, cells, margin=margin, z_note=note, **kw)] if len(cells) \
+        else []
+    out = dk[~inside]
+    if len(out):
+        rel = out[value] / out["slides"] - 1
         rows.append(row(
+            f"{id}/out_of_range", claim + " — cells where the exact theory says the slides' limit does not apply",
+            source, expected, float(rel.abs().max()), f"exact theory within ±{margin / 2:g} of the slides' factor",
+            OUT_OF_RANGE,
+            detail="; ".join(f"β={r.beta:g}: measured/slides − 1 = {v:+.3f} [{getattr(r, lo) / r.slides - 1:+.3f}, "
+                             f"{getattr(r, hi) / r.slides - 1:+.3f}], exact theory/slides − 1 = "
+                             f"{getattr(r, range_ref) / r.slides - 1:+.3f}"
+                             for r, v in zip(out.itertuples(), rel))))
+    return rows
+
+
+def _calibrated(cal: pd.DataFrame, sampler: str, min_coverage: float) -> tuple[bool, str]:
+    """Whether the simulated coverage at the config's settings (igrm.noise_calibration) is
+    at least min_coverage, for the per-cell (mean over cells) and the simultaneous intervals."""
+    c = cal[cal["sampler"] == sampler]
+    if c.empty:
+        return False, f"no coverage simulation for sampler {sampler}; "
+    worst = min(c["cover_ratio"].mean(), c["cover_igrm_theory"].mean(), c["simul_ratio"].iloc[0],
+                c["simul_igrm"].iloc[0])
+    if worst < min_coverage:
+        return False, (f"intervals not calibrated at these settings: simulated coverage {worst:.3f} < "
+                       f"noise.calibration.min_coverage = {min_coverage:g}; ")
+    return True, ""
+
+
+def noise_claims(ratios: pd.DataFrame, regularisation: pd.DataFrame, calibration: pd.DataFrame, *,
+                 theory_margin: float, slides_margin: float, min_groups: int, blocks_per_group: int,
+                 min_coverage: float) -> pd.DataFrame:
+    """Claims rows (docs/noise.md §7), per (point, sampler), each an equivalence claim:
+    noise/variance_ratio_theory/<point>/<sampler>: tr Cov((1−β)∇G_k)/tr Cov(g) = the exact
+      theory at every (β, k), margin theory_margin;
+    noise/variance_ratio_slides/<point>/<sampler>: = (1−β)/(1+β) at the largest k (β > 0),
+      margin slides_margin, judged where the exact theory is within margin/2 of it;
+    noise/reg_ratio_theory/<point>/<sampler>: E[IGRM_s]/E[IGR_s] = the exact finite-k
+      expression (T37) at every (β, k), margin theory_margin;
+    noise/reg_ratio_slides/<point>/<sampler>[/force]: = 1/(1−β) at the largest k, as written
+      (same h) and normalised to the force (×(1−β); judged where the exact theory is within
+      margin/2), margin slides_margin;
+    noise/interval_coverage/<sampler>: the simulated coverage of the intervals at the config's
+      settings (calibration); below min_coverage every row of that sampler is inconclusive.
+    ratios, regularisation, calibration: the tables of igrm.tidy.noise."""
+    kw = dict(min_groups=int(min_groups), blocks_per_group=int(blocks_per_group))
+    rows = []
+    for s, c in calibration.groupby("sampler", sort=False):
+        per_cell = float(c["cover_ratio"].mean())
+        simul = float(c["simul_ratio"].iloc[0])
+        level = float(c["ci_level"].iloc[0])
+        n = int(c["replicates"].iloc[0])
+        ok, _ = _calibrated(calibration, s, min_coverage)
+        rows.append(row(
+            f"noise/interval_coverage/{s}",
+            f"the noise intervals ({level:.0%}) cover at the config's settings ({s} sampler, simulated)",
+            "docs/noise.md §4.4; docs/theory.md (T54)–(T56)", f"≥ {min_coverage:g}", per_cell,
+            f"mean per-cell and simultaneous coverage ≥ {min_coverage:g}", REPRODUCES if ok else FAILS,
+            uncertainty=1.96 * math.sqrt(per_cell * (1 - per_cell) / n),
+            detail=(f"{n} simulated jobs, {int(c['n_groups'].iloc[0])} groups, block_len {int(c['block_len'].iloc[0])}: "
+                    f"per-cell coverage of the ratio {per_cell:.3f} (worst cell {c['cover_ratio'].min():.3f}), "
+                    f"of E[IGRM]/theory {c['cover_igrm_theory'].mean():.3f}; simultaneous {simul:.3f} (ratio), "
+                    f"{float(c['simul_igrm'].iloc[0]):.3f} (IGRM); joint-test size {float(c['reject_ratio'].iloc[0]):.3f} "
+                    f"/ {float(c['reject_igrm'].iloc[0]):.3f} at nominal {1 - level:.2g}; "
+                    f"max |bias| of the ratio {c['bias_ratio'].abs().max():.3g}")))
+    claims = []
+    for (point, s), d in ratios.groupby(["point", "sampler"], sort=False):
+        tag = f"{point or 'point'}/{s}"
+        cells = _relative(d, "ratio", "lo", "hi", "lo_simul", "hi_simul", d["theory"])
+        claims.append((s, [_equivalence_row(
             f"noise/variance_ratio_theory/{tag}",
             f"Obs-1: tr Cov((1−β)∇G_k)/tr Cov(g) equals the exact {s} theory at every (β, k)",
-            "slides Obs-1; docs/noise.md §2", f"{n} CIs cover theory", float(n - m),
-            f"misses ≤ {allowed} of {n}", REPRODUCES if m <= allowed else FAILS,
-            detail=(f"{m} of {n} {level:.0%} CIs miss; worst z {worst['z']:.2f} at β={worst['beta']:g}, k={worst['k']}; "
-                    + "; ".join(f"β={r.beta:g}: {r.ratio:.4g} [{r.lo:.4g}, {r.hi:.4g}] vs {r.theory:.4g}"
-                                + (f" (iid {r.theory_iid:.4g})" if s == "epoch" else "")
-                                for r in dep.itertuples()))))
-        kmax = d["k"].max()
-        dk = d[(d["k"] == kmax) & (d["beta"] > 0)]
-        rel = (dk["ratio"] / dk["slides"] - 1).abs()
-        inside = ((dk["slides"] >= dk["lo"]) & (dk["slides"] <= dk["hi"])) | (rel <= tol)
-        worst_i = rel.idxmax() if len(rel) else None
-        rows.append(row(
+            "slides Obs-1; docs/noise.md §2; docs/theory.md (T57)", "measured/theory − 1 = 0", cells,
+            margin=float(theory_margin), z_note=_z_note(d), **kw)]))
+        dk = d[(d["k"] == d["k"].max()) & (d["beta"] > 0)]
+        claims.append((s, _slides_rows(
             f"noise/variance_ratio_slides/{tag}",
-            f"slides: Cov(G_k) = (1−β)/(1+β) Cov(E_k) (k={kmax}, {s} mini-batches)",
-            "slides Obs-1", "(1−β)/(1+β)", float(rel.max()) if len(rel) else math.nan,
-            f"rel ≤ {tol:g} or inside CI", REPRODUCES if len(rel) and inside.all() else
-            (INCONCLUSIVE if not len(rel) else FAILS),
-            detail=(f"max |measured/slides − 1| at β={dk.loc[worst_i, 'beta']:g}; " if worst_i is not None else "")
-            + "; ".join(f"β={r.beta:g}: {r.ratio:.4g} vs {r.slides:.4g}" for r in dk.itertuples())))
-    for (point, s), d in reg.groupby(["point", "sampler"], sort=False):
+            f"slides: Cov(G_k) = (1−β)/(1+β) Cov(E_k) (k={d['k'].max()}, {s} mini-batches)",
+            "slides Obs-1; docs/theory.md (T57)", "measured/((1−β)/(1+β)) − 1 = 0", d,
+            "ratio", "lo", "hi", "lo_simul", "hi_simul", "theory", float(slides_margin),
+            ", ".join(f"β={r.beta:g}: {r.ratio:.4g} vs slides {r.slides:.4g} (exact {r.theory:.4g})"
+                      for r in dk.itertuples()), **kw)))
+    for (point, s), d in regularisation.groupby(["point", "sampler"], sort=False):
         tag = f"{point or 'point'}/{s}"
-        miss = (d["diff_lo"] > 0) | (d["diff_hi"] < 0)
-        n, m = len(d), int(miss.sum())
-        allowed = int(binom.ppf(0.99, n, 1 - level))
         mu, tr = float(d["mean_sq_norm"].iloc[0]), float(d["trace_cov"].iloc[0])
-        rows.append(row(
+        cells = _relative(d, "rel", "rel_lo", "rel_hi", "rel_lo_simul", "rel_hi_simul", 1.0)
+        claims.append((s, [_equivalence_row(
             f"noise/reg_ratio_theory/{tag}",
             f"E[IGRM_s]/E[IGR_s] equals the exact finite-k expression (a‖m‖² + b trΣ)/(‖m‖² + trΣ), {s}",
-            "docs/theory.md (T37)–(T38); docs/noise.md §3", f"{n} CIs of (measured − theory) cover 0", float(n - m),
-            f"misses ≤ {allowed} of {n}", REPRODUCES if m <= allowed else FAILS,
-            detail=f"‖m‖² = {mu:.4g}, trΣ = {tr:.4g} (‖m‖²/trΣ = {mu / tr:.3g}); {m} of {n} miss"))
-        kmax = d["k"].max()
-        dk = d[(d["k"] == kmax) & (d["beta"] > 0)]
-        for suffix, col, name in (("", "igrm_over_igr", "same h, G as written"),
-                                  ("/force", "force_normalised", "same h, relative to the force (1−β)G_k")):
-            lo_c, hi_c = ("lo", "hi") if col == "igrm_over_igr" else ("force_normalised_lo", "force_normalised_hi")
-            rel = (dk[col] / dk["slides"] - 1).abs()
-            inside = ((dk["slides"] >= dk[lo_c]) & (dk["slides"] <= dk[hi_c])) | (rel <= tol)
-            rows.append(row(
+            "docs/theory.md (T37)–(T38), (T57); docs/noise.md §3", "measured/theory − 1 = 0", cells,
+            margin=float(theory_margin),
+            z_note=f"‖m‖² = {mu:.4g}, trΣ = {tr:.4g} (‖m‖²/trΣ = {mu / tr:.3g}); " + _z_note(d), **kw)]))
+        d = d.assign(force_theory=(1 - d["beta"]) * d["theory"])
+        dk = d[(d["k"] == d["k"].max()) & (d["beta"] > 0)]
+        for suffix, col, name, ref in (("", "igrm_over_igr", "same h, G as written", None),
+                                       ("/force", "force_normalised", "same h, relative to the force (1−β)G_k",
+                                        "force_theory")):
+            lo, hi = ("lo", "hi") if col == "igrm_over_igr" else (f"{col}_lo", f"{col}_hi")
+            claims.append((s, _slides_rows(
                 f"noise/reg_ratio_slides/{tag}{suffix}",
-                f"slides Obs-2: E(IGRM_s) = E(IGR_s)/(1−β) ({name}, k={kmax}, {s})",
-                "slides Obs-2", "1/(1−β)", float(rel.max()) if len(rel) else math.nan,
-                f"rel ≤ {tol:g} or inside CI",
-                (REPRODUCES if inside.all() else FAILS) if len(rel) else INCONCLUSIVE,
-                detail="; ".join(f"β={r.beta:g}: {getattr(r, col):.4g} vs {r.slides:.4g}" for r in dk.itertuples())
-                + f"; ‖m‖²/trΣ = {mu / tr:.3g} (noise-dominated limit ×(1−β): 1/(1−β))"))
+                f"slides Obs-2: E(IGRM_s) = E(IGR_s)/(1−β) ({name}, k={d['k'].max()}, {s})",
+                "slides Obs-2; docs/noise.md §3.2; docs/theory.md (T57)", "measured·(1−β) − 1 = 0", d,
+                col, lo, hi, lo.replace("lo", "lo_simul") if col == "igrm_over_igr" else f"{col}_lo_simul",
+                hi.replace("hi", "hi_simul") if col == "igrm_over_igr" else f"{col}_hi_simul", ref,
+                float(slides_margin),
+                "; ".join(f"β={r.beta:g}: {getattr(r, col):.4g} vs {r.slides:.4g}" for r in dk.itertuples())
+                + f"; ‖m‖²/trΣ = {mu / tr:.3g} (noise-dominated limit ×(1−β): 1/(1−β))", **kw)))
+    for s, rs in claims:
+        ok, why = _calibrated(calibration, s, float(min_coverage))
+        for r in rs:
+            if not ok and r["verdict"] != OUT_OF_RANGE:
+                r["verdict"], r["detail"] = INCONCLUSIVE, why + r["detail"]
+            rows.append(r)
     return frame(rows)

@@ -21,7 +21,7 @@ _K_STYLES = (":", "--", "-", "-.")
 
 def variance_caption(ci_level: float) -> str:
     return ("Variance reduction of the normalised historical gradient at a fixed point: "
-            f"measured ratio ({ci_level:.0%} CI, batch means over independent blocks) vs the exact theory "
+            f"measured ratio ({ci_level:.0%} Fieller CI over independent groups of blocks) vs the exact theory "
             "(docs/noise.md §2).")
 
 

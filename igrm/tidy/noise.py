@@ -37,13 +37,24 @@ def _cells(results: Iterable[Result]):
                     yield arrays, si, i, j, b, base
 
 
+def _ival(a, name, si, i, j, scale=1.0):
+    """name, _lo, _hi, _lo_simul, _hi_simul of one cell, times ``scale``."""
+    return {suffix.lstrip("_") or "value": scale * a[name + suffix][si, i, j]
+            for suffix in ("", "_lo", "_hi", "_lo_simul", "_hi_simul")}
+
+
 def noise_ratios(results: Iterable[Result]) -> pd.DataFrame:
-    """tr Cov((1−β)∇G_k)/tr Cov(g) (Obs-1, docs/noise.md §2): measured with CI and z,
-    exact theory (the sampler's, iid, epoch) and the slides' (1−β)/(1+β)."""
+    """tr Cov((1−β)∇G_k)/tr Cov(g) (Obs-1, docs/noise.md §2): measured with Fieller intervals
+    (per cell and simultaneous over the cells, §4.3), the per-cell t statistic z of
+    (measured − theory) and the joint sign-flip p of the file's sampler, the exact theory
+    (the sampler's, iid, epoch) and the slides' (1−β)/(1+β)."""
     rows = []
     for a, si, i, j, b, base in _cells(results):
-        rows.append({**base, "ratio": a["ratio"][si, i, j], "lo": a["ratio_lo"][si, i, j],
-                     "hi": a["ratio_hi"][si, i, j], "z": a["ratio_z"][si, i, j],
+        iv = _ival(a, "ratio", si, i, j)
+        rows.append({**base, "ratio": iv["value"], "lo": iv["lo"], "hi": iv["hi"],
+                     "lo_simul": iv["lo_simul"], "hi_simul": iv["hi_simul"],
+                     "z": a["ratio_z"][si, i, j], "p_joint": float(np.asarray(a["ratio_p_joint"])[si]),
+                     "n_groups": int(np.asarray(a["group_trace"]).shape[-1]),
                      "theory": a["theory"][si, i, j],
                      "theory_iid": a["theory_iid"][i, j],
                      "theory_epoch": a["theory_epoch"][i, j],
@@ -52,25 +63,50 @@ def noise_ratios(results: Iterable[Result]) -> pd.DataFrame:
 
 
 def noise_regularisation(results: Iterable[Result]) -> pd.DataFrame:
-    """E[IGRM_s]/E[IGR_s] (Obs-2, docs/noise.md §3): measured with CI, exact theory and the
-    CI of (measured − theory), the slides' 1/(1−β), the force-normalised ratio ×(1−β) and
-    the k → ∞ limits (§3.2)."""
+    """E[IGRM_s]/E[IGR_s] (Obs-2, docs/noise.md §3): measured with Fieller intervals, the exact
+    theory at the measured ‖m‖², trΣ and the interval of measured/theory (``rel_*``, 1 under
+    (T37)), per-cell z and joint p, the slides' 1/(1−β), the force-normalised ratio ×(1−β)
+    and the k → ∞ limits (§3.2)."""
     rows = []
     for a, si, i, j, b, base in _cells(results):
         lim = igrm_ratio_limits(b)
-        rows.append({**base, "igrm_over_igr": a["igrm_over_igr"][si, i, j],
-                     "lo": a["igrm_over_igr_lo"][si, i, j], "hi": a["igrm_over_igr_hi"][si, i, j],
+        iv = _ival(a, "igrm_over_igr", si, i, j)
+        fv = _ival(a, "igrm_over_igr", si, i, j, scale=1 - b)
+        rv = _ival(a, "igrm_vs_theory", si, i, j)
+        rows.append({**base, "igrm_over_igr": iv["value"], "lo": iv["lo"], "hi": iv["hi"],
+                     "lo_simul": iv["lo_simul"], "hi_simul": iv["hi_simul"],
                      "theory": a["igrm_theory"][si, i, j],
-                     "theory_lo": a["igrm_theory_lo"][si, i, j],
-                     "theory_hi": a["igrm_theory_hi"][si, i, j],
-                     "diff_lo": a["igrm_diff_lo"][si, i, j], "diff_hi": a["igrm_diff_hi"][si, i, j],
+                     "rel": rv["value"], "rel_lo": rv["lo"], "rel_hi": rv["hi"],
+                     "rel_lo_simul": rv["lo_simul"], "rel_hi_simul": rv["hi_simul"],
+                     "z": a["igrm_z"][si, i, j], "p_joint": float(np.asarray(a["igrm_p_joint"])[si]),
+                     "n_groups": int(np.asarray(a["group_trace"]).shape[-1]),
                      "slides": 1 / (1 - b),
-                     "force_normalised": (1 - b) * a["igrm_over_igr"][si, i, j],
-                     "force_normalised_lo": (1 - b) * a["igrm_over_igr_lo"][si, i, j],
-                     "force_normalised_hi": (1 - b) * a["igrm_over_igr_hi"][si, i, j],
+                     **{f"force_normalised{'' if k == 'value' else '_' + k}": v for k, v in fv.items()},
                      "limit_raw_noise": float(lim["raw_noise"]), "limit_raw_mean": float(lim["raw_mean"]),
                      "mean_sq_norm": float(np.asarray(a["mean_sq_norm"])[si]),
                      "trace_cov": float(np.asarray(a["trace_cov"])[si]),
                      "e_igrm": a["e_igrm"][si, i, j],
                      "e_igr": float(np.asarray(a["e_igr"])[si])})
+    return pd.DataFrame(rows)
+
+
+def noise_calibration(result: Result) -> pd.DataFrame:
+    """The simulated coverage (igrm.noise_calibration, docs/noise.md §4.4), one row per
+    (sampler, β, k): per-cell coverage of the three intervals, and the sampler's
+    simultaneous coverage and joint-test rejection rates."""
+    a, attrs = result
+    attrs = _attrs_dict(attrs)
+    samplers = [s.decode() if isinstance(s, bytes) else str(s) for s in np.atleast_1d(a["samplers"])]
+    rows = []
+    for si, s in enumerate(samplers):
+        for i, b in enumerate(np.asarray(a["betas"], float)):
+            for j, k in enumerate(np.asarray(a["ks"], int)):
+                rows.append({"sampler": s, "beta": float(b), "k": int(k),
+                             "cover_ratio": a["cover_ratio"][si, i, j], "cover_igrm": a["cover_igrm"][si, i, j],
+                             "cover_igrm_theory": a["cover_igrm_theory"][si, i, j],
+                             "bias_ratio": a["bias_ratio"][si, i, j],
+                             "simul_ratio": float(a["simul_ratio"][si]), "simul_igrm": float(a["simul_igrm"][si]),
+                             "reject_ratio": float(a["reject_ratio"][si]), "reject_igrm": float(a["reject_igrm"][si]),
+                             "replicates": int(a["replicates"]), "ci_level": float(attrs["ci_level"]),
+                             "n_groups": int(attrs["n_groups"]), "block_len": int(attrs["block_len"])})
     return pd.DataFrame(rows)

@@ -1,10 +1,12 @@
-"""results/tidy/noise_{ratios,regularisation}.csv (rule tidy_noise): one row per (point,
-sampler, β, k) of every gradient-noise result (igrm.tidy.noise)."""
+"""results/tidy/noise_{ratios,regularisation,calibration}.csv (rule tidy_noise): one row per
+(point, sampler, β, k) of every gradient-noise result, and per (sampler, β, k) of the
+simulated coverage (igrm.tidy.noise)."""
 from igrm.io import read_h5
 from igrm.snakejob import logged, write_tidy
-from igrm.tidy.noise import noise_ratios, noise_regularisation
+from igrm.tidy.noise import noise_calibration, noise_ratios, noise_regularisation
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     results = [read_h5(p) for p in snakemake.input.points]  # noqa: F821
     write_tidy(snakemake.output.ratios, noise_ratios(results))  # noqa: F821
     write_tidy(snakemake.output.regularisation, noise_regularisation(results))  # noqa: F821
+    write_tidy(snakemake.output.calibration, noise_calibration(read_h5(snakemake.input.calibration)))  # noqa: F821
