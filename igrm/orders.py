@@ -311,7 +311,7 @@ def loglog_slope(h, err) -> tuple[float, float, int]:
 
 
 SLOPE_COLUMNS = ["problem", "beta", "comparison", "flow", "window", "primary", "slope", "slope_se", "n_points",
-                 "expected_slope", "h_min", "h_max", "min_error", "max_reference_error"]
+                 "expected_slope", "h_min", "h_max", "eps_max", "min_error", "max_reference_error"]
 
 
 def fit_slopes(df: pd.DataFrame) -> pd.DataFrame:
@@ -324,6 +324,7 @@ def fit_slopes(df: pd.DataFrame) -> pd.DataFrame:
         rows.append({"problem": problem, "beta": beta, "comparison": comp, "flow": flow, "window": window,
                      "primary": PRIMARY_WINDOW.get(comp) == window, "slope": slope, "slope_se": se, "n_points": n,
                      "expected_slope": expected_slope(comp, flow, window), "h_min": float(g["h"].min()),
-                     "h_max": float(g["h"].max()), "min_error": float(g["error"].min()),
+                     "h_max": float(g["h"].max()), "eps_max": float(g["eps"].max()) if "eps" in g else math.nan,
+                     "min_error": float(g["error"].min()),
                      "max_reference_error": float(g["reference_error"].max())})
     return pd.DataFrame(rows, columns=SLOPE_COLUMNS)

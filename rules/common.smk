@@ -101,6 +101,11 @@ def cfg_at(path):
     return node
 
 
+def orders_claims_cfg(wildcards=None):
+    """The keyword arguments of igrm.claims.orders.order_claims (besides the slopes)."""
+    return {k: config["orders"][k] for k in ("slope_tol", "ci", "max_epsilon")}
+
+
 def sweep_cfg(wildcards):
     """One sharpness-sweep job, as igrm.toy.sharpness_sweep's keywords: the two-factor
     problem and start, one eta, the sweep's settings."""

@@ -168,6 +168,6 @@ rule claims_orders:
     conda:
         "../envs/science.yaml"
     params:
-        slope_tol=cfg_at("orders/slope_tol"),
+        cfg=orders_claims_cfg,
     script:
         "../scripts/claims/orders.py"

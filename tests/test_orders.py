@@ -118,18 +118,18 @@ def test_slopes_columns(slopes):
 
 
 def test_order_claims(slopes):
-    df = order_claims(slopes, slope_tol=TOL)
+    df = order_claims(slopes, slope_tol=TOL, ci=0.95, max_epsilon=0.25)
     assert list(df.columns) == claims.COLUMNS
     assert len(df) == int(slopes["primary"].sum())
     assert df["id"].is_unique
     assert "order/gdm/two_factor/beta0.8/shifted/flow2" in set(df["id"])
     assert "order/sgdm/two_factor/beta0.5/sgdm/sgdm_flow_noreg" in set(df["id"])
     assert set(df["verdict"]) <= set(claims.VERDICTS)
-    assert (df["tolerance"] == TOL).all()
+    assert (df["tolerance"] == f"±{TOL:g} (equivalence)").all()
     # a measured slope outside the tolerance is reported as not reproducing
     bad = slopes.copy()
     bad.loc[:, "slope"] = bad["expected_slope"] + 0.5
-    assert set(order_claims(bad, slope_tol=TOL)["verdict"]) == {claims.FAILS}
+    assert set(order_claims(bad, slope_tol=TOL, ci=0.95, max_epsilon=0.25)["verdict"]) == {claims.FAILS}
 
 
 def test_plots_write_files(tmp_path, tidy, slopes):
@@ -148,3 +148,20 @@ def test_h_grid_units():
     with pytest.raises(ValueError):
         orders.h_values({"min": 1, "max": 2, "num": 2, "units": "lr"}, 0.5, 1.0)
     assert math.isnan(orders.expected_slope("naive", "no such flow"))
+
+
+def test_order_claims_judged_inside_the_declared_range_only(slopes):
+    """A grid reaching past min(max_epsilon, 1/(1+√β)²) is labelled 'out of range' (not a
+    failure, slope still reported); a slope whose interval straddles the margin is
+    inconclusive, one wholly outside it does not reproduce."""
+    far = slopes.copy()
+    far.loc[:, "eps_max"] = 0.5
+    far.loc[:, "slope"] = far["expected_slope"] + 0.5
+    df = order_claims(far, slope_tol=TOL, ci=0.95, max_epsilon=0.25)
+    assert set(df["verdict"]) == {claims.OUT_OF_RANGE}
+    assert df["detail"].str.contains("OUTSIDE the declared range").all()
+    edge = slopes.copy()
+    edge.loc[:, "slope"] = edge["expected_slope"] + TOL
+    edge.loc[:, "slope_se"] = 0.02
+    assert set(order_claims(edge, slope_tol=TOL, ci=0.95, max_epsilon=0.25)["verdict"]) == {claims.INCONCLUSIVE}
+    assert (slopes["eps_max"] <= 0.25).all()          # the test config's grid lies inside

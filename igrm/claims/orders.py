@@ -1,5 +1,7 @@
-"""Claims rows of the error-order stage: one per fitted order on its primary window
-(tolerance: config ``orders.slope_tol``, fixed before measuring)."""
+"""Claims rows of the error-order stage: one per fitted order on its primary window, an
+equivalence claim on the fitted order (margin: config ``orders.slope_tol``, fixed before
+measuring; docs/theory.md (T46), (T57)), judged where the grid's expansion parameter
+ε = hL0/(1−β)² lies inside the declared range ((T45), (T51))."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import math
 
 import pandas as pd
 
-from . import INCONCLUSIVE, frame, row, within
+from ..stats import equivalence_verdict, tquantile
+from . import OUT_OF_RANGE, frame, row
 
 _FLOW_TAG = {"flow (1)": "flow1", "flow (2)": "flow2", "SGD+M flow": "sgdm_flow",
              "SGD+M flow without h/4 terms": "sgdm_flow_noreg"}
@@ -26,28 +29,40 @@ def beta_tag(beta: float) -> str:
     return f"beta{float(beta):g}"
 
 
-def order_claims(slopes_df: pd.DataFrame, *, slope_tol) -> pd.DataFrame:
+def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.DataFrame:
     """One claims row per (problem, β, comparison, flow) on its primary window.
 
-    ``slopes_df``: :func:`igrm.orders.fit_slopes`. Verdict: |slope − expected| ≤ ``slope_tol``
-    (config ``orders.slope_tol``, fixed before any measurement) via :func:`igrm.claims.within`;
-    a fit whose standard error exceeds the tolerance is inconclusive.
+    ``slopes_df``: :func:`igrm.orders.fit_slopes`. The order's interval is p̂ ± t_{n−2}·SE at
+    level ``ci`` (SE from the residuals of the log-log fit: its lack of straightness); the
+    verdict is the equivalence rule of igrm.stats.equivalence_verdict with margin
+    ``slope_tol`` (config ``orders.slope_tol``): inside → reproduces, wholly outside → does not
+    reproduce, else inconclusive (docs/theory.md (T46), (T57)). A grid whose largest ε exceeds
+    min(``max_epsilon``, 1/(1+√β)²) (the real-root bound (T51)) is out of the expansion's
+    range: its row says "out of range" with the measured slope.
     """
     tol = float(slope_tol)
     rows = []
     for r in slopes_df[slopes_df["primary"]].itertuples(index=False):
         part = "sgdm" if r.comparison.startswith("sgdm") else "gdm"
         cid = f"order/{part}/{r.problem}/{beta_tag(r.beta)}/{r.comparison}/{_FLOW_TAG.get(r.flow, r.flow)}"
-        verdict = within(r.slope, r.expected_slope, tol)
-        if math.isfinite(r.slope_se) and r.slope_se > tol:
-            verdict = INCONCLUSIVE
+        hw = tquantile(1 - (1 - float(ci)) / 2, r.n_points - 2) * r.slope_se if r.n_points > 2 else math.nan
+        lo, hi = r.slope - r.expected_slope - hw, r.slope - r.expected_slope + hw
+        verdict = equivalence_verdict(lo, hi, lo, hi, tol)
+        bound = min(float(max_epsilon), 1.0 / (1.0 + math.sqrt(r.beta)) ** 2)
+        eps_max = float(getattr(r, "eps_max", math.nan))
+        in_range = not math.isfinite(eps_max) or eps_max <= bound
+        if not in_range:
+            verdict = OUT_OF_RANGE
         text = _COMP_TEXT[r.comparison].replace("{flow}", r.flow)
         claim = f"{text}: global error O(h^{r.expected_slope:g}) ({r.problem}, beta={r.beta:g})"
         source = ("docs/theory.md (T19); docs/modified_flows.md §4" if part == "sgdm"
                   else "docs/theory.md (T5), (T6); docs/modified_flows.md §2-3")
         detail = (f"log-log fit over {r.n_points} step sizes h in [{r.h_min:.3g}, {r.h_max:.3g}], window {r.window}; "
-                  f"smallest error {r.min_error:.3g}, largest reference error {r.max_reference_error:.2g}")
-        rows.append(row(cid, claim, source, float(r.expected_slope), float(r.slope), tol, verdict,
-                                uncertainty=float(r.slope_se), detail=detail))
+                  f"{float(ci):.0%} interval of the order [{r.slope - hw:.3f}, {r.slope + hw:.3f}] (t, {r.n_points - 2} df); "
+                  f"eps = hL0/(1-beta)^2 <= {eps_max:.3g} "
+                  + (f"(inside the declared range <= {bound:.3g}); " if in_range else
+                     f"OUTSIDE the declared range <= {bound:.3g}: not judged; ")
+                  + f"smallest error {r.min_error:.3g}, largest reference error {r.max_reference_error:.2g}")
+        rows.append(row(cid, claim, source, float(r.expected_slope), float(r.slope), f"±{tol:g} (equivalence)",
+                        verdict, uncertainty=float(hw), detail=detail))
     return frame(rows)
-

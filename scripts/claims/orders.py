@@ -6,5 +6,5 @@ from igrm.claims.orders import order_claims
 from igrm.snakejob import logged, write_tidy
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    rows = order_claims(pd.read_csv(snakemake.input.slopes), slope_tol=snakemake.params.slope_tol)  # noqa: F821
+    rows = order_claims(pd.read_csv(snakemake.input.slopes), **snakemake.params.cfg)  # noqa: F821
     write_tidy(snakemake.output[0], rows)  # noqa: F821
