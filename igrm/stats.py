@@ -306,3 +306,13 @@ def replicates_needed(half_width: float, target: float, n: int) -> int | None:
     if not (math.isfinite(half_width) and math.isfinite(target)) or target <= 0:
         return None
     return max(int(n), math.ceil(n * (half_width / target) ** 2))
+
+
+def equivalence_t(estimate: float, se: float, df: float, expected: float, margin: float,
+                  level: float) -> tuple[str, float]:
+    """Equivalence verdict of one estimate with a t-interval estimate ± t_{1−α/2, df}·se
+    against expected ± margin ((T46), (T57)); returns (verdict, half-width). No finite
+    interval (df < 1 or se not finite) → inconclusive."""
+    hw = float(tquantile(1 - (1 - float(level)) / 2, df) * se) if df >= 1 and math.isfinite(se) else math.nan
+    lo, hi = estimate - expected - hw, estimate - expected + hw
+    return equivalence_verdict(lo, hi, lo, hi, margin), hw

@@ -9,7 +9,7 @@ import math
 
 import pandas as pd
 
-from ..stats import equivalence_verdict, tquantile
+from ..stats import equivalence_t
 from . import OUT_OF_RANGE, frame, row
 
 _FLOW_TAG = {"flow (1)": "flow1", "flow (2)": "flow2", "SGD+M flow": "sgdm_flow",
@@ -45,9 +45,7 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
     for r in slopes_df[slopes_df["primary"]].itertuples(index=False):
         part = "sgdm" if r.comparison.startswith("sgdm") else "gdm"
         cid = f"order/{part}/{r.problem}/{beta_tag(r.beta)}/{r.comparison}/{_FLOW_TAG.get(r.flow, r.flow)}"
-        hw = tquantile(1 - (1 - float(ci)) / 2, r.n_points - 2) * r.slope_se if r.n_points > 2 else math.nan
-        lo, hi = r.slope - r.expected_slope - hw, r.slope - r.expected_slope + hw
-        verdict = equivalence_verdict(lo, hi, lo, hi, tol)
+        verdict, hw = equivalence_t(r.slope, r.slope_se, r.n_points - 2, r.expected_slope, tol, ci)
         bound = min(float(max_epsilon), 1.0 / (1.0 + math.sqrt(r.beta)) ** 2)
         eps_max = float(getattr(r, "eps_max", math.nan))
         in_range = not math.isfinite(eps_max) or eps_max <= bound
