@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from .io import atomic_path
 from .models import build_model, n_params
 from .regularizers import IMPLEMENTATIONS, accumulate_grad, penalty_grad, sq_norm
+from .sharpness import expansion_parameters, lambda_max
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,12 @@ TRAIN_KEYS = (
     "bf16", "channels_last", "checkpoint_every", "weight_decay", "schedule", "step_milestones", "step_gamma",
     "blowup_factor", "eval_batch_size", "penalty_impl", "penalty_eps", "deterministic",
     "snapshot_epochs",     # parameter points kept in the result (0 = initialisation), for noise estimates
+    "sharpness",           # {points, iters, tol, subset}: lambda_max along the run (igrm.sharpness)
 )
+#: the keys of cfg["sharpness"] (schema: train.sharpness; docs/training.md, "Sharpness along a run")
+SHARPNESS_KEYS = ("points", "iters", "tol", "subset")
+SHARPNESS_ARRAYS = ("epoch", "lambda_max", "iters", "converged", "residual", "h", "epsilon", "penalty_curvature",
+                    "stability", "wall_time")
 
 CKPT_RE = re.compile(r"^ckpt_epoch(\d{4,})\.pt$")
 # keys that do not change the trajectory: a checkpoint written under other values still resumes
@@ -86,7 +92,38 @@ def resolve_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     for key, ok, what in checks:
         if not ok:
             raise ValueError(f"training cfg key {key!r} must be {what}, got {c[key]!r}")
+    c["sharpness"] = _resolve_sharpness(c["sharpness"])
     return c
+
+
+def _resolve_sharpness(s) -> dict[str, Any]:
+    if not isinstance(s, Mapping):
+        raise ValueError(f"training cfg key 'sharpness' must be a mapping of {SHARPNESS_KEYS}, got {s!r}")
+    unknown = [k for k in s if k not in SHARPNESS_KEYS]
+    missing = [k for k in SHARPNESS_KEYS if k not in s]
+    if unknown:
+        raise ValueError(f"unknown training cfg key(s) sharpness.{', sharpness.'.join(unknown)}")
+    if missing:
+        raise TypeError(f"training cfg lacks key(s) sharpness.{', sharpness.'.join(missing)} (defaults: "
+                        "schemas/config.schema.yaml, section train.sharpness)")
+    s = {k: s[k] for k in SHARPNESS_KEYS}
+    checks = [("points", int(s["points"]) >= 0, ">= 0"), ("iters", int(s["iters"]) >= 1, ">= 1"),
+              ("tol", float(s["tol"]) >= 0, ">= 0"),
+              ("subset", s["subset"] is None or int(s["subset"]) >= 1, "null or >= 1")]
+    for key, ok, what in checks:
+        if not ok:
+            raise ValueError(f"training cfg key sharpness.{key} must be {what}, got {s[key]!r}")
+    return s
+
+
+def sharpness_epochs(points: int, epochs: int) -> list[int]:
+    """Epochs (0 = initialisation) at which λ_max is measured: ``points`` evenly spaced
+    from 0 to ``epochs`` inclusive (rounded; 1: the initialisation only; 0: none)."""
+    if int(points) <= 0:
+        return []
+    if int(points) == 1:
+        return [0]
+    return sorted({int(round(x)) for x in np.linspace(0, int(epochs), int(points))})
 
 
 def step_sizes(cfg: Mapping[str, Any]) -> dict[str, float]:
@@ -452,6 +489,16 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
     snapshot_epochs = {int(e) for e in c["snapshot_epochs"]}
     snapshots: dict[int, dict[str, Tensor]] = {}   # epoch -> state_dict (CPU copies)
 
+    # ---- sharpness along the run (docs/training.md, "Sharpness along a run"): the Hessian of
+    # the train-mode loss on the first n_sharp training examples, unaugmented, in the chunks
+    # a step uses; its own generator per measurement, BN buffers restored: the training
+    # streams and the trajectory are unchanged
+    sh = c["sharpness"]
+    sharp_at = set(sharpness_epochs(int(sh["points"]), int(c["epochs"])))
+    n_sharp = n_used if sh["subset"] is None else min(int(sh["subset"]), n_used)
+    sharp_chunk = chunk if fullbatch else batch_size
+    sharp: dict[str, list] = {k: [] for k in SHARPNESS_ARRAYS}
+
     def snapshot():
         if state["epoch"] in snapshot_epochs and state["epoch"] not in snapshots:
             snapshots[state["epoch"]] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -467,6 +514,7 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
             torch.set_rng_state(saved["rng"]["torch_cpu"].cpu())
             metrics = {k: list(v) for k, v in saved["metrics"].items()}
             snapshots = dict(saved.get("snapshots", {}))
+            sharp = {k: list(v) for k, v in saved["sharpness"].items()}
             state = dict(saved["state"])
             resumed_from = state["epoch"]
             if state["status"] == "completed" and state["epoch"] < int(c["epochs"]):
@@ -484,14 +532,40 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
             "model": model.state_dict(), "optimizer": opt.state_dict(),
             "rng": {"order": g_order.get_state(), "augment": g_aug.get_state(),
                     "torch_cpu": torch.get_rng_state()},
-            "metrics": metrics, "snapshots": snapshots,
+            "metrics": metrics, "snapshots": snapshots, "sharpness": sharp,
         })
+
+    def measure_sharpness():
+        e = state["epoch"]
+        if e not in sharp_at or e in sharp["epoch"]:
+            return
+        t_s = time.perf_counter()
+        was_training = model.training
+        model.train()
+        xs = normalize(x_train[:n_sharp], mean, std).contiguous(memory_format=memory_format)
+        ys = y_train[:n_sharp]
+        fns = chunk_loss_fns(model, torch.split(xs, sharp_chunk), torch.split(ys, sharp_chunk), n_sharp, _null_ctx)
+        r = lambda_max(loss_fns=fns, params=params, buffers=buffers, iters=int(sh["iters"]), tol=float(sh["tol"]),
+                       generator=torch.Generator().manual_seed(seed_for(seed, f"sharpness/{e}")))
+        model.train(was_training)
+        # h of the step at this point (the next one; at the end, the last one applied)
+        h_now = sizes["h"] * lr_factor(c, min(state["step"], max(0, total_steps - 1)), total_steps)
+        ex = expansion_parameters(lam=r.value, h=h_now, beta=beta)
+        vals = {"epoch": e, "lambda_max": r.value, "iters": r.iters, "converged": bool(r.converged),
+                "residual": r.residual, "h": h_now, **ex, "wall_time": time.perf_counter() - t_s}
+        for k in SHARPNESS_ARRAYS:
+            sharp[k].append(vals[k])
+        _emit(progress, f"sharpness at epoch {e}: lambda_max {r.value:.4g} ({r.iters} HVPs, "
+                        f"{'converged' if r.converged else 'not converged'}, residual {r.residual:.2g}), "
+                        f"eps {ex['epsilon']:.3g}, 2 mu lambda {ex['penalty_curvature']:.3g} "
+                        f"({vals['wall_time']:.1f}s)")
 
     mu = sizes["mu"]
     blowup = float(c["blowup_factor"])
     epochs = int(c["epochs"])
 
     snapshot()                              # epoch 0: the initialisation
+    measure_sharpness()
     while state["status"] == "running" and state["epoch"] < epochs:
         t0 = time.perf_counter()
         epoch = state["epoch"]
@@ -561,6 +635,7 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
             metrics[k].append(row[k])
         if not diverged:
             snapshot()
+            measure_sharpness()
         if not diverged and state["epoch"] >= epochs:
             state["status"] = "completed"
         if diverged or state["status"] == "completed" or state["epoch"] % int(c["checkpoint_every"]) == 0:
@@ -577,6 +652,9 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
         arrays[k] = np.asarray(metrics[k], dtype=np.int64 if k == "steps" else np.float64)
     for name, t in model.state_dict().items():
         arrays[f"final_state/{name}"] = t.detach().cpu().numpy()
+    dtypes = {"epoch": np.int64, "iters": np.int64, "converged": np.bool_}
+    for k in SHARPNESS_ARRAYS:
+        arrays[f"sharpness/{k}"] = np.asarray(sharp[k], dtype=dtypes.get(k, np.float64))
     for e, sd in sorted(snapshots.items()):
         for name, t in sd.items():
             arrays[f"snapshots/epoch{e:04d}/{name}"] = t.numpy()
@@ -590,6 +668,7 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
         "epochs_completed": state["epoch"], "resumed_from_epoch": resumed_from,
         "initial_loss": float("nan") if state["initial_loss"] is None else state["initial_loss"],
         "seed": seed, "num_threads": torch.get_num_threads(),
+        "sharpness_subset": n_sharp, "sharpness_chunk": min(sharp_chunk, n_sharp),
         "config": c,
     }
     return arrays, attrs

@@ -276,6 +276,7 @@ TRAIN_PASSTHROUGH = (
     "penalty_impl",
     "penalty_eps",
     "deterministic",
+    "sharpness",
 )
 
 

@@ -1,0 +1,255 @@
+"""igrm.sharpness: power iteration on Hessian-vector products against the exact Hessian
+(torch.autograd.functional.hessian + numpy eigvalsh) of tiny networks, its sign and its
+lower-bound property; the expansion parameters against step_sizes and against one real
+step of the explicit baseline; and the measurement along a training run (igrm.train),
+which leaves the trajectory bit-identical."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from igrm.regularizers import penalty_grad
+from igrm.sharpness import expansion_parameters, in_declared_range, lambda_max, power_iteration
+from igrm.toy import real_root_bound
+from igrm.train import sharpness_epochs, step_sizes, train
+from tests._train_cfg import train_cfg
+from tests.test_train import BASE, tiny_data
+
+
+def _bn_net(seed=0):
+    """Linear-BatchNorm-tanh-Linear in float64, train mode: the batch statistics depend
+    on the parameters, and the Hessian of the train-mode loss includes that."""
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(4, 5), nn.BatchNorm1d(5), nn.Tanh(), nn.Linear(5, 3)).double()
+    net.train()
+    return net
+
+
+def _data(n=24, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 4, generator=g, dtype=torch.float64), torch.randint(0, 3, (n,), generator=g)
+
+
+def _exact_eigs(net, chunks):
+    """Eigenvalues of the full Hessian of Σ_c sum-CE(chunk)/N in the flat parameters."""
+    names = [n for n, _ in net.named_parameters()]
+    shapes = [p.shape for _, p in net.named_parameters()]
+    sizes = [p.numel() for _, p in net.named_parameters()]
+    bufs = {n: b.clone() for n, b in net.named_buffers()}
+    n_total = sum(len(y) for _, y in chunks)
+
+    def loss(flat):
+        ps = {n: t.view(s) for n, t, s in zip(names, torch.split(flat, sizes), shapes)}
+        return sum(F.cross_entropy(functional_call(net, (ps, {k: v.clone() for k, v in bufs.items()}), (x,)), y,
+                                   reduction="sum") for x, y in chunks) / n_total
+
+    flat = torch.cat([p.detach().flatten() for p in net.parameters()])
+    H = torch.autograd.functional.hessian(loss, flat).numpy()
+    assert np.allclose(H, H.T, atol=1e-10)
+    return np.linalg.eigvalsh(H)
+
+
+def _fns(net, chunks):
+    n_total = sum(len(y) for _, y in chunks)
+    return [lambda x=x, y=y: F.cross_entropy(net(x), y, reduction="sum") / n_total for x, y in chunks]
+
+
+@pytest.mark.parametrize("n_chunks", [1, 3])
+def test_power_iteration_matches_the_exact_top_eigenvalue(n_chunks):
+    """On a BN network in train mode (one chunk, or three chunks with their own batch
+    statistics), λ_max by HVP power iteration equals the eigenvalue of largest magnitude
+    of the exact Hessian (autograd.functional.hessian, numpy eigvalsh), sign included."""
+    net = _bn_net()
+    x, y = _data()
+    chunks = list(zip(torch.split(x, len(x) // n_chunks), torch.split(y, len(y) // n_chunks)))
+    eigs = _exact_eigs(net, chunks)
+    top = eigs[np.argmax(np.abs(eigs))]
+    buffers = list(net.buffers())
+    before = [b.clone() for b in buffers]
+    rng_before = torch.get_rng_state()
+    r = lambda_max(loss_fns=_fns(net, chunks), params=list(net.parameters()), buffers=buffers, iters=5000,
+                   tol=1e-7, generator=torch.Generator().manual_seed(0))
+    assert r.converged and r.iters < 5000
+    assert r.value == pytest.approx(top, rel=1e-7), (r.value, eigs[-3:], eigs[:3])
+    assert r.residual <= 1e-7
+    assert abs(r.value) >= np.abs(eigs).max() * (1 - 1e-7)          # the largest in magnitude
+    # BN running statistics restored bitwise, the global RNG untouched
+    for b, s in zip(buffers, before):
+        assert torch.equal(b, s)
+    assert torch.equal(torch.get_rng_state(), rng_before)
+
+
+def test_power_iteration_keeps_the_sign_of_a_dominant_negative_eigenvalue():
+    """A planted symmetric map with eigenvalues (−5, 3, 1, −0.5, 0.2): power iteration
+    returns −5, the eigenvalue of largest magnitude, not the largest (3)."""
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.standard_normal((5, 5)))
+    A = torch.tensor(Q @ np.diag([-5.0, 3.0, 1.0, -0.5, 0.2]) @ Q.T)
+    r = power_iteration(hvp=lambda v: [A @ v[0]], start=[torch.ones(5, dtype=torch.float64)], iters=500,
+                        tol=1e-14)
+    assert r.converged and r.value == pytest.approx(-5.0, rel=1e-10)
+    # the same through lambda_max on the quadratic loss ½ θᵀAθ (Hessian A)
+    theta = torch.zeros(5, dtype=torch.float64, requires_grad=True)
+    r2 = lambda_max(loss_fns=[lambda: 0.5 * theta @ (A @ theta) + theta.sum()], params=[theta], buffers=None,
+                    iters=500, tol=1e-14, generator=torch.Generator().manual_seed(3))
+    assert r2.value == pytest.approx(-5.0, rel=1e-10)
+
+
+def test_every_iterate_is_a_lower_bound_and_stops_at_iters():
+    """|vᵀHv| ≤ max|λ| for any unit v (docs/theory.md (T60)): an unconverged measurement
+    still bounds the spectral radius from below, and it says it did not converge."""
+    net = _bn_net(seed=2)
+    x, y = _data(seed=4)
+    eigs = _exact_eigs(net, [(x, y)])
+    rho = np.abs(eigs).max()
+    for iters in (1, 2, 3, 5):
+        r = lambda_max(loss_fns=_fns(net, [(x, y)]), params=list(net.parameters()), buffers=list(net.buffers()),
+                       iters=iters, tol=0.0, generator=torch.Generator().manual_seed(iters))
+        assert r.iters == iters and not r.converged
+        assert abs(r.value) <= rho * (1 + 1e-12)
+        # residual = ‖Hv − λv‖/|λ| of the last iterate: the distance from an eigenpair
+        assert r.residual > 0
+
+
+def test_expansion_parameters():
+    """ε = h|λ|/(1−β)², 2μ|λ| = βε (T61) with μ of step_sizes (T30), and η(|λ|+2μλ²)
+    (T62), which is one minus the factor of one real explicit-baseline step on E = λx²/2."""
+    for beta, eta, lam in ((0.9, 0.1, 190.0), (0.5, 0.01, -30.0), (0.0, 0.2, 7.0)):
+        s = step_sizes({"beta": beta, "lr": eta, "lr_mode": "effective"})
+        p = expansion_parameters(lam=lam, h=s["h"], beta=beta)
+        a = abs(lam)
+        assert p["epsilon"] == pytest.approx(s["h"] * a / (1 - beta) ** 2, rel=1e-12)
+        assert p["penalty_curvature"] == pytest.approx(2 * s["mu"] * a, rel=1e-12)
+        assert p["penalty_curvature"] == pytest.approx(beta * p["epsilon"], rel=1e-12, abs=1e-15)
+        assert p["stability"] == pytest.approx((1 - beta) * p["epsilon"] * (1 + beta * p["epsilon"]), rel=1e-12)
+    # GD on E + μ‖∇E‖² at η, E = λx²/2: x ← (1 − η(λ + 2μλ²)) x, with the baseline's penalty gradient
+    beta, eta, lam = 0.9, 0.01, 3.0
+    s = step_sizes({"beta": beta, "lr": eta, "lr_mode": "effective"})
+    x = torch.tensor([1.7], dtype=torch.float64, requires_grad=True)
+    g, pg, _ = penalty_grad([lambda: 0.5 * lam * (x ** 2).sum()], [x], s["mu"], "double_backprop")
+    factor = float((x - eta * (g[0] + pg[0])).detach() / x.detach())
+    assert 1 - factor == pytest.approx(expansion_parameters(lam=lam, h=s["h"], beta=beta)["stability"], rel=1e-12)
+
+
+def test_declared_range_uses_the_real_root_bound_and_the_penalty_threshold():
+    """(T63): judged iff ε ≤ min(max_epsilon, 1/(1+√β)²) and 2μλ ≤ max_penalty_curvature;
+    the bound is igrm.toy's real-root bound (T51)."""
+    for beta in (0.0, 0.5, 0.9):
+        b = float(real_root_bound(beta))
+        assert in_declared_range(epsilon=b * (1 - 1e-9), penalty_curvature=0.0, beta=beta, max_epsilon=1.0,
+                                 max_penalty_curvature=0.1)
+        assert not in_declared_range(epsilon=b * (1 + 1e-9), penalty_curvature=0.0, beta=beta, max_epsilon=1.0,
+                                     max_penalty_curvature=0.1)
+    assert not in_declared_range(epsilon=0.05, penalty_curvature=0.11, beta=0.9, max_epsilon=1.0,
+                                 max_penalty_curvature=0.1)
+    assert not in_declared_range(epsilon=0.2, penalty_curvature=0.0, beta=0.0, max_epsilon=0.1,
+                                 max_penalty_curvature=0.1)
+
+
+def test_sharpness_epochs():
+    assert sharpness_epochs(0, 10) == [] and sharpness_epochs(1, 10) == [0]
+    assert sharpness_epochs(2, 10) == [0, 10] and sharpness_epochs(3, 60) == [0, 30, 60]
+    assert sharpness_epochs(20, 3) == [0, 1, 2, 3]
+
+
+# ---------------------------------------------------------------- along a training run
+def test_measurement_leaves_the_trajectory_bit_identical():
+    """Training with λ_max measured at every epoch gives bit-identical metrics and final
+    state to training without measurement (own generator, BN buffers restored), for
+    SGD+M and the full-batch explicit baseline; the measured values are recorded with
+    their expansion parameters."""
+    data = tiny_data()
+    for extra in ({}, {"method": "igrm_explicit", "fullbatch_subset": 32, "augment": ["none"]}):
+        on = {**BASE, **extra, "epochs": 3, "sharpness": {"points": 4, "iters": 4, "tol": 1e-3, "subset": 24}}
+        off = {**on, "sharpness": {**on["sharpness"], "points": 0}}
+        a_on, at_on = train(on, data, None, None)
+        a_off, _ = train(off, data, None, None)
+        assert len(a_off["sharpness/epoch"]) == 0
+        for k in a_off:
+            if not k.endswith("wall_time") and not k.startswith("sharpness/"):
+                np.testing.assert_array_equal(a_on[k], a_off[k], err_msg=k)
+        np.testing.assert_array_equal(a_on["sharpness/epoch"], [0, 1, 2, 3])
+        assert np.all(np.isfinite(a_on["sharpness/lambda_max"])) and np.all(a_on["sharpness/iters"] <= 4)
+        assert at_on["sharpness_subset"] == 24
+        beta = on["beta"]
+        h = a_on["sharpness/h"]
+        np.testing.assert_allclose(h, at_on["h"])
+        np.testing.assert_allclose(a_on["sharpness/epsilon"],
+                                   h * np.abs(a_on["sharpness/lambda_max"]) / (1 - beta) ** 2, rtol=1e-12)
+        np.testing.assert_allclose(a_on["sharpness/penalty_curvature"], beta * a_on["sharpness/epsilon"],
+                                   rtol=1e-12)
+
+
+def test_measurement_at_init_is_the_hessian_of_the_first_examples():
+    """The epoch-0 value is λ_max of the train-mode loss on the first ``subset`` examples
+    the run trains on, unaugmented (recomputed here from the stored initial weights)."""
+    from igrm.models import build_model
+    from igrm.train import normalize, seed_for, to_device_uint8, unpack_data
+
+    data = tiny_data()
+    sh = {"points": 1, "iters": 20, "tol": 0.0, "subset": 16}
+    cfg = {**BASE, "method": "gdm", "fullbatch_subset": 32, "augment": ["none"], "epochs": 1, "sharpness": sh,
+           "snapshot_epochs": [0]}
+    a, _ = train(cfg, data, None, None)
+    d = unpack_data(data)
+    perm = torch.randperm(len(d["train/labels"]), generator=torch.Generator().manual_seed(seed_for(3, "subset")))
+    idx = perm.numpy()[:16]
+    net = build_model("small_cnn", 10, 3, 0.25)
+    net.load_state_dict({k.split("/", 2)[2]: torch.from_numpy(v) for k, v in a.items()
+                         if k.startswith("snapshots/epoch0000/")})
+    net.train()
+    x = normalize(to_device_uint8(d["train/images"][idx], torch.device("cpu")), torch.tensor(d["mean"]),
+                  torch.tensor(d["std"]))
+    y = torch.from_numpy(d["train/labels"][idx])
+    # the same algorithm from the same start vector (the run's own generator, seeded per point)
+    r = lambda_max(loss_fns=[lambda: F.cross_entropy(net(x), y)], params=list(net.parameters()),
+                   buffers=list(net.buffers()), iters=20, tol=0.0,
+                   generator=torch.Generator().manual_seed(seed_for(3, "sharpness/0")))
+    assert a["sharpness/lambda_max"][0] == pytest.approx(r.value, rel=1e-4)
+    assert a["sharpness/residual"][0] == pytest.approx(r.residual, rel=1e-3, abs=1e-5)
+    assert a["sharpness/iters"][0] == 20 and not a["sharpness/converged"][0]
+
+
+def test_schema_defaults_reach_the_cfg():
+    cfg = train_cfg()
+    assert set(cfg["sharpness"]) == {"points", "iters", "tol", "subset"}
+
+
+def test_rate_mismatch_against_iterating_the_methods():
+    """(T63)'s δ_ex against the contraction rates measured by iterating GD+M (from its slow
+    manifold) and GD at η on E + μ‖∇E‖² (igrm.regularizers.penalty_grad) on E = λx²/2;
+    and the numbers docs/igrm_baseline.md quotes for the default max_penalty_curvature 0.1."""
+    from igrm.sharpness import rate_mismatch
+
+    lam, steps = 2.0, 40
+    for beta, eps in ((0.9, 0.1), (0.5, 0.2), (0.8, 0.05)):
+        h = eps * (1 - beta) ** 2 / lam
+        eta = h / (1 - beta)
+        mu = beta * eta / (2 * (1 - beta))
+        m = rate_mismatch(beta=beta, epsilon=eps)
+        # GD+M, x_{-1} = x_0 / r₊ (on the slow manifold): x_k = r₊^k x_0
+        x_prev, x = 1.0 / m["slow_root"], 1.0
+        for _ in range(steps):
+            x, x_prev = x - h * lam * x + beta * (x - x_prev), x
+        rate_gdm = -math.log(x) / steps
+        t = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
+        for _ in range(steps):
+            g, pg, _ = penalty_grad([lambda: 0.5 * lam * (t ** 2).sum()], [t], mu, "double_backprop")
+            with torch.no_grad():
+                t -= eta * (g[0] + pg[0])
+        rate_ex = -math.log(float(t.detach())) / steps
+        assert m["explicit"] == pytest.approx(rate_ex / rate_gdm - 1, rel=1e-8, abs=1e-12)
+        assert m["gd"] == pytest.approx(math.log(1 - eta * lam) / -rate_gdm - 1, rel=1e-10)
+    assert math.isnan(rate_mismatch(beta=0.9, epsilon=0.3)["explicit"])        # above 1/(1+√0.9)² = 0.263
+    # docs/igrm_baseline.md, "Range of validity": at 2μλ = βε = 0.1, β ∈ [0.5, 0.99]
+    betas = np.linspace(0.5, 0.99, 50)
+    d = [rate_mismatch(beta=b, epsilon=0.1 / b) for b in betas]
+    assert max(abs(x["explicit"]) for x in d) <= 0.046
+    assert abs(rate_mismatch(beta=0.9, epsilon=0.1 / 0.9)["explicit"]) <= 0.026
+    assert 0.11 <= min(abs(x["gd"]) for x in d) and max(abs(x["gd"]) for x in d) <= 0.14
+    assert max((1 - b) * (0.1 / b) * (1 + 0.1) for b in betas) <= 0.11 + 1e-12         # stability (T62)
