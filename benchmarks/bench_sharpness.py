@@ -36,7 +36,8 @@ import torch.nn.functional as F
 
 from igrm.config import schema_defaults
 from igrm.models import build_model
-from igrm.sharpness import expansion_parameters, lambda_max
+from igrm.sharpness import lambda_max
+from igrm.validity import expansion_parameters
 from igrm.train import TRAIN_KEYS, normalize, seed_for, step_sizes, to_device_uint8, train, unpack_data
 
 OUT = Path(__file__).resolve().parent / "out"

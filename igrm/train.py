@@ -28,7 +28,8 @@ from torch import Tensor, nn
 from .io import atomic_path
 from .models import build_model, n_params
 from .regularizers import IMPLEMENTATIONS, accumulate_grad, penalty_grad, sq_norm
-from .sharpness import expansion_parameters, lambda_max
+from .sharpness import lambda_max
+from .validity import expansion_parameters
 
 log = logging.getLogger(__name__)
 

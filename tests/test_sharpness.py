@@ -1,4 +1,4 @@
-"""igrm.sharpness: power iteration on Hessian-vector products against the exact Hessian
+"""igrm.sharpness and igrm.validity: power iteration on Hessian-vector products against the exact Hessian
 (torch.autograd.functional.hessian + numpy eigvalsh) of tiny networks, its sign and its
 lower-bound property; the expansion parameters against step_sizes and against one real
 step of the explicit baseline; and the measurement along a training run (igrm.train),
@@ -14,7 +14,8 @@ from torch import nn
 from torch.func import functional_call
 
 from igrm.regularizers import penalty_grad
-from igrm.sharpness import expansion_parameters, in_declared_range, lambda_max, power_iteration
+from igrm.sharpness import lambda_max, power_iteration
+from igrm.validity import expansion_parameters, in_declared_range
 from igrm.toy import real_root_bound
 from igrm.train import sharpness_epochs, step_sizes, train
 from tests._train_cfg import train_cfg
@@ -224,7 +225,7 @@ def test_rate_mismatch_against_iterating_the_methods():
     """(T63)'s δ_ex against the contraction rates measured by iterating GD+M (from its slow
     manifold) and GD at η on E + μ‖∇E‖² (igrm.regularizers.penalty_grad) on E = λx²/2;
     and the numbers docs/igrm_baseline.md quotes for the default max_penalty_curvature 0.1."""
-    from igrm.sharpness import rate_mismatch
+    from igrm.validity import rate_mismatch
 
     lam, steps = 2.0, 40
     for beta, eps in ((0.9, 0.1), (0.5, 0.2), (0.8, 0.05)):
