@@ -258,6 +258,8 @@ rule claims_cifar:
             "ci",
             "min_seeds",
             "explicit_against",
+            "max_epsilon",
+            "max_penalty_curvature",
         ),
     script:
         "../scripts/claims/cifar.py"

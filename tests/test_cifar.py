@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from igrm import stats
-from igrm.claims import COLUMNS, FAILS, INCONCLUSIVE, REPRODUCES
+from igrm.claims import COLUMNS, FAILS, INCONCLUSIVE, OUT_OF_RANGE, REPRODUCES
 from igrm.claims.cifar import cifar_claims
 from igrm.config import schema_defaults
 from igrm.figures import cifar as figures
@@ -49,10 +49,16 @@ PATTERN = np.array([1.0, -1.0, 1.0, -1.0, 0.0])
 PATTERN = PATTERN / PATTERN.std(ddof=1)          # std (ddof 1) over the last 5 epochs = 1, last value 0
 
 
+#: λ_max at the initialisation and at the end of a planted run: ε = λ h/(1−β)² = 0.05 at
+#: β = 0.9, η = 0.1, inside the explicit baseline's declared range (2μλ = 0.045)
+SHARP = (0.05, 0.04)
+
+
 def fake_run(*, beta, eta, seed, final, spread, method="sgdm", dataset="cifar10", model="resnet18",
-             width=1.0, batch_size=128, epochs=EPOCHS, diverge_at_epoch=None):
+             width=1.0, batch_size=128, epochs=EPOCHS, diverge_at_epoch=None, sharpness=SHARP, converged=True):
     """(arrays, attrs) in igrm.train's format: the last 5 epochs' test accuracy has
-    std ``spread`` and the final epoch's is ``final``."""
+    std ``spread`` and the final epoch's is ``final``; λ_max measured at epoch 0 and at
+    the last epoch (``sharpness``: the two values, or None: not measured)."""
     acc = np.concatenate([np.linspace(0.1, final, epochs - 5), final + spread * PATTERN])
     status, dstep = "completed", -1
     if diverge_at_epoch is not None:
@@ -71,6 +77,16 @@ def fake_run(*, beta, eta, seed, final, spread, method="sgdm", dataset="cifar10"
     attrs = {"status": status, "diverged_step": dstep, "h": h, "eta": eta, "mu": beta * eta / (2 * (1 - beta)),
              "lambda_flow2": (1 + beta) * h / (4 * (1 - beta) ** 2), "n_params": 6, "device": "cpu",
              "seed": seed, "dataset": dataset}
+    if sharpness is not None:
+        lam = np.asarray(sharpness, dtype=np.float64)
+        mu = beta * eta / (2 * (1 - beta))
+        arrays.update({"sharpness/epoch": np.array([0, n]), "sharpness/lambda_max": lam,
+                       "sharpness/iters": np.array([6, 6]), "sharpness/converged": np.array([converged] * 2),
+                       "sharpness/residual": np.full(2, 1e-3 if converged else 0.5), "sharpness/h": np.full(2, h),
+                       "sharpness/epsilon": h * np.abs(lam) / (1 - beta) ** 2,
+                       "sharpness/penalty_curvature": 2 * mu * np.abs(lam),
+                       "sharpness/stability": eta * (np.abs(lam) + 2 * mu * lam ** 2),
+                       "sharpness/wall_time": np.full(2, 0.1)})
     return arrays, attrs, cfg
 
 
@@ -161,6 +177,97 @@ def test_tidy_columns_and_diverged_kept(planted):
     assert r["last_std_test_acc"] == pytest.approx(0.03 + 0.02 * 0.0 - 0.001)
     assert r["h"] == pytest.approx(0.05) and r["eta"] == pytest.approx(0.1)
     assert r["total_wall_time"] == pytest.approx(1.5 * EPOCHS)
+    # sharpness columns: λ at init, last, max |λ| and the expansion parameters there
+    assert r["sharpness_points"] == 2 and r["sharpness_converged"]
+    assert r["sharpness_init"] == pytest.approx(SHARP[0]) and r["sharpness_last"] == pytest.approx(SHARP[1])
+    assert r["sharpness_max"] == pytest.approx(max(SHARP))
+    assert r["epsilon_max"] == pytest.approx(0.05 * max(SHARP) / 0.25)
+    assert r["penalty_curvature_max"] == pytest.approx(0.5 * r["epsilon_max"])
+    e = ep[ep["run_id"] == r["run_id"]].set_index("epoch")
+    assert e.loc[EPOCHS, "lambda_max"] == pytest.approx(SHARP[1]) and e["lambda_max"].isna().sum() == EPOCHS - 1
+
+
+def explicit_grid(lams, converged=True, seeds=4):
+    """Explicit IGR-M (β = 0.9, η = 0.1) 0.05 above plain SGD, one λ_max pair per seed."""
+    out = []
+    for k in range(seeds):
+        out.append(fake_run(beta=0.0, eta=0.1, seed=k, final=0.5 + 0.004 * k, spread=0.01))
+        out.append(fake_run(beta=0.9, eta=0.1, seed=k, final=0.55 + 0.003 * k, spread=0.01, method="igrm_explicit",
+                            sharpness=lams[k], converged=converged))
+    return out
+
+
+def test_explicit_runs_outside_the_declared_range_get_their_own_row(tmp_path):
+    """Explicit runs whose λ_max puts 2μλ or ε above the declared thresholds (T63) are not
+    judged: their row says 'out of range' (never a failure) with what was measured; the
+    claim is judged on the runs inside. With every run outside, the claim row is
+    inconclusive ('not judged')."""
+    cid = "cifar/explicit_ge_gd/cifar10/resnet18/eta0.1_beta0.9"
+    lams = [(190.0, 25.0), (0.05, 0.04), (0.05, -0.06), (0.02, 0.03), (0.05, 0.04)]   # seed 0 far outside
+    t = csv(tidy_runs(roundtrip(explicit_grid(lams, seeds=5), tmp_path), spread_window=5))
+    d = by_id(claims(t))
+    out = d.loc[cid + "/out_of_range"]
+    assert out["verdict"] == OUT_OF_RANGE
+    assert "λ_max 190 at init" in out["detail"] and "2μλ_max 171" in out["detail"], out["detail"]
+    assert "final test acc 0.5500" in out["detail"] and "final train loss" in out["detail"]
+    assert out["measured"] == pytest.approx(0.55 - 0.508)           # seed 0: explicit − mean plain
+    main = d.loc[cid]
+    assert main["verdict"] == REPRODUCES and "judged on the 4 of 5 explicit runs" in main["detail"]
+    assert "explicit n=4" in main["detail"]
+    assert main["measured"] == pytest.approx(np.mean([0.553, 0.556, 0.559, 0.562]) - 0.508)
+    assert (d["verdict"] != FAILS).all()
+    # every run outside: nothing judged, and no failure either
+    (tmp_path / "all").mkdir()
+    t2 = csv(tidy_runs(roundtrip(explicit_grid([(190.0, 25.0)] * 4), tmp_path / "all"), spread_window=5))
+    d2 = by_id(claims(t2))
+    assert d2.loc[cid, "verdict"] == INCONCLUSIVE and "not judged" in d2.loc[cid, "detail"]
+    assert d2.loc[cid + "/out_of_range", "verdict"] == OUT_OF_RANGE
+    assert "4 explicit run(s) outside" in d2.loc[cid + "/out_of_range", "detail"]
+    # the thresholds are the config's: a stricter max_penalty_curvature (0.04) also takes out
+    # the seeds with 2μλ_max = 0.045 or 0.054 (seeds 1, 2, 4), leaving seed 3 (0.027)
+    d3 = by_id(claims(t, max_penalty_curvature=0.04))
+    assert "4 explicit run(s) outside" in d3.loc[cid + "/out_of_range", "detail"]
+    assert "judged on the 1 of 5" in d3.loc[cid, "detail"] and d3.loc[cid, "verdict"] == INCONCLUSIVE
+    # ... and no max_epsilon raises ε past the real-root bound 1/(1+√β)² = 0.263 (T51): with
+    # both thresholds huge, seed 0 (ε = 190) stays outside
+    d4 = by_id(claims(t, max_penalty_curvature=1e9, max_epsilon=1e9))
+    assert "1 explicit run(s) outside" in d4.loc[cid + "/out_of_range", "detail"]
+
+
+def test_range_not_established_is_not_judged(tmp_path):
+    """Below both thresholds but not converged (a lower bound only) or not measured at all:
+    the range is not established, so the claim is not judged (inconclusive, saying why)."""
+    cid = "cifar/explicit_ge_gd/cifar10/resnet18/eta0.1_beta0.9"
+    t = csv(tidy_runs(roundtrip(explicit_grid([SHARP] * 4, converged=False), tmp_path), spread_window=5))
+    d = by_id(claims(t))
+    assert d.loc[cid, "verdict"] == INCONCLUSIVE and "range not established" in d.loc[cid, "detail"]
+    assert cid + "/out_of_range" not in d.index
+    (tmp_path / "none").mkdir()
+    t2 = csv(tidy_runs(roundtrip(explicit_grid([None] * 4), tmp_path / "none"), spread_window=5))
+    assert (t2["finals"]["sharpness_points"] == 0).sum() == 4
+    d2 = by_id(claims(t2))
+    assert d2.loc[cid, "verdict"] == INCONCLUSIVE and "not measured" in d2.loc[cid, "detail"]
+
+
+NO_TORCH = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("no torch in the science environment")
+sys.meta_path.insert(0, Block())
+import igrm.tidy.runs, igrm.claims.cifar, igrm.figures.cifar, igrm.validity
+"""
+
+
+def test_analysis_modules_import_without_torch():
+    """Tidy, claims and figures run in the science environment (envs/science.yaml: no torch):
+    the range formulas they use live in igrm.validity, not in igrm.sharpness."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_spread_window_short_run_and_recompute(tmp_path):

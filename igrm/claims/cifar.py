@@ -13,6 +13,16 @@ that would detect the observed effect ((T49)). ``measured`` is the slope or diff
 ``uncertainty`` the interval's half-width t_{1−α/2,df}·SE. Diverged runs are counted
 in every claim's detail but do not enter the accuracy statistics (their final accuracy
 does not exist).
+
+Range of validity (declared before the runs, docs/theory.md (T63), docs/igrm_baseline.md
+"Range of validity"): the explicit-baseline rows judge only the explicit runs whose
+measured sharpness keeps ε = h|λ_max|/(1−β)² ≤ min(max_epsilon, 1/(1+√β)²) and
+2μ|λ_max| ≤ max_penalty_curvature at every measured point, every measurement converged.
+Runs above either threshold (a lower bound of |λ_max| suffices, (T60)) get a row of their
+own, ``.../out_of_range``, with verdict "out of range" (a finding, never a failure),
+stating λ_max, 2μλ_max, ε, the stability number and their final accuracy and loss. The
+SGD+M rows (observations 1 and 3) are empirical, not expansion claims: their detail
+reports the ε of the runs.
 """
 
 from __future__ import annotations
@@ -23,10 +33,11 @@ import numpy as np
 import pandas as pd
 
 from ..config import num
+from ..validity import epsilon_bound, in_declared_range
 from ..stats import (POWER, SEEDS_CAP, ci_verdict, mde, pooled_sd, seeds_needed_diff, seeds_needed_slope,
                      slope_t_levels, welch_t)
 from ..tidy.runs import SETTING, beta_sweep_etas, close, explicit_groups, select_finals, setting_tag
-from . import INCONCLUSIVE, frame, row
+from . import INCONCLUSIVE, OUT_OF_RANGE, frame, row
 
 EXPECTED = "> 0 (95% t-interval over seeds entirely above 0)"
 TOLERANCE = ("t-interval above 0: reproduces; below 0: does not; straddles 0, or fewer than min_seeds "
@@ -160,9 +171,52 @@ def _diff_row(cid, claim, src, ve, vp, counts, c, extra) -> dict:
                uncertainty=(hi - lo) / 2 if math.isfinite(hi - lo) else math.nan, detail=detail)
 
 
+def _eps_note(g: pd.DataFrame, by: str, xfmt) -> str:
+    """'; ε = h|λ_max|/(1−β)² ... per level' of the runs of ``g`` (docs/theory.md (T61))."""
+    m = g[g["sharpness_points"] > 0]
+    if not len(m):
+        return "; ε not measured (train.sharpness.points = 0)"
+    parts = []
+    for x, gx in m.groupby(by, sort=True):
+        e = gx["epsilon_max"].to_numpy(dtype=float)
+        parts.append(f"{xfmt(x)}: {np.nanmin(e):.3g}" + (f"–{np.nanmax(e):.3g}" if len(e) > 1 else ""))
+    conv = "all converged" if m["sharpness_converged"].all() else "some not converged: lower bounds"
+    return (f"; ε = h|λ_max|/(1−β)² (max over the measured points, (T61); {conv}) per level: " + ", ".join(parts)
+            + f"; real-root bound 1/(1+√β)² (T51): {epsilon_bound(beta=float(g['beta'].max()), max_epsilon=math.inf):.3g}"
+            + f" at β={g['beta'].max():g}")
+
+
+def range_class(r, *, max_epsilon: float, max_penalty_curvature: float) -> str:
+    """One run's place in the declared range of the explicit-baseline claim (docs/theory.md
+    (T63)): 'unmeasured' (no sharpness points), 'out' (ε or 2μλ above its threshold at some
+    measured point: a lower bound of |λ_max| suffices, (T60)), 'unestablished' (below both,
+    but some measurement did not converge), 'in'."""
+    if int(r["sharpness_points"]) == 0:
+        return "unmeasured"
+    if not in_declared_range(epsilon=float(r["epsilon_max"]), penalty_curvature=float(r["penalty_curvature_max"]),
+                             beta=float(r["beta"]), max_epsilon=max_epsilon,
+                             max_penalty_curvature=max_penalty_curvature):
+        return "out"
+    return "in" if bool(r["sharpness_converged"]) else "unestablished"
+
+
+def _run_sharpness(g: pd.DataFrame) -> str:
+    """Per seed: λ_max at init and its largest |λ| along the run, 2μλ, ε, stability, and the outcome."""
+    out = []
+    for _, r in g.sort_values("seed").iterrows():
+        res = (f"final test acc {r['final_test_acc']:.4f}, final train loss {r['final_train_loss']:.4g}"
+               if r["status"] == "completed" else f"{r['status']}")
+        out.append(f"seed {int(r['seed'])}: λ_max {r['sharpness_init']:.4g} at init, max |λ_max| "
+                   f"{r['sharpness_max']:.4g} over {int(r['sharpness_points'])} points"
+                   f"{'' if r['sharpness_converged'] else ' (not all converged: lower bound)'}, 2μλ_max "
+                   f"{r['penalty_curvature_max']:.4g}, ε {r['epsilon_max']:.4g}, η(λ+2μλ²) {r['stability_max']:.4g}; "
+                   f"{res}")
+    return "; ".join(out)
+
+
 def cifar_claims(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: int | None, eta: float | None,
                  dataset: str | None, model: str | None, ci: float, min_seeds: int,
-                 explicit_against: str) -> pd.DataFrame:
+                 explicit_against: str, max_epsilon: float, max_penalty_curvature: float) -> pd.DataFrame:
     """Claims rows (igrm.claims.COLUMNS) per setting (dataset, model[, width, batch]):
 
     - ``cifar/obs1_acc_rises_with_h/<ds>/<tag>``: slope of final test accuracy of plain
@@ -172,7 +226,10 @@ def cifar_claims(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: i
     - ``cifar/obs3_acc_rises_with_beta/<ds>/<tag>/eta<η>``: slope of final test
       accuracy against β at fixed η (SGD+M).
     - ``cifar/explicit_ge_gd/<ds>/<tag>/eta<η>_beta<β>``: mean final accuracy of the
-      explicit IGR-M baseline minus that of plain GD/SGD (β = 0) at the same η.
+      explicit IGR-M baseline minus that of plain GD/SGD (β = 0) at the same η, over the
+      explicit runs inside the declared range (``max_epsilon``, ``max_penalty_curvature``;
+      docs/theory.md (T63)); ``.../out_of_range``: the explicit runs outside it (verdict
+      "out of range").
 
     The verdict of each row follows :func:`igrm.stats.ci_verdict` on its t-interval, and
     ``min_seeds`` (module docstring; docs/theory.md (T47)–(T50)).
@@ -188,11 +245,13 @@ def cifar_claims(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: i
         g0 = g[(g["method"] == "sgdm") & (g["beta"] == 0.0)]
         if len(g0):
             xs, ys, nd = _levels(g0, "h", "final_test_acc")
-            rows.append(_slope_row(
+            r1 = _slope_row(
                 f"cifar/obs1_acc_rises_with_h/{tag}",
                 f"plain SGD (β=0): final test accuracy rises with the learning rate h ({where})",
                 PAPER + ", observation 1", xs, ys, nd, c, "accuracy per decade of h", lambda x: f"h={x:g}",
-                transform=math.log10))
+                transform=math.log10)
+            r1["detail"] += _eps_note(g0, "h", lambda x: f"h={x:g}")
+            rows.append(r1)
         # ---- obs 2 and 3, per η with a β sweep
         sg = g[g["method"] == "sgdm"]
         for eta_k in beta_sweep_etas(sg, eta=eta):
@@ -207,10 +266,12 @@ def cifar_claims(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: i
                 lambda x: f"β={x:g}")
             rows.append(r)
             xs, ys, nd = _levels(ge, "beta", "final_test_acc")
-            rows.append(_slope_row(
+            r3 = _slope_row(
                 f"cifar/obs3_acc_rises_with_beta/{tag}/eta{num(eta_k)}",
                 f"SGD+M: final test accuracy rises with β at fixed effective learning rate η={eta_k:g} ({where})",
-                PAPER + ", observation 3", xs, ys, nd, c, "accuracy per unit β", lambda x: f"β={x:g}"))
+                PAPER + ", observation 3", xs, ys, nd, c, "accuracy per unit β", lambda x: f"β={x:g}")
+            r3["detail"] += _eps_note(ge, "beta", lambda x: f"β={x:g}")
+            rows.append(r3)
     # ---- explicit baseline vs plain GD
     for key, fam, g_ex, g_mom, g_plain in explicit_groups(f, eta=eta, explicit_against=explicit_against):
         ds, mdl, width, bs, eta_k, beta = key
@@ -218,7 +279,14 @@ def cifar_claims(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: i
         plain_name = "GD" if fam == "gdm" else "SGD"
         claim = (f"explicit IGR-M baseline (β={beta:g}) reaches at least plain {plain_name}'s final test accuracy "
                  f"at the same η={eta_k:g} ({ds}, {setting_tag(mdl, width, bs)})")
-        src = "docs/theory.md (T29)–(T30), (T42); Ghosh et al. ICLR 2023"
+        src = "docs/theory.md (T29)–(T30), (T42), range (T63); Ghosh et al. ICLR 2023"
+        cls = g_ex.apply(lambda r: range_class(r, max_epsilon=max_epsilon,
+                                               max_penalty_curvature=max_penalty_curvature), axis=1)
+        g_out, g_unk = g_ex[cls == "out"], g_ex[cls.isin(["unmeasured", "unestablished"])]
+        g_all, g_ex = g_ex, g_ex[cls == "in"]
+        bound = epsilon_bound(beta=beta, max_epsilon=max_epsilon)
+        range_txt = (f"ε = h|λ_max|/(1−β)² ≤ {bound:.3g} (= min(max_epsilon {max_epsilon:g}, 1/(1+√β)²)) and 2μλ_max ≤ "
+                     f"{max_penalty_curvature:g} at every measured point, converged ((T63))")
         ve = g_ex.loc[g_ex["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
         vp = g_plain.loc[g_plain["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
         ve, vp = ve[np.isfinite(ve)], vp[np.isfinite(vp)]
@@ -227,7 +295,34 @@ def cifar_claims(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: i
         counts = (f"explicit n={len(ve)}" + (f" (+{d_ex} div.)" if d_ex else "")
                   + f", plain {plain_name} n={len(vp)}" + (f" (+{d_pl} div.)" if d_pl else ""))
         vm = g_mom.loc[g_mom["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
-        mom_txt = (f"; heavy-ball {'GD+M' if fam == 'gdm' else 'SGD+M'} β={beta:g}: {np.nanmean(vm):.4f} (n={len(vm)})"
-                   if len(vm) else "")
-        rows.append(_diff_row(cid, claim, src, ve, vp, counts, c, mom_txt))
+        mom_name = "GD+M" if fam == "gdm" else "SGD+M"
+        mom_txt = (f"; heavy-ball {mom_name} β={beta:g}: {np.nanmean(vm):.4f} (n={len(vm)})" if len(vm) else "")
+        mom_txt += _eps_note(g_mom, "beta", lambda x: f"{mom_name} β={x:g}") if len(g_mom) else ""
+        excluded = (f"; judged on the {len(g_ex)} of {len(g_all)} explicit runs with {range_txt}"
+                    + (f"; {len(g_out)} out of range (row {cid}/out_of_range)" if len(g_out) else "")
+                    + (f"; {len(g_unk)} with the range not established (sharpness not measured or not converged): "
+                       + _run_sharpness(g_unk) if len(g_unk) else ""))
+        if len(g_ex):
+            r = _diff_row(cid, claim, src, ve, vp, counts, c, mom_txt + excluded)
+        else:
+            r = row(cid, claim, src, EXPECTED, math.nan, TOLERANCE, INCONCLUSIVE,
+                    detail=f"not judged: no explicit run inside the declared range{excluded}{mom_txt}")
+        rows.append(r)
+        if len(g_out):
+            vo = g_out.loc[g_out["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
+            vo = vo[np.isfinite(vo)]
+            diff = float(vo.mean() - vp.mean()) if len(vo) and len(vp) else math.nan
+            plain_txt = (f"plain {plain_name} {vp.mean():.4f} (n={len(vp)}, final train loss "
+                         f"{g_plain.loc[g_plain['status'] == 'completed', 'final_train_loss'].mean():.4g})"
+                         if len(vp) else f"no completed plain {plain_name} run")
+            rows.append(row(
+                f"{cid}/out_of_range",
+                f"explicit IGR-M baseline (β={beta:g}) vs plain {plain_name} at η={eta_k:g}, explicit runs outside "
+                f"the baseline's range of validity (finding; {ds}, {setting_tag(mdl, width, bs)})",
+                "docs/theory.md (T45), (T60)–(T63); docs/igrm_baseline.md, Range of validity", EXPECTED, diff,
+                f"judged only with {range_txt}", OUT_OF_RANGE,
+                detail=(f"not judged: {len(g_out)} explicit run(s) outside the declared range ({range_txt}); "
+                        f"measured: {_run_sharpness(g_out)}; mean final test accuracy explicit − plain = "
+                        f"{diff:.4g} (explicit {vo.mean() if len(vo) else math.nan:.4f}, n={len(vo)}; {plain_txt})"
+                        f"{mom_txt}")))
     return frame(rows)

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..validity import epsilon_bound, expansion_parameters
 from ..tidy.runs import SETTING, beta_sweep_etas, close, explicit_groups, select_finals, setting_label
 from .style import beta_color, figure, save
 
@@ -218,12 +219,15 @@ def plot_spread(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, 
 def plot_explicit(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None,
                   explicit_against: str) -> None:
     """Explicit IGR-M baseline vs GD+M (same β) vs plain GD (β = 0), all at the same η:
-    test accuracy curves (left) and final accuracy bars (right), mean ± std over seeds."""
+    test accuracy curves (left), final accuracy bars (middle), mean ± std over seeds, and
+    the expansion parameter ε = h|λ_max|/(1−β)² of each run at its measured points (right,
+    docs/theory.md (T61)) against the real-root bound 1/(1+√β)² ((T51))."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
     ep = epochs
     groups = explicit_groups(f, eta=eta, explicit_against=explicit_against)
-    fig, axes = figure(1, 2, width=3.8, height=3.2)
-    ax_c, ax_b = axes[0]
+    fig, axes = figure(1, 3, width=3.8, height=3.2)
+    ax_c, ax_b, ax_e = axes[0]
+    eps_drawn, bounds = False, set()
     labels, means, stds, colors, ns_all = [], [], [], [], []
     styles = {"explicit": "-", "momentum": "--", "plain": ":"}
     for key, fam, g_ex, g_mom, g_plain in groups:
@@ -245,6 +249,9 @@ def plot_explicit(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence
                           label=f"{label} (n={len(done)}" + (f", {n_div} div." if n_div else "") + ")")
                 ax_c.fill_between(s.index, s["mean"] - s["std"].fillna(0), s["mean"] + s["std"].fillna(0),
                                   color=col, alpha=0.15, lw=0)
+            eps_drawn |= _plot_epsilon(ax_e, g, ep, col, styles[kind], label)
+            if kind != "plain":
+                bounds.add(beta)
             v = done["final_test_acc"].to_numpy(dtype=float)
             labels.append(label)
             means.append(float(v.mean()) if v.size else math.nan)
@@ -270,8 +277,45 @@ def plot_explicit(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence
     ax_c.set_title(f"{setting} η={title_eta}".strip())
     ax_b.set_ylabel("final test accuracy")
     ax_b.set_title("final accuracy, mean ± std over seeds")
+    if eps_drawn:
+        for b in sorted(bounds):
+            ax_e.axhline(epsilon_bound(beta=b, max_epsilon=math.inf), color="k", ls="-.", lw=0.8,
+                         label=f"1/(1+√β)², β={b:g}")
+        ax_e.set_yscale("log")
+        ax_e.legend(loc="best", fontsize=6)
+    else:
+        _empty(ax_e, "sharpness not measured")
+    ax_e.set_xlabel("epoch (full batch: step)")
+    ax_e.set_ylabel("ε = h|λ_max|/(1−β)²")
+    ax_e.set_title("expansion parameter along the run")
     save(fig, paths, caption=("Explicit IGR-M baseline (plain GD/SGD at η on E + μ‖∇E‖², μ = βη/(2(1−β))) against "
                               "heavy-ball GD+M/SGD+M with the same β and plain GD/SGD (β = 0), all at the same "
                               f"effective learning rate η = {title_eta}. Left: test accuracy per epoch, mean over "
                               "completed seeds ± 1 std. Right: final test accuracy, mean ± std over seeds (n under "
-                              "each bar; diverged runs counted, not averaged)."))
+                              "each bar; diverged runs counted, not averaged). Right: ε = h|λ_max|/(1−β)² of "
+                              "every run at its measured points (0 = initialisation; one line per seed; open "
+                              "markers: power iteration not converged, a lower bound) against GD+M's real-root "
+                              "bound 1/(1+√β)²; the explicit baseline's claim is judged only below the declared "
+                              "range (docs/igrm_baseline.md, Range of validity)."))
+
+
+def _plot_epsilon(ax, g: pd.DataFrame, ep: pd.DataFrame, col, ls, label) -> bool:
+    """ε at the measured points of each run of ``g`` (init from ``sharpness_init``, the rest
+    from the epochs' ``epsilon``); True if anything was drawn."""
+    drawn = False
+    for i, (_, r) in enumerate(g.sort_values("seed").iterrows()):
+        pts = float(r["sharpness_points"])
+        if not (math.isfinite(pts) and pts > 0):
+            continue
+        e = ep[(ep["run_id"] == r["run_id"]) & ep["epsilon"].notna()].sort_values("epoch")
+        xs, ys = list(e["epoch"]), list(e["epsilon"])
+        if math.isfinite(r["sharpness_init"]):
+            e0 = expansion_parameters(lam=r["sharpness_init"], h=r["h"], beta=r["beta"])["epsilon"]
+            xs, ys = [0, *xs], [e0, *ys]
+        if not xs:
+            continue
+        filled = bool(r["sharpness_converged"])
+        ax.plot(xs, ys, color=col, ls=ls, marker="o", ms=3, mfc=col if filled else "none",
+                label=label if i == 0 else None)
+        drawn = True
+    return drawn

@@ -30,10 +30,16 @@ from ..config import run_id as _run_id
 #: columns of the identifying part of every tidy row
 ID_COLUMNS = ["run_id", "dataset", "model", "width", "method", "beta", "eta", "h", "mu", "batch_size", "seed"]
 EPOCH_COLUMNS = ID_COLUMNS + ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "grad_norm_sq",
-                              "wall_time", "status"]
+                              "wall_time", "lambda_max", "epsilon", "status"]
+#: a run's sharpness along it (igrm.train arrays sharpness/*; docs/training.md, "Sharpness
+#: along a run"): signed λ_max at the initialisation and at the last measured point, the
+#: largest |λ_max| over the measured points with the expansion parameters there (docs/theory.md
+#: (T61)-(T62)), how many points, and whether every one converged
+SHARPNESS_COLUMNS = ["sharpness_points", "sharpness_init", "sharpness_last", "sharpness_max", "sharpness_converged",
+                     "epsilon_max", "penalty_curvature_max", "stability_max"]
 FINAL_COLUMNS = ID_COLUMNS + ["epochs_run", "final_test_acc", "best_test_acc", "last_mean_test_acc",
                               "last_std_test_acc", "spread_window", "final_train_loss", "status",
-                              "diverged_step", "total_wall_time"]
+                              "diverged_step", "total_wall_time"] + SHARPNESS_COLUMNS
 TABLE_COLUMNS = ["dataset", "model", "width", "method", "beta", "h", "eta", "batch_size", "n", "n_diverged",
                  "final_acc_mean", "final_acc_std", "best_acc_mean", "spread_mean", "spread_std"]
 
@@ -105,6 +111,32 @@ def _summary(test_acc: np.ndarray, completed: bool, window: int) -> dict[str, fl
             "last_std_test_acc": float(np.std(last, ddof=1)) if n >= 2 else math.nan, "spread_window": n}
 
 
+def _sharpness(arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], pd.DataFrame]:
+    """(the run's :data:`SHARPNESS_COLUMNS`, its measured points: epoch, lambda_max, epsilon).
+    A result without sharpness arrays (measurement off) has 0 points and NaN values."""
+    ep = np.asarray(arrays.get("sharpness/epoch", []), dtype=np.int64)
+    pts = pd.DataFrame({"epoch": ep,
+                        **{k: np.asarray(arrays.get(f"sharpness/{k}", np.full(len(ep), np.nan)), dtype=np.float64)
+                           for k in ("lambda_max", "epsilon", "penalty_curvature", "stability")},
+                        "converged": np.asarray(arrays.get("sharpness/converged", np.zeros(len(ep))), dtype=bool)})
+    if not len(pts):
+        return ({"sharpness_points": 0, "sharpness_converged": False,
+                 **{k: math.nan for k in SHARPNESS_COLUMNS if k not in ("sharpness_points", "sharpness_converged")}},
+                pts)
+    lam = np.abs(pts["lambda_max"].to_numpy())
+    i = int(np.nanargmax(lam)) if np.isfinite(lam).any() else 0
+    init = pts.loc[pts["epoch"] == 0, "lambda_max"]
+    return ({"sharpness_points": int(len(pts)),
+             "sharpness_init": float(init.iloc[0]) if len(init) else math.nan,
+             "sharpness_last": float(pts["lambda_max"].iloc[-1]),
+             "sharpness_max": float(abs(pts["lambda_max"].iloc[i])),
+             "sharpness_converged": bool(pts["converged"].all()),
+             # each parameter's own maximum (with a schedule h varies, so they need not share a point)
+             "epsilon_max": float(pts["epsilon"].max()),
+             "penalty_curvature_max": float(pts["penalty_curvature"].max()),
+             "stability_max": float(pts["stability"].max())}, pts)
+
+
 def tidy_runs(results: Sequence[tuple[Mapping[str, np.ndarray], Mapping[str, Any]]], *,
               spread_window: int) -> dict[str, pd.DataFrame]:
     """Training-run results (as :func:`igrm.io.read_h5` returns them) -> tidy frames.
@@ -112,7 +144,10 @@ def tidy_runs(results: Sequence[tuple[Mapping[str, np.ndarray], Mapping[str, Any
     ``epochs``: one row per (run, epoch), columns :data:`EPOCH_COLUMNS`.
     ``finals``: one row per run, columns :data:`FINAL_COLUMNS`: final and best test
     accuracy, mean and std (ddof 1) of test accuracy over the last
-    ``min(spread_window, epochs)`` epochs (``spread_window`` column: the N used).
+    ``min(spread_window, epochs)`` epochs (``spread_window`` column: the N used), and the
+    run's sharpness (:data:`SHARPNESS_COLUMNS`; in ``epochs``: ``lambda_max`` and
+    ``epsilon`` at the measured epochs, NaN at the others; the initialisation's value is
+    ``sharpness_init`` of ``finals``).
     A diverged run keeps all its rows with ``status == "diverged"``; its final and
     last-window statistics are NaN (the run has no final accuracy), its best
     accuracy is over the epochs it completed.
@@ -142,6 +177,10 @@ def tidy_runs(results: Sequence[tuple[Mapping[str, np.ndarray], Mapping[str, Any
                               for k in ("train_loss", "train_acc", "test_loss", "test_acc", "grad_norm_sq",
                                         "wall_time")},
                            "status": [status] * n})
+        sharp, pts = _sharpness(arrays)
+        at = pts.set_index("epoch")
+        for k in ("lambda_max", "epsilon"):
+            ep[k] = ep["epoch"].map(at[k]).astype(np.float64) if len(at) else np.nan
         epoch_frames.append(ep)
         s = _summary(arrays["test_acc"], status == "completed", spread_window)
         tl = np.asarray(arrays.get("train_loss", [np.nan]), dtype=np.float64)
@@ -149,7 +188,7 @@ def tidy_runs(results: Sequence[tuple[Mapping[str, np.ndarray], Mapping[str, Any
         final_rows.append({**ident, "epochs_run": n, **s,
                            "final_train_loss": float(tl[-1]) if tl.size else math.nan,
                            "status": status, "diverged_step": int(attrs.get("diverged_step", -1)),
-                           "total_wall_time": float(np.nansum(wt))})
+                           "total_wall_time": float(np.nansum(wt)), **sharp})
     epochs = (pd.concat(epoch_frames, ignore_index=True)[EPOCH_COLUMNS] if epoch_frames
               else pd.DataFrame(columns=EPOCH_COLUMNS))
     finals = pd.DataFrame(final_rows, columns=FINAL_COLUMNS)
