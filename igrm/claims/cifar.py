@@ -179,7 +179,8 @@ def _eps_note(g: pd.DataFrame, by: str, xfmt) -> str:
     parts = []
     for x, gx in m.groupby(by, sort=True):
         e = gx["epsilon_max"].to_numpy(dtype=float)
-        parts.append(f"{xfmt(x)}: {np.nanmin(e):.3g}" + (f"–{np.nanmax(e):.3g}" if len(e) > 1 else ""))
+        lo, hi = f"{np.nanmin(e):.3g}", f"{np.nanmax(e):.3g}"
+        parts.append(f"{xfmt(x)}: {lo}" + (f"–{hi}" if hi != lo else ""))
     conv = "all converged" if m["sharpness_converged"].all() else "some not converged: lower bounds"
     return (f"; ε = h|λ_max|/(1−β)² (max over the measured points, (T61); {conv}) per level: " + ", ".join(parts)
             + f"; real-root bound 1/(1+√β)² (T51): {epsilon_bound(beta=float(g['beta'].max()), max_epsilon=math.inf):.3g}"
