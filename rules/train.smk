@@ -260,6 +260,7 @@ rule claims_cifar:
             "explicit_against",
             "max_epsilon",
             "max_penalty_curvature",
+            "plateau_max_rise",
         ),
     script:
         "../scripts/claims/cifar.py"

@@ -427,6 +427,30 @@ def test_end_to_end_tiny_training(tmp_path):
         plot(fn, t, paths, spread_window=5)
         _check_fig(paths)
     d = claims(t)
-    assert (d["verdict"] == INCONCLUSIVE).all()                 # one seed: honest verdict
+    # one seed: honest verdicts; 2 epochs are too few (< 3) to show a plateau for obs 2
+    assert set(d["verdict"]) == {INCONCLUSIVE, "out of range"}
+    assert d.loc[d["verdict"] == "out of range", "id"].str.startswith("cifar/obs2_").all()
     assert table(t)["n"].tolist() == [1, 1]
     assert time.perf_counter() - t0 < 30
+
+
+def test_plateau_spread_is_detrended_and_rising_runs_are_out_of_range(tmp_path):
+    """obs 2's spread is the SD of the residuals of a straight line through the window (a
+    steadily rising curve has spread 0 and a large rise); runs whose rise exceeds
+    plateau_max_rise are not judged but reported in an 'out of range' row."""
+    spread, rise = runs.plateau(np.array([0.50, 0.52, 0.54, 0.56, 0.58]))
+    assert spread == pytest.approx(0.0, abs=1e-12) and rise == pytest.approx(0.08)
+    y = 0.7 + 0.01 * PATTERN + 0.005 * np.arange(5)
+    spread, rise = runs.plateau(y)
+    x = np.arange(5.0)
+    fit = np.polyfit(x, y, 1)
+    assert spread == pytest.approx(np.sqrt(np.sum((y - np.polyval(fit, x)) ** 2) / 3))
+    assert rise == pytest.approx(fit[0] * 4)
+    t = csv(tidy_runs(roundtrip([fake_run(beta=b, eta=0.1, seed=k, final=0.7, spread=0.01) for b in (0.0, 0.9)
+                                 for k in range(3)], tmp_path), spread_window=5))
+    ids = set(claims(t)["id"])
+    assert not any(i.endswith("/out_of_range") and "obs2" in i for i in ids)
+    d = claims(t, plateau_max_rise=1e-6).set_index("id")
+    oor = [i for i in d.index if "obs2" in i and i.endswith("/out_of_range")]
+    assert len(oor) == 1 and d.loc[oor[0], "verdict"] == "out of range"
+    assert "6 of 6 completed runs still rising" in d.loc[oor[0].removesuffix("/out_of_range"), "detail"]

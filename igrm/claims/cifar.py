@@ -217,13 +217,16 @@ def _run_sharpness(g: pd.DataFrame) -> str:
 
 def cifar_claims(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: int | None, eta: float | None,
                  dataset: str | None, model: str | None, ci: float, min_seeds: int,
-                 explicit_against: str, max_epsilon: float, max_penalty_curvature: float) -> pd.DataFrame:
+                 explicit_against: str, max_epsilon: float, max_penalty_curvature: float,
+                 plateau_max_rise: float) -> pd.DataFrame:
     """Claims rows (igrm.claims.COLUMNS) per setting (dataset, model[, width, batch]):
 
     - ``cifar/obs1_acc_rises_with_h/<ds>/<tag>``: slope of final test accuracy of plain
       SGD (β = 0) against log10 h (accuracy per decade of h).
-    - ``cifar/obs2_spread_falls_with_beta/<ds>/<tag>/eta<η>``: slope of −(std of test
-      accuracy over the last N epochs) against β at fixed η (positive = spread falls).
+    - ``cifar/obs2_spread_falls_with_beta/<ds>/<tag>/eta<η>``: slope of −(detrended SD of
+      test accuracy over the last N epochs, :func:`igrm.tidy.runs.plateau`) against β at
+      fixed η (positive = spread falls), over the runs on a plateau (|rise| ≤
+      ``plateau_max_rise``); ``.../out_of_range``: the runs still rising.
     - ``cifar/obs3_acc_rises_with_beta/<ds>/<tag>/eta<η>``: slope of final test
       accuracy against β at fixed η (SGD+M).
     - ``cifar/explicit_ge_gd/<ds>/<tag>/eta<η>_beta<β>``: mean final accuracy of the
@@ -257,15 +260,30 @@ def cifar_claims(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: i
         sg = g[g["method"] == "sgdm"]
         for eta_k in beta_sweep_etas(sg, eta=eta):
             ge = sg[close(sg["eta"], eta_k)]
-            xs, ys, nd = _levels(ge, "beta", "last_std_test_acc")
-            wins = sorted(set(ge.loc[ge["status"] == "completed", "spread_window"].astype(int)))
-            r = _slope_row(
-                f"cifar/obs2_spread_falls_with_beta/{tag}/eta{num(eta_k)}",
-                f"SGD+M: the spread (std over the last N={','.join(map(str, wins))} epochs) of test accuracy "
-                f"falls as β rises, η={eta_k:g} ({where}); measured: slope of −spread vs β",
-                PAPER + ", observation 2", xs, [-v for v in ys], nd, c, "(−std of accuracy) per unit β",
-                lambda x: f"β={x:g}")
+            done = ge["status"] == "completed"
+            flat = done & (ge["plateau_rise"].abs() <= float(plateau_max_rise))
+            rising = ge[done & ~flat]
+            xs, ys, nd = _levels(ge[flat | ~done], "beta", "plateau_spread")
+            wins = sorted(set(ge.loc[done, "spread_window"].astype(int)))
+            cid = f"cifar/obs2_spread_falls_with_beta/{tag}/eta{num(eta_k)}"
+            claim = (f"SGD+M: the spread of test accuracy on the plateau (detrended SD over the last "
+                     f"N={','.join(map(str, wins))} epochs) falls as β rises, η={eta_k:g} ({where}); "
+                     f"measured: slope of −spread vs β")
+            r = _slope_row(cid, claim, PAPER + ", observation 2", xs, [-v for v in ys], nd, c,
+                           "(−detrended SD of accuracy) per unit β", lambda x: f"β={x:g}")
+            r["detail"] += (f"; plateau: |rise of the fitted line over the window| ≤ {float(plateau_max_rise):g} "
+                            f"(train.analysis.plateau_max_rise); {len(rising)} of {int(done.sum())} completed runs "
+                            f"still rising, left out")
             rows.append(r)
+            if len(rising):
+                rows.append(row(
+                    cid + "/out_of_range", claim + " — runs not yet on a plateau", PAPER + ", observation 2",
+                    EXPECTED, float(rising["plateau_rise"].abs().max()),
+                    f"|rise| ≤ {float(plateau_max_rise):g} over the window", OUT_OF_RANGE,
+                    detail="; ".join(f"β={r_.beta:g} seed {int(r_.seed)}: "
+                                     + (f"rise {r_.plateau_rise:+.3f}, detrended SD {r_.plateau_spread:.4f}"
+                                        if math.isfinite(r_.plateau_rise) else "window < 3 epochs: no plateau test")
+                                     for r_ in rising.itertuples())))
             xs, ys, nd = _levels(ge, "beta", "final_test_acc")
             r3 = _slope_row(
                 f"cifar/obs3_acc_rises_with_beta/{tag}/eta{num(eta_k)}",

@@ -181,8 +181,8 @@ def plot_curves(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, 
 
 
 def plot_spread(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None) -> None:
-    """Observation 2: std of test accuracy over the last N epochs vs β (SGD+M, fixed η);
-    mean ± std over seeds of the per-run spread."""
+    """Observation 2: detrended spread of test accuracy over the last N epochs vs β (SGD+M,
+    fixed η; igrm.tidy.runs.plateau); mean ± std over seeds of the per-run spread."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
     f = f[f["method"] == "sgdm"]
     fig, axes = figure(1, 1, width=4.0, height=3.2)
@@ -193,7 +193,7 @@ def plot_spread(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, 
         if eta_k is None:
             continue
         g = g[close(g["eta"], eta_k)]
-        a = _agg(g, ["beta"], "last_std_test_acc")
+        a = _agg(g, ["beta"], "plateau_spread")
         if not len(a):
             continue
         etas_used.append(eta_k)
@@ -208,11 +208,12 @@ def plot_spread(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, 
         _empty(ax)
     N = ", ".join(str(w) for w in sorted(windows)) or "–"
     ax.set_xlabel("momentum β")
-    ax.set_ylabel(f"std of test accuracy, last {N} epochs")
+    ax.set_ylabel(f"detrended SD of test accuracy, last {N} epochs")
     ax.set_title("Obs. 2: spread of test accuracy vs β")
     n_txt = _n_text(pd.concat(ns)) if ns else "n=0"
-    save(fig, paths, caption=(f"Spread of test accuracy across epochs: per run, the std (ddof 1) of test accuracy "
-                              f"over its last N = {N} epochs; mean ± std of that spread over seeds ({n_txt}), "
+    save(fig, paths, caption=(f"Spread of test accuracy across epochs: per run, the SD of the residuals of a straight "
+                              f"line through its test accuracy over the last N = {N} epochs (ddof 2: the trend "
+                              f"removed); mean ± std of that spread over seeds ({n_txt}), "
                               "SGD+M at a fixed effective learning rate η. Paper: spread falls as β rises."))
 
 

@@ -38,7 +38,8 @@ EPOCH_COLUMNS = ID_COLUMNS + ["epoch", "train_loss", "train_acc", "test_loss", "
 SHARPNESS_COLUMNS = ["sharpness_points", "sharpness_init", "sharpness_last", "sharpness_max", "sharpness_converged",
                      "epsilon_max", "penalty_curvature_max", "stability_max"]
 FINAL_COLUMNS = ID_COLUMNS + ["epochs_run", "final_test_acc", "best_test_acc", "last_mean_test_acc",
-                              "last_std_test_acc", "spread_window", "final_train_loss", "status",
+                              "last_std_test_acc", "spread_window", "plateau_spread", "plateau_rise",
+                              "final_train_loss", "status",
                               "diverged_step", "total_wall_time"] + SHARPNESS_COLUMNS
 TABLE_COLUMNS = ["dataset", "model", "width", "method", "beta", "h", "eta", "batch_size", "n", "n_diverged",
                  "final_acc_mean", "final_acc_std", "best_acc_mean", "spread_mean", "spread_std"]
@@ -97,18 +98,37 @@ def _run_meta(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return meta
 
 
+def plateau(values: np.ndarray) -> tuple[float, float]:
+    """(spread, rise) of a window of per-epoch values (docs/cifar.md "Observation 2"):
+    least-squares line through the window; spread = SD of the residuals (ddof 2, the line's
+    two parameters), rise = the line's change across the window (slope × (n − 1)).
+    NaN below 3 values."""
+    y = np.asarray(values, dtype=np.float64)
+    n = y.size
+    if n < 3 or not np.all(np.isfinite(y)):
+        return math.nan, math.nan
+    x = np.arange(n, dtype=np.float64) - (n - 1) / 2
+    slope = float(x @ (y - y.mean()) / (x @ x))
+    resid = y - y.mean() - slope * x
+    return float(np.sqrt(resid @ resid / (n - 2))), slope * (n - 1)
+
+
 def _summary(test_acc: np.ndarray, completed: bool, window: int) -> dict[str, float]:
-    """final / best / last-window mean and std (ddof=1) of a run's test accuracy."""
+    """final / best / last-window mean and std (ddof=1) of a run's test accuracy, and its
+    detrended spread and rise over that window (:func:`plateau`)."""
     acc = np.asarray(test_acc, dtype=np.float64)
     finite = acc[np.isfinite(acc)]
     best = float(finite.max()) if finite.size else math.nan
     if not completed or acc.size == 0:
         return {"final_test_acc": math.nan, "best_test_acc": best, "last_mean_test_acc": math.nan,
-                "last_std_test_acc": math.nan, "spread_window": 0}
+                "last_std_test_acc": math.nan, "spread_window": 0, "plateau_spread": math.nan,
+                "plateau_rise": math.nan}
     n = min(int(window), acc.size)
     last = acc[-n:]
+    spread, rise = plateau(last)
     return {"final_test_acc": float(acc[-1]), "best_test_acc": best, "last_mean_test_acc": float(np.mean(last)),
-            "last_std_test_acc": float(np.std(last, ddof=1)) if n >= 2 else math.nan, "spread_window": n}
+            "last_std_test_acc": float(np.std(last, ddof=1)) if n >= 2 else math.nan, "spread_window": n,
+            "plateau_spread": spread, "plateau_rise": rise}
 
 
 def _sharpness(arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -219,7 +239,8 @@ def select_finals(*, finals: pd.DataFrame, epochs: pd.DataFrame | None, spread_w
             for i, r in f.iterrows():
                 acc = epochs.loc[epochs["run_id"] == r["run_id"]].sort_values("epoch")["test_acc"].to_numpy()
                 s = _summary(acc, r["status"] == "completed", int(w))
-                for k in ("last_mean_test_acc", "last_std_test_acc", "spread_window"):
+                for k in ("last_mean_test_acc", "last_std_test_acc", "spread_window", "plateau_spread",
+                          "plateau_rise"):
                     f.at[i, k] = s[k]
     for key, value in (("dataset", dataset), ("model", model)):
         if value is not None:
@@ -281,7 +302,7 @@ def explicit_groups(f: pd.DataFrame, *, eta: float | None, explicit_against: str
 # =========================================================================== table
 TABLE_CAPTION = ("Final test accuracy per (dataset, model, method, β, h, η): mean and std (ddof 1) over completed "
                  "seeds (n), diverged runs counted separately (n_diverged); best_acc_mean = mean over seeds of the "
-                 "best epoch's test accuracy; spread = std of test accuracy over the last N epochs of a run, "
+                 "best epoch's test accuracy; spread = SD of test accuracy about a fitted line over the last N epochs of a run (detrended), "
                  "mean and std over seeds.")
 
 
@@ -295,7 +316,7 @@ def table_final(*, finals: pd.DataFrame, dataset: str | None, model: str | None)
         ok = g[g["status"] == "completed"]
         acc = ok["final_test_acc"].to_numpy(dtype=float)
         best = ok["best_test_acc"].to_numpy(dtype=float)
-        spr = ok["last_std_test_acc"].to_numpy(dtype=float)
+        spr = ok["plateau_spread"].to_numpy(dtype=float)
         spr = spr[np.isfinite(spr)]
 
         def sd(v):
