@@ -44,15 +44,30 @@ def _equivalence_row(id: str, claim: str, source: str, expected: str, cells: pd.
         why = (f"only {G} groups < noise.min_groups = {min_groups} (the intervals' coverage is validated "
                f"at ≥ {min_groups}); ")
     if verdict == INCONCLUSIVE:
-        need = replicates_needed(hw, margin - min(abs(w["d"]), margin / 2), G) if math.isfinite(hw) else None
-        why += (f"interval too wide to decide: half-width {hw:.3g} at {G} groups; "
-                + (f"≈ {need} groups ({need * blocks_per_group} blocks) would fit it inside ±{margin:g}; "
-                   if need else ""))
+        why += f"interval too wide to decide: half-width {hw:.3g} at {G} groups; " + _groups_needed(
+            w, hw, margin, G, blocks_per_group)
     detail = (why + f"{inside} of {len(cells)} cells inside ±{margin:g}; deciding cell β={w['beta']:g}, k={int(w['k'])}: "
               f"δ = {w['d']:+.3f} [{_fmt(w['d_lo'])}, {_fmt(w['d_hi'])}] (simultaneous "
               f"[{_fmt(w['d_lo_simul'])}, {_fmt(w['d_hi_simul'])}]); " + z_note)
     return row(id, claim, source, expected, float(w["d"]), f"|δ| ≤ {margin:g} (equivalence)", verdict,
                uncertainty=float(hw), detail=detail)
+
+
+def _groups_needed(w, hw: float, margin: float, G: int, blocks_per_group: int) -> str:
+    """How many groups would decide the deciding cell at its current estimate (T57): inside
+    the margin needs half-width ≤ margin − |δ̂|, outside needs the simultaneous half-width
+    ≤ |δ̂| − margin (half-widths ∝ 1/√G)."""
+    if not math.isfinite(hw):
+        return ""
+    d = abs(float(w["d"]))
+    hw_s = (w["d_hi_simul"] - w["d_lo_simul"]) / 2
+    if d < margin:
+        need, side = replicates_needed(hw, margin - d, G), "inside"
+    else:
+        need, side = replicates_needed(hw_s, d - margin, G) if math.isfinite(hw_s) else None, "outside"
+    if not need:
+        return ""
+    return f"≈ {need} groups ({need * blocks_per_group} blocks) would show it {side} ±{margin:g} at this estimate; "
 
 
 def _z_note(d: pd.DataFrame) -> str:
