@@ -12,9 +12,13 @@ the training device, plus the model initialisation under a forked global RNG.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import logging
 import math
 import os
+import pickle
 import re
 import time
 from pathlib import Path
@@ -39,8 +43,8 @@ SCHEDULES = ("constant", "cosine", "step")
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "grad_norm_sq", "lr", "steps", "wall_time")
 
 #: the keys of train()'s cfg, all required (their defaults: schemas/config.schema.yaml,
-#: section train; the pipeline's cfg of each run: rules/common.smk train_cfg). The cfg is
-#: also the checkpoint's fingerprint (_cfg_fingerprint), so a key added here changes it.
+#: section train; the pipeline's cfg of each run: rules/common.smk train_cfg). All but
+#: EVAL_ONLY_KEYS form the checkpoint's fingerprint (_cfg_fingerprint): a key added here is in it.
 TRAIN_KEYS = (
     "model", "width", "method", "beta", "lr", "lr_mode", "batch_size", "epochs", "augment", "pad",
     "cutout_size", "train_subset", "test_subset", "fullbatch_subset", "fullbatch_chunk", "seed", "device",
@@ -55,8 +59,12 @@ SHARPNESS_ARRAYS = ("epoch", "lambda_max", "iters", "converged", "residual", "h"
                     "stability", "wall_time")
 
 CKPT_RE = re.compile(r"^ckpt_epoch(\d{4,})\.pt$")
-# keys that do not change the trajectory: a checkpoint written under other values still resumes
-_NON_TRAJECTORY_KEYS = ("checkpoint_every", "epochs")
+#: cfg keys that do not change the training trajectory (model, optimiser, RNG streams): a
+#: checkpoint written under other values resumes (docs/training.md, "Checkpoint / resume contract").
+#: ``epochs`` is one too under the constant schedule.
+EVAL_ONLY_KEYS = ("eval_batch_size", "checkpoint_every", "sharpness")
+#: checkpoints kept per fingerprint: the newest, and one to fall back on if it is damaged
+CKPT_KEEP = 2
 
 
 # --------------------------------------------------------------------------- config
@@ -348,31 +356,122 @@ class _null_ctx:
 
 
 # --------------------------------------------------------------------------- checkpoints
-def _cfg_fingerprint(cfg: Mapping[str, Any]) -> dict:
-    """The cfg entries a checkpoint must match to be resumed. ``epochs`` counts only
-    under a non-constant schedule (it sets the schedule's length); under the constant
-    schedule a finished run can be extended by asking for more epochs."""
-    skip = set(_NON_TRAJECTORY_KEYS)
-    if cfg["schedule"] != "constant":
-        skip.discard("epochs")
-    return {k: v for k, v in cfg.items() if k not in skip}
+def _cfg_fingerprint(cfg: Mapping[str, Any], device: torch.device) -> dict:
+    """The cfg entries a checkpoint must match to be resumed: all but :data:`EVAL_ONLY_KEYS`,
+    and ``epochs`` only under a non-constant schedule (it sets the schedule's length; under
+    the constant one a finished run can be extended). ``device`` and ``bf16`` as in effect
+    (auto = the device it picked; bf16 is ignored on CPU)."""
+    fp = {k: v for k, v in cfg.items() if k not in EVAL_ONLY_KEYS}
+    if cfg["schedule"] == "constant":
+        del fp["epochs"]
+    fp["device"] = device.type
+    fp["bf16"] = bool(cfg["bf16"]) and device.type == "cuda"
+    return fp
 
 
-def latest_checkpoint(checkpoint_dir: Path | None) -> Path | None:
-    if checkpoint_dir is None or not Path(checkpoint_dir).is_dir():
-        return None
-    found = [(int(m.group(1)), p) for p in Path(checkpoint_dir).iterdir() if (m := CKPT_RE.match(p.name))]
-    return max(found)[1] if found else None
+def _canon(v):
+    """JSON-ready value with 1 and 1.0 alike (the fingerprint compares values, not types)."""
+    if isinstance(v, Mapping):
+        return {str(k): _canon(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_canon(x) for x in v]
+    if isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)):
+        return float(v)
+    return v if v is None or isinstance(v, (str, bool)) else str(v)
 
 
-def _save_checkpoint(checkpoint_dir: Path, state: dict) -> Path:
-    path = Path(checkpoint_dir) / f"ckpt_epoch{state['epoch']:04d}.pt"
+def fingerprint_id(fp: Mapping[str, Any]) -> str:
+    """16 hex digits of sha256 over the canonical JSON of a fingerprint: its folder's name."""
+    return hashlib.sha256(json.dumps(_canon(fp), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    if not folder.is_dir():
+        return []
+    return sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := CKPT_RE.match(p.name)))
+
+
+def _warn(progress, msg: str) -> None:
+    if hasattr(progress, "warning"):
+        progress.warning(msg)
+    elif progress is not None:
+        progress(f"WARNING: {msg}")
+    else:
+        log.warning(msg)
+
+
+def _set_aside(path: Path, why: str, progress) -> None:
+    """Rename a damaged checkpoint (and its checksum) to ``<name>.corrupt``, with a warning."""
+    for p in (path, _sidecar(path)):
+        if p.exists():
+            os.replace(p, p.with_name(p.name + ".corrupt"))
+    _warn(progress, f"checkpoint {path} is damaged ({why}); set aside as {path.name}.corrupt, "
+                    "falling back to the previous checkpoint")
+
+
+def _verify(path: Path) -> tuple[bytes | None, str | None]:
+    """(file bytes, None) if the file matches its sha256 sidecar, else (None, why)."""
+    side = _sidecar(path)
+    if not side.exists():
+        return None, f"no checksum file {side.name}"
+    want = side.read_text().split()[:1]
+    blob = path.read_bytes()
+    if not blob:
+        return None, "empty file"
+    got = hashlib.sha256(blob).hexdigest()
+    if want != [got]:
+        return None, f"sha256 {got[:12]}… of its {len(blob)} bytes does not match {side.name}"
+    return blob, None
+
+
+def load_checkpoint(folder: Path, fp: Mapping[str, Any], epochs: int, device: torch.device,
+                    progress) -> tuple[Path, dict] | None:
+    """(path, content) of the newest valid checkpoint in ``folder`` of fingerprint ``fp`` with
+    epoch <= ``epochs``, or None. A damaged one (checksum or reader fails) is set aside with
+    a warning and the next older one tried. A file that passes its checksum but holds more
+    than tensors and plain types is refused (pickle.UnpicklingError): never unpickled."""
+    for epoch, path in reversed(_checkpoints(folder)):
+        if epoch > epochs:
+            _emit(progress, f"checkpoint {path.name} is past epochs={epochs}; trying an earlier one")
+            continue
+        blob, why = _verify(path)
+        if why is None:
+            try:
+                saved = torch.load(io.BytesIO(blob), map_location=device, weights_only=True)
+            except pickle.UnpicklingError as e:
+                raise pickle.UnpicklingError(f"checkpoint {path} holds objects other than tensors and plain "
+                                             f"types; refused, delete it ({e})") from e
+            except Exception as e:                  # noqa: BLE001 (any reader failure = damage)
+                why = f"unreadable: {type(e).__name__}: {e}"
+        if why is not None:
+            _set_aside(path, why, progress)
+            continue
+        if saved.get("cfg") != _canon(fp):
+            _warn(progress, f"checkpoint {path} was written under another config than its folder's; skipped")
+            continue
+        return path, saved
+    return None
+
+
+def _save_checkpoint(folder: Path, state: dict) -> Path:
+    """Write ``ckpt_epochNNNN.pt`` then its sha256 sidecar (each atomically); then delete
+    older ones of this folder, keeping :data:`CKPT_KEEP` up to this epoch."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    blob = buf.getvalue()
+    path = folder / f"ckpt_epoch{state['epoch']:04d}.pt"
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-    for old in Path(checkpoint_dir).iterdir():
-        m = CKPT_RE.match(old.name)
-        if m and int(m.group(1)) < state["epoch"]:
-            old.unlink(missing_ok=True)
+        tmp.write_bytes(blob)
+    with atomic_path(_sidecar(path)) as tmp:
+        tmp.write_text(f"{hashlib.sha256(blob).hexdigest()}  {path.name}\n")
+    older = [p for e, p in _checkpoints(folder) if e < state["epoch"]]
+    for old in older[: max(0, len(older) - (CKPT_KEEP - 1))]:
+        old.unlink(missing_ok=True)
+        _sidecar(old).unlink(missing_ok=True)
     return path
 
 
@@ -504,32 +603,48 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
         if state["epoch"] in snapshot_epochs and state["epoch"] not in snapshots:
             snapshots[state["epoch"]] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
-    ck = latest_checkpoint(checkpoint_dir)
-    if ck is not None:
-        saved = torch.load(ck, map_location=device, weights_only=True)  # tensors and plain types only: nothing unpickled runs code
-        if saved.get("cfg") == _cfg_fingerprint(c) and saved["epoch"] <= int(c["epochs"]):
-            model.load_state_dict(saved["model"])
-            opt.load_state_dict(saved["optimizer"])
-            g_order.set_state(saved["rng"]["order"].cpu())
-            g_aug.set_state(saved["rng"]["augment"].cpu())
-            torch.set_rng_state(saved["rng"]["torch_cpu"].cpu())
-            metrics = {k: list(v) for k, v in saved["metrics"].items()}
-            snapshots = dict(saved.get("snapshots", {}))
-            sharp = {k: list(v) for k, v in saved["sharpness"].items()}
-            state = dict(saved["state"])
-            resumed_from = state["epoch"]
-            if state["status"] == "completed" and state["epoch"] < int(c["epochs"]):
-                state["status"] = "running"          # constant schedule, more epochs asked for
-            _emit(progress, f"resumed from {ck.name} (epoch {resumed_from}, status {state['status']})")
-        else:
-            _emit(progress, f"checkpoint {ck} was written under another config (or more epochs); "
-                            "starting afresh")
+    # ---- resume: the newest valid checkpoint of this fingerprint (one folder per fingerprint)
+    fp = _cfg_fingerprint(c, device)
+    eval_cfg = {k: c[k] for k in EVAL_ONLY_KEYS}
+    ck_folder = None if checkpoint_dir is None else Path(checkpoint_dir) / fingerprint_id(fp)
+    if checkpoint_dir is not None and any(_checkpoints(Path(checkpoint_dir))):
+        _warn(progress, f"checkpoints of the old layout (ckpt_epoch*.pt directly in {checkpoint_dir}) are "
+                        "ignored; checkpoints now live in one folder per config fingerprint: delete them")
+    found = None if ck_folder is None else load_checkpoint(ck_folder, fp, int(c["epochs"]), device, progress)
+    if found is not None:
+        ck, saved = found
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        g_order.set_state(saved["rng"]["order"].cpu())
+        g_aug.set_state(saved["rng"]["augment"].cpu())
+        torch.set_rng_state(saved["rng"]["torch_cpu"].cpu())
+        metrics = {k: list(v) for k, v in saved["metrics"].items()}
+        snapshots = dict(saved.get("snapshots", {}))
+        sharp = {k: list(v) for k, v in saved["sharpness"].items()}
+        state = dict(saved["state"])
+        resumed_from = state["epoch"]
+        if state["status"] == "completed" and state["epoch"] < int(c["epochs"]):
+            state["status"] = "running"          # constant schedule, more epochs asked for
+        _emit(progress, f"resumed from {ck.name} in {ck_folder} (epoch {resumed_from}, status {state['status']})")
+        changed = {k: (v, eval_cfg[k]) for k, v in saved.get("eval_cfg", {}).items() if v != _canon(eval_cfg[k])}
+        if changed:
+            _emit(progress, "evaluation-only keys changed since the checkpoint (its epochs keep the old "
+                            "measurements): " + "; ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
+    elif ck_folder is not None:
+        others = sorted(p.name for p in Path(checkpoint_dir).iterdir() if p.is_dir() and p != ck_folder) \
+            if Path(checkpoint_dir).is_dir() else []
+        _emit(progress, f"no checkpoint of this config ({ck_folder.name}) to resume; starting afresh"
+                        + (f" (checkpoints of other configs kept: {', '.join(others)})" if others else ""))
 
     def checkpoint():
-        if checkpoint_dir is None:
+        if ck_folder is None:
             return
-        _save_checkpoint(Path(checkpoint_dir), {
-            "epoch": state["epoch"], "cfg": _cfg_fingerprint(c), "state": dict(state),
+        ck_folder.mkdir(parents=True, exist_ok=True)
+        if not (ck_folder / "fingerprint.json").exists():
+            with atomic_path(ck_folder / "fingerprint.json") as tmp:
+                tmp.write_text(json.dumps(_canon(fp), indent=1, sort_keys=True) + "\n")
+        _save_checkpoint(ck_folder, {
+            "epoch": state["epoch"], "cfg": _canon(fp), "eval_cfg": _canon(eval_cfg), "state": dict(state),
             "model": model.state_dict(), "optimizer": opt.state_dict(),
             "rng": {"order": g_order.get_state(), "augment": g_aug.get_state(),
                     "torch_cpu": torch.get_rng_state()},

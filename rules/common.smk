@@ -282,7 +282,7 @@ TRAIN_PASSTHROUGH = (
 
 def train_cfg(wildcards):
     """The igrm.train.train cfg of one run: exactly igrm.train.TRAIN_KEYS (docs/training.md);
-    it is also the run's checkpoint fingerprint."""
+    all but igrm.train.EVAL_ONLY_KEYS form the run's checkpoint fingerprint."""
     t = config["train"]
     fullbatch = wildcards.method in FULLBATCH
     e = t["explicit"]

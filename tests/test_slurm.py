@@ -271,7 +271,7 @@ LONG_EPOCHS = 100_000
 
 
 def checkpoint_epoch(wd):
-    found = [int(m.group(1)) for p in (wd / "results" / "checkpoints" / RUN).glob("ckpt_epoch*.pt")
+    found = [int(m.group(1)) for p in (wd / "results" / "checkpoints" / RUN).rglob("ckpt_epoch*.pt")
              if (m := re.match(r"ckpt_epoch(\d+)\.pt$", p.name))]
     return max(found) if found else 0
 

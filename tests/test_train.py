@@ -258,7 +258,9 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
     assert not out.exists()
-    assert sorted(p.name for p in ckpt.glob("ckpt_epoch*")) == ["ckpt_epoch0002.pt"]
+    # one folder per config fingerprint, holding the newest checkpoint and the one before
+    assert sorted(p.relative_to(ckpt).parts[1] for p in ckpt.rglob("ckpt_epoch*.pt")) == \
+        ["ckpt_epoch0001.pt", "ckpt_epoch0002.pt"]
 
     torch.set_num_threads(1)
     resumed, at_r = train(cfg, {**data, "attrs": {"mean": [0.5, 0.4, 0.3], "std": [0.25, 0.2, 0.3],
@@ -354,10 +356,123 @@ def test_planted_checkpoint_is_not_unpickled(tmp_path):
     (tensors and plain types only): the payload never runs."""
     import pickle
 
-    ckpt = tmp_path / "ckpt"
-    ckpt.mkdir()
+    import hashlib
+
+    from igrm.train import _cfg_fingerprint, fingerprint_id
+
+    cfg = {**BASE, "epochs": 2, "checkpoint_every": 1}
+    folder = tmp_path / "ckpt" / fingerprint_id(_cfg_fingerprint(resolve_config(cfg), torch.device("cpu")))
+    folder.mkdir(parents=True)
     marker = tmp_path / "payload-ran"
-    torch.save({"epoch": 1, "evil": _Payload(marker)}, ckpt / "ckpt_epoch0001.pt")
-    with pytest.raises(pickle.UnpicklingError):
-        train({**BASE, "epochs": 2, "checkpoint_every": 1}, tiny_data(), ckpt, None)
+    path = folder / "ckpt_epoch0001.pt"
+    torch.save({"epoch": 1, "evil": _Payload(marker)}, path)
+    # without its checksum it is set aside unread; with a matching one the loader refuses it
+    msgs = []
+    _, at = train(cfg, tiny_data(), tmp_path / "ckpt", msgs.append)
+    assert at["resumed_from_epoch"] == 0 and any("set aside" in m for m in msgs)
+    torch.save({"epoch": 3, "evil": _Payload(marker)}, folder / "ckpt_epoch0002.pt")
+    sha = hashlib.sha256((folder / "ckpt_epoch0002.pt").read_bytes()).hexdigest()
+    (folder / "ckpt_epoch0002.pt.sha256").write_text(f"{sha}  ckpt_epoch0002.pt\n")
+    with pytest.raises(pickle.UnpicklingError, match="ckpt_epoch0002.pt"):
+        train(cfg, tiny_data(), tmp_path / "ckpt", None)
     assert not marker.exists()
+
+
+# ---------------------------------------------------------------- checkpoints: configs, evaluation keys, damage
+def _ckpts(root):
+    """{epoch: path} of the checkpoints under root, any layout."""
+    return {int(p.name[10:14]): p for p in Path(root).rglob("ckpt_epoch*.pt")}
+
+
+def test_checkpoints_of_other_configs_do_not_shadow_each_other(tmp_path):
+    """B's checkpoint is resumed although A's in the same folder is numbered higher; A's
+    survives B's run and is resumed when A comes back."""
+    data = tiny_data()
+    a = {**BASE, "epochs": 3, "augment": ["none"]}
+    b = {**a, "lr": 0.02, "epochs": 2}
+    train(a, data, tmp_path, None)                             # A: epochs 1..3
+    train(b, data, tmp_path, None)                             # B: epochs 1, 2
+    _, at = train(b, data, tmp_path, None)
+    assert at["resumed_from_epoch"] == 2
+    ext, at = train({**a, "epochs": 4}, data, tmp_path, None)  # A extended 3 -> 4 from A's epoch 3
+    assert at["resumed_from_epoch"] == 3
+    whole, _ = train({**a, "epochs": 4}, data, None, None)
+    np.testing.assert_array_equal(ext["final_state/linear.weight"], whole["final_state/linear.weight"])
+    # per config, the newest checkpoint and the one before it are kept
+    dirs = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert sorted(sorted(_ckpts(d)) for d in dirs) == [[1, 2], [3, 4]]
+
+
+def test_pruning_keeps_the_last_two_of_a_config(tmp_path):
+    train({**BASE, "epochs": 4, "checkpoint_every": 1}, tiny_data(), tmp_path, None)
+    assert sorted(_ckpts(tmp_path)) == [3, 4]
+
+
+def test_evaluation_only_keys_resume_trajectory_keys_restart(tmp_path):
+    data = tiny_data()
+    cfg = {**BASE, "epochs": 2, "checkpoint_every": 1}
+    train(cfg, data, tmp_path, None)
+    evaluation_only = {"eval_batch_size": 16, "checkpoint_every": 2,
+                       "sharpness": {**cfg["sharpness"], "points": 2, "iters": 3}}
+    for key, value in evaluation_only.items():
+        _, at = train({**cfg, key: value}, data, tmp_path, None)
+        assert at["resumed_from_epoch"] == 2, key
+    # resumed mid-run under another eval_batch_size: the same trajectory as a run that used it throughout
+    longer = {**cfg, "epochs": 3, "eval_batch_size": 16}
+    ext, at = train(longer, data, tmp_path, None)
+    assert at["resumed_from_epoch"] == 2
+    whole, _ = train(longer, data, None, None)
+    for k in ("train_loss", "grad_norm_sq", "final_state/linear.weight"):
+        np.testing.assert_array_equal(ext[k], whole[k], err_msg=k)
+    for key, value in {"weight_decay": 1e-3, "test_subset": 16, "pad": 2, "seed": 4, "deterministic": not cfg["deterministic"],
+                       "batch_size": 16}.items():
+        _, at = train({**cfg, key: value}, data, tmp_path, None)
+        assert at["resumed_from_epoch"] == 0, key
+
+
+def _damage(path, how):
+    blob = path.read_bytes()
+    if how == "empty":
+        path.write_bytes(b"")
+    elif how == "truncated":
+        path.write_bytes(blob[: len(blob) // 2])
+    else:                                   # one flipped bit in the stored linear.weight tensor
+        w = torch.load(path, weights_only=True)["model"]["linear.weight"]
+        at = blob.find(w.numpy().tobytes())
+        assert at > 0
+        pos = at + w.numel() * 2 + 1
+        path.write_bytes(blob[:pos] + bytes([blob[pos] ^ 0x10]) + blob[pos + 1:])
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty", "flipped"])
+def test_damaged_checkpoint_is_set_aside_and_the_previous_one_resumed(tmp_path, how):
+    data = tiny_data()
+    cfg = {**BASE, "epochs": 3, "checkpoint_every": 1}
+    whole, _ = train(cfg, data, None, None)
+    # a 2-epoch run (constant schedule: extended below) leaves epochs 1 and 2; damage 2
+    train({**cfg, "epochs": 2}, data, tmp_path, None)
+    found = _ckpts(tmp_path)
+    _damage(found[2], how)
+    msgs = []
+    resumed, at = train(cfg, data, tmp_path, msgs.append)
+    assert at["resumed_from_epoch"] == 1, msgs
+    bad = [m for m in msgs if found[2].name in m and "set aside" in m]
+    assert bad and str(found[2]) in bad[0], msgs
+    assert found[2].with_name(found[2].name + ".corrupt").exists()
+    for k in whole:
+        if not k.endswith("wall_time"):
+            np.testing.assert_array_equal(resumed[k], whole[k], err_msg=k)
+
+
+def test_all_checkpoints_damaged_starts_afresh_with_a_warning(tmp_path):
+    data = tiny_data()
+    cfg = {**BASE, "epochs": 2, "checkpoint_every": 1}
+    train(cfg, data, tmp_path, None)
+    for p in _ckpts(tmp_path).values():
+        _damage(p, "truncated")
+    msgs = []
+    out, at = train(cfg, data, tmp_path, msgs.append)
+    assert at["resumed_from_epoch"] == 0 and at["status"] == "completed"
+    assert sum("set aside" in m for m in msgs) == 2, msgs
+    whole, _ = train(cfg, data, None, None)
+    np.testing.assert_array_equal(out["final_state/linear.weight"], whole["final_state/linear.weight"])
