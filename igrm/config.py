@@ -71,16 +71,25 @@ def format_error(err) -> str:
 
 
 def check_config(config: Mapping[str, Any], schema: Mapping[str, Any] | str | Path) -> None:
-    """Raise :class:`ConfigError` listing every invalid key (dotted path) with a fix."""
+    """Raise :class:`ConfigError` listing every invalid key (dotted path) with a fix.
+
+    Beyond the schema: every number must be finite (YAML .nan / .inf pass a `type: number`),
+    no two entries of a grid list may name the same run once written by :func:`num`, and a
+    config that plans more than ``max_jobs_without_confirm`` jobs needs
+    ``confirm_large_grid: true``. These run on the config with the defaults filled in."""
     import jsonschema
     import yaml
 
     if not isinstance(schema, Mapping):
         schema = yaml.safe_load(Path(schema).read_text())
     validator = jsonschema.Draft202012Validator(schema)
+    lines = _nonfinite(config)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        lines = [format_error(e) for e in errors]
+    lines += [format_error(e) for e in errors]
+    if not lines:
+        filled = with_defaults(config, schema)
+        lines = _collisions(filled) or _too_large(filled)
+    if lines:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(lines)
                           + "\nFix the value in config.yaml (or the file given with --configfile).")
 
@@ -141,3 +150,299 @@ def schema_defaults(path: str = "", schema: str | Path = SCHEMA_PATH) -> dict:
     for part in [p for p in path.split("/") if p]:
         node = node[part]
     return copy.deepcopy(node)
+
+
+# ------------------------------------------------------------ checks beyond the schema
+# JSON Schema cannot say "finite", nor "distinct once written as a file name", nor "not
+# too many jobs": these run in check_config, after the schema, on the config with the
+# schema's defaults filled in, so every one of them stops the workflow before any job.
+
+FULLBATCH = ("gdm", "igrm_explicit")
+
+# every list whose entries become wildcards, file names or run ids (igrm.config.num):
+# two entries that num() writes the same are one run, read as many times as listed
+GRID_LISTS = (
+    "toy.two_factor.betas",
+    "toy.sigmoid.betas",
+    "toy.sharpness_sweep.etas",
+    "toy.sharpness_sweep.betas",
+    "toy.limit_convergence.betas",
+    "toy.limit_convergence.eps",
+    "orders.gdm.betas",
+    "orders.sgdm.betas",
+    "train.beta_grid.betas",
+    "train.beta_grid.lrs",
+    "train.lr_grid.lrs",
+    "noise.betas",
+)
+# integer lists (seeds, history lengths, epochs) are written as integers, exactly: the
+# schema's uniqueItems already rejects their duplicates (0 and 0.0 included)
+
+
+def _nonfinite(node: Any, path: tuple = ()) -> list[str]:
+    """Messages for every non-finite number (YAML .nan, .inf, -.inf) anywhere in the tree."""
+    out: list[str] = []
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            out += _nonfinite(v, (*path, k))
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            out += _nonfinite(v, (*path, i))
+    elif isinstance(node, (float, np.floating)) and not math.isfinite(node):
+        out.append(f"config key {_key(path)}: {node!r} is not a finite number (YAML reads .nan,"
+                   f" .inf and -.inf as floats); every number in the config must be finite:"
+                   f" write a finite value.")
+    return out
+
+
+def _get(cfg: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def effective_lr(lr: float, beta: float, lr_mode: str) -> float:
+    """eta of a beta-grid entry: lr itself (effective), or h / (1 - beta) (raw h); run files
+    are named by eta, so the same run asked for twice is one job."""
+    return float(num(lr if lr_mode == "effective" else lr / (1.0 - beta)))
+
+
+def _collisions(cfg: Mapping[str, Any]) -> list[str]:
+    """Entries that name the same run / file as an earlier one once written by num()."""
+    out = []
+    for dotted in GRID_LISTS:
+        seen: dict[str, int] = {}
+        for i, v in enumerate(_get(cfg, dotted)):
+            c = num(v)
+            if c in seen:
+                j = seen[c]
+                out.append(
+                    f"config key {dotted}[{i}]: {v!r} is the same value as {dotted}[{j}] ="
+                    f" {_get(cfg, dotted)[j]!r} once written in file names and run ids ({c!r};"
+                    f" igrm.config.num keeps 12 significant digits), so both would be one run"
+                    f" counted twice: remove one, or make them differ within 12 significant digits.")
+            else:
+                seen[c] = i
+    g = cfg["train"]["beta_grid"]
+    pairs: dict[tuple, tuple] = {}
+    for j, lr in enumerate(g["lrs"]):
+        for i, b in enumerate(g["betas"]):
+            key = (num(b), num(effective_lr(lr, b, g["lr_mode"])))
+            if key not in pairs:
+                pairs[key] = (i, j)
+                continue
+            i0, j0 = pairs[key]
+            if num(g["betas"][i0]) == num(b) and num(g["lrs"][j0]) != num(lr):
+                # distinct learning rates that still give one eta (raw: eta = lr / (1 - beta))
+                out.append(
+                    f"config key train.beta_grid.lrs[{j}]: with lr_mode {g['lr_mode']!r},"
+                    f" (betas[{i}], lrs[{j}]) = ({b!r}, {lr!r}) and (betas[{i0}], lrs[{j0}]) ="
+                    f" ({g['betas'][i0]!r}, {g['lrs'][j0]!r}) are the same run"
+                    f" beta{key[0]}_eta{key[1]}: remove one of the learning rates or make them"
+                    f" differ within 12 significant digits.")
+    runs: dict[tuple, int] = {}
+    for i, r in enumerate(cfg["noise"]["runs"]):
+        key = (r["method"], num(r["beta"]), num(r["eta"]), int(r["seed"]))
+        if key in runs:
+            out.append(f"config key noise.runs[{i}]: the same run as noise.runs[{runs[key]}]"
+                       f" ({key[0]} beta{key[1]}_eta{key[2]}_seed{key[3]}): remove one.")
+        else:
+            runs.setdefault(key, i)
+    t = cfg["train"]
+    for i, r in enumerate(cfg["noise"]["runs"]):
+        last = t["explicit"]["steps"] if r["method"] in FULLBATCH else t["epochs"]
+        lastkey = "train.explicit.steps" if r["method"] in FULLBATCH else "train.epochs"
+        seen = {}
+        for k, p in enumerate(cfg["noise"]["points"]):
+            e = min(int(p), last)
+            if e in seen:
+                out.append(
+                    f"config key noise.points[{k}]: {p} and noise.points[{seen[e]}] ="
+                    f" {cfg['noise']['points'][seen[e]]} are both epoch {e} of noise.runs[{i}]"
+                    f" (points past the end are its last epoch, {lastkey} = {last}): remove one,"
+                    f" or raise {lastkey}.")
+            else:
+                seen[e] = k
+    return out
+
+
+def training_runs(cfg: Mapping[str, Any], grid: str) -> list[tuple]:
+    """(dataset, method, beta, eta, seed) of every run of one training grid of a filled-in
+    config: 'beta' (SGD+M over beta), 'lr' (plain SGD over h = eta), 'explicit' (full batch:
+    GD+M, GD and the explicit IGR-M baseline at one eta)."""
+    t = cfg["train"]
+    out = []
+    for d in t["datasets"]:
+        for s in t["seeds"]:
+            if grid == "beta":
+                g = t["beta_grid"]
+                out += [(d, "sgdm", b, effective_lr(lr, b, g["lr_mode"]), s)
+                        for lr in g["lrs"] for b in g["betas"]]
+            elif grid == "lr":
+                out += [(d, "sgdm", 0.0, h, s) for h in t["lr_grid"]["lrs"]]
+            elif grid == "explicit":
+                e = t["explicit"]
+                out += [(d, "gdm", e["beta"], e["eta"], s), (d, "gdm", 0.0, e["eta"], s),
+                        (d, "igrm_explicit", e["beta"], e["eta"], s)]
+            else:
+                raise ValueError(f"unknown training grid {grid!r}")
+    return out
+
+
+# training-set sizes when train_subset is null (the full training split)
+TRAIN_SIZE = {"cifar10": 50000, "cifar100": 50000, "mnist": 60000, "fashion_mnist": 60000}
+
+
+def plan(cfg: Mapping[str, Any]) -> dict:
+    """Job counts and a rough cost of a filled-in config: the distinct training runs of the
+    three grids (an upper bound: figures and tables that need fewer build fewer), the noise
+    jobs, and the toy / error-order jobs; costs in examples passed forward and backward."""
+    t, n = cfg["train"], cfg["noise"]
+    runs = {(d, m, num(b), num(e), int(s))
+            for g in ("beta", "lr", "explicit") for d, m, b, e, s in training_runs(cfg, g)}
+    passes = 0
+    for d, m, _b, _e, _s in runs:
+        size = t["train_subset"] or TRAIN_SIZE[d]
+        if m in FULLBATCH:
+            passes += t["explicit"]["steps"] * min(t["explicit"]["fullbatch_subset"], size)
+        else:
+            passes += t["epochs"] * size
+    noise_keys = {(r["method"], num(r["beta"]), num(r["eta"]), int(r["seed"])) for r in n["runs"]}
+    noise_jobs = 0
+    for m, *_ in noise_keys:
+        last = t["explicit"]["steps"] if m in FULLBATCH else t["epochs"]
+        noise_jobs += len(t["datasets"]) * len({min(int(p), last) for p in n["points"]})
+    k_max = max(n["ks"])
+    samplers = 2 if n["sampler"] == "both" else 1
+    grads = samplers * n["n_blocks"] * (n["block_len"] or k_max + 1)
+    other = (len(cfg["toy"]["sharpness_sweep"]["etas"])
+             + len(cfg["orders"]["gdm"]["problems"]) * len(cfg["orders"]["gdm"]["betas"])
+             + len(cfg["orders"]["sgdm"]["betas"]))
+    return {
+        "training_runs": len(runs),
+        "training_passes": passes,
+        "noise_jobs": noise_jobs,
+        "noise_passes": noise_jobs * grads * n["batch_size"],
+        "other_jobs": other,
+        "jobs": len(runs) + noise_jobs + other,
+    }
+
+
+# rough training throughput for the cost estimate: ResNet-18 at width 0.125 on 2 CPU cores
+# (docs/performance.md: 40-144 img/s per train step); a GPU is orders of magnitude faster
+CPU_PASSES_PER_S = 100.0
+
+
+def plan_text(p: Mapping[str, int]) -> str:
+    hours = (p["training_passes"] + p["noise_passes"]) / CPU_PASSES_PER_S / 3600
+    return (f"igrm plan: {p['training_runs']} training runs (~{p['training_passes']:.3g} example"
+            f" forward-backward passes), {p['noise_jobs']} noise jobs (~{p['noise_passes']:.3g}"
+            f" passes), {p['other_jobs']} toy/error-order jobs: {p['jobs']} jobs at most;"
+            f" rough cost ~{hours:.3g} core-pair hours at {CPU_PASSES_PER_S:g} passes/s"
+            f" (ResNet-18 x0.125 on 2 CPU cores, docs/performance.md; far less on a GPU).")
+
+
+def _too_large(cfg: Mapping[str, Any]) -> list[str]:
+    p = plan(cfg)
+    limit = cfg["max_jobs_without_confirm"]
+    if p["jobs"] > limit and not cfg["confirm_large_grid"]:
+        return [f"config key confirm_large_grid: this config plans {p['jobs']} jobs"
+                f" ({p['training_runs']} training runs, {p['noise_jobs']} noise jobs), more than"
+                f" max_jobs_without_confirm = {limit}. If that is intended, set"
+                f" confirm_large_grid: true (or raise max_jobs_without_confirm); otherwise"
+                f" shrink the grids (train.seeds, train.beta_grid, train.lr_grid, noise.runs)."
+                f" {plan_text(p)}"]
+    return []
+
+
+def with_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict:
+    """A deep copy of ``config`` with the schema's defaults filled in (as Snakemake's
+    validate(set_default=True) does: a property's `default`, then its own properties)."""
+    import copy
+
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    props = base.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if isinstance(sub, Mapping) and "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from props(validator, properties, instance, subschema)
+
+    filler = jsonschema.validators.extend(base, {"properties": set_defaults})
+    out = copy.deepcopy(dict(config))
+    for _ in filler(schema).iter_errors(out):
+        pass
+    return out
+
+
+# ------------------------------------------------------------ presets and the merged config
+def leaf_keys(node: Any, path: tuple = ()) -> dict[str, Any]:
+    """{dotted key: value} of every leaf of a config tree (a list is one leaf)."""
+    if isinstance(node, Mapping) and node:
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(leaf_keys(v, (*path, k)))
+        return out
+    return {_key(path): node} if path else {}
+
+
+def preset_overrides(layers: list[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """Warnings for every key a preset sets that a later layer changes.
+
+    ``layers`` is [(name, config dict)] in merge order (config.yaml, each --configfile,
+    --config). A layer with a top-level ``preset`` key is a preset: every key it sets is
+    part of its intent, so a later layer that changes one of them gives a run that is no
+    longer that preset (e.g. presets/paper.yaml with train.model small_cnn)."""
+    out = []
+    for i, (name, layer) in enumerate(layers):
+        if not isinstance(layer, Mapping) or "preset" not in layer:
+            continue
+        p = layer["preset"] or {}
+        label = p.get("name", name) if isinstance(p, Mapping) else name
+        mine = {k: v for k, v in leaf_keys(layer).items() if not k.startswith("preset")}
+        for later, other in layers[i + 1:]:
+            for k, v in leaf_keys(other).items():
+                if k in mine and v != mine[k]:
+                    out.append(f"preset {label!r} ({name}) sets {k} = {mine[k]!r}; {later}"
+                               f" changes it to {v!r}: the merged run is not that preset"
+                               f" (its intent: {p.get('intent', '?') if isinstance(p, Mapping) else '?'})")
+    return out
+
+
+def write_merged(config: Mapping[str, Any], path: str | Path, header: list[str]) -> Path:
+    """Write the merged config (after defaults) to ``path`` atomically: a temporary file
+    in the same folder, then os.replace, so a reader never sees half a file."""
+    import os
+    import tempfile
+
+    import yaml
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(f"# {line}\n" for line in header)
+    text += yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=None, width=100)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _plain(node: Any) -> Any:
+    """Plain dicts / lists / scalars (Snakemake's config may hold its own mapping types)."""
+    if isinstance(node, Mapping):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [_plain(v) for v in node]
+    if isinstance(node, np.generic):
+        return node.item()
+    return node

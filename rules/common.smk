@@ -9,7 +9,16 @@ from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)  # igrm importable even without `pip install -e .`
 
-from igrm.config import check_config, num  # noqa: E402
+from igrm.config import (  # noqa: E402
+    check_config,
+    effective_lr,
+    num,
+    plan,
+    plan_text,
+    preset_overrides,
+    training_runs,
+    write_merged,
+)
 from igrm.snakejob import importable_in_jobs  # noqa: E402
 
 importable_in_jobs(workflow.basedir)  # ... and in every job's script (igrm/snakejob.py)
@@ -19,6 +28,44 @@ SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
 # 1) our own pass: every bad key named, with the fix; 2) Snakemake's, which fills defaults.
 check_config(config, SCHEMA)
 validate(config, SCHEMA, set_default=True)
+
+MERGED_CONFIG = "logs/config.merged.yaml"
+
+
+def config_layers():
+    """[(source, dict)] in Snakemake's merge order: the Snakefile's config.yaml, each
+    --configfile, then --config."""
+    from snakemake.common.configfile import load_configfile
+
+    cs = workflow.config_settings
+    cli = [str(f) for f in cs.configfiles]
+    base = [f for f in workflow.configfiles if str(Path(f).absolute()) not in cli]
+    layers = [(str(f), load_configfile(f)) for f in [*base, *cli]]
+    if cs.config:
+        layers.append(("--config", dict(cs.config)))
+    return layers
+
+
+def announce_plan():
+    """Once, in the main process (not in a job that re-reads the Snakefile): the job count
+    and rough cost, any preset key a later config layer changes, and the merged config
+    written to logs/config.merged.yaml; all to stderr."""
+    layers = config_layers()
+    warnings = preset_overrides(layers)
+    header = [
+        "the merged configuration of this run, defaults filled in (written at parse time)",
+        "layers, later wins: " + ", ".join(name for name, _ in layers),
+        plan_text(plan(config)),
+        *[f"WARNING: {w}" for w in warnings],
+    ]
+    path = write_merged(config, MERGED_CONFIG, header)
+    for w in warnings:
+        print(f"igrm WARNING: {w}", file=sys.stderr)
+    print(f"{header[2]}\nigrm: merged config written to {path}", file=sys.stderr)
+
+
+if workflow.is_main_process:
+    announce_plan()
 
 R = "results"
 # tidy tables (one row per observation), apart from the paper's tables
@@ -225,36 +272,8 @@ def data_cfg(wildcards):
 def grid_runs(grid):
     """(dataset, method, beta, eta, seed) of every run of one grid: 'beta' (SGD+M over
     beta at fixed eta), 'lr' (plain SGD over h = eta), 'explicit' (full batch: GD+M,
-    GD and the explicit IGR-M baseline at one eta)."""
-    t = config["train"]
-    out = []
-    for d in t["datasets"]:
-        for s in t["seeds"]:
-            if grid == "beta":
-                g = t["beta_grid"]
-                out += [
-                    (d, "sgdm", b, effective_lr(lr, b, g["lr_mode"]), s)
-                    for lr in g["lrs"]
-                    for b in g["betas"]
-                ]
-            elif grid == "lr":
-                out += [(d, "sgdm", 0.0, h, s) for h in t["lr_grid"]["lrs"]]
-            elif grid == "explicit":
-                e = t["explicit"]
-                out += [
-                    (d, "gdm", e["beta"], e["eta"], s),
-                    (d, "gdm", 0.0, e["eta"], s),
-                    (d, "igrm_explicit", e["beta"], e["eta"], s),
-                ]
-            else:
-                raise ValueError(f"unknown training grid {grid!r}")
-    return out
-
-
-def effective_lr(lr, beta, lr_mode):
-    """eta of a grid entry: lr itself (effective), or h / (1 - beta) (raw h); run files
-    are named by eta, so the same run asked for twice is one job."""
-    return float(num(lr if lr_mode == "effective" else lr / (1.0 - beta)))
+    GD and the explicit IGR-M baseline at one eta); igrm.config.training_runs."""
+    return training_runs(config, grid)
 
 
 def run_path(dataset, method, beta, eta, seed, root=f"{R}/train"):
