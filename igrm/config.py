@@ -241,6 +241,12 @@ def _collisions(cfg: Mapping[str, Any]) -> list[str]:
                     f" ({g['betas'][i0]!r}, {g['lrs'][j0]!r}) are the same run"
                     f" beta{key[0]}_eta{key[1]}: remove one of the learning rates or make them"
                     f" differ within 12 significant digits.")
+    e = cfg["train"]["explicit"]
+    if num(e["beta"]) == "0":
+        out.append(
+            f"config key train.explicit.beta: {e['beta']!r} makes the explicit grid's GD+M run"
+            f" the plain-GD run (both gdm/beta0_eta{num(e['eta'])}: one run read twice) and the"
+            f" IGR-M penalty zero: set a beta in (0, 1), e.g. 0.9.")
     runs: dict[tuple, int] = {}
     for i, r in enumerate(cfg["noise"]["runs"]):
         key = (r["method"], num(r["beta"]), num(r["eta"]), int(r["seed"]))

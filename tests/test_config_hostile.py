@@ -138,6 +138,13 @@ def test_raw_lrs_that_give_one_effective_lr_are_rejected(tiny):
     check_config(cfg, SCHEMA)
 
 
+def test_explicit_beta_zero_is_rejected(tiny):
+    """The explicit grid runs GD+M at train.explicit.beta and plain GD (beta 0): at beta 0
+    they are one file, which the explicit tidy table would read twice."""
+    msg = rejected(merged(tiny, "train:\n  explicit: {beta: 0.0}\n"))
+    assert "config key train.explicit.beta: 0.0 makes the explicit grid's GD+M run the plain-GD run" in msg, msg
+
+
 def test_noise_points_past_the_end_that_are_one_epoch_are_rejected(tiny):
     """Points past a run's end are its last epoch: [3, 5] at train.epochs 3 is one job."""
     msg = rejected(merged(tiny, "noise:\n  points: [0, 3, 5]\n"))
