@@ -50,6 +50,11 @@ from igrm.io import atomic_path, now_iso, provenance, read_h5, write_h5
 log = logging.getLogger("igrm")
 
 CHUNK = 1 << 20
+# Download cap (:func:`max_download_bytes`): an archive's registry size plus this margin (a
+# re-packed archive behind an md5 override may differ slightly); unknown sizes get the fallback.
+SIZE_MARGIN = 0.02
+SIZE_MARGIN_MIN = 1 << 20
+MAX_UNKNOWN_SIZE = 1 << 30
 MAX_GZIP_BYTES = 256 * 1024 * 1024  # decompressed idx file cap (real ones are < 50 MB)
 
 
@@ -78,6 +83,11 @@ class ChecksumError(DataError):
 
 class TruncatedTransferError(DataError):
     """Fewer (or more) bytes arrived than the server announced in Content-Length."""
+
+
+class OversizeTransferError(DataError):
+    """A server announced or sent more bytes than the archive can have (:func:`max_download_bytes`):
+    refused before reading, or stopped as soon as the cap is passed. Not retried."""
 
 
 class UnsafeArchiveError(DataError):
@@ -150,10 +160,11 @@ _TORONTO = "https://www.cs.toronto.edu/~kriz/"
 # https://www.cs.toronto.edu/~kriz/cifar.html (table "Download", rows "binary version").
 # torchvision (datasets/cifar.py) lists only the *python* (pickled) tarballs
 # (c58f30108f718f92721af3b95e74349a, eb9058c3a382ffc7106e4002c42a8d85), which we never use.
-# Sizes: 170,052,171 and 168,513,733 bytes (advisory: used for progress only).
+# Sizes: 170,052,171 and 168,513,733 bytes (progress, and the download cap: max_download_bytes).
 _CIFAR_SOURCE = "https://www.cs.toronto.edu/~kriz/cifar.html (binary version rows)"
 # MNIST / Fashion-MNIST: file names, MD5s and mirror lists exactly as in torchvision 0.29
-# (torchvision/datasets/mnist.py, classes MNIST and FashionMNIST: `resources`, `mirrors`).
+# (torchvision/datasets/mnist.py, classes MNIST and FashionMNIST: `resources`, `mirrors`);
+# sizes in bytes of those files (progress, and the download cap: max_download_bytes).
 _TV_SOURCE = "torchvision/datasets/mnist.py (resources, mirrors), torchvision 0.29.1"
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -174,10 +185,10 @@ DATASETS: dict[str, DatasetSpec] = {
         checksum_source=_CIFAR_SOURCE, homepage="https://www.cs.toronto.edu/~kriz/cifar.html"),
     "mnist": DatasetSpec(
         name="mnist", format="idx",
-        files=(ArchiveFile("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-               ArchiveFile("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
-               ArchiveFile("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-               ArchiveFile("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c")),
+        files=(ArchiveFile("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", 9_912_422),
+               ArchiveFile("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", 28_881),
+               ArchiveFile("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", 1_648_877),
+               ArchiveFile("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", 4_542)),
         base_urls=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
         num_classes=10, image_shape=(28, 28, 1),
         members={"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -186,10 +197,10 @@ DATASETS: dict[str, DatasetSpec] = {
         homepage="http://yann.lecun.com/exdb/mnist/"),
     "fashion_mnist": DatasetSpec(
         name="fashion_mnist", format="idx",
-        files=(ArchiveFile("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-               ArchiveFile("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-               ArchiveFile("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-               ArchiveFile("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310")),
+        files=(ArchiveFile("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", 26_421_880),
+               ArchiveFile("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", 29_515),
+               ArchiveFile("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79", 4_422_102),
+               ArchiveFile("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", 5_148)),
         base_urls=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         num_classes=10, image_shape=(28, 28, 1),
         members={"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -210,6 +221,18 @@ def source_defaults() -> dict[str, Any]:
     from igrm.config import schema_defaults
 
     return schema_defaults(f"data/{DEFAULT_DATASET}")
+
+
+# The keys of ``data.<name>`` that decide the bytes of the data; the others (mirrors, local,
+# retries, backoff_s, timeout_s, progress_s) only say how to fetch bytes that are MD5-verified
+# anyway, so they are no Snakemake params (rules/data.smk): changing them reruns nothing.
+
+
+def bytes_cfg(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The part of one dataset's config (``data.<name>``) that decides the data's bytes: the
+    rules' params, so that only a change of it reruns download, prepare and everything after."""
+    cfg = cfg or {}
+    return {"md5": {str(k): str(v).lower() for k, v in sorted(dict(cfg.get("md5") or {}).items())}}
 
 
 def get_spec(name: str | DatasetSpec) -> DatasetSpec:
@@ -340,11 +363,26 @@ class _Progress:
         log.info("downloaded %s in %.1f s", self._line(time.monotonic()), time.monotonic() - self.t0)
 
 
+def max_download_bytes(f: ArchiveFile) -> int:
+    """The most bytes a download of ``f`` may bring: its registry size plus a margin
+    (``SIZE_MARGIN`` of it, at least ``SIZE_MARGIN_MIN``: an archive re-packed behind a
+    ``data.<name>.md5`` override may differ slightly); ``MAX_UNKNOWN_SIZE`` when the size is unknown."""
+    if not f.size:
+        return MAX_UNKNOWN_SIZE
+    return int(f.size) + max(SIZE_MARGIN_MIN, int(f.size * SIZE_MARGIN))
+
+
+def _is_name_resolution_error(err: BaseException) -> bool:
+    return isinstance(err, urllib.error.URLError) and isinstance(err.reason, socket.gaierror)
+
+
 def _is_transient(err: BaseException) -> bool:
     if isinstance(err, urllib.error.HTTPError):
         return err.code >= 500 or err.code in (408, 429)
     if isinstance(err, urllib.error.URLError):
         reason = err.reason
+        if isinstance(reason, socket.gaierror):
+            return False  # DNS: offline or a wrong host name; retrying only costs the backoff
         if isinstance(reason, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)):
             return False
         if isinstance(reason, str) and "unknown url type" in reason:
@@ -357,10 +395,19 @@ def _is_transient(err: BaseException) -> bool:
 def _describe(err: BaseException) -> str:
     if isinstance(err, urllib.error.HTTPError):
         return f"HTTP {err.code} {err.reason}"
+    if _is_name_resolution_error(err):
+        return (f"name resolution failed ({err.reason}): offline, or a wrong host name in the URL? "
+                f"(not retried)")
     if isinstance(err, urllib.error.URLError):
         r = err.reason
         return f"{type(r).__name__}: {r}" if isinstance(r, BaseException) else str(r)
     return f"{type(err).__name__}: {err}"
+
+
+def _oversize_hint(f: ArchiveFile, cap: int) -> str:
+    size = f"{f.size:,} bytes" if f.size else "of unknown size"
+    return (f"{f.filename} is {size}, so at most {cap:,} bytes are accepted; "
+            f"a source serving a larger file is not serving this archive")
 
 
 def _fetch_url(url: str, final: Path, f: ArchiveFile, cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -370,12 +417,19 @@ def _fetch_url(url: str, final: Path, f: ArchiveFile, cfg: Mapping[str, Any]) ->
 
     req = urllib.request.Request(url, headers={"User-Agent": f"igrm/{__version__} (python urllib)"})
     md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
+    cap = max_download_bytes(f)
     with atomic_path(final) as tmp:
         with urllib.request.urlopen(req, timeout=cfg["timeout_s"]) as resp, open(tmp, "wb") as out:
             length = resp.headers.get("Content-Length")
             announced = int(length) if length and length.strip().isdigit() else None
+            if announced is not None and announced > cap:
+                raise OversizeTransferError(f"Content-Length {announced:,} bytes refused before reading: "
+                                            f"{_oversize_hint(f, cap)}")
             progress = _Progress(f"{f.filename} from {url}", announced or f.size, cfg["progress_s"])
-            while chunk := resp.read(CHUNK):
+            while chunk := resp.read(min(CHUNK, cap + 1 - progress.n)):
+                if progress.n + len(chunk) > cap:
+                    raise OversizeTransferError(f"stopped after more than {cap:,} bytes "
+                                                f"(no Content-Length announced it): {_oversize_hint(f, cap)}")
                 out.write(chunk)
                 md5.update(chunk)
                 sha.update(chunk)
@@ -403,6 +457,10 @@ def _copy_verified(src: Path, final: Path, f: ArchiveFile) -> dict[str, Any]:
 
 def _local_candidate(local: str | os.PathLike, f: ArchiveFile, spec: DatasetSpec) -> Path:
     p = Path(local).expanduser()
+    if not p.exists():
+        what = f"the archive {f.filename}" if len(spec.files) == 1 else f"the folder holding {f.filename}"
+        raise FileNotFoundError(f"data.{spec.name}.local: {p} does not exist; "
+                                f"set data.{spec.name}.local to {what}")
     if p.is_dir():
         return p / f.filename
     if p.name == f.filename or len(spec.files) == 1:
@@ -427,8 +485,17 @@ def download(name: str | DatasetSpec, dest_dir: str | os.PathLike,
     return [_obtain(spec, f, dest / f.filename, c) for f in spec.files]
 
 
+def _remove_partial(final: Path) -> None:
+    """Delete the temporary files (``.<filename>.*.part``, :func:`igrm.io.atomic_path`) that a
+    killed earlier download of ``final`` (or of its record) left beside it."""
+    for part in final.parent.glob(f".{final.name}.*.part"):
+        log.warning("removing %s, left by an interrupted earlier download", part)
+        part.unlink(missing_ok=True)
+
+
 def _obtain(spec: DatasetSpec, f: ArchiveFile, final: Path, cfg: Mapping[str, Any]) -> Path:
     attempts: list[tuple[str, str]] = []
+    _remove_partial(final)
     if final.exists():
         d = file_digests(final)
         if d["md5"] == f.md5.lower():
@@ -526,7 +593,8 @@ def read_tar_members(archive: str | os.PathLike, wanted: Iterable[str],
                      max_bytes: int | None = None) -> dict[str, bytes]:
     """Read the regular-file members ``wanted`` of a (compressed) tar into memory, without
     writing anything to disk. *Every* member is checked (:func:`check_member`) first;
-    a wanted member that occurs twice or is missing is an error."""
+    a wanted member that occurs twice or is missing is an error. The compressed stream is
+    read to its end, so a gzip CRC error is a :class:`FormatError`."""
     wanted = {_clean_member_name(w) for w in wanted}
     out: dict[str, bytes] = {}
     try:
@@ -544,6 +612,10 @@ def read_tar_members(archive: str | os.PathLike, wanted: Iterable[str],
                     raise FormatError(f"tar member {m.name!r} in {archive} is {m.size} bytes (> {max_bytes})")
                 fh = tf.extractfile(m)
                 out[name] = fh.read() if fh is not None else b""
+            # tarfile stops at the end-of-archive blocks, before the compressed stream's end:
+            # read on to its end so that the gzip CRC and length (bz2/xz: their checks) are verified
+            while tf.fileobj.read(CHUNK):
+                pass
     except (tarfile.TarError, EOFError, OSError) as err:
         if isinstance(err, FileNotFoundError):
             raise

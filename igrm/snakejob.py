@@ -5,6 +5,7 @@ name; this module only gives it
 
 - :func:`logged`: the job's stdout, stderr and Python logging go to the rule's log file,
   with the rule, its wildcards and the time taken (a failure is logged with its traceback);
+  earlier attempts' logs are kept as ``<log>.1`` ... (:func:`rotate_log`);
 - :func:`write_result`: one HDF5 result, atomically, with provenance (igrm.io);
 - :func:`write_tidy`: one tidy CSV, atomically;
 - :func:`write_table`: a paper table as CSV, Markdown and LaTeX (igrm.io).
@@ -35,12 +36,52 @@ def importable_in_jobs(repo: str) -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(repo), old) if p)
 
 
+KEEP_LOGS = 5  # earlier attempts' logs kept beside a rule's log: <log>.1 (the last) ... <log>.5
+
+
+def _live_link(path: Path) -> Path:
+    return path.with_name(f".{path.name}.live")
+
+
+def rotate_log(path: str | os.PathLike, keep: int = KEEP_LOGS) -> Path | None:
+    """Move the log of the previous attempt to ``<log>.1`` (``.1`` -> ``.2``, ...; the oldest
+    beyond ``keep`` is dropped) before a new attempt writes ``<log>``; return where it went.
+
+    Snakemake deletes a job's log before it reruns the job, so :func:`logged` keeps a hard
+    link ``.<log name>.live`` to the log it writes: the previous attempt's log survives that
+    deletion (and a killed attempt, which never gets to clean up) under this second name."""
+    path = Path(path)
+    live = _live_link(path)
+    previous = [p for p in (live, path) if p.exists()]
+    if len(previous) == 2 and os.path.samefile(live, path):
+        live.unlink()
+        previous = [path]
+    if not previous:
+        return None
+    for p in previous:  # the live link is older when both exist and differ
+        for k in range(keep - 1, 0, -1):
+            older = path.with_name(f"{path.name}.{k}")
+            if older.exists():
+                os.replace(older, path.with_name(f"{path.name}.{k + 1}"))
+        os.replace(p, path.with_name(f"{path.name}.1"))
+    return path.with_name(f"{path.name}.1")
+
+
 @contextlib.contextmanager
 def logged(smk):
-    """Run the ``with`` block with its output in the rule's log (``log:``, first file)."""
+    """Run the ``with`` block with its output in the rule's log (``log:``, first file).
+    The logs of earlier attempts (a killed one included) are kept as ``<log>.1``, ``<log>.2``
+    ... (:func:`rotate_log`)."""
     path = Path(smk.log[0])
     path.parent.mkdir(parents=True, exist_ok=True)
+    rotated = rotate_log(path)
     with open(path, "w", buffering=1) as fh:
+        try:
+            os.link(path, _live_link(path))
+        except OSError:  # a file system without hard links: only Snakemake's deletion loses it
+            pass
+        if rotated is not None:
+            print(f"(the previous attempt's log is {rotated})", file=fh)
         old_out, old_err = sys.stdout, sys.stderr
         sys.stdout = sys.stderr = fh
         handler = logging.StreamHandler(fh)

@@ -168,11 +168,17 @@ def spec_for(name: str, files, base_urls=()) -> DatasetSpec:
 
 # --------------------------------------------------------------------------- HTTP server
 
+ENDLESS_BYTES = 200 * 1000 * 1000  # "a mirror that sends 200 MB without a Content-Length"
+HUGE_LENGTH = 10 * 1000 ** 3        # "a 10 GB Content-Length"
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     """Serves ``server.root``; path prefixes change the behaviour:
     /404/... not found; /truncated/... Content-Length 1000 bytes larger than the body, then
     close; /flaky/... 503 for the first ``server.flaky_failures`` requests of each path;
-    /corrupt/... the body with its first byte flipped."""
+    /corrupt/... the body with its first byte flipped; /endless/... no Content-Length, the body
+    then zeros (up to ``ENDLESS_BYTES``) until the client hangs up; /huge/... Content-Length
+    ``HUGE_LENGTH``, the body, then close. ``server.sent[path]``: body bytes written."""
 
     protocol_version = "HTTP/1.1"
 
@@ -183,7 +189,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         srv = self.server
         srv.hits[self.path] += 1
         mode, _, rest = self.path.lstrip("/").partition("/")
-        if mode not in ("404", "truncated", "flaky", "corrupt"):
+        if mode not in ("404", "truncated", "flaky", "corrupt", "endless", "huge"):
             mode, rest = "plain", self.path.lstrip("/")
         target = (srv.root / rest).resolve()
         if mode == "404" or srv.root not in target.parents or not target.is_file():
@@ -193,6 +199,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = target.read_bytes()
         if mode == "corrupt":
             body = bytes([body[0] ^ 0xFF]) + body[1:]
+        if mode in ("endless", "huge"):
+            self.send_response(200)
+            if mode == "huge":
+                self.send_header("Content-Length", str(HUGE_LENGTH))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            try:
+                self.wfile.write(body)
+                srv.sent[self.path] += len(body)
+                zeros = bytes(1 << 16)
+                while mode == "endless" and srv.sent[self.path] < ENDLESS_BYTES:
+                    self.wfile.write(zeros)
+                    srv.sent[self.path] += len(zeros)
+            except OSError:  # the client hung up (what a download cap does)
+                pass
+            return
         if mode == "truncated":
             self.send_response(200)
             self.send_header("Content-Length", str(len(body) + 1000))
@@ -219,6 +242,7 @@ class LocalServer:
         self.httpd.daemon_threads = True
         self.httpd.root = Path(root).resolve()
         self.httpd.hits = Counter()
+        self.httpd.sent = Counter()
         self.httpd.flaky_failures = flaky_failures
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
@@ -230,6 +254,10 @@ class LocalServer:
     @property
     def hits(self) -> Counter:
         return self.httpd.hits
+
+    @property
+    def sent(self) -> Counter:
+        return self.httpd.sent
 
     def __enter__(self):
         self.thread.start()

@@ -319,3 +319,104 @@ def test_read_timeout_is_transient_and_retried(tmp_path, monkeypatch):
         with pytest.raises(DownloadError, match=r"timed out \(after 2 attempts\)"):
             download("cifar10", tmp_path / "raw", {"retries": 1, "backoff_s": 0.01, "timeout_s": 0.2})
     assert leftovers(tmp_path / "raw") == []
+
+
+# --------------------------------------------------------------------------- size caps, leftovers, DNS
+
+def sent(www, site, mode, filename="cifar-10-binary.tar.gz"):
+    return www.sent[f"/{mode}/{site.path.name}/{filename}"]
+
+
+def test_every_registry_archive_has_a_size_and_a_cap():
+    for spec in DATASETS.values():
+        for f in spec.files:
+            assert f.size and data.max_download_bytes(f) >= f.size + data.SIZE_MARGIN_MIN, (spec.name, f)
+    (f,) = DATASETS["cifar10"].files
+    assert f.size < data.max_download_bytes(f) < 1.05 * f.size
+
+
+def test_body_without_length_is_stopped_at_the_cap(www, site, tmp_path, monkeypatch):
+    """A mirror sending 200 MB with no Content-Length for a small archive: stopped just past
+    the cap (size + margin), not retried, nothing left behind; the next source is tried."""
+    arc, _ = archives.make_cifar10(site.path / "cifar-10-binary.tar.gz")
+    spec = use(monkeypatch, archives.spec_for("cifar10", [arc], [site.mode("endless")]))
+    raw = tmp_path / "raw"
+    with pytest.raises(DownloadError) as exc:
+        download("cifar10", raw, FAST)
+    assert sent(www, site, "endless") < archives.ENDLESS_BYTES / 4  # the client hung up early
+    assert site.hits("endless") == 1  # not retried
+    assert leftovers(raw) == []
+    cap = data.max_download_bytes(spec.files[0])
+    msg = str(exc.value)
+    assert f"stopped after more than {cap:,} bytes" in msg and f"{spec.files[0].size:,} bytes" in msg
+
+
+def test_huge_content_length_is_refused_before_reading(site, tmp_path, monkeypatch):
+    arc, _ = archives.make_cifar10(site.path / "cifar-10-binary.tar.gz")
+    use(monkeypatch, archives.spec_for("cifar10", [arc], [site.mode("huge")]))
+    raw = tmp_path / "raw"
+    (path,) = download("cifar10", raw, {**FAST, "mirrors": [site.url]})  # falls back to the next source
+    assert path.read_bytes() == arc.read_bytes()
+    assert site.hits("huge") == 1
+    with pytest.raises(DownloadError, match=r"Content-Length 10,000,000,000 bytes refused before reading"):
+        download("cifar10", tmp_path / "raw2", FAST)
+    assert site.hits("huge") == 2 and leftovers(tmp_path / "raw2") == []
+
+
+def test_leftover_part_files_of_a_killed_download_are_removed(site, tmp_path, monkeypatch):
+    arc, _ = archives.make_cifar10(site.path / "cifar-10-binary.tar.gz")
+    use(monkeypatch, archives.spec_for("cifar10", [arc], [site.url]))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    # what atomic_path leaves when the process is killed mid-transfer
+    (raw / ".cifar-10-binary.tar.gz.k1ll3d.part").write_bytes(bytes(4096))
+    (raw / ".cifar-10-binary.tar.gz.source.json.x9.part").write_text("{")
+    download("cifar10", raw, FAST)
+    assert leftovers(raw) == ["cifar-10-binary.tar.gz", "cifar-10-binary.tar.gz.source.json"]
+
+
+def test_name_resolution_failure_is_final(tmp_path, monkeypatch):
+    """Offline: the host name does not resolve. One attempt, no backoff, a message that says so."""
+    real = socket.getaddrinfo
+    lookups = []
+
+    def fake_getaddrinfo(host, *args, **kwargs):
+        if host == "mirror.invalid":
+            lookups.append(host)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
+    arc, _ = archives.make_cifar10(tmp_path / "cifar-10-binary.tar.gz")
+    use(monkeypatch, archives.spec_for("cifar10", [arc], ["http://mirror.invalid/"]))
+    import time
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError) as exc:
+        download("cifar10", tmp_path / "raw", {"retries": 3, "backoff_s": 1.0, "timeout_s": 5.0})
+    assert time.monotonic() - t0 < 1.0 and lookups == ["mirror.invalid"]
+    msg = str(exc.value)
+    assert "name resolution failed" in msg and "not retried" in msg and "attempts)" not in msg
+    assert "data.cifar10.local" in msg
+
+
+def test_missing_local_folder_is_reported_as_missing(tmp_path, monkeypatch):
+    files, _ = archives.make_idx(tmp_path / "idx")
+    use(monkeypatch, archives.spec_for("mnist", files, [closed_port_url()]))
+    gone = tmp_path / "no" / "such" / "folder"
+    with pytest.raises(DownloadError) as exc:
+        download("mnist", tmp_path / "raw", {**FAST, "retries": 0, "local": str(gone)})
+    msg = str(exc.value)
+    assert f"data.mnist.local: {gone} does not exist" in msg and "is a file" not in msg
+
+
+def test_gzip_crc_error_in_a_tar_is_caught(tmp_path, monkeypatch):
+    """A .tar.gz whose gzip CRC is wrong (only reachable through an md5 override, which makes
+    its MD5 the 'expected' one): reading the members must fail, not pass silently."""
+    arc, _ = archives.make_cifar10(tmp_path / "cifar-10-binary.tar.gz")
+    body = bytearray(arc.read_bytes())
+    body[-8] ^= 0xFF  # the CRC32 of the gzip trailer (then ISIZE, 4 bytes)
+    arc.write_bytes(bytes(body))
+    use(monkeypatch, archives.spec_for("cifar10", [arc]))
+    with pytest.raises(FormatError, match=r"(?i)crc"):
+        prepare("cifar10", [arc], tmp_path / "out.h5")
+    assert not (tmp_path / "out.h5").exists()

@@ -9,7 +9,8 @@ from igrm.snakejob import logged
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     name = snakemake.wildcards.dataset  # noqa: F821
-    cfg = dict(snakemake.params.cfg)  # noqa: F821
+    # transport keys (mirrors, local, retries, timeouts) from the config, not params: rules/data.smk
+    cfg = {**snakemake.config["data"][name], **snakemake.params.cfg}  # noqa: F821
     out = Path(snakemake.output.manifest)  # noqa: F821
     files = download(spec_for(name, cfg), out.parent, cfg)
     manifest = {"dataset": name, "files": [{"path": str(f), **(read_source_info(f) or {})} for f in files]}

@@ -7,7 +7,9 @@ from igrm.data import prepare, spec_for
 from igrm.snakejob import logged
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    cfg = dict(snakemake.params.cfg)  # noqa: F821
+    name = snakemake.wildcards.dataset  # noqa: F821
+    # params hold only the md5 overrides (rules/data.smk); the rest is recorded as provenance
+    cfg = {**snakemake.config["data"][name], **snakemake.params.cfg}  # noqa: F821
     manifest = json.loads(Path(snakemake.input.manifest).read_text())  # noqa: F821
-    prepare(spec_for(snakemake.wildcards.dataset, cfg), [f["path"] for f in manifest["files"]],  # noqa: F821
+    prepare(spec_for(name, cfg), [f["path"] for f in manifest["files"]],  # noqa: F821
             snakemake.output.data, cfg)  # noqa: F821
