@@ -10,8 +10,10 @@ Four image-classification datasets (docs/theory.md §8):
   verified archive. Sources, in order: the file already at the final name, the
   config's ``local`` path, the official URL(s), the config's ``mirrors``. Transient
   errors (connection errors, timeouts, HTTP 5xx/408/429, truncated bodies) are
-  retried with exponential backoff; a 404 or a checksum mismatch moves on to the next
-  source. When every source fails, :class:`DownloadError` says what was tried and the
+  retried with exponential backoff; a 404, a checksum mismatch, a failed name
+  resolution or a transfer over the size cap (:func:`max_download_bytes`: refused
+  on its Content-Length, or cut off) moves on to the next source. ``.part`` files
+  a killed download left are removed first. When every source fails, :class:`DownloadError` says what was tried and the
   two ways out (pre-stage the archive at the printed path, or configure
   ``data.<name>.mirrors`` / ``data.<name>.local``).
 * Nothing downloaded is ever unpickled: CIFAR comes as the *binary* archives, read
