@@ -225,14 +225,12 @@ def source_defaults() -> dict[str, Any]:
     return schema_defaults(f"data/{DEFAULT_DATASET}")
 
 
-# The keys of ``data.<name>`` that decide the bytes of the data; the others (mirrors, local,
-# retries, backoff_s, timeout_s, progress_s) only say how to fetch bytes that are MD5-verified
-# anyway, so they are no Snakemake params (rules/data.smk): changing them reruns nothing.
-
-
 def bytes_cfg(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The part of one dataset's config (``data.<name>``) that decides the data's bytes: the
-    rules' params, so that only a change of it reruns download, prepare and everything after."""
+    """The part of one dataset's config (``data.<name>``) that decides the data's bytes (the
+    ``md5`` overrides): the data rules' params, so that only a change of it reruns download,
+    prepare and everything after. The other keys (mirrors, local, retries, backoff_s,
+    timeout_s, progress_s) only say how to fetch bytes that are MD5-verified anyway; the
+    scripts read them from the config, and changing them reruns nothing (rules/data.smk)."""
     cfg = cfg or {}
     return {"md5": {str(k): str(v).lower() for k, v in sorted(dict(cfg.get("md5") or {}).items())}}
 
