@@ -265,10 +265,6 @@ DATA = "resources/data"
 FULLBATCH = ("gdm", "igrm_explicit")
 
 
-def data_cfg(wildcards):
-    return config["data"][wildcards.dataset]
-
-
 def grid_runs(grid):
     """(dataset, method, beta, eta, seed) of every run of one grid: 'beta' (SGD+M over
     beta at fixed eta), 'lr' (plain SGD over h = eta), 'explicit' (full batch: GD+M,
