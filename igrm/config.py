@@ -335,18 +335,21 @@ def plan(cfg: Mapping[str, Any]) -> dict:
     }
 
 
-# rough training throughput for the cost estimate: ResNet-18 at width 0.125 on 2 CPU cores
-# (docs/performance.md: 40-144 img/s per train step); a GPU is orders of magnitude faster
-CPU_PASSES_PER_S = 100.0
+# rough throughput for the cost estimate, measured (docs/performance.md, "The default run,
+# end to end"): ResNet-18 at width 0.125 on one CPU core, ~540 example passes per second for
+# SGD training (evaluation included) and for the noise gradients alike; the default run's
+# 0.66 M passes took 26.8 CPU-minutes (the double-backprop baseline is ~2x dearer). A GPU is
+# orders of magnitude faster.
+CPU_PASSES_PER_CORE_S = 500.0
 
 
 def plan_text(p: Mapping[str, int]) -> str:
-    hours = (p["training_passes"] + p["noise_passes"]) / CPU_PASSES_PER_S / 3600
+    core_h = (p["training_passes"] + p["noise_passes"]) / CPU_PASSES_PER_CORE_S / 3600
     return (f"igrm plan: {p['training_runs']} training runs (~{p['training_passes']:.3g} example"
             f" forward-backward passes), {p['noise_jobs']} noise jobs (~{p['noise_passes']:.3g}"
             f" passes), {p['other_jobs']} toy/error-order jobs: {p['jobs']} jobs at most;"
-            f" rough cost ~{hours:.3g} core-pair hours at {CPU_PASSES_PER_S:g} passes/s"
-            f" (ResNet-18 x0.125 on 2 CPU cores, docs/performance.md; far less on a GPU).")
+            f" rough cost ~{core_h:.2g} CPU core-hours at {CPU_PASSES_PER_CORE_S:g} passes/s per core"
+            f" (ResNet-18 x0.125, measured, docs/performance.md; far less on a GPU).")
 
 
 def _too_large(cfg: Mapping[str, Any]) -> list[str]:
