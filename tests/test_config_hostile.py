@@ -64,12 +64,17 @@ def test_nonfinite_numbers_are_rejected_with_the_key(tiny, text, key):
     assert "not a finite number" in msg
 
 
-def test_nonfinite_is_rejected_by_a_dry_run_before_any_job(tmp_path):
+def _dry_run_with(tmp_path, text: str):
+    """``snakemake -n`` on the tiny config with ``text`` merged over it: (process, its output)."""
     bad = tmp_path / "bad.yaml"
-    bad.write_text("train:\n  beta_grid:\n    betas: [0.0, .nan]\n  width: .inf\n")
+    bad.write_text(text)
     proc = snakemake("-n", "--cores", "1", "--configfile", str(TINY), str(bad), cwd=tmp_path,
                      check=False, timeout=300)
-    out = proc.stdout + proc.stderr
+    return proc, proc.stdout + proc.stderr
+
+
+def test_nonfinite_is_rejected_by_a_dry_run_before_any_job(tmp_path):
+    proc, out = _dry_run_with(tmp_path, "train:\n  beta_grid:\n    betas: [0.0, .nan]\n  width: .inf\n")
     assert proc.returncode != 0
     assert "config key train.beta_grid.betas[1]: nan is not a finite number" in out, out[-3000:]
     assert "config key train.width: inf is not a finite number" in out
@@ -153,11 +158,7 @@ def test_noise_points_past_the_end_that_are_one_epoch_are_rejected(tiny):
 
 
 def test_near_duplicate_beta_is_rejected_by_a_dry_run(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(f"train:\n  beta_grid:\n    betas: {NEAR}\n")
-    proc = snakemake("-n", "--cores", "1", "--configfile", str(TINY), str(bad), cwd=tmp_path,
-                     check=False, timeout=300)
-    out = proc.stdout + proc.stderr
+    proc, out = _dry_run_with(tmp_path, f"train:\n  beta_grid:\n    betas: {NEAR}\n")
     assert proc.returncode != 0
     assert "config key train.beta_grid.betas[1]: " in out, out[-3000:]
     assert "is the same value as train.beta_grid.betas[0] = 0.8 once written in file names" in out

@@ -118,17 +118,22 @@ def _slope_row(cid, claim, source, xs, ys, ndiv, c, unit, xfmt, transform=None) 
             se, df, sd_plan = psd / math.sqrt(sxx), float(pdf), psd
             se_how = f"pooled seed-to-seed SD {psd:.4g}, df {pdf}"
     detail = f"{stat}; Spearman ρ {rho:.3f}; means {means}; seeds {counts}; {worst}{div_txt}"
-    if n_min < min_seeds:
-        verdict = INCONCLUSIVE
-        why = f"inconclusive: needs >= {min_seeds} completed seeds at every level, have {n_min} at the fewest"
-    else:
-        verdict = ci_verdict(lo, hi)
-        why = "inconclusive: the interval contains 0" if verdict == INCONCLUSIVE else ""
+    verdict, why = _seed_verdict(lo, hi, n_min < min_seeds,
+                                 f"needs >= {min_seeds} completed seeds at every level, have {n_min} at the fewest")
     if verdict == INCONCLUSIVE:
         needed = seeds_needed_slope(point, sd_plan, kx, ci, POWER, n_min=max(min_seeds, 2))
         detail = f"{why}; {_power_text(point, se, df, se_how, ci, needed, unit)}; {detail}"
     return row(cid, claim, source, EXPECTED, point, TOLERANCE, verdict,
                uncertainty=(hi - lo) / 2 if math.isfinite(hi - lo) else math.nan, detail=detail)
+
+
+def _seed_verdict(lo: float, hi: float, too_few: bool, too_few_text: str) -> tuple[str, str]:
+    """(verdict, why) of a seed-level row (docs/theory.md (T50)): inconclusive below the
+    minimum seeds, else the interval's side."""
+    if too_few:
+        return INCONCLUSIVE, f"inconclusive: {too_few_text}"
+    verdict = ci_verdict(lo, hi)
+    return verdict, ("inconclusive: the interval contains 0" if verdict == INCONCLUSIVE else "")
 
 
 def _diff_row(cid, claim, src, ve, vp, counts, c, extra) -> dict:
@@ -158,12 +163,8 @@ def _diff_row(cid, claim, src, ve, vp, counts, c, extra) -> dict:
             se, df = psd * math.sqrt(1 / len(ve) + 1 / len(vp)), float(pdf)
             se_how, plan = f"pooled seed-to-seed SD {psd:.4g}, df {pdf}", (psd, psd)
     detail = f"{stat}; {counts}{extra}; '≥' is tested as CI above 0 (equality cannot be shown)"
-    if min(len(ve), len(vp)) < min_seeds:
-        verdict = INCONCLUSIVE
-        why = f"inconclusive: needs >= {min_seeds} completed seeds of each; have {counts}"
-    else:
-        verdict = ci_verdict(lo, hi)
-        why = "inconclusive: the interval contains 0" if verdict == INCONCLUSIVE else ""
+    verdict, why = _seed_verdict(lo, hi, min(len(ve), len(vp)) < min_seeds,
+                                 f"needs >= {min_seeds} completed seeds of each; have {counts}")
     if verdict == INCONCLUSIVE:
         needed = seeds_needed_diff(point, *plan, ci, POWER, n_min=max(min_seeds, 2))
         detail = f"{why}; {_power_text(point, se, df, se_how, ci, needed, 'accuracy')}; {detail}"

@@ -193,13 +193,12 @@ def noise_claims(ratios: pd.DataFrame, regularisation: pd.DataFrame, calibration
         for suffix, col, name, ref in (("", "igrm_over_igr", "same h, G as written", None),
                                        ("/force", "force_normalised", "same h, relative to the force (1−β)G_k",
                                         "force_theory")):
-            lo, hi = ("lo", "hi") if col == "igrm_over_igr" else (f"{col}_lo", f"{col}_hi")
+            pre = "" if col == "igrm_over_igr" else f"{col}_"     # the tidy table's interval columns
             claims.append((s, _slides_rows(
                 f"noise/reg_ratio_slides/{tag}{suffix}",
                 f"slides Obs-2: E(IGRM_s) = E(IGR_s)/(1−β) ({name}, k={d['k'].max()}, {s})",
                 "slides Obs-2; docs/noise.md §3.2; docs/theory.md (T57)", "measured·(1−β) − 1 = 0", d,
-                col, lo, hi, lo.replace("lo", "lo_simul") if col == "igrm_over_igr" else f"{col}_lo_simul",
-                hi.replace("hi", "hi_simul") if col == "igrm_over_igr" else f"{col}_hi_simul", ref,
+                col, f"{pre}lo", f"{pre}hi", f"{pre}lo_simul", f"{pre}hi_simul", ref,
                 float(slides_margin),
                 "; ".join(f"β={r.beta:g}: {getattr(r, col):.4g} vs {r.slides:.4g}" for r in dk.itertuples())
                 + f"; ‖m‖²/trΣ = {mu / tr:.3g} (noise-dominated limit ×(1−β): 1/(1−β))", **kw)))

@@ -71,28 +71,36 @@ def _line_colors(i: int) -> str:
     return ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"][i % 7]
 
 
+def _plot_beta_sweeps(ax, f: pd.DataFrame, *, eta: float | None, value: str, marker: str):
+    """One line per setting: mean ± std over seeds of ``value`` against β of the SGD+M runs at
+    the setting's plotted η, diverged levels marked. Returns (etas plotted, seed counts per
+    line, spread windows used)."""
+    etas_used, ns, windows = [], [], set()
+    for i, (key, g) in enumerate(f[f["method"] == "sgdm"].groupby(SETTING, sort=True)):
+        eta_k = _plot_eta(g, eta=eta)
+        if eta_k is None:
+            continue
+        g = g[close(g["eta"], eta_k)]
+        a = _agg(g, ["beta"], value)
+        if not len(a):
+            continue
+        etas_used.append(eta_k)
+        windows |= set(g.loc[g["status"] == "completed", "spread_window"].astype(int))
+        ns.append(a["n"])
+        ax.errorbar(a["beta"], a["mean"], yerr=a["std"].fillna(0), marker=marker, capsize=3, color=_line_colors(i),
+                    label=f"{setting_label(key)}, η={eta_k:g} ({_n_text(a['n'])})")
+        _mark_diverged(ax, a["beta"], a["n_diverged"], a["n"] + a["n_diverged"])
+    return etas_used, ns, windows
+
+
 # =========================================================================== figures
 def plot_acc_vs_beta(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None) -> None:
     """Observation 3: final test accuracy vs β at a fixed effective lr η (SGD+M),
     one line per (dataset, model), mean ± std over seeds."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
-    f = f[f["method"] == "sgdm"]
     fig, axes = figure(1, 1, width=4.0, height=3.2)
     ax = axes[0, 0]
-    etas_used, ns = [], []
-    for i, (key, g) in enumerate(f.groupby(SETTING, sort=True)):
-        eta_k = _plot_eta(g, eta=eta)
-        if eta_k is None:
-            continue
-        g = g[close(g["eta"], eta_k)]
-        a = _agg(g, ["beta"], "final_test_acc")
-        if not len(a):
-            continue
-        etas_used.append(eta_k)
-        ns.append(a["n"])
-        ax.errorbar(a["beta"], a["mean"], yerr=a["std"].fillna(0), marker="o", capsize=3, color=_line_colors(i),
-                    label=f"{setting_label(key)}, η={eta_k:g} ({_n_text(a['n'])})")
-        _mark_diverged(ax, a["beta"], a["n_diverged"], a["n"] + a["n_diverged"])
+    etas_used, ns, _ = _plot_beta_sweeps(ax, f, eta=eta, value="final_test_acc", marker="o")
     if not etas_used:
         _empty(ax)
     else:
@@ -184,24 +192,9 @@ def plot_spread(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, 
     """Observation 2: detrended spread of test accuracy over the last N epochs vs β (SGD+M,
     fixed η; igrm.tidy.runs.plateau); mean ± std over seeds of the per-run spread."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
-    f = f[f["method"] == "sgdm"]
     fig, axes = figure(1, 1, width=4.0, height=3.2)
     ax = axes[0, 0]
-    ns, windows, etas_used = [], set(), []
-    for i, (key, g) in enumerate(f.groupby(SETTING, sort=True)):
-        eta_k = _plot_eta(g, eta=eta)
-        if eta_k is None:
-            continue
-        g = g[close(g["eta"], eta_k)]
-        a = _agg(g, ["beta"], "plateau_spread")
-        if not len(a):
-            continue
-        etas_used.append(eta_k)
-        windows |= set(g.loc[g["status"] == "completed", "spread_window"].astype(int))
-        ns.append(a["n"])
-        ax.errorbar(a["beta"], a["mean"], yerr=a["std"].fillna(0), marker="s", capsize=3, color=_line_colors(i),
-                    label=f"{setting_label(key)}, η={eta_k:g} ({_n_text(a['n'])})")
-        _mark_diverged(ax, a["beta"], a["n_diverged"], a["n"] + a["n_diverged"])
+    _, ns, windows = _plot_beta_sweeps(ax, f, eta=eta, value="plateau_spread", marker="s")
     if ns:
         ax.legend(loc="best")
     else:
