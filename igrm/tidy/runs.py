@@ -99,7 +99,7 @@ def _run_meta(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def plateau(values: np.ndarray) -> tuple[float, float]:
-    """(spread, rise) of a window of per-epoch values (docs/cifar.md "Observation 2"):
+    """(spread, rise) of a window of per-epoch values (docs/cifar.md, "`plot_spread` — observation 2", and the obs-2 claims row):
     least-squares line through the window; spread = SD of the residuals (ddof 2, the line's
     two parameters), rise = the line's change across the window (slope × (n − 1)).
     NaN below 3 values."""
