@@ -237,6 +237,7 @@ CLAIM_PARTS = {
     "orders_gdm": ["orders_gdm"],
     "orders_sgdm": ["orders_sgdm"],
     "cifar": ["acc_vs_beta", "acc_vs_lr", "curves", "spread", "explicit"],
+    "explicit_in_range": ["explicit_in_range"],
     "noise": ["noise_variance", "noise_regularisation"],
 }
 
@@ -353,6 +354,55 @@ def analysis_cfg(*keys):
         "model": t["model"],
     }
     return {k: a[k] for k in keys}
+
+
+# ---------------------------------------------------------------- explicit baseline in range
+EXPLICIT_STUDY_KEYS = (
+    "settings",
+    "seeds",
+    "n_train",
+    "n_test",
+    "pool_side",
+    "width",
+    "steps",
+    "record_every",
+    "mu_fractions",
+    "lanczos_tol",
+)
+
+
+def explicit_study_data(wildcards=None):
+    """The prepared dataset of the tracking study (train.explicit_study.dataset, or the first
+    of train.datasets)."""
+    ds = config["train"]["explicit_study"]["dataset"] or config["train"]["datasets"][0]
+    return f"{DATA}/{ds}.h5"
+
+
+def explicit_study_cfg(wildcards=None):
+    """igrm.explicit_study.explicit_study's keywords: the section's keys and train.threads."""
+    e = config["train"]["explicit_study"]
+    return {
+        **{k: e[k] for k in EXPLICIT_STUDY_KEYS},
+        "threads": config["train"]["threads"],
+    }
+
+
+def explicit_study_claims_cfg(wildcards=None):
+    """igrm.claims.explicit_study.explicit_study_claims' keywords (besides the table)."""
+    a = config["train"]["analysis"]
+    e = config["train"]["explicit_study"]
+    return {
+        **{
+            k: a[k] for k in ("ci", "min_seeds", "max_epsilon", "max_penalty_curvature")
+        },
+        "mu_fractions": e["mu_fractions"],
+        "sharpness_tol": config["train"]["sharpness"]["tol"],
+    }
+
+
+def explicit_study_fig_cfg(wildcards=None):
+    a = config["train"]["analysis"]
+    return {k: a[k] for k in ("max_epsilon", "max_penalty_curvature")}
 
 
 # ---------------------------------------------------------------- gradient noise

@@ -1,0 +1,18 @@
+"""results/explicit_study/study.h5 (rule explicit_study): GD+M (slow-manifold start) and the
+explicit IGR-M baseline at mu = f mu* on a small tanh MLP, full batch, every setting and seed."""
+import time
+
+import h5py
+
+from igrm.explicit_study import explicit_study
+from igrm.snakejob import logged, now_iso, write_result
+
+with logged(snakemake):  # noqa: F821 (injected by Snakemake)
+    cfg = dict(snakemake.params.cfg)  # noqa: F821
+    started, t0 = now_iso(), time.perf_counter()
+    with h5py.File(snakemake.input.data, "r") as f:  # noqa: F821
+        arrays, attrs = explicit_study(train_images=f["train/images"], train_labels=f["train/labels"][()],
+                                       test_images=f["test/images"], test_labels=f["test/labels"][()], **cfg)
+    attrs["dataset_file"] = str(snakemake.input.data)  # noqa: F821
+    attrs["wall_time_s"] = time.perf_counter() - t0
+    write_result(snakemake.output[0], arrays, attrs, config=cfg, started=started)  # noqa: F821
