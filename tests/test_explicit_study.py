@@ -161,6 +161,8 @@ def test_claims_on_planted_tables():
     r = mixed.loc[f"explicit_study/tracks_gdm/{tag}/param"]
     assert r["verdict"] == INCONCLUSIVE and "needs >= 3 seeds in range, have 2" in r["detail"]
     assert "MDE" in r["detail"] and "seeds to detect" in r["detail"]
+    none = explicit_study_claims(table=hot, **CLAIM_KW).set_index("id")
+    assert none.loc[f"explicit_study/equal_loss/{tag}/sharpness", "detail"].startswith("not judged: no seed inside")
     oor = mixed.loc[f"explicit_study/{tag}/out_of_range"]
     assert oor["verdict"] == OUT_OF_RANGE and "seed 5" in oor["detail"] and "max 2μλ 0.19" in oor["detail"]
 

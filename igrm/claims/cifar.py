@@ -344,5 +344,6 @@ def cifar_claims(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: i
                 detail=(f"not judged: {len(g_out)} explicit run(s) outside the declared range ({range_txt}); "
                         f"measured: {_run_sharpness(g_out)}; mean final test accuracy explicit − plain = "
                         f"{diff:.4g} (explicit {vo.mean() if len(vo) else math.nan:.4f}, n={len(vo)}; {plain_txt})"
-                        f"{mom_txt}")))
+                        f"{mom_txt}; the baseline's claim inside its range: rows explicit_study/* "
+                        f"(docs/igrm_baseline.md, Inside its range)")))
     return frame(rows)

@@ -135,6 +135,9 @@ def _paired_row(cid, claim, d, *, ci, min_seeds, unit, extra) -> dict:
     vals = ", ".join(f"{v:.4g}" for v in d)
     stat = (f"mean paired difference {point:.4g} {unit} over n={n} seeds ({vals}); {level * 100:.4g}% t-interval "
             f"[{lo:.4g}, {hi:.4g}] = mean ± t_{{{1 - (1 - level) / 2:.4g},{df:.0f}}}·SE, SE {se:.4g} (T74)")
+    if n == 0:
+        return row(cid, claim, SRC, expected, math.nan, tol, INCONCLUSIVE,
+                   detail=f"not judged: no seed inside the declared range; {extra}")
     if n < min_seeds:
         verdict, why = INCONCLUSIVE, f"inconclusive: needs >= {min_seeds} seeds in range, have {n}"
     else:

@@ -72,7 +72,7 @@ def plot_explicit_in_range(*, table: pd.DataFrame, paths: Iterable, max_epsilon:
         ax_p.set(xlabel="time s = kη (GD+M step k)", ylabel="‖θ − θ_GD+M‖ (parameter units)",
                  title=f"parameters ({title})")
         ax_f.set(xlabel="time s = kη", ylabel="RMS test-logit difference (logits)", title=f"function space ({title})")
-        ax_l.set(xlabel="time s = kη", ylabel="λ_max(run) − λ_max(GD+M) (loss/param²)",
+        ax_l.set(xlabel="time s = kη", ylabel="λ_max(run) − λ_max(GD+M)",
                  title=f"sharpness (μ*={mu_star:.3g})")
         gm = g[g["run"] == "gdm"]
         gs = g[g["run"] == f"mu{max(fracs):g}"] if fracs else g.iloc[:0]
