@@ -136,7 +136,7 @@ def test_min_seeds_setting_reaches_the_claims(workdir):
     proc = snakemake("--cores", "1", *workdir.args, str(other), "-n", cwd=workdir.path)
     out = proc.stdout + proc.stderr
     jobs = set(re.findall(r"^(?:local)?rule (\w+):$", out, re.M))
-    assert jobs == {"claims_cifar", "make_table_claims", "all"}, jobs
+    assert jobs == {"claims_cifar", "claims_explicit_study", "make_table_claims", "all"}, jobs
     assert "'min_seeds': 3" in out and "'min_seeds': 4" in out, out[-3000:]
 
 
