@@ -174,3 +174,32 @@ def test_paired_t_matches_scipy():
     iv = paired_t(d, 0.9)
     ci = stats.ttest_1samp(d, 0.0).confidence_interval(0.9)
     assert iv.lo == pytest.approx(ci.low, rel=1e-12) and iv.hi == pytest.approx(ci.high, rel=1e-12)
+
+
+def test_runs_follow_their_update_rules():
+    """_run's GD+M is the heavy ball (T3) from x_{−1} of (T15), its explicit run GD on
+    E + μ‖∇E‖² (T29), each against a separate loop with the dense Hessian (autograd)."""
+    from igrm.explicit_study import _run
+
+    model, theta, x, y = _tiny_problem(1)
+    data = (x, y, x[:6], y[:6])
+    loss = lambda t: _loss(model, t, x, y)  # noqa: E731
+    grad = lambda t: torch.autograd.functional.jacobian(loss, t)  # noqa: E731
+    hess = lambda t: torch.autograd.functional.hessian(loss, t)  # noqa: E731
+    h, beta, mu = 0.05, 0.8, 0.3
+    rec = _run(model=model, theta0=theta, data=data, method="gdm", beta=beta, h=h, mu=0.0, steps=3, record_every=1,
+               lanczos_tol=1e-6)
+    g0 = grad(theta)
+    v = g0 / (1 - beta) + h * hess(theta) @ g0 / (1 - beta) ** 3      # v_{−1} = (x_{−1} − x_0)/h, (T3), (T15)
+    xk = theta.clone()
+    for k in range(4):
+        np.testing.assert_allclose(rec["params"][k], xk.numpy(), rtol=1e-12, atol=1e-14)
+        v = beta * v + grad(xk)
+        xk = xk - h * v
+    rec = _run(model=model, theta0=theta, data=data, method="explicit", beta=0.0, h=h, mu=mu, steps=3,
+               record_every=1, lanczos_tol=1e-6)
+    xk = theta.clone()
+    for k in range(4):
+        np.testing.assert_allclose(rec["params"][k], xk.numpy(), rtol=1e-12, atol=1e-14)
+        g = grad(xk)
+        xk = xk - h * (g + 2 * mu * hess(xk) @ g)

@@ -68,7 +68,9 @@ def plot_explicit_in_range(*, table: pd.DataFrame, paths: Iterable, max_epsilon:
             x, m, hw = _mean_ci(gl, "dlam")
             _band(ax_l, x, m, hw, _mu_color(f), lab)
         ax_l.axhline(0, color="0.3", lw=0.8)
-        title = f"β={beta:g}, η={eta:g}"
+        bound = epsilon_bound(beta=beta, max_epsilon=max_epsilon)
+        inside = bool((g["epsilon"] <= bound).all() and (g["penalty_curvature"] <= max_penalty_curvature).all())
+        title = f"β={beta:g}, η={eta:g}" + ("" if inside else ", OUT OF RANGE")
         ax_p.set(xlabel="time s = kη (GD+M step k)", ylabel="‖θ − θ_GD+M‖ (parameter units)",
                  title=f"parameters ({title})")
         ax_f.set(xlabel="time s = kη", ylabel="RMS test-logit difference (logits)", title=f"function space ({title})")
@@ -81,7 +83,7 @@ def plot_explicit_in_range(*, table: pd.DataFrame, paths: Iterable, max_epsilon:
         for i, (seed, gg) in enumerate(gs.groupby("seed")):
             ax_e.plot(gg["s"], gg["penalty_curvature"], "--", color="#1f77b4", alpha=0.8,
                       label="2μ*|λ_max|, baseline at μ*" if i == 0 else None)
-        ax_e.axhline(epsilon_bound(beta=beta, max_epsilon=max_epsilon), color="#d62728", lw=0.8, ls=":",
+        ax_e.axhline(bound, color="#d62728", lw=0.8, ls=":",
                      label="bound on ε (T63)")
         ax_e.axhline(max_penalty_curvature, color="#1f77b4", lw=0.8, ls=":", label="bound on 2μλ (T63)")
         ax_e.set_yscale("log")
