@@ -70,7 +70,7 @@ def plot_explicit_in_range(*, table: pd.DataFrame, paths: Iterable, max_epsilon:
         ax_l.axhline(0, color="0.3", lw=0.8)
         bound = epsilon_bound(beta=beta, max_epsilon=max_epsilon)
         inside = bool((g["epsilon"] <= bound).all() and (g["penalty_curvature"] <= max_penalty_curvature).all())
-        title = f"β={beta:g}, η={eta:g}" + ("" if inside else ", OUT OF RANGE")
+        title = f"β={beta:g}, η={eta:g}"
         ax_p.set(xlabel="time s = kη (GD+M step k)", ylabel="‖θ − θ_GD+M‖ (parameter units)",
                  title=f"parameters ({title})")
         ax_f.set(xlabel="time s = kη", ylabel="RMS test-logit difference (logits)", title=f"function space ({title})")
@@ -88,7 +88,7 @@ def plot_explicit_in_range(*, table: pd.DataFrame, paths: Iterable, max_epsilon:
         ax_e.axhline(max_penalty_curvature, color="#1f77b4", lw=0.8, ls=":", label="bound on 2μλ (T63)")
         ax_e.set_yscale("log")
         ax_e.set(xlabel="time s = kη", ylabel="expansion parameter (dimensionless)",
-                 title="range monitor (one line per seed)")
+                 title="range monitor, per seed" + ("" if inside else ": OUT OF RANGE"))
         for ax in (ax_p, ax_e):
             ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     if not settings:
