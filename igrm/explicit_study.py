@@ -275,6 +275,8 @@ def explicit_study(*, train_images: np.ndarray, train_labels: np.ndarray, test_i
         raise ValueError(f"explicit_study.n_train={n_train} / n_test={n_test} exceed the dataset's "
                          f"{len(train_images)} / {len(test_images)} images")
     fr = [float(f) for f in mu_fractions]
+    if 0.0 not in fr or 1.0 not in fr:
+        raise ValueError(f"train.explicit_study.mu_fractions {fr} must contain 0 (plain GD) and 1 (mu*)")
     runs = ["gdm"] + [f"mu{f:g}" for f in fr]
     n_classes = int(max(np.max(train_labels), np.max(test_labels))) + 1
     feats_test = pooled_features(images=test_images[:n_test], pool_side=pool_side)

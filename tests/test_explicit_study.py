@@ -112,6 +112,10 @@ def test_tiny_study_end_to_end():
     assert not arrays[f"{tag}/diverged"].any()
     df = tidy_explicit_study(arrays, attrs)
     assert len(df) == 2 * 4 * 5 and set(df["run"]) == {"gdm", "mu0", "mu0.5", "mu1"}
+    with pytest.raises(ValueError, match="must contain 0"):
+        explicit_study(train_images=tri, train_labels=trl, test_images=tei, test_labels=tel,
+                       settings=[{"beta": 0.8, "eta": 0.05}], seeds=[0], n_train=32, n_test=12, pool_side=2,
+                       width=6, steps=10, record_every=10, mu_fractions=[0.0, 0.5], lanczos_tol=1e-6, threads=1)
     with pytest.raises(ValueError, match="exceed"):
         explicit_study(train_images=tri, train_labels=trl, test_images=tei, test_labels=tel,
                        settings=[{"beta": 0.8, "eta": 0.05}], seeds=[0], n_train=41, n_test=12, pool_side=2,
