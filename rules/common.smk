@@ -396,6 +396,7 @@ def explicit_study_claims_cfg(wildcards=None):
             k: a[k] for k in ("ci", "min_seeds", "max_epsilon", "max_penalty_curvature")
         },
         "mu_fractions": e["mu_fractions"],
+        "n_test": e["n_test"],
         "sharpness_tol": config["train"]["sharpness"]["tol"],
     }
 

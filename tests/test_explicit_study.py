@@ -144,7 +144,7 @@ def _planted_table(seeds, lam=1.0, reverse=False, noise=0.0):
     return pd.DataFrame(rows)
 
 
-CLAIM_KW = dict(mu_fractions=[0.0, 0.5, 1.0], ci=0.95, min_seeds=3, max_epsilon=1.0, max_penalty_curvature=0.1,
+CLAIM_KW = dict(mu_fractions=[0.0, 0.5, 1.0], n_test=1000, ci=0.95, min_seeds=3, max_epsilon=1.0, max_penalty_curvature=0.1,
                 sharpness_tol=1e-2)
 
 
@@ -155,6 +155,10 @@ def test_claims_on_planted_tables():
                         ("equal_loss", "sharpness"), ("equal_loss", "test_acc")):
         assert rows.loc[f"explicit_study/{fam}/{tag}/{metric}", "verdict"] == REPRODUCES, (fam, metric)
     assert f"explicit_study/{tag}/out_of_range" not in rows.index
+    # the same accuracy effect on 10 test images is below one example: not resolved
+    coarse = explicit_study_claims(table=_planted_table([0, 1, 2], noise=1e-4), **{**CLAIM_KW, "n_test": 10})
+    acc = coarse.set_index("id").loc[f"explicit_study/equal_loss/{tag}/test_acc"]
+    assert acc["verdict"] == INCONCLUSIVE and "below the resolution" in acc["detail"]
     # the reverse: plain GD tracks GD+M, the baseline does not
     rev = explicit_study_claims(table=_planted_table([0, 1, 2], reverse=True, noise=1e-4), **CLAIM_KW).set_index("id")
     assert rev.loc[f"explicit_study/tracks_gdm/{tag}/param", "verdict"] == FAILS

@@ -15,7 +15,7 @@ rows, (T56)):
   D̄ on μ/μ* over ``mu_fractions``) ((T72), (T74));
 - ``explicit_study/equal_loss/<tag>/{sharpness,test_acc}``: |q_GD − q_GDM| − |q_μ* − q_GDM| of
   λ_max and of the test accuracy at the first time each run's train loss reaches the seed's
-  common level ((T73)).
+  common level ((T73)); an accuracy effect below one test example (1/n_test) is inconclusive.
 
 Verdict per (T50): interval above 0 reproduces, below 0 does not, else inconclusive; fewer than
 ``min_seeds`` seeds in range: inconclusive with the MDE and the seeds needed ((T49)). Seeds with
@@ -123,7 +123,9 @@ ROWS = [
 ]
 
 
-def _paired_row(cid, claim, d, *, ci, min_seeds, unit, extra) -> dict:
+def _paired_row(cid, claim, d, *, ci, min_seeds, unit, extra, resolution: float = 0.0) -> dict:
+    """One row of (T74); an effect |mean| below ``resolution`` (accuracy: one test example,
+    1/n_test, (T73)) is not resolved by the measurement: inconclusive whatever the interval."""
     level = bonferroni_level(ci, FAMILY)
     iv = paired_t(d, level)
     point, se, df = float(iv.estimate), float(iv.se), float(iv.df)
@@ -143,6 +145,9 @@ def _paired_row(cid, claim, d, *, ci, min_seeds, unit, extra) -> dict:
     else:
         verdict = ci_verdict(lo, hi)
         why = "inconclusive: the interval contains 0" if verdict == INCONCLUSIVE else ""
+        if verdict != INCONCLUSIVE and abs(point) < resolution:
+            verdict, why = INCONCLUSIVE, (f"inconclusive: |mean| {abs(point):.3g} is below the resolution of the "
+                                          f"measurement, one test example = {resolution:.3g} (T73)")
     detail = f"{stat}; {extra}"
     if verdict == INCONCLUSIVE:
         sd = float(np.std(d, ddof=1)) if n > 1 else math.nan
@@ -165,8 +170,8 @@ def _seed_text(seed, st, g) -> str:
             f"test acc GD+M {at['gdm']['test_acc']:.4f}, GD {at['mu0']['test_acc']:.4f}, μ* {at['mu1']['test_acc']:.4f}")
 
 
-def explicit_study_claims(*, table: pd.DataFrame, mu_fractions, ci: float, min_seeds: int, max_epsilon: float,
-                          max_penalty_curvature: float, sharpness_tol: float) -> pd.DataFrame:
+def explicit_study_claims(*, table: pd.DataFrame, mu_fractions, n_test: int, ci: float, min_seeds: int,
+                          max_epsilon: float, max_penalty_curvature: float, sharpness_tol: float) -> pd.DataFrame:
     """Claims rows (igrm.claims.COLUMNS) of the tracking study, per setting (module docstring)."""
     rows: list[dict] = []
     for tag, gt in table.groupby("setting", sort=False):
@@ -197,7 +202,8 @@ def explicit_study_claims(*, table: pd.DataFrame, mu_fractions, ci: float, min_s
         for fam, metric, key, unit, text in ROWS:
             d = np.array([stats[s][key] for s in ins], dtype=float)
             rows.append(_paired_row(f"explicit_study/{fam}/{tag}/{metric}", f"{text} ({where})", d, ci=ci,
-                                    min_seeds=min_seeds, unit=unit, extra=note))
+                                    min_seeds=min_seeds, unit=unit, extra=note,
+                                    resolution=1.0 / int(n_test) if metric == "test_acc" else 0.0))
         if outs:
             d = np.array([stats[s]["track_param"] for s in outs if s in stats], dtype=float)
             rows.append(row(
