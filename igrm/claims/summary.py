@@ -120,6 +120,7 @@ def _number(v) -> str:
 def headline_text(row: pd.Series) -> str:
     """'measured ± uncertainty (expected …)', the uncertainty as the row states it."""
     u = _number(row["uncertainty"])
+    u = {"inf": "∞ (unbounded interval)"}.get(u, u)
     measured = _number(row["measured"]) + ("" if u == "–" else f" ± {u}")
     return f"{measured} (expected {row['expected']})"
 
