@@ -27,10 +27,11 @@ include: "rules/report.smk"
 
 
 rule all:
-    """Every figure and table listed in the config (`figures`, `tables`)."""
+    """Every figure and table listed in the config (`figures`, `tables`), and the report."""
     default_target: True
     input:
         final_outputs(),
+        rules.make_report.output if config["report"] else [],
     localrule: True
 
 

@@ -171,8 +171,14 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
-def write_table(df, stem_or_paths, caption: str = "", float_format: str = "{:.4g}") -> list[Path]:
+def write_table(df, stem_or_paths, caption: str = "", float_format: str = "{:.4g}", *,
+                colspec: str | None = None, longtable: bool = False, markdown: str | None = None) -> list[Path]:
     """Write a pandas DataFrame as CSV, Markdown and LaTeX, each atomically.
+
+    ``colspec``: the LaTeX column spec (default one ``l`` a column; use ``p{..}`` columns so
+    that long text wraps and the table fits a page); ``longtable``: a ``longtable`` that breaks
+    across pages instead of a floating ``tabular`` (needs ``\\usepackage{longtable}``);
+    ``markdown``: the Markdown text to write instead of the one-table rendering.
 
     ``stem_or_paths``: a path without suffix (writes .csv/.md/.tex) or an explicit
     list of paths whose suffix picks the format.
@@ -187,11 +193,11 @@ def write_table(df, stem_or_paths, caption: str = "", float_format: str = "{:.4g
         if p.suffix == ".csv":
             text = df.to_csv(index=False)
         elif p.suffix == ".md":
-            text = _markdown(df, float_format)
+            text = _markdown(df, float_format) if markdown is None else markdown
             if caption:
                 text = f"{text}\n\n{caption}\n"
         elif p.suffix == ".tex":
-            text = _latex(df, float_format, caption)
+            text = _latex(df, float_format, caption, colspec=colspec, longtable=longtable)
         else:
             raise ValueError(f"unknown table format {p.suffix!r} for {p}; use .csv, .md or .tex")
         written.append(write_text_atomic(p, text))
@@ -204,6 +210,11 @@ def _fmt(v, float_format):
             return "–"
         return float_format.format(v)
     return str(v)
+
+
+def markdown_table(df, float_format: str = "{:.4g}") -> str:
+    """One Markdown (GFM) table of a DataFrame; NaN as an en dash, ``|`` escaped."""
+    return _markdown(df, float_format)
 
 
 def _markdown(df, float_format) -> str:
@@ -219,17 +230,21 @@ _TEX_ESCAPE = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": 
 
 
 def _tex(s: str) -> str:
-    return "".join(_TEX_ESCAPE.get(c, c) for c in s)
+    # a break point after each '/' so that long ids (order/gdm/lstsq/...) wrap in p{} columns
+    return "".join(_TEX_ESCAPE.get(c, c) for c in s).replace("/", r"/\allowbreak{}")
 
 
-def _latex(df, float_format, caption) -> str:
+def _latex(df, float_format, caption, *, colspec: str | None = None, longtable: bool = False) -> str:
     cols = [_tex(str(c)) for c in df.columns]
-    out = [r"\begin{table}[ht]", r"\centering", r"\begin{tabular}{" + "l" * len(cols) + "}", r"\hline",
-           " & ".join(cols) + r" \\", r"\hline"]
-    for row in df.itertuples(index=False):
-        out.append(" & ".join(_tex(_fmt(v, float_format)) for v in row) + r" \\")
-    out += [r"\hline", r"\end{tabular}"]
-    if caption:
-        out.append(r"\caption{" + _tex(caption) + "}")
-    out.append(r"\end{table}")
+    spec = colspec or "l" * len(cols)
+    header = [" & ".join(cols) + r" \\", r"\hline"]
+    body = [" & ".join(_tex(_fmt(v, float_format)) for v in row) + r" \\" for row in df.itertuples(index=False)]
+    cap = [r"\caption{" + _tex(caption) + "}"] if caption else []
+    if longtable:
+        # caption and header repeat on every page (\endfirsthead / \endhead)
+        out = [r"\begingroup\small", r"\begin{longtable}{" + spec + "}", *[c + r" \\" for c in cap], r"\hline", *header, r"\endfirsthead",
+               r"\hline", *header, r"\endhead", r"\hline", r"\endfoot", *body, r"\end{longtable}", r"\endgroup"]
+    else:
+        out = [r"\begin{table}[ht]", r"\centering", r"\small", r"\begin{tabular}{" + spec + "}", r"\hline", *header,
+               *body, r"\hline", r"\end{tabular}", *cap, r"\end{table}"]
     return "\n".join(out) + "\n"

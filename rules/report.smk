@@ -3,7 +3,7 @@
 
 
 rule make_table_claims:
-    """Every claim: theory vs measured, uncertainty, tolerance, verdict."""
+    """Every claim: theory vs measured, uncertainty, tolerance, verdict; and one line per paper claim."""
     input:
         parts=claim_files,
         code=code_inputs("table/claims.py"),
@@ -12,9 +12,18 @@ rule make_table_claims:
             f"{R}/tables/claims.csv",
             caption="../report/claims.rst",
             category=CATEGORY["claims"],
+            subcategory="1 Every row",
         ),
         md=f"{R}/tables/claims.md",
         tex=f"{R}/tables/claims.tex",
+        summary_csv=report(
+            f"{R}/tables/claims_summary.csv",
+            caption="../report/claims_summary.rst",
+            category=CATEGORY["claims"],
+            subcategory="0 Summary: one line per claim of the paper",
+        ),
+        summary_md=f"{R}/tables/claims_summary.md",
+        summary_tex=f"{R}/tables/claims_summary.tex",
     log:
         "logs/tables/claims.log",
     localrule: True

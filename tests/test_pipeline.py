@@ -19,7 +19,7 @@ pytestmark = pytest.mark.pipeline
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 # the figures `all` builds: the config's list (one entry per figure)
 FIGURES = yaml.safe_load((REPO / "config.yaml").read_text())["figures"]
-TABLES = ["sharpness", "orders_gdm_slopes", "orders_sgdm_slopes", "cifar_final", "claims"]
+TABLES = ["sharpness", "orders_gdm_slopes", "orders_sgdm_slopes", "cifar_final", "claims", "claims_summary"]
 
 
 def data_config(wd):
@@ -68,6 +68,32 @@ def test_claims_table_has_every_part(workdir):
     assert len(gdm) == 2 * 2 * 4 * 2
 
 
+def test_claims_summary_is_one_line_per_paper_claim(workdir):
+    """claims_summary: every row of the claims table counted under exactly one paper claim,
+    the verdict read off the in-range decided rows, and each line's link lands on its section."""
+    tables = workdir.path / "results" / "tables"
+    claims = pd.read_csv(tables / "claims.csv")
+    summary = pd.read_csv(tables / "claims_summary.csv")
+    verdicts = ["reproduces", "does not reproduce", "inconclusive", "out of range"]
+    assert summary[verdicts].to_numpy().sum() == len(claims)
+    by_claim = claims.groupby("paper_claim")["verdict"].value_counts().unstack(fill_value=0)
+    for _, line in summary.iterrows():
+        key = line["rows"].split("#")[1]
+        assert [line[v] for v in verdicts] == [int(by_claim.loc[key].get(v, 0)) for v in verdicts], key
+        rep, fail = line["reproduces"], line["does not reproduce"]
+        expected = ("mixed" if rep and fail else "reproduces" if rep else "does not reproduce" if fail
+                    else "inconclusive" if line["inconclusive"] else "out of range")
+        assert line["verdict"] == expected, line.to_dict()
+        assert line["headline_id"] in set(claims.loc[claims["paper_claim"] == key, "id"])
+    detail = (tables / "claims.md").read_text()
+    assert {m for m in re.findall(r'<a id="([^"]+)"></a>', detail)} == set(claims["paper_claim"])
+    md = (tables / "claims_summary.md").read_text()
+    assert md.count("](claims.md#") == len(summary)
+    tex = (tables / "claims.tex").read_text()
+    assert r"\begin{longtable}" in tex and tex.count(r"\\") > len(claims)
+    assert r"\begin{tabular}" in (tables / "claims_summary.tex").read_text()
+
+
 def test_result_files_carry_provenance(workdir):
     files = sorted((workdir.path / "results").rglob("*.h5"))
     assert len(files) >= 1 + 2 + 1 + 4 + 1 + 6 + 2
@@ -103,10 +129,10 @@ def test_lint_is_clean(tmp_path):
     assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout[-3000:]
 
 
-def test_report_holds_every_figure_and_table(workdir):
+def test_all_builds_the_report_with_every_figure_and_table(workdir):
     import zipfile
 
-    snakemake("make_report", "--cores", "1", *workdir.args, cwd=workdir.path)
+    assert (workdir.path / "results" / "report.zip").exists(), "`all` builds the report (config key report)"
     with zipfile.ZipFile(workdir.path / "results" / "report.zip") as z:
         names = z.namelist()
         html = z.read("report/report.html").decode()
@@ -114,6 +140,7 @@ def test_report_holds_every_figure_and_table(workdir):
     assert len(raw) == len(FIGURES) + len(TABLES), sorted(raw)
     for category in ("Toy problems", "Modified-flow error orders", "CIFAR training", "Gradient noise", "Claims"):
         assert category in html
+    assert "one line per claim of the paper" in html      # the claims summary opens the claims category
 
 
 def test_every_rule_names_its_own_script():

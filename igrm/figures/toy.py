@@ -41,7 +41,7 @@ def plot_two_factor(traj_df: pd.DataFrame, finals_df: pd.DataFrame | None, *, pa
     ax.set(xlim=(0, 4), ylim=(0, 4), xlabel=r"$w_1$", ylabel=r"$w_2$",
            title=f"GD / GD+M, η = {float(eta):g}, {int(traj_df['step'].max())} steps")
     ax.set_aspect("equal")
-    ax.legend(loc="center right", fontsize=7)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=7)
     if finals_df is not None and len(finals_df):
         f = finals_df.sort_values("beta")
         ends = list(zip(f["beta"], f["sharpness"]))
@@ -88,7 +88,7 @@ def plot_sigmoid(traj_df: pd.DataFrame, flows_df: pd.DataFrame, *, paths: Sequen
     from matplotlib.colors import LogNorm
 
     p = SigmoidFactor(x=float(x), y=float(y))
-    fig, axes = figure(1, 1, width=5.0, height=4.0)
+    fig, axes = figure(1, 1, width=5.0, height=5.0)
     ax = axes[0, 0]
     pts = pd.concat([traj_df[["w1", "w2"]], flows_df[["w1", "w2"]]])
     lo = np.nanmin(pts.values, axis=0)
@@ -109,17 +109,22 @@ def plot_sigmoid(traj_df: pd.DataFrame, flows_df: pd.DataFrame, *, paths: Sequen
     for i, (beta, g) in enumerate(traj_df.groupby("beta", sort=True)):
         g = g.sort_values("step")
         c = beta_color(beta, i)
-        ax.plot(g["w1"], g["w2"], color=c, lw=1.3, label=_label(beta))
-        ax.plot(g["w1"].iloc[-1], g["w2"].iloc[-1], "o", color=c, ms=4, mec="w", mew=0.5)
+        # GD+M wide and under everything; GD (β = 0) thin on top of them and under the dashed
+        # gradient flow it follows, so that each of the three stays visible where they coincide
+        gd = float(beta) == 0.0
+        ax.plot(g["w1"], g["w2"], color=c, lw=1.6 if gd else 3.2, alpha=1.0 if gd else 0.7, solid_capstyle="round",
+                label=_label(beta), zorder=2.5 if gd else 2)
+        ax.plot(g["w1"].iloc[-1], g["w2"].iloc[-1], "o", color=c, ms=5, mec="w", mew=0.6, zorder=4)
     for name, style, lab in ((FLOW_E, dict(color="tab:cyan", ls="--"), r"gradient flow $w' = -\nabla E$"),
                              (FLOW_R, dict(color="magenta", ls=":"), r"regulariser flow $w' = -\nabla\|\nabla E\|^2$")):
         f = flows_df[flows_df["flow"] == name].sort_values("t")
-        ax.plot(f["w1"], f["w2"], lw=2, label=lab, **style)
+        ax.plot(f["w1"], f["w2"], lw=1.2, label=lab, zorder=3, **style)
     s = traj_df.sort_values("step").iloc[0]
     ax.plot(s["w1"], s["w2"], "*", color="k", mec="w", ms=11, label="start")
     ax.set(xlim=(g1[0], g1[-1]), ylim=(g2[0], g2[-1]), xlabel=r"$w_1$", ylabel=r"$w_2$",
            title=f"Toy 2: E = ½(y − w1 σ(w2 x))², η = {float(eta):g}")
-    ax.legend(fontsize=6.5, loc="lower right")
+    # below the map: inside it the legend covered where the runs land on the minima curve
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=7)
     caption = ("Toy 2 over a map of ‖∇E‖² (log colours): GD and GD+M at equal effective learning rate "
                "η, the gradient flow of E and the flow of the implicit regulariser ‖∇E‖² (both "
                "solved as ODEs). Larger β bends the path toward the regulariser flow.")
