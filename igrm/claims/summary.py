@@ -55,6 +55,8 @@ PAPER_CLAIMS: tuple[PaperClaim, ...] = (
                "slides, observation 3", r"cifar/obs3_[^/]*(/.*)?"),
     PaperClaim("explicit", "the explicit IGR-M baseline (GD on E + μ‖∇E‖²) stands in for GD+M",
                "paper §5; docs/theory.md (T42), (T63)", r"cifar/explicit[^/]*(/.*)?"),
+    PaperClaim("explicit-tracks", "inside its range, explicit GD on E + μ*‖∇E‖² tracks GD+M more closely than plain "
+               "GD (BN-free MLP, full batch)", "paper §5; docs/theory.md (T70)–(T75)", r"explicit_study/.*"),
     PaperClaim("noise-obs1", "noise Obs-1: momentum shrinks the gradient-noise covariance by (1−β)/(1+β)",
                "slides, Obs-1; docs/theory.md (T34)", r"noise/variance_ratio_slides(/.*)?"),
     PaperClaim("noise-obs1-exact", "the noise of (1−β)∇G_k equals its exact finite-k theory (iid and "
