@@ -65,7 +65,7 @@ rule plot_acc_vs_beta:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=analysis_cfg("spread_window", "eta", "dataset", "model"),
+        cfg=analysis_cfg("spread_window", "eta", "dataset", "model", "ci"),
     script:
         "../scripts/fig/acc_vs_beta.py"
 
@@ -96,7 +96,7 @@ rule plot_acc_vs_lr:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=analysis_cfg("spread_window", "dataset", "model"),
+        cfg=analysis_cfg("spread_window", "dataset", "model", "ci"),
     script:
         "../scripts/fig/acc_vs_lr.py"
 
@@ -127,7 +127,7 @@ rule plot_curves:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=analysis_cfg("spread_window", "eta", "dataset", "model"),
+        cfg=analysis_cfg("spread_window", "eta", "dataset", "model", "ci"),
     script:
         "../scripts/fig/curves.py"
 
@@ -158,7 +158,7 @@ rule plot_spread:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=analysis_cfg("spread_window", "eta", "dataset", "model"),
+        cfg=analysis_cfg("spread_window", "eta", "dataset", "model", "ci"),
     script:
         "../scripts/fig/spread.py"
 
@@ -189,7 +189,7 @@ rule plot_explicit:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=analysis_cfg("spread_window", "eta", "dataset", "model", "explicit_against"),
+        cfg=analysis_cfg("spread_window", "eta", "dataset", "model", "explicit_against", "ci"),
     script:
         "../scripts/fig/explicit.py"
 

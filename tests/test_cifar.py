@@ -369,10 +369,13 @@ PLOTS = [figures.plot_acc_vs_beta, figures.plot_acc_vs_lr, figures.plot_curves, 
 
 
 @pytest.mark.parametrize("fn", PLOTS, ids=lambda f: f.__name__)
-def test_plots_write_pdf_and_png(fn, planted, tmp_path):
+def test_plots_write_pdf_and_png(fn, planted, tmp_path, caplog):
     paths = [tmp_path / f"{fn.__name__}.pdf", tmp_path / f"{fn.__name__}.png"]
-    plot(fn, planted, paths, spread_window=5, eta=0.1)
+    with caplog.at_level("WARNING", logger="igrm"):
+        plot(fn, planted, paths, spread_window=5, eta=0.1)
     _check_fig(paths)
+    # labelled axes, no legend over data, no overlapping tick labels (igrm.figures.style.layout_problems)
+    assert not [r.getMessage() for r in caplog.records if "figure layout" in r.getMessage()]
     # also with an empty selection (no such dataset): still a labelled figure
     empty = [tmp_path / "e.pdf", tmp_path / "e.png"]
     plot(fn, planted, empty, dataset="cifar100")

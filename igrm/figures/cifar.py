@@ -17,9 +17,40 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..stats import tquantile
 from ..validity import epsilon_bound, expansion_parameters
-from ..tidy.runs import SETTING, beta_sweep_etas, close, explicit_groups, select_finals, setting_label
+from ..tidy.runs import SETTING, beta_sweep_etas, close, explicit_groups, select_finals
 from .style import beta_color, figure, save
+
+DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion_mnist": "Fashion-MNIST"}
+MODEL_NAMES = {"resnet18": "ResNet-18", "small_cnn": "small CNN"}
+
+
+def setting_label(key) -> str:
+    """'Fashion-MNIST, ResNet-18 ×0.125' of a (dataset, model, width, batch_size) key (the
+    batch size only where it is not the paper's 128)."""
+    ds, model, width, bs = key
+    text = f"{DATASET_NAMES.get(ds, ds)}, {MODEL_NAMES.get(model, model)}"
+    if width is not None and float(width) != 1.0:
+        text += f" ×{float(width):g}"
+    if bs is not None and int(bs) != 128:
+        text += f", batch {int(bs)}"
+    return text
+
+
+def _ci_text(ci: float) -> str:
+    return f"{100 * ci:g}% t-interval of the mean over seeds"
+
+
+def _legend_below(fig, axes, ncol: int = 2) -> None:
+    """One legend for the figure, below its panels (inside, it covered data); labels that
+    several panels share appear once."""
+    seen = {}
+    for ax in np.ravel(axes):
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    if seen:
+        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=ncol, fontsize=7)
 
 
 def _plot_eta(f: pd.DataFrame, *, eta: float | None, method: str = "sgdm") -> float | None:
@@ -35,17 +66,21 @@ def _plot_eta(f: pd.DataFrame, *, eta: float | None, method: str = "sgdm") -> fl
     return min(counts)[1]
 
 
-def _agg(df: pd.DataFrame, by: Sequence[str], value: str) -> pd.DataFrame:
-    """mean, std (ddof 1), n over completed runs, n_diverged over all, per group."""
+def _agg(df: pd.DataFrame, by: Sequence[str], value: str, ci: float) -> pd.DataFrame:
+    """mean, std (ddof 1), the ``ci`` t-interval half-width of the mean (t_{n−1}; the
+    claims' intervals are t-intervals over seeds too, docs/theory.md (T47)–(T48)), n over
+    completed runs, n_diverged over all, per group."""
     rows = []
     for key, g in df.groupby(list(by), sort=True):
         key = key if isinstance(key, tuple) else (key,)
         ok = g[(g["status"] == "completed") & np.isfinite(g[value].astype(float))]
         v = ok[value].to_numpy(dtype=float)
         rows.append({**dict(zip(by, key)), "mean": float(v.mean()) if v.size else math.nan,
-                     "std": float(v.std(ddof=1)) if v.size >= 2 else math.nan, "n": int(v.size),
+                     "std": float(v.std(ddof=1)) if v.size >= 2 else math.nan,
+                     "ci": float(tquantile(0.5 + ci / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+                     if v.size >= 2 else math.nan, "n": int(v.size),
                      "n_diverged": int((g["status"] == "diverged").sum())})
-    return pd.DataFrame(rows, columns=[*by, "mean", "std", "n", "n_diverged"])
+    return pd.DataFrame(rows, columns=[*by, "mean", "std", "ci", "n", "n_diverged"])
 
 
 def _n_text(n: pd.Series) -> str:
@@ -71,8 +106,8 @@ def _line_colors(i: int) -> str:
     return ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"][i % 7]
 
 
-def _plot_beta_sweeps(ax, f: pd.DataFrame, *, eta: float | None, value: str, marker: str):
-    """One line per setting: mean ± std over seeds of ``value`` against β of the SGD+M runs at
+def _plot_beta_sweeps(ax, f: pd.DataFrame, *, eta: float | None, value: str, marker: str, ci: float):
+    """One line per setting: mean ± its ``ci`` t-interval over seeds of ``value`` against β of the SGD+M runs at
     the setting's plotted η, diverged levels marked. Returns (etas plotted, seed counts per
     line, spread windows used)."""
     etas_used, ns, windows = [], [], set()
@@ -81,57 +116,63 @@ def _plot_beta_sweeps(ax, f: pd.DataFrame, *, eta: float | None, value: str, mar
         if eta_k is None:
             continue
         g = g[close(g["eta"], eta_k)]
-        a = _agg(g, ["beta"], value)
+        a = _agg(g, ["beta"], value, ci)
         if not len(a):
             continue
         etas_used.append(eta_k)
         windows |= set(g.loc[g["status"] == "completed", "spread_window"].astype(int))
         ns.append(a["n"])
-        ax.errorbar(a["beta"], a["mean"], yerr=a["std"].fillna(0), marker=marker, capsize=3, color=_line_colors(i),
+        ax.errorbar(a["beta"], a["mean"], yerr=a["ci"].fillna(0), marker=marker, capsize=3, color=_line_colors(i),
                     label=f"{setting_label(key)}, η={eta_k:g} ({_n_text(a['n'])})")
         _mark_diverged(ax, a["beta"], a["n_diverged"], a["n"] + a["n_diverged"])
     return etas_used, ns, windows
 
 
 # =========================================================================== figures
-def plot_acc_vs_beta(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None) -> None:
+def plot_acc_vs_beta(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None, ci: float) -> None:
     """Observation 3: final test accuracy vs β at a fixed effective lr η (SGD+M),
-    one line per (dataset, model), mean ± std over seeds."""
+    one line per (dataset, model), mean ± its ``ci`` t-interval over seeds."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
     fig, axes = figure(1, 1, width=4.0, height=3.2)
     ax = axes[0, 0]
-    etas_used, ns, _ = _plot_beta_sweeps(ax, f, eta=eta, value="final_test_acc", marker="o")
+    etas_used, ns, _ = _plot_beta_sweeps(ax, f, eta=eta, value="final_test_acc", marker="o", ci=ci)
     if not etas_used:
         _empty(ax)
     else:
-        ax.legend(loc="best")
+        _legend_below(fig, axes, ncol=1)
     ax.set_xlabel("momentum β")
     ax.set_ylabel("final test accuracy")
     eta_txt = ", ".join(f"{e:g}" for e in sorted(set(etas_used)))
     ax.set_title(f"Obs. 3: test accuracy vs β at fixed η = {eta_txt or '–'}")
     n_txt = _n_text(pd.concat(ns)) if ns else "n=0"
     save(fig, paths, caption=(f"Final test accuracy of SGD+M against momentum β at a fixed effective learning rate "
-                              f"η = h/(1−β) = {eta_txt or '–'}; mean ± std over seeds ({n_txt} completed seeds per "
+                              f"η = h/(1−β) = {eta_txt or '–'}; mean ± {_ci_text(ci)} ({n_txt} completed seeds per "
                               "point). Red crosses: levels with diverged runs (not in the mean). Paper: accuracy "
                               "rises with β."))
 
 
-def plot_acc_vs_lr(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, dataset: str | None, model: str | None) -> None:
+def plot_acc_vs_lr(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, dataset: str | None, model: str | None, ci: float) -> None:
     """Observation 1: plain SGD (β = 0): final test accuracy vs step size h (log x)."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
     f = f[(f["method"] == "sgdm") & (f["beta"] == 0.0)]
     fig, axes = figure(1, 1, width=4.0, height=3.2)
     ax = axes[0, 0]
-    ns = []
+    ns, hs = [], set()
     for i, (key, g) in enumerate(f.groupby(SETTING, sort=True)):
-        a = _agg(g, ["h"], "final_test_acc")
+        a = _agg(g, ["h"], "final_test_acc", ci)
         ns.append(a["n"])
-        ax.errorbar(a["h"], a["mean"], yerr=a["std"].fillna(0), marker="o", capsize=3, color=_line_colors(i),
+        hs |= set(a["h"])
+        ax.errorbar(a["h"], a["mean"], yerr=a["ci"].fillna(0), marker="o", capsize=3, color=_line_colors(i),
                     label=f"{setting_label(key)} ({_n_text(a['n'])})")
         _mark_diverged(ax, a["h"], a["n_diverged"], a["n"] + a["n_diverged"])
     if ns:
+        from matplotlib.ticker import NullFormatter
+
+        # ticks at the grid's h values only: the log axis's own minor labels overlapped
         ax.set_xscale("log")
-        ax.legend(loc="best")
+        ax.set_xticks(sorted(hs), [f"{h:g}" for h in sorted(hs)])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        _legend_below(fig, axes, ncol=1)
     else:
         _empty(ax)
     ax.set_xlabel("learning rate h (β = 0)")
@@ -139,7 +180,7 @@ def plot_acc_vs_lr(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequenc
     ax.set_title("Obs. 1: plain SGD, test accuracy vs h")
     n_txt = _n_text(pd.concat(ns)) if ns else "n=0"
     save(fig, paths, caption=("Final test accuracy of plain SGD (β = 0) against the learning rate h (log scale); "
-                              f"mean ± std over seeds ({n_txt} completed seeds per point). Red crosses: diverged "
+                              f"mean ± {_ci_text(ci)} ({n_txt} completed seeds per point). Red crosses: diverged "
                               "runs (not in the mean). Paper: accuracy rises with h."))
 
 
@@ -148,9 +189,9 @@ def _settings_panels(f: pd.DataFrame):
     return keys
 
 
-def plot_curves(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None) -> None:
+def plot_curves(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None, ci: float) -> None:
     """Test accuracy per epoch, one line per β (SGD+M at fixed η), mean over completed
-    seeds with a ±1 std band; one panel per (dataset, model)."""
+    seeds with its ``ci`` t-interval band; one panel per (dataset, model)."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
     f = f[f["method"] == "sgdm"]
     ep = epochs
@@ -172,31 +213,32 @@ def plot_curves(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, 
             e = ep[ep["run_id"].isin(done["run_id"])]
             if len(e):
                 s = e.groupby("epoch")["test_acc"].agg(["mean", "std", "count"])
+                half = tquantile(0.5 + ci / 2, s["count"] - 1) * s["std"] / np.sqrt(s["count"])
+                half = np.nan_to_num(np.asarray(half, dtype=float))
                 col = beta_color(beta)
                 ax.plot(s.index, s["mean"], color=col,
                         label=f"β={beta:g} (n={len(done)}" + (f", {n_div} diverged" if n_div else "") + ")")
-                ax.fill_between(s.index, s["mean"] - s["std"].fillna(0), s["mean"] + s["std"].fillna(0),
-                                color=col, alpha=0.2, lw=0)
+                ax.fill_between(s.index, s["mean"] - half, s["mean"] + half, color=col, alpha=0.2, lw=0)
             elif n_div:
                 ax.plot([], [], color=beta_color(beta), ls=":", label=f"β={beta:g}: all {n_div} diverged")
         ax.set_title(f"{setting_label(key)}, η={eta_k:g}")
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy")
-        ax.legend(loc="lower right")
+    _legend_below(fig, axes, ncol=4)
     save(fig, paths, caption=("Test accuracy per epoch of SGD+M at a fixed effective learning rate η, one line per "
-                              "momentum β: mean over completed seeds (n in the legend), band ±1 std over seeds. "
+                              f"momentum β: mean over completed seeds (n in the legend), band: {_ci_text(ci)}. "
                               "Diverged runs are counted in the legend and left out of the mean."))
 
 
-def plot_spread(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None) -> None:
+def plot_spread(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None, ci: float) -> None:
     """Observation 2: detrended spread of test accuracy over the last N epochs vs β (SGD+M,
     fixed η; igrm.tidy.runs.plateau); mean ± std over seeds of the per-run spread."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
     fig, axes = figure(1, 1, width=4.0, height=3.2)
     ax = axes[0, 0]
-    _, ns, windows = _plot_beta_sweeps(ax, f, eta=eta, value="plateau_spread", marker="s")
+    _, ns, windows = _plot_beta_sweeps(ax, f, eta=eta, value="plateau_spread", marker="s", ci=ci)
     if ns:
-        ax.legend(loc="best")
+        _legend_below(fig, axes, ncol=1)
     else:
         _empty(ax)
     N = ", ".join(str(w) for w in sorted(windows)) or "–"
@@ -206,14 +248,14 @@ def plot_spread(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, 
     n_txt = _n_text(pd.concat(ns)) if ns else "n=0"
     save(fig, paths, caption=(f"Spread of test accuracy across epochs: per run, the SD of the residuals of a straight "
                               f"line through its test accuracy over the last N = {N} epochs (ddof 2: the trend "
-                              f"removed); mean ± std of that spread over seeds ({n_txt}), "
+                              f"removed); mean ± {_ci_text(ci)} of that spread ({n_txt}), "
                               "SGD+M at a fixed effective learning rate η. Paper: spread falls as β rises."))
 
 
 def plot_explicit(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None,
-                  explicit_against: str) -> None:
+                  explicit_against: str, ci: float) -> None:
     """Explicit IGR-M baseline vs GD+M (same β) vs plain GD (β = 0), all at the same η:
-    test accuracy curves (left), final accuracy bars (middle), mean ± std over seeds, and
+    test accuracy curves (left), final accuracy bars (middle), mean ± its ``ci`` t-interval over seeds, and
     the expansion parameter ε = h|λ_max|/(1−β)² of each run at its measured points (right,
     docs/theory.md (T61)) against the real-root bound 1/(1+√β)² ((T51))."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
@@ -238,27 +280,29 @@ def plot_explicit(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence
             col = beta_color(b) if kind != "explicit" else "#9467bd"
             e = ep[ep["run_id"].isin(done["run_id"])]
             if len(e):
-                s = e.groupby("epoch")["test_acc"].agg(["mean", "std"])
+                s = e.groupby("epoch")["test_acc"].agg(["mean", "std", "count"])
+                half = np.nan_to_num(np.asarray(tquantile(0.5 + ci / 2, s["count"] - 1) * s["std"]
+                                                / np.sqrt(s["count"]), dtype=float))
                 ax_c.plot(s.index, s["mean"], color=col, ls=styles[kind],
                           label=f"{label} (n={len(done)}" + (f", {n_div} div." if n_div else "") + ")")
-                ax_c.fill_between(s.index, s["mean"] - s["std"].fillna(0), s["mean"] + s["std"].fillna(0),
-                                  color=col, alpha=0.15, lw=0)
+                ax_c.fill_between(s.index, s["mean"] - half, s["mean"] + half, color=col, alpha=0.15, lw=0)
             eps_drawn |= _plot_epsilon(ax_e, g, ep, col, styles[kind], label)
             if kind != "plain":
                 bounds.add(beta)
             v = done["final_test_acc"].to_numpy(dtype=float)
             labels.append(label)
             means.append(float(v.mean()) if v.size else math.nan)
-            stds.append(float(v.std(ddof=1)) if v.size >= 2 else 0.0)
+            stds.append(float(tquantile(0.5 + ci / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+                        if v.size >= 2 else 0.0)
             colors.append(col)
             ns_all.append(f"n={v.size}" + (f"\n{n_div} div." if n_div else ""))
     if labels:
         x = np.arange(len(labels))
+        ax_b.set_axisbelow(True)   # grid lines behind the bars
         ax_b.bar(x, np.nan_to_num(means), yerr=stds, color=colors, capsize=3, alpha=0.8)
         for xi, m, t in zip(x, means, ns_all):
             ax_b.annotate(t, xy=(xi, 0.02), xycoords=("data", "axes fraction"), ha="center", fontsize=6)
         ax_b.set_xticks(x, labels, rotation=30, ha="right", fontsize=7)
-        ax_c.legend(loc="lower right", fontsize=6)
         etas = sorted({k[0][4] for k in groups})
         title_eta = ", ".join(f"{e:g}" for e in etas)
         setting = "; ".join(sorted({setting_label(k[0][:4]) for k in groups}))
@@ -269,23 +313,24 @@ def plot_explicit(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence
     ax_c.set_xlabel("epoch")
     ax_c.set_ylabel("test accuracy")
     ax_c.set_title(f"{setting} η={title_eta}".strip())
+    ax_b.set_xlabel("method")
     ax_b.set_ylabel("final test accuracy")
-    ax_b.set_title("final accuracy, mean ± std over seeds")
+    ax_b.set_title(f"final accuracy, mean ± {100 * ci:g}% t-CI")
     if eps_drawn:
         for b in sorted(bounds):
             ax_e.axhline(epsilon_bound(beta=b, max_epsilon=math.inf), color="k", ls="-.", lw=0.8,
                          label=f"1/(1+√β)², β={b:g}")
         ax_e.set_yscale("log")
-        ax_e.legend(loc="best", fontsize=6)
     else:
         _empty(ax_e, "sharpness not measured")
     ax_e.set_xlabel("epoch (full batch: step)")
     ax_e.set_ylabel("ε = h|λ_max|/(1−β)²")
     ax_e.set_title("expansion parameter along the run")
+    _legend_below(fig, axes, ncol=3)
     save(fig, paths, caption=("Explicit IGR-M baseline (plain GD/SGD at η on E + μ‖∇E‖², μ = βη/(2(1−β))) against "
                               "heavy-ball GD+M/SGD+M with the same β and plain GD/SGD (β = 0), all at the same "
                               f"effective learning rate η = {title_eta}. Left: test accuracy per epoch, mean over "
-                              "completed seeds ± 1 std. Right: final test accuracy, mean ± std over seeds (n under "
+                              f"completed seeds, band: {_ci_text(ci)}. Middle: final test accuracy, mean ± that interval (n under "
                               "each bar; diverged runs counted, not averaged). Right: ε = h|λ_max|/(1−β)² of "
                               "every run at its measured points (0 = initialisation; one line per seed; open "
                               "markers: power iteration not converged, a lower bound) against GD+M's real-root "
