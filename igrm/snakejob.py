@@ -67,6 +67,20 @@ def rotate_log(path: str | os.PathLike, keep: int = KEEP_LOGS) -> Path | None:
     return path.with_name(f"{path.name}.1")
 
 
+def _brief_on_console(err: BaseException, path: Path) -> None:
+    """When ``err`` ends the job's process uncaught, print one line on stderr (the console)
+    instead of the traceback a second time: the log has the traceback and the whole message,
+    and Snakemake prints the log of a failed job (show-failed-logs, profiles/default)."""
+    first = (str(err).strip().splitlines() or [""])[0]
+
+    def hook(tp, value, tb):
+        if value is not err:
+            return sys.__excepthook__(tp, value, tb)
+        print(f"{tp.__name__}: {first}\n(the whole message and the traceback: {path})", file=sys.stderr)
+
+    sys.excepthook = hook
+
+
 @contextlib.contextmanager
 def logged(smk):
     """Run the ``with`` block with its output in the rule's log (``log:``, first file).
@@ -94,8 +108,9 @@ def logged(smk):
         try:
             yield log
             log.info("done in %.2f s", time.perf_counter() - t0)
-        except BaseException:
+        except BaseException as err:
             log.exception("job failed")
+            _brief_on_console(err, path)
             raise
         finally:
             root.removeHandler(handler)

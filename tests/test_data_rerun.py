@@ -4,6 +4,7 @@ timeout_s, progress_s). A real run of download -> prepare on a small CIFAR-10 ar
 a local source (no network), then Snakemake dry runs with changed keys."""
 
 import re
+import shutil
 
 import pytest
 
@@ -72,15 +73,33 @@ def test_md5_override_reruns_download_and_prepare(prepared):
     assert jobs.get("download_data") == 1 and jobs.get("prepare_data") == 1
 
 
-def test_rerun_keeps_the_previous_attempts_log(prepared):
-    """Snakemake deletes a job's log before rerunning it; the earlier attempt's log survives
-    as <log>.1 (igrm.snakejob.logged)."""
+def test_failed_download_shows_its_message_and_keeps_earlier_logs(prepared):
+    """A download that fails (no source works) prints the DownloadError's message, with the way
+    out, on the console: the workflow profile profiles/default/ (show-failed-logs) prints the
+    rule's log, where the job's own stderr gives one line only (igrm.snakejob.logged).
+    Snakemake deletes a job's log before rerunning it; the earlier attempts' logs survive as
+    <log>.1 ... (here: the successful download, then the rule's own retries, download_data:
+    retries 2). Runs in a copy of the prepared folder: the failed run leaves no manifest."""
     wd, _, _ = prepared
+    wd = shutil.copytree(wd, wd.parent / (wd.name + "_failed"))
     log = wd / "logs" / "data" / "download_cifar10.log"
     first = log.read_text()
     assert "rule download_data" in first
-    snakemake(TARGET, "--cores", "1", "--forcerun", "download_data", "--configfile", str(TINY),
-              str(wd / "data.yaml"), cwd=wd)
-    kept = log.with_name(log.name + ".1")
-    assert kept.read_text() == first
+    # nothing works: the md5 override no longer matches the archive there (moved aside as
+    # .corrupt), no local copy, and the official URL only reaches a dead proxy (no network)
+    failing = data_yaml(wd / "data_fail.yaml", wd / "nowhere", "a" * 32, retries=0)
+    dead = "http://127.0.0.1:9"
+    proc = snakemake(TARGET, "--cores", "1", "--forcerun", "download_data", "--configfile", str(TINY),
+                     str(failing), cwd=wd, check=False,
+                     env={"HTTPS_PROXY": dead, "https_proxy": dead, "NO_PROXY": "", "no_proxy": ""})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "Using workflow specific profile" in out and "Logfile logs/data/download_cifar10.log:" in out, out
+    assert "DownloadError: Could not obtain cifar-10-binary.tar.gz for dataset 'cifar10'" in out
+    assert "Ways out:" in out and "data.cifar10.mirrors" in out
+    assert str(wd / "resources/data/raw/cifar10/cifar-10-binary.tar.gz") in out
+    # the job's stderr: one line per attempt; the traceback only inside each printed log
+    assert "(the whole message and the traceback: logs/data/download_cifar10.log)" in out
+    assert out.count("Traceback (most recent call last)") == out.count("Logfile logs/data/download_cifar10.log:")
+    assert log.with_name(log.name + ".3").read_text() == first
     assert "previous attempt's log is logs/data/download_cifar10.log.1" in log.read_text()
