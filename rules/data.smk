@@ -49,3 +49,10 @@ rule download:
     input:
         expand(rules.download_data.output.manifest, dataset=config["train"]["datasets"]),
     localrule: True
+
+
+rule prepare:
+    """Every configured dataset parsed into resources/data/<name>.h5 (named target)."""
+    input:
+        expand(rules.prepare_data.output.data, dataset=config["train"]["datasets"]),
+    localrule: True
