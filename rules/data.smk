@@ -17,7 +17,10 @@ rule download_data:
         manifest=f"{DATA}/raw/{{dataset}}/manifest.json",
     log:
         "logs/data/download_{dataset}.log",
-    retries: 2
+    # not rerun by Snakemake (not even with --retries / profiles): igrm.data.download already
+    # retries transient errors per URL (data.<name>.retries), and a DownloadError, printed
+    # with its ways out, would only be printed again
+    retries: 0
     localrule: True
     conda:
         "../envs/science.yaml"

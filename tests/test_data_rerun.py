@@ -77,9 +77,9 @@ def test_failed_download_shows_its_message_and_keeps_earlier_logs(prepared):
     """A download that fails (no source works) prints the DownloadError's message, with the way
     out, on the console: the workflow profile profiles/default/ (show-failed-logs) prints the
     rule's log, where the job's own stderr gives one line only (igrm.snakejob.logged).
-    Snakemake deletes a job's log before rerunning it; the earlier attempts' logs survive as
-    <log>.1 ... (here: the successful download, then the rule's own retries, download_data:
-    retries 2). Runs in a copy of the prepared folder: the failed run leaves no manifest."""
+    Snakemake deletes a job's log before rerunning it; the earlier attempt's log survives as
+    <log>.1. One attempt (download_data: retries 0; download() retried per URL already). Runs
+    in a copy of the prepared folder: the failed run leaves no manifest."""
     wd, _, _ = prepared
     wd = shutil.copytree(wd, wd.parent / (wd.name + "_failed"))
     log = wd / "logs" / "data" / "download_cifar10.log"
@@ -101,5 +101,6 @@ def test_failed_download_shows_its_message_and_keeps_earlier_logs(prepared):
     # the job's stderr: one line per attempt; the traceback only inside each printed log
     assert "(the whole message and the traceback: logs/data/download_cifar10.log)" in out
     assert out.count("Traceback (most recent call last)") == out.count("Logfile logs/data/download_cifar10.log:")
-    assert log.with_name(log.name + ".3").read_text() == first
+    assert out.count("Logfile logs/data/download_cifar10.log:") == 1  # printed once: not retried
+    assert log.with_name(log.name + ".1").read_text() == first
     assert "previous attempt's log is logs/data/download_cifar10.log.1" in log.read_text()
