@@ -74,10 +74,11 @@ def _brief_on_console(err: BaseException, path: Path) -> None:
     instead of the traceback a second time: the log has the traceback and the whole message,
     and Snakemake prints the log of a failed job (show-failed-logs, profiles/default)."""
     first = (str(err).strip().splitlines() or [""])[0]
+    previous = sys.excepthook
 
     def hook(tp, value, tb):
         if value is not err:
-            return sys.__excepthook__(tp, value, tb)
+            return previous(tp, value, tb)
         print(f"{tp.__name__}: {first}\n(the whole message and the traceback: {path})", file=sys.stderr)
 
     sys.excepthook = hook
