@@ -3,17 +3,16 @@
 Four image-classification datasets (docs/theory.md §8):
 ``cifar10`` (the default), ``cifar100``, ``mnist`` and ``fashion_mnist``.
 
-* :func:`download` fetches each archive of a dataset with :mod:`urllib` only, streamed to a
-  temporary file beside its final name, and verifies its MD5 (the published checksum;
-  SHA-256 is computed and recorded too) *before* anything reads it. A mismatch or a
-  truncated transfer deletes the temporary file: the final name only ever holds a
-  verified archive. Sources, in order: the file already at the final name, the
-  config's ``local`` path, the official URL(s), the config's ``mirrors``. Transient
-  errors (connection errors, timeouts, HTTP 5xx/408/429, truncated bodies) are
-  retried with exponential backoff; a 404, a checksum mismatch, a failed name
-  resolution or a transfer over the size cap (:func:`max_download_bytes`: refused
-  on its Content-Length, or cut off) moves on to the next source. ``.part`` files
-  a killed download left are removed first. When every source fails, :class:`DownloadError` says what was tried and the
+* :func:`download` fetches each archive of a dataset with pooch (its HTTP/FTP downloaders,
+  the check against the published MD5, the temporary file deleted unless the MD5 matches;
+  SHA-256 is computed and recorded too): nothing reads an archive before it is verified, and
+  the final name only ever holds a verified archive. Sources, in order: the file already at
+  the final name, the config's ``local`` path, the official URL(s), the config's
+  ``mirrors``. Transient errors (connection errors, timeouts, HTTP 5xx/408/429, truncated
+  bodies) are retried with exponential backoff; a 404, a checksum mismatch, a failed name
+  resolution or a transfer over the size cap (:func:`max_download_bytes`: refused on its
+  Content-Length, or cut off) moves on to the next source. What a killed download left is
+  removed first. When every source fails, :class:`DownloadError` says what was tried and the
   two ways out (pre-stage the archive at the printed path, or configure
   ``data.<name>.mirrors`` / ``data.<name>.local``).
 * Nothing downloaded is ever unpickled: CIFAR comes as the *binary* archives, read
@@ -31,15 +30,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import tarfile
 import time
-import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -47,7 +46,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from igrm.io import atomic_path, now_iso, provenance, read_h5, write_h5
+from igrm.io import atomic_path, current_umask, now_iso, provenance, read_h5, write_h5
 
 log = logging.getLogger("igrm")
 
@@ -338,29 +337,17 @@ def read_source_info(path: str | os.PathLike) -> dict[str, Any] | None:
         return None
 
 
-# --------------------------------------------------------------------------- download
+# --------------------------------------------------------------------------- download (pooch)
+#
+# pooch (https://www.fatiando.org/pooch) fetches each URL: its downloaders (HTTP/HTTPS through
+# requests, FTP), the MD5 check of the transfer against the known hash, the temporary file that
+# is deleted unless the hash matches, and the move of the verified file. What is ours: the order
+# of the sources (pre-staged file, `local`, official URLs, mirrors), which errors are retried
+# (pooch's `retry_if_failed` also retries a 404 and a checksum mismatch, with fixed waits of
+# 1, 2, ... 10 s that `backoff_s` could not set), the size cap, `file://` sources, progress lines
+# in the job's log, and the DownloadError that says how to get out when every source fails.
 
-class _Progress:
-    def __init__(self, label: str, total: int | None, every_s: float):
-        self.label, self.total, self.every = label, total, every_s
-        self.t0 = self.last = time.monotonic()
-        self.n = 0
-
-    def _line(self, now: float) -> str:
-        mb = self.n / 1e6
-        rate = mb / max(now - self.t0, 1e-9)
-        of = f" / {self.total / 1e6:.1f} MB ({100 * self.n / self.total:.1f}%)" if self.total else " MB"
-        return f"{self.label}: {mb:.1f}{of}, {rate:.2f} MB/s"
-
-    def update(self, n: int) -> None:
-        self.n += n
-        now = time.monotonic()
-        if now - self.last >= self.every:
-            self.last = now
-            log.info("downloading %s", self._line(now))
-
-    def done(self) -> None:
-        log.info("downloaded %s in %.1f s", self._line(time.monotonic()), time.monotonic() - self.t0)
+STAGING = ".incoming"  # beside the archives: pooch's temporary file and verified copy, before the rename
 
 
 def max_download_bytes(f: ArchiveFile) -> int:
@@ -372,87 +359,170 @@ def max_download_bytes(f: ArchiveFile) -> int:
     return int(f.size) + max(SIZE_MARGIN_MIN, int(f.size * SIZE_MARGIN))
 
 
-def _is_name_resolution_error(err: BaseException) -> bool:
-    return isinstance(err, urllib.error.URLError) and isinstance(err.reason, socket.gaierror)
-
-
-def _is_transient(err: BaseException) -> bool:
-    if isinstance(err, urllib.error.HTTPError):
-        return err.code >= 500 or err.code in (408, 429)
-    if isinstance(err, urllib.error.URLError):
-        reason = err.reason
-        if isinstance(reason, socket.gaierror):
-            return False  # DNS: offline or a wrong host name; retrying only costs the backoff
-        if isinstance(reason, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)):
-            return False
-        if isinstance(reason, str) and "unknown url type" in reason:
-            return False
-        return True  # connection refused/reset, DNS failure, timeout while connecting
-    return isinstance(err, (TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException,
-                            TruncatedTransferError))
-
-
-def _describe(err: BaseException) -> str:
-    if isinstance(err, urllib.error.HTTPError):
-        return f"HTTP {err.code} {err.reason}"
-    if _is_name_resolution_error(err):
-        return (f"name resolution failed ({err.reason}): offline, or a wrong host name in the URL? "
-                f"(not retried)")
-    if isinstance(err, urllib.error.URLError):
-        r = err.reason
-        return f"{type(r).__name__}: {r}" if isinstance(r, BaseException) else str(r)
-    return f"{type(err).__name__}: {err}"
-
-
 def _oversize_hint(f: ArchiveFile, cap: int) -> str:
     size = f"{f.size:,} bytes" if f.size else "of unknown size"
     return (f"{f.filename} is {size}, so at most {cap:,} bytes are accepted; "
             f"a source serving a larger file is not serving this archive")
 
 
-def _fetch_url(url: str, final: Path, f: ArchiveFile, cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """One attempt: stream ``url`` into a temporary file beside ``final``, check length and
-    MD5, and only then rename it onto ``final``."""
+class _Transfer:
+    """The file a pooch downloader writes to, and its progress bar (pooch's protocol: ``total``,
+    ``update``, ``reset``, ``close``). It counts the bytes actually written, logs a progress line
+    every ``every_s`` seconds, and enforces the size cap: a ``total`` over the cap (the server's
+    Content-Length, which the downloader sets before it reads the body) is refused, and a body
+    is stopped as soon as it passes the cap."""
+
+    def __init__(self, out, f: ArchiveFile, label: str, every_s: float):
+        self.out, self.f, self.label, self.every = out, f, label, every_s
+        self.cap = max_download_bytes(f)
+        self.n, self._total = 0, None
+        self.t0 = self.last = time.monotonic()
+
+    @property
+    def total(self) -> int | None:
+        return self._total
+
+    @total.setter
+    def total(self, value: int | None) -> None:
+        if value and value > self.cap:
+            raise OversizeTransferError(f"Content-Length {value:,} bytes refused before reading: "
+                                        f"{_oversize_hint(self.f, self.cap)}")
+        self._total = int(value) if value else None
+
+    def write(self, chunk: bytes) -> None:
+        if self.n + len(chunk) > self.cap:
+            raise OversizeTransferError(f"stopped after more than {self.cap:,} bytes "
+                                        f"(no Content-Length announced it): {_oversize_hint(self.f, self.cap)}")
+        self.out.write(chunk)
+        self.n += len(chunk)
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            log.info("downloading %s", self._line(now))
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def update(self, n: int) -> None:  # pooch passes its chunk size; the bytes are counted in write()
+        pass
+
+    def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def _line(self, now: float) -> str:
+        mb, total = self.n / 1e6, self._total or self.f.size
+        of = f" / {total / 1e6:.1f} MB ({100 * self.n / total:.1f}%)" if total else " MB"
+        return f"{self.label}: {mb:.1f}{of}, {mb / max(now - self.t0, 1e-9):.2f} MB/s"
+
+    def done(self) -> None:
+        if self._total is not None and self.n != self._total:
+            raise TruncatedTransferError(f"truncated transfer: received {self.n} of {self._total} bytes "
+                                         f"announced by Content-Length")
+        now = time.monotonic()
+        log.info("downloaded %s in %.1f s", self._line(now), now - self.t0)
+
+
+def _downloader(f: ArchiveFile, cfg: Mapping[str, Any]):
+    """A pooch downloader (``(url, output_file, pooch)``) that streams into a :class:`_Transfer`:
+    pooch's HTTPDownloader for http(s) (timeout ``timeout_s``, no content decoding: the bytes
+    checked are the bytes served), a plain copy for ``file://``, pooch's choice otherwise (FTP)."""
+    import pooch
+
     from igrm import __version__
 
-    req = urllib.request.Request(url, headers={"User-Agent": f"igrm/{__version__} (python urllib)"})
-    md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
-    cap = max_download_bytes(f)
-    with atomic_path(final) as tmp:
-        with urllib.request.urlopen(req, timeout=cfg["timeout_s"]) as resp, open(tmp, "wb") as out:
-            length = resp.headers.get("Content-Length")
-            announced = int(length) if length and length.strip().isdigit() else None
-            if announced is not None and announced > cap:
-                raise OversizeTransferError(f"Content-Length {announced:,} bytes refused before reading: "
-                                            f"{_oversize_hint(f, cap)}")
-            progress = _Progress(f"{f.filename} from {url}", announced or f.size, cfg["progress_s"])
-            while chunk := resp.read(min(CHUNK, cap + 1 - progress.n)):
-                if progress.n + len(chunk) > cap:
-                    raise OversizeTransferError(f"stopped after more than {cap:,} bytes "
-                                                f"(no Content-Length announced it): {_oversize_hint(f, cap)}")
-                out.write(chunk)
-                md5.update(chunk)
-                sha.update(chunk)
-                progress.update(len(chunk))
-        if announced is not None and progress.n != announced:
-            raise TruncatedTransferError(f"truncated transfer: received {progress.n} of {announced} bytes "
-                                         f"announced by Content-Length")
-        got = md5.hexdigest()
-        if got != f.md5.lower():
-            raise ChecksumError(f"MD5 mismatch: expected {f.md5}, got {got} ({progress.n} bytes received)")
-        progress.done()
-    return {"file": f.filename, "source": url, "how": "download", "md5": got, "sha256": sha.hexdigest(),
-            "bytes": progress.n, "fetched": now_iso()}
+    headers = {"User-Agent": f"igrm/{__version__} (pooch/{pooch.__version__})", "Accept-Encoding": "identity"}
+
+    def fetch(url: str, output_file: str, instance) -> None:
+        with open(output_file, "wb") as out:
+            t = _Transfer(out, f, f"{f.filename} from {url}", cfg["progress_s"])
+            scheme = urllib.parse.urlsplit(url).scheme.lower()
+            if scheme == "file":
+                src = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+                with open(src, "rb") as fh:
+                    t.total = os.fstat(fh.fileno()).st_size
+                    shutil.copyfileobj(fh, t, CHUNK)
+            elif scheme in ("http", "https"):
+                pooch.HTTPDownloader(progressbar=t, chunk_size=CHUNK, timeout=cfg["timeout_s"],
+                                     headers=headers)(url, t, instance)
+            else:
+                pooch.choose_downloader(url, progressbar=t)(url, t, instance)
+            t.done()
+    return fetch
 
 
-def _copy_verified(src: Path, final: Path, f: ArchiveFile) -> dict[str, Any]:
-    """Copy a local archive beside ``final``, verify the copy, rename it onto ``final``."""
-    with atomic_path(final) as tmp:
-        shutil.copyfile(src, tmp)
-        d = file_digests(tmp)
-        if d["md5"] != f.md5.lower():
-            raise ChecksumError(f"MD5 mismatch for {src}: expected {f.md5}, got {d['md5']} ({d['bytes']} bytes)")
-    return {"file": f.filename, "source": src.resolve().as_uri(), "how": "local", **d, "fetched": now_iso()}
+def _fetch_url(url: str, final: Path, f: ArchiveFile, cfg: Mapping[str, Any], how: str = "download") -> dict[str, Any]:
+    """One attempt: pooch fetches ``url`` into the staging folder beside ``final`` and checks
+    its MD5 (a mismatch deletes it); the verified file is then renamed onto ``final``."""
+    import pooch
+
+    pooch.get_logger().setLevel(logging.WARNING)  # its "Downloading ..." line: ours says the same, in the job log
+    staging = final.parent / STAGING
+    pooch.retrieve(url, known_hash=f"md5:{f.md5}", fname=final.name, path=staging,
+                   downloader=_downloader(f, cfg))
+    staged = staging / final.name
+    os.chmod(staged, 0o666 & ~current_umask())  # pooch's temporary file is 0600
+    os.replace(staged, final)
+    return {"file": f.filename, "source": url, "how": how, **file_digests(final), "fetched": now_iso()}
+
+
+def _causes(err: BaseException) -> list[BaseException]:
+    """``err`` and what it wraps (``__cause__``, ``__context__``, urllib3's ``reason``, exception args)."""
+    out: list[BaseException] = []
+    stack = [err]
+    while stack:
+        e = stack.pop()
+        if not isinstance(e, BaseException) or any(e is o for o in out):
+            continue
+        out.append(e)
+        stack += [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
+    return out
+
+
+def _is_name_resolution_error(err: BaseException) -> bool:
+    return any(isinstance(c, socket.gaierror) or type(c).__name__ == "NameResolutionError" for c in _causes(err))
+
+
+def _hash_mismatch(err: BaseException) -> re.Match | None:
+    """pooch's ValueError for a transfer whose hash is not the known one."""
+    if isinstance(err, ValueError):
+        return re.search(r"expected (?:md5:)?(\w+) but got (\w+)", str(err))
+    return None
+
+
+def _is_transient(err: BaseException) -> bool:
+    import requests
+
+    if isinstance(err, requests.HTTPError) and err.response is not None:
+        code = err.response.status_code
+        return code >= 500 or code in (408, 429)
+    if _is_name_resolution_error(err):
+        return False  # DNS: offline or a wrong host name; retrying only costs the backoff
+    return isinstance(err, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                            TruncatedTransferError, TimeoutError, ConnectionError))
+
+
+def _describe(err: BaseException) -> str:
+    import requests
+
+    if isinstance(err, requests.HTTPError) and err.response is not None:
+        return f"HTTP {err.response.status_code} {err.response.reason}"
+    if _is_name_resolution_error(err):
+        why = next((c for c in _causes(err) if isinstance(c, socket.gaierror)), err)
+        return (f"name resolution failed ({why}): offline, or a wrong host name in the URL? "
+                f"(not retried)")
+    if m := _hash_mismatch(err):
+        return f"MD5 mismatch: expected {m[1]}, got {m[2]}"
+    if isinstance(err, requests.Timeout):
+        return f"{'connection' if isinstance(err, requests.ConnectTimeout) else 'read'} timed out"
+    if isinstance(err, requests.exceptions.ChunkedEncodingError):
+        short = next((c for c in _causes(err) if type(c).__name__ == "IncompleteRead"), err)
+        return f"truncated transfer: {short!r}"
+    if m := re.search(r"Failed to establish a new connection: ([^\"')]+)", str(err)):
+        return f"{type(err).__name__}: failed to connect: {m[1]}"
+    return f"{type(err).__name__}: {err}"
 
 
 def _local_candidate(local: str | os.PathLike, f: ArchiveFile, spec: DatasetSpec) -> Path:
@@ -482,13 +552,19 @@ def download(name: str | DatasetSpec, dest_dir: str | os.PathLike,
     c = resolve_cfg(spec.name, cfg)
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
-    return [_obtain(spec, f, dest / f.filename, c) for f in spec.files]
+    try:
+        return [_obtain(spec, f, dest / f.filename, c) for f in spec.files]
+    finally:
+        shutil.rmtree(dest / STAGING, ignore_errors=True)
 
 
 def _remove_partial(final: Path) -> None:
-    """Delete the temporary files (``.<filename>.*.part``, :func:`igrm.io.atomic_path`) that a
-    killed earlier download of ``final`` (or of its record) left beside it."""
-    for part in final.parent.glob(f".{final.name}.*.part"):
+    """Delete what a killed earlier download left beside ``final``: the staging folder
+    (pooch's temporary files) and temporary records (``.<filename>.*.part``, igrm.io.atomic_path)."""
+    staging = final.parent / STAGING
+    leftovers = [*staging.iterdir()] if staging.is_dir() else []
+    leftovers += final.parent.glob(f".{final.name}.*.part")
+    for part in leftovers:
         log.warning("removing %s, left by an interrupted earlier download", part)
         part.unlink(missing_ok=True)
 
@@ -513,28 +589,25 @@ def _obtain(spec: DatasetSpec, f: ArchiveFile, final: Path, cfg: Mapping[str, An
     if cfg["local"] is not None:
         try:
             src = _local_candidate(cfg["local"], f, spec)
-            where = src.resolve().as_uri()
             if not src.is_file():
                 raise FileNotFoundError(f"no such file: {src}")
-            info = _copy_verified(src, final, f)
+            info = _fetch_url(src.resolve().as_uri(), final, f, cfg, how="local")
             _write_sidecar(final, info)
             log.info("%s: %s copied from %s and verified (MD5 %s)", spec.name, f.filename, src, info["md5"])
             return final
-        except (OSError, DataError) as err:
+        except (OSError, DataError, ValueError) as err:
             attempts.append((f"local {cfg['local']}", _describe(err)))
             log.warning("%s: local source %s failed: %s", spec.name, cfg["local"], _describe(err))
 
     for url in spec.urls(f.filename, cfg["mirrors"]):
         for attempt in range(cfg["retries"] + 1):
             try:
+                log.info("%s: downloading %s", spec.name, url)
                 info = _fetch_url(url, final, f, cfg)
                 _write_sidecar(final, info)
                 return final
-            except Exception as err:  # noqa: BLE001 - classified below, reported in DownloadError
-                transient = _is_transient(err)
-                if not isinstance(err, (OSError, DataError, http.client.HTTPException, ValueError)):
-                    raise
-                last = attempt == cfg["retries"] or not transient
+            except (OSError, DataError, ValueError) as err:  # requests' errors are OSErrors
+                last = attempt == cfg["retries"] or not _is_transient(err)
                 tries = f" (after {attempt + 1} attempts)" if attempt else ""
                 log.warning("%s: %s: %s%s", spec.name, url, _describe(err),
                             "" if last else f"; retrying in {cfg['backoff_s'] * 2 ** attempt:g} s")

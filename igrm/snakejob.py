@@ -8,7 +8,9 @@ name; this module only gives it
   earlier attempts' logs are kept as ``<log>.1`` ... (:func:`rotate_log`);
 - :func:`write_result`: one HDF5 result, atomically, with provenance (igrm.io);
 - :func:`write_tidy`: one tidy CSV, atomically;
-- :func:`write_table`: a paper table as CSV, Markdown and LaTeX (igrm.io).
+- :func:`write_table`: a paper table as CSV, Markdown and LaTeX (igrm.io);
+- :class:`RunProgress`: a training job's live progress (per-epoch CSV beside its log, a
+  console line at 25/50/75/100 %).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any, Mapping
 
 from .io import now_iso, provenance, write_h5, write_table, write_text_atomic
 
-__all__ = ["logged", "simulate", "write_result", "write_tidy", "write_table", "now_iso"]
+__all__ = ["logged", "simulate", "write_result", "write_tidy", "write_table", "now_iso", "RunProgress"]
 
 log = logging.getLogger("igrm")
 
@@ -67,6 +69,21 @@ def rotate_log(path: str | os.PathLike, keep: int = KEEP_LOGS) -> Path | None:
     return path.with_name(f"{path.name}.1")
 
 
+def _brief_on_console(err: BaseException, path: Path) -> None:
+    """When ``err`` ends the job's process uncaught, print one line on stderr (the console)
+    instead of the traceback a second time: the log has the traceback and the whole message,
+    and Snakemake prints the log of a failed job (show-failed-logs, profiles/default)."""
+    first = (str(err).strip().splitlines() or [""])[0]
+    previous = sys.excepthook
+
+    def hook(tp, value, tb):
+        if value is not err:
+            return previous(tp, value, tb)
+        print(f"{tp.__name__}: {first}\n(the whole message and the traceback: {path})", file=sys.stderr)
+
+    sys.excepthook = hook
+
+
 @contextlib.contextmanager
 def logged(smk):
     """Run the ``with`` block with its output in the rule's log (``log:``, first file).
@@ -94,8 +111,9 @@ def logged(smk):
         try:
             yield log
             log.info("done in %.2f s", time.perf_counter() - t0)
-        except BaseException:
+        except BaseException as err:
             log.exception("job failed")
+            _brief_on_console(err, path)
             raise
         finally:
             root.removeHandler(handler)
@@ -126,3 +144,54 @@ def simulate(smk, fn, seed: int | None = None) -> None:
 def write_tidy(path, df) -> None:
     write_text_atomic(path, df.to_csv(index=False))
     log.info("wrote %s (%d rows)", path, len(df))
+
+
+PROGRESS_COLUMNS = ("epoch", "epochs", "status", "train_loss", "train_acc", "test_loss", "test_acc",
+                    "grad_norm_sq", "lr", "steps", "wall_time", "time")
+
+
+def progress_path(log_path: str | os.PathLike) -> Path:
+    """Where a training job's per-epoch metrics go while it runs: beside its log,
+    ``<log without .log>.progress.csv`` (not a declared output; the result file is the record)."""
+    p = Path(log_path)
+    return p.with_name(p.name.removesuffix(".log") + ".progress.csv")
+
+
+def console_epochs(epochs: int, parts: int = 4) -> set[int]:
+    """The epochs after which a training job prints a line on the console: 25, 50, 75 and
+    100 % of ``epochs`` (rounded up), so at most ``parts`` lines per job whatever its length."""
+    return {-(-k * int(epochs) // parts) for k in range(1, parts + 1)}
+
+
+class RunProgress:
+    """The ``progress`` of a training job (igrm.train.train): ``info`` / ``warning`` go to the
+    job's log; :meth:`epoch` appends the epoch's metrics as one row to the per-run CSV
+    (:func:`progress_path`; one ``write`` per row, so ``tail -f`` shows whole rows as they come)
+    and, at 25/50/75/100 % of the epochs or when the run ends early (diverged), prints one
+    line on the console (the process's own stderr, which :func:`logged` does not redirect).
+    Four lines per job keep a 70-job run readable; the CSV has every epoch."""
+
+    def __init__(self, smk, logger: logging.Logger = log, console=None):
+        self.log = logger
+        self.path = progress_path(smk.log[0])
+        self.console = console if console is not None else sys.__stderr__
+        self.label = " ".join([smk.rule, *(f"{k}={v}" for k, v in dict(smk.wildcards.items()).items())])
+        write_text_atomic(self.path, ",".join(PROGRESS_COLUMNS) + "\n")  # a new attempt starts afresh
+
+    def info(self, msg: str) -> None:
+        self.log.info(msg)
+
+    def warning(self, msg: str) -> None:
+        self.log.warning(msg)
+
+    def epoch(self, epoch: int, epochs: int, row: Mapping[str, Any], status: str) -> None:
+        values = {**row, "epoch": epoch, "epochs": epochs, "status": status, "time": now_iso()}
+        line = ",".join("" if values.get(k) is None else str(values.get(k)) for k in PROGRESS_COLUMNS) + "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+        if self.console is not None and (epoch in console_epochs(epochs) or status == "diverged"):
+            print(f"{self.label}: epoch {epoch}/{epochs} {status}, test_acc {row['test_acc']:.4f}, "
+                  f"train_loss {row['train_loss']:.4f}, {row['wall_time']:.0f} s", file=self.console, flush=True)

@@ -484,6 +484,13 @@ def _emit(progress, msg: str) -> None:
         progress(msg)
 
 
+def _emit_epoch(progress, epoch: int, epochs: int, row: Mapping[str, Any], status: str) -> None:
+    """The epoch's metrics to a ``progress`` that takes them (igrm.snakejob.RunProgress: the
+    per-run CSV and the console line); a plain logger or callable gets only the line of _emit."""
+    if hasattr(progress, "epoch"):
+        progress.epoch(epoch, epochs, row, status)
+
+
 # --------------------------------------------------------------------------- evaluation
 @torch.no_grad()
 def evaluate(model: nn.Module, images_u8: Tensor, labels: Tensor, mean: Tensor, std: Tensor,
@@ -759,6 +766,7 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
         _emit(progress, f"epoch {state['epoch']}/{epochs} train_loss {row['train_loss']:.4f} "
                         f"train_acc {row['train_acc']:.4f} test_loss {test_loss:.4f} test_acc {test_acc:.4f} "
                         f"lr {row['lr']:.4g} ({row['wall_time']:.1f}s)")
+        _emit_epoch(progress, state["epoch"], epochs, row, state["status"])
 
     if state["status"] == "running":        # epochs reached on resume of an old checkpoint
         state["status"] = "completed"

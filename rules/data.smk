@@ -17,7 +17,10 @@ rule download_data:
         manifest=f"{DATA}/raw/{{dataset}}/manifest.json",
     log:
         "logs/data/download_{dataset}.log",
-    retries: 2
+    # not rerun by Snakemake (not even with --retries / profiles): igrm.data.download already
+    # retries transient errors per URL (data.<name>.retries), and a DownloadError, printed
+    # with its ways out, would only be printed again
+    retries: 0
     localrule: True
     conda:
         "../envs/science.yaml"
@@ -48,4 +51,11 @@ rule download:
     """Every configured dataset's archives, downloaded and verified (named target)."""
     input:
         expand(rules.download_data.output.manifest, dataset=config["train"]["datasets"]),
+    localrule: True
+
+
+rule prepare:
+    """Every configured dataset parsed into resources/data/<name>.h5 (named target)."""
+    input:
+        expand(rules.prepare_data.output.data, dataset=config["train"]["datasets"]),
     localrule: True

@@ -5,7 +5,7 @@ deletes declared outputs before a retry)."""
 from pathlib import Path
 
 from igrm.gpuslots import acquire_gpu
-from igrm.snakejob import logged, now_iso, write_result
+from igrm.snakejob import RunProgress, logged, now_iso, write_result
 
 with logged(snakemake) as log:  # noqa: F821 (injected by Snakemake)
     # one machine, several GPUs: each concurrent GPU job takes its own device (a flock
@@ -21,7 +21,8 @@ with logged(snakemake) as log:  # noqa: F821 (injected by Snakemake)
         dataset = snakemake.wildcards.dataset  # noqa: F821
         started = now_iso()
         arrays, attrs = train(cfg, load_prepared(snakemake.input.data),  # noqa: F821
-                              Path(snakemake.params.checkpoint_dir), log)  # noqa: F821
+                              Path(snakemake.params.checkpoint_dir),  # noqa: F821
+                              RunProgress(snakemake, log))  # noqa: F821 (per-epoch CSV beside the log)
         write_result(snakemake.output[0], arrays, {**attrs, "dataset": dataset},  # noqa: F821
                      config={**cfg, "dataset": dataset}, started=started, seed=cfg["seed"],
                      device=str(attrs.get("device", "cpu")))

@@ -368,8 +368,10 @@ def test_leftover_part_files_of_a_killed_download_are_removed(site, tmp_path, mo
     use(monkeypatch, archives.spec_for("cifar10", [arc], [site.url]))
     raw = tmp_path / "raw"
     raw.mkdir()
-    # what atomic_path leaves when the process is killed mid-transfer
-    (raw / ".cifar-10-binary.tar.gz.k1ll3d.part").write_bytes(bytes(4096))
+    # what a process killed mid-transfer leaves: pooch's temporary file in the staging folder,
+    # and the temporary record of igrm.io.atomic_path
+    (raw / data.STAGING).mkdir()
+    (raw / data.STAGING / "tmpk1ll3d").write_bytes(bytes(4096))
     (raw / ".cifar-10-binary.tar.gz.source.json.x9.part").write_text("{")
     download("cifar10", raw, FAST)
     assert leftovers(raw) == ["cifar-10-binary.tar.gz", "cifar-10-binary.tar.gz.source.json"]

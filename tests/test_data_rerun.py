@@ -1,9 +1,12 @@
 """Which data.<name> keys rerun the science (rules/data.smk): only what changes the bytes of
 the data (the md5 overrides), never how they are fetched (mirrors, local, retries, backoff_s,
 timeout_s, progress_s). A real run of download -> prepare on a small CIFAR-10 archive given as
-a local source (no network), then Snakemake dry runs with changed keys."""
+a local source (no network), then Snakemake dry runs with changed keys, and one real run with a
+changed md5 that no source can satisfy: what a failed download shows on the console."""
 
 import re
+import shutil
+from types import SimpleNamespace
 
 import pytest
 
@@ -23,19 +26,25 @@ def data_yaml(path, archive, md5, **extra):
     return path
 
 
-def scheduled(wd, cfg):
-    """The jobs a dry run of TARGET would run with the config file ``cfg``. Every rerun
-    trigger but mtime: the code inputs are this checkout's igrm/ files, and an edit of one
-    while the test runs is not what is tested (a job whose params change reruns, and then
-    everything downstream of it: "input files updated by another job", with or without mtime)."""
-    proc = snakemake(TARGET, "-n", "--cores", "1", "--rerun-triggers", "params", "input", "software-env",
-                     "code", "--configfile", str(TINY), str(cfg), cwd=wd)
-    out = proc.stdout + proc.stderr
+# every rerun trigger but mtime: the code inputs are this checkout's igrm/ files, and an edit of
+# one while the test runs is not what is tested (a job whose params change reruns, and then
+# everything downstream of it: "input files updated by another job", with or without mtime)
+TRIGGERS = ("--rerun-triggers", "params", "input", "software-env", "code")
+
+
+def job_stats(out):
+    """The jobs of Snakemake's "Job stats" table in ``out`` ({} when there is nothing to do)."""
     if "Nothing to be done" in out:
         return {}
     table = re.search(r"Job stats:\n(.*?)\n\n", out, re.S)
     assert table, out
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table[1], re.M) if m[1] != "total"}
+
+
+def scheduled(wd, cfg):
+    """The jobs a dry run of TARGET would run with the config file ``cfg``."""
+    proc = snakemake(TARGET, "-n", "--cores", "1", *TRIGGERS, "--configfile", str(TINY), str(cfg), cwd=wd)
+    return job_stats(proc.stdout + proc.stderr)
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +56,23 @@ def prepared(tmp_path_factory):
     snakemake(TARGET, "--cores", "1", "--configfile", str(TINY), str(cfg), cwd=wd)
     assert (wd / TARGET).exists()
     return wd, archive, md5
+
+
+@pytest.fixture(scope="module")
+def md5_changed(prepared):
+    """A real run of TARGET with a changed md5 override, in a copy of the prepared folder (the
+    failed run leaves no manifest). Nothing can give an archive with that MD5: the one there
+    is moved aside as .corrupt, there is no local copy, and the official URL only reaches a
+    dead proxy (no network). So download_data reruns, and fails."""
+    wd, _, _ = prepared
+    wd = shutil.copytree(wd, wd.parent / (wd.name + "_md5"))
+    log = wd / "logs" / "data" / "download_cifar10.log"
+    first = log.read_text()
+    cfg = data_yaml(wd / "data_md5.yaml", wd / "nowhere", "f" * 32, retries=0)
+    dead = "http://127.0.0.1:9"
+    proc = snakemake(TARGET, "--cores", "1", *TRIGGERS, "--configfile", str(TINY), str(cfg), cwd=wd, check=False,
+                     env={"HTTPS_PROXY": dead, "https_proxy": dead, "NO_PROXY": "", "no_proxy": ""})
+    return SimpleNamespace(wd=wd, log=log, first_log=first, rc=proc.returncode, out=proc.stdout + proc.stderr)
 
 
 def test_transport_keys_rerun_nothing(prepared):
@@ -65,22 +91,25 @@ def test_transport_keys_rerun_nothing(prepared):
     assert scheduled(wd, moved) == {}
 
 
-def test_md5_override_reruns_download_and_prepare(prepared):
-    wd, archive, _ = prepared
-    other = data_yaml(wd / "data_md5.yaml", archive, "f" * 32)
-    jobs = scheduled(wd, other)
-    assert jobs.get("download_data") == 1 and jobs.get("prepare_data") == 1
+def test_md5_override_reruns_download_and_prepare(md5_changed):
+    assert job_stats(md5_changed.out) == {"download_data": 1, "prepare_data": 1}, md5_changed.out
+    assert "reason: Params have changed since last execution" in md5_changed.out
 
 
-def test_rerun_keeps_the_previous_attempts_log(prepared):
-    """Snakemake deletes a job's log before rerunning it; the earlier attempt's log survives
-    as <log>.1 (igrm.snakejob.logged)."""
-    wd, _, _ = prepared
-    log = wd / "logs" / "data" / "download_cifar10.log"
-    first = log.read_text()
-    assert "rule download_data" in first
-    snakemake(TARGET, "--cores", "1", "--forcerun", "download_data", "--configfile", str(TINY),
-              str(wd / "data.yaml"), cwd=wd)
-    kept = log.with_name(log.name + ".1")
-    assert kept.read_text() == first
+def test_failed_download_shows_its_message_and_keeps_earlier_logs(md5_changed):
+    """The DownloadError's message, with the ways out, on the console: the workflow profile
+    profiles/default/ (show-failed-logs) prints the rule's log, where the job's own stderr
+    gives one line (igrm.snakejob.logged). One attempt (download_data: retries 0; download()
+    retries per URL already). Snakemake deletes a job's log before rerunning it; the earlier
+    attempt's log survives as <log>.1."""
+    out, wd, log = md5_changed.out, md5_changed.wd, md5_changed.log
+    assert md5_changed.rc != 0, out
+    assert "Using workflow specific profile" in out and "Logfile logs/data/download_cifar10.log:" in out, out
+    assert "DownloadError: Could not obtain cifar-10-binary.tar.gz for dataset 'cifar10'" in out
+    assert "Ways out:" in out and "data.cifar10.mirrors" in out
+    assert str(wd / "resources/data/raw/cifar10/cifar-10-binary.tar.gz") in out
+    # the job's stderr: one line; the traceback only inside the printed log, printed once
+    assert "(the whole message and the traceback: logs/data/download_cifar10.log)" in out
+    assert out.count("Traceback (most recent call last)") == out.count("Logfile logs/data/download_cifar10.log:") == 1
+    assert log.with_name(log.name + ".1").read_text() == md5_changed.first_log
     assert "previous attempt's log is logs/data/download_cifar10.log.1" in log.read_text()

@@ -90,3 +90,32 @@ def test_log_of_a_killed_attempt_survives_snakemakes_deletion(tmp_path):
         print("second attempt")
     assert "killed attempt, epoch 17" in log.with_name("job.log.1").read_text()
     assert "second attempt" in log.read_text() and "epoch 17" not in log.read_text()
+
+
+def test_training_progress_is_a_live_csv_and_four_console_lines(tmp_path):
+    """A training job's live view (igrm.snakejob.RunProgress): every epoch appends one whole row
+    to <log>.progress.csv (readable while the run goes: `tail -f`); the console gets a line at
+    25/50/75/100 % of the epochs only (10 epochs: 3, 5, 8, 10), and when a run diverges."""
+    import io as stdio
+
+    console = stdio.StringIO()
+    p = snakejob.RunProgress(fake_job(tmp_path / "logs" / "run.log"), console=console)
+    assert p.path == tmp_path / "logs" / "run.progress.csv"
+    for e in range(1, 11):
+        row = {"train_loss": 1 / e, "train_acc": e / 20, "test_loss": 2 / e, "test_acc": e / 25,
+               "grad_norm_sq": 0.5, "lr": 0.01, "steps": 7 * e, "wall_time": 1.5 * e}
+        p.epoch(e, 10, row, "completed" if e == 10 else "running")
+        text = p.path.read_text()
+        assert text.endswith("\n") and text.count("\n") == 1 + e  # the header, then one row per epoch
+    rows = __import__("pandas").read_csv(p.path)
+    assert list(rows.columns) == list(snakejob.PROGRESS_COLUMNS)
+    assert rows["epoch"].tolist() == list(range(1, 11)) and rows["test_acc"].iloc[-1] == 0.4
+    assert rows["status"].tolist() == ["running"] * 9 + ["completed"]
+    lines = console.getvalue().splitlines()
+    assert [ln.split("epoch ")[1].split("/")[0] for ln in lines] == ["3", "5", "8", "10"], lines
+    assert lines[0] == "r x=1: epoch 3/10 running, test_acc 0.1200, train_loss 0.3333, 4 s"
+    p.epoch(2, 200, {**row, "test_acc": float("nan")}, "diverged")  # not a quarter, but the end
+    assert console.getvalue().splitlines()[-1].startswith("r x=1: epoch 2/200 diverged, test_acc nan")
+    assert snakejob.console_epochs(200) == {50, 100, 150, 200} and snakejob.console_epochs(1) == {1}
+    # a new attempt of the job starts its CSV afresh
+    assert snakejob.RunProgress(fake_job(tmp_path / "logs" / "run.log")).path.read_text().count("\n") == 1

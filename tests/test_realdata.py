@@ -128,3 +128,14 @@ def test_training_beats_chance(workdir):
     assert len(acc) == TRAIN["epochs"] and np.all(np.isfinite(acc))
     assert acc[-1] >= MIN_TEST_ACC, acc.tolist()  # chance is 0.1
     assert arrays["train_loss"][-1] < arrays["train_loss"][0]
+
+
+def test_progress_was_visible_while_it_ran(workdir):
+    """Live progress (igrm.snakejob.RunProgress): every epoch in the CSV beside the run's log,
+    and one console line at 25/50/75/100 % of the 5 epochs (after epochs 2, 3, 4, 5)."""
+    csv = workdir.path / "logs" / "train" / "fashion_mnist" / "sgdm" / "beta0.9_eta0.1_seed0.progress.csv"
+    lines = csv.read_text().splitlines()
+    assert lines[0].startswith("epoch,epochs,status,") and len(lines) == 1 + TRAIN["epochs"], lines
+    label = "train_run dataset=fashion_mnist method=sgdm beta=0.9 eta=0.1 seed=0: epoch "
+    shown = [ln.split(label)[1].split("/")[0] for ln in workdir.log.splitlines() if label in ln]
+    assert shown == ["2", "3", "4", "5"], workdir.log[-3000:]
