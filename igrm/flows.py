@@ -152,6 +152,114 @@ def slow_manifold_prev(problem: Problem, x0, beta, h, order: int = 1):
     return prev
 
 
+# --------------------------------------------------------------------------------------
+# GD+M: the O(h³) flow (docs/theory.md (T86)–(T88); derived in igrm/modified_series.py)
+# --------------------------------------------------------------------------------------
+
+
+def flow3_coefficients(beta) -> dict:
+    """Coefficients of x' = a_g g + h a_Hg Hg + h² (a_HHg H²g + a_Tgg T[g, g]) (docs/theory.md
+    (T87)); the test checks them against the SymPy derivation (igrm.modified_series)."""
+    b = np.asarray(beta, dtype=np.float64)
+    m = 1.0 - b
+    return {"g": -1.0 / m, "Hg": -(1.0 + b) / (2.0 * m**3),
+            "HHg": -(1.0 + 4.0 * b + b * b) / (3.0 * m**5), "Tgg": -(1.0 + 10.0 * b + b * b) / (12.0 * m**5)}
+
+
+def flow3_field(problem: Problem, x, beta, h1, h2, hT):
+    """x' = a_g g + h1 a_Hg Hg + h2 a_HHg H²g + hT a_Tgg T[g, g] (docs/theory.md (T87)).
+
+    ``h1``, ``h2``, ``hT`` broadcast against the lane axes of ``x`` (..., d): (h, h², h²) is
+    the O(h³) flow, (h, 0, 0) flow (2) (T6) and (h, h², 0) the ablation without the
+    third-derivative term. Uses ``problem.hvp`` and ``problem.third``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    a = flow3_coefficients(beta)
+    h1, h2, hT = (np.asarray(v, dtype=np.float64)[..., None] for v in (h1, h2, hT))
+    g = problem.grad(x)
+    Hg = problem.hvp(x, g)
+    out = a["g"] * g + h1 * a["Hg"] * Hg
+    if np.any(h2 != 0):
+        out = out + h2 * a["HHg"] * problem.hvp(x, Hg)
+    if np.any(hT != 0) and not problem.third_vanishes:
+        out = out + hT * a["Tgg"] * problem.third(x, g, g)
+    return out
+
+
+def solve_flow3_lanes(problem: Problem, X0, beta, h1, h2, hT, t_end, rtol, atol):
+    """Dense DOP853 solution of :func:`flow3_field` for L lanes (X0: (L, d); h1, h2, hT: (L,))
+    as one stacked system; returns ``sol(t) -> (len(t), L, d)`` with ``sol.nfev``."""
+    X0 = np.asarray(X0, dtype=np.float64)
+    L, d = X0.shape
+
+    def rhs(t, y):
+        return flow3_field(problem, y.reshape(L, d), beta, h1, h2, hT).ravel()
+
+    sol = solve_ivp(rhs, (0.0, float(t_end)), X0.ravel(), method="DOP853", rtol=rtol, atol=atol,
+                    dense_output=True)
+    if not sol.success:
+        raise RuntimeError(f"solve_ivp failed: {sol.message}")
+
+    def call(t):
+        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        return sol.sol(t).T.reshape(len(t), L, d)
+
+    call.nfev = sol.nfev  # type: ignore[attr-defined]
+    return call
+
+
+def slow_manifold_prev3(problem: Problem, x0, beta, h):
+    """x_{−1} on the slow manifold through x_0 to O(h³) (error O(h⁴); docs/theory.md (T88)):
+
+        x_{−1} = x_0 + h g/(1−β) + h² Hg/(1−β)³ + h³ (1+β)/(1−β)⁵ (H²g + ½ T[g, g])
+
+    at x_0 (the first two terms are (M7)). ``h``: (H,) → (H, d)."""
+    x0 = np.asarray(x0, dtype=np.float64)
+    b = float(beta)
+    h = np.asarray(h, dtype=np.float64)[..., None]
+    m = 1.0 - b
+    g = problem.grad(x0)
+    Hg = problem.hvp(x0, g)
+    c3 = problem.hvp(x0, Hg)
+    if not problem.third_vanishes:
+        c3 = c3 + 0.5 * problem.third(x0, g, g)
+    return x0 + h * g / m + h * h * Hg / m**3 + h**3 * (1.0 + b) / m**5 * c3
+
+
+# --------------------------------------------------------------------------------------
+# GD+M on a quadratic loss: the modified flow to every order (docs/theory.md (T90), (T91))
+# --------------------------------------------------------------------------------------
+
+
+def log_slow_root_coefficients(beta, order: int) -> np.ndarray:
+    """[c_1, …, c_order] of log r₁(z) = Σ c_n zⁿ, r₁ the slow root of r² − (1+β−z) r + β = 0
+    (docs/theory.md (T90)): a_0 = 1, (1−β) a_n = −a_{n−1} − Σ_{0<i<n} a_i a_{n−i} (series of r₁),
+    n l_n = n a_n − Σ_{0<k<n} k l_k a_{n−k} (its log). Checked against SymPy's series of log r₁."""
+    b = float(beta)
+    a = [1.0]
+    for n in range(1, order + 1):
+        a.append((-a[n - 1] - sum(a[i] * a[n - i] for i in range(1, n))) / (1.0 - b))
+    lg = [0.0]
+    for n in range(1, order + 1):
+        lg.append(a[n] - sum(k * lg[k] * a[n - k] for k in range(1, n)) / n)
+    return np.array(lg[1:])
+
+
+def slow_root(beta, z):
+    """The slow root r₁ = [b + √(b² − 4β)]/2, b = 1 + β − z, of heavy ball on a quadratic
+    along an eigenvalue λ (z = hλ; real for z ≤ (1−√β)², docs/theory.md (T51))."""
+    b = 1.0 + beta - np.asarray(z, dtype=np.float64)
+    return 0.5 * (b + np.sqrt(b * b - 4.0 * beta))
+
+
+def series_rate(beta, h, lam, order: int):
+    """μ_R(λ) = Σ_{n=1}^{R} c_n h^{n−1} λⁿ: the order-R truncation of log r₁(hλ)/h (T91)."""
+    c = log_slow_root_coefficients(beta, order)
+    lam = np.asarray(lam, dtype=np.float64)
+    h = np.asarray(h, dtype=np.float64)[..., None]
+    return sum(c[n - 1] * h ** (n - 1) * lam**n for n in range(1, order + 1))
+
+
 def heavy_ball(problem: Problem, x0, x_prev, beta, h, n_steps):
     """Heavy ball (eq. M1) for L lanes in lock step, each with its own h and step count.
 
