@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from .problems import Problem
+from .problems import Problem, TwoFactor
 
 # --------------------------------------------------------------------------------------
 # GD+M: flows (1) and (2)
@@ -274,6 +274,9 @@ def heavy_ball(problem: Problem, x0, x_prev, beta, h, n_steps):
     h = np.broadcast_to(np.asarray(h, dtype=np.float64), (L,))[:, None]
     n_steps = np.broadcast_to(np.asarray(n_steps, dtype=np.int64), (L,))
     N = int(n_steps.max())
+    if isinstance(problem, TwoFactor):   # the same recursion, compiled (tested against the loop below)
+        return _heavy_ball_two_factor(x, xp, float(np.asarray(beta)), np.ascontiguousarray(h[:, 0]),
+                                      np.ascontiguousarray(n_steps), float(problem.x), float(problem.y))
     X = np.full((N + 1, L, d), np.nan)
     X[0] = x
     n_min = int(n_steps.min())
@@ -460,6 +463,29 @@ def heavy_ball_two_factor_stream(x0, xs, ys, beta, h, n_steps):
 # --------------------------------------------------------------------------------------
 
 import numba as _nb  # noqa: E402
+
+
+@_nb.njit(cache=True)
+def _heavy_ball_two_factor(x, xp, beta, h, n_steps, cx, cy):  # pragma: no cover - compiled
+    """:func:`heavy_ball` on TwoFactor(x=cx, y=cy): ∇E = r cx (w2, w1), r = cx w1 w2 − cy (T23)."""
+    L = x.shape[0]
+    N = 0
+    for l in range(L):
+        N = max(N, n_steps[l])
+    X = np.full((N + 1, L, 2), np.nan)
+    for l in range(L):
+        a1 = x[l, 0]; a2 = x[l, 1]; p1 = xp[l, 0]; p2 = xp[l, 1]
+        X[0, l, 0] = a1; X[0, l, 1] = a2
+        hl = h[l]
+        for k in range(n_steps[l]):
+            r = cx * a1 * a2 - cy
+            n1 = a1 - hl * (r * cx * a2) + beta * (a1 - p1)
+            n2 = a2 - hl * (r * cx * a1) + beta * (a2 - p2)
+            p1 = a1; p2 = a2; a1 = n1; a2 = n2
+            X[k + 1, l, 0] = a1; X[k + 1, l, 1] = a2
+            if not (np.isfinite(a1) and np.isfinite(a2)):
+                break
+    return X
 
 
 @_nb.njit(cache=True, inline="always")

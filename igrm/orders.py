@@ -232,13 +232,17 @@ def _nanmax(a) -> float:
 HIGHER_FLOWS = ("flow (2)", "flow (3)", "flow (3) without T term")
 
 
-def gdm3_error_orders(*, problem: str, beta, h_grid, rtol, atol, check_factor,
+def gdm3_error_orders(*, problem: str, beta, h_grid, rtol, atol, check_factor, series_orders,
                       **setup) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Global errors of GD+M started on its slow manifold to O(h³) (T88) against flow (2),
     the O(h³) flow (T87) and its ablation, over an h grid (window: all of [0, T]).
 
     Keywords: ``problem`` (two_factor | lstsq), one ``beta``, the keys h_grid, rtol, atol,
-    check_factor of ``orders.gdm`` and, as ``setup``, the keys of ``orders.gdm.<problem>``.
+    check_factor of ``orders.gdm``, ``series_orders`` of ``orders.higher`` and, as ``setup``,
+    the keys of ``orders.gdm.<problem>``. On lstsq (quadratic) with ``series_orders``
+    non-empty the same job also runs :func:`series_error_orders` (one job instead of two:
+    the pipeline's cost is mostly per-job start-up), stored as series_orders,
+    series_errors (R, H), series_reference_error (H,).
 
     Arrays: h, eps, n_steps (H,); x0 (d,); errors, reference_error (F, H) with F = flows
     (the ablation is left out where ∇³E ≡ 0); flows (F,) labels. ``reference_error``: the
@@ -247,7 +251,7 @@ def gdm3_error_orders(*, problem: str, beta, h_grid, rtol, atol, check_factor,
     """
     t_start = time.perf_counter()
     c = {"problem": problem, "beta": beta, "h_grid": h_grid, "rtol": rtol, "atol": atol,
-         "check_factor": check_factor, **setup}
+         "check_factor": check_factor, "series_orders": list(series_orders), **setup}
     if problem not in SETUPS:
         raise ValueError(f"unknown error-order problem {problem!r}; expected one of {', '.join(SETUPS)}")
     name = problem
@@ -290,6 +294,14 @@ def gdm3_error_orders(*, problem: str, beta, h_grid, rtol, atol, check_factor,
              "nfev": int(sol.nfev), "diverged": bool(not np.all(np.isfinite(err))),
              "runtime_s": t_end - t_start, "runtime_heavy_ball_s": t_hb - t_start,
              "runtime_ode_s": t_ode - t_hb, "runtime_eval_s": t_end - t_ode, "config": c}
+    if name == "lstsq" and len(series_orders):
+        sa, sat = series_error_orders(beta=beta, h_grid=h_grid, series_orders=series_orders, **setup)
+        np.testing.assert_array_equal(sa["h"], h)
+        arrays.update({"series_orders": sa["orders"], "series_errors": sa["errors"],
+                       "series_reference_error": sa["reference_error"]})
+        attrs.update({"series_reference_error_max": sat["reference_error_max"],
+                      "series_min_error": sat["min_error"], "runtime_series_s": sat["runtime_s"]})
+        attrs["diverged"] = attrs["diverged"] or sat["diverged"]
     return arrays, attrs
 
 

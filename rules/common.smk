@@ -226,9 +226,36 @@ def sgdm_files(wildcards=None):
     ]
 
 
+def gdm3_cfg(wildcards):
+    """One O(h^3)-flow job as igrm.orders.gdm3_error_orders' keywords: one problem, one beta,
+    the grid and tolerances of orders.gdm, orders.higher.series_orders (used on lstsq) and
+    the keys of orders.gdm.<problem>."""
+    g = config["orders"]["gdm"]
+    keys = ("h_grid", "rtol", "atol", "check_factor")
+    return {
+        "problem": wildcards.problem,
+        "beta": float(wildcards.beta),
+        **{k: g[k] for k in keys},
+        "series_orders": config["orders"]["higher"]["series_orders"],
+        **g[wildcards.problem],
+    }
+
+
+def higher_files(wildcards=None):
+    hi = config["orders"]["higher"]
+    out = [
+        f"{R}/orders/gdm3/{p}_beta{num(b)}.h5"
+        for p in hi["problems"]
+        for b in hi["betas"]
+    ]
+    return out
+
+
 def orders_files(wildcards):
-    """The result files of one error-order family ({family}: gdm | sgdm)."""
-    return {"gdm": gdm_files, "sgdm": sgdm_files}[wildcards.family]()
+    """The result files of one error-order family ({family}: gdm | sgdm | higher)."""
+    return {"gdm": gdm_files, "sgdm": sgdm_files, "higher": higher_files}[
+        wildcards.family
+    ]()
 
 
 # which claim parts exist for which figure (the claims table gathers the enabled ones)
@@ -236,6 +263,7 @@ CLAIM_PARTS = {
     "toy": ["two_factor", "sharpness_sweep"],
     "orders_gdm": ["orders_gdm"],
     "orders_sgdm": ["orders_sgdm"],
+    "orders_higher": ["orders_higher"],
     "cifar": ["acc_vs_beta", "acc_vs_lr", "curves", "spread", "explicit"],
     "noise": ["noise_variance", "noise_regularisation"],
 }

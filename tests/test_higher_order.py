@@ -108,7 +108,7 @@ def test_higher_order_slopes_small_grid():
     g = schema_defaults("orders/gdm")
     grid = {"min": 0.005, "max": 0.04, "num": 4, "units": "eps"}
     a, at = orders.gdm3_error_orders(problem="two_factor", beta=0.5, h_grid=grid, rtol=g["rtol"], atol=g["atol"],
-                                     check_factor=g["check_factor"], **{**g["two_factor"], "T": 0.25})
+                                     check_factor=g["check_factor"], series_orders=[], **{**g["two_factor"], "T": 0.25})
     s = {f: orders.loglog_slope(a["h"], e)[0] for f, e in zip(a["flows"], a["errors"])}
     assert abs(s["flow (2)"] - 2) < 0.15 and abs(s["flow (3)"] - 3) < 0.15
     assert s["flow (3) without T term"] < 2.5                       # the ablation loses the order
@@ -117,3 +117,21 @@ def test_higher_order_slopes_small_grid():
     for R, e in zip(a["orders"], a["errors"]):
         assert abs(orders.loglog_slope(a["h"], e)[0] - R) < 0.15
     assert at["reference_error_max"] < 0.1 * at["min_error"]
+
+
+def test_compiled_two_factor_heavy_ball_matches_the_loop():
+    tf = TwoFactor(x=1.1, y=0.6)
+
+    class Plain(F.Problem):           # the same loss, not a TwoFactor: takes the numpy loop
+        dim = 2
+
+        def grad(self, w):
+            return tf.grad(w)
+
+    x0 = np.array([[2.8, 3.4], [1.0, 0.5], [2.8, 3.4]])
+    xp = x0 + np.array([[0.0, 0.0], [0.01, -0.02], [0.0, 0.0]])
+    h, n = np.array([1e-3, 2e-3, 0.2]), np.array([50, 30, 40])     # lane 3 diverges
+    a = F.heavy_ball(tf, x0, xp, 0.8, h, n)
+    b = F.heavy_ball(Plain(), x0, xp, 0.8, h, n)
+    np.testing.assert_allclose(a[:, :2], b[:, :2], rtol=1e-14, atol=1e-14)
+    assert np.isnan(a[31:, 1]).all() and not np.all(np.isfinite(a[:, 2])) and not np.all(np.isfinite(b[:, 2]))

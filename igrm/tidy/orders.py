@@ -14,7 +14,7 @@ from ..orders import DET_FLOWS, SGDM_FLOWS, fit_slopes
 
 
 def orders_tables(results) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(errors, slopes) of one family's result files (all gdm or all sgdm): the long
+    """(errors, slopes) of one family's result files (gdm, sgdm, or higher = gdm3): the long
     error table and the fitted slope of each of its (problem, β, comparison, flow, window)."""
     frames = [f for f in (tidy_orders(a, t) for a, t in results) if len(f)]
     errors = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -30,7 +30,7 @@ def _label(v) -> str:
 
 
 def tidy_orders(arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> pd.DataFrame:
-    """One row per (comparison, flow, window, h) of a gdm or sgdm result.
+    """One row per (comparison, flow, window, h) of a gdm, gdm3 or sgdm result.
 
     Columns: problem, beta, comparison, flow, window, h, eps, error, error_std (sgdm: std
     across streams of the per-stream error; NaN otherwise), n_streams, reference_error.
@@ -58,6 +58,12 @@ def tidy_orders(arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> p
                 ref = arrays["reference_error"][ci, fi]
                 add(comp, flow, "all", arrays["errors"][ci, fi], ref=ref)
                 add(comp, flow, "late", arrays["errors_late"][ci, fi], ref=ref)
+    elif kind == "gdm3":      # the O(h³) study (docs/modified_flows.md §7)
+        for fi, flow in enumerate(_label(v) for v in arrays["flows"]):
+            add("manifold3", flow, "all", arrays["errors"][fi], ref=arrays["reference_error"][fi])
+        # the linear series, orders R (docs/modified_flows.md §7.5), run in the lstsq job
+        for ri, R in enumerate(np.asarray(arrays.get("series_orders", [])).astype(int)):
+            add("series", f"order {R}", "all", arrays["series_errors"][ri], ref=arrays["series_reference_error"])
     elif kind == "sgdm":
         for flow, key, chk in ((SGDM_FLOWS[0], "err_full", "check_full"), (SGDM_FLOWS[1], "err_noreg", "check_noreg")):
             e = np.asarray(arrays[key], dtype=np.float64)  # (S, H)
