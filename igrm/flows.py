@@ -226,6 +226,30 @@ def slow_manifold_prev3(problem: Problem, x0, beta, h):
     return x0 + h * g / m + h * h * Hg / m**3 + h**3 * (1.0 + b) / m**5 * c3
 
 
+def rest_offset2(problem: Problem, x0, beta, h):
+    """The rest offset to O(h²) (docs/theory.md (T94)): the flow started at x_0 + Δ₂ follows
+    heavy ball from rest (x_{−1} = x_0) after its β^k transient, to O(h³),
+
+        Δ₂ = h β/(1−β)² g_0 + h² β(2+β)/(1−β)⁴ H g_0          (the first term is (M4))
+
+    ``h``: (H,) → (H, d)."""
+    x0 = np.asarray(x0, dtype=np.float64)
+    b = float(beta)
+    h = np.asarray(h, dtype=np.float64)[..., None]
+    m = 1.0 - b
+    g = problem.grad(x0)
+    return h * b / m**2 * g + h * h * b * (2.0 + b) / m**4 * problem.hvp(x0, g)
+
+
+def rest_offset_series(beta, z):
+    """s(z) = r₁ (r₂ − 1)/(r₂ − r₁) (r₁, r₂ = β/r₁ the roots (T90)): on E = ½λ(x − x*)² heavy
+    ball from rest has slow part s(hλ)(x_0 − x*) r₁^k, i.e. it follows the exact modified flow
+    from x* + s(hλ)(x_0 − x*) (docs/theory.md (T94); the test expands it)."""
+    r1 = slow_root(beta, z)
+    r2 = beta / r1
+    return r1 * (r2 - 1.0) / (r2 - r1)
+
+
 # --------------------------------------------------------------------------------------
 # GD+M on a quadratic loss: the modified flow to every order (docs/theory.md (T90), (T91))
 # --------------------------------------------------------------------------------------

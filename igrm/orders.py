@@ -45,7 +45,7 @@ DET_FLOWS = ("SGD+M flow", "SGD+M flow without h/4 terms", "flow (2)", "flow (1)
 #: t ≥ t_burn, after the parasitic β^k transient has died out.
 PRIMARY_WINDOW = {"naive": "all", "manifold": "all", "manifold2": "all", "shifted": "late",
                   "sgdm": "all", "sgdm_deterministic": "all",
-                  "manifold3": "all", "series": "all"}
+                  "manifold3": "all", "series": "all", "shifted3": "late"}
 
 #: expected slopes (docs/modified_flows.md §5), by (comparison, flow, window)
 EXPECTED = {
@@ -64,6 +64,7 @@ EXPECTED = {
     # beyond the paper (docs/modified_flows.md §7): slow-manifold start to O(h³) (T88)
     ("manifold3", "flow (2)", "all"): 2, ("manifold3", "flow (3)", "all"): 3,
     ("manifold3", "flow (3) without T term", "all"): 2,
+    ("shifted3", "flow (3)", "late"): 3,          # from rest vs flow (3) from x_0 + Δ₂ (T94)
     # quadratic loss, exact slow start: the order-R truncation of the exact series (T91)
     **{("series", f"order {R}", "all"): R for R in range(1, 11)},
 }
@@ -232,13 +233,17 @@ def _nanmax(a) -> float:
 HIGHER_FLOWS = ("flow (2)", "flow (3)", "flow (3) without T term")
 
 
-def gdm3_error_orders(*, problem: str, beta, h_grid, rtol, atol, check_factor, series_orders,
+def gdm3_error_orders(*, problem: str, beta, h_grid, t_burn_fraction, rtol, atol, check_factor, series_orders,
                       **setup) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Global errors of GD+M started on its slow manifold to O(h³) (T88) against flow (2),
     the O(h³) flow (T87) and its ablation, over an h grid (window: all of [0, T]).
 
-    Keywords: ``problem`` (two_factor | lstsq), one ``beta``, the keys h_grid, rtol, atol,
-    check_factor of ``orders.gdm``, ``series_orders`` of ``orders.higher`` and, as ``setup``,
+    Also ("shifted3"): GD+M from rest against the O(h³) flow from the shifted start
+    x_0 + Δ₂ (T94), on the late window t ≥ t_burn (after the β^k transient, as (M5)):
+    shifted3_errors, shifted3_reference_error (H,).
+
+    Keywords: ``problem`` (two_factor | lstsq), one ``beta``, the keys h_grid,
+    t_burn_fraction, rtol, atol, check_factor of ``orders.gdm``, ``series_orders`` of ``orders.higher`` and, as ``setup``,
     the keys of ``orders.gdm.<problem>``. On lstsq (quadratic) with ``series_orders``
     non-empty the same job also runs :func:`series_error_orders` (one job instead of two:
     the pipeline's cost is mostly per-job start-up), stored as series_orders,
@@ -250,8 +255,8 @@ def gdm3_error_orders(*, problem: str, beta, h_grid, rtol, atol, check_factor, s
     tolerances (an upper bound of the reference's own error).
     """
     t_start = time.perf_counter()
-    c = {"problem": problem, "beta": beta, "h_grid": h_grid, "rtol": rtol, "atol": atol,
-         "check_factor": check_factor, "series_orders": list(series_orders), **setup}
+    c = {"problem": problem, "beta": beta, "h_grid": h_grid, "t_burn_fraction": t_burn_fraction, "rtol": rtol,
+         "atol": atol, "check_factor": check_factor, "series_orders": list(series_orders), **setup}
     if problem not in SETUPS:
         raise ValueError(f"unknown error-order problem {problem!r}; expected one of {', '.join(SETUPS)}")
     name = problem
@@ -264,13 +269,16 @@ def gdm3_error_orders(*, problem: str, beta, h_grid, rtol, atol, check_factor, s
     flows = HIGHER_FLOWS[:2] if problem.third_vanishes else HIGHER_FLOWS
     Fn = len(flows)
 
-    X = F.heavy_ball(problem, np.tile(x0, (Hn, 1)), F.slow_manifold_prev3(problem, x0, beta, h), beta, h, n)
+    t_burn = float(t_burn_fraction) * T
+    X0 = np.tile(x0, (2 * Hn, 1))
+    Xp = np.concatenate([F.slow_manifold_prev3(problem, x0, beta, h), np.tile(x0, (Hn, 1))])
+    X = F.heavy_ball(problem, X0, Xp, beta, np.tile(h, 2), np.tile(n, 2))   # slow start; from rest
     t_hb = time.perf_counter()
-    # lanes: flow f, step j -> f * Hn + j
-    h1 = np.tile(h, Fn)
-    h2 = np.concatenate([np.zeros(Hn), h * h, h * h][:Fn])
-    hT = np.concatenate([np.zeros(Hn), h * h, np.zeros(Hn)][:Fn])
-    starts = np.tile(x0, (Fn * Hn, 1))
+    # lanes: flow f, step j -> f * Hn + j; then flow (3) from x0 + Δ₂, step j -> Fn * Hn + j
+    h1 = np.tile(h, Fn + 1)
+    h2 = np.concatenate([np.zeros(Hn), h * h, h * h][:Fn] + [h * h])
+    hT = np.concatenate([np.zeros(Hn), h * h, np.zeros(Hn)][:Fn] + [h * h])
+    starts = np.concatenate([np.tile(x0, (Fn * Hn, 1)), x0 + F.rest_offset2(problem, x0, beta, h)])
     sol = F.solve_flow3_lanes(problem, starts, beta, h1, h2, hT, T, rtol=float(rtol), atol=float(atol))
     loose = F.solve_flow3_lanes(problem, starts, beta, h1, h2, hT, T, rtol=float(rtol) * float(check_factor),
                                 atol=float(atol) * float(check_factor))
@@ -278,20 +286,27 @@ def gdm3_error_orders(*, problem: str, beta, h_grid, rtol, atol, check_factor, s
 
     err = np.full((Fn, Hn), np.nan)
     ref_err = np.full((Fn, Hn), np.nan)
+    err_sh = np.full(Hn, np.nan)
+    ref_sh = np.full(Hn, np.nan)
     for j in range(Hn):
         t = np.arange(n[j] + 1) * h[j]
+        late = t >= t_burn
         R, Rl = sol(t), loose(t)
         for fi in range(Fn):
             lane = fi * Hn + j
             err[fi, j] = _nanmax(np.linalg.norm(X[: n[j] + 1, j] - R[:, lane], axis=-1))
             ref_err[fi, j] = np.max(np.linalg.norm(R[:, lane] - Rl[:, lane], axis=-1))
+        lane = Fn * Hn + j
+        err_sh[j] = _nanmax(np.linalg.norm(X[: n[j] + 1, Hn + j] - R[:, lane], axis=-1)[late])
+        ref_sh[j] = np.max(np.linalg.norm(R[late, lane] - Rl[late, lane], axis=-1))
     t_end = time.perf_counter()
     arrays = {"h": h, "eps": eps, "n_steps": n, "x0": x0, "errors": err, "reference_error": ref_err,
-              "flows": np.array(flows)}
-    attrs = {"kind": "gdm3", "problem": name, "beta": beta, "T": T, "L0": L0, "rtol": float(rtol),
+              "flows": np.array(flows), "shifted3_errors": err_sh, "shifted3_reference_error": ref_sh}
+    attrs = {"kind": "gdm3", "problem": name, "beta": beta, "T": T, "t_burn": t_burn, "L0": L0, "rtol": float(rtol),
              "atol": float(atol), "check_factor": float(check_factor),
-             "reference_error_max": float(np.nanmax(ref_err)), "min_error": float(np.nanmin(err)),
-             "nfev": int(sol.nfev), "diverged": bool(not np.all(np.isfinite(err))),
+             "reference_error_max": float(max(np.nanmax(ref_err), np.nanmax(ref_sh))),
+             "min_error": float(min(np.nanmin(err), np.nanmin(err_sh))),
+             "nfev": int(sol.nfev), "diverged": bool(not (np.all(np.isfinite(err)) and np.all(np.isfinite(err_sh)))),
              "runtime_s": t_end - t_start, "runtime_heavy_ball_s": t_hb - t_start,
              "runtime_ode_s": t_ode - t_hb, "runtime_eval_s": t_end - t_ode, "config": c}
     if name == "lstsq" and len(series_orders):

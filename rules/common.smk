@@ -231,7 +231,7 @@ def gdm3_cfg(wildcards):
     the grid and tolerances of orders.gdm, orders.higher.series_orders (used on lstsq) and
     the keys of orders.gdm.<problem>."""
     g = config["orders"]["gdm"]
-    keys = ("h_grid", "rtol", "atol", "check_factor")
+    keys = ("h_grid", "t_burn_fraction", "rtol", "atol", "check_factor")
     return {
         "problem": wildcards.problem,
         "beta": float(wildcards.beta),

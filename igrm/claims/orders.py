@@ -23,10 +23,11 @@ _COMP_TEXT = {
     "sgdm": "SGD+M from rest vs {flow} from x_0 (RMS over sample streams)",
     "sgdm_deterministic": "SGD+M on the constant stream (GD+M) from rest vs {flow} from x_0",
     "manifold3": "GD+M started on the slow manifold to O(h^3) (T88) vs {flow} from x_0",
+    "shifted3": "GD+M from rest vs {flow} from the shifted start x_0 + Delta_2 (T94), t >= t_burn",
     "series": "GD+M on its exact slow manifold vs the {flow} truncation of the exact modified flow (T91)",
 }
 #: the part of the claim id and the source of each comparison beyond the paper's
-_PART = {"manifold3": "higher", "series": "higher"}
+_PART = {"manifold3": "higher", "series": "higher", "shifted3": "higher"}
 _SOURCE = {
     "gdm": "docs/theory.md (T5), (T6); docs/modified_flows.md §2-3",
     "sgdm": "docs/theory.md (T19); docs/modified_flows.md §4",

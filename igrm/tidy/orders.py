@@ -61,6 +61,8 @@ def tidy_orders(arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> p
     elif kind == "gdm3":      # the O(h³) study (docs/modified_flows.md §7)
         for fi, flow in enumerate(_label(v) for v in arrays["flows"]):
             add("manifold3", flow, "all", arrays["errors"][fi], ref=arrays["reference_error"][fi])
+        if "shifted3_errors" in arrays:  # from rest vs flow (3) from x_0 + Δ₂ (T94), t ≥ t_burn
+            add("shifted3", "flow (3)", "late", arrays["shifted3_errors"], ref=arrays["shifted3_reference_error"])
         # the linear series, orders R (docs/modified_flows.md §7.5), run in the lstsq job
         for ri, R in enumerate(np.asarray(arrays.get("series_orders", [])).astype(int)):
             add("series", f"order {R}", "all", arrays["series_errors"][ri], ref=arrays["series_reference_error"])
