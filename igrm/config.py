@@ -326,7 +326,8 @@ def plan(cfg: Mapping[str, Any]) -> dict:
     other = (len(cfg["toy"]["sharpness_sweep"]["etas"])
              + len(cfg["orders"]["gdm"]["problems"]) * len(cfg["orders"]["gdm"]["betas"])
              + len(cfg["orders"]["sgdm"]["betas"])
-             + len(cfg["orders"]["higher"]["problems"]) * len(cfg["orders"]["higher"]["betas"]))
+             + len(cfg["orders"]["higher"]["problems"]) * len(cfg["orders"]["higher"]["betas"])
+             + (1 if cfg["orders"]["higher"]["limits"]["betas"] else 0))
     return {
         "training_runs": len(runs),
         "training_passes": passes,

@@ -174,7 +174,7 @@ def flow3_field(problem: Problem, x, beta, h1, h2, hT):
     third-derivative term. Uses ``problem.hvp`` and ``problem.third``.
     """
     x = np.asarray(x, dtype=np.float64)
-    a = flow3_coefficients(beta)
+    a = {k: np.asarray(v)[..., None] for k, v in flow3_coefficients(beta).items()}
     h1, h2, hT = (np.asarray(v, dtype=np.float64)[..., None] for v in (h1, h2, hT))
     g = problem.grad(x)
     Hg = problem.hvp(x, g)
@@ -487,6 +487,34 @@ def heavy_ball_two_factor_stream(x0, xs, ys, beta, h, n_steps):
 # --------------------------------------------------------------------------------------
 
 import numba as _nb  # noqa: E402
+
+
+@_nb.njit(cache=True)
+def _heavy_ball_two_factor_final(x, xp, beta, h, n_steps, cx, cy):  # pragma: no cover - compiled
+    """The last iterate of heavy ball on TwoFactor(x=cx, y=cy) per lane (beta, h: (L,))."""
+    L = x.shape[0]
+    out = np.empty((L, 2))
+    for l in range(L):
+        a1 = x[l, 0]; a2 = x[l, 1]; p1 = xp[l, 0]; p2 = xp[l, 1]
+        hl = h[l]; bl = beta[l]
+        for k in range(n_steps):
+            r = cx * a1 * a2 - cy
+            n1 = a1 - hl * (r * cx * a2) + bl * (a1 - p1)
+            n2 = a2 - hl * (r * cx * a1) + bl * (a2 - p2)
+            p1 = a1; p2 = a2; a1 = n1; a2 = n2
+            if not (np.isfinite(a1) and np.isfinite(a2)):
+                break
+        out[l, 0] = a1; out[l, 1] = a2
+    return out
+
+
+def heavy_ball_two_factor_final(problem, x0, beta, h, n_steps: int):
+    """Heavy ball from rest (x_{−1} = x_0) on a TwoFactor problem, ``n_steps`` steps per lane
+    with per-lane β and h ((L,)); returns the last iterates (L, 2), non-finite if diverged."""
+    x0 = np.ascontiguousarray(np.atleast_2d(x0), dtype=np.float64)
+    beta = np.ascontiguousarray(np.broadcast_to(np.asarray(beta, dtype=np.float64), (x0.shape[0],)))
+    h = np.ascontiguousarray(np.broadcast_to(np.asarray(h, dtype=np.float64), (x0.shape[0],)))
+    return _heavy_ball_two_factor_final(x0, x0.copy(), beta, h, int(n_steps), float(problem.x), float(problem.y))
 
 
 @_nb.njit(cache=True)

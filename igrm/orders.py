@@ -45,7 +45,7 @@ DET_FLOWS = ("SGD+M flow", "SGD+M flow without h/4 terms", "flow (2)", "flow (1)
 #: t ≥ t_burn, after the parasitic β^k transient has died out.
 PRIMARY_WINDOW = {"naive": "all", "manifold": "all", "manifold2": "all", "shifted": "late",
                   "sgdm": "all", "sgdm_deterministic": "all",
-                  "manifold3": "all", "series": "all", "shifted3": "late"}
+                  "manifold3": "all", "series": "all", "shifted3": "late", "limit": "all"}
 
 #: expected slopes (docs/modified_flows.md §5), by (comparison, flow, window)
 EXPECTED = {
@@ -65,6 +65,9 @@ EXPECTED = {
     ("manifold3", "flow (2)", "all"): 2, ("manifold3", "flow (3)", "all"): 3,
     ("manifold3", "flow (3) without T term", "all"): 2,
     ("shifted3", "flow (3)", "late"): 3,          # from rest vs flow (3) from x_0 + Δ₂ (T94)
+    # limit sharpness of GD+M from rest vs the flows' limits, in h at fixed β (T95)
+    ("limit", "flow (2)", "all"): 2, ("limit", "flow (3)", "all"): 2,
+    ("limit", "flow (3) from x_0 + Delta_2", "all"): 3,
     # quadratic loss, exact slow start: the order-R truncation of the exact series (T91)
     **{("series", f"order {R}", "all"): R for R in range(1, 11)},
 }

@@ -241,6 +241,19 @@ def gdm3_cfg(wildcards):
     }
 
 
+def limits_cfg(wildcards=None):
+    """The limit-sharpness study as igrm.higher_limits.limit_sharpness_orders' keywords: the
+    two-factor problem and start of toy.two_factor, the settings of orders.higher.limits.
+    """
+    tf = config["toy"]["two_factor"]
+    return {
+        "x": tf["x"],
+        "y": tf["y"],
+        "init": tf["init"],
+        **config["orders"]["higher"]["limits"],
+    }
+
+
 def higher_files(wildcards=None):
     hi = config["orders"]["higher"]
     out = [
@@ -248,6 +261,8 @@ def higher_files(wildcards=None):
         for p in hi["problems"]
         for b in hi["betas"]
     ]
+    if hi["limits"]["betas"]:
+        out.append(f"{R}/orders/limits/two_factor.h5")
     return out
 
 
@@ -263,7 +278,7 @@ CLAIM_PARTS = {
     "toy": ["two_factor", "sharpness_sweep"],
     "orders_gdm": ["orders_gdm"],
     "orders_sgdm": ["orders_sgdm"],
-    "orders_higher": ["orders_higher"],
+    "orders_higher": ["orders_higher", "orders_higher_limits"],
     "cifar": ["acc_vs_beta", "acc_vs_lr", "curves", "spread", "explicit"],
     "noise": ["noise_variance", "noise_regularisation"],
 }

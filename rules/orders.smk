@@ -222,3 +222,50 @@ rule fig_orders_higher:
     input:
         rules.plot_orders_higher.output,
     localrule: True
+
+
+rule order_limits:
+    """Limit sharpness of GD+M from rest against the limits of flow (2) and of the O(h^3) flow, over (beta, eps)."""
+    input:
+        code=code_inputs("sim/orders_limits.py"),
+    output:
+        f"{R}/orders/limits/two_factor.h5",
+    log:
+        "logs/orders/limits_two_factor.log",
+    benchmark:
+        f"{R}/benchmarks/orders/limits_two_factor.tsv"
+    conda:
+        "../envs/science.yaml"
+    params:
+        cfg=limits_cfg,
+    script:
+        "../scripts/sim/orders_limits.py"
+
+
+rule plot_orders_higher_limits:
+    """Figure: limit-sharpness error of flow (2) and the O(h^3) flow against GD+M vs beta, per eps."""
+    input:
+        errors=f"{TIDY}/orders_higher.csv",
+        slopes=f"{TIDY}/orders_higher_slopes.csv",
+        code=code_inputs("fig/orders_higher_limits.py"),
+    output:
+        pdf=f"{R}/figures/orders_higher_limits.pdf",
+        png=report(
+            f"{R}/figures/orders_higher_limits.png",
+            caption="../report/orders_higher_limits.rst",
+            category=CATEGORY["orders"],
+        ),
+    log:
+        "logs/figures/orders_higher_limits.log",
+    localrule: True
+    conda:
+        "../envs/science.yaml"
+    script:
+        "../scripts/fig/orders_higher_limits.py"
+
+
+rule fig_orders_higher_limits:
+    """Figure: limit-sharpness error of the modified flows against GD+M vs beta (named target)."""
+    input:
+        rules.plot_orders_higher_limits.output,
+    localrule: True

@@ -147,6 +147,21 @@ def test_compiled_two_factor_heavy_ball_matches_the_loop():
     xp = x0 + np.array([[0.0, 0.0], [0.01, -0.02], [0.0, 0.0]])
     h, n = np.array([1e-3, 2e-3, 0.2]), np.array([50, 30, 40])     # lane 3 diverges
     a = F.heavy_ball(tf, x0, xp, 0.8, h, n)
-    b = F.heavy_ball(Plain(), x0, xp, 0.8, h, n)
+    with np.errstate(over="ignore", invalid="ignore"):
+        b = F.heavy_ball(Plain(), x0, xp, 0.8, h, n)
     np.testing.assert_allclose(a[:, :2], b[:, :2], rtol=1e-14, atol=1e-14)
     assert np.isnan(a[31:, 1]).all() and not np.all(np.isfinite(a[:, 2])) and not np.all(np.isfinite(b[:, 2]))
+
+
+def test_limit_sharpness_orders_small():
+    from igrm.higher_limits import limit_sharpness_orders
+
+    a, at = limit_sharpness_orders(x=1.0, y=0.6, init=[2.8, 3.4], betas=[0.8], eps=[0.01, 0.02, 0.04], time=20.0,
+                                   gtol=1e-11)
+    assert at["flows_converged"] and at["gnorm_gdm_max"] < 1e-9
+    s = {f: orders.loglog_slope(a["h"], e)[0] for f, e in zip(a["flows"], a["errors"])}
+    assert abs(s["flow (2)"] - 2) < 0.1 and abs(s["flow (3)"] - 2) < 0.15
+    assert abs(s["flow (3) from x_0 + Delta_2"] - 3) < 0.1
+    # the shifted O(h³) flow predicts the limit better than flow (2) at every ε here
+    assert np.all(a["errors"][2] < a["errors"][0])
+    assert np.nanmax(a["reference_error"]) < 0.2 * np.nanmin(a["errors"])

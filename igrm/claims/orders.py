@@ -14,7 +14,7 @@ from . import OUT_OF_RANGE, frame, row
 
 _FLOW_TAG = {"flow (1)": "flow1", "flow (2)": "flow2", "SGD+M flow": "sgdm_flow",
              "SGD+M flow without h/4 terms": "sgdm_flow_noreg", "flow (3)": "flow3",
-             "flow (3) without T term": "flow3_noT", **{f"order {R}": f"order{R}" for R in range(1, 11)}}
+             "flow (3) without T term": "flow3_noT", "flow (3) from x_0 + Delta_2": "flow3_shifted", **{f"order {R}": f"order{R}" for R in range(1, 11)}}
 _COMP_TEXT = {
     "naive": "GD+M from rest (x_{-1}=x_0) vs {flow} from x_0",
     "manifold": "GD+M started on the slow manifold to O(h) (M7) vs {flow} from x_0",
@@ -23,11 +23,12 @@ _COMP_TEXT = {
     "sgdm": "SGD+M from rest vs {flow} from x_0 (RMS over sample streams)",
     "sgdm_deterministic": "SGD+M on the constant stream (GD+M) from rest vs {flow} from x_0",
     "manifold3": "GD+M started on the slow manifold to O(h^3) (T88) vs {flow} from x_0",
+    "limit": "limit sharpness of GD+M from rest vs the limit of {flow}: |S_flow/S_GD+M - 1|",
     "shifted3": "GD+M from rest vs {flow} from the shifted start x_0 + Delta_2 (T94), t >= t_burn",
     "series": "GD+M on its exact slow manifold vs the {flow} truncation of the exact modified flow (T91)",
 }
 #: the part of the claim id and the source of each comparison beyond the paper's
-_PART = {"manifold3": "higher", "series": "higher", "shifted3": "higher"}
+_PART = {"manifold3": "higher", "series": "higher", "shifted3": "higher", "limit": "higher"}
 _SOURCE = {
     "gdm": "docs/theory.md (T5), (T6); docs/modified_flows.md §2-3",
     "sgdm": "docs/theory.md (T19); docs/modified_flows.md §4",
@@ -68,7 +69,8 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
         if not in_range:
             verdict = OUT_OF_RANGE
         text = _COMP_TEXT[r.comparison].replace("{flow}", r.flow)
-        claim = f"{text}: global error O(h^{r.expected_slope:g}) ({r.problem}, beta={r.beta:g})"
+        what = "error" if r.comparison == "limit" else "global error"
+        claim = f"{text}: {what} O(h^{r.expected_slope:g}) ({r.problem}, beta={r.beta:g})"
         source = _SOURCE[part]
         detail = (f"log-log fit over {r.n_points} step sizes h in [{r.h_min:.3g}, {r.h_max:.3g}], window {r.window}; "
                   f"{float(ci):.0%} interval of the order [{r.slope - hw:.3f}, {r.slope + hw:.3f}] (t, {r.n_points - 2} df); "
