@@ -184,8 +184,8 @@ def test_plan_counts_distinct_runs(tiny):
     assert p["training_runs"] == 6
     assert p["noise_jobs"] == 2
     # sweep etas, gdm problems x betas, sgdm betas, higher-order problems x betas, limits
-    assert p["other_jobs"] == 2 + 2 * 2 + 1 + 2 * 1 + 1
-    assert p["jobs"] == 18
+    assert p["other_jobs"] == 2 + 2 * 2 + 1 + 1 * 1 + 1
+    assert p["jobs"] == 17
 
 
 def test_dry_run_prints_the_plan_and_writes_the_merged_config(tmp_path):
