@@ -14,6 +14,12 @@ GD+M (deterministic)
     rest offset      x_k − x̃(t_k) → h β/(1−β)² ∇E(x_0)   (start x_{−1} = x_0)      (M4)
     slow manifold    x_{−1} = x_0 + h ∇E(x_0)/(1−β) [+ h² H∇E(x_0)/(1−β)³]          (M7)
 
+GD+M beyond the paper (docs/theory.md (T87)–(T94), docs/modified_flows.md §7)
+    flow (3)         x' = −g/m − h(1+β)Hg/(2m³) − h²[(1+4β+β²)H²g/(3m⁵) + (1+10β+β²)T[g,g]/(12m⁵)]
+    slow start O(h³) x_{−1} = x_0 + hg/m + h²Hg/m³ + h³(1+β)(H²g + ½T[g,g])/m⁵            (T88)
+    rest offset O(h²) Δ₂ = hβg/m² + h²β(2+β)Hg/m⁴                                           (T94)
+    linear series    log r₁(z) = Σ l_n zⁿ, the exact modified flow of a quadratic            (T90)
+
 SGD+M on the two-factor stream E_r(w) = ½ (y_r − w1 w2 x_r)², u = w1 w2:
     G_k = A_k − B_k u + ½ C_k u²,  C_k = β C_{k−1} + x_k²,  B_k = β B_{k−1} + x_k y_k (M9)
     Σ_{r<k} β^{k−r} ‖∇G_r‖² = (w1² + w2²)(P_k u² − 2 Q_k u + R_k),

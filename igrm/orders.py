@@ -15,6 +15,12 @@ Comparisons (GD+M; each against flow (1) and flow (2), docs/theory.md (T5), (T6)
     manifold   x_{−1} on the slow manifold to O(h)  (M7)  vs the flow from x_0
     manifold2  x_{−1} on the slow manifold to O(h²) (M7)  vs the flow from x_0
     shifted    heavy ball from rest                       vs the flow from x_0 + rest offset (M4)
+Beyond the paper (docs/modified_flows.md §7, docs/theory.md (T86)–(T95)):
+    manifold3  x_{−1} on the slow manifold to O(h³) (T88) vs flow (2), flow (3) (T87) and
+               flow (3) without its T term, from x_0
+    shifted3   heavy ball from rest vs flow (3) from x_0 + Δ₂ (T94), t ≥ t_burn
+    series     lstsq, exact slow start vs the order-R truncations of log r₁(hλ)/h (T91)
+    limit      (igrm.higher_limits) limit sharpness of GD+M from rest vs the flows' limits (T95)
 SGD+M (two-factor stream, docs/theory.md (T19), (T21)):
     sgdm                 discrete SGD+M from rest vs the piecewise SGD+M flow from x_0,
                          with and without its h/4 terms (RMS over sample streams)

@@ -32,7 +32,7 @@ _PART = {"manifold3": "higher", "series": "higher", "shifted3": "higher", "limit
 _SOURCE = {
     "gdm": "docs/theory.md (T5), (T6); docs/modified_flows.md §2-3",
     "sgdm": "docs/theory.md (T19); docs/modified_flows.md §4",
-    "higher": "docs/theory.md (T86)-(T91); docs/modified_flows.md §7 (beyond the paper)",
+    "higher": "docs/theory.md (T86)-(T95); docs/modified_flows.md §7 (beyond the paper)",
 }
 
 
