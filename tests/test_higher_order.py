@@ -117,12 +117,37 @@ def test_third_derivatives_against_autograd():
     assert ls.third_vanishes and not np.any(ls.third(w[0, :1].repeat(3), u[0, :1].repeat(3), v[0, :1].repeat(3)))
 
 
-def test_higher_order_slopes_small_grid():
+GRID = {"min": 0.005, "max": 0.04, "num": 4, "units": "eps"}
+
+
+@pytest.fixture(scope="module")
+def small_runs():
+    from igrm.higher_limits import limit_sharpness_orders
+
     g = schema_defaults("orders/gdm")
-    grid = {"min": 0.005, "max": 0.04, "num": 4, "units": "eps"}
-    a, at = orders.gdm3_error_orders(problem="two_factor", beta=0.5, h_grid=grid, t_burn_fraction=g["t_burn_fraction"],
-                                     rtol=g["rtol"], atol=g["atol"],
-                                     check_factor=g["check_factor"], series_orders=[], **{**g["two_factor"], "T": 0.25})
+    tf = orders.gdm3_error_orders(problem="two_factor", beta=0.5, h_grid=GRID, t_burn_fraction=g["t_burn_fraction"],
+                                  rtol=g["rtol"], atol=g["atol"], check_factor=g["check_factor"], series_orders=[],
+                                  **{**g["two_factor"], "T": 0.25})
+    lim = limit_sharpness_orders(x=1.0, y=0.6, init=[2.8, 3.4], betas=[0.8], eps=[0.01, 0.02, 0.04], time=20.0,
+                                 gtol=1e-11)
+    return tf, lim
+
+
+def test_higher_order_figures(small_runs, tmp_path):
+    from igrm.figures.orders import plot_orders_higher, plot_orders_higher_limits
+    from igrm.tidy.orders import orders_tables
+
+    errors, slopes = orders_tables(list(small_runs))
+    assert set(errors["comparison"]) == {"manifold3", "shifted3", "limit"}
+    for fn, name in ((plot_orders_higher, "h"), (plot_orders_higher_limits, "l")):
+        (out,) = fn(errors, slopes, paths=[tmp_path / f"{name}.png"])
+        assert out.stat().st_size > 1000
+
+
+def test_higher_order_slopes_small_grid(small_runs):
+    g = schema_defaults("orders/gdm")
+    grid = GRID
+    a, at = small_runs[0]
     s = {f: orders.loglog_slope(a["h"], e)[0] for f, e in zip(a["flows"], a["errors"])}
     assert abs(s["flow (2)"] - 2) < 0.15 and abs(s["flow (3)"] - 3) < 0.15
     assert s["flow (3) without T term"] < 2.5                       # the ablation loses the order
@@ -153,11 +178,8 @@ def test_compiled_two_factor_heavy_ball_matches_the_loop():
     assert np.isnan(a[31:, 1]).all() and not np.all(np.isfinite(a[:, 2])) and not np.all(np.isfinite(b[:, 2]))
 
 
-def test_limit_sharpness_orders_small():
-    from igrm.higher_limits import limit_sharpness_orders
-
-    a, at = limit_sharpness_orders(x=1.0, y=0.6, init=[2.8, 3.4], betas=[0.8], eps=[0.01, 0.02, 0.04], time=20.0,
-                                   gtol=1e-11)
+def test_limit_sharpness_orders_small(small_runs):
+    a, at = small_runs[1]
     assert at["flows_converged"] and at["gnorm_gdm_max"] < 1e-9
     s = {f: orders.loglog_slope(a["h"], e)[0] for f, e in zip(a["flows"], a["errors"])}
     assert abs(s["flow (2)"] - 2) < 0.1 and abs(s["flow (3)"] - 2) < 0.15
