@@ -170,6 +170,7 @@ GRID_LISTS = (
     "toy.limit_convergence.eps",
     "orders.gdm.betas",
     "orders.sgdm.betas",
+    "orders.higher.betas",
     "train.beta_grid.betas",
     "train.beta_grid.lrs",
     "train.lr_grid.lrs",
@@ -324,7 +325,9 @@ def plan(cfg: Mapping[str, Any]) -> dict:
     grads = samplers * n["n_blocks"] * (n["block_len"] or k_max + 1)
     other = (len(cfg["toy"]["sharpness_sweep"]["etas"])
              + len(cfg["orders"]["gdm"]["problems"]) * len(cfg["orders"]["gdm"]["betas"])
-             + len(cfg["orders"]["sgdm"]["betas"]))
+             + len(cfg["orders"]["sgdm"]["betas"])
+             + len(cfg["orders"]["higher"]["problems"]) * len(cfg["orders"]["higher"]["betas"])
+             + (1 if cfg["orders"]["higher"]["limits"]["betas"] else 0))
     return {
         "training_runs": len(runs),
         "training_passes": passes,

@@ -14,6 +14,12 @@ GD+M (deterministic)
     rest offset      x_k − x̃(t_k) → h β/(1−β)² ∇E(x_0)   (start x_{−1} = x_0)      (M4)
     slow manifold    x_{−1} = x_0 + h ∇E(x_0)/(1−β) [+ h² H∇E(x_0)/(1−β)³]          (M7)
 
+GD+M beyond the paper (docs/theory.md (T87)–(T94), docs/modified_flows.md §7)
+    flow (3)         x' = −g/m − h(1+β)Hg/(2m³) − h²[(1+4β+β²)H²g/(3m⁵) + (1+10β+β²)T[g,g]/(12m⁵)]
+    slow start O(h³) x_{−1} = x_0 + hg/m + h²Hg/m³ + h³(1+β)(H²g + ½T[g,g])/m⁵            (T88)
+    rest offset O(h²) Δ₂ = hβg/m² + h²β(2+β)Hg/m⁴                                           (T94)
+    linear series    log r₁(z) = Σ l_n zⁿ, the exact modified flow of a quadratic            (T90)
+
 SGD+M on the two-factor stream E_r(w) = ½ (y_r − w1 w2 x_r)², u = w1 w2:
     G_k = A_k − B_k u + ½ C_k u²,  C_k = β C_{k−1} + x_k²,  B_k = β B_{k−1} + x_k y_k (M9)
     Σ_{r<k} β^{k−r} ‖∇G_r‖² = (w1² + w2²)(P_k u² − 2 Q_k u + R_k),
@@ -27,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from .problems import Problem
+from .problems import Problem, TwoFactor
 
 # --------------------------------------------------------------------------------------
 # GD+M: flows (1) and (2)
@@ -152,6 +158,138 @@ def slow_manifold_prev(problem: Problem, x0, beta, h, order: int = 1):
     return prev
 
 
+# --------------------------------------------------------------------------------------
+# GD+M: the O(h³) flow (docs/theory.md (T86)–(T88); derived in igrm/modified_series.py)
+# --------------------------------------------------------------------------------------
+
+
+def flow3_coefficients(beta) -> dict:
+    """Coefficients of x' = a_g g + h a_Hg Hg + h² (a_HHg H²g + a_Tgg T[g, g]) (docs/theory.md
+    (T87)); the test checks them against the SymPy derivation (igrm.modified_series)."""
+    b = np.asarray(beta, dtype=np.float64)
+    m = 1.0 - b
+    return {"g": -1.0 / m, "Hg": -(1.0 + b) / (2.0 * m**3),
+            "HHg": -(1.0 + 4.0 * b + b * b) / (3.0 * m**5), "Tgg": -(1.0 + 10.0 * b + b * b) / (12.0 * m**5)}
+
+
+def flow3_field(problem: Problem, x, beta, h1, h2, hT):
+    """x' = a_g g + h1 a_Hg Hg + h2 a_HHg H²g + hT a_Tgg T[g, g] (docs/theory.md (T87)).
+
+    ``h1``, ``h2``, ``hT`` broadcast against the lane axes of ``x`` (..., d): (h, h², h²) is
+    the O(h³) flow, (h, 0, 0) flow (2) (T6) and (h, h², 0) the ablation without the
+    third-derivative term. Uses ``problem.hvp`` and ``problem.third``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    a = {k: np.asarray(v)[..., None] for k, v in flow3_coefficients(beta).items()}
+    h1, h2, hT = (np.asarray(v, dtype=np.float64)[..., None] for v in (h1, h2, hT))
+    g = problem.grad(x)
+    Hg = problem.hvp(x, g)
+    out = a["g"] * g + h1 * a["Hg"] * Hg
+    if np.any(h2 != 0):
+        out = out + h2 * a["HHg"] * problem.hvp(x, Hg)
+    if np.any(hT != 0) and not problem.third_vanishes:
+        out = out + hT * a["Tgg"] * problem.third(x, g, g)
+    return out
+
+
+def solve_flow3_lanes(problem: Problem, X0, beta, h1, h2, hT, t_end, rtol, atol):
+    """Dense DOP853 solution of :func:`flow3_field` for L lanes (X0: (L, d); h1, h2, hT: (L,))
+    as one stacked system; returns ``sol(t) -> (len(t), L, d)`` with ``sol.nfev``."""
+    X0 = np.asarray(X0, dtype=np.float64)
+    L, d = X0.shape
+
+    def rhs(t, y):
+        return flow3_field(problem, y.reshape(L, d), beta, h1, h2, hT).ravel()
+
+    sol = solve_ivp(rhs, (0.0, float(t_end)), X0.ravel(), method="DOP853", rtol=rtol, atol=atol,
+                    dense_output=True)
+    if not sol.success:
+        raise RuntimeError(f"solve_ivp failed: {sol.message}")
+
+    def call(t):
+        t = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        return sol.sol(t).T.reshape(len(t), L, d)
+
+    call.nfev = sol.nfev  # type: ignore[attr-defined]
+    return call
+
+
+def slow_manifold_prev3(problem: Problem, x0, beta, h):
+    """x_{−1} on the slow manifold through x_0 to O(h³) (error O(h⁴); docs/theory.md (T88)):
+
+        x_{−1} = x_0 + h g/(1−β) + h² Hg/(1−β)³ + h³ (1+β)/(1−β)⁵ (H²g + ½ T[g, g])
+
+    at x_0 (the first two terms are (M7)). ``h``: (H,) → (H, d)."""
+    x0 = np.asarray(x0, dtype=np.float64)
+    b = float(beta)
+    h = np.asarray(h, dtype=np.float64)[..., None]
+    m = 1.0 - b
+    g = problem.grad(x0)
+    Hg = problem.hvp(x0, g)
+    c3 = problem.hvp(x0, Hg)
+    if not problem.third_vanishes:
+        c3 = c3 + 0.5 * problem.third(x0, g, g)
+    return x0 + h * g / m + h * h * Hg / m**3 + h**3 * (1.0 + b) / m**5 * c3
+
+
+def rest_offset2(problem: Problem, x0, beta, h):
+    """The rest offset to O(h²) (docs/theory.md (T94)): the flow started at x_0 + Δ₂ follows
+    heavy ball from rest (x_{−1} = x_0) after its β^k transient, to O(h³),
+
+        Δ₂ = h β/(1−β)² g_0 + h² β(2+β)/(1−β)⁴ H g_0          (the first term is (M4))
+
+    ``h``: (H,) → (H, d)."""
+    x0 = np.asarray(x0, dtype=np.float64)
+    b = float(beta)
+    h = np.asarray(h, dtype=np.float64)[..., None]
+    m = 1.0 - b
+    g = problem.grad(x0)
+    return h * b / m**2 * g + h * h * b * (2.0 + b) / m**4 * problem.hvp(x0, g)
+
+
+def rest_offset_series(beta, z):
+    """s(z) = r₁ (r₂ − 1)/(r₂ − r₁) (r₁, r₂ = β/r₁ the roots (T90)): on E = ½λ(x − x*)² heavy
+    ball from rest has slow part s(hλ)(x_0 − x*) r₁^k, i.e. it follows the exact modified flow
+    from x* + s(hλ)(x_0 − x*) (docs/theory.md (T94); the test expands it)."""
+    r1 = slow_root(beta, z)
+    r2 = beta / r1
+    return r1 * (r2 - 1.0) / (r2 - r1)
+
+
+# --------------------------------------------------------------------------------------
+# GD+M on a quadratic loss: the modified flow to every order (docs/theory.md (T90), (T91))
+# --------------------------------------------------------------------------------------
+
+
+def log_slow_root_coefficients(beta, order: int) -> np.ndarray:
+    """[c_1, …, c_order] of log r₁(z) = Σ c_n zⁿ, r₁ the slow root of r² − (1+β−z) r + β = 0
+    (docs/theory.md (T90)): a_0 = 1, (1−β) a_n = −a_{n−1} − Σ_{0<i<n} a_i a_{n−i} (series of r₁),
+    n l_n = n a_n − Σ_{0<k<n} k l_k a_{n−k} (its log). Checked against SymPy's series of log r₁."""
+    b = float(beta)
+    a = [1.0]
+    for n in range(1, order + 1):
+        a.append((-a[n - 1] - sum(a[i] * a[n - i] for i in range(1, n))) / (1.0 - b))
+    lg = [0.0]
+    for n in range(1, order + 1):
+        lg.append(a[n] - sum(k * lg[k] * a[n - k] for k in range(1, n)) / n)
+    return np.array(lg[1:])
+
+
+def slow_root(beta, z):
+    """The slow root r₁ = [b + √(b² − 4β)]/2, b = 1 + β − z, of heavy ball on a quadratic
+    along an eigenvalue λ (z = hλ; real for z ≤ (1−√β)², docs/theory.md (T51))."""
+    b = 1.0 + beta - np.asarray(z, dtype=np.float64)
+    return 0.5 * (b + np.sqrt(b * b - 4.0 * beta))
+
+
+def series_rate(beta, h, lam, order: int):
+    """μ_R(λ) = Σ_{n=1}^{R} c_n h^{n−1} λⁿ: the order-R truncation of log r₁(hλ)/h (T91)."""
+    c = log_slow_root_coefficients(beta, order)
+    lam = np.asarray(lam, dtype=np.float64)
+    h = np.asarray(h, dtype=np.float64)[..., None]
+    return sum(c[n - 1] * h ** (n - 1) * lam**n for n in range(1, order + 1))
+
+
 def heavy_ball(problem: Problem, x0, x_prev, beta, h, n_steps):
     """Heavy ball (eq. M1) for L lanes in lock step, each with its own h and step count.
 
@@ -166,6 +304,9 @@ def heavy_ball(problem: Problem, x0, x_prev, beta, h, n_steps):
     h = np.broadcast_to(np.asarray(h, dtype=np.float64), (L,))[:, None]
     n_steps = np.broadcast_to(np.asarray(n_steps, dtype=np.int64), (L,))
     N = int(n_steps.max())
+    if isinstance(problem, TwoFactor):   # the same recursion, compiled (tested against the loop below)
+        return _heavy_ball_two_factor(x, xp, float(np.asarray(beta)), np.ascontiguousarray(h[:, 0]),
+                                      np.ascontiguousarray(n_steps), float(problem.x), float(problem.y))
     X = np.full((N + 1, L, d), np.nan)
     X[0] = x
     n_min = int(n_steps.min())
@@ -352,6 +493,57 @@ def heavy_ball_two_factor_stream(x0, xs, ys, beta, h, n_steps):
 # --------------------------------------------------------------------------------------
 
 import numba as _nb  # noqa: E402
+
+
+@_nb.njit(cache=True)
+def _heavy_ball_two_factor_final(x, xp, beta, h, n_steps, cx, cy):  # pragma: no cover - compiled
+    """The last iterate of heavy ball on TwoFactor(x=cx, y=cy) per lane (beta, h: (L,))."""
+    L = x.shape[0]
+    out = np.empty((L, 2))
+    for l in range(L):
+        a1 = x[l, 0]; a2 = x[l, 1]; p1 = xp[l, 0]; p2 = xp[l, 1]
+        hl = h[l]; bl = beta[l]
+        for k in range(n_steps):
+            r = cx * a1 * a2 - cy
+            n1 = a1 - hl * (r * cx * a2) + bl * (a1 - p1)
+            n2 = a2 - hl * (r * cx * a1) + bl * (a2 - p2)
+            p1 = a1; p2 = a2; a1 = n1; a2 = n2
+            if not (np.isfinite(a1) and np.isfinite(a2)):
+                break
+        out[l, 0] = a1; out[l, 1] = a2
+    return out
+
+
+def heavy_ball_two_factor_final(problem, x0, beta, h, n_steps: int):
+    """Heavy ball from rest (x_{−1} = x_0) on a TwoFactor problem, ``n_steps`` steps per lane
+    with per-lane β and h ((L,)); returns the last iterates (L, 2), non-finite if diverged."""
+    x0 = np.ascontiguousarray(np.atleast_2d(x0), dtype=np.float64)
+    beta = np.ascontiguousarray(np.broadcast_to(np.asarray(beta, dtype=np.float64), (x0.shape[0],)))
+    h = np.ascontiguousarray(np.broadcast_to(np.asarray(h, dtype=np.float64), (x0.shape[0],)))
+    return _heavy_ball_two_factor_final(x0, x0.copy(), beta, h, int(n_steps), float(problem.x), float(problem.y))
+
+
+@_nb.njit(cache=True)
+def _heavy_ball_two_factor(x, xp, beta, h, n_steps, cx, cy):  # pragma: no cover - compiled
+    """:func:`heavy_ball` on TwoFactor(x=cx, y=cy): ∇E = r cx (w2, w1), r = cx w1 w2 − cy (T23)."""
+    L = x.shape[0]
+    N = 0
+    for l in range(L):
+        N = max(N, n_steps[l])
+    X = np.full((N + 1, L, 2), np.nan)
+    for l in range(L):
+        a1 = x[l, 0]; a2 = x[l, 1]; p1 = xp[l, 0]; p2 = xp[l, 1]
+        X[0, l, 0] = a1; X[0, l, 1] = a2
+        hl = h[l]
+        for k in range(n_steps[l]):
+            r = cx * a1 * a2 - cy
+            n1 = a1 - hl * (r * cx * a2) + beta * (a1 - p1)
+            n2 = a2 - hl * (r * cx * a1) + beta * (a2 - p2)
+            p1 = a1; p2 = a2; a1 = n1; a2 = n2
+            X[k + 1, l, 0] = a1; X[k + 1, l, 1] = a2
+            if not (np.isfinite(a1) and np.isfinite(a2)):
+                break
+    return X
 
 
 @_nb.njit(cache=True, inline="always")

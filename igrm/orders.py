@@ -15,6 +15,12 @@ Comparisons (GD+M; each against flow (1) and flow (2), docs/theory.md (T5), (T6)
     manifold   x_{−1} on the slow manifold to O(h)  (M7)  vs the flow from x_0
     manifold2  x_{−1} on the slow manifold to O(h²) (M7)  vs the flow from x_0
     shifted    heavy ball from rest                       vs the flow from x_0 + rest offset (M4)
+Beyond the paper (docs/modified_flows.md §7, docs/theory.md (T86)–(T95)):
+    manifold3  x_{−1} on the slow manifold to O(h³) (T88) vs flow (2), flow (3) (T87) and
+               flow (3) without its T term, from x_0
+    shifted3   heavy ball from rest vs flow (3) from x_0 + Δ₂ (T94), t ≥ t_burn
+    series     lstsq, exact slow start vs the order-R truncations of log r₁(hλ)/h (T91)
+    limit      (igrm.higher_limits) limit sharpness of GD+M from rest vs the flows' limits (T95)
 SGD+M (two-factor stream, docs/theory.md (T19), (T21)):
     sgdm                 discrete SGD+M from rest vs the piecewise SGD+M flow from x_0,
                          with and without its h/4 terms (RMS over sample streams)
@@ -44,7 +50,8 @@ DET_FLOWS = ("SGD+M flow", "SGD+M flow without h/4 terms", "flow (2)", "flow (1)
 #: by construction, so its all-window error is O(h) at k = 0 (eq. M6); it is judged on
 #: t ≥ t_burn, after the parasitic β^k transient has died out.
 PRIMARY_WINDOW = {"naive": "all", "manifold": "all", "manifold2": "all", "shifted": "late",
-                  "sgdm": "all", "sgdm_deterministic": "all"}
+                  "sgdm": "all", "sgdm_deterministic": "all",
+                  "manifold3": "all", "series": "all", "shifted3": "late", "limit": "all"}
 
 #: expected slopes (docs/modified_flows.md §5), by (comparison, flow, window)
 EXPECTED = {
@@ -60,6 +67,15 @@ EXPECTED = {
     ("sgdm_deterministic", "SGD+M flow", "all"): 2,
     ("sgdm_deterministic", "SGD+M flow without h/4 terms", "all"): 1,
     ("sgdm_deterministic", "flow (2)", "all"): 1, ("sgdm_deterministic", "flow (1)", "all"): 1,
+    # beyond the paper (docs/modified_flows.md §7): slow-manifold start to O(h³) (T88)
+    ("manifold3", "flow (2)", "all"): 2, ("manifold3", "flow (3)", "all"): 3,
+    ("manifold3", "flow (3) without T term", "all"): 2,
+    ("shifted3", "flow (3)", "late"): 3,          # from rest vs flow (3) from x_0 + Δ₂ (T94)
+    # limit sharpness of GD+M from rest vs the flows' limits, in h at fixed β (T95)
+    ("limit", "flow (2)", "all"): 2, ("limit", "flow (3)", "all"): 2,
+    ("limit", "flow (3) from x_0 + Delta_2", "all"): 3,
+    # quadratic loss, exact slow start: the order-R truncation of the exact series (T91)
+    **{("series", f"order {R}", "all"): R for R in range(1, 11)},
 }
 
 
@@ -215,6 +231,154 @@ def _nanmax(a) -> float:
         return math.inf if np.any(np.isinf(a)) else math.nan
     return float(a.max())
 
+
+
+# --------------------------------------------------------------------------------------
+# GD+M beyond the paper: the O(h³) flow and the linear series (docs/modified_flows.md §7)
+# --------------------------------------------------------------------------------------
+
+#: flows of the O(h³) study: flow (2) (T6), the O(h³) flow (T87) and its ablation
+#: without the third-derivative term (only where ∇³E ≢ 0: on a quadratic it equals the O(h³) flow)
+HIGHER_FLOWS = ("flow (2)", "flow (3)", "flow (3) without T term")
+
+
+def gdm3_error_orders(*, problem: str, beta, h_grid, t_burn_fraction, rtol, atol, check_factor, series_orders,
+                      **setup) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Global errors of GD+M started on its slow manifold to O(h³) (T88) against flow (2),
+    the O(h³) flow (T87) and its ablation, over an h grid (window: all of [0, T]).
+
+    Also ("shifted3"): GD+M from rest against the O(h³) flow from the shifted start
+    x_0 + Δ₂ (T94), on the late window t ≥ t_burn (after the β^k transient, as (M5)):
+    shifted3_errors, shifted3_reference_error (H,).
+
+    Keywords: ``problem`` (two_factor | lstsq), one ``beta``, the keys h_grid,
+    t_burn_fraction, rtol, atol, check_factor of ``orders.gdm``, ``series_orders`` of ``orders.higher`` and, as ``setup``,
+    the keys of ``orders.gdm.<problem>``. On lstsq (quadratic) with ``series_orders``
+    non-empty the same job also runs :func:`series_error_orders` (one job instead of two:
+    the pipeline's cost is mostly per-job start-up), stored as series_orders,
+    series_errors (R, H), series_reference_error (H,).
+
+    Arrays: h, eps, n_steps (H,); x0 (d,); errors, reference_error (F, H) with F = flows
+    (the ablation is left out where ∇³E ≡ 0); flows (F,) labels. ``reference_error``: the
+    largest difference between the DOP853 reference and a rerun at check_factor × looser
+    tolerances (an upper bound of the reference's own error).
+    """
+    t_start = time.perf_counter()
+    c = {"problem": problem, "beta": beta, "h_grid": h_grid, "t_burn_fraction": t_burn_fraction, "rtol": rtol,
+         "atol": atol, "check_factor": check_factor, "series_orders": list(series_orders), **setup}
+    if problem not in SETUPS:
+        raise ValueError(f"unknown error-order problem {problem!r}; expected one of {', '.join(SETUPS)}")
+    name = problem
+    problem, x0, T = SETUPS[name](**setup)
+    beta = float(beta)
+    L0 = spectral_radius(problem, x0)
+    h, eps = h_values(h_grid, beta, L0)
+    Hn = len(h)
+    n = _n_steps(T, h)
+    flows = HIGHER_FLOWS[:2] if problem.third_vanishes else HIGHER_FLOWS
+    Fn = len(flows)
+
+    t_burn = float(t_burn_fraction) * T
+    X0 = np.tile(x0, (2 * Hn, 1))
+    Xp = np.concatenate([F.slow_manifold_prev3(problem, x0, beta, h), np.tile(x0, (Hn, 1))])
+    X = F.heavy_ball(problem, X0, Xp, beta, np.tile(h, 2), np.tile(n, 2))   # slow start; from rest
+    t_hb = time.perf_counter()
+    # lanes: flow f, step j -> f * Hn + j; then flow (3) from x0 + Δ₂, step j -> Fn * Hn + j
+    h1 = np.tile(h, Fn + 1)
+    h2 = np.concatenate([np.zeros(Hn), h * h, h * h][:Fn] + [h * h])
+    hT = np.concatenate([np.zeros(Hn), h * h, np.zeros(Hn)][:Fn] + [h * h])
+    starts = np.concatenate([np.tile(x0, (Fn * Hn, 1)), x0 + F.rest_offset2(problem, x0, beta, h)])
+    sol = F.solve_flow3_lanes(problem, starts, beta, h1, h2, hT, T, rtol=float(rtol), atol=float(atol))
+    loose = F.solve_flow3_lanes(problem, starts, beta, h1, h2, hT, T, rtol=float(rtol) * float(check_factor),
+                                atol=float(atol) * float(check_factor))
+    t_ode = time.perf_counter()
+
+    err = np.full((Fn, Hn), np.nan)
+    ref_err = np.full((Fn, Hn), np.nan)
+    err_sh = np.full(Hn, np.nan)
+    ref_sh = np.full(Hn, np.nan)
+    for j in range(Hn):
+        t = np.arange(n[j] + 1) * h[j]
+        late = t >= t_burn
+        R, Rl = sol(t), loose(t)
+        for fi in range(Fn):
+            lane = fi * Hn + j
+            err[fi, j] = _nanmax(np.linalg.norm(X[: n[j] + 1, j] - R[:, lane], axis=-1))
+            ref_err[fi, j] = np.max(np.linalg.norm(R[:, lane] - Rl[:, lane], axis=-1))
+        lane = Fn * Hn + j
+        err_sh[j] = _nanmax(np.linalg.norm(X[: n[j] + 1, Hn + j] - R[:, lane], axis=-1)[late])
+        ref_sh[j] = np.max(np.linalg.norm(R[late, lane] - Rl[late, lane], axis=-1))
+    t_end = time.perf_counter()
+    arrays = {"h": h, "eps": eps, "n_steps": n, "x0": x0, "errors": err, "reference_error": ref_err,
+              "flows": np.array(flows), "shifted3_errors": err_sh, "shifted3_reference_error": ref_sh}
+    attrs = {"kind": "gdm3", "problem": name, "beta": beta, "T": T, "t_burn": t_burn, "L0": L0, "rtol": float(rtol),
+             "atol": float(atol), "check_factor": float(check_factor),
+             "reference_error_max": float(max(np.nanmax(ref_err), np.nanmax(ref_sh))),
+             "min_error": float(min(np.nanmin(err), np.nanmin(err_sh))),
+             "nfev": int(sol.nfev), "diverged": bool(not (np.all(np.isfinite(err)) and np.all(np.isfinite(err_sh)))),
+             "runtime_s": t_end - t_start, "runtime_heavy_ball_s": t_hb - t_start,
+             "runtime_ode_s": t_ode - t_hb, "runtime_eval_s": t_end - t_ode, "config": c}
+    if name == "lstsq" and len(series_orders):
+        sa, sat = series_error_orders(beta=beta, h_grid=h_grid, series_orders=series_orders, **setup)
+        np.testing.assert_array_equal(sa["h"], h)
+        arrays.update({"series_orders": sa["orders"], "series_errors": sa["errors"],
+                       "series_reference_error": sa["reference_error"]})
+        attrs.update({"series_reference_error_max": sat["reference_error_max"],
+                      "series_min_error": sat["min_error"], "runtime_series_s": sat["runtime_s"]})
+        attrs["diverged"] = attrs["diverged"] or sat["diverged"]
+    return arrays, attrs
+
+
+def series_error_orders(*, beta, h_grid, series_orders, dim, n, cond, seed, init_seed, init_scale,
+                        T) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Global errors of GD+M on the least-squares problem against the modified flows of
+    order R truncated from the exact slow-root series (T91), R in ``series_orders``.
+
+    Keywords: one ``beta``, h_grid of ``orders.gdm``, ``series_orders`` of ``orders.higher``
+    and the keys of ``orders.gdm.lstsq``. The method starts on its exact slow manifold,
+    x_{−1} − x* = V r₁(hΛ)^{−1} Vᵀ (x_0 − x*) (H = VΛVᵀ), so its iterates are
+    x_k − x* = V r₁(hΛ)^k Vᵀ(x_0 − x*) up to rounding; the flow of order R is solved exactly,
+    x(t) − x* = V exp(t μ_R(Λ)) Vᵀ (x_0 − x*). ``reference_error`` (H,) is the largest
+    distance between the heavy-ball run and the exact slow solution: the rounding floor.
+
+    Arrays: h, eps, n_steps (H,); orders (R,); errors (R, H); reference_error (H,).
+    """
+    t_start = time.perf_counter()
+    c = {"beta": beta, "h_grid": h_grid, "series_orders": list(series_orders), "dim": dim, "n": n, "cond": cond,
+         "seed": seed, "init_seed": init_seed, "init_scale": init_scale, "T": T}
+    problem, x0, T = lstsq_setup(dim=dim, n=n, cond=cond, seed=seed, init_seed=init_seed,
+                                 init_scale=init_scale, T=T)
+    beta = float(beta)
+    L0 = spectral_radius(problem, x0)
+    h, eps = h_values(h_grid, beta, L0)
+    Hn = len(h)
+    ns = _n_steps(T, h)
+    lam, V = np.linalg.eigh(problem.H)
+    xs = problem.minimiser
+    q0 = V.T @ (x0 - xs)                                            # (d,)
+    r1 = F.slow_root(beta, h[:, None] * lam[None, :])              # (H, d)
+    prev = xs + (q0[None, :] / r1) @ V.T
+    X = F.heavy_ball(problem, np.tile(x0, (Hn, 1)), prev, beta, h, ns)
+    orders_ = np.array(sorted(int(r) for r in series_orders))
+    err = np.full((len(orders_), Hn), np.nan)
+    floor = np.full(Hn, np.nan)
+    for j in range(Hn):
+        k = np.arange(ns[j] + 1)
+        path = X[: ns[j] + 1, j]
+        exact = xs + (q0[None, :] * r1[j][None, :] ** k[:, None]) @ V.T
+        floor[j] = np.max(np.linalg.norm(path - exact, axis=-1))
+        t = k * h[j]
+        for ri, R in enumerate(orders_):
+            mu = F.series_rate(beta, h[j], lam, int(R))            # (d,)
+            flow = xs + (q0[None, :] * np.exp(t[:, None] * mu[None, :])) @ V.T
+            err[ri, j] = _nanmax(np.linalg.norm(path - flow, axis=-1))
+    t_end = time.perf_counter()
+    arrays = {"h": h, "eps": eps, "n_steps": ns, "x0": x0, "orders": orders_, "errors": err,
+              "reference_error": floor}
+    attrs = {"kind": "series", "problem": "lstsq", "beta": beta, "T": T, "L0": L0,
+             "reference_error_max": float(np.nanmax(floor)), "min_error": float(np.nanmin(err)),
+             "diverged": bool(not np.all(np.isfinite(err))), "runtime_s": t_end - t_start, "config": c}
+    return arrays, attrs
 
 
 # --------------------------------------------------------------------------------------

@@ -62,6 +62,13 @@ class Problem:
         """λ_max(∇²E(w)), the largest Hessian eigenvalue."""
         return np.linalg.eigvalsh(self.hess(w))[..., -1]
 
+    #: whether the third-derivative tensor vanishes identically (quadratic losses)
+    third_vanishes: bool = False
+
+    def third(self, w, u, v):  # pragma: no cover - interface
+        """T[u, v]_i = Σ_jk ∂_i∂_j∂_k E(w) u_j v_k, batched (docs/theory.md (T87))."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form third derivatives")
+
 
 @dataclass(frozen=True)
 class TwoFactor(Problem):
@@ -97,6 +104,22 @@ class TwoFactor(Problem):
         h22 = x2 * w1 * w1
         h12 = x2 * w1 * w2 + r * self.x
         return np.stack([np.stack([h11, h12], -1), np.stack([h12, h22], -1)], -2)
+
+    def third(self, w, u, v):
+        """T[u, v] in closed form (docs/theory.md (T92)): with r = x w1 w2 − y, ∇r = x (w2, w1),
+        R = ∇²r = [[0, x], [x, 0]] and ∇³r = 0, E_ijk = R_ij r_k + R_ik r_j + R_jk r_i, so
+        T[u, v] = (R u)(∇r·v) + (R v)(∇r·u) + ∇r (uᵀR v)."""
+        w = np.asarray(w, dtype=np.float64)
+        u = np.asarray(u, dtype=np.float64)
+        v = np.asarray(v, dtype=np.float64)
+        x = self.x
+        dr = np.stack([x * w[..., 1], x * w[..., 0]], axis=-1)
+        Ru = x * u[..., ::-1]
+        Rv = x * v[..., ::-1]
+        rv = np.sum(dr * v, axis=-1)[..., None]
+        ru = np.sum(dr * u, axis=-1)[..., None]
+        uRv = np.sum(u * Rv, axis=-1)[..., None]
+        return Ru * rv + Rv * ru + dr * uRv
 
     def sharpness_at_minimum(self, w):
         """x² (w1² + w2²): λ_max(∇²E) on the hyperbola of minima."""
@@ -199,6 +222,12 @@ class LeastSquares(Problem):
 
     def hvp(self, w, v):
         return np.asarray(v, dtype=np.float64) @ self.H.T
+
+    third_vanishes = True
+
+    def third(self, w, u, v):
+        """T = 0 (E is quadratic)."""
+        return np.zeros(np.broadcast_shapes(np.shape(w), np.shape(u), np.shape(v)))
 
 
 def make_problem(name: str, **params) -> Problem:

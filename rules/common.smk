@@ -226,9 +226,51 @@ def sgdm_files(wildcards=None):
     ]
 
 
+def gdm3_cfg(wildcards):
+    """One O(h^3)-flow job as igrm.orders.gdm3_error_orders' keywords: one problem, one beta,
+    the grid and tolerances of orders.gdm, orders.higher.series_orders (used on lstsq) and
+    the keys of orders.gdm.<problem>."""
+    g = config["orders"]["gdm"]
+    keys = ("h_grid", "t_burn_fraction", "rtol", "atol", "check_factor")
+    return {
+        "problem": wildcards.problem,
+        "beta": float(wildcards.beta),
+        **{k: g[k] for k in keys},
+        "series_orders": config["orders"]["higher"]["series_orders"],
+        **g[wildcards.problem],
+    }
+
+
+def limits_cfg(wildcards=None):
+    """The limit-sharpness study as igrm.higher_limits.limit_sharpness_orders' keywords: the
+    two-factor problem and start of toy.two_factor, the settings of orders.higher.limits.
+    """
+    tf = config["toy"]["two_factor"]
+    return {
+        "x": tf["x"],
+        "y": tf["y"],
+        "init": tf["init"],
+        **config["orders"]["higher"]["limits"],
+    }
+
+
+def higher_files(wildcards=None):
+    hi = config["orders"]["higher"]
+    out = [
+        f"{R}/orders/gdm3/{p}_beta{num(b)}.h5"
+        for p in hi["problems"]
+        for b in hi["betas"]
+    ]
+    if hi["limits"]["betas"]:
+        out.append(f"{R}/orders/limits/two_factor.h5")
+    return out
+
+
 def orders_files(wildcards):
-    """The result files of one error-order family ({family}: gdm | sgdm)."""
-    return {"gdm": gdm_files, "sgdm": sgdm_files}[wildcards.family]()
+    """The result files of one error-order family ({family}: gdm | sgdm | higher)."""
+    return {"gdm": gdm_files, "sgdm": sgdm_files, "higher": higher_files}[
+        wildcards.family
+    ]()
 
 
 # which claim parts exist for which figure (the claims table gathers the enabled ones)
@@ -236,6 +278,7 @@ CLAIM_PARTS = {
     "toy": ["two_factor", "sharpness_sweep"],
     "orders_gdm": ["orders_gdm"],
     "orders_sgdm": ["orders_sgdm"],
+    "orders_higher": ["orders_higher", "orders_higher_limits"],
     "cifar": ["acc_vs_beta", "acc_vs_lr", "curves", "spread", "explicit"],
     "explicit_in_range": ["explicit_in_range"],
     "noise": ["noise_variance", "noise_regularisation"],

@@ -40,7 +40,7 @@ rule order_sgdm:
 
 
 rule tidy_orders:
-    """Tidy tables of one family (gdm | sgdm): the global errors, and their fitted orders."""
+    """Tidy tables of one family (gdm | sgdm | higher): the global errors, and their fitted orders."""
     input:
         results=orders_files,
         code=code_inputs("tidy/orders.py"),
@@ -50,7 +50,7 @@ rule tidy_orders:
     log:
         "logs/tidy/orders_{family}.log",
     wildcard_constraints:
-        family="gdm|sgdm",
+        family="gdm|sgdm|higher",
     localrule: True
     conda:
         "../envs/science.yaml"
@@ -163,7 +163,7 @@ rule claims_orders:
     log:
         "logs/claims/orders_{kind}.log",
     wildcard_constraints:
-        kind="gdm|sgdm",
+        kind="gdm|sgdm|higher",
     localrule: True
     conda:
         "../envs/science.yaml"
@@ -171,3 +171,101 @@ rule claims_orders:
         cfg=orders_claims_cfg,
     script:
         "../scripts/claims/orders.py"
+
+
+# Beyond the paper (docs/modified_flows.md §7): the O(h^3) modified flow of GD+M and the
+# exact linear series to order R; problem settings, grid and tolerances of orders.gdm.
+
+
+rule order_gdm3:
+    """Global error of GD+M (slow start to O(h^3)) against flow (2), the O(h^3) flow and its ablation (lstsq: and the linear series)."""
+    input:
+        code=code_inputs("sim/orders_gdm3.py"),
+    output:
+        f"{R}/orders/gdm3/{{problem}}_beta{{beta}}.h5",
+    log:
+        "logs/orders/gdm3_{problem}_beta{beta}.log",
+    benchmark:
+        f"{R}/benchmarks/orders/gdm3_{{problem}}_beta{{beta}}.tsv"
+    conda:
+        "../envs/science.yaml"
+    params:
+        cfg=gdm3_cfg,
+    script:
+        "../scripts/sim/orders_gdm3.py"
+
+
+rule plot_orders_higher:
+    """Figure: global error of GD+M against its O(h^3) flow and the order-R linear series vs h (log-log)."""
+    input:
+        errors=f"{TIDY}/orders_higher.csv",
+        slopes=f"{TIDY}/orders_higher_slopes.csv",
+        code=code_inputs("fig/orders_higher.py"),
+    output:
+        pdf=f"{R}/figures/orders_higher.pdf",
+        png=report(
+            f"{R}/figures/orders_higher.png",
+            caption="../report/orders_higher.rst",
+            category=CATEGORY["orders"],
+        ),
+    log:
+        "logs/figures/orders_higher.log",
+    localrule: True
+    conda:
+        "../envs/science.yaml"
+    script:
+        "../scripts/fig/orders_higher.py"
+
+
+rule fig_orders_higher:
+    """Figure: global error of GD+M against its higher-order modified flows vs h (named target)."""
+    input:
+        rules.plot_orders_higher.output,
+    localrule: True
+
+
+rule order_limits:
+    """Limit sharpness of GD+M from rest against the limits of flow (2) and of the O(h^3) flow, over (beta, eps)."""
+    input:
+        code=code_inputs("sim/orders_limits.py"),
+    output:
+        f"{R}/orders/limits/two_factor.h5",
+    log:
+        "logs/orders/limits_two_factor.log",
+    benchmark:
+        f"{R}/benchmarks/orders/limits_two_factor.tsv"
+    conda:
+        "../envs/science.yaml"
+    params:
+        cfg=limits_cfg,
+    script:
+        "../scripts/sim/orders_limits.py"
+
+
+rule plot_orders_higher_limits:
+    """Figure: limit-sharpness error of flow (2) and the O(h^3) flow against GD+M vs beta, per eps."""
+    input:
+        errors=f"{TIDY}/orders_higher.csv",
+        slopes=f"{TIDY}/orders_higher_slopes.csv",
+        code=code_inputs("fig/orders_higher_limits.py"),
+    output:
+        pdf=f"{R}/figures/orders_higher_limits.pdf",
+        png=report(
+            f"{R}/figures/orders_higher_limits.png",
+            caption="../report/orders_higher_limits.rst",
+            category=CATEGORY["orders"],
+        ),
+    log:
+        "logs/figures/orders_higher_limits.log",
+    localrule: True
+    conda:
+        "../envs/science.yaml"
+    script:
+        "../scripts/fig/orders_higher_limits.py"
+
+
+rule fig_orders_higher_limits:
+    """Figure: limit-sharpness error of the modified flows against GD+M vs beta (named target)."""
+    input:
+        rules.plot_orders_higher_limits.output,
+    localrule: True

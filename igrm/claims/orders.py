@@ -9,11 +9,12 @@ import math
 
 import pandas as pd
 
-from ..stats import equivalence_t
+from ..stats import ci_verdict, equivalence_t
 from . import OUT_OF_RANGE, frame, row
 
 _FLOW_TAG = {"flow (1)": "flow1", "flow (2)": "flow2", "SGD+M flow": "sgdm_flow",
-             "SGD+M flow without h/4 terms": "sgdm_flow_noreg"}
+             "SGD+M flow without h/4 terms": "sgdm_flow_noreg", "flow (3)": "flow3",
+             "flow (3) without T term": "flow3_noT", "flow (3) from x_0 + Delta_2": "flow3_shifted", **{f"order {R}": f"order{R}" for R in range(1, 11)}}
 _COMP_TEXT = {
     "naive": "GD+M from rest (x_{-1}=x_0) vs {flow} from x_0",
     "manifold": "GD+M started on the slow manifold to O(h) (M7) vs {flow} from x_0",
@@ -21,7 +22,23 @@ _COMP_TEXT = {
     "shifted": "GD+M from rest vs {flow} from the shifted start x_0 + h b/(1-b)^2 grad E(x_0) (M4), t >= t_burn",
     "sgdm": "SGD+M from rest vs {flow} from x_0 (RMS over sample streams)",
     "sgdm_deterministic": "SGD+M on the constant stream (GD+M) from rest vs {flow} from x_0",
+    "manifold3": "GD+M started on the slow manifold to O(h^3) (T88) vs {flow} from x_0",
+    "limit": "limit sharpness of GD+M from rest vs the limit of {flow}: |S_flow/S_GD+M - 1|",
+    "shifted3": "GD+M from rest vs {flow} from the shifted start x_0 + Delta_2 (T94), t >= t_burn",
+    "series": "GD+M on its exact slow manifold vs the {flow} truncation of the exact modified flow (T91)",
 }
+#: the part of the claim id and the source of each comparison beyond the paper's
+_PART = {"manifold3": "higher", "series": "higher", "shifted3": "higher", "limit": "higher"}
+_SOURCE = {
+    "gdm": "docs/theory.md (T5), (T6); docs/modified_flows.md §2-3",
+    "sgdm": "docs/theory.md (T19); docs/modified_flows.md §4",
+    "higher": "docs/theory.md (T86)-(T95); docs/modified_flows.md §7 (beyond the paper)",
+}
+
+
+#: ablations that must lose the order of the full flow: (comparison, flow) -> the full order
+#: (docs/theory.md (T93)); each gets a second row "loses_order" beside its equivalence row
+LOSES_ORDER = {("manifold3", "flow (3) without T term"): 3}
 
 
 def beta_tag(beta: float) -> str:
@@ -43,7 +60,7 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
     tol = float(slope_tol)
     rows = []
     for r in slopes_df[slopes_df["primary"]].itertuples(index=False):
-        part = "sgdm" if r.comparison.startswith("sgdm") else "gdm"
+        part = "sgdm" if r.comparison.startswith("sgdm") else _PART.get(r.comparison, "gdm")
         cid = f"order/{part}/{r.problem}/{beta_tag(r.beta)}/{r.comparison}/{_FLOW_TAG.get(r.flow, r.flow)}"
         verdict, hw = equivalence_t(r.slope, r.slope_se, r.n_points - 2, r.expected_slope, tol, ci)
         bound = min(float(max_epsilon), 1.0 / (1.0 + math.sqrt(r.beta)) ** 2)
@@ -52,9 +69,9 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
         if not in_range:
             verdict = OUT_OF_RANGE
         text = _COMP_TEXT[r.comparison].replace("{flow}", r.flow)
-        claim = f"{text}: global error O(h^{r.expected_slope:g}) ({r.problem}, beta={r.beta:g})"
-        source = ("docs/theory.md (T19); docs/modified_flows.md §4" if part == "sgdm"
-                  else "docs/theory.md (T5), (T6); docs/modified_flows.md §2-3")
+        what = "error" if r.comparison == "limit" else "global error"
+        claim = f"{text}: {what} O(h^{r.expected_slope:g}) ({r.problem}, beta={r.beta:g})"
+        source = _SOURCE[part]
         detail = (f"log-log fit over {r.n_points} step sizes h in [{r.h_min:.3g}, {r.h_max:.3g}], window {r.window}; "
                   f"{float(ci):.0%} interval of the order [{r.slope - hw:.3f}, {r.slope + hw:.3f}] (t, {r.n_points - 2} df); "
                   f"eps = hL0/(1-beta)^2 <= {eps_max:.3g} "
@@ -63,4 +80,11 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
                   + f"smallest error {r.min_error:.3g}, largest reference error {r.max_reference_error:.2g}")
         rows.append(row(cid, claim, source, float(r.expected_slope), float(r.slope), f"±{tol:g} (equivalence)",
                         verdict, uncertainty=float(hw), detail=detail))
+        full = LOSES_ORDER.get((r.comparison, r.flow))
+        if full is not None:
+            # (T93): the ablation loses the order iff its interval lies wholly below full − tol
+            lost = ci_verdict(full - tol - (r.slope + hw), full - tol - (r.slope - hw)) if in_range else OUT_OF_RANGE
+            rows.append(row(f"{cid}/loses_order", f"{text}: the ablation loses the order, slope < {full - tol:g} "
+                            f"({r.problem}, beta={r.beta:g})", source, f"< {full - tol:g}", float(r.slope),
+                            f"{tol:g} below order {full}", lost, uncertainty=float(hw), detail=detail))
     return frame(rows)
