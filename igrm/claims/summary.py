@@ -38,6 +38,13 @@ PAPER_CLAIMS: tuple[PaperClaim, ...] = (
                "paper Thm 3.1 (leading order); docs/theory.md (T5)", r"order/gdm/.*/flow1"),
     PaperClaim("gdm-flow2", "GD+M follows flow (2), E plus the (1+β)/(1−β)-strengthened IGR term, to second order",
                "paper Thm 3.1; docs/theory.md (T6)", r"order/gdm/.*/flow2"),
+    PaperClaim("flow3-order", "beyond the paper: GD+M follows the O(h³) modified flow to third order, and loses "
+               "the order without its third-derivative term", "docs/theory.md (T86)–(T94)",
+               r"order/higher/[^/]+/[^/]+/(manifold3|shifted3)/.*"),
+    PaperClaim("series-orders", "beyond the paper: on a quadratic loss the order-R truncations of the exact modified "
+               "flow have error order R", "docs/theory.md (T91)", r"order/higher/[^/]+/[^/]+/series/.*"),
+    PaperClaim("flow3-limits", "beyond the paper: the limit sharpness predicted by each flow order, error O(h^order)",
+               "docs/theory.md (T95)", r"order/higher/[^/]+/[^/]+/limit/.*"),
     PaperClaim("sgdm-flow", "SGD+M follows the piecewise flow of the historical losses G_k (order 2 with the h/4 "
                "terms, 1 without)", "paper Thm 4.1; docs/theory.md (T19)", r"order/sgdm/.*"),
     PaperClaim("flatter-minima", "at a fixed effective learning rate, larger β ends at flatter minima (toy)",
