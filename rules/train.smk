@@ -189,7 +189,9 @@ rule plot_explicit:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=analysis_cfg("spread_window", "eta", "dataset", "model", "explicit_against", "ci"),
+        cfg=analysis_cfg(
+            "spread_window", "eta", "dataset", "model", "explicit_against", "ci"
+        ),
     script:
         "../scripts/fig/explicit.py"
 
