@@ -293,6 +293,7 @@ TRAIN_PASSTHROUGH = (
     "penalty_eps",
     "deterministic",
     "sharpness",
+    "compile",
 )
 
 
