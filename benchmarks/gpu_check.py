@@ -391,6 +391,21 @@ def sec_snakemake(ctx):
     out["runs"] = runs
     out["slots_taken"] = logs.count("GPU slot(s)")
     out["two_jobs_concurrent"] = _overlap(runs)
+    # the first job's HDF5 against the same run alone in this process (its stored config, the
+    # prepared data): bit-identical on the CPU. GPU mode skips it (the concurrency section
+    # compares shared and alone runs there, within the bf16 tolerance; GPU minutes are few)
+    if mode == "gpu":
+        return out
+    from igrm.data import load_prepared
+    from igrm.io import read_h5
+
+    shared, attrs = read_h5(wd / targets[0])
+    cfg = {k: v for k, v in json.loads(attrs["config"]).items() if k != "dataset"}
+    alone, _, _ = _train(cfg, load_prepared(wd / "resources" / "data" / "cifar10.h5"))
+    names = [n for n in alone if n.startswith("final_state/")] + ["train_loss", "test_loss", "grad_norm_sq"]
+    out["first_job_bit_identical_to_alone"] = all(np.array_equal(np.asarray(shared[n]), alone[n]) for n in names)
+    out["first_job_loss_max_rel_diff_vs_alone"] = max(
+        float(np.max(np.abs(np.asarray(shared[m]) - alone[m]) / np.abs(alone[m]))) for m in ("train_loss", "test_loss"))
     return out
 
 
@@ -469,7 +484,8 @@ def _key_numbers(name, sec):
         return "; ".join(f"k={k}: {f(v['img_per_s'])} img/s, x{f(v['gpu_hour_factor'])}, "
                          f"matches alone {v['seed0_matches_alone']}" for k, v in r["ks"].items())
     if name == "snakemake":
-        return (f"{f(r['wall_s'])} s, 2 jobs concurrent: {r['two_jobs_concurrent']}, "
+        return (f"{f(r['wall_s'])} s, 2 jobs concurrent: {r['two_jobs_concurrent']}, first job vs alone: "
+                f"{'bit-identical' if r['first_job_bit_identical_to_alone'] else 'max rel. loss diff ' + f(r['first_job_loss_max_rel_diff_vs_alone'])}, "
                 f"epochs {[ [round(t, 2) for t in x['epoch_wall_s']] for x in r['runs']]}")
     if name == "estimate":
         return (f"{f(r['gpu_hours_one_run_per_gpu'])} GPU-h one run per GPU, {f(r['gpu_hours_shared'])} with "

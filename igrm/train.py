@@ -64,7 +64,7 @@ CKPT_RE = re.compile(r"^ckpt_epoch(\d{4,})\.pt$")
 #: checkpoint written under other values resumes (docs/training.md, "Checkpoint / resume contract").
 #: ``epochs`` is one too under the constant schedule.
 #: ``compile`` is here too: it changes how the step is computed, not what (compiled and eager
-#: steps agree to float rounding, tests/test_train.py), so a run may resume either way.
+#: steps agree to float rounding: benchmarks/gpu_check.py, tests/test_gpu_paths.py), so a run may resume either way.
 EVAL_ONLY_KEYS = ("eval_batch_size", "checkpoint_every", "sharpness", "compile")
 #: torch.compile backends of cfg["compile"] (true = inductor)
 COMPILE_BACKENDS = ("inductor", "aot_eager")

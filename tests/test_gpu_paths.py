@@ -114,5 +114,6 @@ def test_gpu_check_cpu_mode(tmp_path):
         assert c["seed0_bit_identical_to_alone"], k
     sm = r["snakemake"]
     assert sm["two_jobs_concurrent"] and all(len(x["epoch_wall_s"]) == 2 for x in sm["runs"])
+    assert sm["first_job_bit_identical_to_alone"]      # the HDF5 of a job that shared the GPU slots
     assert r["estimate"]["gpu_hours_one_run_per_gpu"] > 0
     assert set(r["loader"]["results"]) >= {"igrm on-device", "torchvision DataLoader, 0 workers"}
