@@ -55,7 +55,7 @@ from igrm.io import atomic_path  # noqa: E402
 
 OUT = REPO / "benchmarks" / "out" / "gpu_check"
 #: dense bf16 tensor-core peaks, FLOP/s (vendor spec sheets, without sparsity)
-BF16_PEAK = {"H200": 989e12, "H100 SXM": 989e12, "H100 NVL": 835e12, "H100 PCIe": 756e12, "H100": 756e12,
+BF16_PEAK = {"H200": 989e12, "H100 SXM": 989e12, "H100 80GB HBM3": 989e12, "H100 NVL": 835e12, "H100 PCIe": 756e12, "H100": 756e12,
              "GH200": 989e12, "A100": 312e12, "A800": 312e12, "L40S": 362e12, "L40": 181e12, "L4": 121e12,
              "A10G": 70e12, "A10": 125e12, "RTX 4090": 165e12, "RTX 3090": 71e12}
 #: the bf16 setting of the bf16 sections: on the CPU ``always`` (CPU autocast, the path's test;
