@@ -20,6 +20,15 @@ every user and every Snakemake run on it).
 
     with acquire_gpu(count=1) as devices:    # e.g. ['1']; [] when no GPU is used
         train(...)
+
+Several runs per GPU: ``runs_per_gpu=k`` (else ``IGRM_RUNS_PER_GPU``, else 1) gives each
+GPU k lock files (``gpu<i>.lock``, then ``gpu<i>.s1.lock`` ... ``gpu<i>.s<k-1>.lock``), so k
+jobs share one device; slots are handed out breadth first (every GPU's first slot before
+any GPU's second), and a multi-GPU job (``count`` > 1) takes slots on ``count`` distinct
+GPUs. Each job stays its own process, with its own CUDA context and RNG streams, so its
+metrics are those it would have alone (bit-identical on the CPU; on a GPU within the
+run-to-run variation of cuDNN's algorithm choice). Snakemake's ``gpu`` resource then
+counts runs: ``--resources gpu=<n_gpus * k>`` (docs/cluster.md, "Several runs per GPU").
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ log = logging.getLogger(__name__)
 
 ENV_GPUS = "IGRM_GPUS"
 ENV_LOCK_DIR = "IGRM_GPU_LOCK_DIR"
+ENV_RUNS_PER_GPU = "IGRM_RUNS_PER_GPU"
 VISIBLE = "CUDA_VISIBLE_DEVICES"
 
 
@@ -66,6 +76,22 @@ def gpu_ids(n_gpus: int | str | None = None) -> list[str]:
         return [str(i) for i in range(int(out.stdout.strip().splitlines()[-1]))]
     except Exception:  # no torch, no driver: no GPU
         return []
+
+
+def resolve_runs_per_gpu(k: int | str | None = None) -> int:
+    """Jobs sharing one GPU: ``k`` if given, else ``IGRM_RUNS_PER_GPU``, else 1."""
+    spec = k if k is not None else os.environ.get(ENV_RUNS_PER_GPU)
+    if spec is None or str(spec).strip() == "":
+        return 1
+    s = str(spec).strip()
+    if not s.isdigit() or int(s) < 1:
+        raise ValueError(f"{ENV_RUNS_PER_GPU} / runs_per_gpu: expected an integer >= 1, got {s!r}")
+    return int(s)
+
+
+def slot_files(ids: list[str], k: int) -> list[tuple[str, str]]:
+    """(device id, lock file name) of every slot, breadth first over the GPUs."""
+    return [(i, f"gpu{i}.lock" if s == 0 else f"gpu{i}.s{s}.lock") for s in range(k) for i in ids]
 
 
 def _cuda_initialised() -> bool:
@@ -98,8 +124,10 @@ def _lock_dir(lock_dir) -> Path:
 
 @contextlib.contextmanager
 def acquire_gpu(n_gpus: int | str | None = None, lock_dir: str | os.PathLike | None = None,
-                count: int = 1, timeout: float | None = None, poll: float = 0.5) -> Iterator[list[str]]:
-    """Hold ``count`` GPU slots for the ``with`` block and make only them visible.
+                count: int = 1, timeout: float | None = None, poll: float = 0.5,
+                runs_per_gpu: int | str | None = None) -> Iterator[list[str]]:
+    """Hold ``count`` GPU slots (on distinct GPUs) for the ``with`` block and make only
+    them visible; ``runs_per_gpu`` slots per GPU (see the module docstring).
 
     Yields the visible device ids (``[]`` when the job uses no GPU). Waits while every slot
     is taken (``timeout`` seconds, then ``TimeoutError``; ``None`` waits for ever). On exit
@@ -119,6 +147,7 @@ def acquire_gpu(n_gpus: int | str | None = None, lock_dir: str | os.PathLike | N
         raise RuntimeError("CUDA was initialised before acquire_gpu(): the device choice "
                            "cannot take effect; call acquire_gpu() before any CUDA use")
     ids = gpu_ids(n_gpus)
+    k = resolve_runs_per_gpu(runs_per_gpu)
     if count > len(ids):
         raise RuntimeError(f"this job needs {count} GPU(s) but the machine has {len(ids)} "
                            f"({ENV_GPUS}={os.environ.get(ENV_GPUS)!r}); set {ENV_GPUS} or use a CPU config")
@@ -128,10 +157,12 @@ def acquire_gpu(n_gpus: int | str | None = None, lock_dir: str | os.PathLike | N
     waited = set_order = False
     try:
         while True:
-            for i in ids:
+            for i, name in slot_files(ids, k):
                 if len(held) == count:
                     break
-                fd = _try_lock(d / f"gpu{i}.lock")
+                if any(i == j for j, _ in held):   # one slot per device
+                    continue
+                fd = _try_lock(d / name)
                 if fd is not None:
                     held.append((i, fd))
             if len(held) == count:
@@ -142,7 +173,7 @@ def acquire_gpu(n_gpus: int | str | None = None, lock_dir: str | os.PathLike | N
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"no {count} free GPU slot(s) among {ids} in {d} after {timeout} s")
             if not waited:
-                log.info("all %d GPU slots in %s are taken: waiting", len(ids), d)
+                log.info("all %d GPU slots (%d per GPU) in %s are taken: waiting", len(ids) * k, k, d)
                 waited = True
             time.sleep(poll)
         chosen = [i for i, _ in held]

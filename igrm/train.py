@@ -52,6 +52,7 @@ TRAIN_KEYS = (
     "blowup_factor", "eval_batch_size", "penalty_impl", "penalty_eps", "deterministic",
     "snapshot_epochs",     # parameter points kept in the result (0 = initialisation), for noise estimates
     "sharpness",           # {points, iters, tol, subset}: lambda_max along the run (igrm.sharpness)
+    "compile",             # torch.compile of the training step's model: false, true (inductor), a backend
 )
 #: the keys of cfg["sharpness"] (schema: train.sharpness; docs/training.md, "Sharpness along a run")
 SHARPNESS_KEYS = ("points", "iters", "tol", "subset")
@@ -62,7 +63,11 @@ CKPT_RE = re.compile(r"^ckpt_epoch(\d{4,})\.pt$")
 #: cfg keys that do not change the training trajectory (model, optimiser, RNG streams): a
 #: checkpoint written under other values resumes (docs/training.md, "Checkpoint / resume contract").
 #: ``epochs`` is one too under the constant schedule.
-EVAL_ONLY_KEYS = ("eval_batch_size", "checkpoint_every", "sharpness")
+#: ``compile`` is here too: it changes how the step is computed, not what (compiled and eager
+#: steps agree to float rounding: benchmarks/gpu_check.py, tests/test_gpu_paths.py), so a run may resume either way.
+EVAL_ONLY_KEYS = ("eval_batch_size", "checkpoint_every", "sharpness", "compile")
+#: torch.compile backends of cfg["compile"] (true = inductor)
+COMPILE_BACKENDS = ("inductor", "aot_eager")
 #: checkpoints kept per fingerprint: the newest, and one to fall back on if it is damaged
 CKPT_KEEP = 2
 
@@ -97,6 +102,8 @@ def resolve_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         ("blowup_factor", float(c["blowup_factor"]) > 1, "> 1"),
         ("penalty_impl", c["penalty_impl"] in IMPLEMENTATIONS, f"one of {IMPLEMENTATIONS}"),
         ("channels_last", c["channels_last"] in ("auto", True, False), "auto, true or false"),
+        ("bf16", c["bf16"] in (True, False, "always"), "true, false or always"),
+        ("compile", c["compile"] in (True, False, *COMPILE_BACKENDS), f"true, false or one of {COMPILE_BACKENDS}"),
     ]
     for key, ok, what in checks:
         if not ok:
@@ -365,8 +372,35 @@ def _cfg_fingerprint(cfg: Mapping[str, Any], device: torch.device) -> dict:
     if cfg["schedule"] == "constant":
         del fp["epochs"]
     fp["device"] = device.type
-    fp["bf16"] = bool(cfg["bf16"]) and device.type == "cuda"
+    fp["bf16"] = bf16_in_effect(cfg["bf16"], device)
     return fp
+
+
+def bf16_in_effect(bf16, device: torch.device) -> bool:
+    """bf16 autocast on? ``true``: on CUDA only (ignored on CPU, the production meaning);
+    ``"always"``: on any device (CPU autocast: slow, for tests of the bf16 path)."""
+    return bf16 == "always" or (bf16 is True and device.type == "cuda")
+
+
+def bf16_autocast(device: torch.device, on: bool):
+    """The context a forward pass runs in: bf16 autocast on ``device``'s type, or nothing."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if on else _null_ctx()
+
+
+def compiled_step_model(model: nn.Module, compile_opt, method: str, penalty_impl: str, progress) -> nn.Module:
+    """The module the training step's forward passes use: ``torch.compile(model)`` when
+    ``compile_opt`` asks for it, else ``model`` itself (same parameters and buffers: the
+    state dict, checkpoints and sharpness stay on ``model``). The explicit baseline's
+    ``double_backprop`` penalty (a double backward, which compiled autograd does not
+    support) stays eager; its finite-difference HVPs compile."""
+    if compile_opt is False:
+        return model
+    if method == "igrm_explicit" and penalty_impl == "double_backprop":
+        _emit(progress, "compile: the explicit baseline's double backward runs eager (torch.compile "
+                        "does not support it); the other forward passes are not compiled either")
+        return model
+    backend = "inductor" if compile_opt is True else str(compile_opt)
+    return torch.compile(model, backend=backend)
 
 
 def _canon(v):
@@ -534,13 +568,13 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
     d = unpack_data(data)
     seed = int(c["seed"])
     use_cuda = device.type == "cuda"
-    bf16 = bool(c["bf16"]) and use_cuda
+    bf16 = bf16_in_effect(c["bf16"], device)
     # auto = on: measured ~15% faster on CPU too (docs/training.md)
     channels_last = True if c["channels_last"] == "auto" else bool(c["channels_last"])
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def autocast():
-        return torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else _null_ctx()
+        return bf16_autocast(device, bf16)
 
     # ---- which examples (CPU generator: identical subsets on every device)
     g_subset = torch.Generator().manual_seed(seed_for(seed, "subset"))
@@ -573,6 +607,7 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     buffers = list(model.buffers())
+    step_model = compiled_step_model(model, c["compile"], c["method"], c["penalty_impl"], progress)
     sizes = step_sizes(c)
     beta = float(c["beta"])
     if c["method"] == "igrm_explicit":
@@ -713,9 +748,10 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
             n_b = len(idx)
             stats: dict = {}
             if fullbatch:
-                fns = chunk_loss_fns(model, torch.split(xb, chunk), torch.split(yb, chunk), n_b, autocast, stats)
+                fns = chunk_loss_fns(step_model, torch.split(xb, chunk), torch.split(yb, chunk), n_b, autocast,
+                                     stats)
             else:
-                fns = chunk_loss_fns(model, [xb], [yb], n_b, autocast, stats)
+                fns = chunk_loss_fns(step_model, [xb], [yb], n_b, autocast, stats)
             if c["method"] == "igrm_explicit":
                 g, pg, loss_val = penalty_grad(fns, params, mu * factor, c["penalty_impl"],
                                                float(c["penalty_eps"]), buffers=buffers)
@@ -746,7 +782,7 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
         if diverged:
             test_loss, test_acc = float("nan"), float("nan")
         else:
-            test_loss, test_acc = evaluate(model, x_test, y_test, mean, std, int(c["eval_batch_size"]),
+            test_loss, test_acc = evaluate(step_model, x_test, y_test, mean, std, int(c["eval_batch_size"]),
                                            autocast, memory_format)
         state["epoch"] = epoch + 1
         row = {"train_loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
@@ -787,6 +823,7 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
         "h": sizes["h"], "eta": sizes["eta"], "mu": sizes["mu"], "lambda_flow2": sizes["lambda_flow2"],
         "optimizer_lr": base_lr, "optimizer_momentum": momentum,
         "n_params": n_params(model), "device": _device_name(device), "bf16": bf16,
+        "compiled": step_model is not model,
         "channels_last": channels_last, "deterministic": bool(c["deterministic"]),
         "n_train": n_used, "n_test": n_test, "steps_per_epoch": steps_per_epoch, "steps": state["step"],
         "epochs_completed": state["epoch"], "resumed_from_epoch": resumed_from,

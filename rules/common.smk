@@ -336,6 +336,7 @@ TRAIN_PASSTHROUGH = (
     "penalty_eps",
     "deterministic",
     "sharpness",
+    "compile",
 )
 
 

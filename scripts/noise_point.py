@@ -8,7 +8,8 @@ smk = snakemake  # noqa: F821 (injected by Snakemake)
 
 with logged(smk):
     # the GPU slot is taken before torch initialises CUDA (it sets CUDA_VISIBLE_DEVICES)
-    with acquire_gpu(count=int(smk.resources.get("gpu", 0) or 0)):
+    with acquire_gpu(count=int(smk.resources.get("gpu", 0) or 0),
+                     runs_per_gpu=int(smk.config["train"]["runs_per_gpu"])):
         import torch
 
         from igrm.data import load_prepared

@@ -10,7 +10,8 @@ from igrm.snakejob import RunProgress, logged, now_iso, write_result
 with logged(snakemake) as log:  # noqa: F821 (injected by Snakemake)
     # one machine, several GPUs: each concurrent GPU job takes its own device (a flock
     # slot) before CUDA initialises; under SLURM, CUDA_VISIBLE_DEVICES is already set
-    with acquire_gpu(count=int(snakemake.resources.get("gpu", 0) or 0)):  # noqa: F821
+    with acquire_gpu(count=int(snakemake.resources.get("gpu", 0) or 0),  # noqa: F821
+                     runs_per_gpu=int(snakemake.config["train"]["runs_per_gpu"])):  # noqa: F821
         import torch
 
         from igrm.data import load_prepared
