@@ -21,6 +21,7 @@ include: "rules/toy.smk"
 include: "rules/orders.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
+include: "rules/sharpness_runs.smk"
 include: "rules/noise.smk"
 include: "rules/report.smk"
 

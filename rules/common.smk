@@ -238,6 +238,7 @@ CLAIM_PARTS = {
     "orders_sgdm": ["orders_sgdm"],
     "cifar": ["acc_vs_beta", "acc_vs_lr", "curves", "spread", "explicit"],
     "noise": ["noise_variance", "noise_regularisation"],
+    "sharpness_runs": ["sharpness_runs"],
 }
 
 
