@@ -51,10 +51,10 @@ TRAIN_KEYS = (
     "bf16", "channels_last", "checkpoint_every", "weight_decay", "schedule", "step_milestones", "step_gamma",
     "blowup_factor", "eval_batch_size", "penalty_impl", "penalty_eps", "deterministic",
     "snapshot_epochs",     # parameter points kept in the result (0 = initialisation), for noise estimates
-    "sharpness",           # {points, iters, final_iters, tol, subset, trace_probes}: lambda_max, tr H, |grad|^2
+    "sharpness",           # {points, algorithm, iters, final_iters, tol, subset, trace_probes}: λ_max, tr H, |∇E|²
 )
 #: the keys of cfg["sharpness"] (schema: train.sharpness; docs/training.md, "Sharpness along a run")
-SHARPNESS_KEYS = ("points", "iters", "final_iters", "tol", "subset", "trace_probes")
+SHARPNESS_KEYS = ("points", "algorithm", "iters", "final_iters", "tol", "subset", "trace_probes")
 SHARPNESS_ARRAYS = ("epoch", "lambda_max", "iters", "converged", "residual", "h", "epsilon", "penalty_curvature",
                     "stability", "trace", "trace_se", "trace_probes", "grad_norm_sq", "wall_time")
 
@@ -117,6 +117,7 @@ def _resolve_sharpness(s) -> dict[str, Any]:
                         "schemas/config.schema.yaml, section train.sharpness)")
     s = {k: s[k] for k in SHARPNESS_KEYS}
     checks = [("points", int(s["points"]) >= 0, ">= 0"), ("iters", int(s["iters"]) >= 1, ">= 1"),
+              ("algorithm", s["algorithm"] in ("power", "lanczos"), "'power' or 'lanczos'"),
               ("final_iters", s["final_iters"] is None or int(s["final_iters"]) >= 1, "null or >= 1"),
               ("tol", float(s["tol"]) >= 0, ">= 0"), ("trace_probes", int(s["trace_probes"]) >= 0, ">= 0"),
               ("subset", s["subset"] is None or int(s["subset"]) >= 1, "null or >= 1")]
@@ -666,7 +667,8 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
         fns = chunk_loss_fns(model, torch.split(xs, sharp_chunk), torch.split(ys, sharp_chunk), n_sharp, _null_ctx)
         # the last point (what the claims compare) may get more products (docs/training.md)
         iters = int(sh["final_iters"]) if e == int(c["epochs"]) and sh["final_iters"] is not None else int(sh["iters"])
-        m = measure_point(loss_fns=fns, params=params, buffers=buffers, iters=iters, tol=float(sh["tol"]),
+        m = measure_point(loss_fns=fns, params=params, buffers=buffers, algorithm=sh["algorithm"], iters=iters,
+                          tol=float(sh["tol"]),
                           trace_probes=int(sh["trace_probes"]),
                           generator=torch.Generator().manual_seed(seed_for(seed, f"sharpness/{e}")))
         r = m.power

@@ -134,7 +134,8 @@ def test_measure_trace_and_gradient_norm_against_the_exact_hessian():
     eigs = np.linalg.eigvalsh(H)
     buffers = list(net.buffers())
     before = [b.clone() for b in buffers]
-    m = measure(loss_fns=_fns(net, chunks), params=list(net.parameters()), buffers=buffers, iters=3000, tol=1e-8,
+    m = measure(loss_fns=_fns(net, chunks), params=list(net.parameters()), buffers=buffers, algorithm="power",
+                iters=3000, tol=1e-8,
                 trace_probes=300, generator=torch.Generator().manual_seed(1))
     for b, s in zip(buffers, before):
         assert torch.equal(b, s)
@@ -150,7 +151,8 @@ def test_measure_trace_and_gradient_norm_against_the_exact_hessian():
     g = torch.autograd.grad(sum(f() for f in _fns(net, chunks)), list(net.parameters()))
     assert m.grad_norm_sq == pytest.approx(float(sum((gi ** 2).sum() for gi in g)), rel=1e-10)
     # one probe: no se; no probe: no trace, and lambda_max is measure's power part from the same start
-    m1 = measure(loss_fns=_fns(net, chunks), params=list(net.parameters()), buffers=buffers, iters=7, tol=0.0,
+    m1 = measure(loss_fns=_fns(net, chunks), params=list(net.parameters()), buffers=buffers, algorithm="power",
+                 iters=7, tol=0.0,
                  trace_probes=1, generator=torch.Generator().manual_seed(2))
     assert m1.trace.probes == 1 and math.isnan(m1.trace.se)
     r = lambda_max(loss_fns=_fns(net, chunks), params=list(net.parameters()), buffers=buffers, iters=7, tol=0.0,
@@ -233,7 +235,8 @@ def test_measurement_leaves_the_trajectory_bit_identical():
     their expansion parameters."""
     data = tiny_data()
     for extra in ({}, {"method": "igrm_explicit", "fullbatch_subset": 32, "augment": ["none"]}):
-        on = {**BASE, **extra, "epochs": 3, "sharpness": {"points": 4, "iters": 4, "final_iters": 7, "tol": 1e-3,
+        on = {**BASE, **extra, "epochs": 3, "sharpness": {"points": 4, "algorithm": "lanczos", "iters": 4,
+                                                         "final_iters": 7, "tol": 1e-3,
                                                          "subset": 24, "trace_probes": 3}}
         off = {**on, "sharpness": {**on["sharpness"], "points": 0}}
         a_on, at_on = train(on, data, None, None)
@@ -266,7 +269,8 @@ def test_measurement_at_init_is_the_hessian_of_the_first_examples():
     from igrm.train import normalize, seed_for, to_device_uint8, unpack_data
 
     data = tiny_data()
-    sh = {"points": 1, "iters": 20, "final_iters": None, "tol": 0.0, "subset": 16, "trace_probes": 2}
+    sh = {"points": 1, "algorithm": "power", "iters": 20, "final_iters": None, "tol": 0.0, "subset": 16,
+          "trace_probes": 2}
     cfg = {**BASE, "method": "gdm", "fullbatch_subset": 32, "augment": ["none"], "epochs": 1, "sharpness": sh,
            "snapshot_epochs": [0]}
     a, _ = train(cfg, data, None, None)
@@ -282,7 +286,7 @@ def test_measurement_at_init_is_the_hessian_of_the_first_examples():
     y = torch.from_numpy(d["train/labels"][idx])
     # the same algorithm from the same start vector (the run's own generator, seeded per point)
     m = measure(loss_fns=[lambda: F.cross_entropy(net(x), y)], params=list(net.parameters()),
-                buffers=list(net.buffers()), iters=20, tol=0.0, trace_probes=2,
+                buffers=list(net.buffers()), algorithm="power", iters=20, tol=0.0, trace_probes=2,
                 generator=torch.Generator().manual_seed(seed_for(3, "sharpness/0")))
     r = m.power
     assert a["sharpness/lambda_max"][0] == pytest.approx(r.value, rel=1e-4)
@@ -294,7 +298,7 @@ def test_measurement_at_init_is_the_hessian_of_the_first_examples():
 
 def test_schema_defaults_reach_the_cfg():
     cfg = train_cfg()
-    assert set(cfg["sharpness"]) == {"points", "iters", "final_iters", "tol", "subset", "trace_probes"}
+    assert set(cfg["sharpness"]) == {"points", "algorithm", "iters", "final_iters", "tol", "subset", "trace_probes"}
 
 
 def test_rate_mismatch_against_iterating_the_methods():
@@ -330,3 +334,36 @@ def test_rate_mismatch_against_iterating_the_methods():
     assert abs(rate_mismatch(beta=0.9, epsilon=0.1 / 0.9)["explicit"]) <= 0.026
     assert 0.11 <= min(abs(x["gd"]) for x in d) and max(abs(x["gd"]) for x in d) <= 0.14
     assert max((1 - b) * (0.1 / b) * (1 + 0.1) for b in betas) <= 0.11 + 1e-12         # stability (T62)
+
+
+def test_lanczos_matches_the_exact_extreme_eigenvalue_in_fewer_products():
+    """Lanczos (docs/theory.md (T66)) on the BN network's exact Hessian (three chunks): the
+    Ritz value of largest magnitude equals the exact eigenvalue of largest magnitude, sign
+    included; its reported residual is ‖Hy − θy‖/|θ| ≥ the distance to the spectrum;
+    every iterate is a lower bound of the spectral radius; it needs fewer products than
+    power iteration for the same residual; and on a planted map it keeps a dominant
+    negative eigenvalue's sign."""
+    from igrm.sharpness import lanczos
+
+    net = _bn_net(seed=7)
+    x, y = _data(seed=8)
+    chunks = list(zip(torch.split(x, 8), torch.split(y, 8)))
+    eigs = _exact_eigs(net, chunks)
+    top = eigs[np.argmax(np.abs(eigs))]
+    rho = np.abs(eigs).max()
+    kw = dict(loss_fns=_fns(net, chunks), params=list(net.parameters()), buffers=list(net.buffers()),
+              trace_probes=0)
+    ml = measure(**kw, algorithm="lanczos", iters=200, tol=1e-9, generator=torch.Generator().manual_seed(4))
+    mp = measure(**kw, algorithm="power", iters=2000, tol=1e-9, generator=torch.Generator().manual_seed(4))
+    assert ml.power.converged and ml.power.value == pytest.approx(top, rel=1e-8)
+    assert mp.power.converged and ml.power.iters < mp.power.iters
+    for k in (1, 2, 3, 5, 8):
+        r = measure(**kw, algorithm="lanczos", iters=k, tol=0.0, generator=torch.Generator().manual_seed(4)).power
+        assert abs(r.value) <= rho * (1 + 1e-12) and r.iters == k
+        # some eigenvalue within residual·|θ| of θ
+        assert np.abs(eigs - r.value).min() <= r.residual * abs(r.value) * (1 + 1e-9) + 1e-12
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+    A = torch.tensor(Q @ np.diag([-5.0, 3.0, 1.0, -0.5, 0.2, 4.9]) @ Q.T)
+    r = lanczos(hvp=lambda v: [A @ v[0]], start=[torch.ones(6, dtype=torch.float64)], iters=6, tol=1e-10)
+    assert r.converged and r.value == pytest.approx(-5.0, rel=1e-10)          # exact after n = 6 products

@@ -4,19 +4,19 @@ is the size of that fall what flow (2)'s regulariser strength predicts (docs/cif
 "Flatness vs β"; docs/theory.md (T64)–(T69)).
 
 Sharpness of a run's last point (igrm.train, docs/training.md "Sharpness along a run"):
-λ_max by power iteration (a lower bound of |λ_max| unless converged, (T60)), Hutchinson's
+λ_max by Lanczos or power iteration (a lower bound of |λ_max| unless converged, (T60), (T66)), Hutchinson's
 tr H (unbiased, (T64)) and ‖∇E‖² ((T65)), on the run's fixed measurement set.
 
 - ``sharpness_runs/falls_with_beta/<ds>/<tag>/<method>/eta<η>/<quantity>`` (quantity
   ``trace``, ``lambda_max``, ``grad_norm_sq``): the OLS slope of −(final value) on β over
   (level, seed) points, t-interval and verdict by the seed-level rule of
-  :mod:`igrm.claims.cifar` ((T48)–(T50), (T67)). The λ_max row is inconclusive whenever a
+  :mod:`igrm.claims.cifar` ((T48)–(T50), (T69)). The λ_max row is inconclusive whenever a
   final λ_max did not converge: a slope of lower bounds bounds no slope of the values; the
   trace row is then the one that decides.
 - ``sharpness_runs/ratio_vs_flow2/<ds>/<tag>/<method>/eta<η>/<quantity>``: the drops
   D(β) = S(0) − S(β), paired by seed (runs of one seed share the initialisation and the
   data subset), as the ratio D(β)/D(β_ref) (β_ref the largest β) against flow (2)'s
-  first-order prediction q(β)/q(β_ref), q = β/(1−β) ((T66)); Fieller's interval per β
+  first-order prediction q(β)/q(β_ref), q = β/(1−β) ((T67)); Fieller's interval per β
   ((T54)), the equality verdict with the declared margin ``ratio_margin`` ((T57), (T69)).
   Judged only where every run involved has ε ≤ min(max_epsilon, 1/(1+√β)²) at every
   measured point with λ_max converged ((T68)); ``.../out_of_range`` rows otherwise, with
@@ -47,7 +47,7 @@ METHODS = {"sgdm": "SGD+M", "gdm": "GD+M (full batch)"}
 def flow2_drop_ratio(beta: float, beta_ref: float) -> float:
     """q(β)/q(β_ref), q(β) = β/(1−β) = 2(λ(β) − λ(0))/η: the first-order ratio of the
     sharpness drops D(β)/D(β_ref) at equal η that flow (2)'s regulariser predicts
-    (docs/theory.md (T66))."""
+    (docs/theory.md (T67))."""
     return (beta / (1 - beta)) / (beta_ref / (1 - beta_ref))
 
 
@@ -173,7 +173,7 @@ def sharpness_claims(*, finals: pd.DataFrame, points: pd.DataFrame, eta: float |
                             r["verdict"] = INCONCLUSIVE
                             r["detail"] = (f"inconclusive: {unconv} of {len(done)} final λ_max not converged "
                                            "(lower bounds of |λ_max|, (T60)): a slope of lower bounds bounds no "
-                                           f"slope of the values (the trace row decides) ((T67)); {r['detail']}")
+                                           f"slope of the values (the trace row decides) ((T69)); {r['detail']}")
                     if q == "trace":
                         se = done["final_trace_se"].to_numpy(dtype=float)
                         r["detail"] += (f"; Hutchinson probe se per run (included in the seed scatter): median "
