@@ -174,12 +174,18 @@ def sharpness_claims(*, finals: pd.DataFrame, points: pd.DataFrame, eta: float |
                             r["detail"] = (f"inconclusive: {unconv} of {len(done)} final λ_max not converged "
                                            "(lower bounds of |λ_max|, (T60)): a slope of lower bounds bounds no "
                                            f"slope of the values (the trace row decides) ((T69)); {r['detail']}")
+                    eps = done.groupby("beta")["final_epsilon"].agg(["min", "max"])
+                    if len(eps):
+                        r["detail"] += ("; ε = η|λ_max|/(1−β) at the last point ((T61); an empirical claim, not "
+                                        "judged by range) per level: "
+                                        + ", ".join(f"β={b:g}: {lo:.3g}–{hi:.3g}" for b, (lo, hi) in eps.iterrows()))
                     if q == "trace":
                         se = done["final_trace_se"].to_numpy(dtype=float)
                         r["detail"] += (f"; Hutchinson probe se per run (included in the seed scatter): median "
                                         f"{np.nanmedian(se):.3g}" if np.isfinite(se).any() else "")
                     rows.append(r)
-                    if q != "grad_norm_sq":
+                    # a ratio between drops needs β = 0 and two more levels in the design
+                    if q != "grad_norm_sq" and (gk["beta"] == 0.0).any() and gk["beta"].nunique() >= 3:
                         rows += _ratio_rows(
                             f"sharpness_runs/ratio_vs_flow2/{tag}/{method}/eta{num(eta_k)}/{q}",
                             f"the drop of the final {label} from β=0, as a ratio between β values, equals flow "

@@ -53,16 +53,20 @@ def plot_sharpness_runs(*, finals: pd.DataFrame, points: pd.DataFrame, paths: Se
     ns = []
     for j, (q, label) in enumerate(PANELS):
         ax, axf = axes[0, j], axes[1, j]
-        for beta, gb in p.groupby("beta", sort=True):
+        n_b = max(1, p["beta"].nunique())
+        span = max(1.0, float(p["epoch"].max()) if len(p) else 1.0)
+        for i, (beta, gb) in enumerate(p.groupby("beta", sort=True)):
             xs, ms, cs = [], [], []
+            dx = (i - (n_b - 1) / 2) * 0.012 * span          # side by side: the runs share epoch 0
             for e, ge in gb.groupby("epoch", sort=True):
                 m, c, n = _mean_ci(ge[q].to_numpy(dtype=float))
-                xs.append(e), ms.append(m), cs.append(c)
+                xs.append(e + dx), ms.append(m), cs.append(c)
                 ns.append(n)
             ax.errorbar(xs, ms, yerr=cs, marker="o", ms=3, capsize=2, color=beta_color(beta), label=f"β={beta:g}")
             if q == "lambda_max":
                 unc = gb[~gb["converged"].astype(bool)].groupby("epoch")[q].mean()
-                ax.plot(unc.index, unc.to_numpy(), ls="none", marker="o", ms=7, mfc="none", color=beta_color(beta))
+                ax.plot(unc.index + dx, unc.to_numpy(), ls="none", marker="o", ms=7, mfc="none",
+                        color=beta_color(beta))
         col = {"lambda_max": "final_lambda_max", "trace": "final_trace", "grad_norm_sq": "final_grad_norm_sq"}[q]
         bx, bm, bc = [], [], []
         for beta, gb in done.groupby("beta", sort=True):
@@ -71,12 +75,10 @@ def plot_sharpness_runs(*, finals: pd.DataFrame, points: pd.DataFrame, paths: Se
         axf.errorbar(bx, bm, yerr=bc, marker="s", capsize=3, color="#1f77b4")
         for xb, mb in zip(bx, bm):
             axf.plot([xb], [mb], marker="s", color=beta_color(xb), ls="none")
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("epoch (0 = initialisation)")
         ax.set_ylabel(label)
         axf.set_xlabel("momentum β")
         axf.set_ylabel(f"final {label}")
-        if q == "grad_norm_sq":
-            ax.set_yscale("log")
     axes[0, 0].legend(loc="best", fontsize=7)
     fig.suptitle(f"Sharpness of SGD+M runs at η = {eta_k:g}, {setting_label(key)}", fontsize=10)
     n_txt = f"n={min(ns)}–{max(ns)}" if ns and min(ns) != max(ns) else f"n={ns[0] if ns else 0}"
