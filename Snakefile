@@ -22,6 +22,7 @@ include: "rules/orders.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/explicit_study.smk"
+include: "rules/sharpness_runs.smk"
 include: "rules/noise.smk"
 include: "rules/report.smk"
 

@@ -1,11 +1,16 @@
-"""Sharpness of a training loss: the dominant Hessian eigenvalue by power iteration on
-Hessian-vector products (double backprop) (docs/theory.md (T60); docs/training.md,
-"Sharpness along a run").
+"""Sharpness of a training loss: the dominant Hessian eigenvalue by power iteration or by
+Lanczos on Hessian-vector products (double backprop), the Hessian's trace by Hutchinson's
+estimator on the same products, and the squared gradient norm (docs/theory.md (T60),
+(T64)–(T66); docs/training.md, "Sharpness along a run").
 
 - :func:`power_iteration`: the eigenvalue of largest magnitude (signed) of a symmetric
   linear map given as a Hessian-vector product, with its Rayleigh quotient and residual;
-- :func:`lambda_max`: that of the Hessian of E = Σ_c loss_fns[c]() with respect to
+- :func:`lanczos`: the same from the Krylov space of as many products (fewer needed);
+- :func:`hutchinson_trace`: tr H from Rademacher probes zᵀHz, with its standard error;
+- :func:`lambda_max`: λ_max of the Hessian of E = Σ_c loss_fns[c]() with respect to
   ``params``, one graph per chunk built once and differentiated again per iteration;
+- :func:`measure`: λ_max, tr H and ‖∇E‖² of that E from one graph (what a training run
+  records at each point);
 - the expansion parameters it enters: :mod:`igrm.validity` (no torch).
 
 BatchNorm: the Hessian is that of the loss the closures compute. In train mode (what the
@@ -49,14 +54,17 @@ def _normalised(v: Sequence[Tensor]) -> tuple[Vec, float]:
     return ([x / n for x in v] if n > 0 else [x.clone() for x in v]), n
 
 
-def power_iteration(*, hvp: Callable[[Vec], Vec], start: Sequence[Tensor], iters: int, tol: float) -> PowerResult:
+def power_iteration(*, hvp: Callable[[Vec], Vec], start: Sequence[Tensor], iters: int, tol: float,
+                    start_product: Sequence[Tensor] | None = None) -> PowerResult:
     """Power iteration v ← Hv/‖Hv‖ from ``start`` (docs/theory.md (T60)).
 
     Converges to an eigenvector of the eigenvalue of largest |λ| (when no eigenvalue of
     the opposite sign has nearly the same magnitude: then it is slow); the returned value
     keeps its sign. Stops after ``iters`` products, or once the relative residual
     ‖Hv − (vᵀHv) v‖ / |vᵀHv| ≤ ``tol``. A relative change of the quotient is not used: it
-    is small also while the iterate still swings between λ and −λ."""
+    is small also while the iterate still swings between λ and −λ. ``start_product``:
+    H·``start`` if already computed (e.g. as a trace probe, :func:`measure`); it counts
+    as the first of the ``iters`` products."""
     if int(iters) < 1:
         raise ValueError(f"iters must be >= 1, got {iters}")
     v, n0 = _normalised(start)
@@ -64,7 +72,10 @@ def power_iteration(*, hvp: Callable[[Vec], Vec], start: Sequence[Tensor], iters
         raise ValueError("start vector is zero")
     value, residual = 0.0, math.nan
     for k in range(1, int(iters) + 1):
-        hv = [x.detach() for x in hvp(v)]
+        if k == 1 and start_product is not None:
+            hv = [x.detach() / n0 for x in start_product]      # H(start/‖start‖), H linear
+        else:
+            hv = [x.detach() for x in hvp(v)]
         value = _dot(v, hv)                                   # Rayleigh quotient, ‖v‖ = 1
         w, norm = _normalised(hv)
         if norm == 0:                                         # H v = 0: v is in the null space
@@ -77,38 +88,168 @@ def power_iteration(*, hvp: Callable[[Vec], Vec], start: Sequence[Tensor], iters
     return PowerResult(value, int(iters), False, residual)
 
 
-def lambda_max(*, loss_fns: Sequence[Callable[[], Tensor]], params: Sequence[Tensor],
-               buffers: Sequence[Tensor] | None, iters: int, tol: float,
-               generator: torch.Generator) -> PowerResult:
-    """Dominant eigenvalue of ∇²E, E = Σ_c loss_fns[c]() (each closure: one chunk's loss,
-    weighted so that they sum to E), by :func:`power_iteration` on exact Hessian-vector
-    products: ∇E is built once with ``create_graph`` and H v = ∇(∇E · v) per iteration
-    (one double backward over the retained graphs).
+def lanczos(*, hvp: Callable[[Vec], Vec], start: Sequence[Tensor], iters: int, tol: float,
+            start_product: Sequence[Tensor] | None = None) -> PowerResult:
+    """Lanczos iteration with full reorthogonalisation from ``start`` (docs/theory.md (T60),
+    (T66)): after k products the tridiagonal T_k = Q_kᵀ H Q_k of the
+    Krylov basis Q_k = [q_1 … q_k] (q_1 = start/‖start‖); ``value`` is the Ritz value θ (an
+    eigenvalue of T_k) of largest magnitude, sign kept, and ``residual`` its relative
+    residual ‖H y − θ y‖/|θ| = β_k |s_k|/|θ| (y = Q_k s, s the unit eigenvector of T_k, β_k
+    the norm of the next Krylov direction). Ritz values lie in [λ_min(H), λ_max(H)], so |θ|
+    is a lower bound of the spectral radius and some eigenvalue lies within residual·|θ|
+    of θ, as for :func:`power_iteration`; but it converges to the extreme eigenvalues in
+    about half the products or fewer (measured: docs/training.md). Keeps the k basis
+    vectors (k × the parameter count in memory). ``start_product``: H·``start`` if already
+    computed; it counts as the first product."""
+    import numpy as np
 
-    The start vector is standard normal from ``generator`` (a CPU generator: the same
-    start on every device; no other random stream is touched). ``buffers`` (e.g. the
-    model's BatchNorm running statistics) are restored bitwise afterwards."""
+    if int(iters) < 1:
+        raise ValueError(f"iters must be >= 1, got {iters}")
+    q, n0 = _normalised(start)
+    if n0 == 0:
+        raise ValueError("start vector is zero")
+    basis, alphas, betas = [q], [], []
+    value, residual = 0.0, math.nan
+    for k in range(1, int(iters) + 1):
+        if k == 1 and start_product is not None:
+            w = [x.detach() / n0 for x in start_product]
+        else:
+            w = [x.detach() for x in hvp(basis[-1])]
+        alphas.append(_dot(basis[-1], w))
+        for _ in range(2):                                   # full reorthogonalisation, twice
+            for b in basis:
+                c = _dot(b, w)
+                w = [x - c * y for x, y in zip(w, b)]
+        w, beta = _normalised(w)
+        T = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
+        theta, S = np.linalg.eigh(T)
+        i = int(np.argmax(np.abs(theta)))
+        value = float(theta[i])
+        if value == 0:
+            return PowerResult(0.0, k, True, 0.0)
+        residual = abs(beta * float(S[-1, i])) / abs(value)
+        if residual <= float(tol) or beta == 0:
+            return PowerResult(value, k, True, residual)
+        basis.append(w)
+        betas.append(beta)
+    return PowerResult(value, int(iters), False, residual)
+
+
+ALGORITHMS = {"power": power_iteration, "lanczos": lanczos}
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    """Hutchinson's estimate of tr H (docs/theory.md (T64)): ``value`` the mean of the
+    probes' zᵀHz, ``se`` its standard error s/√m (sample SD of the m probe values, ddof 1;
+    NaN for m = 1), ``probes`` m, ``values`` the m probe values."""
+    value: float
+    se: float
+    probes: int
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What :func:`measure` returns: λ_max (``power``), tr H (``trace``; None with 0
+    probes) and ‖∇E‖² (``grad_norm_sq``) of one E at one point."""
+    power: PowerResult
+    trace: TraceResult | None
+    grad_norm_sq: float
+
+
+def rademacher(params: Sequence[Tensor], generator: torch.Generator) -> Vec:
+    """A Rademacher vector (entries ±1 with probability ½ each, iid) shaped like ``params``,
+    drawn on the CPU from ``generator`` (the same vector on every device)."""
+    return [(torch.randint(0, 2, p.shape, generator=generator, dtype=torch.int8).to(p.dtype) * 2 - 1).to(p.device)
+            for p in params]
+
+
+def hutchinson_trace(*, hvp: Callable[[Vec], Vec], probes: Sequence[Vec],
+                     products: Sequence[Vec | None] | None = None) -> TraceResult:
+    """tr H ≈ (1/m) Σ_j z_jᵀ H z_j over the m Rademacher ``probes`` (docs/theory.md (T64)):
+    unbiased, E[zᵀHz] = Σ_ij H_ij E[z_i z_j] = tr H; its variance per probe is
+    2 Σ_{i≠j} H_ij² = 2 (‖H‖_F² − Σ_i H_ii²), estimated by the probes' sample variance
+    (the standard error is s/√m). ``products``: H z_j where already computed (None: by
+    ``hvp``)."""
+    probes = list(probes)
+    if not probes:
+        raise ValueError("hutchinson_trace needs at least one probe")
+    products = list(products) if products is not None else [None] * len(probes)
+    vals = []
+    for z, hz in zip(probes, products):
+        hz = hvp(z) if hz is None else hz
+        vals.append(_dot(z, [x.detach() for x in hz]))
+    m = len(vals)
+    mean = sum(vals) / m
+    se = math.sqrt(sum((v - mean) ** 2 for v in vals) / (m - 1) / m) if m > 1 else math.nan
+    return TraceResult(float(mean), float(se), m, tuple(float(v) for v in vals))
+
+
+def _graph(loss_fns: Sequence[Callable[[], Tensor]], params: list[Tensor]) -> Vec:
+    """∇E with ``create_graph`` (E = Σ_c loss_fns[c]()), the graphs retained for HVPs."""
+    grads = None
+    for fn in loss_fns:
+        gs = torch.autograd.grad(fn(), params, create_graph=True, allow_unused=True)
+        gs = [torch.zeros_like(p) if g is None else g for g, p in zip(gs, params)]
+        grads = gs if grads is None else [a + b for a, b in zip(grads, gs)]
+    if grads is None:
+        raise ValueError("loss_fns is empty")
+    return grads
+
+
+def measure(*, loss_fns: Sequence[Callable[[], Tensor]], params: Sequence[Tensor],
+            buffers: Sequence[Tensor] | None, algorithm: str, iters: int, tol: float, trace_probes: int,
+            generator: torch.Generator) -> Measurement:
+    """λ_max, tr H and ‖∇E‖² of H = ∇²E, E = Σ_c loss_fns[c]() (each closure one chunk's
+    loss, weighted so that they sum to E), from one graph: ∇E is built once with
+    ``create_graph`` and every Hessian-vector product H v = ∇(∇E · v) is one double
+    backward over the retained graphs (docs/theory.md (T60)).
+
+    - ‖∇E‖² = Σ ∇E·∇E of that graph (docs/theory.md (T65)), no extra pass;
+    - Rademacher vectors z_1, …, z_m (m = ``trace_probes``; at least one is drawn) from
+      ``generator`` (CPU: the same on every device; no other random stream is touched);
+    - λ_max: ``algorithm`` (``power``: :func:`power_iteration`, ``lanczos``: :func:`lanczos`)
+      from z_1, at most ``iters`` products;
+    - tr H: :func:`hutchinson_trace` over z_1..z_m; H z_1 is the power iteration's first
+      product, so the trace costs m − 1 products beyond it (None for m = 0).
+
+    ``buffers`` (e.g. the model's BatchNorm running statistics) are restored bitwise
+    afterwards."""
     params = list(params)
+    if int(trace_probes) < 0:
+        raise ValueError(f"trace_probes must be >= 0, got {trace_probes}")
     saved = None if buffers is None else [b.detach().clone() for b in buffers]
     try:
-        grads = None
-        for fn in loss_fns:
-            gs = torch.autograd.grad(fn(), params, create_graph=True, allow_unused=True)
-            gs = [torch.zeros_like(p) if g is None else g for g, p in zip(gs, params)]
-            grads = gs if grads is None else [a + b for a, b in zip(grads, gs)]
-        if grads is None:
-            raise ValueError("loss_fns is empty")
+        grads = _graph(loss_fns, params)
+        gn2 = float(sum((g.detach().double() ** 2).sum() for g in grads))
 
         def hvp(v: Vec) -> Vec:
             dot = sum((g * x).sum() for g, x in zip(grads, v))
             hv = torch.autograd.grad(dot, params, retain_graph=True, allow_unused=True)
             return [torch.zeros_like(p) if h is None else h for h, p in zip(hv, params)]
 
-        start = [torch.randn(p.shape, generator=generator, dtype=p.dtype).to(p.device) for p in params]
-        return power_iteration(hvp=hvp, start=start, iters=iters, tol=tol)
+        probes = [rademacher(params, generator) for _ in range(max(1, int(trace_probes)))]
+        hz1 = [x.detach() for x in hvp(probes[0])]
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {algorithm!r}")
+        power = ALGORITHMS[algorithm](hvp=hvp, start=probes[0], iters=iters, tol=tol, start_product=hz1)
+        trace = (hutchinson_trace(hvp=hvp, probes=probes, products=[hz1] + [None] * (len(probes) - 1))
+                 if int(trace_probes) > 0 else None)
+        return Measurement(power, trace, gn2)
     finally:
         if saved is not None:
             with torch.no_grad():
                 for b, s in zip(buffers, saved):
                     b.copy_(s)
 
+
+def lambda_max(*, loss_fns: Sequence[Callable[[], Tensor]], params: Sequence[Tensor],
+               buffers: Sequence[Tensor] | None, iters: int, tol: float,
+               generator: torch.Generator) -> PowerResult:
+    """Dominant eigenvalue of ∇²E, E = Σ_c loss_fns[c]() (each closure: one chunk's loss,
+    weighted so that they sum to E), by :func:`power_iteration` on exact Hessian-vector
+    products: :func:`measure` without trace probes (start: a Rademacher vector from
+    ``generator``). ``buffers`` are restored bitwise afterwards."""
+    return measure(loss_fns=loss_fns, params=params, buffers=buffers, algorithm="power", iters=iters, tol=tol,
+                   trace_probes=0, generator=generator).power

@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from .io import atomic_path
 from .models import build_model, n_params
 from .regularizers import IMPLEMENTATIONS, accumulate_grad, penalty_grad, sq_norm
-from .sharpness import lambda_max
+from .sharpness import measure as measure_point
 from .validity import expansion_parameters
 
 log = logging.getLogger(__name__)
@@ -51,13 +51,13 @@ TRAIN_KEYS = (
     "bf16", "channels_last", "checkpoint_every", "weight_decay", "schedule", "step_milestones", "step_gamma",
     "blowup_factor", "eval_batch_size", "penalty_impl", "penalty_eps", "deterministic",
     "snapshot_epochs",     # parameter points kept in the result (0 = initialisation), for noise estimates
-    "sharpness",           # {points, iters, tol, subset}: lambda_max along the run (igrm.sharpness)
+    "sharpness",           # {points, algorithm, iters, final_iters, tol, subset, trace_probes}: λ_max, tr H, |∇E|²
     "compile",             # torch.compile of the training step's model: false, true (inductor), a backend
 )
 #: the keys of cfg["sharpness"] (schema: train.sharpness; docs/training.md, "Sharpness along a run")
-SHARPNESS_KEYS = ("points", "iters", "tol", "subset")
+SHARPNESS_KEYS = ("points", "algorithm", "iters", "final_iters", "tol", "subset", "trace_probes")
 SHARPNESS_ARRAYS = ("epoch", "lambda_max", "iters", "converged", "residual", "h", "epsilon", "penalty_curvature",
-                    "stability", "wall_time")
+                    "stability", "trace", "trace_se", "trace_probes", "grad_norm_sq", "wall_time")
 
 CKPT_RE = re.compile(r"^ckpt_epoch(\d{4,})\.pt$")
 #: cfg keys that do not change the training trajectory (model, optimiser, RNG streams): a
@@ -124,7 +124,9 @@ def _resolve_sharpness(s) -> dict[str, Any]:
                         "schemas/config.schema.yaml, section train.sharpness)")
     s = {k: s[k] for k in SHARPNESS_KEYS}
     checks = [("points", int(s["points"]) >= 0, ">= 0"), ("iters", int(s["iters"]) >= 1, ">= 1"),
-              ("tol", float(s["tol"]) >= 0, ">= 0"),
+              ("algorithm", s["algorithm"] in ("power", "lanczos"), "'power' or 'lanczos'"),
+              ("final_iters", s["final_iters"] is None or int(s["final_iters"]) >= 1, "null or >= 1"),
+              ("tol", float(s["tol"]) >= 0, ">= 0"), ("trace_probes", int(s["trace_probes"]) >= 0, ">= 0"),
               ("subset", s["subset"] is None or int(s["subset"]) >= 1, "null or >= 1")]
     for key, ok, what in checks:
         if not ok:
@@ -662,7 +664,9 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
         torch.set_rng_state(saved["rng"]["torch_cpu"].cpu())
         metrics = {k: list(v) for k, v in saved["metrics"].items()}
         snapshots = dict(saved.get("snapshots", {}))
-        sharp = {k: list(v) for k, v in saved["sharpness"].items()}
+        n_pts = len(saved["sharpness"].get("epoch", []))      # a checkpoint from before trace/|grad|^2: NaN there
+        sharp = {k: list(saved["sharpness"].get(k, [0 if k == "trace_probes" else math.nan] * n_pts))
+                 for k in SHARPNESS_ARRAYS}
         state = dict(saved["state"])
         resumed_from = state["epoch"]
         if state["status"] == "completed" and state["epoch"] < int(c["epochs"]):
@@ -703,18 +707,28 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
         xs = normalize(x_train[:n_sharp], mean, std).contiguous(memory_format=memory_format)
         ys = y_train[:n_sharp]
         fns = chunk_loss_fns(model, torch.split(xs, sharp_chunk), torch.split(ys, sharp_chunk), n_sharp, _null_ctx)
-        r = lambda_max(loss_fns=fns, params=params, buffers=buffers, iters=int(sh["iters"]), tol=float(sh["tol"]),
-                       generator=torch.Generator().manual_seed(seed_for(seed, f"sharpness/{e}")))
+        # the last point (what the claims compare) may get more products (docs/training.md)
+        iters = int(sh["final_iters"]) if e == int(c["epochs"]) and sh["final_iters"] is not None else int(sh["iters"])
+        m = measure_point(loss_fns=fns, params=params, buffers=buffers, algorithm=sh["algorithm"], iters=iters,
+                          tol=float(sh["tol"]),
+                          trace_probes=int(sh["trace_probes"]),
+                          generator=torch.Generator().manual_seed(seed_for(seed, f"sharpness/{e}")))
+        r = m.power
         model.train(was_training)
         # h of the step at this point (the next one; at the end, the last one applied)
         h_now = sizes["h"] * lr_factor(c, min(state["step"], max(0, total_steps - 1)), total_steps)
         ex = expansion_parameters(lam=r.value, h=h_now, beta=beta)
+        tr = m.trace
         vals = {"epoch": e, "lambda_max": r.value, "iters": r.iters, "converged": bool(r.converged),
-                "residual": r.residual, "h": h_now, **ex, "wall_time": time.perf_counter() - t_s}
+                "residual": r.residual, "h": h_now, **ex,
+                "trace": tr.value if tr is not None else math.nan, "trace_se": tr.se if tr is not None else math.nan,
+                "trace_probes": tr.probes if tr is not None else 0, "grad_norm_sq": m.grad_norm_sq,
+                "wall_time": time.perf_counter() - t_s}
         for k in SHARPNESS_ARRAYS:
             sharp[k].append(vals[k])
         _emit(progress, f"sharpness at epoch {e}: lambda_max {r.value:.4g} ({r.iters} HVPs, "
                         f"{'converged' if r.converged else 'not converged'}, residual {r.residual:.2g}), "
+                        f"tr H {vals['trace']:.4g} ± {vals['trace_se']:.2g}, |grad E|^2 {m.grad_norm_sq:.4g}, "
                         f"eps {ex['epsilon']:.3g}, 2 mu lambda {ex['penalty_curvature']:.3g} "
                         f"({vals['wall_time']:.1f}s)")
 
@@ -812,7 +826,7 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
         arrays[k] = np.asarray(metrics[k], dtype=np.int64 if k == "steps" else np.float64)
     for name, t in model.state_dict().items():
         arrays[f"final_state/{name}"] = t.detach().cpu().numpy()
-    dtypes = {"epoch": np.int64, "iters": np.int64, "converged": np.bool_}
+    dtypes = {"epoch": np.int64, "iters": np.int64, "trace_probes": np.int64, "converged": np.bool_}
     for k in SHARPNESS_ARRAYS:
         arrays[f"sharpness/{k}"] = np.asarray(sharp[k], dtype=dtypes.get(k, np.float64))
     for e, sd in sorted(snapshots.items()):

@@ -282,6 +282,7 @@ CLAIM_PARTS = {
     "cifar": ["acc_vs_beta", "acc_vs_lr", "curves", "spread", "explicit"],
     "explicit_in_range": ["explicit_in_range"],
     "noise": ["noise_variance", "noise_regularisation"],
+    "sharpness_runs": ["sharpness_runs"],
 }
 
 

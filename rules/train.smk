@@ -35,6 +35,7 @@ rule tidy_train:
     output:
         epochs=f"{TIDY}/cifar_{{grid}}_epochs.csv",
         finals=f"{TIDY}/cifar_{{grid}}_finals.csv",
+        sharpness=f"{TIDY}/cifar_{{grid}}_sharpness.csv",
     log:
         "logs/tidy/cifar_{grid}.log",
     localrule: True

@@ -277,7 +277,7 @@ def test_spread_window_short_run_and_recompute(tmp_path):
     assert fi["spread_window"].iloc[0] == 6
     tidy = tidy_runs(res, spread_window=5)
     assert tidy["finals"]["last_std_test_acc"].iloc[0] == pytest.approx(0.02)
-    f2 = runs.select_finals(**tidy, spread_window=2, dataset=None, model=None)
+    f2 = runs.select_finals(epochs=tidy["epochs"], finals=tidy["finals"], spread_window=2, dataset=None, model=None)
     assert f2["spread_window"].iloc[0] == 2
     assert f2["last_std_test_acc"].iloc[0] == pytest.approx(np.std(0.02 * PATTERN[-2:], ddof=1))
     with pytest.raises(ValueError):

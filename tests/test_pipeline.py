@@ -155,7 +155,7 @@ def test_every_rule_names_its_own_script():
 
 
 def test_min_seeds_setting_reaches_the_claims(workdir):
-    """train.analysis.min_seeds reaches the CIFAR claims rule (and only what uses it): a new
+    """train.analysis.min_seeds reaches the CIFAR and run-sharpness claims rules (and only what uses it): a new
     value makes exactly that job's params change. (The tiny grid has one seed, so every row
     is inconclusive; tests/test_cifar.py checks the rule the rows then use.)"""
     other = workdir.path / "minseeds4.yaml"
@@ -163,7 +163,8 @@ def test_min_seeds_setting_reaches_the_claims(workdir):
     proc = snakemake("--cores", "1", *workdir.args, str(other), "-n", cwd=workdir.path)
     out = proc.stdout + proc.stderr
     jobs = set(re.findall(r"^(?:local)?rule (\w+):$", out, re.M))
-    assert jobs == {"claims_cifar", "claims_explicit_study", "make_table_claims", "all"}, jobs
+    assert jobs == {"claims_cifar", "claims_explicit_study", "claims_sharpness_runs", "make_table_claims",
+                    "make_report", "all"}, jobs
     assert "'min_seeds': 3" in out and "'min_seeds': 4" in out, out[-3000:]
 
 

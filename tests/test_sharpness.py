@@ -14,7 +14,7 @@ from torch import nn
 from torch.func import functional_call
 
 from igrm.regularizers import penalty_grad
-from igrm.sharpness import lambda_max, power_iteration
+from igrm.sharpness import hutchinson_trace, lambda_max, measure, power_iteration, rademacher
 from igrm.validity import expansion_parameters, in_declared_range
 from igrm.toy import real_root_bound
 from igrm.train import sharpness_epochs, step_sizes, train
@@ -38,6 +38,11 @@ def _data(n=24, seed=1):
 
 def _exact_eigs(net, chunks):
     """Eigenvalues of the full Hessian of Σ_c sum-CE(chunk)/N in the flat parameters."""
+    return np.linalg.eigvalsh(_exact_hessian(net, chunks))
+
+
+def _exact_hessian(net, chunks):
+    """The full Hessian of Σ_c sum-CE(chunk)/N in the flat parameters (autograd, float64)."""
     names = [n for n, _ in net.named_parameters()]
     shapes = [p.shape for _, p in net.named_parameters()]
     sizes = [p.numel() for _, p in net.named_parameters()]
@@ -52,7 +57,7 @@ def _exact_eigs(net, chunks):
     flat = torch.cat([p.detach().flatten() for p in net.parameters()])
     H = torch.autograd.functional.hessian(loss, flat).numpy()
     assert np.allclose(H, H.T, atol=1e-10)
-    return np.linalg.eigvalsh(H)
+    return H
 
 
 def _fns(net, chunks):
@@ -117,6 +122,70 @@ def test_every_iterate_is_a_lower_bound_and_stops_at_iters():
         assert r.residual > 0
 
 
+def test_measure_trace_and_gradient_norm_against_the_exact_hessian():
+    """measure() on a BN network in train mode, three chunks: λ_max as the exact top
+    eigenvalue; Hutchinson's tr H within 4 standard errors of the exact trace, the
+    reported se equal to the probes' s/√m; ‖∇E‖² equal to the direct gradient's
+    (docs/theory.md (T60), (T64), (T65)); BN buffers restored."""
+    net = _bn_net(seed=5)
+    x, y = _data(seed=6)
+    chunks = list(zip(torch.split(x, 8), torch.split(y, 8)))
+    H = _exact_hessian(net, chunks)
+    eigs = np.linalg.eigvalsh(H)
+    buffers = list(net.buffers())
+    before = [b.clone() for b in buffers]
+    m = measure(loss_fns=_fns(net, chunks), params=list(net.parameters()), buffers=buffers, algorithm="power",
+                iters=3000, tol=1e-8,
+                trace_probes=300, generator=torch.Generator().manual_seed(1))
+    for b, s in zip(buffers, before):
+        assert torch.equal(b, s)
+    assert m.power.converged and m.power.value == pytest.approx(eigs[np.argmax(np.abs(eigs))], rel=1e-6)
+    t = m.trace
+    assert t.probes == 300 and len(t.values) == 300
+    assert t.se == pytest.approx(np.std(t.values, ddof=1) / math.sqrt(300), rel=1e-9)
+    assert abs(t.value - np.trace(H)) <= 4 * t.se, (t.value, np.trace(H), t.se)
+    # the per-probe variance 2(‖H‖_F² − Σ H_ii²) of Rademacher probes ((T64)), at 300 probes
+    var = 2 * ((H ** 2).sum() - (np.diag(H) ** 2).sum())
+    assert np.var(t.values, ddof=1) == pytest.approx(var, rel=0.3)
+    # ‖∇E‖² of the same E, directly (one gradient of the summed loss)
+    g = torch.autograd.grad(sum(f() for f in _fns(net, chunks)), list(net.parameters()))
+    assert m.grad_norm_sq == pytest.approx(float(sum((gi ** 2).sum() for gi in g)), rel=1e-10)
+    # one probe: no se; no probe: no trace, and lambda_max is measure's power part from the same start
+    m1 = measure(loss_fns=_fns(net, chunks), params=list(net.parameters()), buffers=buffers, algorithm="power",
+                 iters=7, tol=0.0,
+                 trace_probes=1, generator=torch.Generator().manual_seed(2))
+    assert m1.trace.probes == 1 and math.isnan(m1.trace.se)
+    r = lambda_max(loss_fns=_fns(net, chunks), params=list(net.parameters()), buffers=buffers, iters=7, tol=0.0,
+                   generator=torch.Generator().manual_seed(2))
+    assert r == m1.power
+
+
+def test_hutchinson_on_planted_matrices():
+    """Rademacher probes: exact (zero variance) on a diagonal matrix; on a dense planted
+    one, unbiased (within 4 se of tr A) with per-probe variance 2(‖A‖_F² − Σ A_ii²)
+    (docs/theory.md (T64)); the variance of that sample variance checked at 4000 probes."""
+    D = torch.diag(torch.tensor([3.0, -1.0, 0.5, 7.0], dtype=torch.float64))
+    g = torch.Generator().manual_seed(0)
+    probes = [rademacher([D[0]], g) for _ in range(5)]
+    t = hutchinson_trace(hvp=lambda v: [D @ v[0]], probes=probes)
+    assert t.value == pytest.approx(9.5, rel=1e-14) and t.se == pytest.approx(0.0, abs=1e-12)
+    assert all(set(p[0].tolist()) <= {-1.0, 1.0} for p in probes)
+    rng = np.random.default_rng(1)
+    B = rng.standard_normal((12, 12))
+    A = torch.tensor(B + B.T)
+    probes = [rademacher([A[0]], g) for _ in range(4000)]
+    t = hutchinson_trace(hvp=lambda v: [A @ v[0]], probes=probes)
+    a = A.numpy()
+    var = 2 * ((a ** 2).sum() - (np.diag(a) ** 2).sum())
+    assert abs(t.value - np.trace(a)) <= 4 * t.se
+    assert t.se == pytest.approx(math.sqrt(var / 4000), rel=0.1)
+    # power_iteration with a precomputed first product: the same iterates as without
+    z = probes[0]
+    r0 = power_iteration(hvp=lambda v: [A @ v[0]], start=z, iters=9, tol=0.0)
+    r1 = power_iteration(hvp=lambda v: [A @ v[0]], start=z, iters=9, tol=0.0, start_product=[A @ z[0]])
+    assert r1.value == pytest.approx(r0.value, rel=1e-12) and r1.iters == r0.iters == 9
+
+
 def test_expansion_parameters():
     """ε = h|λ|/(1−β)², 2μ|λ| = βε (T61) with μ of step_sizes (T30), and η(|λ|+2μλ²)
     (T62), which is one minus the factor of one real explicit-baseline step on E = λx²/2."""
@@ -166,7 +235,9 @@ def test_measurement_leaves_the_trajectory_bit_identical():
     their expansion parameters."""
     data = tiny_data()
     for extra in ({}, {"method": "igrm_explicit", "fullbatch_subset": 32, "augment": ["none"]}):
-        on = {**BASE, **extra, "epochs": 3, "sharpness": {"points": 4, "iters": 4, "tol": 1e-3, "subset": 24}}
+        on = {**BASE, **extra, "epochs": 3, "sharpness": {"points": 4, "algorithm": "lanczos", "iters": 4,
+                                                         "final_iters": 7, "tol": 1e-3,
+                                                         "subset": 24, "trace_probes": 3}}
         off = {**on, "sharpness": {**on["sharpness"], "points": 0}}
         a_on, at_on = train(on, data, None, None)
         a_off, _ = train(off, data, None, None)
@@ -175,7 +246,12 @@ def test_measurement_leaves_the_trajectory_bit_identical():
             if not k.endswith("wall_time") and not k.startswith("sharpness/"):
                 np.testing.assert_array_equal(a_on[k], a_off[k], err_msg=k)
         np.testing.assert_array_equal(a_on["sharpness/epoch"], [0, 1, 2, 3])
-        assert np.all(np.isfinite(a_on["sharpness/lambda_max"])) and np.all(a_on["sharpness/iters"] <= 4)
+        assert np.all(np.isfinite(a_on["sharpness/lambda_max"])) and np.all(a_on["sharpness/iters"][:3] <= 4)
+        assert a_on["sharpness/iters"][3] <= 7                       # final_iters at the last point
+        for k in ("trace", "trace_se", "grad_norm_sq"):
+            assert np.all(np.isfinite(a_on[f"sharpness/{k}"])), k
+        np.testing.assert_array_equal(a_on["sharpness/trace_probes"], [3] * 4)
+        assert np.all(a_on["sharpness/grad_norm_sq"] > 0) and np.all(a_on["sharpness/trace_se"] >= 0)
         assert at_on["sharpness_subset"] == 24
         beta = on["beta"]
         h = a_on["sharpness/h"]
@@ -193,7 +269,8 @@ def test_measurement_at_init_is_the_hessian_of_the_first_examples():
     from igrm.train import normalize, seed_for, to_device_uint8, unpack_data
 
     data = tiny_data()
-    sh = {"points": 1, "iters": 20, "tol": 0.0, "subset": 16}
+    sh = {"points": 1, "algorithm": "power", "iters": 20, "final_iters": None, "tol": 0.0, "subset": 16,
+          "trace_probes": 2}
     cfg = {**BASE, "method": "gdm", "fullbatch_subset": 32, "augment": ["none"], "epochs": 1, "sharpness": sh,
            "snapshot_epochs": [0]}
     a, _ = train(cfg, data, None, None)
@@ -208,17 +285,20 @@ def test_measurement_at_init_is_the_hessian_of_the_first_examples():
                   torch.tensor(d["std"]))
     y = torch.from_numpy(d["train/labels"][idx])
     # the same algorithm from the same start vector (the run's own generator, seeded per point)
-    r = lambda_max(loss_fns=[lambda: F.cross_entropy(net(x), y)], params=list(net.parameters()),
-                   buffers=list(net.buffers()), iters=20, tol=0.0,
-                   generator=torch.Generator().manual_seed(seed_for(3, "sharpness/0")))
+    m = measure(loss_fns=[lambda: F.cross_entropy(net(x), y)], params=list(net.parameters()),
+                buffers=list(net.buffers()), algorithm="power", iters=20, tol=0.0, trace_probes=2,
+                generator=torch.Generator().manual_seed(seed_for(3, "sharpness/0")))
+    r = m.power
     assert a["sharpness/lambda_max"][0] == pytest.approx(r.value, rel=1e-4)
     assert a["sharpness/residual"][0] == pytest.approx(r.residual, rel=1e-3, abs=1e-5)
+    assert a["sharpness/trace"][0] == pytest.approx(m.trace.value, rel=1e-4)
+    assert a["sharpness/grad_norm_sq"][0] == pytest.approx(m.grad_norm_sq, rel=1e-4)
     assert a["sharpness/iters"][0] == 20 and not a["sharpness/converged"][0]
 
 
 def test_schema_defaults_reach_the_cfg():
     cfg = train_cfg()
-    assert set(cfg["sharpness"]) == {"points", "iters", "tol", "subset"}
+    assert set(cfg["sharpness"]) == {"points", "algorithm", "iters", "final_iters", "tol", "subset", "trace_probes"}
 
 
 def test_rate_mismatch_against_iterating_the_methods():
@@ -254,3 +334,36 @@ def test_rate_mismatch_against_iterating_the_methods():
     assert abs(rate_mismatch(beta=0.9, epsilon=0.1 / 0.9)["explicit"]) <= 0.026
     assert 0.11 <= min(abs(x["gd"]) for x in d) and max(abs(x["gd"]) for x in d) <= 0.14
     assert max((1 - b) * (0.1 / b) * (1 + 0.1) for b in betas) <= 0.11 + 1e-12         # stability (T62)
+
+
+def test_lanczos_matches_the_exact_extreme_eigenvalue_in_fewer_products():
+    """Lanczos (docs/theory.md (T66)) on the BN network's exact Hessian (three chunks): the
+    Ritz value of largest magnitude equals the exact eigenvalue of largest magnitude, sign
+    included; its reported residual is ‖Hy − θy‖/|θ| ≥ the distance to the spectrum;
+    every iterate is a lower bound of the spectral radius; it needs fewer products than
+    power iteration for the same residual; and on a planted map it keeps a dominant
+    negative eigenvalue's sign."""
+    from igrm.sharpness import lanczos
+
+    net = _bn_net(seed=7)
+    x, y = _data(seed=8)
+    chunks = list(zip(torch.split(x, 8), torch.split(y, 8)))
+    eigs = _exact_eigs(net, chunks)
+    top = eigs[np.argmax(np.abs(eigs))]
+    rho = np.abs(eigs).max()
+    kw = dict(loss_fns=_fns(net, chunks), params=list(net.parameters()), buffers=list(net.buffers()),
+              trace_probes=0)
+    ml = measure(**kw, algorithm="lanczos", iters=200, tol=1e-9, generator=torch.Generator().manual_seed(4))
+    mp = measure(**kw, algorithm="power", iters=2000, tol=1e-9, generator=torch.Generator().manual_seed(4))
+    assert ml.power.converged and ml.power.value == pytest.approx(top, rel=1e-8)
+    assert mp.power.converged and ml.power.iters < mp.power.iters
+    for k in (1, 2, 3, 5, 8):
+        r = measure(**kw, algorithm="lanczos", iters=k, tol=0.0, generator=torch.Generator().manual_seed(4)).power
+        assert abs(r.value) <= rho * (1 + 1e-12) and r.iters == k
+        # some eigenvalue within residual·|θ| of θ
+        assert np.abs(eigs - r.value).min() <= r.residual * abs(r.value) * (1 + 1e-9) + 1e-12
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+    A = torch.tensor(Q @ np.diag([-5.0, 3.0, 1.0, -0.5, 0.2, 4.9]) @ Q.T)
+    r = lanczos(hvp=lambda v: [A @ v[0]], start=[torch.ones(6, dtype=torch.float64)], iters=6, tol=1e-10)
+    assert r.converged and r.value == pytest.approx(-5.0, rel=1e-10)          # exact after n = 6 products

@@ -1,8 +1,9 @@
 """Training runs (igrm.train results) as tidy tables, the selections the CIFAR figures
 and claims share, and the paper's final-accuracy table.
 
-- :func:`tidy_runs`: result files -> ``epochs`` (one row per run and epoch) and
-  ``finals`` (one row per run), results/tidy/cifar_<grid>_{epochs,finals}.csv;
+- :func:`tidy_runs`: result files -> ``epochs`` (one row per run and epoch),
+  ``finals`` (one row per run) and ``sharpness`` (one row per run and measured point:
+  λ_max, tr H, ‖∇E‖²), results/tidy/cifar_<grid>_{epochs,finals,sharpness}.csv;
 - :func:`concat_finals`: the finals of several grids, each run once;
 - :func:`select_finals`: finals restricted to one dataset/model, with the spread over
   another window re-computed from ``epochs``;
@@ -37,10 +38,19 @@ EPOCH_COLUMNS = ID_COLUMNS + ["epoch", "train_loss", "train_acc", "test_loss", "
 #: (T61)-(T62)), how many points, and whether every one converged
 SHARPNESS_COLUMNS = ["sharpness_points", "sharpness_init", "sharpness_last", "sharpness_max", "sharpness_converged",
                      "epsilon_max", "penalty_curvature_max", "stability_max"]
+#: the measurement at the run's last epoch (NaN where it was not measured there, e.g. a
+#: diverged run): λ_max (a lower bound unless converged), Hutchinson's tr H ± se, ‖∇E‖² on
+#: the measured examples, ε there (docs/theory.md (T60), (T61), (T64), (T65))
+FINAL_SHARPNESS_COLUMNS = ["final_lambda_max", "final_converged", "final_residual", "final_trace", "final_trace_se",
+                           "final_grad_norm_sq", "final_epsilon"]
+#: one row per (run, measured point) (igrm.train arrays sharpness/*; h_point: the raw step in
+#: effect at the point, schedule applied, h of ID_COLUMNS the run's base step)
+POINT_COLUMNS = ID_COLUMNS + ["epoch", "lambda_max", "converged", "residual", "iters", "trace", "trace_se",
+                              "trace_probes", "grad_norm_sq", "h_point", "epsilon", "penalty_curvature", "status"]
 FINAL_COLUMNS = ID_COLUMNS + ["epochs_run", "final_test_acc", "best_test_acc", "last_mean_test_acc",
                               "last_std_test_acc", "spread_window", "plateau_spread", "plateau_rise",
                               "final_train_loss", "status",
-                              "diverged_step", "total_wall_time"] + SHARPNESS_COLUMNS
+                              "diverged_step", "total_wall_time"] + SHARPNESS_COLUMNS + FINAL_SHARPNESS_COLUMNS
 TABLE_COLUMNS = ["dataset", "model", "width", "method", "beta", "h", "eta", "batch_size", "n", "n_diverged",
                  "final_acc_mean", "final_acc_std", "best_acc_mean", "spread_mean", "spread_std"]
 
@@ -137,7 +147,8 @@ def _sharpness(arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], pd.Dat
     ep = np.asarray(arrays.get("sharpness/epoch", []), dtype=np.int64)
     pts = pd.DataFrame({"epoch": ep,
                         **{k: np.asarray(arrays.get(f"sharpness/{k}", np.full(len(ep), np.nan)), dtype=np.float64)
-                           for k in ("lambda_max", "epsilon", "penalty_curvature", "stability")},
+                           for k in ("lambda_max", "epsilon", "penalty_curvature", "stability", "residual", "iters",
+                                     "h", "trace", "trace_se", "trace_probes", "grad_norm_sq")},
                         "converged": np.asarray(arrays.get("sharpness/converged", np.zeros(len(ep))), dtype=bool)})
     if not len(pts):
         return ({"sharpness_points": 0, "sharpness_converged": False,
@@ -167,14 +178,16 @@ def tidy_runs(results: Sequence[tuple[Mapping[str, np.ndarray], Mapping[str, Any
     ``min(spread_window, epochs)`` epochs (``spread_window`` column: the N used), and the
     run's sharpness (:data:`SHARPNESS_COLUMNS`; in ``epochs``: ``lambda_max`` and
     ``epsilon`` at the measured epochs, NaN at the others; the initialisation's value is
-    ``sharpness_init`` of ``finals``).
+    ``sharpness_init`` of ``finals``), and the measurement at its last epoch
+    (:data:`FINAL_SHARPNESS_COLUMNS`; NaN for a diverged run).
+    ``sharpness``: one row per (run, measured point), columns :data:`POINT_COLUMNS`.
     A diverged run keeps all its rows with ``status == "diverged"``; its final and
     last-window statistics are NaN (the run has no final accuracy), its best
     accuracy is over the epochs it completed.
     """
     if int(spread_window) < 1:
         raise ValueError(f"spread_window must be >= 1, got {spread_window}")
-    metas, epoch_frames, final_rows = [], [], []
+    metas, epoch_frames, final_rows, point_frames = [], [], [], []
     for arrays, attrs in results:
         metas.append(_run_meta(attrs))
     # ids must be unique: runs that differ only in keys not in the id get a config hash
@@ -198,6 +211,17 @@ def tidy_runs(results: Sequence[tuple[Mapping[str, np.ndarray], Mapping[str, Any
                                         "wall_time")},
                            "status": [status] * n})
         sharp, pts = _sharpness(arrays)
+        point_frames.append(pd.DataFrame({**{k: [v] * len(pts) for k, v in ident.items()}, **pts.rename(columns={"h": "h_point"}).to_dict("list"),
+                                          "status": [status] * len(pts)}, columns=POINT_COLUMNS))
+        last = pts[pts["epoch"] == n] if status == "completed" else pts.iloc[0:0]
+        fin = {k: math.nan for k in FINAL_SHARPNESS_COLUMNS}
+        fin["final_converged"] = False
+        if len(last):
+            p = last.iloc[-1]
+            fin = {"final_lambda_max": float(p["lambda_max"]), "final_converged": bool(p["converged"]),
+                   "final_residual": float(p["residual"]), "final_trace": float(p["trace"]),
+                   "final_trace_se": float(p["trace_se"]), "final_grad_norm_sq": float(p["grad_norm_sq"]),
+                   "final_epsilon": float(p["epsilon"])}
         at = pts.set_index("epoch")
         for k in ("lambda_max", "epsilon"):
             ep[k] = ep["epoch"].map(at[k]).astype(np.float64) if len(at) else np.nan
@@ -208,14 +232,17 @@ def tidy_runs(results: Sequence[tuple[Mapping[str, np.ndarray], Mapping[str, Any
         final_rows.append({**ident, "epochs_run": n, **s,
                            "final_train_loss": float(tl[-1]) if tl.size else math.nan,
                            "status": status, "diverged_step": int(attrs.get("diverged_step", -1)),
-                           "total_wall_time": float(np.nansum(wt)), **sharp})
+                           "total_wall_time": float(np.nansum(wt)), **sharp, **fin})
     epochs = (pd.concat(epoch_frames, ignore_index=True)[EPOCH_COLUMNS] if epoch_frames
               else pd.DataFrame(columns=EPOCH_COLUMNS))
     finals = pd.DataFrame(final_rows, columns=FINAL_COLUMNS)
     order = ["dataset", "model", "width", "method", "batch_size", "eta", "beta", "seed"]
     finals = finals.sort_values(order, kind="stable").reset_index(drop=True)
     epochs = epochs.sort_values(order + ["epoch"], kind="stable").reset_index(drop=True)
-    return {"epochs": epochs, "finals": finals}
+    points = [p for p in point_frames if len(p)]
+    sharpness = (pd.concat(points, ignore_index=True)[POINT_COLUMNS] if points else pd.DataFrame(columns=POINT_COLUMNS))
+    sharpness = sharpness.sort_values(order + ["epoch"], kind="stable").reset_index(drop=True)
+    return {"epochs": epochs, "finals": finals, "sharpness": sharpness}
 
 
 def concat_finals(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""results/tidy/cifar_{grid}_{epochs,finals}.csv (rule tidy_train): one grid's training
+"""results/tidy/cifar_{grid}_{epochs,finals,sharpness}.csv (rule tidy_train): one grid's training
 runs as tidy tables (igrm.tidy.runs.tidy_runs)."""
 from igrm.io import read_h5
 from igrm.snakejob import logged, write_tidy
@@ -8,3 +8,4 @@ with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     tables = tidy_runs([read_h5(p) for p in snakemake.input.runs], **snakemake.params.cfg)  # noqa: F821
     write_tidy(snakemake.output.epochs, tables["epochs"])  # noqa: F821
     write_tidy(snakemake.output.finals, tables["finals"])  # noqa: F821
+    write_tidy(snakemake.output.sharpness, tables["sharpness"])  # noqa: F821

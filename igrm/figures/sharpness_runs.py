@@ -1,0 +1,91 @@
+"""Figure ``sharpness_runs`` (results/figures/sharpness_runs.{pdf,png}): the sharpness of
+the SGD+M β-sweep along the runs and at their ends (docs/cifar.md, "Flatness vs β";
+claims: igrm.claims.sharpness_runs). Top row: λ_max, Hutchinson's tr H and ‖∇E‖² of the
+training loss on the run's measurement set against the epoch, one line per β; bottom
+row: the last point's values against β. Mean ± 95 % t-interval over seeds (t_{0.975, n−1}
+· s/√n; a single seed: no bar). Unconverged λ_max (lower bounds, docs/theory.md (T60)) are
+drawn hollow."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..stats import tquantile
+from ..tidy.runs import SETTING, close, select_finals, setting_label
+from .cifar import _empty, _plot_eta
+from .style import beta_color, figure, save
+
+PANELS = (("lambda_max", "λ_max(∇²E)"), ("trace", "tr ∇²E (Hutchinson)"), ("grad_norm_sq", "‖∇E‖²"))
+
+
+def _mean_ci(v: np.ndarray, level: float = 0.95) -> tuple[float, float, int]:
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return math.nan, math.nan, 0
+    if v.size < 2:
+        return float(v.mean()), 0.0, 1
+    return float(v.mean()), float(tquantile(1 - (1 - level) / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)), \
+        int(v.size)
+
+
+def plot_sharpness_runs(*, finals: pd.DataFrame, points: pd.DataFrame, paths: Sequence, eta: float | None,
+                        dataset: str | None, model: str | None) -> None:
+    """The figure of the module docstring, for the setting (dataset, model, width, batch)
+    with the most SGD+M runs at its plotted η (``eta``, or the η with the most β values)."""
+    f = select_finals(finals=finals, epochs=None, spread_window=None, dataset=dataset, model=model)
+    f = f[f["method"] == "sgdm"]
+    fig, axes = figure(2, 3, width=3.3, height=2.7)
+    groups = sorted(f.groupby(SETTING, sort=True), key=lambda kg: -len(kg[1]))
+    eta_k = _plot_eta(groups[0][1], eta=eta) if groups else None
+    if eta_k is None:
+        for ax in axes.flat:
+            _empty(ax)
+        save(fig, paths, caption="No SGD+M runs with sharpness measurements.")
+        return
+    key, g = groups[0]
+    g = g[close(g["eta"], eta_k)]
+    done = g[g["status"] == "completed"]
+    p = points[points["run_id"].isin(done["run_id"])]
+    ns = []
+    for j, (q, label) in enumerate(PANELS):
+        ax, axf = axes[0, j], axes[1, j]
+        n_b = max(1, p["beta"].nunique())
+        span = max(1.0, float(p["epoch"].max()) if len(p) else 1.0)
+        for i, (beta, gb) in enumerate(p.groupby("beta", sort=True)):
+            xs, ms, cs = [], [], []
+            dx = (i - (n_b - 1) / 2) * 0.012 * span          # side by side: the runs share epoch 0
+            for e, ge in gb.groupby("epoch", sort=True):
+                m, c, n = _mean_ci(ge[q].to_numpy(dtype=float))
+                xs.append(e + dx), ms.append(m), cs.append(c)
+                ns.append(n)
+            ax.errorbar(xs, ms, yerr=cs, marker="o", ms=3, capsize=2, color=beta_color(beta), label=f"β={beta:g}")
+            if q == "lambda_max":
+                unc = gb[~gb["converged"].astype(bool)].groupby("epoch")[q].mean()
+                ax.plot(unc.index + dx, unc.to_numpy(), ls="none", marker="o", ms=7, mfc="none",
+                        color=beta_color(beta))
+        col = {"lambda_max": "final_lambda_max", "trace": "final_trace", "grad_norm_sq": "final_grad_norm_sq"}[q]
+        bx, bm, bc = [], [], []
+        for beta, gb in done.groupby("beta", sort=True):
+            m, c, _ = _mean_ci(gb[col].to_numpy(dtype=float))
+            bx.append(beta), bm.append(m), bc.append(c)
+        axf.errorbar(bx, bm, yerr=bc, marker="s", capsize=3, color="#1f77b4")
+        for xb, mb in zip(bx, bm):
+            axf.plot([xb], [mb], marker="s", color=beta_color(xb), ls="none")
+        ax.set_xlabel("epoch (0 = initialisation)")
+        ax.set_ylabel(label)
+        axf.set_xlabel("momentum β")
+        axf.set_ylabel(f"final {label}")
+    axes[0, 0].legend(loc="best", fontsize=7)
+    fig.suptitle(f"Sharpness of SGD+M runs at η = {eta_k:g}, {setting_label(key)}", fontsize=10)
+    n_txt = f"n={min(ns)}–{max(ns)}" if ns and min(ns) != max(ns) else f"n={ns[0] if ns else 0}"
+    save(fig, paths, caption=(
+        f"Sharpness of the training loss of SGD+M at fixed effective learning rate η = {eta_k:g} "
+        f"({setting_label(key)}), on each run's fixed measurement set (train-mode BatchNorm, unaugmented). "
+        "Top: λ_max (power iteration; hollow circles: not converged, lower bounds), Hutchinson's trace and "
+        "‖∇E‖² against the epoch, one line per β; bottom: the last point's values against β. Mean ± 95% "
+        f"t-interval over seeds ({n_txt} completed seeds per point). Flow (2)'s mechanism: the final "
+        "values fall with β (claims sharpness_runs/*)."))
