@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .noise_theory import (SAMPLERS, epoch_covariance_factor, history_weights, igrm_coefficients,
-                           ratio_epoch, ratio_iid)
+                           mixed_moment_matrix, ratio_epoch, ratio_iid)
 from .stats import bonferroni_level, fieller, signflip_max_t
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,8 @@ class NoiseAccumulator:
         self.P = P
         self.H = self._z(nb, nk, P)           # running unnormalised historical sums
         self.A = self._z(nb, nk)              # running Σ β^{r−j}‖H_j‖²
+        self.seg_sum = self._z(P)             # running sum of the current epoch segment (§8.2)
+        self.seg_n = np.zeros(self.R, dtype=np.int64)
         self._reset_group()
 
     def _reset_group(self):
@@ -99,6 +101,7 @@ class NoiseAccumulator:
         self.i_sum = self._z(nb, nk)
         self.x_n = np.zeros(len(self.ks), dtype=np.int64)
         self.x_corr = np.zeros((self.R, nb, nk))
+        self.g_seg, self.n_seg = self._z(), np.zeros(self.R, dtype=np.int64)   # Σ_e ‖T_e‖²/n_e, segments
         self.blocks_in_group = 0
 
     def start_block(self, phase=0):
@@ -117,6 +120,13 @@ class NoiseAccumulator:
         g = torch.as_tensor(g).to(device=self.device, dtype=torch.float64).reshape(self.R, -1)
         if self.P is None:
             self._alloc(g.shape[1])
+        if self.epoch is not None:
+            # a new epoch segment starts where the batch index within its epoch is 0 (§8.2)
+            new = (self._pos > 0) & ((self._phases + self._pos) % self.M == 0)
+            if new.any():
+                self._close_segments(new)
+            self.seg_sum += g
+            self.seg_n += 1
         self.g_sum += g
         self.g_sq += torch.einsum("rp,rp->r", g, g)
         self.g_n += 1
@@ -137,6 +147,19 @@ class NoiseAccumulator:
             self.x_n[ends] += 1
             self.H[:, :, ki] = 0.0
             self.A[:, :, ki] = 0.0
+
+    def _close_segments(self, mask: np.ndarray) -> None:
+        """Add ‖T_e‖²/n_e of the open segment of the replicates in ``mask`` (docs/noise.md §8.2)."""
+        mask = mask & (self.seg_n > 0)
+        if not mask.any():
+            return
+        m = torch.as_tensor(mask, device=self.device)
+        n_e = torch.as_tensor(np.maximum(self.seg_n, 1), dtype=torch.float64, device=self.device)
+        sq = torch.einsum("rp,rp->r", self.seg_sum, self.seg_sum) / n_e
+        self.g_seg += torch.where(m, sq, torch.zeros_like(sq))
+        self.n_seg += mask
+        self.seg_sum[m] = 0.0
+        self.seg_n[mask] = 0
 
     def _block_corrections(self, phase: int, length: int) -> tuple[np.ndarray, float]:
         """Same-epoch pair terms of one block (docs/noise.md §4.2): for every (β, k)
@@ -167,6 +190,7 @@ class NoiseAccumulator:
         if not self._in_block:
             raise RuntimeError("end_block outside a block")
         if self.epoch is not None:
+            self._close_segments(np.ones(self.R, dtype=bool))
             for r, phase in enumerate(self._phases):
                 corr, pairs = self._block_corrections(int(phase), self._pos)
                 self.x_corr[r] += corr
@@ -197,6 +221,16 @@ class NoiseAccumulator:
         cov_hist = (Qx - trace[:, None, None] * c * self.x_corr / nw) / (nw - 1)   # tr Cov((1−β)∇G_k)
         out = {"trace": trace, "mean_sq": mean_sq, "msq": g_sq / n,
                "cov_hist": cov_hist, "igrm": self.i_sum.cpu().numpy() / nw}
+        if self.epoch is not None:
+            # additive / non-additive split of tr Σ_b from Q_0 and the between-segment Q_s (§8.2, (T78))
+            Qs = self.g_seg.cpu().numpy() - S2 / n
+            A = mixed_moment_matrix(n, self.n_seg, pairs, c)
+            det = A[:, 0, 0] * A[:, 1, 1] - A[:, 0, 1] * A[:, 1, 0]
+            det = np.where(np.abs(det) > 1e-12 * np.abs(A[:, 0, 0]), det, np.nan)   # one segment: not identified
+            t_add = (A[:, 1, 1] * Q0 - A[:, 0, 1] * Qs) / det
+            t_non = (A[:, 0, 0] * Qs - A[:, 1, 0] * Q0) / det
+            out.update(trace_add=t_add, trace_nonadd=t_non,
+                       cov_hist_mix=(Qx - t_add[:, None, None] * c * self.x_corr / nw) / (nw - 1))   # (T79)
         if self.replicates is None:
             out = {k: (float(v[0]) if v.ndim == 1 else v[0]) for k, v in out.items()}
         out.update(n_grad=n, n_windows=self.x_n.copy(), n_blocks=self.blocks_in_group)
@@ -273,11 +307,51 @@ def summarise(groups: Sequence[Mapping[str, Any]], *, betas, ks, sampler: str, n
     _ratio_arrays("igrm_vs_theory", ig, th_num, level, simul, out)
     z, _, p = signflip_max_t((ig - th_num).reshape(G, -1), seed=seed + 1)
     out["igrm_z"], out["igrm_p_joint"] = z.reshape(a.shape), np.float64(p)
+    _mixed_arrays(groups, out, th_iid=th_iid, th_epoch=out["theory_epoch"], level=level, simul=simul, seed=seed)
     for key, arr in (("mean_sq_norm", ms), ("trace_cov", tr), ("msq", msq)):
         out[key], out[key + "_se"] = np.float64(arr.mean()), np.float64(arr.std(ddof=1) / math.sqrt(G))
     out["n_windows"] = np.sum(_stack(groups, "n_windows"), axis=0).astype(np.int64)
     out["n_grad_evals"] = np.int64(sum(int(g["n_grad"]) for g in groups))
     return out
+
+
+#: arrays of the additive / non-additive split (epoch sampler; NaN for iid): docs/noise.md §8
+MIXED_KEYS = ("additive_share", "ratio_mix", "ratio_bn", "theory_bn", "bn_z")
+
+
+def _mixed_arrays(groups, out, *, th_iid, th_epoch, level, simul, seed) -> None:
+    """Under BatchNorm (docs/noise.md §8): the additive share ρ = E[τ̂_add]/E[τ̂_add + τ̂_non]
+    ((T78), Fieller), the variance ratio with the mixed-model estimators
+    R_mix = E[Ĉ_mix]/E[τ̂_add + τ̂_non], and measured/corrected theory
+    E[Ĉ_mix]/E[R_epoch τ̂_add + R_iid τ̂_non] ((T77), (T79); 1 under the mixed model), with
+    per-cell t of Ĉ_mix − (R_epoch τ̂_add + R_iid τ̂_non) and its joint sign-flip p. The
+    corrected theory value theory_bn = ρ̂ R_epoch + (1 − ρ̂) R_iid. NaN without epoch segments."""
+    shape = th_iid.shape
+    if "trace_add" not in groups[0] or not np.all(np.isfinite(_stack(groups, "trace_add"))):
+        nan = np.full(shape, np.nan)
+        for name in ("ratio_mix", "ratio_bn", "additive_share"):
+            v = nan if name != "additive_share" else np.float64(np.nan)
+            out.update({name: v, f"{name}_lo": v, f"{name}_hi": v, f"{name}_lo_simul": v, f"{name}_hi_simul": v})
+        out.update(theory_bn=nan, bn_z=nan, bn_p_joint=np.float64(np.nan),
+                   group_trace_add=np.full(len(groups), np.nan), group_trace_nonadd=np.full(len(groups), np.nan),
+                   group_cov_hist_mix=np.full((len(groups),) + shape, np.nan))
+        return
+    G = len(groups)
+    ta, tn = _stack(groups, "trace_add"), _stack(groups, "trace_nonadd")
+    cm = _stack(groups, "cov_hist_mix")
+    out.update(group_trace_add=ta, group_trace_nonadd=tn, group_cov_hist_mix=cm)
+    r = fieller(ta, ta + tn, level)
+    rs = fieller(ta, ta + tn, bonferroni_level(level, 1))
+    out.update(additive_share=np.float64(r.estimate), additive_share_lo=np.float64(r.lo),
+               additive_share_hi=np.float64(r.hi), additive_share_lo_simul=np.float64(rs.lo),
+               additive_share_hi_simul=np.float64(rs.hi))
+    _ratio_arrays("ratio_mix", cm, (ta + tn)[:, None, None], level, simul, out)
+    pred = th_epoch[None] * ta[:, None, None] + th_iid[None] * tn[:, None, None]     # (T77) per group
+    _ratio_arrays("ratio_bn", cm, pred, level, simul, out)
+    share = float(out["additive_share"])
+    out["theory_bn"] = share * th_epoch + (1 - share) * th_iid
+    z, _, p = signflip_max_t((cm - pred).reshape(G, -1), seed=seed + 2)
+    out["bn_z"], out["bn_p_joint"] = z.reshape(shape), np.float64(p)
 
 
 # =========================================================================== mini-batch gradients
