@@ -20,6 +20,7 @@ One parameter point (the noise_point rule; keyword arguments = config section ``
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import math
@@ -261,6 +262,23 @@ def _ratio_arrays(name: str, num: np.ndarray, den: np.ndarray, level: float, sim
                 f"{name}_lo_simul": rs.lo, f"{name}_hi_simul": rs.hi})
 
 
+@functools.lru_cache(maxsize=32)
+def _theory_tables(betas: tuple, ks: tuple, sampler: str, n_examples: int | None,
+                   batch_size: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R_epoch (NaN without ≥ 2 batches per epoch) and the (T37) coefficients a, b on the
+    (β, k) grid; cached, as the coverage simulation summarises hundreds of jobs of one design."""
+    if n_examples is not None and batch_size is not None and n_examples // batch_size >= 2:
+        th_epoch = np.array([[ratio_epoch(be, k, n_examples, batch_size) for k in ks] for be in betas])
+    else:
+        th_epoch = np.full((len(betas), len(ks)), np.nan)
+    a = np.zeros((len(betas), len(ks)))
+    b = np.zeros_like(a)
+    for i, be in enumerate(betas):
+        for j, k in enumerate(ks):
+            a[i, j], b[i, j] = igrm_coefficients(float(be), int(k), sampler, n_examples, batch_size)
+    return th_epoch, a, b
+
+
 def summarise(groups: Sequence[Mapping[str, Any]], *, betas, ks, sampler: str, n_examples: int | None,
               batch_size: int | None, ci_level: float, seed: int) -> dict[str, np.ndarray]:
     """Ratios with intervals, per-cell t statistics, joint tests and the theory values from the
@@ -285,10 +303,8 @@ def summarise(groups: Sequence[Mapping[str, Any]], *, betas, ks, sampler: str, n
     _ratio_arrays("ratio", cov, tr[:, None, None], level, simul, out)
     th_iid = ratio_iid(betas[:, None], ks[None, :])
     out["theory_iid"] = th_iid
-    if n_examples is not None and batch_size is not None and n_examples // batch_size >= 2:
-        out["theory_epoch"] = np.array([[ratio_epoch(b, k, n_examples, batch_size) for k in ks] for b in betas])
-    else:
-        out["theory_epoch"] = np.full_like(th_iid, np.nan)
+    th_epoch, a, b = _theory_tables(tuple(betas), tuple(ks), sampler, n_examples, batch_size)
+    out["theory_epoch"] = th_epoch.copy()
     th = th_iid if sampler == "iid" else out["theory_epoch"]
     out["theory"] = th
     # per-cell t of D = Ĉ − θ τ̂ (mean 0 under the theory) and the joint test over all cells
@@ -296,11 +312,7 @@ def summarise(groups: Sequence[Mapping[str, Any]], *, betas, ks, sampler: str, n
     out["ratio_z"], out["ratio_p_joint"] = z.reshape(th.shape), np.float64(p)
     # Obs-2: ρ = E[IGRM_s]/E[IGR_s] = E[Ī]/E[m̄sq] (h cancels)
     _ratio_arrays("igrm_over_igr", ig, msq[:, None, None], level, simul, out)
-    a = np.zeros((len(betas), len(ks)))
-    b = np.zeros_like(a)
-    for i, be in enumerate(betas):
-        for j, k in enumerate(ks):
-            a[i, j], b[i, j] = igrm_coefficients(float(be), int(k), sampler, n_examples, batch_size)
+    a, b = a.copy(), b.copy()
     th_num = a[None] * ms[:, None, None] + b[None] * tr[:, None, None]     # (T37) per group
     out.update(igrm_a=a, igrm_b=b, igrm_theory=th_num.mean(0) / msq.mean(0))
     # measured / exact theory at the measured ‖m‖², trΣ: E[Ī]/E[a μ̂ + b τ̂] (= 1 under (T37))
@@ -412,7 +424,8 @@ def minibatch_grad_stream(model: nn.Module, data, batch_size: int, n: int, sampl
                           generator: torch.Generator | None = None, device="cpu", *, phase: int = 0,
                           augment: Sequence[str] = ("none",), aug_generator: torch.Generator | None = None,
                           pad: int = 4, cutout_size: int = 16, impl: str = "loop",
-                          vmap_chunk: int = 8, loss_fn=F.cross_entropy) -> Iterator[Tensor]:
+                          vmap_chunk: int = 8, loss_fn=F.cross_entropy,
+                          batchnorm: str = "train") -> Iterator[Tensor]:
     """Yield ``n`` flattened mini-batch gradients ∇_θ mean-loss(batch) at the model's
     current parameters, as training computes them (docs/noise.md §5): train mode, so
     BatchNorm normalises with the batch's own statistics; the gradient is that of the
@@ -420,7 +433,11 @@ def minibatch_grad_stream(model: nn.Module, data, batch_size: int, n: int, sampl
     BN running statistics are left unchanged (saved and restored); the model's mode is
     restored. ``impl``: 'loop' (one forward/backward per batch) or 'vmap' (torch.func over
     ``vmap_chunk`` stacked mini-batches, BN with batch statistics on a copy of the model).
-    ``data``: (x, y) tensors (x ready for the model) or the dataset layer's dict."""
+    ``data``: (x, y) tensors (x ready for the model) or the dataset layer's dict.
+    ``batchnorm="eval"`` (the control of docs/noise.md §8.3): BatchNorm with its running
+    statistics, so every batch gradient is the mean of per-example gradients."""
+    if batchnorm not in ("train", "eval"):
+        raise ValueError(f"batchnorm must be 'train' or 'eval', got {batchnorm!r}")
     device = torch.device(device)
     t = _as_tensors(data, device)
     N = len(t["y"])
@@ -429,7 +446,7 @@ def minibatch_grad_stream(model: nn.Module, data, batch_size: int, n: int, sampl
     bufs = dict(model.named_buffers())
     saved = {k: v.detach().clone() for k, v in bufs.items()}
     was_training = model.training
-    model.train()
+    model.train(batchnorm == "train")
     try:
         if impl == "loop":
             for idx in idx_iter:
@@ -439,7 +456,7 @@ def minibatch_grad_stream(model: nn.Module, data, batch_size: int, n: int, sampl
                 yield torch.cat([g.reshape(-1) for g in grads])
         elif impl == "vmap":
             yield from _vmap_stream(model, t, idx_iter, device, augment, aug_generator, pad, cutout_size,
-                                    vmap_chunk, loss_fn)
+                                    vmap_chunk, loss_fn, batchnorm)
         else:
             raise ValueError(f"impl must be 'loop' or 'vmap', got {impl!r}")
     finally:
@@ -450,12 +467,15 @@ def minibatch_grad_stream(model: nn.Module, data, batch_size: int, n: int, sampl
         model.train(was_training)
 
 
-def _vmap_stream(model, t, idx_iter, device, augment, aug_gen, pad, cutout_size, chunk, loss_fn):
+def _vmap_stream(model, t, idx_iter, device, augment, aug_gen, pad, cutout_size, chunk, loss_fn, batchnorm):
     from torch.func import functional_call, grad, replace_all_batch_norm_modules_, vmap
 
     mc = copy.deepcopy(model)
-    replace_all_batch_norm_modules_(mc)       # BN: batch statistics, no running-stat updates
-    mc.train()
+    if batchnorm == "train":
+        replace_all_batch_norm_modules_(mc)   # BN: batch statistics, no running-stat updates
+        mc.train()
+    else:
+        mc.eval()                             # BN: running statistics (per-example additive)
     names = [k for k, p in mc.named_parameters() if p.requires_grad]
     params = {k: p.detach() for k, p in mc.named_parameters() if p.requires_grad}
     buffers = {k: b for k, b in mc.named_buffers()}
@@ -564,7 +584,7 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
                    n_groups: int, block_len: int | None, batch_size: int, sampler: str, seed: int,
                    device: str, h: float | None, ci_level: float,
                    augment: Sequence[str] | str, pad: int, cutout_size: int, train_subset: int | None,
-                   grad_impl: str, vmap_chunk: int,
+                   grad_impl: str, vmap_chunk: int, eval_control: bool,
                    point: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Monte-Carlo noise estimates at one parameter point (docs/noise.md §4, §6).
 
@@ -577,7 +597,12 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
     ratio, igrm_over_igr, igrm_vs_theory with _lo, _hi, _lo_simul, _hi_simul (S×β×k);
     theory_iid, theory_epoch (β×k), theory, igrm_theory, igrm_a, igrm_b, ratio_z, igrm_z
     (S×β×k); ratio_p_joint, igrm_p_joint, simul_level (S); the group estimates group_* (S×G…);
-    e_igrm, e_igr, mean_sq_norm, trace_cov, msq (+_se) (S), n_windows (S×k), n_grad_evals (S)."""
+    e_igrm, e_igr, mean_sq_norm, trace_cov, msq (+_se) (S), n_windows (S×k), n_grad_evals (S);
+    the BatchNorm split (docs/noise.md §8; NaN for iid): additive_share with intervals (S),
+    ratio_mix, ratio_bn with intervals, theory_bn, bn_z (S×β×k), bn_p_joint (S),
+    group_trace_add, group_trace_nonadd (S×G), group_cov_hist_mix. ``eval_control``: also the
+    epoch sampler with BatchNorm in eval mode on the same batches, sampler entry
+    ``epoch_bneval`` (the control, §8.3; costs n_blocks × block_len more gradients)."""
     from .train import resolve_device, seed_for
 
     betas = [float(b) for b in betas]
@@ -592,7 +617,7 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
               "batch_size": batch_size, "sampler": sampler, "seed": seed, "device": device, "h": h,
               "ci_level": ci_level, "augment": augment, "pad": pad,
               "cutout_size": cutout_size, "train_subset": train_subset, "grad_impl": grad_impl,
-              "vmap_chunk": vmap_chunk, "point": point}
+              "vmap_chunk": vmap_chunk, "eval_control": bool(eval_control), "point": point}
     device = resolve_device(device)
     t = _as_tensors(data, device)
     if t.get("u8") and train_subset is not None:
@@ -609,7 +634,10 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
     per_group = n_blocks // n_groups
     res: dict[str, list] = {}
     t0 = time.perf_counter()
-    for s in samplers:
+    # the control (docs/noise.md §8.3): the epoch sampler again, BatchNorm in eval mode, on the
+    # same batches (same generators); its arrays are the sampler entry "epoch_bneval"
+    runs = [(s, s, "train") for s in samplers] + ([("epoch_bneval", "epoch", "eval")] if eval_control else [])
+    for label, s, bn in runs:
         gen = torch.Generator().manual_seed(seed_for(seed, f"noise-{s}"))
         aug = torch.Generator(device=device).manual_seed(seed_for(seed, f"noise-aug-{s}"))
         acc = NoiseAccumulator(betas, ks, L, epoch=(N, b) if s == "epoch" else None, device=device)
@@ -619,18 +647,18 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
             acc.add_block(minibatch_grad_stream(model, t, b, L, s, gen, device, phase=phase,
                                                 augment=augment, aug_generator=aug, pad=int(pad),
                                                 cutout_size=int(cutout_size), impl=grad_impl,
-                                                vmap_chunk=int(vmap_chunk)), phase)
+                                                vmap_chunk=int(vmap_chunk), batchnorm=bn), phase)
             if (blk + 1) % per_group == 0:
                 acc.end_group()
-                log.info("noise %s: group %d/%d done (%d gradients, %.0f s)", s, len(acc.groups), n_groups,
+                log.info("noise %s: group %d/%d done (%d gradients, %.0f s)", label, len(acc.groups), n_groups,
                          acc.n_grad, time.perf_counter() - t0)
         out = summarise(acc.groups, betas=betas, ks=ks, sampler=s, n_examples=N, batch_size=b,
                         ci_level=float(ci_level), seed=seed)
         for k, v in out.items():
             res.setdefault(k, []).append(v)
-        log.info("noise %s: %d gradient evaluations", s, int(out["n_grad_evals"]))
+        log.info("noise %s: %d gradient evaluations", label, int(out["n_grad_evals"]))
     wall = time.perf_counter() - t0
-    arrays: dict[str, np.ndarray] = {"samplers": np.array(samplers), "betas": np.array(betas),
+    arrays: dict[str, np.ndarray] = {"samplers": np.array([r[0] for r in runs]), "betas": np.array(betas),
                                      "ks": np.array(ks, dtype=np.int64)}
     for k, v in res.items():
         if k in ("theory_iid", "theory_epoch"):

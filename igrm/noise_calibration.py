@@ -92,7 +92,9 @@ def simulate_coverage(*, betas: Sequence[float], ks: Sequence[int], n_blocks: in
     coverage of the ci_level intervals of R, ρ and ρ/ρ_exact), simul_ratio, simul_igrm
     (S; all cells covered at once by the simultaneous intervals), reject_ratio,
     reject_igrm (S; rejection rate of the joint sign-flip tests at 1 − ci_level, their
-    size), bias_ratio (S×β×k; mean R̂/R − 1), replicates."""
+    size), bias_ratio (S×β×k; mean R̂/R − 1), replicates; for the BatchNorm split
+    (docs/noise.md §8; NaN for iid) cover_bn (S×β×k), simul_bn and cover_share (S): coverage of
+    measured/corrected theory and of the additive share (both 1 in this additive population)."""
     if train_subset is None:
         raise ValueError("the coverage simulation needs a finite population: set noise.train_subset")
     betas = [float(b) for b in betas]
@@ -106,7 +108,7 @@ def simulate_coverage(*, betas: Sequence[float], ks: Sequence[int], n_blocks: in
     G1 = population(train_subset=N, dim=dim, tail_sigma=tail_sigma, mean_to_noise=mean_to_noise,
                     batch_size=b, seed=seed)
     keys = ("cover_ratio", "cover_igrm", "cover_igrm_theory", "simul_ratio", "simul_igrm",
-            "reject_ratio", "reject_igrm", "bias_ratio")
+            "reject_ratio", "reject_igrm", "bias_ratio", "cover_bn", "simul_bn", "cover_share")
     out: dict[str, list] = {k: [] for k in keys}
     t0 = time.perf_counter()
     for si, s in enumerate(samplers):
@@ -135,6 +137,12 @@ def simulate_coverage(*, betas: Sequence[float], ks: Sequence[int], n_blocks: in
             cov["reject_ratio"].append(m["ratio_p_joint"] <= alpha)
             cov["reject_igrm"].append(m["igrm_p_joint"] <= alpha)
             cov["bias_ratio"].append(m["ratio"] / th - 1)
+            # the BatchNorm intervals (docs/noise.md §8): the population is additive, so the
+            # share is 1 and measured/corrected theory is 1 (epoch sampler; NaN for iid)
+            bn_ok = s == "epoch"
+            cov["cover_bn"].append(_covers(m, "ratio_bn", 1.0) if bn_ok else np.full(th.shape, np.nan))
+            cov["simul_bn"].append(np.all(_covers(m, "ratio_bn", 1.0, "_simul")) if bn_ok else np.nan)
+            cov["cover_share"].append(_covers(m, "additive_share", 1.0) if bn_ok else np.nan)
         for k in keys:
             out[k].append(np.mean(np.asarray(cov[k], dtype=float), axis=0))
         log.info("coverage %s: %d replicates, mean per-cell coverage %.3f (%.0f s)", s, R,

@@ -237,7 +237,7 @@ CLAIM_PARTS = {
     "orders_gdm": ["orders_gdm"],
     "orders_sgdm": ["orders_sgdm"],
     "cifar": ["acc_vs_beta", "acc_vs_lr", "curves", "spread", "explicit"],
-    "noise": ["noise_variance", "noise_regularisation"],
+    "noise": ["noise_variance", "noise_regularisation", "noise_bn"],
 }
 
 
@@ -415,6 +415,7 @@ def noise_cfg(wildcards):
         "train_subset",
         "grad_impl",
         "vmap_chunk",
+        "eval_control",
     )
     return {
         **{k: n[k] for k in keep},
@@ -428,6 +429,14 @@ def noise_cfg(wildcards):
 def noise_figure_cfg(wildcards=None):
     """The keyword arguments of igrm.figures.noise's plots (besides the table and paths)."""
     return {"ci_level": config["noise"]["ci_level"]}
+
+
+def noise_bn_figure_cfg(wildcards=None):
+    """The keyword arguments of igrm.figures.noise.plot_bn_ratio (besides the table and paths)."""
+    return {
+        "ci_level": config["noise"]["ci_level"],
+        "margin": config["noise"]["theory_margin"],
+    }
 
 
 def noise_claims_cfg(wildcards=None):

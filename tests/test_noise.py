@@ -316,7 +316,7 @@ def test_epoch_indices_are_permutations():
 def test_estimate_noise_pipeline_smoke(tmp_path):
     from igrm.claims.noise import noise_claims
     from igrm.config import schema_defaults
-    from igrm.figures.noise import plot_reg_ratio, plot_variance_ratio
+    from igrm.figures.noise import plot_bn_ratio, plot_reg_ratio, plot_variance_ratio
     from igrm.tidy.noise import noise_ratios, noise_regularisation
 
     rng = np.random.default_rng(0)
@@ -328,10 +328,12 @@ def test_estimate_noise_pipeline_smoke(tmp_path):
     train = schema_defaults("train")
     cfg = {k: defaults[k] for k in ("sampler", "seed", "device", "ci_level", "augment", "train_subset",
                                     "grad_impl", "vmap_chunk")}
+    cfg["eval_control"] = True                  # the BatchNorm control entry epoch_bneval (§8.3)
     cfg.update(betas=[0.0, 0.5, 0.9], ks=[1, 3], n_blocks=4, n_groups=2, block_len=4, batch_size=4, h=0.1,
                pad=train["pad"], cutout_size=train["cutout_size"], point="init", device="cpu", train_subset=None)
     arrays, attrs = N.estimate_noise(({"model": "small_cnn", "width": 0.25}, None), data, **cfg)
-    assert arrays["ratio"].shape == (2, 3, 2) and list(arrays["samplers"]) == ["iid", "epoch"]
+    assert arrays["ratio"].shape == (3, 3, 2) and list(arrays["samplers"]) == ["iid", "epoch", "epoch_bneval"]
+    assert np.isnan(arrays["additive_share"][0]) and np.all(np.isfinite(arrays["ratio_bn"][1:]))
     assert int(arrays["n_grad_evals"][0]) == 4 * 4
     np.testing.assert_allclose(arrays["ratio"][:, 0, :], arrays["ratio"][:, 0, :])  # finite
     assert np.all(np.isfinite(arrays["ratio"])) and np.all(arrays["trace_cov"] > 0)
@@ -340,18 +342,26 @@ def test_estimate_noise_pipeline_smoke(tmp_path):
     write_h5(tmp_path / "n.h5", arrays, attrs)
     results = [read_h5(tmp_path / "n.h5")]
     tables = {"ratios": noise_ratios(results), "regularisation": noise_regularisation(results)}
-    assert len(tables["ratios"]) == 12 and len(tables["regularisation"]) == 12
+    assert len(tables["ratios"]) == 18 and len(tables["regularisation"]) == 18
+    assert set(tables["ratios"]["batchnorm"]) == {"train", "eval"}
     plot_variance_ratio(tables["ratios"], paths=[tmp_path / "v.png"], ci_level=cfg["ci_level"])
     plot_reg_ratio(tables["regularisation"], paths=[tmp_path / "r.png"], ci_level=cfg["ci_level"])
+    plot_bn_ratio(tables["ratios"], paths=[tmp_path / "bn.png"], ci_level=cfg["ci_level"], margin=0.1)
     cal = pd.DataFrame([{"sampler": s, "beta": 0.0, "k": 1, "cover_ratio": 0.95, "cover_igrm": 0.95,
                          "cover_igrm_theory": 0.95, "bias_ratio": 0.0, "simul_ratio": 0.95, "simul_igrm": 0.95,
-                         "reject_ratio": 0.05, "reject_igrm": 0.05, "replicates": 400, "ci_level": 0.95,
+                         "reject_ratio": 0.05, "reject_igrm": 0.05, "cover_bn": 0.95, "simul_bn": 0.95,
+                         "cover_share": 0.95, "replicates": 400, "ci_level": 0.95,
                          "n_groups": 2, "block_len": 4} for s in ("iid", "epoch")])
     claims = noise_claims(tables["ratios"], tables["regularisation"], cal, theory_margin=defaults["theory_margin"],
                           slides_margin=defaults["slides_margin"], min_groups=defaults["min_groups"],
                           blocks_per_group=2, min_coverage=defaults["calibration"]["min_coverage"])
     assert set(claims["verdict"]) <= {"reproduces", "does not reproduce", "inconclusive", "out of range"}
-    assert (tmp_path / "v.png").exists() and (tmp_path / "r.png").exists()
+    ids = set(claims["id"])
+    for s in ("epoch", "epoch_bneval"):
+        assert {f"noise/additive_share/init/{s}", f"noise/variance_ratio_bn_corrected/init/{s}",
+                f"noise/variance_ratio_theory/init/{s}"} <= ids, sorted(ids)
+    assert not any(i.startswith("noise/additive_share/init/iid") for i in ids)
+    assert (tmp_path / "v.png").exists() and (tmp_path / "r.png").exists() and (tmp_path / "bn.png").exists()
 
 
 def test_estimate_noise_arguments_are_the_schema_keys():

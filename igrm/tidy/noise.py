@@ -30,6 +30,7 @@ def _cells(results: Iterable[Result]):
             for i, b in enumerate(betas):
                 for j, k in enumerate(ks):
                     base = {"point": attrs.get("point", ""), "model": attrs.get("model", ""), "sampler": s,
+                            "batchnorm": "eval" if s.endswith("_bneval") else "train",
                             "beta": float(b), "k": int(k), "batch_size": attrs.get("batch_size"),
                             "n_examples": attrs.get("n_examples"),
                             "n_grad_evals": int(np.asarray(arrays["n_grad_evals"])[si]),
@@ -41,6 +42,20 @@ def _ival(a, name, si, i, j, scale=1.0):
     """name, _lo, _hi, _lo_simul, _hi_simul of one cell, times ``scale``."""
     return {suffix.lstrip("_") or "value": scale * a[name + suffix][si, i, j]
             for suffix in ("", "_lo", "_hi", "_lo_simul", "_hi_simul")}
+
+
+def _mixed(a, si, i, j) -> dict[str, Any]:
+    """The BatchNorm columns of one cell (docs/noise.md §8; NaN for the iid sampler): batchnorm
+    (train, or eval for the control entry epoch_bneval), the additive share ρ with its
+    interval, R with the mixed-model estimators (mix_*), measured/corrected theory (bn_*),
+    the corrected theory ρ̂ R_epoch + (1 − ρ̂) R_iid, its per-cell z and joint p."""
+    sh = {k: float(np.asarray(a["additive_share" + k])[si]) for k in ("", "_lo", "_hi")}
+    mix, bn = _ival(a, "ratio_mix", si, i, j), _ival(a, "ratio_bn", si, i, j)
+    return {"additive_share": sh[""], "share_lo": sh["_lo"], "share_hi": sh["_hi"],
+            **{("ratio_mix" if k == "value" else f"mix_{k}"): v for k, v in mix.items()},
+            **{("ratio_bn" if k == "value" else f"bn_{k}"): v for k, v in bn.items()},
+            "theory_bn": a["theory_bn"][si, i, j], "z_bn": a["bn_z"][si, i, j],
+            "p_joint_bn": float(np.asarray(a["bn_p_joint"])[si])}
 
 
 def noise_ratios(results: Iterable[Result]) -> pd.DataFrame:
@@ -58,7 +73,8 @@ def noise_ratios(results: Iterable[Result]) -> pd.DataFrame:
                      "theory": a["theory"][si, i, j],
                      "theory_iid": a["theory_iid"][i, j],
                      "theory_epoch": a["theory_epoch"][i, j],
-                     "slides": (1 - b) / (1 + b)})
+                     "slides": (1 - b) / (1 + b),
+                     **_mixed(a, si, i, j)})
     return pd.DataFrame(rows)
 
 
@@ -107,6 +123,8 @@ def noise_calibration(result: Result) -> pd.DataFrame:
                              "bias_ratio": a["bias_ratio"][si, i, j],
                              "simul_ratio": float(a["simul_ratio"][si]), "simul_igrm": float(a["simul_igrm"][si]),
                              "reject_ratio": float(a["reject_ratio"][si]), "reject_igrm": float(a["reject_igrm"][si]),
+                             "cover_bn": a["cover_bn"][si, i, j], "simul_bn": float(a["simul_bn"][si]),
+                             "cover_share": float(a["cover_share"][si]),
                              "replicates": int(a["replicates"]), "ci_level": float(attrs["ci_level"]),
                              "n_groups": int(attrs["n_groups"]), "block_len": int(attrs["block_len"])})
     return pd.DataFrame(rows)
