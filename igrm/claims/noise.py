@@ -111,6 +111,20 @@ def _slides_rows(id: str, claim: str, source: str, expected: str, d: pd.DataFram
     return rows
 
 
+def _obs2_conditions(dk: pd.DataFrame, mu_over_tau: float, margin: float) -> str:
+    """The two conditions of the slides' 1/(1−β) (docs/noise.md §9, (T80)) per β at the
+    largest k: k(1−β) (≫ 1 needed) and the measured ‖m‖²/trΣ against the largest value at
+    which the k → ∞ force-normalised factor is within margin/2 of 1/(1−β),
+    (margin/2)(1−β)/(2β − margin/2 (1−β))."""
+    parts = []
+    for r in dk.itertuples():
+        b, half = float(r.beta), margin / 2
+        cap = half * (1 - b) / (2 * b - half * (1 - b)) if 2 * b > half * (1 - b) else math.inf
+        parts.append(f"β={b:g}: k(1−β) = {int(r.k) * (1 - b):.3g}, ‖m‖²/trΣ ≤ {cap:.3g} needed "
+                     f"({'met' if mu_over_tau <= cap else 'not met'})")
+    return "conditions of the slides' factor: " + "; ".join(parts)
+
+
 def _calibrated(cal: pd.DataFrame, sampler: str, min_coverage: float, bn: bool = False) -> tuple[bool, str]:
     """Whether the simulated coverage at the config's settings (igrm.noise_calibration) is
     at least min_coverage, for the per-cell (mean over cells) and the simultaneous intervals.
@@ -251,7 +265,8 @@ def noise_claims(ratios: pd.DataFrame, regularisation: pd.DataFrame, calibration
                 col, f"{pre}lo", f"{pre}hi", f"{pre}lo_simul", f"{pre}hi_simul", ref,
                 float(slides_margin),
                 "; ".join(f"β={r.beta:g}: {getattr(r, col):.4g} vs {r.slides:.4g}" for r in dk.itertuples())
-                + f"; ‖m‖²/trΣ = {mu / tr:.3g} (noise-dominated limit ×(1−β): 1/(1−β))", **kw)))
+                + f"; ‖m‖²/trΣ = {mu / tr:.3g} (noise-dominated limit ×(1−β): 1/(1−β)); "
+                + _obs2_conditions(dk, mu / tr, float(slides_margin)), **kw)))
     for s, rs in claims:
         for r in rs:
             ok, why = _calibrated(calibration, s, float(min_coverage), bn=bool(r.pop("bn", False)) or
