@@ -585,7 +585,7 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
                    device: str, h: float | None, ci_level: float,
                    augment: Sequence[str] | str, pad: int, cutout_size: int, train_subset: int | None,
                    grad_impl: str, vmap_chunk: int, eval_control: bool,
-                   point: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+                   trajectory: Mapping[str, Any], point: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Monte-Carlo noise estimates at one parameter point (docs/noise.md §4, §6).
 
     Keyword arguments: the keys of config section ``noise`` (schemas/config.schema.yaml,
@@ -617,7 +617,8 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
               "batch_size": batch_size, "sampler": sampler, "seed": seed, "device": device, "h": h,
               "ci_level": ci_level, "augment": augment, "pad": pad,
               "cutout_size": cutout_size, "train_subset": train_subset, "grad_impl": grad_impl,
-              "vmap_chunk": vmap_chunk, "eval_control": bool(eval_control), "point": point}
+              "vmap_chunk": vmap_chunk, "eval_control": bool(eval_control), "trajectory": dict(trajectory),
+              "point": point}
     device = resolve_device(device)
     t = _as_tensors(data, device)
     if t.get("u8") and train_subset is not None:
@@ -657,7 +658,6 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
         for k, v in out.items():
             res.setdefault(k, []).append(v)
         log.info("noise %s: %d gradient evaluations", label, int(out["n_grad_evals"]))
-    wall = time.perf_counter() - t0
     arrays: dict[str, np.ndarray] = {"samplers": np.array([r[0] for r in runs]), "betas": np.array(betas),
                                      "ks": np.array(ks, dtype=np.int64)}
     for k, v in res.items():
@@ -667,6 +667,19 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
             arrays[k] = np.stack([np.asarray(x) for x in v])
     arrays["e_igrm"] = h / 4 * arrays["igrm_over_igr"] * arrays["msq"][:, None, None]
     arrays["e_igr"] = h / 4 * arrays["msq"]
+    if trajectory["betas"]:
+        # variance reduction along actual SGD+M runs from this point (docs/noise.md §10)
+        from .noise_trajectory import estimate_trajectory
+
+        tr_out = estimate_trajectory(model, t, **trajectory, h=float(h), batch_size=b, seed=seed, device=device,
+                                     ci_level=float(ci_level), augment=augment, pad=int(pad),
+                                     cutout_size=int(cutout_size))
+        tr_out["e_igrm"] = h / 4 * tr_out["igrm_over_igr"] * tr_out["msq"]
+        tr_out["e_igr"] = h / 4 * tr_out["msq"]
+        tr_out.update(betas=np.asarray(trajectory["betas"], float), ks=np.asarray(sorted(trajectory["ks"]), np.int64))
+        arrays.update({f"trajectory/{k}": np.asarray(v) for k, v in tr_out.items()})
+        log.info("noise trajectory: %d gradients, %.0f s", int(tr_out["n_grad_evals"]), float(tr_out["wall_time_s"]))
+    wall = time.perf_counter() - t0
     attrs = {"point": point, "h": float(h), "n_examples": N, "batch_size": b,
              "batches_per_epoch": N // b, "block_len": L, "n_blocks": n_blocks,
              "n_groups": n_groups, "ci_level": float(ci_level),

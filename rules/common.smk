@@ -416,6 +416,7 @@ def noise_cfg(wildcards):
         "grad_impl",
         "vmap_chunk",
         "eval_control",
+        "trajectory",
     )
     return {
         **{k: n[k] for k in keep},
@@ -468,5 +469,6 @@ def noise_calibration_cfg(wildcards=None):
         **{k: n[k] for k in design},
         "train_subset": n["train_subset"],
         "ci_level": n["ci_level"],
+        "trajectory": n["trajectory"],
         **{k: v for k, v in n["calibration"].items() if k != "min_coverage"},
     }

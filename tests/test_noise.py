@@ -240,7 +240,7 @@ def test_interval_coverage_at_the_config_defaults():
     design = {k: n[k] for k in ("betas", "ks", "n_blocks", "n_groups", "block_len", "batch_size", "sampler",
                                 "train_subset", "ci_level")}
     cal = {k: v for k, v in n["calibration"].items() if k != "min_coverage"}
-    a, attrs = simulate_coverage(**design, **cal)
+    a, attrs = simulate_coverage(**design, **cal, trajectory=n["trajectory"])
     R = int(a["replicates"])
     assert R == 400 and list(a["samplers"]) == ["iid", "epoch"]
     for key in ("cover_ratio", "cover_igrm", "cover_igrm_theory"):
@@ -264,7 +264,8 @@ def test_coverage_simulation_detects_a_design_that_undercovers():
     n = schema_defaults("noise")
     a, _ = simulate_coverage(betas=n["betas"], ks=[5, 20, 50], n_blocks=8, n_groups=4, block_len=51,
                              batch_size=n["batch_size"], sampler="iid", train_subset=n["train_subset"],
-                             ci_level=0.95, replicates=200, dim=32, tail_sigma=1.0, mean_to_noise=1.0, seed=0)
+                             ci_level=0.95, replicates=200, dim=32, tail_sigma=1.0, mean_to_noise=1.0, seed=0,
+                             trajectory={"betas": []})
     assert a["cover_ratio"][0, :, -1].min() < 0.9, a["cover_ratio"][0]
     assert np.all(a["reject_ratio"] == 0)          # 2^4 sign patterns: p >= 1/8, never below 0.05
 
@@ -329,6 +330,7 @@ def test_estimate_noise_pipeline_smoke(tmp_path):
     cfg = {k: defaults[k] for k in ("sampler", "seed", "device", "ci_level", "augment", "train_subset",
                                     "grad_impl", "vmap_chunk")}
     cfg["eval_control"] = True                  # the BatchNorm control entry epoch_bneval (§8.3)
+    cfg["trajectory"] = {"betas": [0.5], "ks": [1, 3], "runs": 4, "groups": 2}     # §10
     cfg.update(betas=[0.0, 0.5, 0.9], ks=[1, 3], n_blocks=4, n_groups=2, block_len=4, batch_size=4, h=0.1,
                pad=train["pad"], cutout_size=train["cutout_size"], point="init", device="cpu", train_subset=None)
     arrays, attrs = N.estimate_noise(({"model": "small_cnn", "width": 0.25}, None), data, **cfg)
@@ -342,7 +344,7 @@ def test_estimate_noise_pipeline_smoke(tmp_path):
     write_h5(tmp_path / "n.h5", arrays, attrs)
     results = [read_h5(tmp_path / "n.h5")]
     tables = {"ratios": noise_ratios(results), "regularisation": noise_regularisation(results)}
-    assert len(tables["ratios"]) == 18 and len(tables["regularisation"]) == 18
+    assert len(tables["ratios"]) == 18 + 2 and len(tables["regularisation"]) == 18 + 2   # + trajectory (1 β × 2 k)
     assert set(tables["ratios"]["batchnorm"]) == {"train", "eval"}
     plot_variance_ratio(tables["ratios"], paths=[tmp_path / "v.png"], ci_level=cfg["ci_level"])
     plot_reg_ratio(tables["regularisation"], paths=[tmp_path / "r.png"], ci_level=cfg["ci_level"])
@@ -361,6 +363,8 @@ def test_estimate_noise_pipeline_smoke(tmp_path):
         assert {f"noise/additive_share/init/{s}", f"noise/variance_ratio_bn_corrected/init/{s}",
                 f"noise/variance_ratio_theory/init/{s}"} <= ids, sorted(ids)
     assert not any(i.startswith("noise/additive_share/init/iid") for i in ids)
+    traj = claims[claims["id"] == "noise/variance_ratio_theory/init/iid_trajectory"]
+    assert len(traj) == 1 and "parameter drift" in traj["detail"].iloc[0]
     assert (tmp_path / "v.png").exists() and (tmp_path / "r.png").exists() and (tmp_path / "bn.png").exists()
 
 
@@ -573,3 +577,69 @@ def test_mixed_estimators_recover_the_planted_share(tau_frac):
                       ci_level=0.95, seed=0)
     assert out["additive_share_lo"] <= out["additive_share"] <= out["additive_share_hi"]
     assert out["ratio_bn"].shape == (2, 2) and np.isfinite(out["bn_p_joint"])
+
+
+# --------------------------------------------------------------------------- along a trajectory (§10)
+def test_trajectory_run_is_torch_sgd_momentum_and_restores_the_model():
+    """trajectory_windows' gradients are those of torch.optim.SGD(momentum=β, dampening=0)
+    run from the same point on the same batches; the model is unchanged afterwards; the
+    accumulator's x_k is (1−β) times the optimiser's momentum buffer after step k."""
+    from igrm.noise_trajectory import TrajectoryAccumulator, trajectory_windows
+
+    model = tiny_cnn()
+    x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 4, (16,))
+    t = N._as_tensors((x, y), "cpu")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    beta, h, n = 0.7, 0.05, 4
+    grads, d2 = trajectory_windows(model, t, beta=beta, h=h, batch_size=4, n_steps=n,
+                                   generator=torch.Generator().manual_seed(3), device="cpu", augment=["none"],
+                                   aug_generator=None, pad=4, cutout_size=16)
+    ref = copy.deepcopy(model).train()
+    opt = torch.optim.SGD(ref.parameters(), lr=h, momentum=beta, dampening=0)
+    for g, idx in zip(grads, N.minibatch_indices(16, 4, n, "iid", torch.Generator().manual_seed(3))):
+        opt.zero_grad()
+        F.cross_entropy(ref(x[idx]), y[idx]).backward()
+        want = torch.cat([p.grad.reshape(-1) for p in ref.parameters()]).double()
+        torch.testing.assert_close(g, want, rtol=1e-4, atol=1e-6)
+        opt.step()
+    buf = torch.cat([opt.state[p]["momentum_buffer"].reshape(-1) for p in ref.parameters()]).double()
+    moved = sum(((p.detach() - before[k]) ** 2).sum() for k, p in ref.named_parameters())
+    assert d2 == pytest.approx(float(moved), rel=1e-4) and d2 > 0
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    acc = TrajectoryAccumulator([beta], [n - 1])
+    for _ in range(2):
+        acc.push_run(0, grads)
+    acc.end_group()
+    x_k = (1 - beta) * buf
+    assert np.isclose(acc.groups[0]["cov_hist"][0, 0], 0.0, atol=1e-12)       # two identical runs
+    assert np.isclose(acc.groups[0]["trace"], 0.0, atol=1e-12)
+    assert np.isclose(acc.groups[0]["msq"], float(grads[0] @ grads[0]), rtol=1e-10)
+    H = sum(beta ** (n - 1 - j) * g for j, g in enumerate(grads))
+    torch.testing.assert_close((1 - beta) * H, x_k, rtol=1e-4, atol=1e-7)
+
+
+def test_trajectory_estimator_is_unbiased_at_a_fixed_point():
+    """Without drift (gradients of a fixed population, iid batches) the trajectory groups
+    give tr Cov((1−β)∇G_k) = R_iid tr Σ_b and E[IGRM]/E[IGR] = (T37) on average over many
+    simulated groups (the estimator the coverage simulation calibrates)."""
+    from igrm.noise_trajectory import TrajectoryAccumulator
+
+    rng = np.random.default_rng(4)
+    G1 = linreg(30, 3)
+    betas, ks, b, R = [0.0, 0.8], [2, 6], 3, 300
+    tau, mu = exact_trace(G1, b, "iid")
+    acc = TrajectoryAccumulator(betas, ks, replicates=R)
+    for _ in range(4):
+        for _ in range(3):
+            for bi in range(2):
+                idx = rng.integers(0, len(G1), size=(R, 7, b))
+                acc.push_run(bi, [G1[idx[:, t]].mean(1) for t in range(7)])
+        acc.end_group()
+    cov = np.concatenate([g["cov_hist"] for g in acc.groups])
+    tr = np.concatenate([g["trace"] for g in acc.groups])
+    ms = np.concatenate([g["mean_sq"] for g in acc.groups])
+    assert abs(tr.mean() / tau - 1) < 3 * tr.std() / np.sqrt(len(tr)) / tau
+    assert abs(ms.mean() - mu) < 3 * ms.std() / np.sqrt(len(ms))
+    want = NT.ratio_iid(np.array(betas)[:, None], np.array(ks)[None]) * tau
+    assert np.all(np.abs(cov.mean(0) - want) < 3 * cov.std(0) / np.sqrt(len(cov)))

@@ -111,6 +111,17 @@ def _slides_rows(id: str, claim: str, source: str, expected: str, d: pd.DataFram
     return rows
 
 
+def _drift_note(d: pd.DataFrame) -> str:
+    """Along a trajectory (sampler iid_trajectory, docs/noise.md §10): the parameter drift of
+    the runs per β, mean ‖θ_end − θ_0‖/‖θ_0‖ over k_max + 1 steps at raw step h."""
+    if "drift_rel" not in d or not d["drift_rel"].notna().any():
+        return ""
+    per = d.drop_duplicates("beta").sort_values("beta")
+    return (f"along SGD+M runs of {int(d['k'].max()) + 1} steps at h = {float(d['traj_h'].iloc[0]):g} from the point, "
+            "fixed-point theory R_iid; parameter drift ‖θ_end − θ_0‖/‖θ_0‖ by β: "
+            + ", ".join(f"β={r.beta:g}: {r.drift_rel:.3g}" for r in per.itertuples()) + "; ")
+
+
 def _obs2_conditions(dk: pd.DataFrame, mu_over_tau: float, margin: float) -> str:
     """The two conditions of the slides' 1/(1−β) (docs/noise.md §9, (T80)) per β at the
     largest k: k(1−β) (≫ 1 needed) and the measured ‖m‖²/trΣ against the largest value at
@@ -219,7 +230,7 @@ def noise_claims(ratios: pd.DataFrame, regularisation: pd.DataFrame, calibration
             f"noise/variance_ratio_theory/{tag}",
             f"Obs-1: tr Cov((1−β)∇G_k)/tr Cov(g) equals the exact {s} theory at every (β, k)",
             "slides Obs-1; docs/noise.md §2; docs/theory.md (T57)", "measured/theory − 1 = 0", cells,
-            margin=float(theory_margin), z_note=_z_note(d), **kw)]))
+            margin=float(theory_margin), z_note=_drift_note(d) + _z_note(d), **kw)]))
         if np.isfinite(d["additive_share"]).all():
             # BatchNorm (docs/noise.md §8): the share, and R against the corrected theory (T77)
             bn_cells = _relative(d, "ratio_bn", "bn_lo", "bn_hi", "bn_lo_simul", "bn_hi_simul", 1.0)

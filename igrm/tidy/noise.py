@@ -20,22 +20,46 @@ def _attrs_dict(attrs):
     return {k: (json.loads(v) if k == "config" and isinstance(v, str) else v) for k, v in attrs.items()}
 
 
+#: grid-shaped arrays (β×k) that carry no sampler axis
+_UNSTACKED = ("theory_iid", "theory_epoch", "betas", "ks")
+
+
+def _views(arrays: Mapping[str, Any]):
+    """The arrays of a noise result, and those of its trajectory estimate (``trajectory/*``,
+    docs/noise.md §10) as one more sampler entry, ``iid_trajectory``, on its own (β, k) grid,
+    with a sampler axis added and its drift per β."""
+    yield arrays, None
+    tr = {k[len("trajectory/"):]: np.asarray(v) for k, v in arrays.items() if k.startswith("trajectory/")}
+    if tr:
+        view = {k: (v if k in _UNSTACKED else v[None]) for k, v in tr.items()}
+        view["samplers"] = np.array(["iid_trajectory"])
+        yield view, ({"drift_rel": tr["drift_rel"], "h": float(tr["h"])} if "drift_rel" in tr else {})
+
+
 def _cells(results: Iterable[Result]):
     """(arrays, s, i, j, β, base columns) of every (point, sampler, β, k)."""
-    for arrays, attrs in results:
+    for full, attrs in results:
         attrs = _attrs_dict(attrs)
-        samplers = [s.decode() if isinstance(s, bytes) else str(s) for s in np.atleast_1d(arrays["samplers"])]
-        betas, ks = np.asarray(arrays["betas"], float), np.asarray(arrays["ks"], int)
-        for si, s in enumerate(samplers):
-            for i, b in enumerate(betas):
-                for j, k in enumerate(ks):
-                    base = {"point": attrs.get("point", ""), "model": attrs.get("model", ""), "sampler": s,
-                            "batchnorm": "eval" if s.endswith("_bneval") else "train",
-                            "beta": float(b), "k": int(k), "batch_size": attrs.get("batch_size"),
-                            "n_examples": attrs.get("n_examples"),
-                            "n_grad_evals": int(np.asarray(arrays["n_grad_evals"])[si]),
-                            "n_windows": int(np.asarray(arrays["n_windows"])[si, j])}
-                    yield arrays, si, i, j, b, base
+        for arrays, traj in _views(full):
+            yield from _view_cells(arrays, attrs, traj)
+
+
+def _view_cells(arrays, attrs, traj):
+    samplers = [s.decode() if isinstance(s, bytes) else str(s) for s in np.atleast_1d(arrays["samplers"])]
+    betas, ks = np.asarray(arrays["betas"], float), np.asarray(arrays["ks"], int)
+    for si, s in enumerate(samplers):
+        for i, b in enumerate(betas):
+            for j, k in enumerate(ks):
+                base = {"point": attrs.get("point", ""), "model": attrs.get("model", ""), "sampler": s,
+                        "batchnorm": "eval" if s.endswith("_bneval") else "train",
+                        "beta": float(b), "k": int(k), "batch_size": attrs.get("batch_size"),
+                        "n_examples": attrs.get("n_examples"),
+                        "n_grad_evals": int(np.asarray(arrays["n_grad_evals"])[si]),
+                        "n_windows": int(np.asarray(arrays["n_windows"])[si, j]),
+                        # along a trajectory: mean ‖θ_end − θ_0‖/‖θ_0‖ of the runs at this β, and h
+                        "drift_rel": float(traj["drift_rel"][i]) if traj else np.nan,
+                        "traj_h": traj["h"] if traj else np.nan}
+                yield arrays, si, i, j, b, base
 
 
 def _ival(a, name, si, i, j, scale=1.0):
@@ -110,8 +134,22 @@ def noise_calibration(result: Result) -> pd.DataFrame:
     """The simulated coverage (igrm.noise_calibration, docs/noise.md §4.4), one row per
     (sampler, β, k): per-cell coverage of the three intervals, and the sampler's
     simultaneous coverage and joint-test rejection rates."""
-    a, attrs = result
+    full, attrs = result
     attrs = _attrs_dict(attrs)
+    rows = []
+    for a, traj in _views(full):
+        if traj is None:
+            rows += _calibration_rows(a, attrs, int(attrs["n_groups"]), int(attrs["block_len"]))
+        else:       # the trajectory design (docs/noise.md §10)
+            t = attrs["trajectory"] if isinstance(attrs["trajectory"], dict) else json.loads(attrs["trajectory"])
+            rows += _calibration_rows(a, attrs, int(t["groups"]), max(t["ks"]) + 1)
+    return pd.DataFrame(rows)
+
+
+def _calibration_rows(a, attrs, n_groups: int, block_len: int) -> list[dict]:
+    """The rows of one view (the fixed-point samplers, or the trajectory design of §10)."""
+    if "replicates" not in a:
+        a = {**a, "replicates": np.int64(attrs["replicates"])}
     samplers = [s.decode() if isinstance(s, bytes) else str(s) for s in np.atleast_1d(a["samplers"])]
     rows = []
     for si, s in enumerate(samplers):
@@ -126,5 +164,5 @@ def noise_calibration(result: Result) -> pd.DataFrame:
                              "cover_bn": a["cover_bn"][si, i, j], "simul_bn": float(a["simul_bn"][si]),
                              "cover_share": float(a["cover_share"][si]),
                              "replicates": int(a["replicates"]), "ci_level": float(attrs["ci_level"]),
-                             "n_groups": int(attrs["n_groups"]), "block_len": int(attrs["block_len"])})
-    return pd.DataFrame(rows)
+                             "n_groups": n_groups, "block_len": block_len})
+    return rows
