@@ -45,7 +45,7 @@ def plot_variance_ratio(ratios: pd.DataFrame, *, paths: Iterable[str | os.PathLi
             dk = d[d["k"] == k].sort_values("beta")
             ax.plot(bb, ratio_iid(bb, k), _K_STYLES[j % 4], color="0.5", lw=0.9,
                     label=f"iid theory k={k}")
-            if s == "epoch":
+            if s.startswith("epoch"):
                 ax.plot(dk["beta"], dk["theory_epoch"], _K_STYLES[j % 4], color="k", lw=1.4,
                         label=f"epoch theory k={k}")
             for _, r in dk.iterrows():
@@ -56,7 +56,8 @@ def plot_variance_ratio(ratios: pd.DataFrame, *, paths: Iterable[str | os.PathLi
         ax.set_yscale("log")
         ax.set_xlabel("β")
         ax.set_ylabel("tr Cov((1−β)∇G_k) / tr Cov(g)")
-        ax.set_title(f"{s} mini-batches")
+        ax.set_title({"epoch_bneval": "epoch mini-batches, BatchNorm eval (control)",
+                      "iid_trajectory": "iid, along SGD+M runs (§10)"}.get(s, f"{s} mini-batches"), fontsize=8)
         ax.legend(fontsize=6, ncol=1)
     save(fig, paths, caption=variance_caption(ci_level))
 
