@@ -8,7 +8,8 @@ igrm/figures/noise.py and igrm/claims/noise.py.
 
 Streaming estimator:
     NoiseAccumulator                                    §4 (one pass, batch means over groups)
-    summarise(groups, *, ...)                           §4.3 (Fieller intervals, joint tests)
+    summarise(groups, *, ...)                           §4.3 (Fieller intervals, joint tests),
+                                                        §8.2 (the BatchNorm split, epoch sampler)
 Mini-batch gradients:
     minibatch_indices, minibatch_grad_stream            §5
 Model at the point:
@@ -325,10 +326,6 @@ def summarise(groups: Sequence[Mapping[str, Any]], *, betas, ks, sampler: str, n
     out["n_windows"] = np.sum(_stack(groups, "n_windows"), axis=0).astype(np.int64)
     out["n_grad_evals"] = np.int64(sum(int(g["n_grad"]) for g in groups))
     return out
-
-
-#: arrays of the additive / non-additive split (epoch sampler; NaN for iid): docs/noise.md §8
-MIXED_KEYS = ("additive_share", "ratio_mix", "ratio_bn", "theory_bn", "bn_z")
 
 
 def _mixed_arrays(groups, out, *, th_iid, th_epoch, level, simul, seed) -> None:
