@@ -3,6 +3,7 @@ tables, figures and claims made from them (igrm.tidy.noise, igrm.figures.noise, 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 
@@ -510,6 +511,17 @@ def test_default_config_runs_the_design_whose_coverage_is_validated():
 
 
 # --------------------------------------------------------------------------- BatchNorm: mixed model (§8)
+@contextlib.contextmanager
+def one_thread():
+    """Small tensors: torch's threads only contend on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def planted_mixed_stream(G1, b, L, rng, R, tau_non):
     """R streams of L epoch-sampler batch gradients: the mean of b per-example gradients (the
     additive part) plus a non-additive part drawn independently per batch, N(0, tau_non/P · I)
@@ -559,9 +571,10 @@ def test_mixed_estimators_recover_the_planted_share(tau_frac):
     tau_non = tau_frac * tau_add
     betas, ks = [0.0, 0.8], [2, 9]
     acc = N.NoiseAccumulator(betas, ks, L, epoch=(Nex, b), replicates=R)
-    for blk in range(4):
-        acc.add_block(*reversed(planted_mixed_stream(G1, b, L, rng, R, tau_non)))
-        acc.end_group()
+    with one_thread():
+        for blk in range(4):
+            acc.add_block(*reversed(planted_mixed_stream(G1, b, L, rng, R, tau_non)))
+            acc.end_group()
     ta = np.concatenate([g["trace_add"] for g in acc.groups])
     tn = np.concatenate([g["trace_nonadd"] for g in acc.groups])
     cm = np.concatenate([g["cov_hist_mix"] for g in acc.groups])
@@ -586,12 +599,8 @@ def test_trajectory_run_is_torch_sgd_momentum_and_restores_the_model():
     accumulator's x_k is (1−β) times the optimiser's momentum buffer after step k."""
     from igrm.noise_trajectory import TrajectoryAccumulator, trajectory_windows
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)              # a tiny model: threads only contend
-    try:
+    with one_thread():
         _check_trajectory_run(TrajectoryAccumulator, trajectory_windows)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _check_trajectory_run(TrajectoryAccumulator, trajectory_windows):
@@ -669,3 +678,42 @@ def test_coverage_simulation_covers_the_trajectory_design():
     t = cal[cal["sampler"] == "iid_trajectory"]
     assert len(t) == 2 and set(t["n_groups"]) == {8} and set(t["block_len"]) == {6}
     assert t["cover_ratio"].between(0.85, 1.0).all(), t["cover_ratio"].tolist()
+
+
+def _planted_bn_result(tau_frac: float, seed: int):
+    """One epoch-sampler noise job (8 groups of one block of 40) on a planted population of
+    P = 400 dimensions with a non-additive part of tr = tau_frac × the additive one (§8)."""
+    rng = np.random.default_rng(seed)
+    Nex, b, P, L = 62, 5, 400, 40
+    G1 = rng.normal(size=(Nex, P))
+    tau_add, _ = exact_trace(G1, b, "epoch")
+    betas, ks = [0.0, 0.8], [2, 9]
+    acc = N.NoiseAccumulator(betas, ks, L, epoch=(Nex, b))
+    for _ in range(8):
+        phases, g = planted_mixed_stream(G1, b, L, rng, 1, tau_frac * tau_add)
+        acc.add_block(g[:, 0], int(phases[0]))
+        acc.end_group()
+    out = N.summarise(acc.groups, betas=betas, ks=ks, sampler="epoch", n_examples=Nex, batch_size=b,
+                      ci_level=0.95, seed=0)
+    arrays = {"samplers": np.array(["epoch"]), "betas": np.array(betas), "ks": np.array(ks)}
+    for k, v in out.items():
+        arrays[k] = v if k in ("theory_iid", "theory_epoch") else np.asarray(v)[None]
+    arrays["e_igrm"], arrays["e_igr"] = arrays["igrm_over_igr"], arrays["msq"]
+    return arrays, {"point": "p", "batch_size": b, "n_examples": Nex, "model": "m"}
+
+
+def test_bn_claims_detect_a_planted_non_additive_share():
+    """The share row says "does not reproduce" at a planted ρ = 1/1.6 and "reproduces" at
+    ρ = 1; the corrected-theory row is never "does not reproduce" (it is the true model)."""
+    from igrm.claims.noise import noise_claims
+    from igrm.tidy.noise import noise_ratios, noise_regularisation
+
+    cal = _calibration(0.95).assign(sampler="epoch", cover_bn=0.95, simul_bn=0.95, cover_share=0.95)
+    with one_thread():
+        results = {frac: _planted_bn_result(frac, seed=1) for frac in (0.6, 0.0)}
+    for frac, share_verdict in ((0.6, "does not reproduce"), (0.0, "reproduces")):
+        res = results[frac]
+        c = noise_claims(noise_ratios([res]), noise_regularisation([res]), cal, theory_margin=0.1, slides_margin=0.1,
+                         min_groups=8, blocks_per_group=1, min_coverage=0.93).set_index("id")
+        assert c.loc["noise/additive_share/p/epoch", "verdict"] == share_verdict, c.loc["noise/additive_share/p/epoch"]
+        assert c.loc["noise/variance_ratio_bn_corrected/p/epoch", "verdict"] != "does not reproduce"
