@@ -92,8 +92,10 @@ class NoiseAccumulator:
         self.P = P
         self.H = self._z(nb, nk, P)           # running unnormalised historical sums
         self.A = self._z(nb, nk)              # running Σ β^{r−j}‖H_j‖²
-        self.seg_sum = self._z(P)             # running sum of the current epoch segment (§8.2)
-        self.seg_n = np.zeros(self.R, dtype=np.int64)
+        if self.epoch is not None:            # one running sum per epoch segment of a block (§8.2)
+            self._n_slots = (self.M - 1 + self.block_len - 1) // self.M + 1
+            self.seg_sum = self._z(self._n_slots, P)
+            self._rows = torch.arange(self.R, device=self.device)
         self._reset_group()
 
     def _reset_group(self):
@@ -103,7 +105,7 @@ class NoiseAccumulator:
         self.i_sum = self._z(nb, nk)
         self.x_n = np.zeros(len(self.ks), dtype=np.int64)
         self.x_corr = np.zeros((self.R, nb, nk))
-        self.g_seg, self.n_seg = self._z(), np.zeros(self.R, dtype=np.int64)   # Σ_e ‖T_e‖²/n_e, segments
+        self.g_seg, self.n_seg = np.zeros(self.R), np.zeros(self.R, dtype=np.int64)   # Σ_e ‖T_e‖²/n_e, segments
         self.blocks_in_group = 0
 
     def start_block(self, phase=0):
@@ -123,12 +125,9 @@ class NoiseAccumulator:
         if self.P is None:
             self._alloc(g.shape[1])
         if self.epoch is not None:
-            # a new epoch segment starts where the batch index within its epoch is 0 (§8.2)
-            new = (self._pos > 0) & ((self._phases + self._pos) % self.M == 0)
-            if new.any():
-                self._close_segments(new)
-            self.seg_sum += g
-            self.seg_n += 1
+            # segment (epoch) of this position within the block: ⌊(φ + t)/M⌋ (§8.2)
+            slot = torch.as_tensor((self._phases % self.M + self._pos) // self.M, device=self.device)
+            self.seg_sum.index_put_((self._rows, slot), g, accumulate=True)
         self.g_sum += g
         self.g_sq += torch.einsum("rp,rp->r", g, g)
         self.g_n += 1
@@ -150,18 +149,17 @@ class NoiseAccumulator:
             self.H[:, :, ki] = 0.0
             self.A[:, :, ki] = 0.0
 
-    def _close_segments(self, mask: np.ndarray) -> None:
-        """Add ‖T_e‖²/n_e of the open segment of the replicates in ``mask`` (docs/noise.md §8.2)."""
-        mask = mask & (self.seg_n > 0)
-        if not mask.any():
+    def _close_segments(self) -> None:
+        """Add Σ_e ‖T_e‖²/n_e of the block's epoch segments and count them (docs/noise.md §8.2)."""
+        L = self._pos
+        if L == 0:
             return
-        m = torch.as_tensor(mask, device=self.device)
-        n_e = torch.as_tensor(np.maximum(self.seg_n, 1), dtype=torch.float64, device=self.device)
-        sq = torch.einsum("rp,rp->r", self.seg_sum, self.seg_sum) / n_e
-        self.g_seg += torch.where(m, sq, torch.zeros_like(sq))
-        self.n_seg += mask
-        self.seg_sum[m] = 0.0
-        self.seg_n[mask] = 0
+        slots = (self._phases[:, None] % self.M + np.arange(L)[None]) // self.M          # (R, L)
+        counts = np.stack([np.bincount(r, minlength=self._n_slots) for r in slots]).astype(np.float64)
+        sq = torch.einsum("rsp,rsp->rs", self.seg_sum, self.seg_sum).cpu().numpy()
+        self.g_seg += np.sum(np.where(counts > 0, sq / np.maximum(counts, 1), 0.0), axis=1)
+        self.n_seg += np.sum(counts > 0, axis=1)
+        self.seg_sum.zero_()
 
     def _block_corrections(self, phase: int, length: int) -> tuple[np.ndarray, float]:
         """Same-epoch pair terms of one block (docs/noise.md §4.2): for every (β, k)
@@ -192,7 +190,7 @@ class NoiseAccumulator:
         if not self._in_block:
             raise RuntimeError("end_block outside a block")
         if self.epoch is not None:
-            self._close_segments(np.ones(self.R, dtype=bool))
+            self._close_segments()
             for r, phase in enumerate(self._phases):
                 corr, pairs = self._block_corrections(int(phase), self._pos)
                 self.x_corr[r] += corr
@@ -225,7 +223,7 @@ class NoiseAccumulator:
                "cov_hist": cov_hist, "igrm": self.i_sum.cpu().numpy() / nw}
         if self.epoch is not None:
             # additive / non-additive split of tr Σ_b from Q_0 and the between-segment Q_s (§8.2, (T78))
-            Qs = self.g_seg.cpu().numpy() - S2 / n
+            Qs = self.g_seg - S2 / n
             A = mixed_moment_matrix(n, self.n_seg, pairs, c)
             det = A[:, 0, 0] * A[:, 1, 1] - A[:, 0, 1] * A[:, 1, 0]
             det = np.where(np.abs(det) > 1e-12 * np.abs(A[:, 0, 0]), det, np.nan)   # one segment: not identified
