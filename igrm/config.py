@@ -322,7 +322,9 @@ def plan(cfg: Mapping[str, Any]) -> dict:
         noise_jobs += len(t["datasets"]) * len({min(int(p), last) for p in n["points"]})
     k_max = max(n["ks"])
     samplers = 2 if n["sampler"] == "both" else 1
-    grads = samplers * n["n_blocks"] * (n["block_len"] or k_max + 1)
+    grads = (samplers + bool(n["eval_control"])) * n["n_blocks"] * (n["block_len"] or k_max + 1)
+    tr = n["trajectory"]                      # runs along SGD+M (docs/noise.md §10)
+    grads += len(tr["betas"]) * tr["runs"] * (max(tr["ks"]) + 1)
     other = (len(cfg["toy"]["sharpness_sweep"]["etas"])
              + len(cfg["orders"]["gdm"]["problems"]) * len(cfg["orders"]["gdm"]["betas"])
              + len(cfg["orders"]["sgdm"]["betas"])

@@ -8,7 +8,8 @@ igrm/figures/noise.py and igrm/claims/noise.py.
 
 Streaming estimator:
     NoiseAccumulator                                    §4 (one pass, batch means over groups)
-    summarise(groups, *, ...)                           §4.3 (Fieller intervals, joint tests)
+    summarise(groups, *, ...)                           §4.3 (Fieller intervals, joint tests),
+                                                        §8.2 (the BatchNorm split, epoch sampler)
 Mini-batch gradients:
     minibatch_indices, minibatch_grad_stream            §5
 Model at the point:
@@ -20,6 +21,7 @@ One parameter point (the noise_point rule; keyword arguments = config section ``
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import math
@@ -32,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .noise_theory import (SAMPLERS, epoch_covariance_factor, history_weights, igrm_coefficients,
-                           ratio_epoch, ratio_iid)
+                           mixed_moment_matrix, ratio_epoch, ratio_iid)
 from .stats import bonferroni_level, fieller, signflip_max_t
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,10 @@ class NoiseAccumulator:
         self.P = P
         self.H = self._z(nb, nk, P)           # running unnormalised historical sums
         self.A = self._z(nb, nk)              # running Σ β^{r−j}‖H_j‖²
+        if self.epoch is not None:            # one running sum per epoch segment of a block (§8.2)
+            self._n_slots = (self.M - 1 + self.block_len - 1) // self.M + 1
+            self.seg_sum = self._z(self._n_slots, P)
+            self._rows = torch.arange(self.R, device=self.device)
         self._reset_group()
 
     def _reset_group(self):
@@ -99,6 +105,7 @@ class NoiseAccumulator:
         self.i_sum = self._z(nb, nk)
         self.x_n = np.zeros(len(self.ks), dtype=np.int64)
         self.x_corr = np.zeros((self.R, nb, nk))
+        self.g_seg, self.n_seg = np.zeros(self.R), np.zeros(self.R, dtype=np.int64)   # Σ_e ‖T_e‖²/n_e, segments
         self.blocks_in_group = 0
 
     def start_block(self, phase=0):
@@ -117,6 +124,10 @@ class NoiseAccumulator:
         g = torch.as_tensor(g).to(device=self.device, dtype=torch.float64).reshape(self.R, -1)
         if self.P is None:
             self._alloc(g.shape[1])
+        if self.epoch is not None:
+            # segment (epoch) of this position within the block: ⌊(φ + t)/M⌋ (§8.2)
+            slot = torch.as_tensor((self._phases % self.M + self._pos) // self.M, device=self.device)
+            self.seg_sum.index_put_((self._rows, slot), g, accumulate=True)
         self.g_sum += g
         self.g_sq += torch.einsum("rp,rp->r", g, g)
         self.g_n += 1
@@ -137,6 +148,18 @@ class NoiseAccumulator:
             self.x_n[ends] += 1
             self.H[:, :, ki] = 0.0
             self.A[:, :, ki] = 0.0
+
+    def _close_segments(self) -> None:
+        """Add Σ_e ‖T_e‖²/n_e of the block's epoch segments and count them (docs/noise.md §8.2)."""
+        L = self._pos
+        if L == 0:
+            return
+        slots = (self._phases[:, None] % self.M + np.arange(L)[None]) // self.M          # (R, L)
+        counts = np.stack([np.bincount(r, minlength=self._n_slots) for r in slots]).astype(np.float64)
+        sq = torch.einsum("rsp,rsp->rs", self.seg_sum, self.seg_sum).cpu().numpy()
+        self.g_seg += np.sum(np.where(counts > 0, sq / np.maximum(counts, 1), 0.0), axis=1)
+        self.n_seg += np.sum(counts > 0, axis=1)
+        self.seg_sum.zero_()
 
     def _block_corrections(self, phase: int, length: int) -> tuple[np.ndarray, float]:
         """Same-epoch pair terms of one block (docs/noise.md §4.2): for every (β, k)
@@ -167,6 +190,7 @@ class NoiseAccumulator:
         if not self._in_block:
             raise RuntimeError("end_block outside a block")
         if self.epoch is not None:
+            self._close_segments()
             for r, phase in enumerate(self._phases):
                 corr, pairs = self._block_corrections(int(phase), self._pos)
                 self.x_corr[r] += corr
@@ -197,6 +221,16 @@ class NoiseAccumulator:
         cov_hist = (Qx - trace[:, None, None] * c * self.x_corr / nw) / (nw - 1)   # tr Cov((1−β)∇G_k)
         out = {"trace": trace, "mean_sq": mean_sq, "msq": g_sq / n,
                "cov_hist": cov_hist, "igrm": self.i_sum.cpu().numpy() / nw}
+        if self.epoch is not None:
+            # additive / non-additive split of tr Σ_b from Q_0 and the between-segment Q_s (§8.2, (T78))
+            Qs = self.g_seg - S2 / n
+            A = mixed_moment_matrix(n, self.n_seg, pairs, c)
+            det = A[:, 0, 0] * A[:, 1, 1] - A[:, 0, 1] * A[:, 1, 0]
+            det = np.where(np.abs(det) > 1e-12 * np.abs(A[:, 0, 0]), det, np.nan)   # one segment: not identified
+            t_add = (A[:, 1, 1] * Q0 - A[:, 0, 1] * Qs) / det
+            t_non = (A[:, 0, 0] * Qs - A[:, 1, 0] * Q0) / det
+            out.update(trace_add=t_add, trace_nonadd=t_non,
+                       cov_hist_mix=(Qx - t_add[:, None, None] * c * self.x_corr / nw) / (nw - 1))   # (T79)
         if self.replicates is None:
             out = {k: (float(v[0]) if v.ndim == 1 else v[0]) for k, v in out.items()}
         out.update(n_grad=n, n_windows=self.x_n.copy(), n_blocks=self.blocks_in_group)
@@ -227,6 +261,23 @@ def _ratio_arrays(name: str, num: np.ndarray, den: np.ndarray, level: float, sim
                 f"{name}_lo_simul": rs.lo, f"{name}_hi_simul": rs.hi})
 
 
+@functools.lru_cache(maxsize=32)
+def _theory_tables(betas: tuple, ks: tuple, sampler: str, n_examples: int | None,
+                   batch_size: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R_epoch (NaN without ≥ 2 batches per epoch) and the (T37) coefficients a, b on the
+    (β, k) grid; cached, as the coverage simulation summarises hundreds of jobs of one design."""
+    if n_examples is not None and batch_size is not None and n_examples // batch_size >= 2:
+        th_epoch = np.array([[ratio_epoch(be, k, n_examples, batch_size) for k in ks] for be in betas])
+    else:
+        th_epoch = np.full((len(betas), len(ks)), np.nan)
+    a = np.zeros((len(betas), len(ks)))
+    b = np.zeros_like(a)
+    for i, be in enumerate(betas):
+        for j, k in enumerate(ks):
+            a[i, j], b[i, j] = igrm_coefficients(float(be), int(k), sampler, n_examples, batch_size)
+    return th_epoch, a, b
+
+
 def summarise(groups: Sequence[Mapping[str, Any]], *, betas, ks, sampler: str, n_examples: int | None,
               batch_size: int | None, ci_level: float, seed: int) -> dict[str, np.ndarray]:
     """Ratios with intervals, per-cell t statistics, joint tests and the theory values from the
@@ -251,10 +302,8 @@ def summarise(groups: Sequence[Mapping[str, Any]], *, betas, ks, sampler: str, n
     _ratio_arrays("ratio", cov, tr[:, None, None], level, simul, out)
     th_iid = ratio_iid(betas[:, None], ks[None, :])
     out["theory_iid"] = th_iid
-    if n_examples is not None and batch_size is not None and n_examples // batch_size >= 2:
-        out["theory_epoch"] = np.array([[ratio_epoch(b, k, n_examples, batch_size) for k in ks] for b in betas])
-    else:
-        out["theory_epoch"] = np.full_like(th_iid, np.nan)
+    th_epoch, a, b = _theory_tables(tuple(betas), tuple(ks), sampler, n_examples, batch_size)
+    out["theory_epoch"] = th_epoch.copy()
     th = th_iid if sampler == "iid" else out["theory_epoch"]
     out["theory"] = th
     # per-cell t of D = Ĉ − θ τ̂ (mean 0 under the theory) and the joint test over all cells
@@ -262,22 +311,54 @@ def summarise(groups: Sequence[Mapping[str, Any]], *, betas, ks, sampler: str, n
     out["ratio_z"], out["ratio_p_joint"] = z.reshape(th.shape), np.float64(p)
     # Obs-2: ρ = E[IGRM_s]/E[IGR_s] = E[Ī]/E[m̄sq] (h cancels)
     _ratio_arrays("igrm_over_igr", ig, msq[:, None, None], level, simul, out)
-    a = np.zeros((len(betas), len(ks)))
-    b = np.zeros_like(a)
-    for i, be in enumerate(betas):
-        for j, k in enumerate(ks):
-            a[i, j], b[i, j] = igrm_coefficients(float(be), int(k), sampler, n_examples, batch_size)
+    a, b = a.copy(), b.copy()
     th_num = a[None] * ms[:, None, None] + b[None] * tr[:, None, None]     # (T37) per group
     out.update(igrm_a=a, igrm_b=b, igrm_theory=th_num.mean(0) / msq.mean(0))
     # measured / exact theory at the measured ‖m‖², trΣ: E[Ī]/E[a μ̂ + b τ̂] (= 1 under (T37))
     _ratio_arrays("igrm_vs_theory", ig, th_num, level, simul, out)
     z, _, p = signflip_max_t((ig - th_num).reshape(G, -1), seed=seed + 1)
     out["igrm_z"], out["igrm_p_joint"] = z.reshape(a.shape), np.float64(p)
+    _mixed_arrays(groups, out, th_iid=th_iid, th_epoch=out["theory_epoch"], level=level, simul=simul, seed=seed)
     for key, arr in (("mean_sq_norm", ms), ("trace_cov", tr), ("msq", msq)):
         out[key], out[key + "_se"] = np.float64(arr.mean()), np.float64(arr.std(ddof=1) / math.sqrt(G))
     out["n_windows"] = np.sum(_stack(groups, "n_windows"), axis=0).astype(np.int64)
     out["n_grad_evals"] = np.int64(sum(int(g["n_grad"]) for g in groups))
     return out
+
+
+def _mixed_arrays(groups, out, *, th_iid, th_epoch, level, simul, seed) -> None:
+    """Under BatchNorm (docs/noise.md §8): the additive share ρ = E[τ̂_add]/E[τ̂_add + τ̂_non]
+    ((T78), Fieller), the variance ratio with the mixed-model estimators
+    R_mix = E[Ĉ_mix]/E[τ̂_add + τ̂_non], and measured/corrected theory
+    E[Ĉ_mix]/E[R_epoch τ̂_add + R_iid τ̂_non] ((T77), (T79); 1 under the mixed model), with
+    per-cell t of Ĉ_mix − (R_epoch τ̂_add + R_iid τ̂_non) and its joint sign-flip p. The
+    corrected theory value theory_bn = ρ̂ R_epoch + (1 − ρ̂) R_iid. NaN without epoch segments."""
+    shape = th_iid.shape
+    if "trace_add" not in groups[0] or not np.all(np.isfinite(_stack(groups, "trace_add"))):
+        nan = np.full(shape, np.nan)
+        for name in ("ratio_mix", "ratio_bn", "additive_share"):
+            v = nan if name != "additive_share" else np.float64(np.nan)
+            out.update({name: v, f"{name}_lo": v, f"{name}_hi": v, f"{name}_lo_simul": v, f"{name}_hi_simul": v})
+        out.update(theory_bn=nan, bn_z=nan, bn_p_joint=np.float64(np.nan),
+                   group_trace_add=np.full(len(groups), np.nan), group_trace_nonadd=np.full(len(groups), np.nan),
+                   group_cov_hist_mix=np.full((len(groups),) + shape, np.nan))
+        return
+    G = len(groups)
+    ta, tn = _stack(groups, "trace_add"), _stack(groups, "trace_nonadd")
+    cm = _stack(groups, "cov_hist_mix")
+    out.update(group_trace_add=ta, group_trace_nonadd=tn, group_cov_hist_mix=cm)
+    r = fieller(ta, ta + tn, level)
+    rs = fieller(ta, ta + tn, bonferroni_level(level, 1))
+    out.update(additive_share=np.float64(r.estimate), additive_share_lo=np.float64(r.lo),
+               additive_share_hi=np.float64(r.hi), additive_share_lo_simul=np.float64(rs.lo),
+               additive_share_hi_simul=np.float64(rs.hi))
+    _ratio_arrays("ratio_mix", cm, (ta + tn)[:, None, None], level, simul, out)
+    pred = th_epoch[None] * ta[:, None, None] + th_iid[None] * tn[:, None, None]     # (T77) per group
+    _ratio_arrays("ratio_bn", cm, pred, level, simul, out)
+    share = float(out["additive_share"])
+    out["theory_bn"] = share * th_epoch + (1 - share) * th_iid
+    z, _, p = signflip_max_t((cm - pred).reshape(G, -1), seed=seed + 2)
+    out["bn_z"], out["bn_p_joint"] = z.reshape(shape), np.float64(p)
 
 
 # =========================================================================== mini-batch gradients
@@ -338,7 +419,8 @@ def minibatch_grad_stream(model: nn.Module, data, batch_size: int, n: int, sampl
                           generator: torch.Generator | None = None, device="cpu", *, phase: int = 0,
                           augment: Sequence[str] = ("none",), aug_generator: torch.Generator | None = None,
                           pad: int = 4, cutout_size: int = 16, impl: str = "loop",
-                          vmap_chunk: int = 8, loss_fn=F.cross_entropy) -> Iterator[Tensor]:
+                          vmap_chunk: int = 8, loss_fn=F.cross_entropy,
+                          batchnorm: str = "train") -> Iterator[Tensor]:
     """Yield ``n`` flattened mini-batch gradients ∇_θ mean-loss(batch) at the model's
     current parameters, as training computes them (docs/noise.md §5): train mode, so
     BatchNorm normalises with the batch's own statistics; the gradient is that of the
@@ -346,7 +428,11 @@ def minibatch_grad_stream(model: nn.Module, data, batch_size: int, n: int, sampl
     BN running statistics are left unchanged (saved and restored); the model's mode is
     restored. ``impl``: 'loop' (one forward/backward per batch) or 'vmap' (torch.func over
     ``vmap_chunk`` stacked mini-batches, BN with batch statistics on a copy of the model).
-    ``data``: (x, y) tensors (x ready for the model) or the dataset layer's dict."""
+    ``data``: (x, y) tensors (x ready for the model) or the dataset layer's dict.
+    ``batchnorm="eval"`` (the control of docs/noise.md §8.3): BatchNorm with its running
+    statistics, so every batch gradient is the mean of per-example gradients."""
+    if batchnorm not in ("train", "eval"):
+        raise ValueError(f"batchnorm must be 'train' or 'eval', got {batchnorm!r}")
     device = torch.device(device)
     t = _as_tensors(data, device)
     N = len(t["y"])
@@ -355,7 +441,7 @@ def minibatch_grad_stream(model: nn.Module, data, batch_size: int, n: int, sampl
     bufs = dict(model.named_buffers())
     saved = {k: v.detach().clone() for k, v in bufs.items()}
     was_training = model.training
-    model.train()
+    model.train(batchnorm == "train")
     try:
         if impl == "loop":
             for idx in idx_iter:
@@ -365,7 +451,7 @@ def minibatch_grad_stream(model: nn.Module, data, batch_size: int, n: int, sampl
                 yield torch.cat([g.reshape(-1) for g in grads])
         elif impl == "vmap":
             yield from _vmap_stream(model, t, idx_iter, device, augment, aug_generator, pad, cutout_size,
-                                    vmap_chunk, loss_fn)
+                                    vmap_chunk, loss_fn, batchnorm)
         else:
             raise ValueError(f"impl must be 'loop' or 'vmap', got {impl!r}")
     finally:
@@ -376,12 +462,15 @@ def minibatch_grad_stream(model: nn.Module, data, batch_size: int, n: int, sampl
         model.train(was_training)
 
 
-def _vmap_stream(model, t, idx_iter, device, augment, aug_gen, pad, cutout_size, chunk, loss_fn):
+def _vmap_stream(model, t, idx_iter, device, augment, aug_gen, pad, cutout_size, chunk, loss_fn, batchnorm):
     from torch.func import functional_call, grad, replace_all_batch_norm_modules_, vmap
 
     mc = copy.deepcopy(model)
-    replace_all_batch_norm_modules_(mc)       # BN: batch statistics, no running-stat updates
-    mc.train()
+    if batchnorm == "train":
+        replace_all_batch_norm_modules_(mc)   # BN: batch statistics, no running-stat updates
+        mc.train()
+    else:
+        mc.eval()                             # BN: running statistics (per-example additive)
     names = [k for k, p in mc.named_parameters() if p.requires_grad]
     params = {k: p.detach() for k, p in mc.named_parameters() if p.requires_grad}
     buffers = {k: b for k, b in mc.named_buffers()}
@@ -490,8 +579,8 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
                    n_groups: int, block_len: int | None, batch_size: int, sampler: str, seed: int,
                    device: str, h: float | None, ci_level: float,
                    augment: Sequence[str] | str, pad: int, cutout_size: int, train_subset: int | None,
-                   grad_impl: str, vmap_chunk: int,
-                   point: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+                   grad_impl: str, vmap_chunk: int, eval_control: bool,
+                   trajectory: Mapping[str, Any], point: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Monte-Carlo noise estimates at one parameter point (docs/noise.md §4, §6).
 
     Keyword arguments: the keys of config section ``noise`` (schemas/config.schema.yaml,
@@ -503,7 +592,12 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
     ratio, igrm_over_igr, igrm_vs_theory with _lo, _hi, _lo_simul, _hi_simul (S×β×k);
     theory_iid, theory_epoch (β×k), theory, igrm_theory, igrm_a, igrm_b, ratio_z, igrm_z
     (S×β×k); ratio_p_joint, igrm_p_joint, simul_level (S); the group estimates group_* (S×G…);
-    e_igrm, e_igr, mean_sq_norm, trace_cov, msq (+_se) (S), n_windows (S×k), n_grad_evals (S)."""
+    e_igrm, e_igr, mean_sq_norm, trace_cov, msq (+_se) (S), n_windows (S×k), n_grad_evals (S);
+    the BatchNorm split (docs/noise.md §8; NaN for iid): additive_share with intervals (S),
+    ratio_mix, ratio_bn with intervals, theory_bn, bn_z (S×β×k), bn_p_joint (S),
+    group_trace_add, group_trace_nonadd (S×G), group_cov_hist_mix. ``eval_control``: also the
+    epoch sampler with BatchNorm in eval mode on the same batches, sampler entry
+    ``epoch_bneval`` (the control, §8.3; costs n_blocks × block_len more gradients)."""
     from .train import resolve_device, seed_for
 
     betas = [float(b) for b in betas]
@@ -518,7 +612,8 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
               "batch_size": batch_size, "sampler": sampler, "seed": seed, "device": device, "h": h,
               "ci_level": ci_level, "augment": augment, "pad": pad,
               "cutout_size": cutout_size, "train_subset": train_subset, "grad_impl": grad_impl,
-              "vmap_chunk": vmap_chunk, "point": point}
+              "vmap_chunk": vmap_chunk, "eval_control": bool(eval_control), "trajectory": dict(trajectory),
+              "point": point}
     device = resolve_device(device)
     t = _as_tensors(data, device)
     if t.get("u8") and train_subset is not None:
@@ -535,7 +630,10 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
     per_group = n_blocks // n_groups
     res: dict[str, list] = {}
     t0 = time.perf_counter()
-    for s in samplers:
+    # the control (docs/noise.md §8.3): the epoch sampler again, BatchNorm in eval mode, on the
+    # same batches (same generators); its arrays are the sampler entry "epoch_bneval"
+    runs = [(s, s, "train") for s in samplers] + ([("epoch_bneval", "epoch", "eval")] if eval_control else [])
+    for label, s, bn in runs:
         gen = torch.Generator().manual_seed(seed_for(seed, f"noise-{s}"))
         aug = torch.Generator(device=device).manual_seed(seed_for(seed, f"noise-aug-{s}"))
         acc = NoiseAccumulator(betas, ks, L, epoch=(N, b) if s == "epoch" else None, device=device)
@@ -545,18 +643,17 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
             acc.add_block(minibatch_grad_stream(model, t, b, L, s, gen, device, phase=phase,
                                                 augment=augment, aug_generator=aug, pad=int(pad),
                                                 cutout_size=int(cutout_size), impl=grad_impl,
-                                                vmap_chunk=int(vmap_chunk)), phase)
+                                                vmap_chunk=int(vmap_chunk), batchnorm=bn), phase)
             if (blk + 1) % per_group == 0:
                 acc.end_group()
-                log.info("noise %s: group %d/%d done (%d gradients, %.0f s)", s, len(acc.groups), n_groups,
+                log.info("noise %s: group %d/%d done (%d gradients, %.0f s)", label, len(acc.groups), n_groups,
                          acc.n_grad, time.perf_counter() - t0)
         out = summarise(acc.groups, betas=betas, ks=ks, sampler=s, n_examples=N, batch_size=b,
                         ci_level=float(ci_level), seed=seed)
         for k, v in out.items():
             res.setdefault(k, []).append(v)
-        log.info("noise %s: %d gradient evaluations", s, int(out["n_grad_evals"]))
-    wall = time.perf_counter() - t0
-    arrays: dict[str, np.ndarray] = {"samplers": np.array(samplers), "betas": np.array(betas),
+        log.info("noise %s: %d gradient evaluations", label, int(out["n_grad_evals"]))
+    arrays: dict[str, np.ndarray] = {"samplers": np.array([r[0] for r in runs]), "betas": np.array(betas),
                                      "ks": np.array(ks, dtype=np.int64)}
     for k, v in res.items():
         if k in ("theory_iid", "theory_epoch"):
@@ -565,6 +662,19 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
             arrays[k] = np.stack([np.asarray(x) for x in v])
     arrays["e_igrm"] = h / 4 * arrays["igrm_over_igr"] * arrays["msq"][:, None, None]
     arrays["e_igr"] = h / 4 * arrays["msq"]
+    if trajectory["betas"]:
+        # variance reduction along actual SGD+M runs from this point (docs/noise.md §10)
+        from .noise_trajectory import estimate_trajectory
+
+        tr_out = estimate_trajectory(model, t, **trajectory, h=float(h), batch_size=b, seed=seed, device=device,
+                                     ci_level=float(ci_level), augment=augment, pad=int(pad),
+                                     cutout_size=int(cutout_size))
+        tr_out["e_igrm"] = h / 4 * tr_out["igrm_over_igr"] * tr_out["msq"]
+        tr_out["e_igr"] = h / 4 * tr_out["msq"]
+        tr_out.update(betas=np.asarray(trajectory["betas"], float), ks=np.asarray(sorted(trajectory["ks"]), np.int64))
+        arrays.update({f"trajectory/{k}": np.asarray(v) for k, v in tr_out.items()})
+        log.info("noise trajectory: %d gradients, %.0f s", int(tr_out["n_grad_evals"]), float(tr_out["wall_time_s"]))
+    wall = time.perf_counter() - t0
     attrs = {"point": point, "h": float(h), "n_examples": N, "batch_size": b,
              "batches_per_epoch": N // b, "block_len": L, "n_blocks": n_blocks,
              "n_groups": n_groups, "ci_level": float(ci_level),

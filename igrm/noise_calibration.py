@@ -83,7 +83,7 @@ def _covers(m, name, truth, suffix=""):
 def simulate_coverage(*, betas: Sequence[float], ks: Sequence[int], n_blocks: int, n_groups: int,
                       block_len: int | None, batch_size: int, sampler: str, train_subset: int | None,
                       ci_level: float, replicates: int, dim: int, tail_sigma: float, mean_to_noise: float,
-                      seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+                      seed: int, trajectory: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Coverage of every interval of igrm.noise.summarise over ``replicates`` independent
     simulated noise jobs (docs/noise.md §4.4). Keyword arguments: the noise section's
     estimator keys and its ``calibration`` keys (schemas/config.schema.yaml).
@@ -92,7 +92,9 @@ def simulate_coverage(*, betas: Sequence[float], ks: Sequence[int], n_blocks: in
     coverage of the ci_level intervals of R, ρ and ρ/ρ_exact), simul_ratio, simul_igrm
     (S; all cells covered at once by the simultaneous intervals), reject_ratio,
     reject_igrm (S; rejection rate of the joint sign-flip tests at 1 − ci_level, their
-    size), bias_ratio (S×β×k; mean R̂/R − 1), replicates."""
+    size), bias_ratio (S×β×k; mean R̂/R − 1), replicates; for the BatchNorm split
+    (docs/noise.md §8; NaN for iid) cover_bn (S×β×k), simul_bn and cover_share (S): coverage of
+    measured/corrected theory and of the additive share (both 1 in this additive population)."""
     if train_subset is None:
         raise ValueError("the coverage simulation needs a finite population: set noise.train_subset")
     betas = [float(b) for b in betas]
@@ -106,7 +108,7 @@ def simulate_coverage(*, betas: Sequence[float], ks: Sequence[int], n_blocks: in
     G1 = population(train_subset=N, dim=dim, tail_sigma=tail_sigma, mean_to_noise=mean_to_noise,
                     batch_size=b, seed=seed)
     keys = ("cover_ratio", "cover_igrm", "cover_igrm_theory", "simul_ratio", "simul_igrm",
-            "reject_ratio", "reject_igrm", "bias_ratio")
+            "reject_ratio", "reject_igrm", "bias_ratio", "cover_bn", "simul_bn", "cover_share")
     out: dict[str, list] = {k: [] for k in keys}
     t0 = time.perf_counter()
     for si, s in enumerate(samplers):
@@ -121,29 +123,69 @@ def simulate_coverage(*, betas: Sequence[float], ks: Sequence[int], n_blocks: in
             acc.add_block(grads, phases)
             if (blk + 1) % per_group == 0:
                 acc.end_group()
-        cov = {k: [] for k in keys}
-        for r in range(R):
-            groups = [{k: (v[r] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == R and k != "n_windows"
-                           else v) for k, v in g.items()} for g in acc.groups]
-            m = summarise(groups, betas=betas, ks=ks, sampler=s, n_examples=N, batch_size=b,
-                          ci_level=float(ci_level), seed=seed + r)
-            cov["cover_ratio"].append(_covers(m, "ratio", th))
-            cov["cover_igrm"].append(_covers(m, "igrm_over_igr", rho))
-            cov["cover_igrm_theory"].append(_covers(m, "igrm_vs_theory", 1.0))
-            cov["simul_ratio"].append(np.all(_covers(m, "ratio", th, "_simul")))
-            cov["simul_igrm"].append(np.all(_covers(m, "igrm_vs_theory", 1.0, "_simul")))
-            cov["reject_ratio"].append(m["ratio_p_joint"] <= alpha)
-            cov["reject_igrm"].append(m["igrm_p_joint"] <= alpha)
-            cov["bias_ratio"].append(m["ratio"] / th - 1)
+        cov = _replicate_coverage(acc, th, rho, betas=betas, ks=ks, sampler=s, N=N, b=b, R=R, ci_level=ci_level,
+                                  seed=seed, alpha=alpha)
         for k in keys:
-            out[k].append(np.mean(np.asarray(cov[k], dtype=float), axis=0))
+            out[k].append(cov[k])
         log.info("coverage %s: %d replicates, mean per-cell coverage %.3f (%.0f s)", s, R,
                  float(np.mean(out["cover_ratio"][-1])), time.perf_counter() - t0)
     arrays = {k: np.asarray(v) for k, v in out.items()}
+    if trajectory["betas"]:
+        # the trajectory estimator (docs/noise.md §10) at its own design, at a fixed point (no drift)
+        from .noise_trajectory import TrajectoryAccumulator
+
+        tb, tk = [float(x) for x in trajectory["betas"]], sorted(int(k) for k in trajectory["ks"])
+        runs, tg = int(trajectory["runs"]), int(trajectory["groups"])
+        rng = np.random.default_rng([seed, 7])
+        tau, mu = _exact(G1, b, "iid")
+        acc = TrajectoryAccumulator(tb, tk, replicates=R)
+        for _ in range(tg):
+            for _ in range(runs // tg):
+                for bi in range(len(tb)):
+                    idx = rng.integers(0, N, size=(R, tk[-1] + 1, b))
+                    acc.push_run(bi, (G1[idx[:, t]].mean(1) for t in range(tk[-1] + 1)))
+            acc.end_group()
+        th = ratio_iid(np.array(tb)[:, None], np.array(tk)[None])
+        rho = np.array([[igrm_ratio_theory(be, k, mu, tau, "iid") for k in tk] for be in tb])
+        cov = _replicate_coverage(acc, th, rho, betas=tb, ks=tk, sampler="iid", N=N, b=b, R=R, ci_level=ci_level,
+                                  seed=seed, alpha=alpha)
+        arrays.update({f"trajectory/{k}": np.asarray(v) for k, v in cov.items()})
+        arrays.update({"trajectory/betas": np.array(tb), "trajectory/ks": np.array(tk, dtype=np.int64)})
+        log.info("coverage trajectory: mean per-cell coverage %.3f (%.0f s)", float(np.mean(cov["cover_ratio"])),
+                 time.perf_counter() - t0)
     arrays.update(samplers=np.array(samplers), betas=np.array(betas), ks=np.array(ks, dtype=np.int64),
                   replicates=np.int64(R))
     attrs = {"n_blocks": int(n_blocks), "n_groups": int(n_groups), "block_len": L, "batch_size": b,
              "train_subset": N, "ci_level": float(ci_level), "replicates": R, "dim": int(dim),
              "tail_sigma": float(tail_sigma), "mean_to_noise": float(mean_to_noise),
-             "wall_time_s": time.perf_counter() - t0}
+             "trajectory": dict(trajectory), "wall_time_s": time.perf_counter() - t0}
     return arrays, attrs
+
+
+def _replicate_coverage(acc, th, rho, *, betas, ks, sampler, N, b, R, ci_level, seed, alpha) -> dict[str, np.ndarray]:
+    """Per-replicate summarise of a replicated accumulator and the coverage of its intervals
+    (means over the R replicates; docs/noise.md §4.4)."""
+    s = sampler
+    keys = ("cover_ratio", "cover_igrm", "cover_igrm_theory", "simul_ratio", "simul_igrm",
+            "reject_ratio", "reject_igrm", "bias_ratio", "cover_bn", "simul_bn", "cover_share")
+    cov = {k: [] for k in keys}
+    for r in range(R):
+        groups = [{k: (v[r] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == R and k != "n_windows"
+                       else v) for k, v in g.items()} for g in acc.groups]
+        m = summarise(groups, betas=betas, ks=ks, sampler=s, n_examples=N, batch_size=b,
+                      ci_level=float(ci_level), seed=seed + r)
+        cov["cover_ratio"].append(_covers(m, "ratio", th))
+        cov["cover_igrm"].append(_covers(m, "igrm_over_igr", rho))
+        cov["cover_igrm_theory"].append(_covers(m, "igrm_vs_theory", 1.0))
+        cov["simul_ratio"].append(np.all(_covers(m, "ratio", th, "_simul")))
+        cov["simul_igrm"].append(np.all(_covers(m, "igrm_vs_theory", 1.0, "_simul")))
+        cov["reject_ratio"].append(m["ratio_p_joint"] <= alpha)
+        cov["reject_igrm"].append(m["igrm_p_joint"] <= alpha)
+        cov["bias_ratio"].append(m["ratio"] / th - 1)
+        # the BatchNorm intervals (docs/noise.md §8): the population is additive, so the
+        # share is 1 and measured/corrected theory is 1 (epoch sampler; NaN for iid)
+        bn_ok = s == "epoch"
+        cov["cover_bn"].append(_covers(m, "ratio_bn", 1.0) if bn_ok else np.full(th.shape, np.nan))
+        cov["simul_bn"].append(np.all(_covers(m, "ratio_bn", 1.0, "_simul")) if bn_ok else np.nan)
+        cov["cover_share"].append(_covers(m, "additive_share", 1.0) if bn_ok else np.nan)
+    return {k: np.mean(np.asarray(cov[k], dtype=float), axis=0) for k in keys}

@@ -124,3 +124,34 @@ def igrm_ratio_limits(beta) -> dict[str, np.ndarray]:
     return {"raw_mean": (1 + b) / (1 - b) ** 3, "raw_noise": 1 / (1 - b) ** 2,
             "force_mean": (1 + b) / (1 - b) ** 2, "force_noise": 1 / (1 - b),
             "eta_mean": (1 + b) / (1 - b), "eta_noise": np.ones_like(b)}
+
+
+# --------------------------------------------------------------------------- BatchNorm: mixed model
+def ratio_mixed(beta, k: int, n_examples: int, batch_size: int, share, phase: int | None = None):
+    """tr Cov((1−β)∇G_k)/tr Cov(g) without replacement when a batch gradient is an additive
+    part (a mean of per-example terms) plus a non-additive part that is uncorrelated between
+    batches (BatchNorm's coupling; docs/noise.md §8.1, docs/theory.md (T77)):
+
+        R_mix = ρ R_epoch + (1 − ρ) R_iid,   ρ = tr Σ_add / tr Σ_b  (``share``).
+
+    ρ = 1 is the exact without-replacement theory (T35), ρ = 0 the iid one (T34)."""
+    share = np.asarray(share, dtype=np.float64)
+    return (share * ratio_epoch(beta, k, n_examples, batch_size, phase)
+            + (1.0 - share) * ratio_iid(beta, k))
+
+
+def mixed_moment_matrix(n, n_seg, pairs, c) -> np.ndarray:
+    """(..., 2, 2) coefficients of (τ_add, τ_non) in the expectations of Q_0 and Q_s
+    (docs/noise.md §8.2, docs/theory.md (T78)) for a group of n gradients in n_seg epoch
+    segments with ``pairs`` = Σ_e n_e(n_e − 1) ordered same-segment pairs:
+
+        E Q_0 = (n − 1 + cP/n) τ_add + (n − 1) τ_non
+        E Q_s = (n_seg − 1 − c(n − n_seg) + cP/n) τ_add + (n_seg − 1) τ_non."""
+    n, n_seg, pairs = (np.asarray(v, dtype=np.float64) for v in (n, n_seg, pairs))
+    n, n_seg, pairs = np.broadcast_arrays(n, n_seg, pairs)
+    A = np.empty(n.shape + (2, 2))
+    A[..., 0, 0] = n - 1 + c * pairs / n
+    A[..., 0, 1] = n - 1
+    A[..., 1, 0] = n_seg - 1 - c * (n - n_seg) + c * pairs / n
+    A[..., 1, 1] = n_seg - 1
+    return A

@@ -281,7 +281,7 @@ CLAIM_PARTS = {
     "orders_higher": ["orders_higher", "orders_higher_limits"],
     "cifar": ["acc_vs_beta", "acc_vs_lr", "curves", "spread", "explicit"],
     "explicit_in_range": ["explicit_in_range"],
-    "noise": ["noise_variance", "noise_regularisation"],
+    "noise": ["noise_variance", "noise_regularisation", "noise_bn"],
     "sharpness_runs": ["sharpness_runs"],
 }
 
@@ -511,6 +511,8 @@ def noise_cfg(wildcards):
         "train_subset",
         "grad_impl",
         "vmap_chunk",
+        "eval_control",
+        "trajectory",
     )
     return {
         **{k: n[k] for k in keep},
@@ -524,6 +526,14 @@ def noise_cfg(wildcards):
 def noise_figure_cfg(wildcards=None):
     """The keyword arguments of igrm.figures.noise's plots (besides the table and paths)."""
     return {"ci_level": config["noise"]["ci_level"]}
+
+
+def noise_bn_figure_cfg(wildcards=None):
+    """The keyword arguments of igrm.figures.noise.plot_bn_ratio (besides the table and paths)."""
+    return {
+        "ci_level": config["noise"]["ci_level"],
+        "margin": config["noise"]["theory_margin"],
+    }
 
 
 def noise_claims_cfg(wildcards=None):
@@ -555,5 +565,6 @@ def noise_calibration_cfg(wildcards=None):
         **{k: n[k] for k in design},
         "train_subset": n["train_subset"],
         "ci_level": n["ci_level"],
+        "trajectory": n["trajectory"],
         **{k: v for k, v in n["calibration"].items() if k != "min_coverage"},
     }

@@ -123,6 +123,36 @@ rule fig_noise_regularisation:
     localrule: True
 
 
+rule plot_noise_bn:
+    """Figure: the without-replacement variance ratio under BatchNorm against the exact and the corrected theory."""
+    input:
+        ratios=rules.tidy_noise.output.ratios,
+        code=code_inputs("fig/noise_bn.py"),
+    output:
+        pdf=f"{R}/figures/noise_bn.pdf",
+        png=report(
+            f"{R}/figures/noise_bn.png",
+            caption="../report/noise_bn.rst",
+            category=CATEGORY["noise"],
+        ),
+    log:
+        "logs/figures/noise_bn.log",
+    localrule: True
+    conda:
+        "../envs/science.yaml"
+    params:
+        cfg=noise_bn_figure_cfg,
+    script:
+        "../scripts/fig/noise_bn.py"
+
+
+rule fig_noise_bn:
+    """Figure: measured/theory - 1 of the variance ratio under BatchNorm, exact vs corrected theory (docs/noise.md section 8)."""
+    input:
+        rules.plot_noise_bn.output,
+    localrule: True
+
+
 rule claims_noise:
     """Claims rows: Obs-1 and Obs-2 against the exact theory and the slides' factors."""
     input:

@@ -3,6 +3,7 @@ tables, figures and claims made from them (igrm.tidy.noise, igrm.figures.noise, 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 
@@ -221,8 +222,10 @@ def test_replicated_accumulator_equals_separate_streams():
                 if blk % 2:
                     one.end_group()
             for got, want in zip(rep.groups, one.groups):
-                for key in ("trace", "mean_sq", "msq", "cov_hist", "igrm"):
-                    np.testing.assert_allclose(got[key][r], want[key], rtol=1e-12, atol=1e-14)
+                keys = ("trace", "mean_sq", "msq", "cov_hist", "igrm")
+                keys += ("trace_add", "trace_nonadd", "cov_hist_mix") if epoch else ()
+                for key in keys:
+                    np.testing.assert_allclose(got[key][r], want[key], rtol=1e-10, atol=1e-12)
 
 
 def test_interval_coverage_at_the_config_defaults():
@@ -240,7 +243,7 @@ def test_interval_coverage_at_the_config_defaults():
     design = {k: n[k] for k in ("betas", "ks", "n_blocks", "n_groups", "block_len", "batch_size", "sampler",
                                 "train_subset", "ci_level")}
     cal = {k: v for k, v in n["calibration"].items() if k != "min_coverage"}
-    a, attrs = simulate_coverage(**design, **cal)
+    a, attrs = simulate_coverage(**design, **cal, trajectory=n["trajectory"])
     R = int(a["replicates"])
     assert R == 400 and list(a["samplers"]) == ["iid", "epoch"]
     for key in ("cover_ratio", "cover_igrm", "cover_igrm_theory"):
@@ -264,7 +267,8 @@ def test_coverage_simulation_detects_a_design_that_undercovers():
     n = schema_defaults("noise")
     a, _ = simulate_coverage(betas=n["betas"], ks=[5, 20, 50], n_blocks=8, n_groups=4, block_len=51,
                              batch_size=n["batch_size"], sampler="iid", train_subset=n["train_subset"],
-                             ci_level=0.95, replicates=200, dim=32, tail_sigma=1.0, mean_to_noise=1.0, seed=0)
+                             ci_level=0.95, replicates=200, dim=32, tail_sigma=1.0, mean_to_noise=1.0, seed=0,
+                             trajectory={"betas": []})
     assert a["cover_ratio"][0, :, -1].min() < 0.9, a["cover_ratio"][0]
     assert np.all(a["reject_ratio"] == 0)          # 2^4 sign patterns: p >= 1/8, never below 0.05
 
@@ -316,7 +320,7 @@ def test_epoch_indices_are_permutations():
 def test_estimate_noise_pipeline_smoke(tmp_path):
     from igrm.claims.noise import noise_claims
     from igrm.config import schema_defaults
-    from igrm.figures.noise import plot_reg_ratio, plot_variance_ratio
+    from igrm.figures.noise import plot_bn_ratio, plot_reg_ratio, plot_variance_ratio
     from igrm.tidy.noise import noise_ratios, noise_regularisation
 
     rng = np.random.default_rng(0)
@@ -328,10 +332,13 @@ def test_estimate_noise_pipeline_smoke(tmp_path):
     train = schema_defaults("train")
     cfg = {k: defaults[k] for k in ("sampler", "seed", "device", "ci_level", "augment", "train_subset",
                                     "grad_impl", "vmap_chunk")}
+    cfg["eval_control"] = True                  # the BatchNorm control entry epoch_bneval (§8.3)
+    cfg["trajectory"] = {"betas": [0.5], "ks": [1, 3], "runs": 4, "groups": 2}     # §10
     cfg.update(betas=[0.0, 0.5, 0.9], ks=[1, 3], n_blocks=4, n_groups=2, block_len=4, batch_size=4, h=0.1,
                pad=train["pad"], cutout_size=train["cutout_size"], point="init", device="cpu", train_subset=None)
     arrays, attrs = N.estimate_noise(({"model": "small_cnn", "width": 0.25}, None), data, **cfg)
-    assert arrays["ratio"].shape == (2, 3, 2) and list(arrays["samplers"]) == ["iid", "epoch"]
+    assert arrays["ratio"].shape == (3, 3, 2) and list(arrays["samplers"]) == ["iid", "epoch", "epoch_bneval"]
+    assert np.isnan(arrays["additive_share"][0]) and np.all(np.isfinite(arrays["ratio_bn"][1:]))
     assert int(arrays["n_grad_evals"][0]) == 4 * 4
     np.testing.assert_allclose(arrays["ratio"][:, 0, :], arrays["ratio"][:, 0, :])  # finite
     assert np.all(np.isfinite(arrays["ratio"])) and np.all(arrays["trace_cov"] > 0)
@@ -340,18 +347,28 @@ def test_estimate_noise_pipeline_smoke(tmp_path):
     write_h5(tmp_path / "n.h5", arrays, attrs)
     results = [read_h5(tmp_path / "n.h5")]
     tables = {"ratios": noise_ratios(results), "regularisation": noise_regularisation(results)}
-    assert len(tables["ratios"]) == 12 and len(tables["regularisation"]) == 12
+    assert len(tables["ratios"]) == 18 + 2 and len(tables["regularisation"]) == 18 + 2   # + trajectory (1 β × 2 k)
+    assert set(tables["ratios"]["batchnorm"]) == {"train", "eval"}
     plot_variance_ratio(tables["ratios"], paths=[tmp_path / "v.png"], ci_level=cfg["ci_level"])
     plot_reg_ratio(tables["regularisation"], paths=[tmp_path / "r.png"], ci_level=cfg["ci_level"])
+    plot_bn_ratio(tables["ratios"], paths=[tmp_path / "bn.png"], ci_level=cfg["ci_level"], margin=0.1)
     cal = pd.DataFrame([{"sampler": s, "beta": 0.0, "k": 1, "cover_ratio": 0.95, "cover_igrm": 0.95,
                          "cover_igrm_theory": 0.95, "bias_ratio": 0.0, "simul_ratio": 0.95, "simul_igrm": 0.95,
-                         "reject_ratio": 0.05, "reject_igrm": 0.05, "replicates": 400, "ci_level": 0.95,
+                         "reject_ratio": 0.05, "reject_igrm": 0.05, "cover_bn": 0.95, "simul_bn": 0.95,
+                         "cover_share": 0.95, "replicates": 400, "ci_level": 0.95,
                          "n_groups": 2, "block_len": 4} for s in ("iid", "epoch")])
     claims = noise_claims(tables["ratios"], tables["regularisation"], cal, theory_margin=defaults["theory_margin"],
                           slides_margin=defaults["slides_margin"], min_groups=defaults["min_groups"],
                           blocks_per_group=2, min_coverage=defaults["calibration"]["min_coverage"])
     assert set(claims["verdict"]) <= {"reproduces", "does not reproduce", "inconclusive", "out of range"}
-    assert (tmp_path / "v.png").exists() and (tmp_path / "r.png").exists()
+    ids = set(claims["id"])
+    for s in ("epoch", "epoch_bneval"):
+        assert {f"noise/additive_share/init/{s}", f"noise/variance_ratio_bn_corrected/init/{s}",
+                f"noise/variance_ratio_theory/init/{s}"} <= ids, sorted(ids)
+    assert not any(i.startswith("noise/additive_share/init/iid") for i in ids)
+    traj = claims[claims["id"] == "noise/variance_ratio_theory/init/iid_trajectory"]
+    assert len(traj) == 1 and "parameter drift" in traj["detail"].iloc[0]
+    assert (tmp_path / "v.png").exists() and (tmp_path / "r.png").exists() and (tmp_path / "bn.png").exists()
 
 
 def test_estimate_noise_arguments_are_the_schema_keys():
@@ -493,3 +510,212 @@ def test_default_config_runs_the_design_whose_coverage_is_validated():
     for key in ("betas", "ks", "n_blocks", "n_groups", "block_len", "batch_size", "sampler", "train_subset",
                 "ci_level", "calibration"):
         assert cfg.get(key, n[key]) == n[key], key
+
+
+# --------------------------------------------------------------------------- BatchNorm: mixed model (§8)
+@contextlib.contextmanager
+def one_thread():
+    """Small tensors: torch's threads only contend on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def planted_mixed_stream(G1, b, L, rng, R, tau_non):
+    """R streams of L epoch-sampler batch gradients: the mean of b per-example gradients (the
+    additive part) plus a non-additive part drawn independently per batch, N(0, tau_non/P · I)
+    (a planted share). Phases uniform, fresh permutation per epoch; returns (phases, (L, R, P))."""
+    Nex, P = G1.shape
+    M = Nex // b
+    phases = rng.integers(0, M, size=R)
+    idx = np.empty((R, L, b), dtype=np.int64)
+    for r in range(R):
+        need = int(np.ceil((phases[r] + L) / M))
+        perms = np.concatenate([rng.permutation(Nex)[: M * b].reshape(M, b) for _ in range(need)])
+        idx[r] = perms[phases[r]: phases[r] + L]
+    g = G1[idx].mean(2) + rng.normal(size=(R, L, P)) * np.sqrt(tau_non / P)
+    return phases, g.transpose(1, 0, 2)
+
+
+def test_mixed_ratio_equals_direct_simulation_with_a_planted_share():
+    """(T77): with a known additive share, tr Cov((1−β)∇G_k)/tr Σ_b of directly simulated
+    windows equals ρ R_epoch + (1 − ρ) R_iid; the pure without-replacement value (ρ = 1)
+    is rejected by the same simulation."""
+    rng = np.random.default_rng(11)
+    Nex, b, P = 62, 5, 6                          # M = 12, a remainder of 2 dropped per epoch
+    G1 = rng.normal(size=(Nex, P)) * np.arange(1, P + 1) ** -0.5
+    tau_add, _ = exact_trace(G1, b, "epoch")
+    tau_non = 0.6 * tau_add
+    share = tau_add / (tau_add + tau_non)
+    beta, k, R = 0.8, 17, 20000
+    phases, g = planted_mixed_stream(G1, b, k + 1, rng, R, tau_non)
+    x = np.einsum("t,trp->rp", NT.history_weights(beta, k), g)
+    measured = np.trace(np.cov(x.T)) / (tau_add + tau_non)
+    want = NT.ratio_mixed(beta, k, Nex, b, share)
+    assert abs(measured / want - 1) < 0.03, (measured, want)
+    assert abs(NT.ratio_epoch(beta, k, Nex, b) / want - 1) > 0.15        # the test can fail
+    assert NT.ratio_mixed(beta, k, Nex, b, 1.0) == pytest.approx(NT.ratio_epoch(beta, k, Nex, b))
+    assert NT.ratio_mixed(beta, k, Nex, b, 0.0) == pytest.approx(float(NT.ratio_iid(beta, k)))
+
+
+@pytest.mark.parametrize("tau_frac", [0.0, 0.6])
+def test_mixed_estimators_recover_the_planted_share(tau_frac):
+    """(T78)–(T79): over many simulated jobs the group estimates of τ_add, τ_non and of
+    tr Cov((1−β)∇G_k) are unbiased at a planted share (0.0: the exact theory's case), and
+    summarise's measured/corrected ratio is 1 within its Monte-Carlo error."""
+    rng = np.random.default_rng(12)
+    Nex, b, P, L, R = 62, 5, 6, 30, 400
+    G1 = rng.normal(size=(Nex, P)) * np.arange(1, P + 1) ** -0.5
+    tau_add, _ = exact_trace(G1, b, "epoch")
+    tau_non = tau_frac * tau_add
+    betas, ks = [0.0, 0.8], [2, 9]
+    acc = N.NoiseAccumulator(betas, ks, L, epoch=(Nex, b), replicates=R)
+    with one_thread():
+        for blk in range(4):
+            acc.add_block(*reversed(planted_mixed_stream(G1, b, L, rng, R, tau_non)))
+            acc.end_group()
+    ta = np.concatenate([g["trace_add"] for g in acc.groups])
+    tn = np.concatenate([g["trace_nonadd"] for g in acc.groups])
+    cm = np.concatenate([g["cov_hist_mix"] for g in acc.groups])
+    se = lambda v: 3 * v.std(ddof=1) / np.sqrt(len(v))        # noqa: E731
+    assert abs(ta.mean() - tau_add) < se(ta) and abs(tn.mean() - tau_non) < se(tn) + 1e-12
+    want = np.array([[NT.ratio_mixed(be, k, Nex, b, tau_add / (tau_add + tau_non)) for k in ks] for be in betas])
+    want *= tau_add + tau_non
+    assert np.all(np.abs(cm.mean(0) - want) < 3 * cm.std(0, ddof=1) / np.sqrt(len(cm)))
+    # one replicate through summarise: the share and measured/corrected have intervals
+    groups = [{k: (v[0] if isinstance(v, np.ndarray) and v.ndim and k != "n_windows" else v) for k, v in g.items()}
+              for g in acc.groups]
+    out = N.summarise(groups, betas=betas, ks=ks, sampler="epoch", n_examples=Nex, batch_size=b,
+                      ci_level=0.95, seed=0)
+    assert out["additive_share_lo"] <= out["additive_share"] <= out["additive_share_hi"]
+    assert out["ratio_bn"].shape == (2, 2) and np.isfinite(out["bn_p_joint"])
+
+
+# --------------------------------------------------------------------------- along a trajectory (§10)
+def test_trajectory_run_is_torch_sgd_momentum_and_restores_the_model():
+    """trajectory_windows' gradients are those of torch.optim.SGD(momentum=β, dampening=0)
+    run from the same point on the same batches; the model is unchanged afterwards; the
+    accumulator's x_k is (1−β) times the optimiser's momentum buffer after step k."""
+    from igrm.noise_trajectory import TrajectoryAccumulator, trajectory_windows
+
+    with one_thread():
+        _check_trajectory_run(TrajectoryAccumulator, trajectory_windows)
+
+
+def _check_trajectory_run(TrajectoryAccumulator, trajectory_windows):
+    model = tiny_cnn()
+    x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 4, (16,))
+    t = N._as_tensors((x, y), "cpu")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    beta, h, n = 0.7, 0.05, 4
+    grads, d2 = trajectory_windows(model, t, beta=beta, h=h, batch_size=4, n_steps=n,
+                                   generator=torch.Generator().manual_seed(3), device="cpu", augment=["none"],
+                                   aug_generator=None, pad=4, cutout_size=16)
+    ref = copy.deepcopy(model).train()
+    opt = torch.optim.SGD(ref.parameters(), lr=h, momentum=beta, dampening=0)
+    for g, idx in zip(grads, N.minibatch_indices(16, 4, n, "iid", torch.Generator().manual_seed(3))):
+        opt.zero_grad()
+        F.cross_entropy(ref(x[idx]), y[idx]).backward()
+        want = torch.cat([p.grad.reshape(-1) for p in ref.parameters()]).double()
+        torch.testing.assert_close(g, want, rtol=1e-4, atol=1e-6)
+        opt.step()
+    buf = torch.cat([opt.state[p]["momentum_buffer"].reshape(-1) for p in ref.parameters()]).double()
+    moved = sum(((p.detach() - before[k]) ** 2).sum() for k, p in ref.named_parameters())
+    assert d2 == pytest.approx(float(moved), rel=1e-4) and d2 > 0
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    acc = TrajectoryAccumulator([beta], [n - 1])
+    for _ in range(2):
+        acc.push_run(0, grads)
+    acc.end_group()
+    x_k = (1 - beta) * buf
+    assert np.isclose(acc.groups[0]["cov_hist"][0, 0], 0.0, atol=1e-12)       # two identical runs
+    assert np.isclose(acc.groups[0]["trace"], 0.0, atol=1e-12)
+    assert np.isclose(acc.groups[0]["msq"], float(grads[0] @ grads[0]), rtol=1e-10)
+    H = sum(beta ** (n - 1 - j) * g for j, g in enumerate(grads))
+    torch.testing.assert_close((1 - beta) * H, x_k, rtol=1e-4, atol=1e-7)
+
+
+def test_trajectory_estimator_is_unbiased_at_a_fixed_point():
+    """Without drift (gradients of a fixed population, iid batches) the trajectory groups
+    give tr Cov((1−β)∇G_k) = R_iid tr Σ_b and E[IGRM]/E[IGR] = (T37) on average over many
+    simulated groups (the estimator the coverage simulation calibrates)."""
+    from igrm.noise_trajectory import TrajectoryAccumulator
+
+    rng = np.random.default_rng(4)
+    G1 = linreg(30, 3)
+    betas, ks, b, R = [0.0, 0.8], [2, 6], 3, 300
+    tau, mu = exact_trace(G1, b, "iid")
+    acc = TrajectoryAccumulator(betas, ks, replicates=R)
+    for _ in range(4):
+        for _ in range(3):
+            for bi in range(2):
+                idx = rng.integers(0, len(G1), size=(R, 7, b))
+                acc.push_run(bi, [G1[idx[:, t]].mean(1) for t in range(7)])
+        acc.end_group()
+    cov = np.concatenate([g["cov_hist"] for g in acc.groups])
+    tr = np.concatenate([g["trace"] for g in acc.groups])
+    ms = np.concatenate([g["mean_sq"] for g in acc.groups])
+    assert abs(tr.mean() / tau - 1) < 3 * tr.std() / np.sqrt(len(tr)) / tau
+    assert abs(ms.mean() - mu) < 3 * ms.std() / np.sqrt(len(ms))
+    want = NT.ratio_iid(np.array(betas)[:, None], np.array(ks)[None]) * tau
+    assert np.all(np.abs(cov.mean(0) - want) < 3 * cov.std(0) / np.sqrt(len(cov)))
+
+
+def test_coverage_simulation_covers_the_trajectory_design():
+    """The coverage simulation runs the trajectory estimator at its own design (§10.3) and
+    the tidy calibration table gives it its own sampler entry; at a fixed point its Fieller
+    intervals cover the exact iid theory at about the nominal rate (small run: 100 replicates)."""
+    from igrm.noise_calibration import simulate_coverage
+    from igrm.tidy.noise import noise_calibration
+
+    a, attrs = simulate_coverage(betas=[0.0, 0.9], ks=[2, 5], n_blocks=4, n_groups=4, block_len=12, batch_size=4,
+                                 sampler="iid", train_subset=64, ci_level=0.95, replicates=100, dim=8,
+                                 tail_sigma=0.5, mean_to_noise=1.0, seed=0,
+                                 trajectory={"betas": [0.5], "ks": [1, 5], "runs": 32, "groups": 8})
+    cal = noise_calibration((a, attrs))
+    t = cal[cal["sampler"] == "iid_trajectory"]
+    assert len(t) == 2 and set(t["n_groups"]) == {8} and set(t["block_len"]) == {6}
+    assert t["cover_ratio"].between(0.85, 1.0).all(), t["cover_ratio"].tolist()
+
+
+def _planted_bn_result(tau_frac: float, seed: int):
+    """One epoch-sampler noise job (8 groups of one block of 40) on a planted population of
+    P = 400 dimensions with a non-additive part of tr = tau_frac × the additive one (§8)."""
+    rng = np.random.default_rng(seed)
+    Nex, b, P, L = 62, 5, 400, 40
+    G1 = rng.normal(size=(Nex, P))
+    tau_add, _ = exact_trace(G1, b, "epoch")
+    betas, ks = [0.0, 0.8], [2, 9]
+    acc = N.NoiseAccumulator(betas, ks, L, epoch=(Nex, b))
+    for _ in range(8):
+        phases, g = planted_mixed_stream(G1, b, L, rng, 1, tau_frac * tau_add)
+        acc.add_block(g[:, 0], int(phases[0]))
+        acc.end_group()
+    out = N.summarise(acc.groups, betas=betas, ks=ks, sampler="epoch", n_examples=Nex, batch_size=b,
+                      ci_level=0.95, seed=0)
+    arrays = {"samplers": np.array(["epoch"]), "betas": np.array(betas), "ks": np.array(ks)}
+    for k, v in out.items():
+        arrays[k] = v if k in ("theory_iid", "theory_epoch") else np.asarray(v)[None]
+    arrays["e_igrm"], arrays["e_igr"] = arrays["igrm_over_igr"], arrays["msq"]
+    return arrays, {"point": "p", "batch_size": b, "n_examples": Nex, "model": "m"}
+
+
+def test_bn_claims_detect_a_planted_non_additive_share():
+    """The share row says "does not reproduce" at a planted ρ = 1/1.6 and "reproduces" at
+    ρ = 1; the corrected-theory row is never "does not reproduce" (it is the true model)."""
+    from igrm.claims.noise import noise_claims
+    from igrm.tidy.noise import noise_ratios, noise_regularisation
+
+    cal = _calibration(0.95).assign(sampler="epoch", cover_bn=0.95, simul_bn=0.95, cover_share=0.95)
+    with one_thread():
+        results = {frac: _planted_bn_result(frac, seed=1) for frac in (0.6, 0.0)}
+    for frac, share_verdict in ((0.6, "does not reproduce"), (0.0, "reproduces")):
+        res = results[frac]
+        c = noise_claims(noise_ratios([res]), noise_regularisation([res]), cal, theory_margin=0.1, slides_margin=0.1,
+                         min_groups=8, blocks_per_group=1, min_coverage=0.93).set_index("id")
+        assert c.loc["noise/additive_share/p/epoch", "verdict"] == share_verdict, c.loc["noise/additive_share/p/epoch"]
+        assert c.loc["noise/variance_ratio_bn_corrected/p/epoch", "verdict"] != "does not reproduce"

@@ -111,18 +111,75 @@ def _slides_rows(id: str, claim: str, source: str, expected: str, d: pd.DataFram
     return rows
 
 
-def _calibrated(cal: pd.DataFrame, sampler: str, min_coverage: float) -> tuple[bool, str]:
+def _drift_note(d: pd.DataFrame) -> str:
+    """Along a trajectory (sampler iid_trajectory, docs/noise.md §10): the parameter drift of
+    the runs per β, mean ‖θ_end − θ_0‖/‖θ_0‖ over k_max + 1 steps at raw step h."""
+    if "drift_rel" not in d or not d["drift_rel"].notna().any():
+        return ""
+    per = d.drop_duplicates("beta").sort_values("beta")
+    return (f"along SGD+M runs of {int(d['k'].max()) + 1} steps at h = {float(d['traj_h'].iloc[0]):g} from the point, "
+            "fixed-point theory R_iid; parameter drift ‖θ_end − θ_0‖/‖θ_0‖ by β: "
+            + ", ".join(f"β={r.beta:g}: {r.drift_rel:.3g}" for r in per.itertuples()) + "; ")
+
+
+def _obs2_conditions(dk: pd.DataFrame, mu_over_tau: float, margin: float) -> str:
+    """The two conditions of the slides' 1/(1−β) (docs/noise.md §9, (T80)) per β at the
+    largest k: k(1−β) (≫ 1 needed) and the measured ‖m‖²/trΣ against the largest value at
+    which the k → ∞ force-normalised factor is within margin/2 of 1/(1−β),
+    (margin/2)(1−β)/(2β − margin/2 (1−β))."""
+    parts = []
+    for r in dk.itertuples():
+        b, half = float(r.beta), margin / 2
+        cap = half * (1 - b) / (2 * b - half * (1 - b)) if 2 * b > half * (1 - b) else math.inf
+        parts.append(f"β={b:g}: k(1−β) = {int(r.k) * (1 - b):.3g}, ‖m‖²/trΣ ≤ {cap:.3g} needed "
+                     f"({'met' if mu_over_tau <= cap else 'not met'})")
+    return "conditions of the slides' factor: " + "; ".join(parts)
+
+
+def _calibrated(cal: pd.DataFrame, sampler: str, min_coverage: float, bn: bool = False) -> tuple[bool, str]:
     """Whether the simulated coverage at the config's settings (igrm.noise_calibration) is
-    at least min_coverage, for the per-cell (mean over cells) and the simultaneous intervals."""
-    c = cal[cal["sampler"] == sampler]
+    at least min_coverage, for the per-cell (mean over cells) and the simultaneous intervals.
+    The eval-mode control (sampler epoch_bneval) uses the epoch sampler's simulation; ``bn``:
+    the intervals of the BatchNorm rows (measured/corrected theory and the additive share)."""
+    design = sampler.removesuffix("_bneval")
+    c = cal[cal["sampler"] == design]
     if c.empty:
-        return False, f"no coverage simulation for sampler {sampler}; "
-    worst = min(c["cover_ratio"].mean(), c["cover_igrm_theory"].mean(), c["simul_ratio"].iloc[0],
-                c["simul_igrm"].iloc[0])
+        return False, f"no coverage simulation for sampler {design}; "
+    if bn:
+        worst = min(c["cover_bn"].mean(), c["simul_bn"].iloc[0], c["cover_share"].iloc[0])
+    else:
+        worst = min(c["cover_ratio"].mean(), c["cover_igrm_theory"].mean(), c["simul_ratio"].iloc[0],
+                    c["simul_igrm"].iloc[0])
     if worst < min_coverage:
         return False, (f"intervals not calibrated at these settings: simulated coverage {worst:.3f} < "
                        f"noise.calibration.min_coverage = {min_coverage:g}; ")
     return True, ""
+
+
+def _share_row(tag: str, d: pd.DataFrame, *, margin: float, min_groups: int, blocks_per_group: int) -> dict:
+    """The additive share ρ = tr Σ_add / tr Σ_b (docs/noise.md §8.2, (T78)) against 1, the
+    assumption of the exact without-replacement theory (T35): equivalence on ρ − 1."""
+    r = d.iloc[0]
+    G = int(r["n_groups"])
+    lo, hi = r["share_lo"] - 1, r["share_hi"] - 1
+    hw = (hi - lo) / 2 if math.isfinite(hi - lo) else math.inf
+    verdict = equivalence_verdict(lo, hi, lo, hi, margin)       # one cell: simultaneous = per-cell
+    why = ""
+    if G < min_groups:
+        verdict, why = INCONCLUSIVE, f"only {G} groups < noise.min_groups = {min_groups}; "
+    if verdict == INCONCLUSIVE and math.isfinite(hw):
+        w = {"d": r["additive_share"] - 1, "d_lo_simul": lo, "d_hi_simul": hi}
+        why += f"interval too wide to decide: half-width {hw:.3g} at {G} groups; " + _groups_needed(
+            w, hw, margin, G, blocks_per_group)
+    mode = r["batchnorm"]
+    return row(f"noise/additive_share/{tag}",
+               f"a mini-batch gradient is a mean of per-example gradients (additive share ρ = 1; BatchNorm in {mode} "
+               "mode), the assumption of the exact without-replacement theory",
+               "docs/noise.md §2.2 caveat, §8; docs/theory.md (T76), (T78), (T57)", "ρ − 1 = 0",
+               float(r["additive_share"] - 1), f"|ρ − 1| ≤ {margin:g} (equivalence)", verdict, uncertainty=float(hw),
+               detail=why + (f"ρ̂ = {r['additive_share']:.3f} [{_fmt(r['share_lo'])}, {_fmt(r['share_hi'])}] "
+                             f"(Fieller, {G} groups): non-additive share 1 − ρ̂ = {1 - r['additive_share']:.3f} of "
+                             f"tr Σ_b, from the between-epoch-segment variance of the same gradients"))
 
 
 def noise_claims(ratios: pd.DataFrame, regularisation: pd.DataFrame, calibration: pd.DataFrame, *,
@@ -160,7 +217,11 @@ def noise_claims(ratios: pd.DataFrame, regularisation: pd.DataFrame, calibration
                     f"of E[IGRM]/theory {c['cover_igrm_theory'].mean():.3f}; simultaneous {simul:.3f} (ratio), "
                     f"{float(c['simul_igrm'].iloc[0]):.3f} (IGRM); joint-test size {float(c['reject_ratio'].iloc[0]):.3f} "
                     f"/ {float(c['reject_igrm'].iloc[0]):.3f} at nominal {1 - level:.2g}; "
-                    f"max |bias| of the ratio {c['bias_ratio'].abs().max():.3g}")))
+                    f"max |bias| of the ratio {c['bias_ratio'].abs().max():.3g}"
+                    + (f"; BatchNorm rows (§8): per-cell coverage of measured/corrected {c['cover_bn'].mean():.3f}, "
+                       f"simultaneous {float(c['simul_bn'].iloc[0]):.3f}, of the additive share "
+                       f"{float(c['cover_share'].iloc[0]):.3f}" if "cover_bn" in c and c["cover_bn"].notna().any()
+                       else ""))))
     claims = []
     for (point, s), d in ratios.groupby(["point", "sampler"], sort=False):
         tag = f"{point or 'point'}/{s}"
@@ -169,7 +230,21 @@ def noise_claims(ratios: pd.DataFrame, regularisation: pd.DataFrame, calibration
             f"noise/variance_ratio_theory/{tag}",
             f"Obs-1: tr Cov((1−β)∇G_k)/tr Cov(g) equals the exact {s} theory at every (β, k)",
             "slides Obs-1; docs/noise.md §2; docs/theory.md (T57)", "measured/theory − 1 = 0", cells,
-            margin=float(theory_margin), z_note=_z_note(d), **kw)]))
+            margin=float(theory_margin), z_note=_drift_note(d) + _z_note(d), **kw)]))
+        if np.isfinite(d["additive_share"]).all():
+            # BatchNorm (docs/noise.md §8): the share, and R against the corrected theory (T77)
+            bn_cells = _relative(d, "ratio_bn", "bn_lo", "bn_hi", "bn_lo_simul", "bn_hi_simul", 1.0)
+            zb = d.rename(columns={"z": "z_exact", "z_bn": "z", "p_joint": "p_exact", "p_joint_bn": "p_joint"})
+            sh = float(d["additive_share"].iloc[0])
+            claims.append((s, [_share_row(tag, d, margin=float(theory_margin), **kw), dict(_equivalence_row(
+                f"noise/variance_ratio_bn_corrected/{tag}",
+                f"tr Cov((1−β)∇G_k)/tr Cov(g) equals the BatchNorm-corrected theory ρR_epoch + (1−ρ)R_iid at the "
+                f"measured additive share at every (β, k) (BatchNorm in {d['batchnorm'].iloc[0]} mode)",
+                "docs/noise.md §8; docs/theory.md (T77)–(T79), (T57)", "measured/corrected − 1 = 0", bn_cells,
+                margin=float(theory_margin),
+                z_note=f"ρ̂ = {sh:.3f}; corrected vs exact WOR theory by (β, k): " + ", ".join(
+                    f"{r.theory_bn:.4g}/{r.theory_epoch:.4g}" for r in d.sort_values(["beta", "k"]).itertuples())
+                + "; " + _z_note(zb), **kw), bn=True)]))
         dk = d[(d["k"] == d["k"].max()) & (d["beta"] > 0)]
         claims.append((s, _slides_rows(
             f"noise/variance_ratio_slides/{tag}",
@@ -201,10 +276,12 @@ def noise_claims(ratios: pd.DataFrame, regularisation: pd.DataFrame, calibration
                 col, f"{pre}lo", f"{pre}hi", f"{pre}lo_simul", f"{pre}hi_simul", ref,
                 float(slides_margin),
                 "; ".join(f"β={r.beta:g}: {getattr(r, col):.4g} vs {r.slides:.4g}" for r in dk.itertuples())
-                + f"; ‖m‖²/trΣ = {mu / tr:.3g} (noise-dominated limit ×(1−β): 1/(1−β))", **kw)))
+                + f"; ‖m‖²/trΣ = {mu / tr:.3g} (noise-dominated limit ×(1−β): 1/(1−β)); "
+                + _obs2_conditions(dk, mu / tr, float(slides_margin)), **kw)))
     for s, rs in claims:
-        ok, why = _calibrated(calibration, s, float(min_coverage))
         for r in rs:
+            ok, why = _calibrated(calibration, s, float(min_coverage), bn=bool(r.pop("bn", False)) or
+                                  r["id"].startswith("noise/additive_share/"))
             if not ok and r["verdict"] != OUT_OF_RANGE:
                 r["verdict"], r["detail"] = INCONCLUSIVE, why + r["detail"]
             rows.append(r)

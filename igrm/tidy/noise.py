@@ -20,27 +20,66 @@ def _attrs_dict(attrs):
     return {k: (json.loads(v) if k == "config" and isinstance(v, str) else v) for k, v in attrs.items()}
 
 
+#: grid-shaped arrays (β×k) that carry no sampler axis
+_UNSTACKED = ("theory_iid", "theory_epoch", "betas", "ks")
+
+
+def _views(arrays: Mapping[str, Any]):
+    """The arrays of a noise result, and those of its trajectory estimate (``trajectory/*``,
+    docs/noise.md §10) as one more sampler entry, ``iid_trajectory``, on its own (β, k) grid,
+    with a sampler axis added and its drift per β."""
+    yield arrays, None
+    tr = {k[len("trajectory/"):]: np.asarray(v) for k, v in arrays.items() if k.startswith("trajectory/")}
+    if tr:
+        view = {k: (v if k in _UNSTACKED else v[None]) for k, v in tr.items()}
+        view["samplers"] = np.array(["iid_trajectory"])
+        yield view, ({"drift_rel": tr["drift_rel"], "h": float(tr["h"])} if "drift_rel" in tr else {})
+
+
 def _cells(results: Iterable[Result]):
     """(arrays, s, i, j, β, base columns) of every (point, sampler, β, k)."""
-    for arrays, attrs in results:
+    for full, attrs in results:
         attrs = _attrs_dict(attrs)
-        samplers = [s.decode() if isinstance(s, bytes) else str(s) for s in np.atleast_1d(arrays["samplers"])]
-        betas, ks = np.asarray(arrays["betas"], float), np.asarray(arrays["ks"], int)
-        for si, s in enumerate(samplers):
-            for i, b in enumerate(betas):
-                for j, k in enumerate(ks):
-                    base = {"point": attrs.get("point", ""), "model": attrs.get("model", ""), "sampler": s,
-                            "beta": float(b), "k": int(k), "batch_size": attrs.get("batch_size"),
-                            "n_examples": attrs.get("n_examples"),
-                            "n_grad_evals": int(np.asarray(arrays["n_grad_evals"])[si]),
-                            "n_windows": int(np.asarray(arrays["n_windows"])[si, j])}
-                    yield arrays, si, i, j, b, base
+        for arrays, traj in _views(full):
+            yield from _view_cells(arrays, attrs, traj)
+
+
+def _view_cells(arrays, attrs, traj):
+    samplers = [s.decode() if isinstance(s, bytes) else str(s) for s in np.atleast_1d(arrays["samplers"])]
+    betas, ks = np.asarray(arrays["betas"], float), np.asarray(arrays["ks"], int)
+    for si, s in enumerate(samplers):
+        for i, b in enumerate(betas):
+            for j, k in enumerate(ks):
+                base = {"point": attrs.get("point", ""), "model": attrs.get("model", ""), "sampler": s,
+                        "batchnorm": "eval" if s.endswith("_bneval") else "train",
+                        "beta": float(b), "k": int(k), "batch_size": attrs.get("batch_size"),
+                        "n_examples": attrs.get("n_examples"),
+                        "n_grad_evals": int(np.asarray(arrays["n_grad_evals"])[si]),
+                        "n_windows": int(np.asarray(arrays["n_windows"])[si, j]),
+                        # along a trajectory: mean ‖θ_end − θ_0‖/‖θ_0‖ of the runs at this β, and h
+                        "drift_rel": float(traj["drift_rel"][i]) if traj else np.nan,
+                        "traj_h": traj["h"] if traj else np.nan}
+                yield arrays, si, i, j, b, base
 
 
 def _ival(a, name, si, i, j, scale=1.0):
     """name, _lo, _hi, _lo_simul, _hi_simul of one cell, times ``scale``."""
     return {suffix.lstrip("_") or "value": scale * a[name + suffix][si, i, j]
             for suffix in ("", "_lo", "_hi", "_lo_simul", "_hi_simul")}
+
+
+def _mixed(a, si, i, j) -> dict[str, Any]:
+    """The BatchNorm columns of one cell (docs/noise.md §8; NaN for the iid sampler): batchnorm
+    (train, or eval for the control entry epoch_bneval), the additive share ρ with its
+    interval, R with the mixed-model estimators (mix_*), measured/corrected theory (bn_*),
+    the corrected theory ρ̂ R_epoch + (1 − ρ̂) R_iid, its per-cell z and joint p."""
+    sh = {k: float(np.asarray(a["additive_share" + k])[si]) for k in ("", "_lo", "_hi")}
+    mix, bn = _ival(a, "ratio_mix", si, i, j), _ival(a, "ratio_bn", si, i, j)
+    return {"additive_share": sh[""], "share_lo": sh["_lo"], "share_hi": sh["_hi"],
+            **{("ratio_mix" if k == "value" else f"mix_{k}"): v for k, v in mix.items()},
+            **{("ratio_bn" if k == "value" else f"bn_{k}"): v for k, v in bn.items()},
+            "theory_bn": a["theory_bn"][si, i, j], "z_bn": a["bn_z"][si, i, j],
+            "p_joint_bn": float(np.asarray(a["bn_p_joint"])[si])}
 
 
 def noise_ratios(results: Iterable[Result]) -> pd.DataFrame:
@@ -58,7 +97,8 @@ def noise_ratios(results: Iterable[Result]) -> pd.DataFrame:
                      "theory": a["theory"][si, i, j],
                      "theory_iid": a["theory_iid"][i, j],
                      "theory_epoch": a["theory_epoch"][i, j],
-                     "slides": (1 - b) / (1 + b)})
+                     "slides": (1 - b) / (1 + b),
+                     **_mixed(a, si, i, j)})
     return pd.DataFrame(rows)
 
 
@@ -94,8 +134,22 @@ def noise_calibration(result: Result) -> pd.DataFrame:
     """The simulated coverage (igrm.noise_calibration, docs/noise.md §4.4), one row per
     (sampler, β, k): per-cell coverage of the three intervals, and the sampler's
     simultaneous coverage and joint-test rejection rates."""
-    a, attrs = result
+    full, attrs = result
     attrs = _attrs_dict(attrs)
+    rows = []
+    for a, traj in _views(full):
+        if traj is None:
+            rows += _calibration_rows(a, attrs, int(attrs["n_groups"]), int(attrs["block_len"]))
+        else:       # the trajectory design (docs/noise.md §10)
+            t = attrs["trajectory"] if isinstance(attrs["trajectory"], dict) else json.loads(attrs["trajectory"])
+            rows += _calibration_rows(a, attrs, int(t["groups"]), max(t["ks"]) + 1)
+    return pd.DataFrame(rows)
+
+
+def _calibration_rows(a, attrs, n_groups: int, block_len: int) -> list[dict]:
+    """The rows of one view (the fixed-point samplers, or the trajectory design of §10)."""
+    if "replicates" not in a:
+        a = {**a, "replicates": np.int64(attrs["replicates"])}
     samplers = [s.decode() if isinstance(s, bytes) else str(s) for s in np.atleast_1d(a["samplers"])]
     rows = []
     for si, s in enumerate(samplers):
@@ -107,6 +161,8 @@ def noise_calibration(result: Result) -> pd.DataFrame:
                              "bias_ratio": a["bias_ratio"][si, i, j],
                              "simul_ratio": float(a["simul_ratio"][si]), "simul_igrm": float(a["simul_igrm"][si]),
                              "reject_ratio": float(a["reject_ratio"][si]), "reject_igrm": float(a["reject_igrm"][si]),
+                             "cover_bn": a["cover_bn"][si, i, j], "simul_bn": float(a["simul_bn"][si]),
+                             "cover_share": float(a["cover_share"][si]),
                              "replicates": int(a["replicates"]), "ci_level": float(attrs["ci_level"]),
-                             "n_groups": int(attrs["n_groups"]), "block_len": int(attrs["block_len"])})
-    return pd.DataFrame(rows)
+                             "n_groups": n_groups, "block_len": block_len})
+    return rows
