@@ -60,6 +60,9 @@ PAPER_CLAIMS: tuple[PaperClaim, ...] = (
                "slides, observation 2", r"cifar/obs2_[^/]*(/.*)?"),
     PaperClaim("obs3", "observation 3: test accuracy rises with β at a fixed effective learning rate",
                "slides, observation 3", r"cifar/obs3_[^/]*(/.*)?"),
+    PaperClaim("flatness-runs", "the mechanism of observations 2–3 on the networks: final sharpness (λ_max, tr H, "
+               "‖∇E‖²) falls with β at fixed η, by flow (2)'s first-order ratio", "slides; docs/theory.md (T64)–(T69)",
+               r"sharpness_runs/.*"),
     PaperClaim("explicit", "the explicit IGR-M baseline (GD on E + μ‖∇E‖²) stands in for GD+M",
                "paper §5; docs/theory.md (T42), (T63)", r"cifar/explicit[^/]*(/.*)?"),
     PaperClaim("explicit-tracks", "inside its range, explicit GD on E + μ*‖∇E‖² tracks GD+M more closely than plain "
@@ -69,6 +72,11 @@ PAPER_CLAIMS: tuple[PaperClaim, ...] = (
     PaperClaim("noise-obs1-exact", "the noise of (1−β)∇G_k equals its exact finite-k theory (iid and "
                "without-replacement mini-batches; Obs-1 made exact)", "docs/theory.md (T34)–(T36); docs/noise.md",
                r"noise/variance_ratio_theory(/.*)?"),
+    PaperClaim("noise-bn-share", "under BatchNorm a batch gradient is not a mean of per-example gradients: its "
+               "additive share of the variance is below 1 (1 in eval mode)", "docs/theory.md (T76)–(T79)",
+               r"noise/additive_share(/.*)?"),
+    PaperClaim("noise-bn-corrected", "the without-replacement noise theory corrected by that additive share",
+               "docs/theory.md (T77)", r"noise/variance_ratio_bn_corrected(/.*)?"),
     PaperClaim("noise-obs2", "noise Obs-2: the expected implicit regulariser of SGD+M is 1/(1−β) times SGD's",
                "slides, Obs-2", r"noise/reg_ratio_slides(/.*)?"),
     PaperClaim("noise-obs2-exact", "E[IGRM]/E[IGR] equals its exact finite-k expression (Obs-2 made exact)",
