@@ -20,6 +20,72 @@ _FLOW_STYLE = {"flow (1)": ("--", "s"), "flow (2)": ("-", "o"), "SGD+M flow": ("
 _HIGHER_COLORS = {"flow (2)": "#1f77b4", "flow (3)": "#d62728", "flow (3) without T term": "#7f7f7f"}
 _SERIES_COLORS = ("#1b1b1b", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
 ERROR_LABEL = r"global error $\max_{kh\leq T}\|x_k - x(kh)\|$"
+#: what a reader calls each comparison and problem (the ids stay in the tables and claims)
+COMP_NAMES = {"naive": "from rest", "manifold": "slow-manifold start, O(h)", "manifold2": "slow-manifold start, O(h²)",
+              "shifted": "from rest, flow from shifted start", "sgdm": "SGD+M (RMS over streams)",
+              "sgdm_deterministic": "constant stream (GD+M)", "manifold3": "slow-manifold start, O(h³)",
+              "shifted3": "from rest, flow (3) from x₀+Δ₂", "series": "exact slow manifold", "limit": "from rest"}
+PROBLEM_NAMES = {"two_factor": "two-factor toy", "lstsq": "least squares"}
+
+
+def _log_ticks(ax, values) -> None:
+    """x ticks at the 1-2-5 values inside the data range (a log axis over less than a decade
+    labelled one tick per panel), labelled 5e-05; no minor labels."""
+    from matplotlib.ticker import NullFormatter
+
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v) & (v > 0)]
+    if not len(v):
+        return
+    lo, hi = float(v.min()), float(v.max())
+    cands = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+             for m in (1, 2, 5)]
+    ticks = [c for c in cands if lo / 1.001 <= c <= hi * 1.001]
+    if len(ticks) > 4:
+        ticks = [c for c in ticks if f"{c:.0e}"[0] in "15"] or ticks
+    if len(ticks) < 2:
+        ticks = [lo, hi]
+    ax.set_xticks(ticks, [f"{t:.0e}".replace("e-0", "e-").replace("e+0", "e") for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _end_labels(ax, items, fontsize: float = 6.5) -> None:
+    """Label each line at its right end, just outside the panel, with its fitted slope,
+    in the line's colour; labels nudged apart so none overlap. ``items``: (y_end, text, colour)."""
+    items = [(y, t, c) for y, t, c in items if np.isfinite(y) and y > 0]
+    if not items:
+        return
+    ax.set_ylim(ax.get_ylim())            # fix the limits the labels are placed against
+    fig = ax.figure
+    gap = fontsize * 1.25 * fig.dpi / 72.0
+    disp = [ax.transData.transform((1.0, y))[1] for y, _, _ in items]
+    order = np.argsort(disp)
+    placed = []
+    for i in order:
+        y = disp[i] if not placed else max(disp[i], placed[-1][0] + gap)
+        placed.append((y, i))
+    # shift the stack down if it ran off the top of the panel
+    top = ax.transAxes.transform((0, 1))[1]
+    over = placed[-1][0] - top
+    if over > 0:
+        placed = [(y - over, i) for y, i in placed]
+    inv = ax.transData.inverted()
+    for y, i in placed:
+        yd = inv.transform((0.0, y))[1]
+        ax.annotate(items[i][1], xy=(1.0, yd), xycoords=("axes fraction", "data"), xytext=(3, 0),
+                    textcoords="offset points", va="center", ha="left", fontsize=fontsize, color=items[i][2],
+                    annotation_clip=False)
+
+
+def _legend_below(fig, axes, ncol: int, title: str) -> None:
+    """One legend for the whole figure below its panels; labels shared by panels appear once."""
+    seen = {}
+    for ax in np.ravel(axes):
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    if seen:
+        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=ncol, fontsize=7.5,
+                   title=title, title_fontsize=7.5)
 
 
 def _slope_triangles(ax, h, err, powers=(1, 2)):
@@ -40,13 +106,9 @@ def _slope_triangles(ax, h, err, powers=(1, 2)):
         ax.text(x1 * 1.05, (ya * yb) ** 0.5, f"{p}", fontsize=7, color="0.25", va="center")
 
 
-def _finish_axes(ax, ncol: int, title: str):
-    """No minor tick labels on the log axes; legend below the panel, clear of the data."""
-    from matplotlib.ticker import NullFormatter
-
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.legend(fontsize=5.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=ncol, title=title,
-              title_fontsize=6, frameon=False)
+def _finish_axes(ax, h_values) -> None:
+    """Readable x ticks on the log axis (the legend is the figure's, below the panels)."""
+    _log_ticks(ax, h_values)
 
 
 def _slope_lookup(slopes: pd.DataFrame | None):
@@ -63,7 +125,7 @@ def plot_orders_gdm(df: pd.DataFrame, slopes: pd.DataFrame | None, *, paths: Ite
     d = d[d["window"] == d["comparison"].map(PRIMARY_WINDOW)]
     problems = list(dict.fromkeys(d["problem"]))
     betas = sorted(d["beta"].unique())
-    fig, axes = figure(max(len(problems), 1), max(len(betas), 1), width=3.8, height=4.0)
+    fig, axes = figure(max(len(problems), 1), max(len(betas), 1), width=3.9, height=3.3)
     fits = _slope_lookup(slopes)
     for pi, prob in enumerate(problems):
         for bi, beta in enumerate(betas):
@@ -72,20 +134,29 @@ def plot_orders_gdm(df: pd.DataFrame, slopes: pd.DataFrame | None, *, paths: Ite
             if g.empty:
                 ax.set_axis_off()
                 continue
+            ends = []
             for (comp, flow), gg in g.groupby(["comparison", "flow"], sort=False):
                 ls, mk = _FLOW_STYLE[flow]
                 s, se = fits.get((prob, float(beta), comp, flow, PRIMARY_WINDOW[comp]), (math.nan, math.nan))
+                gg = gg.sort_values("h")
                 ax.loglog(gg["h"], gg["error"], ls=ls, marker=mk, ms=3, color=_COMP_COLORS[comp],
-                          label=f"{comp}, {flow}: {s:.2f}±{se:.2f}")
+                          label=f"{COMP_NAMES[comp]} vs {flow}")
+                ends.append((float(gg["error"].iloc[-1]), f"{s:.2f}", _COMP_COLORS[comp]))
             _slope_triangles(ax, g["h"], g["error"])
-            ax.set_title(f"{prob}, β = {beta:g}")
+            ax.set_title(f"{PROBLEM_NAMES.get(prob, prob)}, β = {beta:g}")
             ax.set_xlabel("step size h")
             ax.set_ylabel(ERROR_LABEL)
-            _finish_axes(ax, ncol=2, title="start, flow: fitted slope ± s.e.")
+            _finish_axes(ax, g["h"])
+            _end_labels(ax, ends)
+    _legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, title="start vs flow (colour: start; dashed: flow (1), solid: flow (2)); "
+                                           "number at each line's end: fitted order")
     cap = ("Global error of GD+M against its modified flows versus step size h (log-log). "
-                      "naive: from rest vs flow from x_0; manifold/manifold2: started on the slow manifold "
-                      "to O(h)/O(h^2); shifted: from rest vs flow from the shifted start (error over "
-                      "t >= t_burn). Legend: fitted slope ± standard error; triangles: slopes 1 and 2.")
+                      "From rest: heavy ball with x_{-1} = x_0 against the flow from x_0; slow-manifold start: "
+                      "started on the slow manifold to O(h) / O(h^2); from rest, flow from shifted start: the "
+                      "flow started at x_0 + h β/(1−β)² ∇E(x_0) (error over t >= t_burn). The number at each "
+                      "line's end is its fitted order (log-log least squares on the primary window; standard "
+                      "errors in results/tables/orders_gdm_slopes); triangles: slopes 1 and 2. No error "
+                      "bars: deterministic runs.")
     return save(fig, paths, caption=cap)
 
 
@@ -94,34 +165,42 @@ def plot_orders_sgdm(df: pd.DataFrame, slopes: pd.DataFrame | None, *, paths: It
     the h/4 terms, error bars std/√n, one panel per β; deterministic-stream lines thin."""
     d = df[df["comparison"].isin(("sgdm", "sgdm_deterministic"))]
     betas = sorted(d["beta"].unique())
-    fig, axes = figure(1, max(len(betas), 1), width=3.8, height=4.2)
+    fig, axes = figure(1, max(len(betas), 1), width=3.9, height=3.4)
     fits = _slope_lookup(slopes)
     for bi, beta in enumerate(betas):
         ax = axes[0, bi]
         g = d[d["beta"] == beta]
+        ends = []
         for (prob, comp, flow), gg in g.groupby(["problem", "comparison", "flow"], sort=False):
+            gg = gg.sort_values("h")
             ls, mk = _FLOW_STYLE.get(flow, (":", "^"))
             s, se = fits.get((prob, float(beta), comp, flow, "all"), (math.nan, math.nan))
             if comp == "sgdm":
                 yerr = gg["error_std"] / np.sqrt(gg["n_streams"])
                 ax.errorbar(gg["h"], gg["error"], yerr=yerr, ls=ls, marker=mk, ms=3, color=_COMP_COLORS[comp],
-                            capsize=2, label=f"{flow} (RMS, {int(gg['n_streams'].iloc[0])} streams): {s:.2f}±{se:.2f}")
+                            capsize=2, label=f"{flow}, RMS over {int(gg['n_streams'].iloc[0])} streams ± 1 s.e.")
+                ends.append((float(gg["error"].iloc[-1]), f"{s:.2f}", _COMP_COLORS[comp]))
             else:
-                ax.plot(gg["h"], gg["error"], ls=":", marker=mk, ms=2, lw=0.9,
-                        color="0.45" if flow.startswith("SGD") else "#ff7f0e",
-                        label=f"constant stream, {flow}: {s:.2f}")
+                col = "0.45" if flow.startswith("SGD") else "#ff7f0e"
+                ax.plot(gg["h"], gg["error"], ls=":", marker=mk, ms=2, lw=0.9, color=col,
+                        label=f"constant stream (GD+M) vs {flow}")
+                ends.append((float(gg["error"].iloc[-1]), f"{s:.2f}", col))
         ax.set_xscale("log")
         ax.set_yscale("log")
         if len(g):
             _slope_triangles(ax, g["h"], g["error"])
-        ax.set_title(f"SGD+M, two factors, β = {beta:g}")
+        ax.set_title(f"SGD+M, two-factor toy, β = {beta:g}")
         ax.set_xlabel("step size h")
         ax.set_ylabel(ERROR_LABEL)
-        _finish_axes(ax, ncol=1, title="flow: fitted slope ± s.e.")
+        _finish_axes(ax, g["h"])
+        _end_labels(ax, ends)
+    _legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, title="number at each line's end: fitted order")
     cap = ("Global error of SGD+M (two-factor stream) against the piecewise SGD+M modified flow "
                       "with and without its h/4 terms versus h (log-log); RMS over sample streams, error "
-                      "bars std/sqrt(n). Dotted: constant stream (GD+M) against the SGD+M flow and flows (1)-(2) "
-                      "from x_0. Legend: fitted slope ± standard error; triangles: slopes 1 and 2.")
+                      "bars ±1 standard error of the mean per-stream error (std over streams / sqrt(n)). Dotted: "
+                      "constant stream (GD+M) against the SGD+M flow and flows (1)-(2) from x_0. The number at "
+                      "each line's end is its fitted order (standard errors in results/tables/orders_sgdm_slopes); "
+                      "triangles: slopes 1 and 2.")
     return save(fig, paths, caption=cap)
 
 
@@ -146,32 +225,39 @@ def plot_orders_higher(df: pd.DataFrame, slopes: pd.DataFrame | None, *, paths: 
             if g.empty:
                 ax.set_axis_off()
                 continue
+            ends = []
             for k, ((c, flow), gg) in enumerate(g.groupby(["comparison", "flow"], sort=False)):
                 s, se = fits.get((prob, float(beta), c, flow, PRIMARY_WINDOW[c]), (math.nan, math.nan))
-                label = f"{flow}: {s:.2f}±{se:.2f}"
+                gg = gg.sort_values("h")
+                label = f"{COMP_NAMES[c]} vs {flow}"
                 if c == "shifted3":      # from rest vs flow (3) from x_0 + Δ₂, t ≥ t_burn
                     ls, mk, color = "--", "x", "#2ca02c"
-                    label = f"from rest, {flow} from x_0+Δ₂ (t≥t_burn): {s:.2f}±{se:.2f}"
+                    label = f"{COMP_NAMES[c]} (t ≥ t_burn)"
                 elif comp == "manifold3":
                     ls, mk = _FLOW_STYLE[flow]
                     color = _HIGHER_COLORS[flow]
                 else:
                     ls, mk, color = "-", "o", _SERIES_COLORS[k % len(_SERIES_COLORS)]
+                    label = f"exact slow manifold vs truncation to {flow}"
                 ax.loglog(gg["h"], gg["error"], ls=ls, marker=mk, ms=3, color=color, label=label)
+                ends.append((float(gg["error"].iloc[-1]), f"{s:.2f}", color))
             if comp == "manifold3":
                 _slope_triangles(ax, g["h"], g["error"], powers=(2, 3))
-                ax.set_title(f"{prob}, slow start O(h³), β = {beta:g}", fontsize=8)
-            else:   # four slopes: triangles would cover the lines; the legend gives the fits
-                ax.set_title(f"lstsq, exact series to order R, β = {beta:g}", fontsize=8)
+                ax.set_title(f"{PROBLEM_NAMES.get(prob, prob)}, O(h³) start, β = {beta:g}", fontsize=8)
+            else:   # four slopes: triangles would cover the lines; the end labels give the fits
+                ax.set_title(f"least squares, exact series to order R, β = {beta:g}", fontsize=8)
             ax.set_xlabel("step size h")
             ax.set_ylabel(ERROR_LABEL)
-            _finish_axes(ax, ncol=1 if comp == "manifold3" else 2, title="flow: fitted slope ± s.e. (log-log fit)")
+            _finish_axes(ax, g["h"])
+            _end_labels(ax, ends)
+    _legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, title="number at each line's end: fitted order (log-log fit)")
     cap = ("Beyond the paper: global error of GD+M against its higher-order modified flows versus step size h "
            "(log-log). Upper rows: GD+M started on its slow manifold to O(h^3) against flow (2), the O(h^3) flow "
            "and the O(h^3) flow without its third-derivative term (ablation); dashed green: GD+M from rest against "
            "the O(h^3) flow from the rest-offset start x_0 + Delta_2 (error over t >= t_burn). Last row: least squares, GD+M on "
            "its exact slow manifold against the order-R truncations of the exact modified flow. Legend: fitted "
-           "slope ± standard error of the log-log fit; triangles (upper rows): reference slopes 2 and 3.")
+           "order at each line's end (standard errors in the claims table); triangles (upper rows): reference slopes 2 and 3. No "
+           "error bars: deterministic runs.")
     return save(fig, paths, caption=cap)
 
 
@@ -199,20 +285,26 @@ def plot_orders_higher_limits(df: pd.DataFrame, slopes: pd.DataFrame | None, *, 
         ax.set_title(f"ε = hL0/(1−β)² = {e:g}", fontsize=8)
         ax.set_xlabel("momentum β")
         ax.set_ylabel(r"limit-sharpness error $|S_{flow}/S_{GD+M} - 1|$")
-        _finish_axes(ax, ncol=1, title="flow, from")
+
     ax = axes[len(eps)]
     fits = _slope_lookup(slopes)
+    ends = []
     for (flow, beta), gg in d.groupby(["flow", "beta"], sort=False):
         gg = gg.sort_values("eps")
         s, se = fits.get((gg["problem"].iloc[0], float(beta), "limit", flow, "all"), (math.nan, math.nan))
-        ax.loglog(gg["eps"], gg["error"], marker=marks.get(flow, "s"), ms=2, lw=0.8, color=colors.get(flow, "k"),
-                  alpha=0.35 + 0.65 * float(beta), label=f"{flow.replace('Delta_2', 'Δ₂')}, β={beta:g}: {s:.2f}±{se:.2f}")
+        col = colors.get(flow, "k")
+        ax.loglog(gg["eps"], gg["error"], marker=marks.get(flow, "s"), ms=2, lw=0.8, color=col,
+                  alpha=0.35 + 0.65 * float(beta), label=flow.replace("Delta_2", "Δ₂"))
+        ends.append((float(gg["error"].iloc[-1]), f"β={beta:g}: {s:.2f}", col))
     ax.set_title("same, vs ε (fitted order in h at fixed β)", fontsize=8)
     ax.set_xlabel("ε = hL0/(1−β)²")
     ax.set_ylabel(r"limit-sharpness error $|S_{flow}/S_{GD+M} - 1|$")
-    ax.legend(fontsize=4.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    _finish_axes(ax, d["eps"])
+    _end_labels(ax, ends, fontsize=5.5)
+    _legend_below(fig, axes, ncol=3, title="flow, started from (last panel: fitted order in h at each β, at the "
+                                           "line's end; lighter = smaller β)")
     cap = ("Beyond the paper: relative error of the limit sharpness predicted by the modified flows against GD+M "
            "(heavy ball from rest) on the two-factor toy, versus β at fixed ε (one panel per ε) and versus ε "
-           "(last panel, fitted order ± s.e. of the log-log fit in the legend). flow (2) and flow (3) from x_0; "
+           "(last panel, fitted order of the log-log fit at each line's end). flow (2) and flow (3) from x_0; "
            "flow (3) from the rest-offset start x_0 + Δ₂. No error bars: deterministic runs.")
     return save(fig, paths, caption=cap)
