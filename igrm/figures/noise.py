@@ -30,66 +30,99 @@ def regularisation_caption(ci_level: float) -> str:
             f"(docs/noise.md §3): measured ({ci_level:.0%} CI), exact theory, the slides' 1/(1−β).")
 
 
-def plot_variance_ratio(ratios: pd.DataFrame, *, paths: Iterable[str | os.PathLike], ci_level: float) -> None:
-    """Measured tr Cov((1−β)∇G_k)/tr Cov(g) vs β (CIs at ci_level; colour = β, marker = k)
-    with the exact theory per k (iid: thin lines; epoch: thick) and the slides' (1−β)/(1+β).
-    ``ratios``: igrm.tidy.noise.noise_ratios' table."""
-    df = ratios
+_K_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+_SAMPLER_TITLES = {"iid": "iid mini-batches", "epoch": "without replacement (epochs)",
+                   "epoch_bneval": "epochs, BatchNorm eval (control)", "iid_trajectory": "iid, along SGD+M runs (§10)"}
+VARIANCE_LABEL = r"$\mathrm{tr\,Cov}((1-\beta)\nabla G_k)\;/\;\mathrm{tr\,Cov}(g)$"
+REG_LABEL = r"$\mathbb{E}[\mathrm{IGRM}_s]\;/\;\mathbb{E}[\mathrm{IGR}_s]$  (same h)"
+
+
+def _point_name(point: str) -> str:
+    """'epoch 0 (initialisation)' of '.../epoch0'."""
+    tail = str(point).split("/")[-1]
+    if tail.startswith("epoch") and tail[5:].isdigit():
+        e = int(tail[5:])
+        return "initialisation (epoch 0)" if e == 0 else f"after epoch {e}"
+    return tail
+
+
+def _panels(df: pd.DataFrame):
+    """One row per checkpoint, one column per sampler (they used to share a panel, marker and colour)."""
+    points = list(dict.fromkeys(df["point"]))
     samplers = list(dict.fromkeys(df["sampler"]))
-    fig, axes = figure(1, len(samplers), width=3.6, height=3.2)
+    fig, axes = figure(len(points), len(samplers), width=3.5, height=2.9)
+    return fig, axes, points, samplers
+
+
+def _legend_below(fig, axes, ncol: int) -> None:
+    seen = {}
+    for ax in np.ravel(axes):
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    if seen:
+        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=ncol, fontsize=7)
+
+
+def _measured(ax, x, y, lo, hi, j: int, k) -> None:
+    ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt=_K_MARKERS[j % 6], ms=4, color=_K_COLORS[j % 6], capsize=2,
+                lw=0.9, ls="none", label=f"measured, k = {k}")
+
+
+def plot_variance_ratio(ratios: pd.DataFrame, *, paths: Iterable[str | os.PathLike], ci_level: float) -> None:
+    """Measured tr Cov((1−β)∇G_k)/tr Cov(g) vs β (CIs at ci_level; colour and marker = k), a
+    row per checkpoint and a column per sampler, with the exact theory per k (iid: thin grey;
+    epoch: black) and the slides' (1−β)/(1+β). ``ratios``: igrm.tidy.noise.noise_ratios' table."""
+    df = ratios
+    fig, axes, points, samplers = _panels(df)
     bb = np.linspace(0, max(0.99, df["beta"].max()), 200)
-    for ax, s in zip(axes[0], samplers):
-        d = df[df["sampler"] == s]
-        ks = sorted(d["k"].unique())
-        for j, k in enumerate(ks):
-            dk = d[d["k"] == k].sort_values("beta")
-            ax.plot(bb, ratio_iid(bb, k), _K_STYLES[j % 4], color="0.5", lw=0.9,
-                    label=f"iid theory k={k}")
-            if s.startswith("epoch"):
-                ax.plot(dk["beta"], dk["theory_epoch"], _K_STYLES[j % 4], color="k", lw=1.4,
-                        label=f"epoch theory k={k}")
-            for _, r in dk.iterrows():
-                ax.errorbar(r["beta"] + 0.006 * (j - 1), r["ratio"], yerr=[[r["ratio"] - r["lo"]], [r["hi"] - r["ratio"]]],
-                            fmt=_K_MARKERS[j % 6], ms=4, color=beta_color(r["beta"]), capsize=2)
-            ax.plot([], [], _K_MARKERS[j % 6], color="0.3", label=f"measured k={k}")
-        ax.plot(bb, (1 - bb) / (1 + bb), color="tab:red", lw=0.8, alpha=0.6, label="slides (1−β)/(1+β)")
-        ax.set_yscale("log")
-        ax.set_xlabel("β")
-        ax.set_ylabel("tr Cov((1−β)∇G_k) / tr Cov(g)")
-        ax.set_title({"epoch_bneval": "epoch mini-batches, BatchNorm eval (control)",
-                      "iid_trajectory": "iid, along SGD+M runs (§10)"}.get(s, f"{s} mini-batches"), fontsize=8)
-        ax.legend(fontsize=6, ncol=1)
+    for pi, point in enumerate(points):
+        for si, s in enumerate(samplers):
+            ax = axes[pi, si]
+            d = df[(df["sampler"] == s) & (df["point"] == point)]
+            ks = sorted(d["k"].unique())
+            for j, k in enumerate(ks):
+                dk = d[d["k"] == k].sort_values("beta")
+                ax.plot(bb, ratio_iid(bb, k), _K_STYLES[j % 4], color="0.6", lw=0.9, label=f"iid theory, k = {k}")
+                if s.startswith("epoch"):
+                    ax.plot(dk["beta"], dk["theory_epoch"], _K_STYLES[j % 4], color="k", lw=1.3,
+                            label=f"without-replacement theory, k = {k}")
+                _measured(ax, dk["beta"] + 0.008 * (j - (len(ks) - 1) / 2), dk["ratio"], dk["lo"], dk["hi"], j, k)
+            ax.plot(bb, (1 - bb) / (1 + bb), color="tab:red", lw=0.8, alpha=0.6, label="slides (1−β)/(1+β)")
+            ax.set_yscale("log")
+            ax.set_xlabel("momentum β")
+            ax.set_ylabel(VARIANCE_LABEL)
+            ax.set_title(f"{_point_name(point)}, {_SAMPLER_TITLES.get(s, s)}", fontsize=8)
+    _legend_below(fig, axes, ncol=3)
     save(fig, paths, caption=variance_caption(ci_level))
 
 
 def plot_reg_ratio(regularisation: pd.DataFrame, *, paths: Iterable[str | os.PathLike], ci_level: float) -> None:
     """E[IGRM_s]/E[IGR_s] vs β (same h, G as written): measured (CIs at ci_level), exact theory
-    from the measured ‖m‖², trΣ, the slides' 1/(1−β) and the noise/mean-dominated limits.
-    ``regularisation``: igrm.tidy.noise.noise_regularisation's table."""
+    from the measured ‖m‖², trΣ, the slides' 1/(1−β) and the noise/mean-dominated limits; a
+    row per checkpoint, a column per sampler. ``regularisation``: igrm.tidy.noise.noise_regularisation's table."""
     df = regularisation
-    samplers = list(dict.fromkeys(df["sampler"]))
-    fig, axes = figure(1, len(samplers), width=3.6, height=3.2)
+    fig, axes, points, samplers = _panels(df)
     bb = np.linspace(0, max(0.96, df["beta"].max()), 200)
     lim = igrm_ratio_limits(bb)
-    for ax, s in zip(axes[0], samplers):
-        d = df[df["sampler"] == s]
-        ks = sorted(d["k"].unique())
-        for j, k in enumerate(ks):
-            dk = d[d["k"] == k].sort_values("beta")
-            ax.plot(dk["beta"], dk["theory"], _K_STYLES[j % 4], color="k", lw=1.0, label=f"exact k={k}")
-            for _, r in dk.iterrows():
-                ax.errorbar(r["beta"] + 0.006 * (j - 1), r["igrm_over_igr"],
-                            yerr=[[r["igrm_over_igr"] - r["lo"]], [r["hi"] - r["igrm_over_igr"]]],
-                            fmt=_K_MARKERS[j % 6], ms=4, color=beta_color(r["beta"]), capsize=2)
-            ax.plot([], [], _K_MARKERS[j % 6], color="0.3", label=f"measured k={k}")
-        ax.plot(bb, 1 / (1 - bb), color="tab:red", lw=1.2, label="slides 1/(1−β)")
-        ax.plot(bb, lim["raw_noise"], color="tab:blue", lw=0.8, alpha=0.6, label="k→∞, noise-dom. 1/(1−β)²")
-        ax.plot(bb, lim["raw_mean"], color="tab:green", lw=0.8, alpha=0.6, label="k→∞, mean-dom. (1+β)/(1−β)³")
-        ax.set_yscale("log")
-        ax.set_xlabel("β")
-        ax.set_ylabel("E[IGRM_s] / E[IGR_s]  (same h)")
-        ax.set_title(f"{s} mini-batches")
-        ax.legend(fontsize=6)
+    for pi, point in enumerate(points):
+        for si, s in enumerate(samplers):
+            ax = axes[pi, si]
+            d = df[(df["sampler"] == s) & (df["point"] == point)]
+            ks = sorted(d["k"].unique())
+            for j, k in enumerate(ks):
+                dk = d[d["k"] == k].sort_values("beta")
+                ax.plot(dk["beta"], dk["theory"], _K_STYLES[j % 4], color="k", lw=1.0, label=f"exact theory, k = {k}")
+                _measured(ax, dk["beta"] + 0.008 * (j - (len(ks) - 1) / 2), dk["igrm_over_igr"], dk["lo"], dk["hi"],
+                          j, k)
+            ax.plot(bb, 1 / (1 - bb), color="tab:red", lw=1.2, label="slides 1/(1−β)")
+            ax.plot(bb, lim["raw_noise"], color="tab:blue", lw=0.8, alpha=0.6, label="k→∞, noise-dominated 1/(1−β)²")
+            ax.plot(bb, lim["raw_mean"], color="tab:green", lw=0.8, alpha=0.6,
+                    label="k→∞, mean-dominated (1+β)/(1−β)³")
+            ax.set_yscale("log")
+            ax.set_xlabel("momentum β")
+            ax.set_ylabel(REG_LABEL)
+            ax.set_title(f"{_point_name(point)}, {_SAMPLER_TITLES.get(s, s)}", fontsize=8)
+    _legend_below(fig, axes, ncol=3)
     save(fig, paths, caption=regularisation_caption(ci_level))
 
 
@@ -127,9 +160,9 @@ def plot_bn_ratio(ratios: pd.DataFrame, *, paths: Iterable[str | os.PathLike], c
                         label=f"vs corrected (T77), k={k}")
         r = d.iloc[0]
         mode = r["batchnorm"]
-        ax.set_title(f"{str(point).split('/')[-1]}, BN {mode}: ρ̂ = {r['additive_share']:.2f} "
+        ax.set_title(f"{_point_name(point)}, BN {mode}: ρ̂ = {r['additive_share']:.2f} "
                      f"[{r['share_lo']:.2f}, {r['share_hi']:.2f}]", fontsize=7)
-        ax.set_xlabel("β")
+        ax.set_xlabel("momentum β")
         ax.set_ylabel("measured / theory − 1  (relative)")
-        ax.legend(fontsize=5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)   # below: no data covered
+    _legend_below(fig, axes, ncol=2)
     save(fig, paths, caption=bn_caption(ci_level, margin))
