@@ -329,7 +329,8 @@ def plan(cfg: Mapping[str, Any]) -> dict:
              + len(cfg["orders"]["gdm"]["problems"]) * len(cfg["orders"]["gdm"]["betas"])
              + len(cfg["orders"]["sgdm"]["betas"])
              + len(cfg["orders"]["higher"]["problems"]) * len(cfg["orders"]["higher"]["betas"])
-             + (1 if cfg["orders"]["higher"]["limits"]["betas"] else 0))
+             + (1 if cfg["orders"]["higher"]["limits"]["betas"] else 0)
+             + len(t["explicit_study"]["settings"]))     # one job per in-range tracking setting
     return {
         "training_runs": len(runs),
         "training_passes": passes,

@@ -183,9 +183,10 @@ def test_plan_counts_distinct_runs(tiny):
     p = plan(with_defaults(tiny, yaml.safe_load(SCHEMA.read_text())))
     assert p["training_runs"] == 6
     assert p["noise_jobs"] == 2
-    # sweep etas, gdm problems x betas, sgdm betas, higher-order problems x betas, limits
-    assert p["other_jobs"] == 2 + 2 * 2 + 1 + 1 * 1 + 1
-    assert p["jobs"] == 17
+    # sweep etas, gdm problems x betas, sgdm betas, higher-order problems x betas, limits,
+    # the explicit baseline's tracking study (one setting)
+    assert p["other_jobs"] == 2 + 2 * 2 + 1 + 1 * 1 + 1 + 1
+    assert p["jobs"] == 18
 
 
 def test_dry_run_prints_the_plan_and_writes_the_merged_config(tmp_path):

@@ -94,6 +94,15 @@ def test_claims_summary_is_one_line_per_paper_claim(workdir):
     assert r"\begin{tabular}" in (tables / "claims_summary.tex").read_text()
 
 
+def test_figures_pass_the_layout_check(workdir):
+    """Every figure of the run: labelled axes, no legend over data, no overlapping tick labels
+    (igrm.figures.style.layout_problems, logged by save() into the figure rule's log)."""
+    logs = sorted((workdir.path / "logs" / "figures").glob("*.log"))
+    assert len(logs) >= len(FIGURES), logs
+    problems = [line for p in logs for line in p.read_text().splitlines() if "figure layout" in line]
+    assert not problems, "\n".join(problems)
+
+
 def test_result_files_carry_provenance(workdir):
     files = sorted((workdir.path / "results").rglob("*.h5"))
     assert len(files) >= 1 + 2 + 1 + 4 + 1 + 6 + 2
