@@ -199,7 +199,7 @@ def test_dry_run_prints_the_plan_and_writes_the_merged_config(tmp_path):
 
     proc = snakemake("-n", "--cores", "1", "--configfile", str(TINY), cwd=tmp_path, timeout=300)
     assert "igrm plan: 6 training runs" in proc.stderr, proc.stderr[-3000:]
-    assert "2 noise jobs" in proc.stderr and "15 jobs at most" in proc.stderr
+    assert "2 noise jobs" in proc.stderr and "18 jobs at most" in proc.stderr, proc.stderr[-3000:]
     assert "merged config written to logs/config.merged.yaml" in proc.stderr
     log = tmp_path / "logs" / "config.merged.yaml"
     text = log.read_text()

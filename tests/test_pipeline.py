@@ -205,7 +205,8 @@ def test_code_change_outdates_its_results(workdir):
     def outdated():
         proc = snakemake("--cores", "1", *workdir.args, "-n", cwd=workdir.path)
         out = proc.stdout + proc.stderr
-        return set(re.findall(r"^(?:local)?rule (\w+):$", out, re.M)), out
+        # the report (and `all`) follow any rebuilt figure, here the one test_one_figure_rebuilds_alone redrew
+        return set(re.findall(r"^(?:local)?rule (\w+):$", out, re.M)) - {"make_report", "all"}, out
 
     try:
         os.utime(path, ns=(st.st_atime_ns, time.time_ns() + 10**9))
