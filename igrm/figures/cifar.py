@@ -302,7 +302,8 @@ def plot_explicit(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence
         ax_b.bar(x, np.nan_to_num(means), yerr=stds, color=colors, capsize=3, alpha=0.8)
         for xi, m, t in zip(x, means, ns_all):
             ax_b.annotate(t, xy=(xi, 0.02), xycoords=("data", "axes fraction"), ha="center", fontsize=6)
-        ax_b.set_xticks(x, labels, rotation=30, ha="right", fontsize=7)
+        # two lines a label, upright: rotated labels' boxes overlapped
+        ax_b.set_xticks(x, [lab.replace(" β", "\nβ").replace(" (β", "\n(β") for lab in labels], fontsize=7)
         etas = sorted({k[0][4] for k in groups})
         title_eta = ", ".join(f"{e:g}" for e in etas)
         setting = "; ".join(sorted({setting_label(k[0][:4]) for k in groups}))
@@ -312,7 +313,7 @@ def plot_explicit(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence
         title_eta, setting = "–", ""
     ax_c.set_xlabel("epoch")
     ax_c.set_ylabel("test accuracy")
-    ax_c.set_title(f"{setting} η={title_eta}".strip())
+    ax_c.set_title(f"{setting}, η = {title_eta}" if setting else f"η = {title_eta}")
     ax_b.set_xlabel("method")
     ax_b.set_ylabel("final test accuracy")
     ax_b.set_title(f"final accuracy, mean ± {100 * ci:g}% t-CI")
