@@ -20,7 +20,7 @@ import pandas as pd
 from ..stats import tquantile
 from ..validity import epsilon_bound, expansion_parameters
 from ..tidy.runs import SETTING, beta_sweep_etas, close, explicit_groups, select_finals
-from .style import beta_color, figure, save
+from .style import beta_color, figure, legend_below, save
 
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion_mnist": "Fashion-MNIST"}
 MODEL_NAMES = {"resnet18": "ResNet-18", "small_cnn": "small CNN"}
@@ -40,17 +40,6 @@ def setting_label(key) -> str:
 
 def _ci_text(ci: float) -> str:
     return f"{100 * ci:g}% t-interval of the mean over seeds"
-
-
-def _legend_below(fig, axes, ncol: int = 2) -> None:
-    """One legend for the figure, below its panels (inside, it covered data); labels that
-    several panels share appear once."""
-    seen = {}
-    for ax in np.ravel(axes):
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            seen.setdefault(lab, h)
-    if seen:
-        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=ncol, fontsize=7)
 
 
 def _plot_eta(f: pd.DataFrame, *, eta: float | None, method: str = "sgdm") -> float | None:
@@ -139,7 +128,7 @@ def plot_acc_vs_beta(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Seque
     if not etas_used:
         _empty(ax)
     else:
-        _legend_below(fig, axes, ncol=1)
+        legend_below(fig, axes, ncol=1)
     ax.set_xlabel("momentum β")
     ax.set_ylabel("final test accuracy")
     eta_txt = ", ".join(f"{e:g}" for e in sorted(set(etas_used)))
@@ -172,7 +161,7 @@ def plot_acc_vs_lr(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequenc
         ax.set_xscale("log")
         ax.set_xticks(sorted(hs), [f"{h:g}" for h in sorted(hs)])
         ax.xaxis.set_minor_formatter(NullFormatter())
-        _legend_below(fig, axes, ncol=1)
+        legend_below(fig, axes, ncol=1)
     else:
         _empty(ax)
     ax.set_xlabel("learning rate h (β = 0)")
@@ -224,7 +213,7 @@ def plot_curves(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, 
         ax.set_title(f"{setting_label(key)}, η={eta_k:g}")
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy")
-    _legend_below(fig, axes, ncol=4)
+    legend_below(fig, axes, ncol=4)
     save(fig, paths, caption=("Test accuracy per epoch of SGD+M at a fixed effective learning rate η, one line per "
                               f"momentum β: mean over completed seeds (n in the legend), band: {_ci_text(ci)}. "
                               "Diverged runs are counted in the legend and left out of the mean."))
@@ -238,7 +227,7 @@ def plot_spread(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, 
     ax = axes[0, 0]
     _, ns, windows = _plot_beta_sweeps(ax, f, eta=eta, value="plateau_spread", marker="s", ci=ci)
     if ns:
-        _legend_below(fig, axes, ncol=1)
+        legend_below(fig, axes, ncol=1)
     else:
         _empty(ax)
     N = ", ".join(str(w) for w in sorted(windows)) or "–"
@@ -327,7 +316,7 @@ def plot_explicit(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence
     ax_e.set_xlabel("epoch (full batch: step)")
     ax_e.set_ylabel("ε = h|λ_max|/(1−β)²")
     ax_e.set_title("expansion parameter along the run")
-    _legend_below(fig, axes, ncol=3)
+    legend_below(fig, axes, ncol=3)
     save(fig, paths, caption=("Explicit IGR-M baseline (plain GD/SGD at η on E + μ‖∇E‖², μ = βη/(2(1−β))) against "
                               "heavy-ball GD+M/SGD+M with the same β and plain GD/SGD (β = 0), all at the same "
                               f"effective learning rate η = {title_eta}. Left: test accuracy per epoch, mean over "

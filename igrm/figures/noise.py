@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..noise_theory import igrm_ratio_limits, ratio_iid
-from .style import beta_color, figure, save
+from .style import beta_color, figure, legend_below, save
 
 _K_MARKERS = ("o", "s", "^", "D", "v", "P")
 _K_STYLES = (":", "--", "-", "-.")
@@ -46,21 +46,27 @@ def _point_name(point: str) -> str:
     return tail
 
 
-def _panels(df: pd.DataFrame):
-    """One row per checkpoint, one column per sampler (they used to share a panel, marker and colour)."""
+def _panels(df: pd.DataFrame, ylabel: str):
+    """One row per checkpoint, one column per sampler (they used to share a panel, marker and
+    colour): the figure, and per panel (axes, sampler, its rows by k), the panel labelled."""
     points = list(dict.fromkeys(df["point"]))
     samplers = list(dict.fromkeys(df["sampler"]))
     fig, axes = figure(len(points), len(samplers), width=3.5, height=2.9)
-    return fig, axes, points, samplers
 
+    def panels():
+        for pi, point in enumerate(points):
+            for si, s in enumerate(samplers):
+                ax = axes[pi, si]
+                d = df[(df["sampler"] == s) & (df["point"] == point)]
+                ax.set_yscale("log")
+                ax.set_xlabel("momentum β")
+                ax.set_ylabel(ylabel)
+                ax.set_title(f"{_point_name(point)}, {_SAMPLER_TITLES.get(s, s)}", fontsize=8)
+                ks = sorted(d["k"].unique())
+                yield ax, s, [(j, k, d[d["k"] == k].sort_values("beta"), 0.008 * (j - (len(ks) - 1) / 2))
+                              for j, k in enumerate(ks)]
 
-def _legend_below(fig, axes, ncol: int) -> None:
-    seen = {}
-    for ax in np.ravel(axes):
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            seen.setdefault(lab, h)
-    if seen:
-        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=ncol, fontsize=7)
+    return fig, axes, panels()
 
 
 def _measured(ax, x, y, lo, hi, j: int, k) -> None:
@@ -73,26 +79,17 @@ def plot_variance_ratio(ratios: pd.DataFrame, *, paths: Iterable[str | os.PathLi
     row per checkpoint and a column per sampler, with the exact theory per k (iid: thin grey;
     epoch: black) and the slides' (1−β)/(1+β). ``ratios``: igrm.tidy.noise.noise_ratios' table."""
     df = ratios
-    fig, axes, points, samplers = _panels(df)
+    fig, axes, panels = _panels(df, VARIANCE_LABEL)
     bb = np.linspace(0, max(0.99, df["beta"].max()), 200)
-    for pi, point in enumerate(points):
-        for si, s in enumerate(samplers):
-            ax = axes[pi, si]
-            d = df[(df["sampler"] == s) & (df["point"] == point)]
-            ks = sorted(d["k"].unique())
-            for j, k in enumerate(ks):
-                dk = d[d["k"] == k].sort_values("beta")
-                ax.plot(bb, ratio_iid(bb, k), _K_STYLES[j % 4], color="0.6", lw=0.9, label=f"iid theory, k = {k}")
-                if s.startswith("epoch"):
-                    ax.plot(dk["beta"], dk["theory_epoch"], _K_STYLES[j % 4], color="k", lw=1.3,
-                            label=f"without-replacement theory, k = {k}")
-                _measured(ax, dk["beta"] + 0.008 * (j - (len(ks) - 1) / 2), dk["ratio"], dk["lo"], dk["hi"], j, k)
-            ax.plot(bb, (1 - bb) / (1 + bb), color="tab:red", lw=0.8, alpha=0.6, label="slides (1−β)/(1+β)")
-            ax.set_yscale("log")
-            ax.set_xlabel("momentum β")
-            ax.set_ylabel(VARIANCE_LABEL)
-            ax.set_title(f"{_point_name(point)}, {_SAMPLER_TITLES.get(s, s)}", fontsize=8)
-    _legend_below(fig, axes, ncol=3)
+    for ax, s, by_k in panels:
+        for j, k, dk, dx in by_k:
+            ax.plot(bb, ratio_iid(bb, k), _K_STYLES[j % 4], color="0.6", lw=0.9, label=f"iid theory, k = {k}")
+            if s.startswith("epoch"):
+                ax.plot(dk["beta"], dk["theory_epoch"], _K_STYLES[j % 4], color="k", lw=1.3,
+                        label=f"without-replacement theory, k = {k}")
+            _measured(ax, dk["beta"] + dx, dk["ratio"], dk["lo"], dk["hi"], j, k)
+        ax.plot(bb, (1 - bb) / (1 + bb), color="tab:red", lw=0.8, alpha=0.6, label="slides (1−β)/(1+β)")
+    legend_below(fig, axes, ncol=3)
     save(fig, paths, caption=variance_caption(ci_level))
 
 
@@ -101,28 +98,17 @@ def plot_reg_ratio(regularisation: pd.DataFrame, *, paths: Iterable[str | os.Pat
     from the measured ‖m‖², trΣ, the slides' 1/(1−β) and the noise/mean-dominated limits; a
     row per checkpoint, a column per sampler. ``regularisation``: igrm.tidy.noise.noise_regularisation's table."""
     df = regularisation
-    fig, axes, points, samplers = _panels(df)
+    fig, axes, panels = _panels(df, REG_LABEL)
     bb = np.linspace(0, max(0.96, df["beta"].max()), 200)
     lim = igrm_ratio_limits(bb)
-    for pi, point in enumerate(points):
-        for si, s in enumerate(samplers):
-            ax = axes[pi, si]
-            d = df[(df["sampler"] == s) & (df["point"] == point)]
-            ks = sorted(d["k"].unique())
-            for j, k in enumerate(ks):
-                dk = d[d["k"] == k].sort_values("beta")
-                ax.plot(dk["beta"], dk["theory"], _K_STYLES[j % 4], color="k", lw=1.0, label=f"exact theory, k = {k}")
-                _measured(ax, dk["beta"] + 0.008 * (j - (len(ks) - 1) / 2), dk["igrm_over_igr"], dk["lo"], dk["hi"],
-                          j, k)
-            ax.plot(bb, 1 / (1 - bb), color="tab:red", lw=1.2, label="slides 1/(1−β)")
-            ax.plot(bb, lim["raw_noise"], color="tab:blue", lw=0.8, alpha=0.6, label="k→∞, noise-dominated 1/(1−β)²")
-            ax.plot(bb, lim["raw_mean"], color="tab:green", lw=0.8, alpha=0.6,
-                    label="k→∞, mean-dominated (1+β)/(1−β)³")
-            ax.set_yscale("log")
-            ax.set_xlabel("momentum β")
-            ax.set_ylabel(REG_LABEL)
-            ax.set_title(f"{_point_name(point)}, {_SAMPLER_TITLES.get(s, s)}", fontsize=8)
-    _legend_below(fig, axes, ncol=3)
+    for ax, _s, by_k in panels:
+        for j, k, dk, dx in by_k:
+            ax.plot(dk["beta"], dk["theory"], _K_STYLES[j % 4], color="k", lw=1.0, label=f"exact theory, k = {k}")
+            _measured(ax, dk["beta"] + dx, dk["igrm_over_igr"], dk["lo"], dk["hi"], j, k)
+        ax.plot(bb, 1 / (1 - bb), color="tab:red", lw=1.2, label="slides 1/(1−β)")
+        ax.plot(bb, lim["raw_noise"], color="tab:blue", lw=0.8, alpha=0.6, label="k→∞, noise-dominated 1/(1−β)²")
+        ax.plot(bb, lim["raw_mean"], color="tab:green", lw=0.8, alpha=0.6, label="k→∞, mean-dominated (1+β)/(1−β)³")
+    legend_below(fig, axes, ncol=3)
     save(fig, paths, caption=regularisation_caption(ci_level))
 
 
@@ -164,5 +150,5 @@ def plot_bn_ratio(ratios: pd.DataFrame, *, paths: Iterable[str | os.PathLike], c
                      f"[{r['share_lo']:.2f}, {r['share_hi']:.2f}]", fontsize=7)
         ax.set_xlabel("momentum β")
         ax.set_ylabel("measured / theory − 1  (relative)")
-    _legend_below(fig, axes, ncol=2)
+    legend_below(fig, axes, ncol=2)
     save(fig, paths, caption=bn_caption(ci_level, margin))

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..orders import COMPARISONS, PRIMARY_WINDOW
-from .style import figure, save
+from .style import figure, legend_below, save
 
 _COMP_COLORS = {"naive": "#d62728", "manifold": "#1f77b4", "manifold2": "#9467bd", "shifted": "#2ca02c",
                 "sgdm": "#1f77b4", "sgdm_deterministic": "#7f7f7f"}
@@ -77,17 +77,6 @@ def _end_labels(ax, items, fontsize: float = 6.5) -> None:
                     annotation_clip=False)
 
 
-def _legend_below(fig, axes, ncol: int, title: str) -> None:
-    """One legend for the whole figure below its panels; labels shared by panels appear once."""
-    seen = {}
-    for ax in np.ravel(axes):
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            seen.setdefault(lab, h)
-    if seen:
-        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=ncol, fontsize=7.5,
-                   title=title, title_fontsize=7.5)
-
-
 def _slope_triangles(ax, h, err, powers=(1, 2)):
     """Reference triangles of the given slopes (default 1 and 2) in the lower right of the data range."""
     h = np.asarray(h, dtype=np.float64)
@@ -148,7 +137,7 @@ def plot_orders_gdm(df: pd.DataFrame, slopes: pd.DataFrame | None, *, paths: Ite
             ax.set_ylabel(ERROR_LABEL)
             _finish_axes(ax, g["h"])
             _end_labels(ax, ends)
-    _legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, title="start vs flow (colour: start; dashed: flow (1), solid: flow (2)); "
+    legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, fontsize=7.5, title="start vs flow (colour: start; dashed: flow (1), solid: flow (2)); "
                                            "number at each line's end: fitted order")
     cap = ("Global error of GD+M against its modified flows versus step size h (log-log). "
                       "From rest: heavy ball with x_{-1} = x_0 against the flow from x_0; slow-manifold start: "
@@ -194,7 +183,7 @@ def plot_orders_sgdm(df: pd.DataFrame, slopes: pd.DataFrame | None, *, paths: It
         ax.set_ylabel(ERROR_LABEL)
         _finish_axes(ax, g["h"])
         _end_labels(ax, ends)
-    _legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, title="number at each line's end: fitted order")
+    legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, fontsize=7.5, title="number at each line's end: fitted order")
     cap = ("Global error of SGD+M (two-factor stream) against the piecewise SGD+M modified flow "
                       "with and without its h/4 terms versus h (log-log); RMS over sample streams, error "
                       "bars ±1 standard error of the mean per-stream error (std over streams / sqrt(n)). Dotted: "
@@ -250,7 +239,7 @@ def plot_orders_higher(df: pd.DataFrame, slopes: pd.DataFrame | None, *, paths: 
             ax.set_ylabel(ERROR_LABEL)
             _finish_axes(ax, g["h"])
             _end_labels(ax, ends)
-    _legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, title="number at each line's end: fitted order (log-log fit)")
+    legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, fontsize=7.5, title="number at each line's end: fitted order (log-log fit)")
     cap = ("Beyond the paper: global error of GD+M against its higher-order modified flows versus step size h "
            "(log-log). Upper rows: GD+M started on its slow manifold to O(h^3) against flow (2), the O(h^3) flow "
            "and the O(h^3) flow without its third-derivative term (ablation); dashed green: GD+M from rest against "
@@ -301,7 +290,7 @@ def plot_orders_higher_limits(df: pd.DataFrame, slopes: pd.DataFrame | None, *, 
     ax.set_ylabel(r"limit-sharpness error $|S_{flow}/S_{GD+M} - 1|$")
     _finish_axes(ax, d["eps"])
     _end_labels(ax, ends, fontsize=5.5)
-    _legend_below(fig, axes, ncol=3, title="flow, started from (last panel: fitted order in h at each β, at the "
+    legend_below(fig, axes, ncol=3, fontsize=7.5, title="flow, started from (last panel: fitted order in h at each β, at the "
                                            "line's end; lighter = smaller β)")
     cap = ("Beyond the paper: relative error of the limit sharpness predicted by the modified flows against GD+M "
            "(heavy ball from rest) on the two-factor toy, versus β at fixed ε (one panel per ε) and versus ε "

@@ -73,6 +73,20 @@ def save(fig, paths: Iterable[str | os.PathLike], caption: str = "") -> list[Pat
     return written
 
 
+def legend_below(fig, axes, *, ncol: int, title: str | None = None, fontsize: float = 7.0) -> None:
+    """One legend for the whole figure, below its panels (a legend inside a panel covers its
+    data); labels that several panels share appear once."""
+    import numpy as np
+
+    seen = {}
+    for ax in np.ravel(axes):
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    if seen:
+        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=ncol, fontsize=fontsize,
+                   title=title, title_fontsize=fontsize)
+
+
 # ---------------------------------------------------------------- layout checks
 def _overlap(a, b, pad: float = 0.0) -> bool:
     return a.x0 < b.x1 - pad and b.x0 < a.x1 - pad and a.y0 < b.y1 - pad and b.y0 < a.y1 - pad
