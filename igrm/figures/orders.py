@@ -95,9 +95,13 @@ def _slope_triangles(ax, h, err, powers=(1, 2)):
         ax.text(x1 * 1.05, (ya * yb) ** 0.5, f"{p}", fontsize=7, color="0.25", va="center")
 
 
-def _finish_axes(ax, h_values) -> None:
-    """Readable x ticks on the log axis (the legend is the figure's, below the panels)."""
+def _finish_axes(ax, h_values, ends) -> None:
+    """An error-vs-h panel's labels, readable x ticks on the log axis, and each line's fitted
+    order at its end (the legend is the figure's, below the panels)."""
+    ax.set_xlabel("step size h")
+    ax.set_ylabel(ERROR_LABEL)
     _log_ticks(ax, h_values)
+    _end_labels(ax, ends)
 
 
 def _slope_lookup(slopes: pd.DataFrame | None):
@@ -133,10 +137,7 @@ def plot_orders_gdm(df: pd.DataFrame, slopes: pd.DataFrame | None, *, paths: Ite
                 ends.append((float(gg["error"].iloc[-1]), f"{s:.2f}", _COMP_COLORS[comp]))
             _slope_triangles(ax, g["h"], g["error"])
             ax.set_title(f"{PROBLEM_NAMES.get(prob, prob)}, β = {beta:g}")
-            ax.set_xlabel("step size h")
-            ax.set_ylabel(ERROR_LABEL)
-            _finish_axes(ax, g["h"])
-            _end_labels(ax, ends)
+            _finish_axes(ax, g["h"], ends)
     legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, fontsize=7.5, title="start vs flow (colour: start; dashed: flow (1), solid: flow (2)); "
                                            "number at each line's end: fitted order")
     cap = ("Global error of GD+M against its modified flows versus step size h (log-log). "
@@ -179,10 +180,7 @@ def plot_orders_sgdm(df: pd.DataFrame, slopes: pd.DataFrame | None, *, paths: It
         if len(g):
             _slope_triangles(ax, g["h"], g["error"])
         ax.set_title(f"SGD+M, two-factor toy, β = {beta:g}")
-        ax.set_xlabel("step size h")
-        ax.set_ylabel(ERROR_LABEL)
-        _finish_axes(ax, g["h"])
-        _end_labels(ax, ends)
+        _finish_axes(ax, g["h"], ends)
     legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, fontsize=7.5, title="number at each line's end: fitted order")
     cap = ("Global error of SGD+M (two-factor stream) against the piecewise SGD+M modified flow "
                       "with and without its h/4 terms versus h (log-log); RMS over sample streams, error "
@@ -235,10 +233,7 @@ def plot_orders_higher(df: pd.DataFrame, slopes: pd.DataFrame | None, *, paths: 
                 ax.set_title(f"{PROBLEM_NAMES.get(prob, prob)}, O(h³) start, β = {beta:g}", fontsize=8)
             else:   # four slopes: triangles would cover the lines; the end labels give the fits
                 ax.set_title(f"least squares, exact series to order R, β = {beta:g}", fontsize=8)
-            ax.set_xlabel("step size h")
-            ax.set_ylabel(ERROR_LABEL)
-            _finish_axes(ax, g["h"])
-            _end_labels(ax, ends)
+            _finish_axes(ax, g["h"], ends)
     legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, fontsize=7.5, title="number at each line's end: fitted order (log-log fit)")
     cap = ("Beyond the paper: global error of GD+M against its higher-order modified flows versus step size h "
            "(log-log). Upper rows: GD+M started on its slow manifold to O(h^3) against flow (2), the O(h^3) flow "
@@ -288,7 +283,7 @@ def plot_orders_higher_limits(df: pd.DataFrame, slopes: pd.DataFrame | None, *, 
     ax.set_title("same, vs ε (fitted order in h at fixed β)", fontsize=8)
     ax.set_xlabel("ε = hL0/(1−β)²")
     ax.set_ylabel(r"limit-sharpness error $|S_{flow}/S_{GD+M} - 1|$")
-    _finish_axes(ax, d["eps"])
+    _log_ticks(ax, d["eps"])
     _end_labels(ax, ends, fontsize=5.5)
     legend_below(fig, axes, ncol=3, fontsize=7.5, title="flow, started from (last panel: fitted order in h at each β, at the "
                                            "line's end; lighter = smaller β)")
