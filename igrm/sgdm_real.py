@@ -174,11 +174,12 @@ def _field(x, A, y, c, KP, hreg, out, reg):  # pragma: no cover - compiled
         for a in range(d):
             out[a] -= A[i, a] * w          # −g
     if reg:
-        # u_i = c_i (A g)_i + 2 (KP ρ)_i;  out −= (h/2) Aᵀ (s ∘ u)   (g = −out)
+        # u_i = c_i (A g)_i + 2 (KP ρ)_i;  out −= (h/2) Aᵀ (s ∘ u)   (g = −out before the update)
+        g = out.copy()
         for i in range(n):
             ag = 0.0
             for a in range(d):
-                ag -= A[i, a] * out[a]
+                ag -= A[i, a] * g[a]
             kp = 0.0
             for j in range(n):
                 kp += KP[i, j] * rho[j]
@@ -208,14 +209,13 @@ def _rk4(x, A, y, c, KP, h, reg, m, k1, k2, k3, k4, tmp):  # pragma: no cover - 
             x[a] += dt / 6.0 * (k1[a] + 2.0 * k2[a] + 2.0 * k3[a] + k4[a])
 
 
-@nb.njit(cache=True, parallel=True)
-def _kernel(x0, A, y, batches, stationary, check, beta, h, n_steps, substeps):  # pragma: no cover
+@nb.njit(cache=True)
+def _kernel(x0, A, K, y, batches, stationary, check, beta, h, n_steps, substeps):  # pragma: no cover
     S, N, b = batches.shape
     n, d = A.shape
     Hn = h.shape[0]
     out = np.full((4, Hn, S), np.nan)
-    K = A @ A.T
-    for s in nb.prange(S):
+    for s in range(S):
         c = np.zeros(n)
         KP = np.zeros((n, n))
         if stationary[s]:          # the k → ∞ coefficients of a constant full batch (T20)
@@ -298,16 +298,18 @@ def stream_max_errors(x0, A, y, batches, beta, h, n_steps, *, substeps, check, s
     a constant full batch, i.e. flow (2) / flow (1) (T20). Returns (H, S) arrays full, noreg,
     full_check, noreg_check (NaN where not checked).
     """
-    batches = np.ascontiguousarray(batches, dtype=np.int64)
+    # fresh writeable C arrays, so that every call has the one compiled signature
+    batches = np.array(batches, dtype=np.int64, order="C")
     S = batches.shape[0]
-    h = np.ascontiguousarray(np.atleast_1d(h), dtype=np.float64)
-    n_steps = np.ascontiguousarray(np.broadcast_to(np.asarray(n_steps, dtype=np.int64), h.shape))
+    h = np.array(np.atleast_1d(h), dtype=np.float64, order="C")
+    n_steps = np.array(np.broadcast_to(np.asarray(n_steps, dtype=np.int64), h.shape), order="C")
     if int(n_steps.max()) > batches.shape[1]:
         raise ValueError(f"need {int(n_steps.max())} batches per stream, have {batches.shape[1]}")
-    stationary = np.zeros(S, np.bool_) if stationary is None else np.ascontiguousarray(stationary, np.bool_)
-    check = np.ascontiguousarray(np.broadcast_to(np.asarray(check, np.bool_), (S,)))
-    out = _kernel(np.ascontiguousarray(x0, np.float64), np.ascontiguousarray(A, np.float64),
-                  np.ascontiguousarray(y, np.float64), batches, stationary, check, float(beta), h, n_steps,
+    stationary = np.zeros(S, np.bool_) if stationary is None else np.array(stationary, np.bool_, order="C")
+    check = np.array(np.broadcast_to(np.asarray(check, np.bool_), (S,)), order="C")
+    A = np.array(A, np.float64, order="C")
+    out = _kernel(np.array(x0, np.float64, order="C"), A, np.array(A @ A.T, order="C"),
+                  np.array(y, np.float64, order="C"), batches, stationary, check, float(beta), h, n_steps,
                   int(substeps))
     return {nm: out[i] for i, nm in enumerate(("full", "noreg", "full_check", "noreg_check"))}
 

@@ -138,7 +138,7 @@ def fake_images(seed=0, n=200):
 
 def study(images, labels, beta, **kw):
     cfg = dict(dataset="fashion_mnist", beta=beta, classes=[3, 7], n_examples=32, n_features=3, batch_size=4,
-               h_grid={"min": 0.01, "max": 0.08, "num": 4, "units": "eps"}, T=0.5, streams=3,
+               h_grid={"min": 0.005, "max": 0.04, "num": 4, "units": "eps"}, T=2.0, streams=3,
                check_streams=1, seed=0, init_scale=0.5, substeps=1)
     cfg.update(kw)
     return SR.sgdm_real_error_orders(images=images, labels=labels, **cfg)
@@ -171,7 +171,7 @@ def test_bad_settings_name_their_key():
         study(imgs, labels, 0.5, classes=[3, 3])
     with pytest.raises(ValueError, match="orders.sgdm_real.batch_size"):
         study(imgs, labels, 0.5, batch_size=64)
-    with pytest.raises(ValueError, match="class 7 has 100 images"):
+    with pytest.raises(ValueError, match="class 3 has 100 images"):
         study(imgs, labels, 0.5, n_examples=400)
 
 
@@ -198,3 +198,43 @@ def test_real_fashion_mnist_orders():
     assert abs(s["err_full"] - 2) < 0.15, s
     assert abs(s["err_noreg"] - 1) < 0.15, s
     assert t["reference_error_max"] < 1e-3 * t["min_error"]
+
+
+def test_tidy_and_claims_rows_of_the_real_data_study():
+    """The result goes through the existing order machinery: problem logreg_fmnist in the
+    tidy table, claims ids order/sgdm/logreg_fmnist/beta…/…, the ablation's row judged against
+    order 1 (so a flow without the h/4 terms that kept order 2 would not reproduce)."""
+    from igrm.claims import FAILS, REPRODUCES
+    from igrm.claims.orders import order_claims
+    from igrm.tidy.orders import orders_tables
+
+    res = study(*fake_images(), 0.5)
+    errors, slopes = orders_tables([res])
+    assert set(errors["problem"]) == {"logreg_fmnist"}
+    assert errors["reference_error"].notna().all()
+    rows = order_claims(slopes, slope_tol=0.15, ci=0.95, max_epsilon=0.25)
+    ids = set(rows["id"])
+    assert "order/sgdm/logreg_fmnist/beta0.5/sgdm/sgdm_flow" in ids
+    assert "order/sgdm/logreg_fmnist/beta0.5/sgdm/sgdm_flow_noreg" in ids
+    assert "order/sgdm/logreg_fmnist/beta0.5/sgdm_deterministic/flow2" in ids
+    # the ablation judged against order 2 must fail: it lost the order
+    sl = slopes.copy()
+    sl.loc[sl["flow"] == "SGD+M flow without h/4 terms", "expected_slope"] = 2.0
+    bad = order_claims(sl[sl["comparison"] == "sgdm"], slope_tol=0.15, ci=0.95, max_epsilon=0.25)
+    verdicts = dict(zip(bad["id"], bad["verdict"]))
+    assert verdicts["order/sgdm/logreg_fmnist/beta0.5/sgdm/sgdm_flow_noreg"] == FAILS
+    assert verdicts["order/sgdm/logreg_fmnist/beta0.5/sgdm/sgdm_flow"] == REPRODUCES
+
+
+def test_plan_counts_the_jobs_only_when_enabled():
+    import yaml
+
+    from igrm.config import plan, with_defaults
+
+    from .conftest import REPO
+
+    schema = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    off = plan(with_defaults(cfg, schema))["other_jobs"]
+    cfg["orders"]["sgdm_real"]["enabled"] = True
+    assert plan(with_defaults(cfg, schema))["other_jobs"] == off + len(cfg["orders"]["sgdm_real"]["betas"])
