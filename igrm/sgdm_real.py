@@ -176,14 +176,12 @@ def _field(x, A, y, c, KP, hreg, out, reg):  # pragma: no cover - compiled
     if reg:
         # u_i = c_i (A g)_i + 2 (KP ρ)_i;  out −= (h/2) Aᵀ (s ∘ u)   (g = −out before the update)
         g = out.copy()
+        kp = np.dot(KP, rho)               # the O(n²) part: (K ∘ P_k) ρ (BLAS)
         for i in range(n):
             ag = 0.0
             for a in range(d):
                 ag -= A[i, a] * g[a]
-            kp = 0.0
-            for j in range(n):
-                kp += KP[i, j] * rho[j]
-            u = sp[i] * (c[i] * ag + 2.0 * kp)
+            u = sp[i] * (c[i] * ag + 2.0 * kp[i])
             for a in range(d):
                 out[a] -= 0.5 * hreg * A[i, a] * u
     return out
