@@ -91,9 +91,15 @@ def test_constant_stream_gives_the_gdm_flows():
     np.testing.assert_allclose(SR.force(x, A, y, c, P, h), -(gE + 2 * lam * HE @ gE) / (1 - beta), rtol=1e-12)
 
 
-def numpy_errors(x0, A, y, batches, beta, h, N, reg):
-    """Reference: heavy ball from rest and one RK4 step per interval of the numpy field."""
+def numpy_errors(x0, A, y, batches, beta, h, N, reg, stationary=False):
+    """Reference: heavy ball from rest and one RK4 step per interval of the numpy field
+    (``stationary``: the k → ∞ coefficients of a constant full batch, (T20))."""
     C, P = SR.stream_coefficients(batches, len(y), beta)
+    if stationary:
+        n = len(y)
+        c = np.full(n, 1.0 / (n * (1 - beta)))
+        C = np.broadcast_to(c, C.shape)
+        P = np.broadcast_to(beta / (1 - beta) * np.outer(c, c), P.shape)
     b = batches.shape[1]
     x, xp, z = x0.copy(), x0.copy(), x0.copy()
     err = 0.0
@@ -124,6 +130,14 @@ def test_kernel_matches_the_numpy_reference():
                 ref = numpy_errors(x0, A, y, batches[s], beta, h[j], nj, reg)
                 assert out[key][j, s] == pytest.approx(ref, rel=1e-10)
     assert np.all(np.isfinite(out["full_check"][:, 0])) and np.all(np.isnan(out["full_check"][:, 1]))
+    # full batch, running and stationary coefficients (the deterministic lanes of the study)
+    full = np.broadcast_to(np.arange(len(y)), (2, N, len(y)))
+    det = SR.stream_max_errors(x0, A, y, full, beta, h, [N, N // 2], substeps=1, check=True,
+                               stationary=[False, True])
+    for s, stat in ((0, False), (1, True)):
+        for key, reg in (("full", True), ("noreg", False)):
+            ref = numpy_errors(x0, A, y, full[s], beta, h[0], N, reg, stationary=stat)
+            assert det[key][0, s] == pytest.approx(ref, rel=1e-10)
 
 
 def fake_images(seed=0, n=200):
