@@ -170,6 +170,7 @@ GRID_LISTS = (
     "toy.limit_convergence.eps",
     "orders.gdm.betas",
     "orders.sgdm.betas",
+    "orders.sgdm_real.betas",
     "orders.higher.betas",
     "train.beta_grid.betas",
     "train.beta_grid.lrs",
@@ -328,6 +329,7 @@ def plan(cfg: Mapping[str, Any]) -> dict:
     other = (len(cfg["toy"]["sharpness_sweep"]["etas"])
              + len(cfg["orders"]["gdm"]["problems"]) * len(cfg["orders"]["gdm"]["betas"])
              + len(cfg["orders"]["sgdm"]["betas"])
+             + (len(cfg["orders"]["sgdm_real"]["betas"]) if cfg["orders"]["sgdm_real"]["enabled"] else 0)
              + len(cfg["orders"]["higher"]["problems"]) * len(cfg["orders"]["higher"]["betas"])
              + (1 if cfg["orders"]["higher"]["limits"]["betas"] else 0)
              + len(t["explicit_study"]["settings"]))     # one job per in-range tracking setting

@@ -226,6 +226,28 @@ def sgdm_files(wildcards=None):
     ]
 
 
+def sgdm_real_cfg(wildcards):
+    """One real-data SGD+M job as igrm.sgdm_real.sgdm_real_error_orders' keywords (besides
+    the images and labels, read from the prepared dataset): one beta."""
+    s = config["orders"]["sgdm_real"]
+    return {
+        **{k: v for k, v in s.items() if k not in ("enabled", "betas")},
+        "beta": float(wildcards.beta),
+    }
+
+
+def sgdm_real_data(wildcards=None):
+    """The prepared dataset of the real-data SGD+M study (rules/data.smk makes it)."""
+    return f"{DATA}/{config['orders']['sgdm_real']['dataset']}.h5"
+
+
+def sgdm_real_files(wildcards=None):
+    s = config["orders"]["sgdm_real"]
+    if not s["enabled"]:
+        return []
+    return [f"{R}/orders/sgdm_real/{s['dataset']}_beta{num(b)}.h5" for b in s["betas"]]
+
+
 def gdm3_cfg(wildcards):
     """One O(h^3)-flow job as igrm.orders.gdm3_error_orders' keywords: one problem, one beta,
     the grid and tolerances of orders.gdm, orders.higher.series_orders (used on lstsq) and
@@ -268,9 +290,12 @@ def higher_files(wildcards=None):
 
 def orders_files(wildcards):
     """The result files of one error-order family ({family}: gdm | sgdm | higher)."""
-    return {"gdm": gdm_files, "sgdm": sgdm_files, "higher": higher_files}[
-        wildcards.family
-    ]()
+    return {
+        "gdm": gdm_files,
+        "sgdm": sgdm_files,
+        "sgdm_real": sgdm_real_files,
+        "higher": higher_files,
+    }[wildcards.family]()
 
 
 # which claim parts exist for which figure (the claims table gathers the enabled ones)
@@ -288,11 +313,15 @@ CLAIM_PARTS = {
 
 def claim_files(wildcards=None):
     figs = set(config["figures"])
-    return [
+    out = [
         f"{R}/claims/{part}.csv"
         for part, needs in CLAIM_PARTS.items()
         if figs & set(needs)
     ]
+    # no figure of its own: its claims come whenever the study is enabled
+    if config["orders"]["sgdm_real"]["enabled"]:
+        out.append(f"{R}/claims/orders_sgdm_real.csv")
+    return out
 
 
 def final_outputs():

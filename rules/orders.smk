@@ -39,8 +39,35 @@ rule order_sgdm:
         "../scripts/sim/orders_sgdm.py"
 
 
+rule order_sgdm_real:
+    """RMS global error of SGD+M on a real-data logistic regression against its piecewise flow, with and without the h/4 terms."""
+    input:
+        data=sgdm_real_data,
+        code=code_inputs("sim/orders_sgdm_real.py"),
+    output:
+        f"{R}/orders/sgdm_real/{{dataset}}_beta{{beta}}.h5",
+    log:
+        "logs/orders/sgdm_real_{dataset}_beta{beta}.log",
+    benchmark:
+        f"{R}/benchmarks/orders/sgdm_real_{{dataset}}_beta{{beta}}.tsv"
+    conda:
+        "../envs/science.yaml"
+    params:
+        cfg=sgdm_real_cfg,
+    script:
+        "../scripts/sim/orders_sgdm_real.py"
+
+
+rule sgdm_real:
+    """The real-data SGD+M study: its error table, fitted orders and claims (named target; orders.sgdm_real.enabled)."""
+    input:
+        f"{TIDY}/orders_sgdm_real_slopes.csv" if sgdm_real_files() else [],
+        f"{R}/claims/orders_sgdm_real.csv" if sgdm_real_files() else [],
+    localrule: True
+
+
 rule tidy_orders:
-    """Tidy tables of one family (gdm | sgdm | higher): the global errors, and their fitted orders."""
+    """Tidy tables of one family (gdm | sgdm | sgdm_real | higher): the global errors, and their fitted orders."""
     input:
         results=orders_files,
         code=code_inputs("tidy/orders.py"),
@@ -50,7 +77,7 @@ rule tidy_orders:
     log:
         "logs/tidy/orders_{family}.log",
     wildcard_constraints:
-        family="gdm|sgdm|higher",
+        family="gdm|sgdm|sgdm_real|higher",
     localrule: True
     conda:
         "../envs/science.yaml"
@@ -163,7 +190,7 @@ rule claims_orders:
     log:
         "logs/claims/orders_{kind}.log",
     wildcard_constraints:
-        kind="gdm|sgdm|higher",
+        kind="gdm|sgdm|sgdm_real|higher",
     localrule: True
     conda:
         "../envs/science.yaml"

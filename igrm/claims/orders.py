@@ -72,6 +72,8 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
         what = "error" if r.comparison == "limit" else "global error"
         claim = f"{text}: {what} O(h^{r.expected_slope:g}) ({r.problem}, beta={r.beta:g})"
         source = _SOURCE[part]
+        if r.problem.startswith("logreg_"):    # the real-data study (igrm/sgdm_real.py)
+            source += "; docs/theory.md (T96)-(T99); docs/modified_flows.md §4.5"
         detail = (f"log-log fit over {r.n_points} step sizes h in [{r.h_min:.3g}, {r.h_max:.3g}], window {r.window}; "
                   f"{float(ci):.0%} interval of the order [{r.slope - hw:.3f}, {r.slope + hw:.3f}] (t, {r.n_points - 2} df); "
                   f"eps = hL0/(1-beta)^2 <= {eps_max:.3g} "

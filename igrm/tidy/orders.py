@@ -14,7 +14,7 @@ from ..orders import DET_FLOWS, SGDM_FLOWS, fit_slopes
 
 
 def orders_tables(results) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(errors, slopes) of one family's result files (gdm, sgdm, or higher = gdm3): the long
+    """(errors, slopes) of one family's result files (gdm, sgdm, sgdm_real, or higher = gdm3): the long
     error table and the fitted slope of each of its (problem, β, comparison, flow, window)."""
     frames = [f for f in (tidy_orders(a, t) for a, t in results) if len(f)]
     errors = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -80,11 +80,11 @@ def tidy_orders(arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> p
                                  "window": "all", "h": rows_h[j], "eps": float(arrays["eps"][j]),
                                  "error": float(arrays["errors"][fi, j]), "error_std": math.nan, "n_streams": 1,
                                  "reference_error": float(arrays["reference_error"][fi, j])})
-    elif kind == "sgdm":
+    elif kind in ("sgdm", "sgdm_real"):   # sgdm_real: igrm.sgdm_real (check_* NaN on unchecked streams)
         for flow, key, chk in ((SGDM_FLOWS[0], "err_full", "check_full"), (SGDM_FLOWS[1], "err_noreg", "check_noreg")):
             e = np.asarray(arrays[key], dtype=np.float64)  # (S, H)
             add("sgdm", flow, "all", np.sqrt(np.mean(e * e, axis=0)), std=e.std(axis=0, ddof=1) if len(e) > 1 else None,
-                ns=e.shape[0], ref=np.max(arrays[chk], axis=0))
+                ns=e.shape[0], ref=np.nanmax(arrays[chk], axis=0))
         for i, (flow, key) in enumerate(zip(DET_FLOWS, ("det_err_full", "det_err_noreg", "det_err_flow2", "det_err_flow1"))):
             add("sgdm_deterministic", flow, "all", arrays[key], ref=arrays["det_check"][i])
     else:
