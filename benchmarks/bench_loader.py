@@ -250,15 +250,19 @@ def time_steps(makers, device, args):
 
 
 # ------------------------------------------------------------------ machine
-def machine(device):
-    info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-            "nproc": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": str(device)}
+def cpu_model() -> str:
+    """lscpu's model name ('unknown' without lscpu); also used by gpu_check.py."""
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        info["cpu_model"] = next((ln.split(":", 1)[1].strip() for ln in out.splitlines()
-                                  if ln.startswith("Model name")), "unknown")
     except (OSError, subprocess.SubprocessError):
-        info["cpu_model"] = "unknown"
+        return "unknown"
+    return next((ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("Model name")), "unknown")
+
+
+def machine(device):
+    info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
+            "nproc": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": str(device),
+            "cpu_model": cpu_model()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda

@@ -141,12 +141,9 @@ def peak_for(name: str | None):
 def sec_card(ctx):
     info = {"mode": ctx["mode"], "python": platform.python_version(), "torch": torch.__version__,
             "cuda_build": torch.version.cuda, "nproc": os.cpu_count(), "host": platform.node()}
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-        info["cpu_model"] = next((ln.split(":", 1)[1].strip() for ln in out.splitlines()
-                                  if ln.startswith("Model name")), "unknown")
-    except (OSError, subprocess.SubprocessError):
-        info["cpu_model"] = "unknown"
+    from bench_loader import cpu_model
+
+    info["cpu_model"] = cpu_model()
     if ctx["mode"] == "gpu":
         p = torch.cuda.get_device_properties(0)
         info.update(gpu=p.name, memory_gib=round(p.total_memory / 2**30, 1), sm_count=p.multi_processor_count,

@@ -55,14 +55,10 @@ def _exact(G1: np.ndarray, b: int, sampler: str) -> tuple[float, float]:
     return tr1 / b * (1.0 if sampler == "iid" else (N - b) / (N - 1)), float(m @ m)
 
 
-def _batches(G1: np.ndarray, b: int, L: int, sampler: str, rng: np.random.Generator, R: int):
-    """(phases (R,), iterator of L (R, P) mini-batch gradients) for one block of R streams,
-    drawn as igrm.noise.minibatch_indices draws them (epoch: a fresh permutation at a random
-    phase per block)."""
-    N = len(G1)
-    if sampler == "iid":
-        idx = rng.integers(0, N, size=(R, L, b))
-        return np.zeros(R, dtype=np.int64), (G1[idx[:, t]].mean(1) for t in range(L))
+def epoch_indices(N: int, b: int, L: int, R: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(phases (R,), example indices (R, L, b)) of R streams of L epoch-sampler batches, as
+    igrm.noise.minibatch_indices draws them: a fresh permutation per epoch of M = N // b
+    batches, the stream starting at a random phase."""
     M = N // b
     phases = rng.integers(0, M, size=R)
     idx = np.empty((R, L, b), dtype=np.int64)
@@ -70,6 +66,17 @@ def _batches(G1: np.ndarray, b: int, L: int, sampler: str, rng: np.random.Genera
         need = int(math.ceil((phases[r] + L) / M))
         perms = np.concatenate([rng.permutation(N)[: M * b].reshape(M, b) for _ in range(need)])
         idx[r] = perms[phases[r]: phases[r] + L]
+    return phases, idx
+
+
+def _batches(G1: np.ndarray, b: int, L: int, sampler: str, rng: np.random.Generator, R: int):
+    """(phases (R,), iterator of L (R, P) mini-batch gradients) for one block of R streams,
+    drawn as igrm.noise.minibatch_indices draws them (epoch: :func:`epoch_indices`)."""
+    N = len(G1)
+    if sampler == "iid":
+        idx = rng.integers(0, N, size=(R, L, b))
+        return np.zeros(R, dtype=np.int64), (G1[idx[:, t]].mean(1) for t in range(L))
+    phases, idx = epoch_indices(N, b, L, R, rng)
     return phases, (G1[idx[:, t]].mean(1) for t in range(L))
 
 

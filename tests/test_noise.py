@@ -528,14 +528,10 @@ def planted_mixed_stream(G1, b, L, rng, R, tau_non):
     """R streams of L epoch-sampler batch gradients: the mean of b per-example gradients (the
     additive part) plus a non-additive part drawn independently per batch, N(0, tau_non/P · I)
     (a planted share). Phases uniform, fresh permutation per epoch; returns (phases, (L, R, P))."""
+    from igrm.noise_calibration import epoch_indices
+
     Nex, P = G1.shape
-    M = Nex // b
-    phases = rng.integers(0, M, size=R)
-    idx = np.empty((R, L, b), dtype=np.int64)
-    for r in range(R):
-        need = int(np.ceil((phases[r] + L) / M))
-        perms = np.concatenate([rng.permutation(Nex)[: M * b].reshape(M, b) for _ in range(need)])
-        idx[r] = perms[phases[r]: phases[r] + L]
+    phases, idx = epoch_indices(Nex, b, L, R, rng)
     g = G1[idx].mean(2) + rng.normal(size=(R, L, P)) * np.sqrt(tau_non / P)
     return phases, g.transpose(1, 0, 2)
 
