@@ -75,6 +75,16 @@ def tquantile(p: float, df):
     return float(q) if q.ndim == 0 else q
 
 
+def mean_halfwidth(sd, n, level: float):
+    """Half-width of the two-sided ``level`` t-interval of a mean of n values with SD ``sd``:
+    t_{(1+level)/2, n−1} · sd/√n (docs/theory.md (T47) with one group); NaN where n < 2.
+    ``sd`` and ``n`` may be arrays."""
+    sd, n = np.asarray(sd, dtype=float), np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hw = np.where(n >= 2, tquantile(0.5 + level / 2, np.where(n >= 2, n - 1, 1)) * sd / np.sqrt(n), np.nan)
+    return float(hw) if hw.ndim == 0 else hw
+
+
 def ols_slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Least-squares slope of y on x; y may be (B, N) (one slope per row)."""
     x = np.asarray(x, dtype=float)

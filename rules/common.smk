@@ -477,7 +477,7 @@ def explicit_study_claims_cfg(wildcards=None):
 
 def explicit_study_fig_cfg(wildcards=None):
     a = config["train"]["analysis"]
-    return {k: a[k] for k in ("max_epsilon", "max_penalty_curvature")}
+    return {k: a[k] for k in ("max_epsilon", "max_penalty_curvature", "ci")}
 
 
 # ---------------------------------------------------------------- gradient noise

@@ -22,7 +22,7 @@ rule plot_sharpness_runs:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=analysis_cfg("eta", "dataset", "model"),
+        cfg=analysis_cfg("eta", "dataset", "model", "ci"),
     script:
         "../scripts/fig/sharpness_runs.py"
 

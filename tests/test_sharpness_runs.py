@@ -113,5 +113,6 @@ def test_too_few_seeds_inconclusive():
 def test_plot_writes_pdf_and_png(tmp_path):
     t = _grid(-1.0, seeds=3)
     paths = [tmp_path / "s.pdf", tmp_path / "s.png"]
-    plot_sharpness_runs(finals=t["finals"], points=t["sharpness"], paths=paths, eta=None, dataset=None, model=None)
+    plot_sharpness_runs(finals=t["finals"], points=t["sharpness"], paths=paths, eta=None, dataset=None, model=None,
+                        ci=0.95)
     assert all(p.stat().st_size > 1000 for p in paths)

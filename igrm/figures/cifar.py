@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..stats import tquantile
+from ..stats import mean_halfwidth
 from ..validity import epsilon_bound, expansion_parameters
 from ..tidy.runs import SETTING, beta_sweep_etas, close, explicit_groups, select_finals
 from .style import beta_color, figure, legend_below, save
@@ -66,8 +66,8 @@ def _agg(df: pd.DataFrame, by: Sequence[str], value: str, ci: float) -> pd.DataF
         v = ok[value].to_numpy(dtype=float)
         rows.append({**dict(zip(by, key)), "mean": float(v.mean()) if v.size else math.nan,
                      "std": float(v.std(ddof=1)) if v.size >= 2 else math.nan,
-                     "ci": float(tquantile(0.5 + ci / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
-                     if v.size >= 2 else math.nan, "n": int(v.size),
+                     "ci": mean_halfwidth(v.std(ddof=1), v.size, ci) if v.size >= 2 else math.nan,
+                     "n": int(v.size),
                      "n_diverged": int((g["status"] == "diverged").sum())})
     return pd.DataFrame(rows, columns=[*by, "mean", "std", "ci", "n", "n_diverged"])
 
@@ -202,8 +202,7 @@ def plot_curves(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, 
             e = ep[ep["run_id"].isin(done["run_id"])]
             if len(e):
                 s = e.groupby("epoch")["test_acc"].agg(["mean", "std", "count"])
-                half = tquantile(0.5 + ci / 2, s["count"] - 1) * s["std"] / np.sqrt(s["count"])
-                half = np.nan_to_num(np.asarray(half, dtype=float))
+                half = np.nan_to_num(mean_halfwidth(s["std"], s["count"], ci))
                 col = beta_color(beta)
                 ax.plot(s.index, s["mean"], color=col,
                         label=f"β={beta:g} (n={len(done)}" + (f", {n_div} diverged" if n_div else "") + ")")
@@ -270,8 +269,7 @@ def plot_explicit(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence
             e = ep[ep["run_id"].isin(done["run_id"])]
             if len(e):
                 s = e.groupby("epoch")["test_acc"].agg(["mean", "std", "count"])
-                half = np.nan_to_num(np.asarray(tquantile(0.5 + ci / 2, s["count"] - 1) * s["std"]
-                                                / np.sqrt(s["count"]), dtype=float))
+                half = np.nan_to_num(mean_halfwidth(s["std"], s["count"], ci))
                 ax_c.plot(s.index, s["mean"], color=col, ls=styles[kind],
                           label=f"{label} (n={len(done)}" + (f", {n_div} div." if n_div else "") + ")")
                 ax_c.fill_between(s.index, s["mean"] - half, s["mean"] + half, color=col, alpha=0.15, lw=0)
@@ -281,8 +279,7 @@ def plot_explicit(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence
             v = done["final_test_acc"].to_numpy(dtype=float)
             labels.append(label)
             means.append(float(v.mean()) if v.size else math.nan)
-            stds.append(float(tquantile(0.5 + ci / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
-                        if v.size >= 2 else 0.0)
+            stds.append(mean_halfwidth(v.std(ddof=1), v.size, ci) if v.size >= 2 else 0.0)
             colors.append(col)
             ns_all.append(f"n={v.size}" + (f"\n{n_div} div." if n_div else ""))
     if labels:

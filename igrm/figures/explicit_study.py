@@ -9,7 +9,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from ..stats import tquantile
+from ..stats import mean_halfwidth
 from ..validity import epsilon_bound
 from .style import figure, save
 
@@ -20,15 +20,13 @@ def _mu_color(f: float) -> str:
     return plt.get_cmap("viridis")(0.85 * (1 - float(f)))
 
 
-def _mean_ci(g: pd.DataFrame, col: str):
-    """s, mean over seeds, and the 95% t-interval half-width (NaN below 2 seeds)."""
+def _mean_ci(g: pd.DataFrame, col: str, level: float):
+    """s, mean over seeds, and the ``level`` t-interval half-width (NaN below 2 seeds)."""
     piv = g.pivot_table(index="s", columns="seed", values=col)
     n = piv.notna().sum(axis=1).to_numpy()
     m = piv.mean(axis=1).to_numpy()
     sd = piv.std(axis=1, ddof=1).to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        hw = np.where(n >= 2, tquantile(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n), np.nan)
-    return piv.index.to_numpy(), m, hw
+    return piv.index.to_numpy(), m, mean_halfwidth(sd, n, level)
 
 
 def _band(ax, x, m, hw, color, label, ls="-"):
@@ -39,7 +37,7 @@ def _band(ax, x, m, hw, color, label, ls="-"):
 
 
 def plot_explicit_in_range(*, table: pd.DataFrame, paths: Iterable, max_epsilon: float,
-                           max_penalty_curvature: float) -> None:
+                           max_penalty_curvature: float, ci: float) -> None:
     """One row of four panels per setting (β, η): parameter distance and test-logit RMS
     distance of each explicit run (μ = f·μ*, f = 0 is plain GD) to GD+M against time
     s = kη (mean over seeds ± 95% t-interval), the expansion parameters ε = η|λ_max|/(1−β)
@@ -61,11 +59,11 @@ def plot_explicit_in_range(*, table: pd.DataFrame, paths: Iterable, max_epsilon:
             gf = gf[gf["record"] > 0]
             lab = "plain GD (μ=0)" if f == 0 else f"μ = {f:g}·μ*"
             for ax, col in ((ax_p, "param_dist"), (ax_f, "function_dist")):
-                x, m, hw = _mean_ci(gf, col)
+                x, m, hw = _mean_ci(gf, col, ci)
                 _band(ax, x, m, hw, _mu_color(f), lab)
             gl = ex[np.isclose(ex["mu_fraction"], f)].copy()
             gl["dlam"] = gl["lambda_max"].to_numpy() - ref.loc[list(zip(gl["seed"], gl["record"]))].to_numpy()
-            x, m, hw = _mean_ci(gl, "dlam")
+            x, m, hw = _mean_ci(gl, "dlam", ci)
             _band(ax_l, x, m, hw, _mu_color(f), lab)
         ax_l.axhline(0, color="0.3", lw=0.8)
         bound = epsilon_bound(beta=beta, max_epsilon=max_epsilon)
@@ -95,5 +93,5 @@ def plot_explicit_in_range(*, table: pd.DataFrame, paths: Iterable, max_epsilon:
         axes[0, 0].text(0.5, 0.5, "no tracking-study runs", ha="center", transform=axes[0, 0].transAxes)
     save(fig, paths, caption=("Explicit IGR-M baseline inside its range: distance of plain GD at η on "
                               "E + μ‖∇E‖² (μ = f·μ*, μ* = βη/(2(1−β))) to full-batch GD+M started on its slow "
-                              "manifold, at matched time s = kη; mean over seeds with 95% t-intervals; range "
-                              "monitor per seed with the declared thresholds."))
+                              f"manifold, at matched time s = kη; mean over seeds with {100 * ci:g}% t-intervals "
+                              "(train.analysis.ci); range monitor per seed with the declared thresholds."))

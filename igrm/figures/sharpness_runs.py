@@ -14,26 +14,25 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..stats import tquantile
-from ..tidy.runs import SETTING, close, select_finals, setting_label
-from .cifar import _empty, _plot_eta
+from ..stats import mean_halfwidth
+from ..tidy.runs import SETTING, close, select_finals
+from .cifar import _empty, _plot_eta, setting_label
 from .style import beta_color, figure, save
 
 PANELS = (("lambda_max", "λ_max(∇²E)"), ("trace", "tr ∇²E (Hutchinson)"), ("grad_norm_sq", "‖∇E‖²"))
 
 
-def _mean_ci(v: np.ndarray, level: float = 0.95) -> tuple[float, float, int]:
+def _mean_ci(v: np.ndarray, level: float) -> tuple[float, float, int]:
     v = v[np.isfinite(v)]
     if not v.size:
         return math.nan, math.nan, 0
     if v.size < 2:
         return float(v.mean()), 0.0, 1
-    return float(v.mean()), float(tquantile(1 - (1 - level) / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)), \
-        int(v.size)
+    return float(v.mean()), mean_halfwidth(v.std(ddof=1), v.size, level), int(v.size)
 
 
 def plot_sharpness_runs(*, finals: pd.DataFrame, points: pd.DataFrame, paths: Sequence, eta: float | None,
-                        dataset: str | None, model: str | None) -> None:
+                        dataset: str | None, model: str | None, ci: float) -> None:
     """The figure of the module docstring, for the setting (dataset, model, width, batch)
     with the most SGD+M runs at its plotted η (``eta``, or the η with the most β values)."""
     f = select_finals(finals=finals, epochs=None, spread_window=None, dataset=dataset, model=model)
@@ -59,7 +58,7 @@ def plot_sharpness_runs(*, finals: pd.DataFrame, points: pd.DataFrame, paths: Se
             xs, ms, cs = [], [], []
             dx = (i - (n_b - 1) / 2) * 0.012 * span          # side by side: the runs share epoch 0
             for e, ge in gb.groupby("epoch", sort=True):
-                m, c, n = _mean_ci(ge[q].to_numpy(dtype=float))
+                m, c, n = _mean_ci(ge[q].to_numpy(dtype=float), ci)
                 xs.append(e + dx), ms.append(m), cs.append(c)
                 ns.append(n)
             ax.errorbar(xs, ms, yerr=cs, marker="o", ms=3, capsize=2, color=beta_color(beta), label=f"β={beta:g}")
@@ -70,7 +69,7 @@ def plot_sharpness_runs(*, finals: pd.DataFrame, points: pd.DataFrame, paths: Se
         col = {"lambda_max": "final_lambda_max", "trace": "final_trace", "grad_norm_sq": "final_grad_norm_sq"}[q]
         bx, bm, bc = [], [], []
         for beta, gb in done.groupby("beta", sort=True):
-            m, c, _ = _mean_ci(gb[col].to_numpy(dtype=float))
+            m, c, _ = _mean_ci(gb[col].to_numpy(dtype=float), ci)
             bx.append(beta), bm.append(m), bc.append(c)
         axf.errorbar(bx, bm, yerr=bc, marker="s", capsize=3, color="#1f77b4")
         for xb, mb in zip(bx, bm):
@@ -85,7 +84,7 @@ def plot_sharpness_runs(*, finals: pd.DataFrame, points: pd.DataFrame, paths: Se
     save(fig, paths, caption=(
         f"Sharpness of the training loss of SGD+M at fixed effective learning rate η = {eta_k:g} "
         f"({setting_label(key)}), on each run's fixed measurement set (train-mode BatchNorm, unaugmented). "
-        "Top: λ_max (power iteration; hollow circles: not converged, lower bounds), Hutchinson's trace and "
-        "‖∇E‖² against the epoch, one line per β; bottom: the last point's values against β. Mean ± 95% "
-        f"t-interval over seeds ({n_txt} completed seeds per point). Flow (2)'s mechanism: the final "
+        "Top: λ_max (Lanczos or power iteration, train.sharpness.algorithm; hollow circles: not converged, "
+        "lower bounds), Hutchinson's trace and ‖∇E‖² against the epoch, one line per β; bottom: the last "
+        f"point's values against β. Mean ± {100 * ci:g}% t-interval over seeds ({n_txt} completed seeds per point). Flow (2)'s mechanism: the final "
         "values fall with β (claims sharpness_runs/*)."))
