@@ -100,7 +100,7 @@ def range_monitor(*, lam: np.ndarray, beta: float, eta: float, mu: float, max_ep
 
 
 def seed_slope(*, x: Sequence[float], y: Sequence[float]) -> float:
-    """Least-squares slope of one seed's values y on the levels x (docs/theory.md (T74))."""
+    """Least-squares slope of one seed's values y on the levels x (docs/theory.md (T72), used in (T74))."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     xc = x - x.mean()
     return float(xc @ (y - y.mean()) / (xc @ xc))

@@ -177,6 +177,27 @@ def _first_n(effect: float, se_df, level: float, power: float, n_min: int, cap: 
     return hi
 
 
+def paired_t(d, level: float) -> Interval:
+    """Mean of per-seed paired differences with its t-interval: d̄ ± t_{1−α/2, n−1} s/√n
+    (docs/theory.md (T74)). se NaN for n < 2."""
+    d = np.asarray(d, float)
+    n = d.size
+    if n < 2:
+        return Interval(float(d.mean()) if n else math.nan, math.nan, math.nan, level)
+    return Interval(float(d.mean()), float(d.std(ddof=1) / math.sqrt(n)), float(n - 1), level)
+
+
+def seeds_needed_paired(effect: float, sd: float, level: float, n_min: int, cap: int = SEEDS_CAP) -> int | None:
+    """Smallest n ≥ max(2, n_min) with MDE = (t_{1−α/2,n−1} + t_{0.8,n−1})·sd/√n ≤ |effect|
+    ((T49) with the paired SE of (T74)); None above ``cap`` or if not estimable."""
+    if not (math.isfinite(effect) and math.isfinite(sd)) or effect == 0:
+        return None
+    for n in range(max(2, int(n_min)), cap + 1):
+        if mde(sd / math.sqrt(n), n - 1, level, POWER) <= abs(effect):
+            return n
+    return None
+
+
 def seeds_needed_slope(effect: float, sd: float, x_levels: Sequence[float], level: float,
                        power: float = POWER, n_min: int = 2, cap: int = SEEDS_CAP) -> int | None:
     """Seeds per level at which the OLS slope's MDE reaches ``effect``: SE(n) = sd/√(n·Sxx₁)

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from igrm.claims import FAILS, INCONCLUSIVE, OUT_OF_RANGE, REPRODUCES
-from igrm.claims.explicit_study import explicit_study_claims, paired_t
+from igrm.claims.explicit_study import explicit_study_claims
+from igrm.stats import paired_t
 from igrm.explicit_study import (_MLP, _loss, at_loss_level, explicit_study, lambda_max, matched_steps,
                                  range_monitor, slow_manifold_previous, time_average, trajectory_distances)
 from igrm.tidy.explicit_study import tidy_explicit_study

@@ -81,7 +81,8 @@ def test_claims_summary_is_one_line_per_paper_claim(workdir):
         key = line["rows"].split("#")[1]
         assert [line[v] for v in verdicts] == [int(by_claim.loc[key].get(v, 0)) for v in verdicts], key
         rep, fail = line["reproduces"], line["does not reproduce"]
-        expected = ("mixed" if rep and fail else "reproduces" if rep else "does not reproduce" if fail
+        expected = ("mixed" if rep and fail else "reproduces where decided" if rep and line["inconclusive"]
+                    else "reproduces" if rep else "does not reproduce" if fail
                     else "inconclusive" if line["inconclusive"] else "out of range")
         assert line["verdict"] == expected, line.to_dict()
         assert line["headline_id"] in set(claims.loc[claims["paper_claim"] == key, "id"])

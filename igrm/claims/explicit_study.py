@@ -32,33 +32,12 @@ import numpy as np
 import pandas as pd
 
 from ..explicit_study import at_loss_level, seed_slope, time_average
-from ..stats import POWER, SEEDS_CAP, Interval, bonferroni_level, ci_verdict, mde
+from ..stats import POWER, SEEDS_CAP, bonferroni_level, ci_verdict, mde, paired_t, seeds_needed_paired
 from ..validity import epsilon_bound
 from . import INCONCLUSIVE, OUT_OF_RANGE, frame, row
 
 SRC = "docs/theory.md (T29)–(T30), (T70)–(T75); docs/igrm_baseline.md, Inside its range"
 FAMILY = 2   # rows per family, Bonferroni (T56)
-
-
-def paired_t(d, level: float) -> Interval:
-    """Mean of per-seed paired differences with its t-interval: d̄ ± t_{1−α/2, n−1} s/√n
-    (docs/theory.md (T74)). se NaN for n < 2."""
-    d = np.asarray(d, float)
-    n = d.size
-    if n < 2:
-        return Interval(float(d.mean()) if n else math.nan, math.nan, math.nan, level)
-    return Interval(float(d.mean()), float(d.std(ddof=1) / math.sqrt(n)), float(n - 1), level)
-
-
-def seeds_needed_paired(effect: float, sd: float, level: float, n_min: int, cap: int = SEEDS_CAP) -> int | None:
-    """Smallest n ≥ max(2, n_min) with MDE = (t_{1−α/2,n−1} + t_{0.8,n−1})·sd/√n ≤ |effect|
-    ((T49) with the paired SE of (T74)); None above ``cap`` or if not estimable."""
-    if not (math.isfinite(effect) and math.isfinite(sd)) or effect == 0:
-        return None
-    for n in range(max(2, int(n_min)), cap + 1):
-        if mde(sd / math.sqrt(n), n - 1, level, POWER) <= abs(effect):
-            return n
-    return None
 
 
 def seed_statistics(g: pd.DataFrame, *, mu_fractions) -> dict:

@@ -22,6 +22,9 @@ import pandas as pd
 from . import FAILS, INCONCLUSIVE, OUT_OF_RANGE, REPRODUCES, VERDICTS
 
 MIXED = "mixed"
+#: some in-range rows reproduce, none fails, some are inconclusive: the rows are not tested
+#: jointly (no correction over a claim's rows), so the line does not read as a plain "reproduces"
+PARTLY = "reproduces where decided"
 SUMMARY_COLUMNS = ["claim", "source", "verdict", *VERDICTS, "headline", "headline_id", "rows"]
 
 
@@ -108,7 +111,7 @@ def claim_verdict(counts: dict[str, int]) -> str:
     if rep and fail:
         return MIXED
     if rep:
-        return REPRODUCES
+        return PARTLY if counts.get(INCONCLUSIVE, 0) else REPRODUCES
     if fail:
         return FAILS
     if counts.get(INCONCLUSIVE, 0):
@@ -120,7 +123,7 @@ def _headline(rows: pd.DataFrame, verdict: str, prefer: str = "") -> pd.Series:
     """The row that speaks for the claim: the first in-range row with the claim's verdict
     (for 'mixed', the first that does not reproduce: the reader must see it), one with a
     measured number before one without, else the first row."""
-    want = {MIXED: FAILS}.get(verdict, verdict)
+    want = {MIXED: FAILS, PARTLY: REPRODUCES}.get(verdict, verdict)
     if prefer:   # only where it holds a row of the claim's verdict: a mixed claim still shows a failure
         preferred = rows[rows["id"].str.contains(prefer, regex=True)]
         rows = preferred if (preferred["verdict"] == want).any() else rows

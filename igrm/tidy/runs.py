@@ -252,6 +252,13 @@ def concat_finals(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
     return df.drop_duplicates(subset=["run_id"]).reset_index(drop=True)
 
 
+def concat_points(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """The sharpness points of several grids in one frame, each (run, epoch) once (grids share runs)."""
+    frames = [f for f in frames if len(f)]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return df.drop_duplicates(subset=["run_id", "epoch"]).reset_index(drop=True) if len(df) else df
+
+
 # =========================================================================== selections
 def select_finals(*, finals: pd.DataFrame, epochs: pd.DataFrame | None, spread_window: int | None,
                   dataset: str | None, model: str | None) -> pd.DataFrame:

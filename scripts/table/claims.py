@@ -13,7 +13,7 @@ CAPTION = (
 )
 SUMMARY_CAPTION = (
     "One line per claim of the paper: the verdict of its in-range decided rows (mixed: some "
-    "reproduce, some do not), the rows by verdict, and the headline row's measured value with "
+    "reproduce, some do not; reproduces where decided: none fails, some are inconclusive), the rows by verdict, and the headline row's measured value with "
     "the uncertainty its row states. Out-of-range rows are findings about where the theory "
     "applies, not evidence for or against it. Detail rows: claims.md."
 )
