@@ -36,21 +36,21 @@ rule all:
     localrule: True
 
 
-# No SLURM job outlives its run (igrm/slurm.py): a second Ctrl-C or a killed head process
+# No SLURM job outlives its run (igrm/pipeline/slurm.py): a second Ctrl-C or a killed head process
 # would leave jobs running that Snakemake no longer tracks.
 onstart:
-    from igrm.slurm import on_start
+    from igrm.pipeline.slurm import on_start
 
     on_start(log)
 
 
 onsuccess:
-    from igrm.slurm import on_end
+    from igrm.pipeline.slurm import on_end
 
     on_end(log, failed=False)
 
 
 onerror:
-    from igrm.slurm import on_end
+    from igrm.pipeline.slurm import on_end
 
     on_end(log, failed=True)

@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from igrm.models import build_model
-from igrm.train import augment_batch, reflect_pad_u8, to_device_uint8
+from igrm.batches import augment_batch, reflect_pad_u8, to_device_uint8
 
 OUT = Path(__file__).resolve().parent / "out"
 AUGMENT = ["crop+flip", "cutout"]
@@ -109,12 +109,12 @@ class DeviceLoader:
             if self.prepad:
                 xb = self._prepadded_batch(idx)
             else:
-                xb = augment_batch(None, AUGMENT, self.g_aug, self.mean, self.std, PAD, CUTOUT,
+                xb = augment_batch(None, AUGMENT, self.g_aug, self.mean, self.std, pad=PAD, cutout_size=CUTOUT,
                                    padded=self.xpad, idx=idx)
             yield xb.contiguous(memory_format=torch.channels_last), self.y[idx]
 
     def _prepadded_batch(self, idx):
-        from igrm.train import batch_cutout, batch_flip, normalize
+        from igrm.batches import batch_cutout, batch_flip, normalize
 
         B, dev = len(idx), self.device
         off = torch.randint(0, 2 * PAD + 1, (2, B), generator=self.g_aug, device=dev)

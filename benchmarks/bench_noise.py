@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from igrm import noise as N
-from igrm.config import schema_defaults
+from igrm.pipeline.config import schema_defaults
 from igrm.models import build_model, n_params
 
 # the grid of docs/performance.md "Gradient-noise estimates" (k up to 200: longer than the

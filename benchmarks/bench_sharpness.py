@@ -34,11 +34,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from igrm.config import schema_defaults
+from igrm.pipeline.config import schema_defaults
 from igrm.models import build_model
 from igrm.sharpness import lambda_max
 from igrm.validity import expansion_parameters
-from igrm.train import TRAIN_KEYS, normalize, seed_for, step_sizes, to_device_uint8, train, unpack_data
+from igrm.batches import normalize, seed_for, to_device_uint8, unpack_data
+from igrm.train import TRAIN_KEYS, step_sizes, train
 
 OUT = Path(__file__).resolve().parent / "out"
 

@@ -19,7 +19,7 @@ each recorded even if it fails (the error is in the report, the others still run
 5. ``explicit_bf16``: the explicit IGR-M baseline (double backward) under bf16: finite, its
    step time, and ``compile`` falling back to eager.
 6. ``concurrency``: k = 1, 2, 4 (CPU: 1, 2) training processes at once on one GPU, each in its
-   own igrm.gpuslots slot (``runs_per_gpu = k``): aggregate img/s, the GPU-hour factor
+   own igrm.pipeline.gpuslots slot (``runs_per_gpu = k``): aggregate img/s, the GPU-hour factor
    thr(k)/thr(1), and each run's metrics against the same run alone.
 7. ``snakemake``: a 2-epoch paper-preset job end to end, ``snakemake --profile profiles/local
    --resources gpu=2`` with ``train.runs_per_gpu: 2`` (two concurrent jobs on the one GPU),
@@ -51,7 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from igrm.io import atomic_path  # noqa: E402
+from igrm.pipeline.io import atomic_path  # noqa: E402
 
 OUT = REPO / "benchmarks" / "out" / "gpu_check"
 #: dense bf16 tensor-core peaks, FLOP/s (vendor spec sheets, without sparsity)
@@ -253,7 +253,7 @@ CONC_RUN = textwrap.dedent("""
     import json, sys, time, numpy as np, torch
     sys.path.insert(0, {repo!r})
     torch.set_num_threads(1)
-    from igrm.gpuslots import acquire_gpu
+    from igrm.pipeline.gpuslots import acquire_gpu
     cfg, data_npz, out_npz, k = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
     with acquire_gpu(n_gpus=1, lock_dir=sys.argv[5], runs_per_gpu=k, timeout=0) as ids:
         from igrm.train import train
@@ -341,7 +341,7 @@ def sec_concurrency(ctx):
 
 
 def sec_snakemake(ctx):
-    from igrm.config import num
+    from igrm.pipeline.config import num
     from tests.archives import make_cifar10, md5_of
 
     mode, s = ctx["mode"], SIZES[ctx["mode"]]
@@ -394,7 +394,7 @@ def sec_snakemake(ctx):
     if mode == "gpu":
         return out
     from igrm.data import load_prepared
-    from igrm.io import read_h5
+    from igrm.pipeline.io import read_h5
 
     shared, attrs = read_h5(wd / targets[0])
     cfg = {k: v for k, v in json.loads(attrs["config"]).items() if k != "dataset"}

@@ -20,7 +20,7 @@ Four image-classification datasets (docs/theory.md §8):
   checked (:class:`UnsafeArchiveError`); MNIST-style data are gzipped idx files.
 * :func:`prepare` writes ``train/images``, ``train/labels``, ``test/images``,
   ``test/labels`` (uint8 NHWC, int64) with checksums, sources, per-channel statistics
-  and provenance, atomically through :func:`igrm.io.write_h5`;
+  and provenance, atomically through :func:`igrm.pipeline.io.write_h5`;
   :func:`load_prepared` reads it back.
 
 See docs/data.md for sources, checksums, offline pre-staging and the safety rules.
@@ -46,7 +46,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from igrm.io import atomic_path, current_umask, now_iso, provenance, read_h5, write_h5
+from igrm.pipeline.io import atomic_path, current_umask, now_iso, provenance, read_h5, write_h5
 
 log = logging.getLogger("igrm")
 
@@ -219,7 +219,7 @@ DEFAULT_DATASET = "cifar10"
 
 def source_defaults() -> dict[str, Any]:
     """The schema's defaults of one dataset's source config (the same for every dataset)."""
-    from igrm.config import schema_defaults
+    from igrm.pipeline.config import schema_defaults
 
     return schema_defaults(f"data/{DEFAULT_DATASET}")
 
@@ -252,7 +252,7 @@ def spec_for(name: str | DatasetSpec, cfg: Mapping[str, Any] | None = None) -> D
     """
     import dataclasses
 
-    from igrm.config import ConfigError
+    from igrm.pipeline.config import ConfigError
 
     spec = get_spec(name)
     overrides = dict((cfg or {}).get("md5") or {})
@@ -271,7 +271,7 @@ def resolve_cfg(name: str, cfg: Mapping[str, Any] | None = None) -> dict[str, An
     """``cfg`` over the schema's defaults (:func:`source_defaults`), type-checked; errors name
     the key ``data.<name>.<key>``. Keys this module does not know are kept (other stages may
     read them)."""
-    from igrm.config import ConfigError
+    from igrm.pipeline.config import ConfigError
 
     out = {**source_defaults(), **dict(cfg or {})}
     key = f"data.{name}"
@@ -560,7 +560,7 @@ def download(name: str | DatasetSpec, dest_dir: str | os.PathLike,
 
 def _remove_partial(final: Path) -> None:
     """Delete what a killed earlier download left beside ``final``: the staging folder
-    (pooch's temporary files) and temporary records (``.<filename>.*.part``, igrm.io.atomic_path)."""
+    (pooch's temporary files) and temporary records (``.<filename>.*.part``, igrm.pipeline.io.atomic_path)."""
     staging = final.parent / STAGING
     leftovers = [*staging.iterdir()] if staging.is_dir() else []
     leftovers += final.parent.glob(f".{final.name}.*.part")
@@ -837,7 +837,7 @@ _JSON_ATTRS = ("source_urls", "md5", "sha256", "archives", "config", "versions")
 def prepare(name: str | DatasetSpec, raw_paths, out_h5: str | os.PathLike,
             cfg: Mapping[str, Any] | None = None) -> Path:
     """Verify the archives (MD5 against the registry), parse them and write ``out_h5``
-    atomically (one write, via :func:`igrm.io.write_h5`).
+    atomically (one write, via :func:`igrm.pipeline.io.write_h5`).
 
     ``raw_paths``: the paths :func:`download` returned (or the folder holding them).
     Datasets: ``train/images``, ``test/images`` (uint8, N x H x W x C), ``train/labels``,

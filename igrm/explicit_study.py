@@ -249,7 +249,7 @@ def _run(*, model, theta0, data, method: str, beta: float, h: float, mu: float, 
 
 
 def setting_tag(*, beta: float, eta: float) -> str:
-    from .config import num
+    from .pipeline.config import num
 
     return f"beta{num(beta)}_eta{num(eta)}"
 

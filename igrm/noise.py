@@ -396,7 +396,7 @@ def _as_tensors(data, device) -> dict[str, Any]:
         x, y = data
         return {"_noise_tensors": True, "x": torch.as_tensor(x).to(device),
                 "y": torch.as_tensor(y).to(device), "u8": False}
-    from .train import to_device_uint8, unpack_data
+    from .batches import to_device_uint8, unpack_data
 
     d = unpack_data(data)
     return {"_noise_tensors": True, "x": to_device_uint8(d["train/images"], device).contiguous(),
@@ -409,9 +409,7 @@ def _as_tensors(data, device) -> dict[str, Any]:
 def _batch_inputs(t, idx, augment, aug_gen, pad, cutout_size):
     x = t["x"][idx]
     if t["u8"]:
-        from .train import augment_batch
-
-        x = augment_batch(x, augment, aug_gen, t["mean"], t["std"], pad, cutout_size).contiguous()
+        x = augment_batch(x, augment, aug_gen, t["mean"], t["std"], pad=pad, cutout_size=cutout_size).contiguous()
     return x, t["y"][idx]
 
 
@@ -527,7 +525,7 @@ def load_model(model_state, *, seed: int, num_classes: int, in_channels: int,
     checkpoint dict ({'model': state_dict, 'cfg': ...}). A state_dict of None is a fresh
     init of spec's model, seeded by ``seed``: ``({"model": "small_cnn", "width": 0.25}, None)``."""
     from .models import build_model
-    from .train import seed_for
+    from .batches import seed_for
 
     if isinstance(model_state, (tuple, list)):
         spec, sd = dict(model_state[0]), model_state[1]
@@ -598,7 +596,7 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
     group_trace_add, group_trace_nonadd (S×G), group_cov_hist_mix. ``eval_control``: also the
     epoch sampler with BatchNorm in eval mode on the same batches, sampler entry
     ``epoch_bneval`` (the control, §8.3; costs n_blocks × block_len more gradients)."""
-    from .train import resolve_device, seed_for
+    from .batches import resolve_device, seed_for
 
     betas = [float(b) for b in betas]
     ks = sorted(int(k) for k in ks)

@@ -154,7 +154,7 @@ def estimate_trajectory(model, data, *, betas: Sequence[float], ks: Sequence[int
     independent SGD+M runs of k_max + 1 steps per β, in ``groups`` groups; igrm.noise.summarise
     of the groups (sampler iid: the theory is R_iid (T34) and (T37)), plus drift per β: the mean
     ‖θ_end − θ_0‖ over runs, relative to ‖θ_0‖ (drift_rel), and h. Keys without the prefix."""
-    from .train import seed_for
+    from .batches import seed_for
 
     betas = [float(b) for b in betas]
     ks = sorted(int(k) for k in ks)

@@ -37,7 +37,15 @@ from typing import Sequence
 import numpy as np
 from scipy.stats import t as student_t
 
-from .claims import FAILS, INCONCLUSIVE, REPRODUCES
+#: the verdicts a statistical decision returns (docs/theory.md (T45), (T57)); the claims
+#: table only prints them
+REPRODUCES = "reproduces"
+FAILS = "does not reproduce"
+INCONCLUSIVE = "inconclusive"
+#: a measurement outside the declared validity range of the theory it would test
+#: (docs/theory.md (T45)): reported as a finding, never counted as a failure of the theory
+OUT_OF_RANGE = "out of range"
+VERDICTS = (REPRODUCES, FAILS, INCONCLUSIVE, OUT_OF_RANGE)
 
 #: power of the minimum detectable effect and of the seeds-needed calculation
 POWER = 0.8

@@ -9,7 +9,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)  # igrm importable even without `pip install -e .`
 
-from igrm.config import (  # noqa: E402
+from igrm.pipeline.config import (  # noqa: E402
     check_config,
     effective_lr,
     num,
@@ -19,9 +19,9 @@ from igrm.config import (  # noqa: E402
     training_runs,
     write_merged,
 )
-from igrm.snakejob import importable_in_jobs  # noqa: E402
+from igrm.pipeline.snakejob import importable_in_jobs  # noqa: E402
 
-importable_in_jobs(workflow.basedir)  # ... and in every job's script (igrm/snakejob.py)
+importable_in_jobs(workflow.basedir)  # ... and in every job's script (igrm/pipeline/snakejob.py)
 
 SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
 
@@ -72,7 +72,7 @@ R = "results"
 TIDY = f"{R}/tidy"
 
 
-# canonical numbers only (igrm.config.num): `beta0.9` exists, `beta0.90` cannot
+# canonical numbers only (igrm.pipeline.config.num): `beta0.9` exists, `beta0.90` cannot
 wildcard_constraints:
     beta=r"0(\.\d*[1-9])?|[1-9](\.\d*[1-9])?e-\d\d",
     eta=r"(0|[1-9]\d*)(\.\d*[1-9])?(e[-+]\d\d)?",
@@ -342,7 +342,7 @@ FULLBATCH = ("gdm", "igrm_explicit")
 def grid_runs(grid):
     """(dataset, method, beta, eta, seed) of every run of one grid: 'beta' (SGD+M over
     beta at fixed eta), 'lr' (plain SGD over h = eta), 'explicit' (full batch: GD+M,
-    GD and the explicit IGR-M baseline at one eta); igrm.config.training_runs."""
+    GD and the explicit IGR-M baseline at one eta); igrm.pipeline.config.training_runs."""
     return training_runs(config, grid)
 
 

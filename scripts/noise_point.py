@@ -1,8 +1,8 @@
 """results/noise/<dataset>/<model>/<method>/beta<β>_eta<η>_seed<s>/epoch<e>.h5 (rule
 noise_point): Monte-Carlo gradient-noise estimates (igrm.noise.estimate_noise) at the
 parameters that the training run saved at epoch <e>."""
-from igrm.gpuslots import acquire_gpu
-from igrm.snakejob import logged, now_iso, write_result
+from igrm.pipeline.gpuslots import acquire_gpu
+from igrm.pipeline.snakejob import logged, now_iso, write_result
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 
@@ -13,7 +13,7 @@ with logged(smk):
         import torch
 
         from igrm.data import load_prepared
-        from igrm.io import read_h5
+        from igrm.pipeline.io import read_h5
         from igrm.noise import estimate_noise, model_state_from_run
 
         torch.set_num_threads(max(1, int(smk.threads)))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from igrm.snakejob import logged
+from igrm.pipeline.snakejob import logged
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 with logged(smk) as log:

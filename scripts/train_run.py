@@ -4,8 +4,8 @@ checkpoints live in params.checkpoint_dir, outside the declared outputs (Snakema
 deletes declared outputs before a retry)."""
 from pathlib import Path
 
-from igrm.gpuslots import acquire_gpu
-from igrm.snakejob import RunProgress, logged, now_iso, write_result
+from igrm.pipeline.gpuslots import acquire_gpu
+from igrm.pipeline.snakejob import RunProgress, logged, now_iso, write_result
 
 with logged(snakemake) as log:  # noqa: F821 (injected by Snakemake)
     # one machine, several GPUs: each concurrent GPU job takes its own device (a flock

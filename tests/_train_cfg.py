@@ -2,7 +2,7 @@
 igrm.train.TRAIN_KEYS must be given). The keys the config's ``train`` section has take the
 schema's defaults (schemas/config.schema.yaml); the run's own keys, which the pipeline
 sets per run (rules/common.smk train_cfg), are set here."""
-from igrm.config import schema_defaults
+from igrm.pipeline.config import schema_defaults
 from igrm.train import TRAIN_KEYS
 
 RUN = dict(method="sgdm", beta=0.0, lr=0.1, lr_mode="effective", seed=0, fullbatch_subset=None,

@@ -14,9 +14,9 @@ import pytest
 from igrm import stats
 from igrm.claims import COLUMNS, FAILS, INCONCLUSIVE, OUT_OF_RANGE, REPRODUCES
 from igrm.claims.cifar import cifar_claims
-from igrm.config import schema_defaults
+from igrm.pipeline.config import schema_defaults
 from igrm.figures import cifar as figures
-from igrm.io import provenance, read_h5, write_h5
+from igrm.pipeline.io import provenance, read_h5, write_h5
 from igrm.tidy import runs
 from igrm.tidy.runs import tidy_runs
 from tests._train_cfg import train_cfg

@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from igrm.config import ConfigError, canonical, check_config, geometric_grid, num, run_id
+from igrm.pipeline.config import ConfigError, canonical, check_config, geometric_grid, num, run_id
 
 from .conftest import REPO, snakemake
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from snakemake.utils import update_config
 
-from igrm.config import (
+from igrm.pipeline.config import (
     ConfigError,
     check_config,
     plan,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from igrm import data
-from igrm.config import ConfigError
+from igrm.pipeline.config import ConfigError
 from igrm.data import (DATASETS, ChecksumError, DownloadError, FormatError, UnsafeArchiveError, download,
                        load_prepared, prepare)
 from tests import archives
@@ -369,7 +369,7 @@ def test_leftover_part_files_of_a_killed_download_are_removed(site, tmp_path, mo
     raw = tmp_path / "raw"
     raw.mkdir()
     # what a process killed mid-transfer leaves: pooch's temporary file in the staging folder,
-    # and the temporary record of igrm.io.atomic_path
+    # and the temporary record of igrm.pipeline.io.atomic_path
     (raw / data.STAGING).mkdir()
     (raw / data.STAGING / "tmpk1ll3d").write_bytes(bytes(4096))
     (raw / ".cifar-10-binary.tar.gz.source.json.x9.part").write_text("{")

@@ -99,7 +99,7 @@ def test_md5_override_reruns_download_and_prepare(md5_changed):
 def test_failed_download_shows_its_message_and_keeps_earlier_logs(md5_changed):
     """The DownloadError's message, with the ways out, on the console: the workflow profile
     profiles/default/ (show-failed-logs) prints the rule's log, where the job's own stderr
-    gives one line (igrm.snakejob.logged). One attempt (download_data: retries 0; download()
+    gives one line (igrm.pipeline.snakejob.logged). One attempt (download_data: retries 0; download()
     retries per URL already). Snakemake deletes a job's log before rerunning it; the earlier
     attempt's log survives as <log>.1."""
     out, wd, log = md5_changed.out, md5_changed.wd, md5_changed.log

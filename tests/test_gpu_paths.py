@@ -1,6 +1,6 @@
 """The GPU paths of igrm.train exercised on the CPU (issue 15): bf16 autocast (``bf16:
 always``), torch.compile of the training step (backend aot_eager: inductor compiles for
-minutes on this machine), several runs sharing one GPU slot set (igrm.gpuslots
+minutes on this machine), several runs sharing one GPU slot set (igrm.pipeline.gpuslots
 runs_per_gpu) giving each run its metrics alone, and benchmarks/gpu_check.py in its
 no-GPU mode."""
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from igrm.gpuslots import acquire_gpu, resolve_runs_per_gpu, slot_files
+from igrm.pipeline.gpuslots import acquire_gpu, resolve_runs_per_gpu, slot_files
 from igrm.train import _cfg_fingerprint, resolve_config, train
 from tests.test_train import BASE, tiny_data
 

@@ -1,4 +1,4 @@
-"""igrm.gpuslots: one flock slot per GPU, no GPU needed (fake slot counts, lock holders in
+"""igrm.pipeline.gpuslots: one flock slot per GPU, no GPU needed (fake slot counts, lock holders in
 subprocesses)."""
 
 import os
@@ -12,7 +12,7 @@ import types
 import pytest
 
 from igrm import gpuslots
-from igrm.gpuslots import acquire_gpu, gpu_ids
+from igrm.pipeline.gpuslots import acquire_gpu, gpu_ids
 
 from .conftest import REPO
 
@@ -26,7 +26,7 @@ def clean_env(monkeypatch):
 HOLDER = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {repo!r})
-    from igrm.gpuslots import acquire_gpu
+    from igrm.pipeline.gpuslots import acquire_gpu
     with acquire_gpu(n_gpus={n!r}, lock_dir={d!r}, count={count}) as ids:
         print(",".join(ids), flush=True)
         sys.stdin.read()            # hold until the parent closes our stdin (or kills us)

@@ -9,7 +9,7 @@ from scipy.integrate import solve_ivp
 from igrm import flows as F
 from igrm import modified_series as M
 from igrm import orders
-from igrm.config import schema_defaults
+from igrm.pipeline.config import schema_defaults
 from igrm.problems import LeastSquares, TwoFactor
 
 b = M.beta

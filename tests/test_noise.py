@@ -236,7 +236,7 @@ def test_interval_coverage_at_the_config_defaults():
     (Bonferroni) coverage, both samplers; the joint sign-flip test's size ≤ 0.05 + 3 binomial
     s.e. (exact under symmetry; the skewed group estimates inflate it slightly). Measured:
     per-cell 0.950 / 0.935 (iid / epoch), simultaneous 0.955 / 0.960, size 0.068 / 0.060."""
-    from igrm.config import schema_defaults
+    from igrm.pipeline.config import schema_defaults
     from igrm.noise_calibration import simulate_coverage
 
     n = schema_defaults("noise")
@@ -261,7 +261,7 @@ def test_coverage_simulation_detects_a_design_that_undercovers():
     blocks of 51: t on 3 df of skewed group estimates, 2 windows of k = 50 per group)
     measures coverage well below 0.93 at the largest k: the check can fail. Measured at 200
     replicates: worst cell 0.855."""
-    from igrm.config import schema_defaults
+    from igrm.pipeline.config import schema_defaults
     from igrm.noise_calibration import simulate_coverage
 
     n = schema_defaults("noise")
@@ -319,7 +319,7 @@ def test_epoch_indices_are_permutations():
 
 def test_estimate_noise_pipeline_smoke(tmp_path):
     from igrm.claims.noise import noise_claims
-    from igrm.config import schema_defaults
+    from igrm.pipeline.config import schema_defaults
     from igrm.figures.noise import plot_bn_ratio, plot_reg_ratio, plot_variance_ratio
     from igrm.tidy.noise import noise_ratios, noise_regularisation
 
@@ -342,7 +342,7 @@ def test_estimate_noise_pipeline_smoke(tmp_path):
     assert int(arrays["n_grad_evals"][0]) == 4 * 4
     np.testing.assert_allclose(arrays["ratio"][:, 0, :], arrays["ratio"][:, 0, :])  # finite
     assert np.all(np.isfinite(arrays["ratio"])) and np.all(arrays["trace_cov"] > 0)
-    from igrm.io import read_h5, write_h5
+    from igrm.pipeline.io import read_h5, write_h5
 
     write_h5(tmp_path / "n.h5", arrays, attrs)
     results = [read_h5(tmp_path / "n.h5")]
@@ -377,7 +377,7 @@ def test_estimate_noise_arguments_are_the_schema_keys():
     missing or misspelt key is a TypeError that names it."""
     import inspect
 
-    from igrm.config import schema_defaults
+    from igrm.pipeline.config import schema_defaults
 
     sig = inspect.signature(N.estimate_noise)
     kw = {n for n, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY}
@@ -501,7 +501,7 @@ def test_default_config_runs_the_design_whose_coverage_is_validated():
     re-simulates at its own settings)."""
     import yaml
 
-    from igrm.config import schema_defaults
+    from igrm.pipeline.config import schema_defaults
 
     n = schema_defaults("noise")
     from pathlib import Path

@@ -9,9 +9,9 @@ import pytest
 
 from igrm import claims, orders
 from igrm.claims.orders import order_claims
-from igrm.config import schema_defaults
+from igrm.pipeline.config import schema_defaults
 from igrm.figures.orders import plot_orders_gdm, plot_orders_sgdm
-from igrm.io import read_h5, write_h5
+from igrm.pipeline.io import read_h5, write_h5
 from igrm.tidy.orders import TIDY_COLUMNS, tidy_orders
 
 TOL = 0.15  # the claims tolerance of the default config, fixed before measuring

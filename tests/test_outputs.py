@@ -1,4 +1,4 @@
-"""Outputs and logs (igrm.io, igrm.snakejob): atomic writes end with the mode the umask gives;
+"""Outputs and logs (igrm.pipeline.io, igrm.pipeline.snakejob): atomic writes end with the mode the umask gives;
 a rerun keeps the log of the earlier (even killed) attempt."""
 
 import os
@@ -72,7 +72,7 @@ def test_rerun_rotates_the_log(tmp_path):
 KILLED = """
 import os, signal, sys
 from types import SimpleNamespace
-from igrm.snakejob import logged
+from igrm.pipeline.snakejob import logged
 with logged(SimpleNamespace(log=[sys.argv[1]], rule="r", wildcards={})):
     print("killed attempt, epoch 17", flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
@@ -93,7 +93,7 @@ def test_log_of_a_killed_attempt_survives_snakemakes_deletion(tmp_path):
 
 
 def test_training_progress_is_a_live_csv_and_four_console_lines(tmp_path):
-    """A training job's live view (igrm.snakejob.RunProgress): every epoch appends one whole row
+    """A training job's live view (igrm.pipeline.snakejob.RunProgress): every epoch appends one whole row
     to <log>.progress.csv (readable while the run goes: `tail -f`); the console gets a line at
     25/50/75/100 % of the epochs only (10 epochs: 3, 5, 8, 10), and when a run diverges."""
     import io as stdio

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from igrm.data import DATASETS, file_digests, load_prepared
-from igrm.io import read_h5
+from igrm.pipeline.io import read_h5
 
 from .conftest import REPO, snakemake
 
@@ -131,7 +131,7 @@ def test_training_beats_chance(workdir):
 
 
 def test_progress_was_visible_while_it_ran(workdir):
-    """Live progress (igrm.snakejob.RunProgress): every epoch in the CSV beside the run's log,
+    """Live progress (igrm.pipeline.snakejob.RunProgress): every epoch in the CSV beside the run's log,
     and one console line at 25/50/75/100 % of the 5 epochs (after epochs 2, 3, 4, 5)."""
     csv = workdir.path / "logs" / "train" / "fashion_mnist" / "sgdm" / "beta0.9_eta0.1_seed0.progress.csv"
     lines = csv.read_text().splitlines()

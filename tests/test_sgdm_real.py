@@ -243,7 +243,7 @@ def test_tidy_and_claims_rows_of_the_real_data_study():
 def test_plan_counts_the_jobs_only_when_enabled():
     import yaml
 
-    from igrm.config import plan, with_defaults
+    from igrm.pipeline.config import plan, with_defaults
 
     from .conftest import REPO
 

@@ -266,7 +266,7 @@ def test_measurement_at_init_is_the_hessian_of_the_first_examples():
     """The epoch-0 value is λ_max of the train-mode loss on the first ``subset`` examples
     the run trains on, unaugmented (recomputed here from the stored initial weights)."""
     from igrm.models import build_model
-    from igrm.train import normalize, seed_for, to_device_uint8, unpack_data
+    from igrm.batches import normalize, seed_for, to_device_uint8, unpack_data
 
     data = tiny_data()
     sh = {"points": 1, "algorithm": "power", "iters": 20, "final_iters": None, "tol": 0.0, "subset": 16,

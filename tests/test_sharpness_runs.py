@@ -11,7 +11,7 @@ import pytest
 
 from igrm.claims import FAILS, INCONCLUSIVE, OUT_OF_RANGE, REPRODUCES
 from igrm.claims.sharpness_runs import flow2_drop_ratio, sharpness_claims
-from igrm.config import schema_defaults
+from igrm.pipeline.config import schema_defaults
 from igrm.figures.sharpness_runs import plot_sharpness_runs
 from igrm.tidy.runs import POINT_COLUMNS, tidy_runs
 from tests.test_cifar import csv, fake_run

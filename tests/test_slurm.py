@@ -9,7 +9,7 @@ that answers on this machine: CI starts a single-node one with .ci/slurm-setup.s
   log per job) and the results equal a local run's;
 - a training job cancelled with scancel: Snakemake reports it with its logs and its retry
   resumes from the checkpoint; one Ctrl-C cancels the retry; a killed head process leaves
-  an orphan that the next run cancels (igrm/slurm.py) before it resumes and finishes;
+  an orphan that the next run cancels (igrm/pipeline/slurm.py) before it resumes and finishes;
 - a job that fails at run time is reported with its log paths.
 
 Foreground Snakemake calls are wrapped in `timeout -s INT` (SIGINT makes Snakemake cancel
@@ -105,7 +105,7 @@ def test_ci_overlay_restates_the_same_resources():
 def test_run_ids_are_read_from_snakemake_logs(tmp_path):
     """The hooks find a run's SLURM run ID in its log (Snakemake passes a list of paths);
     a local run's log has none, so the hooks do nothing for it."""
-    from igrm.slurm import _alive, slurm_run_ids
+    from igrm.pipeline.slurm import _alive, slurm_run_ids
 
     a, b, local = tmp_path / "a.log", tmp_path / "b.log", tmp_path / "local.log"
     a.write_text("Building DAG of jobs...\nSLURM run ID: 1f0c-aa\nJob 0 has been submitted\n")

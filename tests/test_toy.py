@@ -5,16 +5,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from igrm.config import num
+from igrm.pipeline.config import num
 from scipy.linalg import expm
 
 from igrm import toy
 from igrm.claims import COLUMNS, OUT_OF_RANGE, row
 from igrm.claims.toy import convergence_slope, in_range, toy_claims
-from igrm.config import schema_defaults
+from igrm.pipeline.config import schema_defaults
 from igrm.figures.toy import plot_sharpness_sweep, plot_sigmoid, plot_two_factor
 from igrm.tidy.toy import tidy_finals, tidy_flows, tidy_sharpness, tidy_trajectories
-from igrm.io import read_h5, write_h5
+from igrm.pipeline.io import read_h5, write_h5
 from igrm.problems import LeastSquares, SigmoidFactor, TwoFactor
 
 # each starts from the schema's defaults of its config section (the only defaults there are)

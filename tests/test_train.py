@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from igrm.regularizers import penalty_grad
-from igrm.train import (accumulate_gradient, augment_batch, batch_crop, resolve_config, step_sizes, train)
+from igrm.batches import augment_batch, batch_crop
+from igrm.train import accumulate_gradient, resolve_config, step_sizes, train
 from tests._train_cfg import train_cfg
 
 torch.set_num_threads(1)
@@ -167,17 +168,17 @@ def test_augmentation_shapes_and_determinism():
     x = torch.randint(0, 256, (6, 3, 12, 12), dtype=torch.uint8)
     mean, std = torch.tensor([0.5, 0.4, 0.3]), torch.tensor([0.2, 0.2, 0.2])
     for augs in (["none"], ["flip"], ["crop"], ["crop+flip"], ["cutout"], ["crop+flip", "cutout"]):
-        a = augment_batch(x, augs, torch.Generator().manual_seed(5), mean, std, cutout_size=4)
-        b = augment_batch(x, augs, torch.Generator().manual_seed(5), mean, std, cutout_size=4)
-        c = augment_batch(x, augs, torch.Generator().manual_seed(6), mean, std, cutout_size=4)
+        a = augment_batch(x, augs, torch.Generator().manual_seed(5), mean, std, pad=4, cutout_size=4)
+        b = augment_batch(x, augs, torch.Generator().manual_seed(5), mean, std, pad=4, cutout_size=4)
+        c = augment_batch(x, augs, torch.Generator().manual_seed(6), mean, std, pad=4, cutout_size=4)
         assert a.shape == (6, 3, 12, 12) and a.dtype == torch.float32
         assert torch.equal(a, b)
         if augs != ["none"]:
             assert not torch.equal(a, c)
     # none = plain normalisation; cutout zeroes at most size^2 pixels per image and channel
-    plain = augment_batch(x, ["none"], torch.Generator(), mean, std)
+    plain = augment_batch(x, ["none"], torch.Generator(), mean, std, pad=4, cutout_size=16)
     torch.testing.assert_close(plain, (x.float() / 255 - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1))
-    cut = augment_batch(x, ["cutout"], torch.Generator().manual_seed(0), mean, std, cutout_size=4)
+    cut = augment_batch(x, ["cutout"], torch.Generator().manual_seed(0), mean, std, pad=4, cutout_size=4)
     changed = (cut != plain).all(1).flatten(1).sum(1)
     assert (changed <= 16).all() and (changed >= 4).all()
 
@@ -325,7 +326,7 @@ def test_snapshots_are_kept_and_survive_resume(tmp_path):
 def test_crop_from_the_set_padded_once_equals_per_batch_crop():
     """The trainer pads the uint8 set once and gathers each batch's crop from it: the same
     offsets from the same generator give exactly the pixels of batch_crop(x[idx])."""
-    from igrm.train import crop_padded, reflect_pad_u8
+    from igrm.batches import crop_padded, reflect_pad_u8
 
     x = torch.randint(0, 256, (50, 3, 8, 8), dtype=torch.uint8)
     idx = torch.tensor([3, 7, 7, 0, 49, 12])

@@ -14,15 +14,10 @@ from typing import Iterable
 
 import pandas as pd
 
-COLUMNS = ["id", "claim", "source", "expected", "measured", "uncertainty", "tolerance", "verdict", "detail"]
+# the verdict names belong to the statistics that decide them
+from ..stats import FAILS, INCONCLUSIVE, OUT_OF_RANGE, REPRODUCES, VERDICTS  # noqa: F401
 
-REPRODUCES = "reproduces"
-FAILS = "does not reproduce"
-INCONCLUSIVE = "inconclusive"
-#: a measurement outside the declared validity range of the theory it would test
-#: (docs/theory.md (T45)): reported as a finding, never counted as a failure of the theory
-OUT_OF_RANGE = "out of range"
-VERDICTS = (REPRODUCES, FAILS, INCONCLUSIVE, OUT_OF_RANGE)
+COLUMNS = ["id", "claim", "source", "expected", "measured", "uncertainty", "tolerance", "verdict", "detail"]
 
 
 def row(id: str, claim: str, source: str, expected: float | str, measured: float,

@@ -32,7 +32,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..config import num
+from ..pipeline.config import num
 from ..validity import epsilon_bound, in_declared_range
 from ..stats import (POWER, SEEDS_CAP, ci_verdict, mde, pooled_sd, seeds_needed_diff, seeds_needed_slope,
                      slope_t_levels, welch_t)

@@ -30,7 +30,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..config import num
+from ..pipeline.config import num
 from ..stats import bonferroni_level, equivalence_verdict, fieller, replicates_needed
 from ..tidy.runs import SETTING, close, select_finals, setting_tag
 from ..validity import epsilon_bound

@@ -170,7 +170,7 @@ def summarise(table: pd.DataFrame, claims: tuple[PaperClaim, ...] = PAPER_CLAIMS
 def detail_markdown(table: pd.DataFrame, claims: tuple[PaperClaim, ...] = PAPER_CLAIMS) -> str:
     """claims.md: the rows grouped by paper claim, one section (anchor = the claim's key,
     the summary's link target) and one table each, in the order of PAPER_CLAIMS."""
-    from ..io import markdown_table
+    from ..pipeline.io import markdown_table
 
     keyed = table.assign(paper_claim=assign(table["id"], claims))
     parts = ["# Claims, row by row", "",
@@ -187,7 +187,7 @@ def detail_markdown(table: pd.DataFrame, claims: tuple[PaperClaim, ...] = PAPER_
 
 def summary_markdown(summary: pd.DataFrame) -> str:
     """claims_summary.md: the one-line-per-claim table, each line linking to its section."""
-    from ..io import markdown_table
+    from ..pipeline.io import markdown_table
 
     shown = summary.assign(claim=[f"[{c}]({r})" for c, r in zip(summary["claim"], summary["rows"])])
     return markdown_table(shown.drop(columns=["rows", "headline_id"]))

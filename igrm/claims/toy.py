@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from . import FAILS, INCONCLUSIVE, OUT_OF_RANGE, REPRODUCES, frame, row, within
-from ..config import num
+from ..pipeline.config import num
 from ..orders import loglog_slope
 from ..stats import equivalence_t
 from ..toy import epsilon_threshold

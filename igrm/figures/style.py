@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..io import atomic_path  # noqa: E402
+from ..pipeline.io import atomic_path  # noqa: E402
 
 STYLE = {
     "figure.dpi": 110,

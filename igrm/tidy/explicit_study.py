@@ -1,5 +1,5 @@
 """Tidy table of the explicit-baseline tracking study (results/tidy/explicit_study.csv) from its
-result file (``(arrays, attrs)`` of :func:`igrm.io.read_h5`; :func:`igrm.explicit_study.explicit_study`):
+result file (``(arrays, attrs)`` of :func:`igrm.pipeline.io.read_h5`; :func:`igrm.explicit_study.explicit_study`):
 one row per (setting, seed, run, record), with the range monitor's expansion parameters
 (docs/theory.md (T75))."""
 

@@ -1,5 +1,5 @@
 """Tidy tables of the error-order stage (CSV under results/tidy/) from the result files of
-:mod:`igrm.orders` (``(arrays, attrs)`` as :func:`igrm.io.read_h5` gives them); the fitted
+:mod:`igrm.orders` (``(arrays, attrs)`` as :func:`igrm.pipeline.io.read_h5` gives them); the fitted
 orders of a table are :func:`igrm.orders.fit_slopes` (statistics, with the science)."""
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..config import num
-from ..config import run_id as _run_id
+from ..pipeline.config import num
+from ..pipeline.config import run_id as _run_id
 
 #: columns of the identifying part of every tidy row
 ID_COLUMNS = ["run_id", "dataset", "model", "width", "method", "beta", "eta", "h", "mu", "batch_size", "seed"]
@@ -170,7 +170,7 @@ def _sharpness(arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], pd.Dat
 
 def tidy_runs(results: Sequence[tuple[Mapping[str, np.ndarray], Mapping[str, Any]]], *,
               spread_window: int) -> dict[str, pd.DataFrame]:
-    """Training-run results (as :func:`igrm.io.read_h5` returns them) -> tidy frames.
+    """Training-run results (as :func:`igrm.pipeline.io.read_h5` returns them) -> tidy frames.
 
     ``epochs``: one row per (run, epoch), columns :data:`EPOCH_COLUMNS`.
     ``finals``: one row per run, columns :data:`FINAL_COLUMNS`: final and best test

@@ -1,5 +1,5 @@
 """Tidy tables of the toy stage (one row per observation, CSV under results/tidy/) from
-the result files of :mod:`igrm.toy` (``(arrays, attrs)`` as :func:`igrm.io.read_h5` gives them)."""
+the result files of :mod:`igrm.toy` (``(arrays, attrs)`` as :func:`igrm.pipeline.io.read_h5` gives them)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from igrm.claims.cifar import cifar_claims
-from igrm.snakejob import logged, write_tidy
+from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.runs import concat_finals
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)

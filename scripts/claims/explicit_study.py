@@ -3,7 +3,7 @@ rows (explicit baseline vs plain GD as trackers of GD+M; paired t-intervals over
 import pandas as pd
 
 from igrm.claims.explicit_study import explicit_study_claims
-from igrm.snakejob import logged, write_tidy
+from igrm.pipeline.snakejob import logged, write_tidy
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     rows = explicit_study_claims(table=pd.read_csv(snakemake.input.table), **snakemake.params.cfg)  # noqa: F821

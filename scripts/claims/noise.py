@@ -4,7 +4,7 @@ coverage of their intervals (igrm.claims.noise)."""
 import pandas as pd
 
 from igrm.claims.noise import noise_claims
-from igrm.snakejob import logged, write_tidy
+from igrm.pipeline.snakejob import logged, write_tidy
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     rows = noise_claims(

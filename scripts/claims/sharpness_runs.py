@@ -3,7 +3,7 @@ beta on the trained networks (igrm.claims.sharpness_runs.sharpness_claims), each
 import pandas as pd
 
 from igrm.claims.sharpness_runs import sharpness_claims
-from igrm.snakejob import logged, write_tidy
+from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.runs import concat_finals, concat_points
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)

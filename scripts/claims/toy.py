@@ -4,7 +4,7 @@ order at beta = 0 and at fixed beta > 0)."""
 import pandas as pd
 
 from igrm.claims.toy import toy_claims
-from igrm.snakejob import logged, write_tidy
+from igrm.pipeline.snakejob import logged, write_tidy
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     rows = toy_claims(pd.read_csv(snakemake.input.sweep), pd.read_csv(snakemake.input.finals),  # noqa: F821

@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 from igrm.data import download, read_source_info, spec_for
-from igrm.io import write_text_atomic
-from igrm.snakejob import logged
+from igrm.pipeline.io import write_text_atomic
+from igrm.pipeline.snakejob import logged
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     name = snakemake.wildcards.dataset  # noqa: F821

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from igrm.data import prepare, spec_for
-from igrm.snakejob import logged
+from igrm.pipeline.snakejob import logged
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     name = snakemake.wildcards.dataset  # noqa: F821

@@ -3,7 +3,7 @@ vs the learning rate h (observation 1)."""
 import pandas as pd
 
 from igrm.figures.cifar import plot_acc_vs_lr
-from igrm.snakejob import logged
+from igrm.pipeline.snakejob import logged
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     plot_acc_vs_lr(epochs=pd.read_csv(snakemake.input.epochs), finals=pd.read_csv(snakemake.input.finals),  # noqa: F821

@@ -3,7 +3,7 @@ beta (SGD+M at a fixed eta)."""
 import pandas as pd
 
 from igrm.figures.cifar import plot_curves
-from igrm.snakejob import logged
+from igrm.pipeline.snakejob import logged
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     plot_curves(epochs=pd.read_csv(snakemake.input.epochs), finals=pd.read_csv(snakemake.input.finals),  # noqa: F821

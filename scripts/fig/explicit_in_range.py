@@ -3,7 +3,7 @@ IGR-M baseline at mu = f mu* to GD+M along the run, and the range monitor."""
 import pandas as pd
 
 from igrm.figures.explicit_study import plot_explicit_in_range
-from igrm.snakejob import logged
+from igrm.pipeline.snakejob import logged
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     plot_explicit_in_range(table=pd.read_csv(snakemake.input.table),  # noqa: F821

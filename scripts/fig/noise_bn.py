@@ -4,7 +4,7 @@ igrm.figures.noise.plot_bn_ratio)."""
 import pandas as pd
 
 from igrm.figures.noise import plot_bn_ratio
-from igrm.snakejob import logged
+from igrm.pipeline.snakejob import logged
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     plot_bn_ratio(

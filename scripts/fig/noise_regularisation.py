@@ -4,7 +4,7 @@ igrm.figures.noise)."""
 import pandas as pd
 
 from igrm.figures.noise import plot_reg_ratio
-from igrm.snakejob import logged
+from igrm.pipeline.snakejob import logged
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     plot_reg_ratio(

@@ -3,7 +3,7 @@ tr Cov((1−β)∇G_k) / tr Cov(g) vs β with the exact theory (Obs-1; igrm.figu
 import pandas as pd
 
 from igrm.figures.noise import plot_variance_ratio
-from igrm.snakejob import logged
+from igrm.pipeline.snakejob import logged
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     plot_variance_ratio(

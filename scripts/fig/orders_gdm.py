@@ -3,7 +3,7 @@
 import pandas as pd
 
 from igrm.figures.orders import plot_orders_gdm
-from igrm.snakejob import logged
+from igrm.pipeline.snakejob import logged
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     plot_orders_gdm(pd.read_csv(snakemake.input.errors), pd.read_csv(snakemake.input.slopes),  # noqa: F821

@@ -3,7 +3,7 @@ its O(h^3) flow, flow (2) and the ablation, and against the order-R linear serie
 import pandas as pd
 
 from igrm.figures.orders import plot_orders_higher
-from igrm.snakejob import logged
+from igrm.pipeline.snakejob import logged
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     plot_orders_higher(pd.read_csv(snakemake.input.errors), pd.read_csv(snakemake.input.slopes),  # noqa: F821

@@ -3,7 +3,7 @@ error of flow (2) and the O(h^3) flow against GD+M vs beta, per eps."""
 import pandas as pd
 
 from igrm.figures.orders import plot_orders_higher_limits
-from igrm.snakejob import logged
+from igrm.pipeline.snakejob import logged
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     plot_orders_higher_limits(pd.read_csv(snakemake.input.errors), pd.read_csv(snakemake.input.slopes),  # noqa: F821

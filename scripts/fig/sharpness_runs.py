@@ -3,7 +3,7 @@ runs vs epoch per beta and at their ends vs beta (igrm.figures.sharpness_runs)."
 import pandas as pd
 
 from igrm.figures.sharpness_runs import plot_sharpness_runs
-from igrm.snakejob import logged
+from igrm.pipeline.snakejob import logged
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     plot_sharpness_runs(finals=pd.read_csv(snakemake.input.finals), points=pd.read_csv(snakemake.input.points),  # noqa: F821

@@ -3,7 +3,7 @@ map of ||grad E||^2, with the ODE flows."""
 import pandas as pd
 
 from igrm.figures.toy import plot_sigmoid
-from igrm.snakejob import logged
+from igrm.pipeline.snakejob import logged
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     plot_sigmoid(pd.read_csv(snakemake.input.trajectories), pd.read_csv(snakemake.input.flows),  # noqa: F821

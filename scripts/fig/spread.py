@@ -3,7 +3,7 @@ epochs vs beta (observation 2)."""
 import pandas as pd
 
 from igrm.figures.cifar import plot_spread
-from igrm.snakejob import logged
+from igrm.pipeline.snakejob import logged
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     plot_spread(epochs=pd.read_csv(snakemake.input.epochs), finals=pd.read_csv(snakemake.input.finals),  # noqa: F821

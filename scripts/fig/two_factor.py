@@ -3,7 +3,7 @@ toy over the hyperbola of minima, and the end points' sharpness vs beta."""
 import pandas as pd
 
 from igrm.figures.toy import plot_two_factor
-from igrm.snakejob import logged
+from igrm.pipeline.snakejob import logged
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     plot_two_factor(pd.read_csv(snakemake.input.trajectories), pd.read_csv(snakemake.input.finals),  # noqa: F821

@@ -5,7 +5,7 @@ import time
 import h5py
 
 from igrm.explicit_study import explicit_study
-from igrm.snakejob import logged, now_iso, write_result
+from igrm.pipeline.snakejob import logged, now_iso, write_result
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     cfg = dict(snakemake.params.cfg)  # noqa: F821

@@ -1,7 +1,7 @@
 """results/toy/limit_convergence.h5 (rule toy_limit_convergence): GD+M's and flow (2)'s limit
 sharpness on the two-factor toy at fixed beta over an eta grid in units of eps (docs/toy.md)."""
 from igrm.toy import limit_convergence
-from igrm.snakejob import logged, simulate
+from igrm.pipeline.snakejob import logged, simulate
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     simulate(snakemake, limit_convergence)  # noqa: F821

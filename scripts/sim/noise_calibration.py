@@ -4,7 +4,7 @@ answers (igrm.noise_calibration.simulate_coverage, docs/noise.md §4.4)."""
 import torch
 
 from igrm.noise_calibration import simulate_coverage
-from igrm.snakejob import logged, simulate
+from igrm.pipeline.snakejob import logged, simulate
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     torch.set_num_threads(1)

@@ -1,7 +1,7 @@
 """results/orders/gdm/{problem}_beta{beta}.h5 (rule order_gdm): global error of GD+M against flows
 (1) and (2) over a grid of h, four starts, one problem and one beta."""
 from igrm.orders import gdm_error_orders
-from igrm.snakejob import logged, simulate
+from igrm.pipeline.snakejob import logged, simulate
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     simulate(snakemake, gdm_error_orders)  # noqa: F821

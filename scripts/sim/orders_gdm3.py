@@ -2,7 +2,7 @@
 its slow manifold to O(h^3) against flow (2), the O(h^3) flow and its ablation, one problem and one
 beta; on lstsq also against the order-R truncations of the exact linear series."""
 from igrm.orders import gdm3_error_orders
-from igrm.snakejob import logged, simulate
+from igrm.pipeline.snakejob import logged, simulate
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     simulate(snakemake, gdm3_error_orders)  # noqa: F821

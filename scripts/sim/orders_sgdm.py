@@ -1,7 +1,7 @@
 """results/orders/sgdm/beta{beta}.h5 (rule order_sgdm): RMS global error of SGD+M against its
 piecewise modified flow, with and without the h/4 terms, at one beta."""
 from igrm.orders import sgdm_error_orders
-from igrm.snakejob import logged, simulate
+from igrm.pipeline.snakejob import logged, simulate
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     simulate(snakemake, sgdm_error_orders, seed=snakemake.params.cfg["seed"])  # noqa: F821

@@ -3,7 +3,7 @@ SGD+M on a logistic regression over real PCA features against its piecewise modi
 with and without the h/4 terms, at one beta (igrm/sgdm_real.py)."""
 from igrm.data import load_prepared
 from igrm.sgdm_real import sgdm_real_error_orders
-from igrm.snakejob import logged, now_iso, write_result
+from igrm.pipeline.snakejob import logged, now_iso, write_result
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     import time

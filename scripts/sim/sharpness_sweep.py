@@ -1,7 +1,7 @@
 """results/toy/sharpness_sweep/eta{eta}.h5 (rule toy_sharpness_sweep): limit-point sharpness
 of GD+M, flow (2) and flow (1) on the two-factor toy over beta, at one eta."""
 from igrm.toy import sharpness_sweep
-from igrm.snakejob import logged, simulate
+from igrm.pipeline.snakejob import logged, simulate
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     simulate(snakemake, sharpness_sweep)  # noqa: F821

@@ -1,7 +1,7 @@
 """results/toy/sigmoid.h5 (rule toy_sigmoid): GD/GD+M on the sigmoid toy, and the ODE flows of E and
 of the implicit regulariser ||grad E||^2."""
 from igrm.toy import simulate_sigmoid
-from igrm.snakejob import logged, simulate
+from igrm.pipeline.snakejob import logged, simulate
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     simulate(snakemake, simulate_sigmoid)  # noqa: F821

@@ -1,7 +1,7 @@
 """results/toy/two_factor.h5 (rule toy_two_factor): GD and GD+M on the two-factor toy at one
 effective learning rate, one run per beta."""
 from igrm.toy import simulate_two_factor
-from igrm.snakejob import logged, simulate
+from igrm.pipeline.snakejob import logged, simulate
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)
     simulate(snakemake, simulate_two_factor)  # noqa: F821

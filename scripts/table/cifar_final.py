@@ -2,7 +2,7 @@
 accuracy per level over seeds, every training grid's runs (each once)."""
 import pandas as pd
 
-from igrm.snakejob import logged, write_table
+from igrm.pipeline.snakejob import logged, write_table
 from igrm.tidy.runs import TABLE_CAPTION, concat_finals, table_final
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)

@@ -5,7 +5,7 @@ import pandas as pd
 
 from igrm.claims import combine
 from igrm.claims.summary import assign, detail_markdown, summarise, summary_markdown
-from igrm.snakejob import logged, write_table
+from igrm.pipeline.snakejob import logged, write_table
 
 CAPTION = (
     "Every claim of the paper checked by the pipeline: the theory value, the measured value "

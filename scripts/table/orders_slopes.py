@@ -2,7 +2,7 @@
 orders (slope of log error vs log h) with standard errors, one table per family."""
 import pandas as pd
 
-from igrm.snakejob import logged, write_table
+from igrm.pipeline.snakejob import logged, write_table
 
 CAPTION = ("Fitted error orders: slope of log global error max_kh≤T ‖x_k − x(kh)‖ against log h, "
            "with its standard error, for each comparison of the iterates with a modified flow "

@@ -2,7 +2,7 @@
 two-factor figure converges, and how sharp it is there."""
 import pandas as pd
 
-from igrm.snakejob import logged, write_table
+from igrm.pipeline.snakejob import logged, write_table
 
 CAPTION = ("Two-factor toy E = ½(y − w1·w2·x)² at one effective learning rate: where each run "
            "converges and the sharpness λ_max(∇²E) there. On the hyperbola of minima "

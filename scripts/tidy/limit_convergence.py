@@ -1,7 +1,7 @@
 """results/tidy/limit_convergence.csv (rule tidy_limit_convergence): GD+M vs flow (2) limit
 sharpness at fixed beta over eta, one row per (beta, eta), with eps."""
-from igrm.io import read_h5
-from igrm.snakejob import logged, write_tidy
+from igrm.pipeline.io import read_h5
+from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.toy import limit_convergence_table
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)

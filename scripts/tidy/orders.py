@@ -1,7 +1,7 @@
 """results/tidy/orders_{family}.csv and orders_{family}_slopes.csv (rule tidy_orders): the
 global errors of one family (gdm | sgdm) and their fitted orders."""
-from igrm.io import read_h5
-from igrm.snakejob import logged, write_tidy
+from igrm.pipeline.io import read_h5
+from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.orders import orders_tables
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)

@@ -1,7 +1,7 @@
 """results/tidy/cifar_{grid}_{epochs,finals,sharpness}.csv (rule tidy_train): one grid's training
 runs as tidy tables (igrm.tidy.runs.tidy_runs)."""
-from igrm.io import read_h5
-from igrm.snakejob import logged, write_tidy
+from igrm.pipeline.io import read_h5
+from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.runs import tidy_runs
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)

@@ -1,7 +1,7 @@
 """results/tidy/sigmoid_{trajectories,flows}.csv (rule tidy_sigmoid): the sigmoid toy's
 trajectories and its two ODE flows."""
-from igrm.io import read_h5
-from igrm.snakejob import logged, write_tidy
+from igrm.pipeline.io import read_h5
+from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.toy import sigmoid_tables
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)

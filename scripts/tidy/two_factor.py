@@ -1,7 +1,7 @@
 """results/tidy/two_factor_{trajectories,finals}.csv (rule tidy_two_factor): the two-factor
 trajectories (thinned) and one row per run's end point."""
-from igrm.io import read_h5
-from igrm.snakejob import logged, write_tidy
+from igrm.pipeline.io import read_h5
+from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.toy import two_factor_tables
 
 with logged(snakemake):  # noqa: F821 (injected by Snakemake)

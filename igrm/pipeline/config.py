@@ -134,7 +134,7 @@ def geometric_grid(spec: Mapping[str, Any]) -> np.ndarray:
     return np.geomspace(float(spec["min"]), float(spec["max"]), int(spec["num"]))
 
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
 
 def schema_defaults(path: str = "", schema: str | Path = SCHEMA_PATH) -> dict:
@@ -159,7 +159,7 @@ def schema_defaults(path: str = "", schema: str | Path = SCHEMA_PATH) -> dict:
 
 FULLBATCH = ("gdm", "igrm_explicit")
 
-# every list whose entries become wildcards, file names or run ids (igrm.config.num):
+# every list whose entries become wildcards, file names or run ids (igrm.pipeline.config.num):
 # two entries that num() writes the same are one run, read as many times as listed
 GRID_LISTS = (
     "toy.two_factor.betas",
@@ -222,7 +222,7 @@ def _collisions(cfg: Mapping[str, Any]) -> list[str]:
                 out.append(
                     f"config key {dotted}[{i}]: {v!r} is the same value as {dotted}[{j}] ="
                     f" {_get(cfg, dotted)[j]!r} once written in file names and run ids ({c!r};"
-                    f" igrm.config.num keeps 12 significant digits), so both would be one run"
+                    f" igrm.pipeline.config.num keeps 12 significant digits), so both would be one run"
                     f" counted twice: remove one, or make them differ within 12 significant digits.")
             else:
                 seen[c] = i

@@ -6,9 +6,9 @@ name; this module only gives it
 - :func:`logged`: the job's stdout, stderr and Python logging go to the rule's log file,
   with the rule, its wildcards and the time taken (a failure is logged with its traceback);
   earlier attempts' logs are kept as ``<log>.1`` ... (:func:`rotate_log`);
-- :func:`write_result`: one HDF5 result, atomically, with provenance (igrm.io);
+- :func:`write_result`: one HDF5 result, atomically, with provenance (igrm.pipeline.io);
 - :func:`write_tidy`: one tidy CSV, atomically;
-- :func:`write_table`: a paper table as CSV, Markdown and LaTeX (igrm.io);
+- :func:`write_table`: a paper table as CSV, Markdown and LaTeX (igrm.pipeline.io);
 - :class:`RunProgress`: a training job's live progress (per-epoch CSV beside its log, a
   console line at 25/50/75/100 %).
 """

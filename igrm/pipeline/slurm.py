@@ -119,7 +119,7 @@ def on_end(log, failed: bool, state_dir: Path = STATE_DIR, say=print) -> list[st
     return cancelled
 
 
-if __name__ == "__main__":        # python -m igrm.slurm LOG...: cancel what those runs left
+if __name__ == "__main__":        # python -m igrm.pipeline.slurm LOG...: cancel what those runs left
     import sys
 
     for path in sys.argv[1:]:
