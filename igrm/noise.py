@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .batches import augment_batch
 from .noise_theory import (SAMPLERS, epoch_covariance_factor, history_weights, igrm_coefficients,
                            mixed_moment_matrix, ratio_epoch, ratio_iid)
 from .stats import bonferroni_level, fieller, signflip_max_t

@@ -21,7 +21,7 @@ import pandas as pd
 PROVENANCE = {"git_commit", "host", "platform", "versions", "started", "finished", "wall_time_s",
               "device", "status", "code_sha256", "created", "torch_threads", "python"}
 #: wall-clock quantities (names containing these) differ run to run
-CLOCK = ("wall_time", "wall_s", "time_s", "seconds")
+CLOCK = ("wall_time", "wall_s", "time_s", "seconds", "runtime")
 
 
 def _clock(name: str) -> bool:
