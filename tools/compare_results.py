@@ -19,7 +19,8 @@ import pandas as pd
 
 #: attributes every result carries that say where and when, not what
 PROVENANCE = {"git_commit", "host", "platform", "versions", "started", "finished", "wall_time_s",
-              "device", "status", "code_sha256", "created", "torch_threads", "python"}
+              "device", "status", "code_sha256", "created", "torch_threads", "python",
+              "config"}  # the job's own config: its form may change with the contract, not its numbers
 #: wall-clock quantities (names containing these) differ run to run
 CLOCK = ("wall_time", "wall_s", "time_s", "seconds", "runtime")
 

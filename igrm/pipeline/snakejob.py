@@ -141,6 +141,17 @@ def simulate(smk, fn, seed: int | None = None) -> None:
     write_result(smk.output[0], arrays, attrs, config=cfg, started=started, seed=seed)
 
 
+def report_caption(smk, name: str) -> str:
+    """The caption of figure or table ``name``: report/<name>.rst, the one caption source,
+    rendered as the Snakemake report renders it (Jinja2 with ``snakemake``: config, params,
+    wildcards), so the interval level and other settings come from the run's config. The
+    figure scripts store it in the PDF/PNG metadata."""
+    import jinja2
+
+    text = (Path(__file__).resolve().parents[2] / "report" / f"{name}.rst").read_text()
+    return jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(text).render(snakemake=smk).strip()
+
+
 def write_tidy(path, df) -> None:
     write_text_atomic(path, df.to_csv(index=False))
     log.info("wrote %s (%d rows)", path, len(df))

@@ -1,0 +1,76 @@
+"""One contract from a config section to its function: each science entry point a rule's
+script calls has, as keyword arguments, exactly the keys of the config section the rule
+passes (the schema's properties), with the job's wildcard in place of the grid key it
+enumerates, and no defaults (defaults live only in the schema)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
+
+
+@dataclass
+class Entry:
+    func: str                      # "igrm.toy.simulate_sigmoid"
+    section: str                   # "toy/sigmoid": its keys are the function's keywords
+    per_job: dict = field(default_factory=dict)    # grid key -> the wildcard that replaces it
+    sections: dict = field(default_factory=dict)   # keyword -> a second section passed whole
+    data: tuple = ()               # positional/keyword data arguments (arrays, tables, paths)
+
+
+ENTRY_POINTS: list[Entry] = [
+    # ----------------------------------------------------------------- toy, orders
+
+
+    # ----------------------------------------------------------------- training
+
+
+    # ----------------------------------------------------------------- noise
+
+]
+
+
+def schema_keys(path: str) -> set[str]:
+    node = SCHEMA
+    for part in path.split("/"):
+        node = node["properties"][part]
+    return set(node["properties"])
+
+
+def resolve(name: str):
+    module, attr = name.rsplit(".", 1)
+    return getattr(importlib.import_module(module), attr)
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS, ids=lambda e: e.func)
+def test_keywords_are_the_sections_keys(entry):
+    params = inspect.signature(resolve(entry.func)).parameters
+    names = set(params) - set(entry.data)
+    expected = (schema_keys(entry.section) - set(entry.per_job)) | set(entry.per_job.values()) | set(entry.sections)
+    assert names == expected, (f"{entry.func}: keywords not in {entry.section}: {sorted(names - expected)}; "
+                               f"keys not taken: {sorted(expected - names)}")
+    with_default = sorted(n for n in expected if params[n].default is not inspect.Parameter.empty)
+    assert not with_default, f"{entry.func}: defaults belong in the schema, not the code: {with_default}"
+
+
+def test_second_sections_exist():
+    for e in ENTRY_POINTS:
+        for path in e.sections.values():
+            schema_keys(path)
+
+
+def test_a_planted_mismatch_is_caught():
+    """The check fails on a function that takes a key its section does not have."""
+    def fake(*, x, y, init, bogus):  # toy/two_factor has no 'bogus'
+        pass
+
+    params = set(inspect.signature(fake).parameters)
+    assert params != schema_keys("toy/two_factor")
