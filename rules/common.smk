@@ -5,11 +5,9 @@ import ast
 from pathlib import Path
 import sys
 
-from snakemake.utils import validate
-
 sys.path.insert(0, workflow.basedir)  # igrm importable even without `pip install -e .`
 
-from igrm.pipeline.config import (  # noqa: E402
+from igrm.pipeline.config import (
     check_config,
     effective_lr,
     num,
@@ -19,15 +17,18 @@ from igrm.pipeline.config import (  # noqa: E402
     training_runs,
     write_merged,
 )
-from igrm.pipeline.snakejob import importable_in_jobs  # noqa: E402
+from igrm.pipeline.snakejob import importable_in_jobs
 
 importable_in_jobs(workflow.basedir)  # ... and in every job's script (igrm/pipeline/snakejob.py)
 
 SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
 
-# 1) our own pass: every bad key named, with the fix; 2) Snakemake's, which fills defaults.
-check_config(config, SCHEMA)
-validate(config, SCHEMA, set_default=True)
+# Validate (every bad key named, with the fix), then fill in the schema's defaults with the
+# one filler, igrm.pipeline.config.with_defaults (not Snakemake's validate(set_default=True),
+# a second filler: the rules, the tests and igrm.data all see the same filled config).
+_filled = check_config(config, SCHEMA)
+config.clear()
+config.update(_filled)
 
 MERGED_CONFIG = "logs/config.merged.yaml"
 
