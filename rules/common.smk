@@ -19,7 +19,8 @@ from igrm.pipeline.config import (
 )
 from igrm.pipeline.snakejob import importable_in_jobs
 
-importable_in_jobs(workflow.basedir)  # ... and in every job's script (igrm/pipeline/snakejob.py)
+# ... and in every job's script (igrm/pipeline/snakejob.py)
+importable_in_jobs(workflow.basedir)
 
 SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
 
@@ -326,12 +327,12 @@ def claim_files(wildcards=None):
 
 
 def final_outputs():
-    """What `all` builds: the files of the named target fig_<name> / table_<name> of each
-    figure and table the config lists (call it after the rules are defined)."""
+    """What `all` builds: the outputs of the rule fig_<name> / table_<name> of each figure
+    and table the config lists (call it after the rules are defined)."""
     out = []
     for kind, names in (("fig", config["figures"]), ("table", config["tables"])):
         for name in names:
-            out += list(getattr(rules, f"{kind}_{name}").input)
+            out += list(getattr(rules, f"{kind}_{name}").output)
     return out
 
 
