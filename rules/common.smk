@@ -1,7 +1,6 @@
 # Shared helpers: config validation, canonical wildcards, outputs, the code each rule's
 # script runs, and each stage's params/input functions (one section per stage).
 # Functions only (no rules) — the linter wants rules and functions apart.
-import ast
 from pathlib import Path
 import sys
 
@@ -17,6 +16,7 @@ from igrm.pipeline.config import (
     training_runs,
     write_merged,
 )
+from igrm.pipeline import code as igrm_code
 from igrm.pipeline.snakejob import importable_in_jobs
 
 # ... and in every job's script (igrm/pipeline/snakejob.py)
@@ -86,50 +86,11 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-def _igrm_imports(path):
-    """igrm modules a Python file imports (anywhere in it, lazily or not), as file paths."""
-    tree = ast.parse(Path(path).read_text(), filename=str(path))
-    pkg = Path(workflow.basedir) / "igrm"
-    here = Path(path).resolve().parent
-    found = set()
-    for node in ast.walk(tree):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names if a.name.split(".")[0] == "igrm"]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level == 0 and (node.module or "").split(".")[0] == "igrm":
-                base = node.module
-            elif node.level > 0 and pkg in (here, *here.parents):
-                parts = here.relative_to(pkg.parent).parts
-                parts = parts[: len(parts) - node.level + 1]
-                base = ".".join([*parts, *([node.module] if node.module else [])])
-            else:
-                continue
-            names = [base] + [f"{base}.{a.name}" for a in node.names]
-        for name in names:
-            rel = Path(*name.split("."))
-            for cand in (pkg.parent / f"{rel}.py", pkg.parent / rel / "__init__.py"):
-                if cand.is_file():
-                    found.add(cand)
-                    # importing a.b.c runs a/__init__.py and a/b/__init__.py too
-                    for parent in cand.parent.relative_to(pkg.parent).parents[:-1]:
-                        found.add(pkg.parent / parent / "__init__.py")
-                    found.add(cand.parent / "__init__.py")
-    return found
-
-
 def code_inputs(script):
     """The igrm source files a script runs (its imports, transitively): declared as the
     rule's `code` input, so a result whose igrm code changed is outdated (README, "When
-    code changes")."""
-    todo = [Path(workflow.basedir) / "scripts" / script]
-    seen = set()
-    while todo:
-        for f in _igrm_imports(todo.pop()):
-            if f not in seen:
-                seen.add(f)
-                todo.append(f)
-    return sorted(str(f) for f in seen)
+    code changes"); igrm/pipeline/code.py."""
+    return igrm_code.code_inputs(script, workflow.basedir)
 
 
 # the report's categories, one per stage (report(..., category=CATEGORY["toy"]) inline)
