@@ -217,13 +217,6 @@ DEFAULT_DATASET = "cifar10"
 # (wait before retry r: backoff_s * 2**r), timeout_s (socket timeout), progress_s.
 
 
-def source_defaults() -> dict[str, Any]:
-    """The schema's defaults of one dataset's source config (the same for every dataset)."""
-    from igrm.pipeline.config import schema_defaults
-
-    return schema_defaults(f"data/{DEFAULT_DATASET}")
-
-
 def bytes_cfg(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     """The part of one dataset's config (``data.<name>``) that decides the data's bytes (the
     ``md5`` overrides): the data rules' params, so that only a change of it reruns download,
@@ -268,12 +261,13 @@ def spec_for(name: str | DatasetSpec, cfg: Mapping[str, Any] | None = None) -> D
 
 
 def resolve_cfg(name: str, cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``cfg`` over the schema's defaults (:func:`source_defaults`), type-checked; errors name
-    the key ``data.<name>.<key>``. Keys this module does not know are kept (other stages may
-    read them)."""
-    from igrm.pipeline.config import ConfigError
+    """``cfg`` (``data.<name>``) with the schema's defaults filled in by the one filler
+    (igrm.pipeline.config.with_defaults; the pipeline's config has them already, a direct
+    caller may pass less), type-checked; errors name the key ``data.<name>.<key>``. Keys
+    this module does not know are kept (other stages may read them)."""
+    from igrm.pipeline.config import ConfigError, with_defaults
 
-    out = {**source_defaults(), **dict(cfg or {})}
+    out = with_defaults(dict(cfg or {}), path=f"data/{name}")
     key = f"data.{name}"
     mirrors = out["mirrors"]
     if mirrors is None:

@@ -1,15 +1,12 @@
 # Shared helpers: config validation, canonical wildcards, outputs, the code each rule's
 # script runs, and each stage's params/input functions (one section per stage).
 # Functions only (no rules) — the linter wants rules and functions apart.
-import ast
 from pathlib import Path
 import sys
 
-from snakemake.utils import validate
-
 sys.path.insert(0, workflow.basedir)  # igrm importable even without `pip install -e .`
 
-from igrm.pipeline.config import (  # noqa: E402
+from igrm.pipeline.config import (
     check_config,
     effective_lr,
     num,
@@ -19,15 +16,20 @@ from igrm.pipeline.config import (  # noqa: E402
     training_runs,
     write_merged,
 )
-from igrm.pipeline.snakejob import importable_in_jobs  # noqa: E402
+from igrm.pipeline import code as igrm_code
+from igrm.pipeline.snakejob import importable_in_jobs
 
-importable_in_jobs(workflow.basedir)  # ... and in every job's script (igrm/pipeline/snakejob.py)
+# ... and in every job's script (igrm/pipeline/snakejob.py)
+importable_in_jobs(workflow.basedir)
 
 SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
 
-# 1) our own pass: every bad key named, with the fix; 2) Snakemake's, which fills defaults.
-check_config(config, SCHEMA)
-validate(config, SCHEMA, set_default=True)
+# Validate (every bad key named, with the fix), then fill in the schema's defaults with the
+# one filler, igrm.pipeline.config.with_defaults (not Snakemake's validate(set_default=True),
+# a second filler: the rules, the tests and igrm.data all see the same filled config).
+_filled = check_config(config, SCHEMA)
+config.clear()
+config.update(_filled)
 
 MERGED_CONFIG = "logs/config.merged.yaml"
 
@@ -84,50 +86,11 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-def _igrm_imports(path):
-    """igrm modules a Python file imports (anywhere in it, lazily or not), as file paths."""
-    tree = ast.parse(Path(path).read_text(), filename=str(path))
-    pkg = Path(workflow.basedir) / "igrm"
-    here = Path(path).resolve().parent
-    found = set()
-    for node in ast.walk(tree):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names if a.name.split(".")[0] == "igrm"]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level == 0 and (node.module or "").split(".")[0] == "igrm":
-                base = node.module
-            elif node.level > 0 and pkg in (here, *here.parents):
-                parts = here.relative_to(pkg.parent).parts
-                parts = parts[: len(parts) - node.level + 1]
-                base = ".".join([*parts, *([node.module] if node.module else [])])
-            else:
-                continue
-            names = [base] + [f"{base}.{a.name}" for a in node.names]
-        for name in names:
-            rel = Path(*name.split("."))
-            for cand in (pkg.parent / f"{rel}.py", pkg.parent / rel / "__init__.py"):
-                if cand.is_file():
-                    found.add(cand)
-                    # importing a.b.c runs a/__init__.py and a/b/__init__.py too
-                    for parent in cand.parent.relative_to(pkg.parent).parents[:-1]:
-                        found.add(pkg.parent / parent / "__init__.py")
-                    found.add(cand.parent / "__init__.py")
-    return found
-
-
 def code_inputs(script):
     """The igrm source files a script runs (its imports, transitively): declared as the
     rule's `code` input, so a result whose igrm code changed is outdated (README, "When
-    code changes")."""
-    todo = [Path(workflow.basedir) / "scripts" / script]
-    seen = set()
-    while todo:
-        for f in _igrm_imports(todo.pop()):
-            if f not in seen:
-                seen.add(f)
-                todo.append(f)
-    return sorted(str(f) for f in seen)
+    code changes"); igrm/pipeline/code.py."""
+    return igrm_code.code_inputs(script, workflow.basedir)
 
 
 # the report's categories, one per stage (report(..., category=CATEGORY["toy"]) inline)
@@ -325,12 +288,12 @@ def claim_files(wildcards=None):
 
 
 def final_outputs():
-    """What `all` builds: the files of the named target fig_<name> / table_<name> of each
-    figure and table the config lists (call it after the rules are defined)."""
+    """What `all` builds: the outputs of the rule fig_<name> / table_<name> of each figure
+    and table the config lists (call it after the rules are defined)."""
     out = []
     for kind, names in (("fig", config["figures"]), ("table", config["tables"])):
         for name in names:
-            out += list(getattr(rules, f"{kind}_{name}").input)
+            out += list(getattr(rules, f"{kind}_{name}").output)
     return out
 
 

@@ -1,8 +1,9 @@
-# The claims table (every stage's claim rows) and the HTML report. The figures' and the
-# other tables' rules and named targets live with their stage (rules/toy.smk, ...).
+# The claims table (every stage's claim rows; rule table_claims, its own target) and the HTML
+# report. The figures' and the other tables' rules live with their stage (rules/toy.smk, ...):
+# one rule per figure, fig_<name>, and per table, table_<name>; the rule is the target.
 
 
-rule make_table_claims:
+rule table_claims:
     """Every claim: theory vs measured, uncertainty, tolerance, verdict; and one line per paper claim."""
     input:
         parts=claim_files,
@@ -50,10 +51,3 @@ rule make_report:
         snakefile=workflow.main_snakefile,
     script:
         "../scripts/report.py"
-
-
-rule table_claims:
-    """Table: every claim with its verdict (named target)."""
-    input:
-        rules.make_table_claims.output,
-    localrule: True

@@ -8,9 +8,28 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+# The test being run (set before its fixtures): snakemake() below refuses to run for a test
+# that is not marked pipeline or slurm, so the fast tier (-m "not pipeline and not slurm",
+# README) never runs Snakemake.
+_RUNNING: dict = {"item": None}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _RUNNING["item"] = item
+
+
+def pytest_runtest_teardown(item):
+    _RUNNING["item"] = None
+
+
 def snakemake(*args, cwd, check=True, timeout=900, env=None):
     """Run this repo's workflow in ``cwd`` with the test interpreter's Snakemake (``env``: extra
-    environment variables)."""
+    environment variables). Only from a test marked pipeline or slurm."""
+    item = _RUNNING["item"]
+    if item is not None and not {"pipeline", "slurm"} & {m.name for m in item.iter_markers()}:
+        raise AssertionError(f"{item.nodeid} runs Snakemake but is not marked: add @pytest.mark.pipeline"
+                             " (or slurm), so that the fast tier -m 'not pipeline and not slurm' stays fast")
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(cwd), *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)

@@ -73,6 +73,7 @@ def _dry_run_with(tmp_path, text: str):
     return proc, proc.stdout + proc.stderr
 
 
+@pytest.mark.pipeline
 def test_nonfinite_is_rejected_by_a_dry_run_before_any_job(tmp_path):
     proc, out = _dry_run_with(tmp_path, "train:\n  beta_grid:\n    betas: [0.0, .nan]\n  width: .inf\n")
     assert proc.returncode != 0
@@ -157,6 +158,7 @@ def test_noise_points_past_the_end_that_are_one_epoch_are_rejected(tiny):
     assert "train.epochs = 3" in msg
 
 
+@pytest.mark.pipeline
 def test_near_duplicate_beta_is_rejected_by_a_dry_run(tmp_path):
     proc, out = _dry_run_with(tmp_path, f"train:\n  beta_grid:\n    betas: {NEAR}\n")
     assert proc.returncode != 0
@@ -189,6 +191,7 @@ def test_plan_counts_distinct_runs(tiny):
     assert p["jobs"] == 18
 
 
+@pytest.mark.pipeline
 def test_dry_run_prints_the_plan_and_writes_the_merged_config(tmp_path):
     bad = tmp_path / "big.yaml"
     bad.write_text("train:\n  seeds: [" + ", ".join(map(str, range(40))) + "]\n")
@@ -236,6 +239,7 @@ def test_preset_overrides_are_named():
     assert preset_overrides(layers[:2]) == []
 
 
+@pytest.mark.pipeline
 def test_preset_merged_over_an_incompatible_config_is_reported(tmp_path):
     mine = tmp_path / "mine.yaml"
     mine.write_text("train:\n  model: small_cnn\n  datasets: [cifar10, mnist]\n")

@@ -11,7 +11,7 @@ import types
 
 import pytest
 
-from igrm import gpuslots
+from igrm.pipeline import gpuslots
 from igrm.pipeline.gpuslots import acquire_gpu, gpu_ids
 
 from .conftest import REPO

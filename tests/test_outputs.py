@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from igrm import io, snakejob
+from igrm.pipeline import io, snakejob
 
 from .conftest import REPO
 

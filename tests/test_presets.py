@@ -10,6 +10,7 @@ from .conftest import REPO, snakemake
 PRESETS = sorted((REPO / "presets").glob("*.yaml"))
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
 def test_preset_plans(tmp_path, preset):
     proc = snakemake("--cores", "1", "-n", "--configfile", str(preset), cwd=tmp_path, timeout=300)

@@ -203,7 +203,7 @@ def test_cifar_part_through_sbatch_equals_local(tmp_path_factory):
     except subprocess.TimeoutExpired:
         slurm_proc.send_signal(signal.SIGINT)
         slurm_proc.wait(timeout=120)
-        raise AssertionError("the SLURM run took over 300 s:\n" + open(slurm_proc.out_path).read()[-4000:])
+        raise AssertionError("the SLURM run took over 300 s:\n" + open(slurm_proc.out_path).read()[-4000:]) from None
     for kind, (wd, proc) in runs.items():
         out = proc.stdout + proc.stderr if kind == "local" else open(proc.out_path).read()
         assert proc.returncode == 0, f"{kind} run failed ({proc.returncode}):\n{out[-6000:]}"

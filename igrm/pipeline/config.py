@@ -1,18 +1,20 @@
 """Configuration: validation with messages that name the key, canonical numbers, run ids.
 
 The schema (schemas/config.schema.yaml) is the single description of the config
-and carries the defaults; Snakemake's ``validate`` fills them in. Before that,
+and the one place defaults live; :func:`with_defaults` is the one function that fills
+them in (the workflow, igrm.data, the tests and the benchmarks all use it).
 :func:`check_config` validates with the same schema and turns every error into a
 message that names the dotted config key and says how to fix it, so that a bad
-value stops the workflow before any job runs.
+value stops the workflow before any job runs; it returns the config filled in.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -70,28 +72,29 @@ def format_error(err) -> str:
     return msg
 
 
-def check_config(config: Mapping[str, Any], schema: Mapping[str, Any] | str | Path) -> None:
-    """Raise :class:`ConfigError` listing every invalid key (dotted path) with a fix.
+def check_config(config: Mapping[str, Any], schema: Mapping[str, Any] | str | Path | None = None) -> dict:
+    """The config with the schema's defaults filled in (:func:`with_defaults`), once it is valid;
+    else raise :class:`ConfigError` listing every invalid key (dotted path) with a fix.
 
     Beyond the schema: every number must be finite (YAML .nan / .inf pass a `type: number`),
     no two entries of a grid list may name the same run once written by :func:`num`, and a
     config that plans more than ``max_jobs_without_confirm`` jobs needs
     ``confirm_large_grid: true``. These run on the config with the defaults filled in."""
     import jsonschema
-    import yaml
 
-    if not isinstance(schema, Mapping):
-        schema = yaml.safe_load(Path(schema).read_text())
+    schema = load_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
     lines = _nonfinite(config)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     lines += [format_error(e) for e in errors]
+    filled = None
     if not lines:
         filled = with_defaults(config, schema)
         lines = _collisions(filled) or _too_large(filled)
     if lines:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(lines)
                           + "\nFix the value in config.yaml (or the file given with --configfile).")
+    return filled
 
 
 def num(x: float) -> str:
@@ -137,19 +140,61 @@ def geometric_grid(spec: Mapping[str, Any]) -> np.ndarray:
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
 
-def schema_defaults(path: str = "", schema: str | Path = SCHEMA_PATH) -> dict:
-    """The config section at ``path`` ('toy/two_factor', '' = all) as the schema's defaults
-    fill it in: the one place defaults live (tests and benchmarks start from these)."""
+def load_schema(schema: Mapping[str, Any] | str | Path | None = None) -> Mapping[str, Any]:
+    """The schema as a mapping: ``schema`` itself, the YAML file at that path, or (None) the
+    repository's schemas/config.schema.yaml."""
+    import yaml
+
+    if isinstance(schema, Mapping):
+        return schema
+    return yaml.safe_load(Path(schema or SCHEMA_PATH).read_text())
+
+
+def with_defaults(config: Mapping[str, Any], schema: Mapping[str, Any] | str | Path | None = None,
+                  path: str = "") -> dict:
+    """A deep copy of ``config`` with the schema's defaults filled in: the one filler.
+
+    Wherever the schema gives a property a ``default`` and the config lacks the key, the
+    default is set, then the filler descends into it (so ``toy: {}`` gets every default of
+    toy.two_factor, ...). Every mapping comes out in the schema's property order (keys the
+    schema does not name, e.g. data.<name>.md5's file names, after them in their own order),
+    so the merged config and every section a rule passes are the same whatever order the
+    config files wrote. ``path`` ('toy/two_factor') fills one section given alone and
+    returns it. It validates nothing: :func:`check_config` does, first."""
     import copy
 
-    from snakemake.utils import validate
+    import jsonschema
 
-    cfg: dict = {}
-    validate(cfg, str(schema), set_default=True)
-    node: Any = cfg
-    for part in [p for p in path.split("/") if p]:
-        node = node[part]
-    return copy.deepcopy(node)
+    schema = load_schema(schema)
+    parts = [p for p in path.split("/") if p]
+    out: Any = copy.deepcopy(dict(config))
+    for part in reversed(parts):
+        out = {part: out}
+    base = jsonschema.Draft202012Validator
+    props = base.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if isinstance(sub, Mapping) and "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+            order = [k for k in properties if k in instance] + [k for k in instance if k not in properties]
+            reordered = [(k, instance.pop(k)) for k in order]
+            instance.update(reordered)
+        yield from props(validator, properties, instance, subschema)
+
+    filler = jsonschema.validators.extend(base, {"properties": set_defaults})
+    for _ in filler(schema).iter_errors(out):
+        pass
+    for part in parts:
+        out = out[part]
+    return out
+
+
+def schema_defaults(path: str = "", schema: Mapping[str, Any] | str | Path | None = None) -> dict:
+    """The config section at ``path`` ('toy/two_factor', '' = all) as the schema's defaults
+    fill it in (tests and benchmarks start from these): :func:`with_defaults` of nothing."""
+    return with_defaults({}, schema, path)
 
 
 # ------------------------------------------------------------ checks beyond the schema
@@ -371,30 +416,6 @@ def _too_large(cfg: Mapping[str, Any]) -> list[str]:
                 f" shrink the grids (train.seeds, train.beta_grid, train.lr_grid, noise.runs)."
                 f" {plan_text(p)}"]
     return []
-
-
-def with_defaults(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict:
-    """A deep copy of ``config`` with the schema's defaults filled in (as Snakemake's
-    validate(set_default=True) does: a property's `default`, then its own properties)."""
-    import copy
-
-    import jsonschema
-
-    base = jsonschema.Draft202012Validator
-    props = base.VALIDATORS["properties"]
-
-    def set_defaults(validator, properties, instance, subschema):
-        if isinstance(instance, dict):
-            for name, sub in properties.items():
-                if isinstance(sub, Mapping) and "default" in sub:
-                    instance.setdefault(name, copy.deepcopy(sub["default"]))
-        yield from props(validator, properties, instance, subschema)
-
-    filler = jsonschema.validators.extend(base, {"properties": set_defaults})
-    out = copy.deepcopy(dict(config))
-    for _ in filler(schema).iter_errors(out):
-        pass
-    return out
 
 
 # ------------------------------------------------------------ presets and the merged config

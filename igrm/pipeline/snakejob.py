@@ -20,8 +20,9 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .io import now_iso, provenance, write_h5, write_table, write_text_atomic
 

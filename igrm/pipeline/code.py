@@ -1,0 +1,68 @@
+"""The igrm source files a rule's script runs: the rule's ``code`` input (rules/common.smk).
+
+A result whose igrm code changed is then outdated, and nothing else is (README, "When code
+changes"). Used at parse time only; no job imports this module, so editing it outdates
+nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+
+def igrm_imports(path: str | Path, root: str | Path) -> set[Path]:
+    """igrm modules the Python file ``path`` imports (anywhere in it, lazily or not), as file
+    paths under ``root`` (the repository: ``root``/igrm is the package)."""
+    tree = ast.parse(Path(path).read_text(), filename=str(path))
+    pkg = Path(root) / "igrm"
+    here = Path(path).resolve().parent
+    found = set()
+    for node in ast.walk(tree):
+        for name in _imported_names(node, pkg, here):
+            found |= _module_files(name, pkg)
+    return found
+
+
+def _imported_names(node: ast.AST, pkg: Path, here: Path) -> list[str]:
+    """Dotted igrm names an import statement may load: the module, and each name taken from
+    it (``from igrm import toy`` loads the module igrm.toy)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names if a.name.split(".")[0] == "igrm"]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    if node.level == 0 and (node.module or "").split(".")[0] == "igrm":
+        base = node.module
+    elif node.level > 0 and pkg in (here, *here.parents):
+        parts = here.relative_to(pkg.parent).parts
+        parts = parts[: len(parts) - node.level + 1]
+        base = ".".join([*parts, *([node.module] if node.module else [])])
+    else:
+        return []
+    return [base] + [f"{base}.{a.name}" for a in node.names]
+
+
+def _module_files(name: str, pkg: Path) -> set[Path]:
+    """The file of module ``name`` (a.b.c: a/b/c.py or a/b/c/__init__.py), if it exists, with
+    every package __init__.py above it: importing a.b.c runs a/__init__.py and a/b/__init__.py."""
+    rel = Path(*name.split("."))
+    found = set()
+    for cand in (pkg.parent / f"{rel}.py", pkg.parent / rel / "__init__.py"):
+        if cand.is_file():
+            found.add(cand)
+            for parent in cand.parent.relative_to(pkg.parent).parents[:-1]:
+                found.add(pkg.parent / parent / "__init__.py")
+            found.add(cand.parent / "__init__.py")
+    return found
+
+
+def code_inputs(script: str, root: str | Path) -> list[str]:
+    """The igrm source files scripts/``script`` runs (its imports, transitively), sorted."""
+    todo = [Path(root) / "scripts" / script]
+    seen: set[Path] = set()
+    while todo:
+        for f in igrm_imports(todo.pop(), root):
+            if f not in seen:
+                seen.add(f)
+                todo.append(f)
+    return sorted(str(f) for f in seen)
