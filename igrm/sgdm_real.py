@@ -29,7 +29,7 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from .orders import h_values, _n_steps
+from .orders import h_values, n_steps
 
 PROBLEM = {"fashion_mnist": "logreg_fmnist", "mnist": "logreg_mnist"}
 
@@ -334,9 +334,6 @@ def sgdm_real_error_orders(*, images, labels, dataset, beta, classes, n_examples
     det_err_flow1 (H,); det_check (4, H).
     """
     t0 = time.perf_counter()
-    c = {"dataset": dataset, "beta": beta, "classes": list(classes), "n_examples": n_examples,
-         "n_features": n_features, "batch_size": batch_size, "h_grid": h_grid, "T": T, "streams": streams,
-         "check_streams": check_streams, "seed": seed, "init_scale": init_scale, "substeps": substeps}
     if dataset not in PROBLEM:
         raise ValueError(f"orders.sgdm_real.dataset must be one of {sorted(PROBLEM)}, got {dataset!r}")
     if int(batch_size) > int(n_examples):
@@ -349,7 +346,7 @@ def sgdm_real_error_orders(*, images, labels, dataset, beta, classes, n_examples
     x0 = float(init_scale) * rng.standard_normal(p)
     L0 = float(np.linalg.eigvalsh(weighted_hess(x0, A, y, np.full(n, 1.0 / n))).max())
     h, eps = h_values(h_grid, beta, L0)
-    ns = _n_steps(float(T), h)
+    ns = n_steps(float(T), h)
     N = int(ns.max())
     S = int(streams)
     batches = batch_stream(n=n, batch_size=batch_size, n_steps=N, streams=S, seed=seed)
@@ -371,5 +368,5 @@ def sgdm_real_error_orders(*, images, labels, dataset, beta, classes, n_examples
     attrs = {"kind": "sgdm_real", "problem": PROBLEM[dataset], "beta": beta, "T": float(T), "L0": L0,
              "n_examples": n, "n_params": p, "streams": S, "seed": int(seed), "substeps": int(substeps),
              "reference_error_max": float(np.nanmax(checks)), "min_error": float(np.nanmin(errs)),
-             "diverged": bool(not np.all(np.isfinite(errs))), "runtime_s": t1 - t0, "config": c}
+             "diverged": bool(not np.all(np.isfinite(errs))), "runtime_s": t1 - t0}
     return arrays, attrs

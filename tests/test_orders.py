@@ -11,6 +11,7 @@ from igrm import claims, orders
 from igrm.claims.orders import order_claims
 from igrm.pipeline.config import schema_defaults
 from igrm.figures.orders import plot_orders_gdm, plot_orders_sgdm
+from igrm.figures.style import save
 from igrm.pipeline.io import read_h5, write_h5
 from igrm.tidy.orders import TIDY_COLUMNS, tidy_orders
 
@@ -20,14 +21,14 @@ SMALL_GRID = {"min": 0.005, "max": 0.04, "num": 4, "units": "eps"}
 
 @pytest.fixture(scope="module")
 def gdm_results():
-    # one job's keywords as the pipeline builds them (rules/common.smk gdm_cfg), from the
-    # schema's defaults of orders.gdm
-    g = schema_defaults("orders/gdm")
-    common = {k: g[k] for k in ("h_grid", "t_burn_fraction", "rtol", "atol", "check_factor")}
+    # one job's keywords as the pipeline builds them (rule order_gdm: the section orders.gdm,
+    # its grids problems and betas replaced by the job's problem and beta), from the schema's
+    # defaults of orders.gdm
+    g = {k: v for k, v in schema_defaults("orders/gdm").items() if k not in ("problems", "betas")}
     out = []
     for problem, beta, over in (("lstsq", 0.5, {"dim": 5, "n": 20, "cond": 10, "seed": 0, "T": 2.0}),
                                 ("two_factor", 0.8, {"T": 0.25})):
-        cfg = {**common, "h_grid": SMALL_GRID, "problem": problem, "beta": beta, **g[problem], **over}
+        cfg = {**g, "h_grid": SMALL_GRID, "problem": problem, "beta": beta, problem: {**g[problem], **over}}
         out.append(orders.gdm_error_orders(**cfg))
     return out
 
@@ -133,8 +134,8 @@ def test_order_claims(slopes):
 
 
 def test_plots_write_files(tmp_path, tidy, slopes):
-    gd = plot_orders_gdm(tidy, slopes, paths=[tmp_path / "gdm.pdf", tmp_path / "gdm.png"])
-    sg = plot_orders_sgdm(tidy, slopes, paths=[tmp_path / "sgdm.png"])
+    gd = save(plot_orders_gdm(tidy, slopes), [tmp_path / "gdm.pdf", tmp_path / "gdm.png"])
+    sg = save(plot_orders_sgdm(tidy, slopes), [tmp_path / "sgdm.png"])
     for p in [*gd, *sg]:
         assert p.exists() and p.stat().st_size > 1000
 
