@@ -128,7 +128,7 @@ def test_one_figure_rebuilds_alone(workdir):
     time.sleep(0.05)
     proc = snakemake("fig_sigmoid", "--cores", "2", *workdir.args, cwd=workdir.path)
     log = proc.stdout + proc.stderr
-    assert "plot_sigmoid" in log
+    assert "fig_sigmoid" in log
     after = {p: p.stat().st_mtime_ns for p in results.rglob("*") if p.is_file()}
     changed = {p.name for p in after if before.get(p) != after[p]}
     assert changed == {"sigmoid.pdf", "sigmoid.png"}, changed
