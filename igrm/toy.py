@@ -5,9 +5,11 @@ Conventions: η is the effective learning rate, the raw step is h = η (1 − β
 docs/theory.md (T2) started from rest (:mod:`igrm.heavyball`).
 
 Simulations (``simulate_two_factor``, ``sharpness_sweep``, ``limit_convergence``,
-``simulate_sigmoid``) take the
-keys of their config section (schemas/config.schema.yaml, ``toy.*``) as keyword-only
-arguments without defaults and return ``(arrays, attrs)`` for one HDF5 file. Their tidy
+``simulate_sigmoid``) take the keys of their config section (schemas/config.schema.yaml,
+``toy.*``; a sweep job one ``eta`` in place of the grid ``etas``) as keyword-only
+arguments without defaults, the sweep and the convergence study also the section
+``toy.two_factor`` whole (``two_factor``: the problem and start), and return
+``(arrays, attrs)`` for one HDF5 file. Their tidy
 tables are in :mod:`igrm.tidy.toy`, figures in :mod:`igrm.figures.toy`, claims rows in
 :mod:`igrm.claims.toy`.
 

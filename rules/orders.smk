@@ -269,4 +269,3 @@ rule fig_orders_higher_limits:
         "../envs/science.yaml"
     script:
         "../scripts/fig/orders_higher_limits.py"
-
