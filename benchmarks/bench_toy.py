@@ -7,7 +7,7 @@ Baseline ("notebook"): what the authors' notebooks do, rewritten here (not copie
   * the regulariser flow x' = −∇‖∇E‖² emulated with 1e6 tiny steps of torch autograd
     (timed on a reduced number of steps and extrapolated linearly — said in the table).
 igrm: numba heavy-ball kernels, all β in one batched call (igrm.heavyball.run), and
-ODE flows by solve_ivp (igrm.toy.solve_flow / simulate_sigmoid).
+ODE flows by solve_ivp (igrm.flows.solve_flow / simulate_sigmoid).
 
 Run:  .venv/bin/python benchmarks/bench_toy.py   (writes benchmarks/out/bench_toy.{json,md})
 """
@@ -127,16 +127,17 @@ def igrm_sig():
 
 def igrm_flows():
     from igrm.problems import SigmoidFactor
-    from igrm.toy import solve_flow
+    from igrm.flows import solve_flow
+    from igrm.toy import FLOW_TOL
 
     p = SigmoidFactor(X, Y)
     w0 = np.array([SIG_INIT])
     tE = EFLOW_STEPS * EFLOW_LR
     t = np.concatenate([[0.0], np.geomspace(tE * 1e-6, tE, 999)])
-    fE = solve_flow(p.grad, w0, tE, t_eval=t)
-    probe = solve_flow(p.grad_norm2_grad, w0, 10.0, gtol=1e-8)
+    fE = solve_flow(p.grad, w0, tE, t_eval=t, **FLOW_TOL)
+    probe = solve_flow(p.grad_norm2_grad, w0, 10.0, gtol=1e-8, **FLOW_TOL)
     tR = probe["t"]
-    fR = solve_flow(p.grad_norm2_grad, w0, tR, t_eval=np.linspace(0, tR, 1000))
+    fR = solve_flow(p.grad_norm2_grad, w0, tR, t_eval=np.linspace(0, tR, 1000), **FLOW_TOL)
     return fE, fR, probe
 
 

@@ -30,6 +30,9 @@ SGD+M on the two-factor stream E_r(w) = ½ (y_r − w1 w2 x_r)², u = w1 w2:
 
 from __future__ import annotations
 
+import math
+from typing import Callable
+
 import numpy as np
 from scipy.integrate import solve_ivp
 
@@ -71,27 +74,71 @@ def flow2_field(problem: Problem, x, beta, h):
     return flow_field(problem, x, beta, flow2_lambda(beta, h))
 
 
-def solve_flow(problem: Problem, x0, beta, h, t_eval, which: int = 2, rtol: float = 1e-12,
-               atol: float = 1e-12, dense_output: bool = False):
-    """Reference solution of flow (1) (``which=1``) or flow (2) (``which=2``) by DOP853.
+def solve_flow(field: Callable[[np.ndarray], np.ndarray], w0, t_end: float, *, rtol: float, atol: float,
+               method: str, speed=1.0, gtol: float | None = None, t_eval=None, max_extend: int = 12) -> dict:
+    """Integrate the batched flow w' = −speed · field(w) with ``solve_ivp`` (the one ODE
+    driver of the toy and limit studies; the error-order lanes use :func:`solve_lanes`).
 
-    ``x0`` is (d,) or (L, d) (L independent lanes solved as one stacked system; ``h``
-    scalar or (L,)). Returns the solution at ``t_eval`` (shape (len(t_eval), [L,] d));
-    with ``dense_output=True`` returns a callable ``sol(t) -> (len(t), [L,] d)`` instead
-    (``t_eval`` then only gives the end time, max(t_eval)).
+    w0: (B, d); speed: scalar or (B,); field maps (B, d) -> (B, d). ``rtol``, ``atol`` and
+    ``method`` are each caller's own (no default: the toy flows use DOP853 at 1e-10/1e-13,
+    the O(h³) limits LSODA at 1e-11/1e-14).
+    With ``gtol``: integrate until max_b ‖field(w_b)‖ < gtol (a terminal event),
+    doubling the horizon from ``t_end`` up to ``max_extend`` times; ``converged``
+    says whether it got there. Without ``gtol``: integrate exactly to ``t_end``.
+    ``t_eval``: times at which to sample the dense solution (within [0, t_end]).
+
+    Returns dict(w=(B, d) final point, t=final time, converged, nfev,
+    t_eval, w_eval=(n, B, d) or None, gnorm=(B,) final ‖field‖).
     """
-    x0 = np.asarray(x0, dtype=np.float64)
-    single = x0.ndim == 1
-    X0 = x0[None] if single else x0
-    L, d = X0.shape
-    if which == 1:
-        lam = np.zeros(L)
-    elif which == 2:
-        lam = np.broadcast_to(flow2_lambda(beta, h), (L,)).astype(np.float64)
-    else:
-        raise ValueError(f"which must be 1 or 2 (flow (1) or flow (2)), got {which!r}")
-    return solve_lanes(problem, X0, beta, lam, t_eval, rtol=rtol, atol=atol,
-                       dense_output=dense_output, squeeze=single)
+    w0 = np.atleast_2d(np.asarray(w0, dtype=np.float64))
+    B, d = w0.shape
+    speed = np.broadcast_to(np.asarray(speed, dtype=np.float64), (B,))[:, None]
+
+    def rhs(t, y):
+        return (-speed * field(y.reshape(B, d))).ravel()
+
+    def solve(t0, t1, y, **kw):
+        sol = solve_ivp(rhs, (t0, t1), y, method=method, rtol=rtol, atol=atol, **kw)
+        if not sol.success:
+            raise RuntimeError(f"solve_ivp failed: {sol.message}")
+        return sol
+
+    def gnorm(y):
+        return np.sqrt(np.sum(field(y.reshape(B, d)) ** 2, axis=1))
+
+    state = {"y": w0.ravel().copy(), "t": 0.0, "nfev": 0, "w_eval": None, "converged": gtol is None}
+    with np.errstate(over="ignore", invalid="ignore"):
+        if t_eval is not None:
+            t_eval = np.asarray(t_eval, dtype=np.float64)
+            sol = solve(0.0, float(t_end), state["y"], t_eval=t_eval)
+            state.update(y=sol.y[:, -1], t=float(sol.t[-1]), nfev=sol.nfev, w_eval=sol.y.T.reshape(-1, B, d))
+        if gtol is not None:
+            _extend_until_converged(solve, gnorm, state, float(t_end), gtol, max_extend)
+        elif t_eval is None:
+            sol = solve(0.0, float(t_end), state["y"])
+            state.update(y=sol.y[:, -1], t=float(sol.t[-1]), nfev=state["nfev"] + sol.nfev)
+    w = state["y"].reshape(B, d)
+    return {"w": w, "t": state["t"], "converged": bool(state["converged"]), "nfev": int(state["nfev"]),
+            "t_eval": t_eval, "w_eval": state["w_eval"], "gnorm": np.sqrt(np.sum(field(w) ** 2, axis=1))}
+
+
+def _extend_until_converged(solve, gnorm, state: dict, T: float, gtol: float, max_extend: int) -> None:
+    """Integrate on from ``state`` until max ‖field‖ < gtol (a terminal event at gtol/2),
+    doubling the horizon T up to ``max_extend`` times; updates y, t, nfev, converged."""
+
+    def done(t, y):
+        return math.log(max(float(np.max(gnorm(y))), 1e-300)) - math.log(0.5 * gtol)
+
+    done.terminal = True
+    done.direction = -1
+    for _ in range(max_extend + 1):
+        if np.max(gnorm(state["y"])) < gtol:
+            state["converged"] = True
+            return
+        sol = solve(state["t"], state["t"] + T, state["y"], events=[done])
+        state.update(y=sol.y[:, -1], t=float(sol.t[-1]), nfev=state["nfev"] + sol.nfev)
+        T *= 2.0
+    state["converged"] = bool(np.max(gnorm(state["y"])) < gtol)
 
 
 def solve_lanes(problem: Problem, X0, beta, lam, t_eval, rtol=1e-12, atol=1e-12,

@@ -19,27 +19,25 @@ import numpy as np
 
 from . import flows as F
 from .problems import TwoFactor
-from .toy import solve_flow
 
 LIMIT_FLOWS = ("flow (2)", "flow (3)", "flow (3) from x_0 + Delta_2")
 
 
-def limit_sharpness_orders(*, x, y, init, betas, eps, time, gtol):
+def limit_sharpness_orders(*, betas, eps, time, gtol, two_factor):
     """Limit sharpness of GD+M vs flow (2) / flow (3) on E = ½(y − w1 w2 x)² over (β, ε).
 
-    Keywords: the keys of ``orders.higher.limits`` (betas, eps, time, gtol) and of
-    ``toy.two_factor`` (x, y, init). For each β and ε: η = ε(1−β)/λ_max(∇²E(x₀)),
+    Keywords: the keys of ``orders.higher.limits`` (betas, eps, time, gtol) and
+    ``two_factor``, the ``toy.two_factor`` section (x, y, init). For each β and ε: η = ε(1−β)/λ_max(∇²E(x₀)),
     h = η(1−β); every run takes ⌈time / min η⌉ steps (as toy.limit_convergence); flows run
-    until ‖field‖ < gtol (toy.solve_flow, LSODA rtol 1e-11, atol 1e-14).
+    until ‖field‖ < gtol (flows.solve_flow, LSODA rtol 1e-11, atol 1e-14).
 
     Arrays (N = #β · #ε, β-major): beta, eps, eta, h; sharpness_gdm, gnorm_gdm (N,);
     sharpness (F, N), errors (F, N) = |S_flow/S_GD+M − 1|, reference_error (F, N) =
     |S_flow − S_flow,check|/S_GD+M (the rerun at 100× looser tolerances), converged (F,); flows (F,).
     """
     t0 = _time.perf_counter()
-    cfg = {"x": x, "y": y, "init": init, "betas": betas, "eps": eps, "time": time, "gtol": gtol}
-    p = TwoFactor(x=float(x), y=float(y))
-    w0 = np.asarray(init, dtype=np.float64)
+    p = TwoFactor(x=float(two_factor["x"]), y=float(two_factor["y"]))
+    w0 = np.asarray(two_factor["init"], dtype=np.float64)
     s0 = float(p.sharpness(w0))
     Bt, Ep = (a.ravel() for a in np.meshgrid(np.asarray(betas, dtype=np.float64),
                                              np.asarray(eps, dtype=np.float64), indexing="ij"))
@@ -62,7 +60,7 @@ def limit_sharpness_orders(*, x, y, init, betas, eps, time, gtol):
         # hovers at its stability limit above gtol; the rerun at 100× looser tolerances bounds
         # the reference's own error
         for out, tol in ((S, 1.0), (S_check, 100.0)):
-            res = solve_flow(lambda w, h2=h2: -F.flow3_field(p, w, Bt, h, h2, h2), st, horizon, gtol=gtol,
+            res = F.solve_flow(lambda w, h2=h2: -F.flow3_field(p, w, Bt, h, h2, h2), st, horizon, gtol=gtol,
                              method="LSODA", rtol=1e-11 * tol, atol=1e-14 * tol)
             out[fi] = p.sharpness(res["w"])
             if tol == 1.0:
@@ -75,5 +73,5 @@ def limit_sharpness_orders(*, x, y, init, betas, eps, time, gtol):
               "converged": conv, "flows": np.array(LIMIT_FLOWS)}
     attrs = {"kind": "limits", "problem": "two_factor", "steps": steps, "sharpness_init": s0, "gtol": gtol,
              "flows_converged": bool(conv.all()), "gnorm_gdm_max": float(np.nanmax(arrays["gnorm_gdm"])),
-             "runtime_s": t_end - t0, "runtime_gdm_s": t_gdm - t0, "config": cfg}
+             "runtime_s": t_end - t0, "runtime_gdm_s": t_gdm - t0}
     return arrays, attrs

@@ -132,7 +132,9 @@ def h_values(h_grid: Mapping[str, Any], beta: float, L0: float) -> tuple[np.ndar
     raise ValueError(f"h_grid units must be 'eps' or 'h', got {units!r}")
 
 
-def _n_steps(T: float, h: np.ndarray) -> np.ndarray:
+def n_steps(T: float, h: np.ndarray) -> np.ndarray:
+    """N = ⌊T/h⌋ steps per h (with a 1e-12 relative allowance, so that T/h a whole number
+    in exact arithmetic is not rounded down)."""
     return np.floor(T / h * (1 + 1e-12)).astype(np.int64)
 
 
@@ -141,14 +143,24 @@ def _n_steps(T: float, h: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
-def gdm_error_orders(*, problem: str, beta, h_grid, t_burn_fraction, rtol, atol, check_factor,
-                     **setup) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def setup_problem(problem: str, sections: Mapping[str, Mapping[str, Any]]) -> tuple[Problem, np.ndarray, float]:
+    """(problem, x_0, T) of the error-order problem named ``problem``, set up from its own
+    section of ``sections`` (orders.gdm.two_factor, orders.gdm.lstsq; a missing or unknown
+    key is a TypeError)."""
+    if problem not in SETUPS:
+        raise ValueError(f"unknown error-order problem {problem!r}; expected one of {', '.join(SETUPS)}")
+    return SETUPS[problem](**sections[problem])
+
+
+def gdm_error_orders(*, problem: str, beta, h_grid, t_burn_fraction, rtol, atol, check_factor, two_factor,
+                     lstsq) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Global errors of GD+M against flows (1) and (2) for four starts, over an h grid.
 
-    Keywords: ``problem`` (two_factor | lstsq), one ``beta``, the keys of ``orders.gdm``
-    (h_grid, t_burn_fraction: the "late" window starts at t_burn = t_burn_fraction · T,
-    rtol, atol, check_factor) and, as ``setup``, the keys of ``orders.gdm.<problem>``
-    (:func:`two_factor_setup`, :func:`lstsq_setup`: a missing or unknown key is a TypeError).
+    Keywords: the section ``orders.gdm`` for one job: ``problem`` (two_factor | lstsq) and
+    ``beta`` in place of its grids ``problems`` and ``betas``; h_grid, t_burn_fraction (the
+    "late" window starts at t_burn = t_burn_fraction · T), rtol, atol, check_factor; and the
+    problems' own sections ``two_factor``, ``lstsq`` (:func:`two_factor_setup`,
+    :func:`lstsq_setup`), of which the job's ``problem`` is used.
 
     Arrays: h, eps, n_steps (H,); x0 (d,); errors, errors_late, reference_error (C, F, H)
     with C = comparisons (naive, manifold, manifold2, shifted) and F = flows (flow (1),
@@ -157,37 +169,63 @@ def gdm_error_orders(*, problem: str, beta, h_grid, t_burn_fraction, rtol, atol,
     tolerances, over the same points — an upper bound of the reference's own error.
     """
     t_start = time.perf_counter()
-    c = {"problem": problem, "beta": beta, "h_grid": h_grid, "t_burn_fraction": t_burn_fraction,
-         "rtol": rtol, "atol": atol, "check_factor": check_factor, **setup}
-    if problem not in SETUPS:
-        raise ValueError(f"unknown error-order problem {problem!r}; expected one of {', '.join(SETUPS)}")
     name = problem
-    problem, x0, T = SETUPS[name](**setup)
+    problem, x0, T = setup_problem(name, {"two_factor": two_factor, "lstsq": lstsq})
     beta = float(beta)
     t_burn = float(t_burn_fraction * T)
     L0 = spectral_radius(problem, x0)
-    h, eps = h_values(c["h_grid"], beta, L0)
-    Hn, d = len(h), len(x0)
-    n = _n_steps(T, h)
+    h, eps = h_values(h_grid, beta, L0)
+    n = n_steps(T, h)
+    X = _gdm_runs(problem, x0, beta, h, n)
+    t_hb = time.perf_counter()
+    sol, loose = _gdm_references(problem, x0, beta, h, T, rtol, atol, check_factor)
+    t_ode = time.perf_counter()
+    err, err_late, ref_err = _gdm_errors(X, sol, loose, h, n, t_burn)
+    t_end = time.perf_counter()
 
-    # discrete runs: from rest, slow manifold to O(h), to O(h²) (eq. M7)
+    arrays = {"h": h, "eps": eps, "n_steps": n, "x0": x0, "errors": err, "errors_late": err_late,
+              "reference_error": ref_err, "comparisons": np.array(COMPARISONS), "flows": np.array(FLOWS)}
+    attrs = {"kind": "gdm", "problem": name, "beta": beta, "T": T, "t_burn": t_burn, "L0": L0,
+             "rtol": rtol, "atol": atol, "check_factor": check_factor,
+             "reference_error_max": float(np.nanmax(ref_err)),
+             "min_error": float(np.nanmin(np.concatenate([err.ravel(), err_late.ravel()]))),
+             "nfev": int(sol.nfev), "runtime_s": t_end - t_start,
+             "runtime_heavy_ball_s": t_hb - t_start, "runtime_ode_s": t_ode - t_hb,
+             "runtime_eval_s": t_end - t_ode}
+    attrs["diverged"] = bool(not np.all(np.isfinite(err)))
+    return arrays, attrs
+
+
+def _gdm_runs(problem: Problem, x0, beta: float, h, n) -> np.ndarray:
+    """The discrete runs, lanes [from rest | slow manifold to O(h) | to O(h²)] (eq. M7),
+    each over the h grid: (max n + 1, 3 H, d)."""
+    Hn = len(h)
     X0 = np.tile(x0, (3 * Hn, 1))
     Xp = np.concatenate([np.tile(x0, (Hn, 1)), F.slow_manifold_prev(problem, x0, beta, h, order=1),
                          F.slow_manifold_prev(problem, x0, beta, h, order=2)])
-    X = F.heavy_ball(problem, X0, Xp, beta, np.tile(h, 3), np.tile(n, 3))
-    t_hb = time.perf_counter()
+    return F.heavy_ball(problem, X0, Xp, beta, np.tile(h, 3), np.tile(n, 3))
 
-    # reference flows, one stacked DOP853 system: flow (1) from x0; flow (2)_h from x0;
-    # flow (1) and flow (2)_h from the shifted start x0 + rest offset (eq. M4)
+
+def _gdm_references(problem: Problem, x0, beta: float, h, T: float, rtol, atol, check_factor):
+    """The reference flows as one stacked DOP853 system, lanes [flow (1) from x0 | flow (2)_h
+    from x0 | flow (1) and flow (2)_h from the shifted start x0 + rest offset (eq. M4)],
+    dense; and the same at check_factor × looser tolerances: (sol, loose)."""
+    Hn = len(h)
     shifted = x0 + F.rest_offset(problem, x0, beta, h)
     lam = F.flow2_lambda(beta, h)
     starts = np.concatenate([x0[None], np.tile(x0, (Hn, 1)), shifted, shifted])
     lams = np.concatenate([[0.0], lam, np.zeros(Hn), lam])
-    sol = F.solve_lanes(problem, starts, beta, lams, [T], rtol=c["rtol"], atol=c["atol"], dense_output=True)
-    loose = F.solve_lanes(problem, starts, beta, lams, [T], rtol=c["rtol"] * c["check_factor"],
-                          atol=c["atol"] * c["check_factor"], dense_output=True)
-    t_ode = time.perf_counter()
+    sol = F.solve_lanes(problem, starts, beta, lams, [T], rtol=rtol, atol=atol, dense_output=True)
+    loose = F.solve_lanes(problem, starts, beta, lams, [T], rtol=rtol * check_factor,
+                          atol=atol * check_factor, dense_output=True)
+    return sol, loose
 
+
+def _gdm_errors(X, sol, loose, h, n, t_burn: float):
+    """(errors, errors_late, reference_error), each (C, F, H): the largest distance of each
+    comparison's run from its flow over all of [0, T] and over t ≥ t_burn, and of the
+    reference from its looser rerun."""
+    Hn = len(h)
     C, Fn = len(COMPARISONS), len(FLOWS)
     err = np.full((C, Fn, Hn), np.nan)
     err_late = np.full((C, Fn, Hn), np.nan)
@@ -208,19 +246,7 @@ def gdm_error_orders(*, problem: str, beta, h_grid, t_burn_fraction, rtol, atol,
                 err[ci, fi, j] = _nanmax(dist)
                 err_late[ci, fi, j] = _nanmax(dist[late])
                 ref_err[ci, fi, j] = np.max(np.linalg.norm(R[:, lane] - Rl[:, lane], axis=-1))
-    t_end = time.perf_counter()
-
-    arrays = {"h": h, "eps": eps, "n_steps": n, "x0": x0, "errors": err, "errors_late": err_late,
-              "reference_error": ref_err, "comparisons": np.array(COMPARISONS), "flows": np.array(FLOWS)}
-    attrs = {"kind": "gdm", "problem": name, "beta": beta, "T": T, "t_burn": t_burn, "L0": L0,
-             "rtol": c["rtol"], "atol": c["atol"], "check_factor": c["check_factor"],
-             "reference_error_max": float(np.nanmax(ref_err)),
-             "min_error": float(np.nanmin(np.concatenate([err.ravel(), err_late.ravel()]))),
-             "nfev": int(sol.nfev), "runtime_s": t_end - t_start,
-             "runtime_heavy_ball_s": t_hb - t_start, "runtime_ode_s": t_ode - t_hb,
-             "runtime_eval_s": t_end - t_ode, "config": c}
-    attrs["diverged"] = bool(not np.all(np.isfinite(err)))
-    return arrays, attrs
+    return err, err_late, ref_err
 
 
 def _nanmax(a) -> float:
@@ -242,8 +268,8 @@ def _nanmax(a) -> float:
 HIGHER_FLOWS = ("flow (2)", "flow (3)", "flow (3) without T term")
 
 
-def gdm3_error_orders(*, problem: str, beta, h_grid, t_burn_fraction, rtol, atol, check_factor, series_orders,
-                      **setup) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def gdm3_error_orders(*, problem: str, beta, h_grid, t_burn_fraction, rtol, atol, check_factor, two_factor,
+                      lstsq, series_orders) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Global errors of GD+M started on its slow manifold to O(h³) (T88) against flow (2),
     the O(h³) flow (T87) and its ablation, over an h grid (window: all of [0, T]).
 
@@ -251,12 +277,12 @@ def gdm3_error_orders(*, problem: str, beta, h_grid, t_burn_fraction, rtol, atol
     x_0 + Δ₂ (T94), on the late window t ≥ t_burn (after the β^k transient, as (M5)):
     shifted3_errors, shifted3_reference_error (H,).
 
-    Keywords: ``problem`` (two_factor | lstsq), one ``beta``, the keys h_grid,
-    t_burn_fraction, rtol, atol, check_factor of ``orders.gdm``, ``series_orders`` of ``orders.higher`` and, as ``setup``,
-    the keys of ``orders.gdm.<problem>``. On lstsq (quadratic) with ``series_orders``
-    non-empty the same job also runs :func:`series_error_orders` (one job instead of two:
-    the pipeline's cost is mostly per-job start-up), stored as series_orders,
-    series_errors (R, H), series_reference_error (H,).
+    Keywords: the section ``orders.gdm`` for one job, as :func:`gdm_error_orders` takes it
+    (``problem`` and ``beta`` from the grid of ``orders.higher``), and ``series_orders`` of
+    ``orders.higher``. On lstsq (quadratic) with ``series_orders`` non-empty the same job
+    also runs :func:`series_error_orders` (one job instead of two: the pipeline's cost is
+    mostly per-job start-up), stored as series_orders, series_errors (R, H),
+    series_reference_error (H,).
 
     Arrays: h, eps, n_steps (H,); x0 (d,); errors, reference_error (F, H) with F = flows
     (the ablation is left out where ∇³E ≡ 0); flows (F,) labels. ``reference_error``: the
@@ -264,26 +290,41 @@ def gdm3_error_orders(*, problem: str, beta, h_grid, t_burn_fraction, rtol, atol
     tolerances (an upper bound of the reference's own error).
     """
     t_start = time.perf_counter()
-    c = {"problem": problem, "beta": beta, "h_grid": h_grid, "t_burn_fraction": t_burn_fraction, "rtol": rtol,
-         "atol": atol, "check_factor": check_factor, "series_orders": list(series_orders), **setup}
-    if problem not in SETUPS:
-        raise ValueError(f"unknown error-order problem {problem!r}; expected one of {', '.join(SETUPS)}")
     name = problem
-    problem, x0, T = SETUPS[name](**setup)
+    problem, x0, T = setup_problem(name, {"two_factor": two_factor, "lstsq": lstsq})
     beta = float(beta)
     L0 = spectral_radius(problem, x0)
     h, eps = h_values(h_grid, beta, L0)
-    Hn = len(h)
-    n = _n_steps(T, h)
+    n = n_steps(T, h)
     flows = HIGHER_FLOWS[:2] if problem.third_vanishes else HIGHER_FLOWS
-    Fn = len(flows)
-
     t_burn = float(t_burn_fraction) * T
-    X0 = np.tile(x0, (2 * Hn, 1))
-    Xp = np.concatenate([F.slow_manifold_prev3(problem, x0, beta, h), np.tile(x0, (Hn, 1))])
+    X0 = np.tile(x0, (2 * len(h), 1))
+    Xp = np.concatenate([F.slow_manifold_prev3(problem, x0, beta, h), np.tile(x0, (len(h), 1))])
     X = F.heavy_ball(problem, X0, Xp, beta, np.tile(h, 2), np.tile(n, 2))   # slow start; from rest
     t_hb = time.perf_counter()
-    # lanes: flow f, step j -> f * Hn + j; then flow (3) from x0 + Δ₂, step j -> Fn * Hn + j
+    sol, loose = _gdm3_references(problem, x0, beta, h, T, len(flows), rtol, atol, check_factor)
+    t_ode = time.perf_counter()
+    err, ref_err, err_sh, ref_sh = _gdm3_errors(X, sol, loose, h, n, t_burn, len(flows))
+    t_end = time.perf_counter()
+    arrays = {"h": h, "eps": eps, "n_steps": n, "x0": x0, "errors": err, "reference_error": ref_err,
+              "flows": np.array(flows), "shifted3_errors": err_sh, "shifted3_reference_error": ref_sh}
+    attrs = {"kind": "gdm3", "problem": name, "beta": beta, "T": T, "t_burn": t_burn, "L0": L0, "rtol": float(rtol),
+             "atol": float(atol), "check_factor": float(check_factor),
+             "reference_error_max": float(max(np.nanmax(ref_err), np.nanmax(ref_sh))),
+             "min_error": float(min(np.nanmin(err), np.nanmin(err_sh))),
+             "nfev": int(sol.nfev), "diverged": bool(not (np.all(np.isfinite(err)) and np.all(np.isfinite(err_sh)))),
+             "runtime_s": t_end - t_start, "runtime_heavy_ball_s": t_hb - t_start,
+             "runtime_ode_s": t_ode - t_hb, "runtime_eval_s": t_end - t_ode}
+    if name == "lstsq" and len(series_orders):
+        _add_series(arrays, attrs, beta=beta, h_grid=h_grid, series_orders=series_orders, **lstsq)
+    return arrays, attrs
+
+
+def _gdm3_references(problem: Problem, x0, beta: float, h, T: float, Fn: int, rtol, atol, check_factor):
+    """Dense reference solutions, lanes: flow f at step j -> f · H + j (flow (2), flow (3),
+    [its ablation]); then flow (3) from x0 + Δ₂ at step j -> Fn · H + j; and the same at
+    check_factor × looser tolerances: (sol, loose)."""
+    Hn = len(h)
     h1 = np.tile(h, Fn + 1)
     h2 = np.concatenate([np.zeros(Hn), h * h, h * h][:Fn] + [h * h])
     hT = np.concatenate([np.zeros(Hn), h * h, np.zeros(Hn)][:Fn] + [h * h])
@@ -291,8 +332,14 @@ def gdm3_error_orders(*, problem: str, beta, h_grid, t_burn_fraction, rtol, atol
     sol = F.solve_flow3_lanes(problem, starts, beta, h1, h2, hT, T, rtol=float(rtol), atol=float(atol))
     loose = F.solve_flow3_lanes(problem, starts, beta, h1, h2, hT, T, rtol=float(rtol) * float(check_factor),
                                 atol=float(atol) * float(check_factor))
-    t_ode = time.perf_counter()
+    return sol, loose
 
+
+def _gdm3_errors(X, sol, loose, h, n, t_burn: float, Fn: int):
+    """(errors (F, H), reference_error (F, H), shifted3_errors (H,), shifted3_reference_error (H,)):
+    the slow-start run (lanes 0..H−1 of X) against each flow over [0, T]; the run from rest
+    (lanes H..2H−1) against flow (3) from x0 + Δ₂ over t ≥ t_burn."""
+    Hn = len(h)
     err = np.full((Fn, Hn), np.nan)
     ref_err = np.full((Fn, Hn), np.nan)
     err_sh = np.full(Hn, np.nan)
@@ -308,25 +355,19 @@ def gdm3_error_orders(*, problem: str, beta, h_grid, t_burn_fraction, rtol, atol
         lane = Fn * Hn + j
         err_sh[j] = _nanmax(np.linalg.norm(X[: n[j] + 1, Hn + j] - R[:, lane], axis=-1)[late])
         ref_sh[j] = np.max(np.linalg.norm(R[late, lane] - Rl[late, lane], axis=-1))
-    t_end = time.perf_counter()
-    arrays = {"h": h, "eps": eps, "n_steps": n, "x0": x0, "errors": err, "reference_error": ref_err,
-              "flows": np.array(flows), "shifted3_errors": err_sh, "shifted3_reference_error": ref_sh}
-    attrs = {"kind": "gdm3", "problem": name, "beta": beta, "T": T, "t_burn": t_burn, "L0": L0, "rtol": float(rtol),
-             "atol": float(atol), "check_factor": float(check_factor),
-             "reference_error_max": float(max(np.nanmax(ref_err), np.nanmax(ref_sh))),
-             "min_error": float(min(np.nanmin(err), np.nanmin(err_sh))),
-             "nfev": int(sol.nfev), "diverged": bool(not (np.all(np.isfinite(err)) and np.all(np.isfinite(err_sh)))),
-             "runtime_s": t_end - t_start, "runtime_heavy_ball_s": t_hb - t_start,
-             "runtime_ode_s": t_ode - t_hb, "runtime_eval_s": t_end - t_ode, "config": c}
-    if name == "lstsq" and len(series_orders):
-        sa, sat = series_error_orders(beta=beta, h_grid=h_grid, series_orders=series_orders, **setup)
-        np.testing.assert_array_equal(sa["h"], h)
-        arrays.update({"series_orders": sa["orders"], "series_errors": sa["errors"],
-                       "series_reference_error": sa["reference_error"]})
-        attrs.update({"series_reference_error_max": sat["reference_error_max"],
-                      "series_min_error": sat["min_error"], "runtime_series_s": sat["runtime_s"]})
-        attrs["diverged"] = attrs["diverged"] or sat["diverged"]
-    return arrays, attrs
+    return err, ref_err, err_sh, ref_sh
+
+
+def _add_series(arrays: dict, attrs: dict, **keys) -> None:
+    """The linear-series study of the same lstsq job (:func:`series_error_orders`, on the
+    same h grid) added to its arrays and attrs."""
+    sa, sat = series_error_orders(**keys)
+    np.testing.assert_array_equal(sa["h"], arrays["h"])
+    arrays.update({"series_orders": sa["orders"], "series_errors": sa["errors"],
+                   "series_reference_error": sa["reference_error"]})
+    attrs.update({"series_reference_error_max": sat["reference_error_max"],
+                  "series_min_error": sat["min_error"], "runtime_series_s": sat["runtime_s"]})
+    attrs["diverged"] = attrs["diverged"] or sat["diverged"]
 
 
 def series_error_orders(*, beta, h_grid, series_orders, dim, n, cond, seed, init_seed, init_scale,
@@ -344,15 +385,13 @@ def series_error_orders(*, beta, h_grid, series_orders, dim, n, cond, seed, init
     Arrays: h, eps, n_steps (H,); orders (R,); errors (R, H); reference_error (H,).
     """
     t_start = time.perf_counter()
-    c = {"beta": beta, "h_grid": h_grid, "series_orders": list(series_orders), "dim": dim, "n": n, "cond": cond,
-         "seed": seed, "init_seed": init_seed, "init_scale": init_scale, "T": T}
     problem, x0, T = lstsq_setup(dim=dim, n=n, cond=cond, seed=seed, init_seed=init_seed,
                                  init_scale=init_scale, T=T)
     beta = float(beta)
     L0 = spectral_radius(problem, x0)
     h, eps = h_values(h_grid, beta, L0)
     Hn = len(h)
-    ns = _n_steps(T, h)
+    ns = n_steps(T, h)
     lam, V = np.linalg.eigh(problem.H)
     xs = problem.minimiser
     q0 = V.T @ (x0 - xs)                                            # (d,)
@@ -377,7 +416,7 @@ def series_error_orders(*, beta, h_grid, series_orders, dim, n, cond, seed, init
               "reference_error": floor}
     attrs = {"kind": "series", "problem": "lstsq", "beta": beta, "T": T, "L0": L0,
              "reference_error_max": float(np.nanmax(floor)), "min_error": float(np.nanmin(err)),
-             "diverged": bool(not np.all(np.isfinite(err))), "runtime_s": t_end - t_start, "config": c}
+             "diverged": bool(not np.all(np.isfinite(err))), "runtime_s": t_end - t_start}
     return arrays, attrs
 
 
@@ -405,27 +444,25 @@ def sgdm_error_orders(*, beta, init, h_grid, T, streams, seed, x_mean, slope, x_
     det_check (4, H).
     """
     t_start = time.perf_counter()
-    c = {"beta": beta, "init": init, "h_grid": h_grid, "T": T, "streams": streams, "seed": seed,
-         "x_mean": x_mean, "slope": slope, "x_noise": x_noise, "y_noise": y_noise, "substeps": substeps}
-    beta = float(c["beta"])
-    x0 = np.asarray(c["init"], dtype=np.float64)
-    mean_problem = TwoFactor(x=float(c["x_mean"]), y=float(c["slope"]) * float(c["x_mean"]))
+    beta = float(beta)
+    x0 = np.asarray(init, dtype=np.float64)
+    mean_problem = TwoFactor(x=float(x_mean), y=float(slope) * float(x_mean))
     L0 = spectral_radius(mean_problem, x0)
-    h, eps = h_values(c["h_grid"], beta, L0)
-    T = float(c["T"])
-    n = _n_steps(T, h)
+    h, eps = h_values(h_grid, beta, L0)
+    T = float(T)
+    n = n_steps(T, h)
     N = int(n.max())
-    S = int(c["streams"])
-    rng = np.random.default_rng(int(c["seed"]))
-    xs, ys = F.two_factor_stream(rng, S, N, x_noise=float(c["x_noise"]), y_noise=float(c["y_noise"]),
-                                 x_mean=float(c["x_mean"]), slope=float(c["slope"]))
-    xd = np.full((2, N), float(c["x_mean"]))
-    yd = np.full((2, N), float(c["slope"]) * float(c["x_mean"]))
+    S = int(streams)
+    rng = np.random.default_rng(int(seed))
+    xs, ys = F.two_factor_stream(rng, S, N, x_noise=float(x_noise), y_noise=float(y_noise),
+                                 x_mean=float(x_mean), slope=float(slope))
+    xd = np.full((2, N), float(x_mean))
+    yd = np.full((2, N), float(slope) * float(x_mean))
     xs = np.concatenate([xs, xd])
     ys = np.concatenate([ys, yd])
     stationary = np.zeros(S + 2, dtype=bool)
     stationary[-1] = True  # the constant stream with k → ∞ coefficients = flows (2)/(1), eq. M12
-    out = F.sgdm_max_errors(x0, xs, ys, beta, h, n, substeps=int(c["substeps"]), stationary=stationary)
+    out = F.sgdm_max_errors(x0, xs, ys, beta, h, n, substeps=int(substeps), stationary=stationary)
     t_end = time.perf_counter()
 
     arrays = {"h": h, "eps": eps, "n_steps": n, "x0": x0,
@@ -438,10 +475,10 @@ def sgdm_error_orders(*, beta, init, h_grid, T, streams, seed, x_mean, slope, x_
     checks = np.concatenate([out["full_check"].ravel(), out["noreg_check"].ravel()])
     errs = np.concatenate([out["full"].ravel(), out["noreg"].ravel()])
     attrs = {"kind": "sgdm", "problem": "two_factor", "beta": beta, "T": T, "L0": L0,
-             "streams": S, "seed": int(c["seed"]), "substeps": int(c["substeps"]),
+             "streams": S, "seed": int(seed), "substeps": int(substeps),
              "reference_error_max": float(np.nanmax(checks)), "min_error": float(np.nanmin(errs)),
              "diverged": bool(not np.all(np.isfinite(errs))),
-             "runtime_s": t_end - t_start, "config": c}
+             "runtime_s": t_end - t_start}
     return arrays, attrs
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from .orders import h_values, _n_steps
+from .orders import h_values, n_steps
 
 PROBLEM = {"fashion_mnist": "logreg_fmnist", "mnist": "logreg_mnist"}
 
@@ -208,6 +208,74 @@ def _rk4(x, A, y, c, KP, h, reg, m, k1, k2, k3, k4, tmp):  # pragma: no cover - 
 
 
 @nb.njit(cache=True)
+def _stationary_coefficients(c, KP, K, beta):  # pragma: no cover - compiled
+    """c, KP of the k → ∞ coefficients of a constant full batch (T20), in place."""
+    n = c.shape[0]
+    for i in range(n):
+        c[i] = 1.0 / (n * (1.0 - beta))
+    for i in range(n):
+        for j in range(n):
+            KP[i, j] = K[i, j] * beta / (1.0 - beta) * c[i] * c[j]
+
+
+@nb.njit(cache=True)
+def _advance_coefficients(c, KP, K, beta, batch, k):  # pragma: no cover - compiled
+    """c, KP from interval k − 1 to k with batch k (T96), (T97), in place."""
+    n = c.shape[0]
+    b = batch.shape[0]
+    if k > 0:                                  # (T97)
+        for i in range(n):
+            for jj in range(n):
+                KP[i, jj] = beta * (KP[i, jj] + K[i, jj] * c[i] * c[jj])
+    for i in range(n):                         # (T96)
+        c[i] *= beta
+    for q in range(b):
+        c[batch[q]] += 1.0 / b
+
+
+@nb.njit(cache=True)
+def _heavy_ball_step(x, xp, A, y, batch, beta, hj, gd):  # pragma: no cover - compiled
+    """One heavy-ball step with batch k (T18), ∇E_k = Σ_{i∈B_k} a_i (σ(a_i·x) − y_i)/b, in place."""
+    d = x.shape[0]
+    b = batch.shape[0]
+    for a in range(d):
+        gd[a] = 0.0
+    for q in range(b):
+        i = batch[q]
+        z = 0.0
+        for a in range(d):
+            z += A[i, a] * x[a]
+        r = (_sig(z) - y[i]) / b
+        for a in range(d):
+            gd[a] += A[i, a] * r
+    for a in range(d):
+        xn = x[a] - hj * gd[a] + beta * (x[a] - xp[a])
+        xp[a] = x[a]; x[a] = xn
+
+
+@nb.njit(cache=True)
+def _distance(u, v):  # pragma: no cover - compiled
+    err = 0.0
+    for a in range(u.shape[0]):
+        err += (u[a] - v[a]) ** 2
+    return np.sqrt(err)
+
+
+@nb.njit(cache=True)
+def _track_errors(x, Y, e, j, checked):  # pragma: no cover - compiled
+    """e[f, j] = max over steps of ‖x − Y[f, j]‖ (f: full, noreg) and, on checked streams,
+    e[2 + f, j] of ‖Y[f, j] − Y[f + 2, j]‖ (the flow against its rerun at 2·substeps)."""
+    for f in range(2):
+        err = _distance(x, Y[f, j])
+        if not err <= e[f, j]:                # also propagates NaN
+            e[f, j] = err
+        if checked:
+            err = _distance(Y[f, j], Y[f + 2, j])
+            if not err <= e[2 + f, j]:
+                e[2 + f, j] = err
+
+
+@nb.njit(cache=True)
 def _kernel(x0, A, K, y, batches, stationary, check, beta, h, n_steps, substeps):  # pragma: no cover
     S, N, b = batches.shape
     n, d = A.shape
@@ -216,12 +284,8 @@ def _kernel(x0, A, K, y, batches, stationary, check, beta, h, n_steps, substeps)
     for s in range(S):
         c = np.zeros(n)
         KP = np.zeros((n, n))
-        if stationary[s]:          # the k → ∞ coefficients of a constant full batch (T20)
-            for i in range(n):
-                c[i] = 1.0 / (n * (1.0 - beta))
-            for i in range(n):
-                for j in range(n):
-                    KP[i, j] = K[i, j] * beta / (1.0 - beta) * c[i] * c[j]
+        if stationary[s]:
+            _stationary_coefficients(c, KP, K, beta)
         X = np.empty((Hn, d)); Xp = np.empty((Hn, d))
         Y = np.empty((4, Hn, d))
         for j in range(Hn):
@@ -237,49 +301,15 @@ def _kernel(x0, A, K, y, batches, stationary, check, beta, h, n_steps, substeps)
             nmax = max(nmax, n_steps[j])
         for k in range(nmax):
             if not stationary[s]:
-                if k > 0:                                  # (T97)
-                    for i in range(n):
-                        for jj in range(n):
-                            KP[i, jj] = beta * (KP[i, jj] + K[i, jj] * c[i] * c[jj])
-                for i in range(n):                         # (T96)
-                    c[i] *= beta
-                for q in range(b):
-                    c[batches[s, k, q]] += 1.0 / b
+                _advance_coefficients(c, KP, K, beta, batches[s, k], k)
             for j in range(Hn):
                 if k >= n_steps[j]:
                     continue
-                hj = h[j]
-                # heavy ball with batch k (T18): ∇E_k = Σ_{i∈B_k} a_i (σ(a_i·x) − y_i)/b
-                for a in range(d):
-                    gd[a] = 0.0
-                for q in range(b):
-                    i = batches[s, k, q]
-                    z = 0.0
-                    for a in range(d):
-                        z += A[i, a] * X[j, a]
-                    r = (_sig(z) - y[i]) / b
-                    for a in range(d):
-                        gd[a] += A[i, a] * r
-                for a in range(d):
-                    xn = X[j, a] - hj * gd[a] + beta * (X[j, a] - Xp[j, a])
-                    Xp[j, a] = X[j, a]; X[j, a] = xn
+                _heavy_ball_step(X[j], Xp[j], A, y, batches[s, k], beta, h[j], gd)
                 nf = 4 if check[s] else 2
                 for f in range(nf):
-                    _rk4(Y[f, j], A, y, c, KP, hj, f % 2 == 0, substeps * (1 + f // 2), k1, k2, k3, k4, tmp)
-                for f in range(2):
-                    err = 0.0
-                    for a in range(d):
-                        err += (X[j, a] - Y[f, j, a]) ** 2
-                    err = np.sqrt(err)
-                    if not err <= e[f, j]:                # also propagates NaN
-                        e[f, j] = err
-                    if check[s]:
-                        err = 0.0
-                        for a in range(d):
-                            err += (Y[f, j, a] - Y[f + 2, j, a]) ** 2
-                        err = np.sqrt(err)
-                        if not err <= e[2 + f, j]:
-                            e[2 + f, j] = err
+                    _rk4(Y[f, j], A, y, c, KP, h[j], f % 2 == 0, substeps * (1 + f // 2), k1, k2, k3, k4, tmp)
+                _track_errors(X[j], Y, e, j, check[s])
         for j in range(Hn):
             for f in range(4):
                 if f < 2 or check[s]:
@@ -334,9 +364,6 @@ def sgdm_real_error_orders(*, images, labels, dataset, beta, classes, n_examples
     det_err_flow1 (H,); det_check (4, H).
     """
     t0 = time.perf_counter()
-    c = {"dataset": dataset, "beta": beta, "classes": list(classes), "n_examples": n_examples,
-         "n_features": n_features, "batch_size": batch_size, "h_grid": h_grid, "T": T, "streams": streams,
-         "check_streams": check_streams, "seed": seed, "init_scale": init_scale, "substeps": substeps}
     if dataset not in PROBLEM:
         raise ValueError(f"orders.sgdm_real.dataset must be one of {sorted(PROBLEM)}, got {dataset!r}")
     if int(batch_size) > int(n_examples):
@@ -349,7 +376,7 @@ def sgdm_real_error_orders(*, images, labels, dataset, beta, classes, n_examples
     x0 = float(init_scale) * rng.standard_normal(p)
     L0 = float(np.linalg.eigvalsh(weighted_hess(x0, A, y, np.full(n, 1.0 / n))).max())
     h, eps = h_values(h_grid, beta, L0)
-    ns = _n_steps(float(T), h)
+    ns = n_steps(float(T), h)
     N = int(ns.max())
     S = int(streams)
     batches = batch_stream(n=n, batch_size=batch_size, n_steps=N, streams=S, seed=seed)
@@ -371,5 +398,5 @@ def sgdm_real_error_orders(*, images, labels, dataset, beta, classes, n_examples
     attrs = {"kind": "sgdm_real", "problem": PROBLEM[dataset], "beta": beta, "T": float(T), "L0": L0,
              "n_examples": n, "n_params": p, "streams": S, "seed": int(seed), "substeps": int(substeps),
              "reference_error_max": float(np.nanmax(checks)), "min_error": float(np.nanmin(errs)),
-             "diverged": bool(not np.all(np.isfinite(errs))), "runtime_s": t1 - t0, "config": c}
+             "diverged": bool(not np.all(np.isfinite(errs))), "runtime_s": t1 - t0}
     return arrays, attrs

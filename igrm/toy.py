@@ -5,29 +5,32 @@ Conventions: η is the effective learning rate, the raw step is h = η (1 − β
 docs/theory.md (T2) started from rest (:mod:`igrm.heavyball`).
 
 Simulations (``simulate_two_factor``, ``sharpness_sweep``, ``limit_convergence``,
-``simulate_sigmoid``) take the
-keys of their config section (schemas/config.schema.yaml, ``toy.*``) as keyword-only
-arguments without defaults and return ``(arrays, attrs)`` for one HDF5 file. Their tidy
+``simulate_sigmoid``) take the keys of their config section (schemas/config.schema.yaml,
+``toy.*``; a sweep job one ``eta`` in place of the grid ``etas``) as keyword-only
+arguments without defaults, the sweep and the convergence study also the section
+``toy.two_factor`` whole (``two_factor``: the problem and start), and return
+``(arrays, attrs)`` for one HDF5 file. Their tidy
 tables are in :mod:`igrm.tidy.toy`, figures in :mod:`igrm.figures.toy`, claims rows in
 :mod:`igrm.claims.toy`.
 
-Flows are integrated as ODEs with scipy's ``solve_ivp`` (:func:`solve_flow`),
-batched by stacking all trajectories into one system.
+Flows are integrated as ODEs with scipy's ``solve_ivp`` (:func:`igrm.flows.solve_flow`,
+at :data:`FLOW_TOL`), batched by stacking all trajectories into one system.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
+from .flows import solve_flow
 from .heavyball import run
 from .problems import Problem, SigmoidFactor, TwoFactor
 
 FLOW_E = "gradient_flow_E"
 FLOW_R = "regulariser_flow"
+#: the toy flows' solver and tolerances (igrm.flows.solve_flow takes them from each caller)
+FLOW_TOL = {"method": "DOP853", "rtol": 1e-10, "atol": 1e-13}
 
 
 def raw_step(eta, beta):
@@ -49,71 +52,6 @@ def modified_gradient(problem: Problem, w, lam):
     return g + np.asarray(lam, dtype=np.float64)[..., None] * 2.0 * problem.hvp(w, g)
 
 
-def solve_flow(field: Callable[[np.ndarray], np.ndarray], w0, t_end: float, speed=1.0,
-               gtol: float | None = None, t_eval=None, rtol: float = 1e-10, atol: float = 1e-13,
-               method: str = "DOP853", max_extend: int = 12) -> dict:
-    """Integrate the batched flow w' = −speed · field(w) with ``solve_ivp``.
-
-    w0: (B, d); speed: scalar or (B,); field maps (B, d) -> (B, d).
-    With ``gtol``: integrate until max_b ‖field(w_b)‖ < gtol (a terminal event),
-    doubling the horizon from ``t_end`` up to ``max_extend`` times; ``converged``
-    says whether it got there. Without ``gtol``: integrate exactly to ``t_end``.
-    ``t_eval``: times at which to sample the dense solution (within [0, t_end]).
-
-    Returns dict(w=(B, d) final point, t=final time, converged, nfev,
-    t_eval, w_eval=(n, B, d) or None, gnorm=(B,) final ‖field‖).
-    """
-    w0 = np.atleast_2d(np.asarray(w0, dtype=np.float64))
-    B, d = w0.shape
-    speed = np.broadcast_to(np.asarray(speed, dtype=np.float64), (B,))[:, None]
-
-    def rhs(t, y):
-        return (-speed * field(y.reshape(B, d))).ravel()
-
-    events = None
-    if gtol is not None:
-        def done(t, y):
-            gn = np.sqrt(np.sum(field(y.reshape(B, d)) ** 2, axis=1))
-            return math.log(max(float(np.max(gn)), 1e-300)) - math.log(0.5 * gtol)
-        done.terminal = True
-        done.direction = -1
-        events = [done]
-
-    y, t0, nfev, T = w0.ravel().copy(), 0.0, 0, float(t_end)
-    w_eval = None
-    with np.errstate(over="ignore", invalid="ignore"):
-        if t_eval is not None:
-            t_eval = np.asarray(t_eval, dtype=np.float64)
-            sol = solve_ivp(rhs, (0.0, T), y, method=method, rtol=rtol, atol=atol, t_eval=t_eval)
-            nfev += sol.nfev
-            w_eval = sol.y.T.reshape(-1, B, d)
-            y, t0 = sol.y[:, -1], float(sol.t[-1])
-            if not sol.success:
-                raise RuntimeError(f"solve_ivp failed: {sol.message}")
-        converged = gtol is None
-        if gtol is not None:
-            for _ in range(max_extend + 1):
-                if np.max(np.sqrt(np.sum(field(y.reshape(B, d)) ** 2, axis=1))) < gtol:
-                    converged = True
-                    break
-                sol = solve_ivp(rhs, (t0, t0 + T), y, method=method, rtol=rtol, atol=atol,
-                                events=events)
-                nfev += sol.nfev
-                if not sol.success:
-                    raise RuntimeError(f"solve_ivp failed: {sol.message}")
-                y, t0 = sol.y[:, -1], float(sol.t[-1])
-                T *= 2.0
-            else:
-                converged = bool(np.max(np.sqrt(np.sum(field(y.reshape(B, d)) ** 2, axis=1))) < gtol)
-        elif t_eval is None:
-            sol = solve_ivp(rhs, (0.0, T), y, method=method, rtol=rtol, atol=atol)
-            nfev += sol.nfev
-            y, t0 = sol.y[:, -1], float(sol.t[-1])
-    w = y.reshape(B, d)
-    return {"w": w, "t": t0, "converged": bool(converged), "nfev": int(nfev), "t_eval": t_eval,
-            "w_eval": w_eval, "gnorm": np.sqrt(np.sum(field(w) ** 2, axis=1))}
-
-
 def flow2_limit(problem: Problem, w0, eta, beta, t_end: float, *, gtol: float) -> dict:
     """Limit point of flow (2), x' = −(1/(1−β)) ∇(E + λ‖∇E‖²), λ = (1+β) h / (4 (1−β)²),
     h = η (1 − β), batched over (η, β) (docs/theory.md (T6), (T7), (T1))."""
@@ -121,27 +59,24 @@ def flow2_limit(problem: Problem, w0, eta, beta, t_end: float, *, gtol: float) -
     lam = igr_lambda(raw_step(eta, beta), beta)
     w0 = np.broadcast_to(np.asarray(w0, dtype=np.float64), (beta.size, problem.dim))
     return solve_flow(lambda w: modified_gradient(problem, w, lam), w0, t_end,
-                      speed=1.0 / (1.0 - beta), gtol=gtol)
+                      speed=1.0 / (1.0 - beta), gtol=gtol, **FLOW_TOL)
 
 
 def flow1_limit(problem: Problem, w0, t_end: float, *, gtol: float) -> dict:
     """Limit point of flow (1), x' = −∇E/(1−β): the gradient flow up to a time change,
     so one solve (β = 0) gives the limit for every β (docs/theory.md (T5))."""
-    return solve_flow(problem.grad, np.atleast_2d(w0), t_end, speed=1.0, gtol=gtol)
+    return solve_flow(problem.grad, np.atleast_2d(w0), t_end, speed=1.0, gtol=gtol, **FLOW_TOL)
 
 
 # ------------------------------------------------------------------ simulations
 
-def _problem(cfg, cls):
-    return cls(x=float(cfg["x"]), y=float(cfg["y"]))
-
-
-def _gdm(problem, cfg):
-    betas = np.asarray(cfg["betas"], dtype=np.float64)
-    eta = float(cfg["eta"])
+def _gdm(problem, *, init, eta, betas, steps, record_every):
+    """GD/GD+M from ``init``, one run per β at one η: the arrays both toys share."""
+    betas = np.asarray(betas, dtype=np.float64)
+    eta = float(eta)
     h = raw_step(eta, betas)
-    x0 = np.tile(np.asarray(cfg["init"], dtype=np.float64), (betas.size, 1))
-    res = run(problem, x0, h, betas, int(cfg["steps"]), record_every=int(cfg["record_every"]))
+    x0 = np.tile(np.asarray(init, dtype=np.float64), (betas.size, 1))
+    res = run(problem, x0, h, betas, int(steps), record_every=int(record_every))
     final = res.final
     arrays = {"beta": betas, "eta": np.full(betas.size, eta), "h": h, "steps": res.steps,
               "w": res.x, "final_w": final, "final_loss": problem.loss(final),
@@ -158,9 +93,10 @@ def _sharpness(problem, w):
     return out
 
 
-def _attrs(problem, cfg, **extra):
-    return {"problem": problem.name, "x": float(cfg["x"]), "y": float(cfg["y"]),
-            "init": list(map(float, cfg["init"])), "config": dict(cfg), **extra}
+def _attrs(problem, init, **extra):
+    """The attributes every toy result carries: the problem and its start."""
+    return {"problem": problem.name, "x": float(problem.x), "y": float(problem.y),
+            "init": list(map(float, init)), **extra}
 
 
 def simulate_two_factor(*, x, y, init, eta, betas, steps, record_every):
@@ -170,12 +106,10 @@ def simulate_two_factor(*, x, y, init, eta, betas, steps, record_every):
     final_loss, final_sharpness (λ_max of ∇²E), sharpness_at_min = x²(w1²+w2²),
     diverged_step (B,).
     """
-    cfg = {"x": x, "y": y, "init": init, "eta": eta, "betas": betas, "steps": steps,
-           "record_every": record_every}
-    p = _problem(cfg, TwoFactor)
-    arrays = _gdm(p, cfg)
+    p = TwoFactor(x=float(x), y=float(y))
+    arrays = _gdm(p, init=init, eta=eta, betas=betas, steps=steps, record_every=record_every)
     arrays["sharpness_at_min"] = p.sharpness_at_minimum(arrays["final_w"])
-    return arrays, _attrs(p, cfg, eta=float(cfg["eta"]))
+    return arrays, _attrs(p, init, eta=float(eta))
 
 
 def expansion_parameter(h, beta, lam_max):
@@ -227,39 +161,41 @@ def _limits(p, w0, E, Bt, steps, flow_time, gtol):
     return arrays, attrs
 
 
-def sharpness_sweep(*, x, y, init, etas, betas, steps, flow_time, gtol):
-    """Limit-point sharpness of GD+M vs flow (2) and flow (1) on toy 1, over (η, β).
+def sharpness_sweep(*, eta, betas, steps, flow_time, gtol, two_factor):
+    """Limit-point sharpness of GD+M vs flow (2) and flow (1) on toy 1, over β at one η.
 
-    GD+M: ``steps`` heavy-ball steps from rest at h = η(1−β). Flow (2) at the same
-    (η, β) and flow (1) (the same limit for every β) integrated until ‖field‖ < ``gtol``,
-    from the horizon ``flow_time`` (null: the GD+M run's time steps · min h) on.
-    arrays (N = #η · #β, η-major): eta, beta, h, lam, final_w_gdm (N, 2), sharpness_gdm,
+    Keywords: one ``eta`` of ``toy.sharpness_sweep.etas`` (one job per η), the other keys of
+    ``toy.sharpness_sweep``, and ``two_factor``: the ``toy.two_factor`` section (the problem
+    x, y and the start init). GD+M: ``steps`` heavy-ball steps from rest at h = η(1−β).
+    Flow (2) at the same (η, β) and flow (1) (the same limit for every β) integrated until
+    ‖field‖ < ``gtol``, from the horizon ``flow_time`` (null: the GD+M run's time
+    steps · min h) on.
+    arrays (N = #β): eta, beta, h, lam, final_w_gdm (N, 2), sharpness_gdm,
     final_w_flow2 (N, 2), sharpness_flow2, flow2_converged, final_w_flow1 (N, 2),
     sharpness_flow1, sharpness_init (λ_max at the start, for ε), diverged_step,
     gnorm_gdm (‖∇E‖ at the GD+M end point).
     """
-    cfg = {"x": x, "y": y, "init": init, "etas": etas, "betas": betas, "steps": steps,
-           "flow_time": flow_time, "gtol": gtol}
-    p = _problem(cfg, TwoFactor)
-    etas = np.asarray(etas, dtype=np.float64)
-    betas = np.asarray(betas, dtype=np.float64)
-    E, Bt = (a.ravel() for a in np.meshgrid(etas, betas, indexing="ij"))
+    p = TwoFactor(x=float(two_factor["x"]), y=float(two_factor["y"]))
+    init = two_factor["init"]
+    E, Bt = (a.ravel() for a in np.meshgrid(np.asarray([eta], dtype=np.float64),
+                                            np.asarray(betas, dtype=np.float64), indexing="ij"))
     arrays, extra = _limits(p, np.asarray(init, dtype=np.float64), E, Bt, steps, flow_time, gtol)
-    return arrays, _attrs(p, cfg, **extra)
+    return arrays, _attrs(p, init, **extra)
 
 
-def limit_convergence(*, x, y, init, betas, eps, time, gtol):
+def limit_convergence(*, betas, eps, time, gtol, two_factor):
     """Convergence in η of GD+M's limit point to flow (2)'s at fixed β (docs/toy.md,
     "Range of validity"; expected order docs/theory.md (T53)).
 
-    For each β and each ε of ``eps`` (the expansion parameter at the start, docs/theory.md
-    (T11)): η = ε (1−β) / λ_max(∇²E(x₀)). Every run takes the same number of steps,
-    ⌈``time`` / min η⌉ (``time``: the gradient-flow time η k the slowest run covers), and
-    the flows run until ‖field‖ < ``gtol``. arrays: those of :func:`sharpness_sweep`
-    (N = #β · #ε, β-major) plus eps_target (the ε asked for).
+    Keywords: the keys of ``toy.limit_convergence`` and ``two_factor``, the
+    ``toy.two_factor`` section (x, y, init). For each β and each ε of ``eps`` (the expansion
+    parameter at the start, docs/theory.md (T11)): η = ε (1−β) / λ_max(∇²E(x₀)). Every run
+    takes the same number of steps, ⌈``time`` / min η⌉ (``time``: the gradient-flow time η k
+    the slowest run covers), and the flows run until ‖field‖ < ``gtol``. arrays: those of
+    :func:`sharpness_sweep` (N = #β · #ε, β-major) plus eps_target (the ε asked for).
     """
-    cfg = {"x": x, "y": y, "init": init, "betas": betas, "eps": eps, "time": time, "gtol": gtol}
-    p = _problem(cfg, TwoFactor)
+    p = TwoFactor(x=float(two_factor["x"]), y=float(two_factor["y"]))
+    init = two_factor["init"]
     w0 = np.asarray(init, dtype=np.float64)
     s0 = float(p.sharpness(w0))
     Bt, Ep = (a.ravel() for a in np.meshgrid(np.asarray(betas, dtype=np.float64),
@@ -268,7 +204,7 @@ def limit_convergence(*, x, y, init, betas, eps, time, gtol):
     steps = int(math.ceil(float(time) / float(np.min(E))))
     arrays, extra = _limits(p, w0, E, Bt, steps, None, gtol)
     arrays["eps_target"] = Ep
-    return arrays, _attrs(p, cfg, **extra)
+    return arrays, _attrs(p, init, **extra)
 
 
 def simulate_sigmoid(*, x, y, init, eta, betas, steps, record_every, flow_time, reg_flow_time,
@@ -282,31 +218,31 @@ def simulate_sigmoid(*, x, y, init, eta, betas, steps, record_every, flow_time, 
     arrays: as :func:`simulate_two_factor` (without sharpness_at_min) plus
     flow_E_t (n,), flow_E_w (n, 2), flow_R_t (n,), flow_R_w (n, 2).
     """
-    cfg = {"x": x, "y": y, "init": init, "eta": eta, "betas": betas, "steps": steps,
-           "record_every": record_every, "flow_time": flow_time, "reg_flow_time": reg_flow_time,
-           "flow_points": flow_points, "gtol": gtol}
-    p = _problem(cfg, SigmoidFactor)
-    arrays = _gdm(p, cfg)
-    w0 = np.asarray(cfg["init"], dtype=np.float64)[None]
-    n = int(flow_points)
-    gtol = float(gtol)
-
-    def sample(t_end):
-        return np.concatenate([[0.0], np.geomspace(t_end * 1e-6, t_end, n - 1)])
-
+    p = SigmoidFactor(x=float(x), y=float(y))
+    arrays = _gdm(p, init=init, eta=eta, betas=betas, steps=steps, record_every=record_every)
+    w0 = np.asarray(init, dtype=np.float64)[None]
     tE = float(flow_time) if flow_time else float(steps) * float(eta)
-    fE = solve_flow(p.grad, w0, tE, t_eval=sample(tE))  # gradient flow of E
-    if reg_flow_time:
-        tR = float(reg_flow_time)
-        conv_R = None
-    else:  # find the time the regulariser flow has converged, then sample it
-        probe = solve_flow(p.grad_norm2_grad, w0, 10.0, gtol=gtol)
-        tR, conv_R = probe["t"], probe["converged"]
-    fR = solve_flow(p.grad_norm2_grad, w0, tR, t_eval=sample(tR))  # x' = −∇‖∇E‖²
+    fE = solve_flow(p.grad, w0, tE, t_eval=_flow_times(tE, flow_points), **FLOW_TOL)  # gradient flow of E
+    tR, conv_R = _regulariser_horizon(p, w0, reg_flow_time, gtol)
+    fR = solve_flow(p.grad_norm2_grad, w0, tR, t_eval=_flow_times(tR, flow_points), **FLOW_TOL)  # x' = −∇‖∇E‖²
     arrays.update({"flow_E_t": fE["t_eval"], "flow_E_w": fE["w_eval"][:, 0],
                    "flow_R_t": fR["t_eval"], "flow_R_w": fR["w_eval"][:, 0]})
-    attrs = _attrs(p, cfg, eta=float(cfg["eta"]), flow_E_time=tE, flow_R_time=tR,
+    attrs = _attrs(p, init, eta=float(eta), flow_E_time=tE, flow_R_time=tR,
                    flow_R_converged=conv_R if conv_R is not None else "not checked",
                    flow_E_end=fE["w"][0].tolist(), flow_R_end=fR["w"][0].tolist(),
                    flow_E_gnorm=float(fE["gnorm"][0]), flow_R_gnorm=float(fR["gnorm"][0]))
     return arrays, attrs
+
+
+def _flow_times(t_end, flow_points):
+    """0 and ``flow_points`` − 1 geometric times up to ``t_end``: where a flow is sampled."""
+    return np.concatenate([[0.0], np.geomspace(t_end * 1e-6, t_end, int(flow_points) - 1)])
+
+
+def _regulariser_horizon(p, w0, reg_flow_time, gtol):
+    """(time, converged) of the regulariser flow: ``reg_flow_time`` when set (not checked:
+    None), else the time it takes to converge to ‖∇‖∇E‖²‖ < gtol from ``w0``."""
+    if reg_flow_time:
+        return float(reg_flow_time), None
+    probe = solve_flow(p.grad_norm2_grad, w0, 10.0, gtol=float(gtol), **FLOW_TOL)
+    return probe["t"], probe["converged"]

@@ -17,7 +17,9 @@ from igrm.pipeline.config import (
     write_merged,
 )
 from igrm.pipeline import code as igrm_code
+from igrm.pipeline import targets
 from igrm.pipeline.snakejob import importable_in_jobs
+from igrm.pipeline.targets import section
 
 # ... and in every job's script (igrm/pipeline/snakejob.py)
 importable_in_jobs(workflow.basedir)
@@ -103,162 +105,13 @@ CATEGORY = {
 }
 
 
-def cfg_at(path):
-    """The config section at a '/'-separated path, as a plain dict (for params)."""
-    node = config
-    for part in path.split("/"):
-        node = node[part]
-    return node
+# toy and error orders: result files per grid point (igrm/pipeline/targets.py)
+def sweep_files(w=None):
+    return targets.sweep_files(config)
 
 
-def orders_claims_cfg(wildcards=None):
-    """The keyword arguments of igrm.claims.orders.order_claims (besides the slopes)."""
-    return {k: config["orders"][k] for k in ("slope_tol", "ci", "max_epsilon")}
-
-
-def sweep_cfg(wildcards):
-    """One sharpness-sweep job, as igrm.toy.sharpness_sweep's keywords: the two-factor
-    problem and start, one eta, the sweep's settings."""
-    tf = config["toy"]["two_factor"]
-    sw = config["toy"]["sharpness_sweep"]
-    return {
-        "x": tf["x"],
-        "y": tf["y"],
-        "init": tf["init"],
-        "etas": [float(wildcards.eta)],
-        "betas": sw["betas"],
-        "steps": sw["steps"],
-        "flow_time": sw["flow_time"],
-        "gtol": sw["gtol"],
-    }
-
-
-def convergence_cfg(wildcards):
-    """The eta-convergence study as igrm.toy.limit_convergence's keywords: the two-factor
-    problem and start, the settings of toy.limit_convergence."""
-    tf = config["toy"]["two_factor"]
-    lc = config["toy"]["limit_convergence"]
-    return {
-        "x": tf["x"],
-        "y": tf["y"],
-        "init": tf["init"],
-        "betas": lc["betas"],
-        "eps": lc["eps"],
-        "time": lc["time"],
-        "gtol": lc["gtol"],
-    }
-
-
-def sweep_files(wildcards=None):
-    return [
-        f"{R}/toy/sharpness_sweep/eta{num(e)}.h5"
-        for e in config["toy"]["sharpness_sweep"]["etas"]
-    ]
-
-
-def gdm_cfg(wildcards):
-    """One GD+M error-order job as igrm.orders.gdm_error_orders' keywords: one problem,
-    one beta (so a new beta adds a job without rerunning the others), the settings of
-    orders.gdm and the keys of the problem's own section orders.gdm.<problem>."""
-    g = config["orders"]["gdm"]
-    keys = ("h_grid", "t_burn_fraction", "rtol", "atol", "check_factor")
-    return {
-        "problem": wildcards.problem,
-        "beta": float(wildcards.beta),
-        **{k: g[k] for k in keys},
-        **g[wildcards.problem],
-    }
-
-
-def gdm_files(wildcards=None):
-    g = config["orders"]["gdm"]
-    return [
-        f"{R}/orders/gdm/{p}_beta{num(b)}.h5" for p in g["problems"] for b in g["betas"]
-    ]
-
-
-def sgdm_cfg(wildcards):
-    """One SGD+M error-order job as igrm.orders.sgdm_error_orders' keywords: one beta."""
-    s = {k: v for k, v in config["orders"]["sgdm"].items() if k != "betas"}
-    return {**s, "beta": float(wildcards.beta)}
-
-
-def sgdm_files(wildcards=None):
-    return [
-        f"{R}/orders/sgdm/beta{num(b)}.h5" for b in config["orders"]["sgdm"]["betas"]
-    ]
-
-
-def sgdm_real_cfg(wildcards):
-    """One real-data SGD+M job as igrm.sgdm_real.sgdm_real_error_orders' keywords (besides
-    the images and labels, read from the prepared dataset): one beta."""
-    s = config["orders"]["sgdm_real"]
-    return {
-        **{k: v for k, v in s.items() if k not in ("enabled", "betas")},
-        "beta": float(wildcards.beta),
-    }
-
-
-def sgdm_real_data(wildcards=None):
-    """The prepared dataset of the real-data SGD+M study (rules/data.smk makes it)."""
-    return f"{DATA}/{config['orders']['sgdm_real']['dataset']}.h5"
-
-
-def sgdm_real_files(wildcards=None):
-    s = config["orders"]["sgdm_real"]
-    if not s["enabled"]:
-        return []
-    return [f"{R}/orders/sgdm_real/{s['dataset']}_beta{num(b)}.h5" for b in s["betas"]]
-
-
-def gdm3_cfg(wildcards):
-    """One O(h^3)-flow job as igrm.orders.gdm3_error_orders' keywords: one problem, one beta,
-    the grid and tolerances of orders.gdm, orders.higher.series_orders (used on lstsq) and
-    the keys of orders.gdm.<problem>."""
-    g = config["orders"]["gdm"]
-    keys = ("h_grid", "t_burn_fraction", "rtol", "atol", "check_factor")
-    return {
-        "problem": wildcards.problem,
-        "beta": float(wildcards.beta),
-        **{k: g[k] for k in keys},
-        "series_orders": config["orders"]["higher"]["series_orders"],
-        **g[wildcards.problem],
-    }
-
-
-def limits_cfg(wildcards=None):
-    """The limit-sharpness study as igrm.higher_limits.limit_sharpness_orders' keywords: the
-    two-factor problem and start of toy.two_factor, the settings of orders.higher.limits.
-    """
-    tf = config["toy"]["two_factor"]
-    return {
-        "x": tf["x"],
-        "y": tf["y"],
-        "init": tf["init"],
-        **config["orders"]["higher"]["limits"],
-    }
-
-
-def higher_files(wildcards=None):
-    hi = config["orders"]["higher"]
-    out = [
-        f"{R}/orders/gdm3/{p}_beta{num(b)}.h5"
-        for p in hi["problems"]
-        for b in hi["betas"]
-    ]
-    if hi["limits"]["betas"]:
-        out.append(f"{R}/orders/limits/two_factor.h5")
-    return out
-
-
-def orders_files(wildcards):
-    """The result files of one error-order family ({family}: gdm | sgdm | higher)."""
-    return {
-        "gdm": gdm_files,
-        "sgdm": sgdm_files,
-        "sgdm_real": sgdm_real_files,
-        "higher": higher_files,
-    }[wildcards.family]()
+def orders_files(w):
+    return targets.orders_files(config, w.family)
 
 
 # which claim parts exist for which figure (the claims table gathers the enabled ones)

@@ -16,7 +16,9 @@ rule order_gdm:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=gdm_cfg,
+        cfg=section(
+            config, "orders/gdm", problems=("problem", str), betas=("beta", float)
+        ),
     script:
         "../scripts/sim/orders_gdm.py"
 
@@ -34,7 +36,7 @@ rule order_sgdm:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=sgdm_cfg,
+        cfg=section(config, "orders/sgdm", betas=("beta", float)),
     script:
         "../scripts/sim/orders_sgdm.py"
 
@@ -42,7 +44,7 @@ rule order_sgdm:
 rule order_sgdm_real:
     """RMS global error of SGD+M on a real-data logistic regression against its piecewise flow, with and without the h/4 terms."""
     input:
-        data=sgdm_real_data,
+        data=targets.sgdm_real_data(config),
         code=code_inputs("sim/orders_sgdm_real.py"),
     output:
         f"{R}/orders/sgdm_real/{{dataset}}_beta{{beta}}.h5",
@@ -53,7 +55,7 @@ rule order_sgdm_real:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=sgdm_real_cfg,
+        cfg=targets.sgdm_real_job(config),
     script:
         "../scripts/sim/orders_sgdm_real.py"
 
@@ -61,8 +63,8 @@ rule order_sgdm_real:
 rule sgdm_real:
     """The real-data SGD+M study: its error table, fitted orders and claims (named target; orders.sgdm_real.enabled)."""
     input:
-        f"{TIDY}/orders_sgdm_real_slopes.csv" if sgdm_real_files() else [],
-        f"{R}/claims/orders_sgdm_real.csv" if sgdm_real_files() else [],
+        f"{TIDY}/orders_sgdm_real_slopes.csv" if targets.sgdm_real_files(config) else [],
+        f"{R}/claims/orders_sgdm_real.csv" if targets.sgdm_real_files(config) else [],
     localrule: True
 
 
@@ -85,7 +87,7 @@ rule tidy_orders:
         "../scripts/tidy/orders.py"
 
 
-rule plot_orders_gdm:
+rule fig_orders_gdm:
     """Figure: global error of GD+M vs flows (1), (2) against h (log-log), three starts."""
     input:
         errors=f"{TIDY}/orders_gdm.csv",
@@ -107,14 +109,7 @@ rule plot_orders_gdm:
         "../scripts/fig/orders_gdm.py"
 
 
-rule fig_orders_gdm:
-    """Figure: global error of GD+M vs flows (1), (2) against h (log-log), three starts (named target)."""
-    input:
-        rules.plot_orders_gdm.output,
-    localrule: True
-
-
-rule plot_orders_sgdm:
+rule fig_orders_sgdm:
     """Figure: RMS global error of SGD+M vs its piecewise modified flow against h."""
     input:
         errors=f"{TIDY}/orders_sgdm.csv",
@@ -136,14 +131,7 @@ rule plot_orders_sgdm:
         "../scripts/fig/orders_sgdm.py"
 
 
-rule fig_orders_sgdm:
-    """Figure: RMS global error of SGD+M vs its piecewise modified flow against h (named target)."""
-    input:
-        rules.plot_orders_sgdm.output,
-    localrule: True
-
-
-rule make_table_orders:
+rule table_orders:
     """Tables: fitted error orders (slope of log error vs log h) with standard errors."""
     input:
         gdm=f"{TIDY}/orders_gdm_slopes.csv",
@@ -173,13 +161,6 @@ rule make_table_orders:
         "../scripts/table/orders_slopes.py"
 
 
-rule table_orders:
-    """Tables: fitted error orders of the modified flows (named target)."""
-    input:
-        rules.make_table_orders.output,
-    localrule: True
-
-
 rule claims_orders:
     """Claims rows of one family's fitted orders (results/claims/orders_{kind}.csv)."""
     input:
@@ -195,7 +176,9 @@ rule claims_orders:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=orders_claims_cfg,
+        slope_tol=lookup(dpath="orders/slope_tol", within=config),
+        ci=lookup(dpath="orders/ci", within=config),
+        max_epsilon=lookup(dpath="orders/max_epsilon", within=config),
     script:
         "../scripts/claims/orders.py"
 
@@ -217,12 +200,15 @@ rule order_gdm3:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=gdm3_cfg,
+        cfg=section(
+            config, "orders/gdm", problems=("problem", str), betas=("beta", float)
+        ),
+        series_orders=lookup(dpath="orders/higher/series_orders", within=config),
     script:
         "../scripts/sim/orders_gdm3.py"
 
 
-rule plot_orders_higher:
+rule fig_orders_higher:
     """Figure: global error of GD+M against its O(h^3) flow and the order-R linear series vs h (log-log)."""
     input:
         errors=f"{TIDY}/orders_higher.csv",
@@ -244,13 +230,6 @@ rule plot_orders_higher:
         "../scripts/fig/orders_higher.py"
 
 
-rule fig_orders_higher:
-    """Figure: global error of GD+M against its higher-order modified flows vs h (named target)."""
-    input:
-        rules.plot_orders_higher.output,
-    localrule: True
-
-
 rule order_limits:
     """Limit sharpness of GD+M from rest against the limits of flow (2) and of the O(h^3) flow, over (beta, eps)."""
     input:
@@ -264,12 +243,13 @@ rule order_limits:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=limits_cfg,
+        cfg=lookup(dpath="orders/higher/limits", within=config),
+        two_factor=lookup(dpath="toy/two_factor", within=config),
     script:
         "../scripts/sim/orders_limits.py"
 
 
-rule plot_orders_higher_limits:
+rule fig_orders_higher_limits:
     """Figure: limit-sharpness error of flow (2) and the O(h^3) flow against GD+M vs beta, per eps."""
     input:
         errors=f"{TIDY}/orders_higher.csv",
@@ -289,10 +269,3 @@ rule plot_orders_higher_limits:
         "../envs/science.yaml"
     script:
         "../scripts/fig/orders_higher_limits.py"
-
-
-rule fig_orders_higher_limits:
-    """Figure: limit-sharpness error of the modified flows against GD+M vs beta (named target)."""
-    input:
-        rules.plot_orders_higher_limits.output,
-    localrule: True

@@ -16,7 +16,7 @@ rule toy_two_factor:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=cfg_at("toy/two_factor"),
+        cfg=lookup(dpath="toy/two_factor", within=config),
     script:
         "../scripts/sim/two_factor.py"
 
@@ -34,7 +34,8 @@ rule toy_sharpness_sweep:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=sweep_cfg,
+        cfg=section(config, "toy/sharpness_sweep", etas=("eta", float)),
+        two_factor=lookup(dpath="toy/two_factor", within=config),
     script:
         "../scripts/sim/sharpness_sweep.py"
 
@@ -52,7 +53,8 @@ rule toy_limit_convergence:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=convergence_cfg,
+        cfg=lookup(dpath="toy/limit_convergence", within=config),
+        two_factor=lookup(dpath="toy/two_factor", within=config),
     script:
         "../scripts/sim/limit_convergence.py"
 
@@ -70,7 +72,7 @@ rule toy_sigmoid:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=cfg_at("toy/sigmoid"),
+        cfg=lookup(dpath="toy/sigmoid", within=config),
     script:
         "../scripts/sim/sigmoid.py"
 
@@ -141,7 +143,7 @@ rule tidy_sigmoid:
         "../scripts/tidy/sigmoid.py"
 
 
-rule plot_two_factor:
+rule fig_two_factor:
     """Figure: GD vs GD+M on the two-factor toy, over the hyperbola of minima (paper's figure)."""
     input:
         trajectories=rules.tidy_two_factor.output.trajectories,
@@ -160,19 +162,14 @@ rule plot_two_factor:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=cfg_at("toy/two_factor"),
+        x=lookup(dpath="toy/two_factor/x", within=config),
+        y=lookup(dpath="toy/two_factor/y", within=config),
+        eta=lookup(dpath="toy/two_factor/eta", within=config),
     script:
         "../scripts/fig/two_factor.py"
 
 
-rule fig_two_factor:
-    """Figure: GD vs GD+M on the two-factor toy, over the hyperbola of minima (named target)."""
-    input:
-        rules.plot_two_factor.output,
-    localrule: True
-
-
-rule plot_sharpness_sweep:
+rule fig_sharpness_sweep:
     """Figure: sharpness of the limit point vs beta at fixed eta, GD+M vs flow (2)."""
     input:
         sweep=rules.tidy_sharpness_sweep.output.sweep,
@@ -193,14 +190,7 @@ rule plot_sharpness_sweep:
         "../scripts/fig/sharpness_sweep.py"
 
 
-rule fig_sharpness_sweep:
-    """Figure: sharpness of the limit point vs beta at fixed eta, GD+M vs flow (2) (named target)."""
-    input:
-        rules.plot_sharpness_sweep.output,
-    localrule: True
-
-
-rule plot_sigmoid:
+rule fig_sigmoid:
     """Figure: GD/GD+M on the sigmoid toy over the map of ||grad E||^2, with the ODE flows."""
     input:
         trajectories=rules.tidy_sigmoid.output.trajectories,
@@ -219,19 +209,14 @@ rule plot_sigmoid:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=cfg_at("toy/sigmoid"),
+        x=lookup(dpath="toy/sigmoid/x", within=config),
+        y=lookup(dpath="toy/sigmoid/y", within=config),
+        eta=lookup(dpath="toy/sigmoid/eta", within=config),
     script:
         "../scripts/fig/sigmoid.py"
 
 
-rule fig_sigmoid:
-    """Figure: GD/GD+M on the sigmoid toy over the map of ||grad E||^2, with the ODE flows (named target)."""
-    input:
-        rules.plot_sigmoid.output,
-    localrule: True
-
-
-rule make_table_sharpness:
+rule table_sharpness:
     """Table: where each run of the two-factor figure converges, and how sharp it is there."""
     input:
         finals=rules.tidy_two_factor.output.finals,
@@ -253,13 +238,6 @@ rule make_table_sharpness:
         "../scripts/table/sharpness.py"
 
 
-rule table_sharpness:
-    """Table: limit point and sharpness of each two-factor run (named target)."""
-    input:
-        rules.make_table_sharpness.output,
-    localrule: True
-
-
 rule claims_toy:
     """Claims rows of the toy problems (results/claims/toy.csv, gathered by the claims table)."""
     input:
@@ -275,6 +253,6 @@ rule claims_toy:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=cfg_at("toy/claims"),
+        cfg=lookup(dpath="toy/claims", within=config),
     script:
         "../scripts/claims/toy.py"

@@ -28,6 +28,21 @@ class Entry:
 
 ENTRY_POINTS: list[Entry] = [
     # ----------------------------------------------------------------- toy, orders
+    Entry("igrm.toy.simulate_two_factor", "toy/two_factor"),
+    Entry("igrm.toy.simulate_sigmoid", "toy/sigmoid"),
+    Entry("igrm.toy.sharpness_sweep", "toy/sharpness_sweep", per_job={"etas": "eta"},
+          sections={"two_factor": "toy/two_factor"}),
+    Entry("igrm.toy.limit_convergence", "toy/limit_convergence", sections={"two_factor": "toy/two_factor"}),
+    Entry("igrm.claims.toy.toy_claims", "toy/claims", data=("sweep_df", "finals_df", "convergence_df")),
+    # one job per (problem, beta): the grids replaced by the job's wildcards; the problems' own
+    # sections (two_factor, lstsq) stay in and the function uses the job's one
+    Entry("igrm.orders.gdm_error_orders", "orders/gdm", per_job={"problems": "problem", "betas": "beta"}),
+    Entry("igrm.orders.sgdm_error_orders", "orders/sgdm", per_job={"betas": "beta"}),
+    Entry("igrm.higher_limits.limit_sharpness_orders", "orders/higher/limits",
+          sections={"two_factor": "toy/two_factor"}),
+    # narrower than a whole section (tests/test_orders.py, test_contract_*): gdm3_error_orders
+    # (orders/gdm per job + orders.higher.series_orders), sgdm_real_error_orders
+    # (orders/sgdm_real per beta, less `enabled`), order_claims (the scalar keys of orders)
 
 
     # ----------------------------------------------------------------- training

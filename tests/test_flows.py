@@ -8,6 +8,11 @@ from igrm import flows as F
 from igrm.problems import LeastSquares, TwoFactor
 
 
+def _flow2(p, x0, beta, h, t):
+    """Flow (2) from one start x0, at the times t (DOP853, rtol = atol = 1e-12)."""
+    return F.solve_lanes(p, x0[None], beta, [F.flow2_lambda(beta, h)], t, rtol=1e-12, atol=1e-12, squeeze=True)
+
+
 @pytest.fixture(scope="module")
 def lstsq():
     return LeastSquares.random(dim=5, n=20, cond=10, seed=0)
@@ -24,10 +29,14 @@ def test_reference_ode_matches_matrix_exponential(lstsq, which, beta):
     Hm = lstsq.H + 2.0 * lam * lstsq.H @ lstsq.H
     t = np.linspace(0.0, 2.0, 9)
     exact = np.stack([xs + expm(-ti * Hm / (1 - beta)) @ (x0 - xs) for ti in t])
-    ode = F.solve_flow(lstsq, x0, beta, h, t, which=which, rtol=1e-12, atol=1e-12)
+    ode = F.solve_lanes(lstsq, x0[None], beta, [lam], t, rtol=1e-12, atol=1e-12, squeeze=True)
     assert np.max(np.abs(ode - exact)) <= 1e-9
-    dense = F.solve_flow(lstsq, x0, beta, h, t, which=which, dense_output=True)
+    dense = F.solve_lanes(lstsq, x0[None], beta, [lam], t, dense_output=True, squeeze=True)
     assert np.max(np.abs(dense(t) - exact)) <= 1e-9
+    # the field-driven solver (toy and limit studies) agrees: x' = −speed · ∇(E + λ‖∇E‖²)
+    field = F.solve_flow(lambda w: -(1 - beta) * F.flow_field(lstsq, w, beta, lam), x0[None], 2.0,
+                         speed=1 / (1 - beta), t_eval=t, rtol=1e-12, atol=1e-12, method="DOP853")
+    assert np.max(np.abs(field["w_eval"][:, 0] - exact)) <= 1e-9
 
 
 def test_flow_fields_formulas():
@@ -67,7 +76,7 @@ def test_rest_offset_matches_measured_lag(beta):
     res, off_norm = [], []
     for h in (1e-5, 5e-6):
         X = F.heavy_ball(p, x0[None], x0[None], beta, h, K)
-        ref = F.solve_flow(p, x0, beta, h, [K * h], which=2)[-1]
+        ref = _flow2(p, x0, beta, h, [K * h])[-1]
         lag = X[K, 0] - ref
         off = F.rest_offset(p, x0, beta, h)
         res.append(np.linalg.norm(lag - off))
@@ -210,5 +219,5 @@ def test_kernel_stationary_lane_matches_scipy_flow2():
     xs = np.ones((1, n)); ys = 0.6 * np.ones((1, n))
     out = F.sgdm_max_errors(x0, xs, ys, beta, [h], [n], stationary=[True])
     X = F.heavy_ball(p, x0[None], x0[None], beta, h, n)[:, 0]
-    ref = F.solve_flow(p, x0, beta, h, np.arange(n + 1) * h, which=2)
+    ref = _flow2(p, x0, beta, h, np.arange(n + 1) * h)
     assert out["full"][0, 0] == pytest.approx(np.max(np.linalg.norm(X - ref, axis=-1)), rel=1e-6)

@@ -127,20 +127,21 @@ def small_runs():
     g = schema_defaults("orders/gdm")
     tf = orders.gdm3_error_orders(problem="two_factor", beta=0.5, h_grid=GRID, t_burn_fraction=g["t_burn_fraction"],
                                   rtol=g["rtol"], atol=g["atol"], check_factor=g["check_factor"], series_orders=[],
-                                  **{**g["two_factor"], "T": 0.25})
-    lim = limit_sharpness_orders(x=1.0, y=0.6, init=[2.8, 3.4], betas=[0.8], eps=[0.01, 0.02, 0.04], time=20.0,
-                                 gtol=1e-11)
+                                  two_factor={**g["two_factor"], "T": 0.25}, lstsq=g["lstsq"])
+    lim = limit_sharpness_orders(betas=[0.8], eps=[0.01, 0.02, 0.04], time=20.0, gtol=1e-11,
+                                 two_factor={"x": 1.0, "y": 0.6, "init": [2.8, 3.4]})
     return tf, lim
 
 
 def test_higher_order_figures(small_runs, tmp_path):
     from igrm.figures.orders import plot_orders_higher, plot_orders_higher_limits
+    from igrm.figures.style import save
     from igrm.tidy.orders import orders_tables
 
     errors, slopes = orders_tables(list(small_runs))
     assert set(errors["comparison"]) == {"manifold3", "shifted3", "limit"}
     for fn, name in ((plot_orders_higher, "h"), (plot_orders_higher_limits, "l")):
-        (out,) = fn(errors, slopes, paths=[tmp_path / f"{name}.png"])
+        (out,) = save(fn(errors, slopes), [tmp_path / f"{name}.png"])
         assert out.stat().st_size > 1000
 
 

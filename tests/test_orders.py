@@ -11,6 +11,7 @@ from igrm import claims, orders
 from igrm.claims.orders import order_claims
 from igrm.pipeline.config import schema_defaults
 from igrm.figures.orders import plot_orders_gdm, plot_orders_sgdm
+from igrm.figures.style import save
 from igrm.pipeline.io import read_h5, write_h5
 from igrm.tidy.orders import TIDY_COLUMNS, tidy_orders
 
@@ -20,14 +21,14 @@ SMALL_GRID = {"min": 0.005, "max": 0.04, "num": 4, "units": "eps"}
 
 @pytest.fixture(scope="module")
 def gdm_results():
-    # one job's keywords as the pipeline builds them (rules/common.smk gdm_cfg), from the
-    # schema's defaults of orders.gdm
-    g = schema_defaults("orders/gdm")
-    common = {k: g[k] for k in ("h_grid", "t_burn_fraction", "rtol", "atol", "check_factor")}
+    # one job's keywords as the pipeline builds them (rule order_gdm: the section orders.gdm,
+    # its grids problems and betas replaced by the job's problem and beta), from the schema's
+    # defaults of orders.gdm
+    g = {k: v for k, v in schema_defaults("orders/gdm").items() if k not in ("problems", "betas")}
     out = []
     for problem, beta, over in (("lstsq", 0.5, {"dim": 5, "n": 20, "cond": 10, "seed": 0, "T": 2.0}),
                                 ("two_factor", 0.8, {"T": 0.25})):
-        cfg = {**common, "h_grid": SMALL_GRID, "problem": problem, "beta": beta, **g[problem], **over}
+        cfg = {**g, "h_grid": SMALL_GRID, "problem": problem, "beta": beta, problem: {**g[problem], **over}}
         out.append(orders.gdm_error_orders(**cfg))
     return out
 
@@ -133,8 +134,8 @@ def test_order_claims(slopes):
 
 
 def test_plots_write_files(tmp_path, tidy, slopes):
-    gd = plot_orders_gdm(tidy, slopes, paths=[tmp_path / "gdm.pdf", tmp_path / "gdm.png"])
-    sg = plot_orders_sgdm(tidy, slopes, paths=[tmp_path / "sgdm.png"])
+    gd = save(plot_orders_gdm(tidy, slopes), [tmp_path / "gdm.pdf", tmp_path / "gdm.png"])
+    sg = save(plot_orders_sgdm(tidy, slopes), [tmp_path / "sgdm.png"])
     for p in [*gd, *sg]:
         assert p.exists() and p.stat().st_size > 1000
 
@@ -165,3 +166,68 @@ def test_order_claims_judged_inside_the_declared_range_only(slopes):
     edge.loc[:, "slope_se"] = 0.02
     assert set(order_claims(edge, slope_tol=TOL, ci=0.95, max_epsilon=0.25)["verdict"]) == {claims.INCONCLUSIVE}
     assert (slopes["eps_max"] <= 0.25).all()          # the test config's grid lies inside
+
+
+# ------------------------------------------------------------------ the config contract
+# Entry points whose section also holds other jobs' keys; their narrowest honest contract
+# (the general ones are in tests/test_contract.py).
+
+def _keywords(func) -> set:
+    import inspect
+
+    params = inspect.signature(func).parameters
+    assert all(p.default is inspect.Parameter.empty for p in params.values()), f"{func.__name__}: defaults"
+    return set(params)
+
+
+def test_contract_gdm3_takes_the_gdm_job_and_series_orders():
+    # rule order_gdm3: the same job section as gdm_error_orders (orders/gdm, its grids replaced
+    # by the job's problem and beta, which come from the grid of orders.higher), plus the one key
+    # of orders.higher it uses (series_orders; the others are its grid and the limits' section)
+    from tests.test_contract import schema_keys
+
+    job = (schema_keys("orders/gdm") - {"problems", "betas"}) | {"problem", "beta"}
+    assert _keywords(orders.gdm3_error_orders) == job | {"series_orders"}
+    assert "series_orders" in schema_keys("orders/higher")
+
+
+def test_contract_sgdm_real_takes_its_section_less_enabled():
+    # rule order_sgdm_real: orders/sgdm_real for one beta; `enabled` says whether the jobs exist
+    # at all (igrm.pipeline.targets.sgdm_real_files) and is not passed
+    from igrm.sgdm_real import sgdm_real_error_orders
+    from tests.test_contract import schema_keys
+
+    expected = (schema_keys("orders/sgdm_real") - {"betas", "enabled"}) | {"beta"}
+    assert _keywords(sgdm_real_error_orders) - {"images", "labels"} == expected
+
+
+def test_contract_order_claims_takes_the_scalar_keys_of_orders():
+    # rule claims_orders: slope_tol, ci, max_epsilon (each passed with lookup); the other keys of
+    # orders are the sections of the simulations (gdm, sgdm, sgdm_real, higher)
+    from tests.test_contract import SCHEMA
+
+    props = SCHEMA["properties"]["orders"]["properties"]
+    scalars = {k for k, v in props.items() if "properties" not in v}
+    assert _keywords(order_claims) - {"slopes_df"} == scalars == {"slope_tol", "ci", "max_epsilon"}
+
+
+def test_order_targets_one_file_per_grid_point():
+    from igrm.pipeline import targets
+
+    cfg = {"orders": {"gdm": {"problems": ["lstsq"], "betas": [0.5, 0.90]},
+                      "sgdm": {"betas": [0.8]},
+                      "sgdm_real": {"enabled": False, "dataset": "mnist", "betas": [0.5]},
+                      "higher": {"problems": ["two_factor"], "betas": [0.9], "limits": {"betas": []}}},
+           "toy": {"sharpness_sweep": {"etas": [0.01, 3e-2]}}}
+    assert targets.orders_files(cfg, "gdm") == ["results/orders/gdm/lstsq_beta0.5.h5",
+                                                "results/orders/gdm/lstsq_beta0.9.h5"]
+    assert targets.orders_files(cfg, "sgdm") == ["results/orders/sgdm/beta0.8.h5"]
+    assert targets.orders_files(cfg, "sgdm_real") == []
+    assert targets.orders_files(cfg, "higher") == ["results/orders/gdm3/two_factor_beta0.9.h5"]
+    assert targets.sweep_files(cfg) == ["results/toy/sharpness_sweep/eta0.01.h5",
+                                        "results/toy/sharpness_sweep/eta0.03.h5"]
+    cfg["orders"]["sgdm_real"]["enabled"] = True
+    assert targets.orders_files(cfg, "sgdm_real") == ["results/orders/sgdm_real/mnist_beta0.5.h5"]
+    assert targets.sgdm_real_data(cfg) == "resources/data/mnist.h5"
+    job = targets.sgdm_real_job({"orders": {"sgdm_real": {"enabled": True, "betas": [0.5], "seed": 0}}})
+    assert job(type("W", (), {"beta": "0.5"})) == {"beta": 0.5, "seed": 0}

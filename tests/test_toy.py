@@ -9,6 +9,8 @@ from igrm.pipeline.config import num
 from scipy.linalg import expm
 
 from igrm import toy
+from igrm.flows import solve_flow
+from igrm.figures.style import save
 from igrm.claims import COLUMNS, OUT_OF_RANGE, row
 from igrm.claims.toy import convergence_slope, in_range, toy_claims
 from igrm.pipeline.config import schema_defaults
@@ -21,8 +23,10 @@ from igrm.problems import LeastSquares, SigmoidFactor, TwoFactor
 SMALL_TWO = {**schema_defaults("toy/two_factor"), "x": 1.0, "y": 0.6, "init": [2.8, 3.4], "eta": 1e-2,
              "betas": [0.0, 0.5, 0.9], "steps": 3000, "record_every": 7}
 _TF = schema_defaults("toy/two_factor")
-SMALL_SWEEP = {**schema_defaults("toy/sharpness_sweep"), "x": _TF["x"], "y": _TF["y"], "init": _TF["init"],
-               "etas": [1e-2], "betas": [0.0, 0.3, 0.6, 0.8], "steps": 4000}
+# one job of the sweep: the section with one eta in place of its grid etas, and the two-factor
+# section passed whole (rule toy_sharpness_sweep)
+SMALL_SWEEP = {**{k: v for k, v in schema_defaults("toy/sharpness_sweep").items() if k != "etas"},
+               "eta": 1e-2, "betas": [0.0, 0.3, 0.6, 0.8], "steps": 4000, "two_factor": _TF}
 SMALL_SIG = {**schema_defaults("toy/sigmoid"), "x": 1.0, "y": 0.6, "init": [6.0, 2.0], "eta": 1e-2,
              "betas": [0.0, 0.9], "steps": 500, "record_every": 1, "flow_points": 200}
 
@@ -73,7 +77,7 @@ def test_gradient_flow_matches_matrix_exponential():
     p = LeastSquares.random(dim=5, n=12, cond=20.0, seed=4)
     w0 = np.array([[1.0, -2.0, 0.5, 3.0, -1.0], [0.0, 0.1, 0.2, 0.3, 0.4]])
     ts = np.linspace(0, 8.0, 17)
-    res = toy.solve_flow(p.grad, w0, 8.0, t_eval=ts, rtol=1e-12, atol=1e-14)
+    res = solve_flow(p.grad, w0, 8.0, t_eval=ts, rtol=1e-12, atol=1e-14, method="DOP853")
     ws = p.minimiser
     for i, t in enumerate(ts):
         exact = ws + (expm(-p.H * t) @ (w0 - ws).T).T  # x' = −H(x − x*)
@@ -86,8 +90,8 @@ def test_flow2_on_lstsq_matches_exact_linear_flow():
     w0 = np.array([1.0, 2.0, -1.0, 0.5])
     beta, eta, t = 0.8, 0.1, 3.0
     lam = toy.igr_lambda(toy.raw_step(eta, beta), beta)
-    res = toy.solve_flow(lambda w: toy.modified_gradient(p, w, np.full(len(w), lam)), w0[None], t,
-                         speed=1 / (1 - beta), rtol=1e-12, atol=1e-14)
+    res = solve_flow(lambda w: toy.modified_gradient(p, w, np.full(len(w), lam)), w0[None], t,
+                     speed=1 / (1 - beta), rtol=1e-12, atol=1e-14, method="DOP853")
     M = (np.eye(4) + 2 * lam * p.H) @ p.H / (1 - beta)
     exact = p.minimiser + expm(-M * t) @ (w0 - p.minimiser)
     np.testing.assert_allclose(res["w"][0], exact, atol=1e-9)
@@ -125,7 +129,7 @@ def test_flow2_error_is_second_order_in_eta():
     # at β = 0 the flow-(2) error of the limit sharpness is O(η²), the flow-(1) error O(η)
     errs2, errs1 = [], []
     for eta in (0.01, 0.005):
-        a, at = toy.sharpness_sweep(**{**SMALL_SWEEP, "etas": [eta], "betas": [0.0], "steps": 6000})
+        a, at = toy.sharpness_sweep(**{**SMALL_SWEEP, "eta": eta, "betas": [0.0], "steps": 6000})
         df = tidy_sharpness(a, at)
         errs2.append(abs(df["rel_err"].iloc[0]))
         errs1.append(abs(df["rel_err_flow1"].iloc[0]))
@@ -171,16 +175,18 @@ def _check_files(paths):
 
 
 def test_plots(tmp_path, two, sweep, sig):
+    # each figure function takes only what it draws (the problem and η for the titles)
     paths = [tmp_path / "two.pdf", tmp_path / "two.png"]
-    plot_two_factor(tidy_trajectories(*two), None, paths=paths, **SMALL_TWO)
+    drawn = {k: SMALL_TWO[k] for k in ("x", "y", "eta")}
+    save(plot_two_factor(tidy_trajectories(*two), None, **drawn), paths)
     _check_files(paths)
-    plot_two_factor(tidy_trajectories(*two), tidy_finals(*two), paths=paths, **SMALL_TWO)
+    save(plot_two_factor(tidy_trajectories(*two), tidy_finals(*two), **drawn), paths)
     _check_files(paths)
     paths = [tmp_path / "sw.pdf", tmp_path / "sw.png"]
-    plot_sharpness_sweep(tidy_sharpness(*sweep), paths=paths)
+    save(plot_sharpness_sweep(tidy_sharpness(*sweep)), paths)
     _check_files(paths)
     paths = [tmp_path / "sig.pdf", tmp_path / "sig.png"]
-    plot_sigmoid(tidy_trajectories(*sig), tidy_flows(*sig), paths=paths, **SMALL_SIG)
+    save(plot_sigmoid(tidy_trajectories(*sig), tidy_flows(*sig), **{k: SMALL_SIG[k] for k in ("x", "y", "eta")}), paths)
     _check_files(paths)
 
 

@@ -56,14 +56,27 @@ def toy_claims(sweep_df: pd.DataFrame, finals_df: pd.DataFrame | None,
     - ``toy/igr_order_beta0``: at β = 0 (GD, IGR) the limit-sharpness error of flow (2)
       falls like η² (slope of log|err| vs log η, the same rule).
     """
-    from scipy.stats import spearmanr
-
-    rows = []
     ok = sweep_df[np.isfinite(sweep_df["sharpness_gdm"])]
     n_div = int((sweep_df["diverged_step"] >= 0).sum())
     div_note = f"; {n_div} diverged runs excluded" if n_div else ""
+    rows = _flatter_minima_rows(ok, float(spearman_max), div_note)
+    rows += _flow2_closer_rows(ok, max_epsilon, div_note)
+    rows += _limit_matches_flow2_rows(ok, float(flow2_rel_tol), max_epsilon)
+    rows += _igr_order_rows(ok, float(order_tol), ci)
+    if convergence_df is not None and len(convergence_df):
+        rows += _limit_convergence_rows(convergence_df, float(order_tol), ci, max_epsilon)
+    return frame(rows)
 
-    smax = float(spearman_max)
+
+def _range_text(max_epsilon) -> str:
+    return f"ε ≤ min({float(max_epsilon):g}, 1/(1+√β)²)"
+
+
+def _flatter_minima_rows(ok: pd.DataFrame, smax: float, div_note: str) -> list:
+    """toy/flatter_minima/eta<η>: Spearman ρ(β, limit sharpness) ≤ smax, one row per η."""
+    from scipy.stats import spearmanr
+
+    rows = []
     for eta, g in ok.groupby("eta", sort=True):
         g = g.sort_values("beta")
         rho = float(spearmanr(g["beta"], g["sharpness_gdm"]).statistic) if len(g) > 2 else math.nan
@@ -75,23 +88,28 @@ def toy_claims(sweep_df: pd.DataFrame, finals_df: pd.DataFrame | None,
                                 f"larger β finds flatter minima at fixed effective learning rate η={eta:g} (toy 1)",
                                 "slides: two-factor toy figure; docs/theory.md (T6), (T10)",
                                 -1.0, rho, f"Spearman ρ ≤ {smax:g}", verdict, detail=detail))
+    return rows
 
+
+def _closer(g: pd.DataFrame) -> tuple[float, str]:
+    """The largest ratio |err vs flow (2)| / |err vs flow (1)| over ``g``, and its summary."""
+    e2, e1 = np.abs(g["rel_err"].to_numpy()), np.abs(g["rel_err_flow1"].to_numpy())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = float(np.max(e2 / e1)) if e2.size else math.nan
+    txt = (f"{int(np.sum(e2 < e1))} of {e2.size} (η, β) with |err vs flow (2)| < |err vs flow (1)|; "
+           f"median |rel err| flow (2) {np.median(e2):.3g}, flow (1) {np.median(e1):.3g}"
+           if e2.size else "")
+    return ratio, txt
+
+
+def _flow2_closer_rows(ok: pd.DataFrame, max_epsilon, div_note: str) -> list:
+    """toy/flow2_closer_than_flow1 over the in-range sweep points, and its out-of-range finding."""
     inr = in_range(ok, max_epsilon)
     ok_in, ok_out = ok[inr], ok[~inr]
     meps = float(max_epsilon)
-    range_txt = f"ε ≤ min({meps:g}, 1/(1+√β)²)"
-
-    def closer(g):
-        e2, e1 = np.abs(g["rel_err"].to_numpy()), np.abs(g["rel_err_flow1"].to_numpy())
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = float(np.max(e2 / e1)) if e2.size else math.nan
-        txt = (f"{int(np.sum(e2 < e1))} of {e2.size} (η, β) with |err vs flow (2)| < |err vs flow (1)|; "
-               f"median |rel err| flow (2) {np.median(e2):.3g}, flow (1) {np.median(e1):.3g}"
-               if e2.size else "")
-        return ratio, txt
-
-    frac, txt = closer(ok_in)
-    rows.append(row(
+    range_txt = _range_text(max_epsilon)
+    frac, txt = _closer(ok_in)
+    rows = [row(
         "toy/flow2_closer_than_flow1",
         "flow (2) predicts GD+M's limit point better than flow (1) (toy 1 sweep)",
         "docs/theory.md (T5), (T6), (T52)", "< 1", frac,
@@ -99,16 +117,23 @@ def toy_claims(sweep_df: pd.DataFrame, finals_df: pd.DataFrame | None,
         INCONCLUSIVE if not math.isfinite(frac) else
         (REPRODUCES if frac < 1.0 else FAILS),
         detail=(txt + f"; judged on {range_txt}, {len(ok_out)} points out of range" if txt
-                else f"no (η, β) with {range_txt}") + div_note))
+                else f"no (η, β) with {range_txt}") + div_note)]
     if len(ok_out):
-        frac_o, txt_o = closer(ok_out)
+        frac_o, txt_o = _closer(ok_out)
         rows.append(row(
             "toy/flow2_closer_than_flow1/out_of_range",
             "flow (2) vs flow (1) at the sweep points outside flow (2)'s validity range (finding)",
             "docs/theory.md (T45), (T51), (T52); docs/toy.md", "< 1", frac_o, f"ε > min({meps:g}, 1/(1+√β)²)",
             OUT_OF_RANGE, detail=txt_o + f"; ε from {ok_out['epsilon'].min():.3g} to {ok_out['epsilon'].max():.3g}"))
+    return rows
 
-    tol = float(flow2_rel_tol)
+
+def _limit_matches_flow2_rows(ok: pd.DataFrame, tol: float, max_epsilon) -> list:
+    """toy/limit_matches_flow2/eta<η>: max in-range |S_GD+M/S_flow(2) − 1| ≤ tol, one row per η,
+    and one out-of-range finding per η that has β outside the range."""
+    meps = float(max_epsilon)
+    range_txt = _range_text(max_epsilon)
+    rows = []
     for eta, g in ok.groupby("eta", sort=True):
         m = in_range(g, max_epsilon)
         gi, go = g[m], g[~m]
@@ -139,46 +164,51 @@ def toy_claims(sweep_df: pd.DataFrame, finals_df: pd.DataFrame | None,
                         f"at β={go['beta'].iloc[j]:g}; rel err by β: "
                         + ", ".join(f"{b:g}: {e:+.3g}" for b, e in zip(go["beta"], go["rel_err"]))
                         + "; " + _range_note(go))))
+    return rows
 
+
+def _igr_order_rows(ok: pd.DataFrame, otol: float, ci) -> list:
+    """toy/igr_order_beta0: at β = 0 the limit-point error of flow (2) is O(η²) (equivalence)."""
     g0 = ok[ok["beta"] == 0.0].sort_values("eta")
-    otol = float(order_tol)
-    if len(g0) >= 2:
-        fit2 = loglog_slope(g0["eta"].to_numpy(), np.abs(g0["rel_err"].to_numpy()))
-        fit1 = loglog_slope(g0["eta"].to_numpy(), np.abs(g0["rel_err_flow1"].to_numpy()))
-        s2, se2 = float(fit2[0]), float(fit2[1])
-        s1 = float(fit1[0])
-        verdict, hw = equivalence_t(s2, se2, int(fit2[2]) - 2, 2.0, otol, ci)
-        rows.append(row(
-            "toy/igr_order_beta0",
-            "GD (β=0): the limit-point error of the IGR flow (2) is O(η²) (flow (1): O(η))",
-            "Barrett & Dherin 2021; docs/theory.md (T9), (T46)", 2.0, s2, f"±{otol:g} (equivalence)", verdict,
-            uncertainty=hw,
-            detail=(f"log-log slope over η = {', '.join(f'{e:g}' for e in g0['eta'])} (SE {se2:.3g}, "
-                    f"{int(fit2[2]) - 2} df: {float(ci):.0%} interval ±{hw:.3g}); flow (1) slope {s1:.3f}")))
-    else:
-        rows.append(row("toy/igr_order_beta0",
-                                "GD (β=0): the limit-point error of the IGR flow (2) is O(η²)",
-                                "Barrett & Dherin 2021; docs/theory.md (T9)", 2.0, math.nan, otol,
-                                INCONCLUSIVE, detail="needs β = 0 and at least two η in the sweep"))
+    if len(g0) < 2:
+        return [row("toy/igr_order_beta0",
+                    "GD (β=0): the limit-point error of the IGR flow (2) is O(η²)",
+                    "Barrett & Dherin 2021; docs/theory.md (T9)", 2.0, math.nan, otol,
+                    INCONCLUSIVE, detail="needs β = 0 and at least two η in the sweep")]
+    fit2 = loglog_slope(g0["eta"].to_numpy(), np.abs(g0["rel_err"].to_numpy()))
+    fit1 = loglog_slope(g0["eta"].to_numpy(), np.abs(g0["rel_err_flow1"].to_numpy()))
+    s2, se2 = float(fit2[0]), float(fit2[1])
+    s1 = float(fit1[0])
+    verdict, hw = equivalence_t(s2, se2, int(fit2[2]) - 2, 2.0, otol, ci)
+    return [row(
+        "toy/igr_order_beta0",
+        "GD (β=0): the limit-point error of the IGR flow (2) is O(η²) (flow (1): O(η))",
+        "Barrett & Dherin 2021; docs/theory.md (T9), (T46)", 2.0, s2, f"±{otol:g} (equivalence)", verdict,
+        uncertainty=hw,
+        detail=(f"log-log slope over η = {', '.join(f'{e:g}' for e in g0['eta'])} (SE {se2:.3g}, "
+                f"{int(fit2[2]) - 2} df: {float(ci):.0%} interval ±{hw:.3g}); flow (1) slope {s1:.3f}"))]
 
-    if convergence_df is not None and len(convergence_df):
-        cv = convergence_df[np.isfinite(convergence_df["sharpness_gdm"])]
-        for beta, g in cv.groupby("beta", sort=True):
-            g = g.sort_values("eta")
-            m = in_range(g, max_epsilon)
-            gi = g[m]
-            slope, se, n = convergence_slope(gi["eta"], gi["rel_err"])
-            verdict, hw = equivalence_t(slope, se, n - 2, 2.0, otol, ci)
-            rows.append(row(
-                f"toy/limit_convergence/beta{num(beta)}",
-                f"at fixed β={beta:g} GD+M's limit sharpness converges to flow (2)'s like η² (toy 1)",
-                "docs/theory.md (T53), (T46); docs/toy.md \"Range of validity\"", 2.0, slope,
-                f"±{otol:g} (equivalence)", verdict, uncertainty=hw,
-                detail=(f"log-log slope of |S_GD+M/S_flow(2) − 1| over {n} η in range "
-                        f"({', '.join(f'{e:.3g}' for e in gi['eta'])}; ε {', '.join(f'{e:.3g}' for e in gi['epsilon'])}); "
-                        f"mismatch {', '.join(f'{abs(e):.3g}' for e in gi['rel_err'])}"
-                        + (f"; {int((~m).sum())} η out of range excluded" if (~m).any() else "")
-                        + f"; SE {se:.3g}, {n - 2} df"
-                        + ("; interval not inside the margin (or fewer than 3 points): inconclusive (T46)"
-                           if verdict == INCONCLUSIVE else ""))))
-    return frame(rows)
+
+def _limit_convergence_rows(convergence_df: pd.DataFrame, otol: float, ci, max_epsilon) -> list:
+    """toy/limit_convergence/beta<β>: at fixed β the mismatch falls like η² over the in-range η."""
+    rows = []
+    cv = convergence_df[np.isfinite(convergence_df["sharpness_gdm"])]
+    for beta, g in cv.groupby("beta", sort=True):
+        g = g.sort_values("eta")
+        m = in_range(g, max_epsilon)
+        gi = g[m]
+        slope, se, n = convergence_slope(gi["eta"], gi["rel_err"])
+        verdict, hw = equivalence_t(slope, se, n - 2, 2.0, otol, ci)
+        rows.append(row(
+            f"toy/limit_convergence/beta{num(beta)}",
+            f"at fixed β={beta:g} GD+M's limit sharpness converges to flow (2)'s like η² (toy 1)",
+            "docs/theory.md (T53), (T46); docs/toy.md \"Range of validity\"", 2.0, slope,
+            f"±{otol:g} (equivalence)", verdict, uncertainty=hw,
+            detail=(f"log-log slope of |S_GD+M/S_flow(2) − 1| over {n} η in range "
+                    f"({', '.join(f'{e:.3g}' for e in gi['eta'])}; ε {', '.join(f'{e:.3g}' for e in gi['epsilon'])}); "
+                    f"mismatch {', '.join(f'{abs(e):.3g}' for e in gi['rel_err'])}"
+                    + (f"; {int((~m).sum())} η out of range excluded" if (~m).any() else "")
+                    + f"; SE {se:.3g}, {n - 2} df"
+                    + ("; interval not inside the margin (or fewer than 3 points): inconclusive (T46)"
+                       if verdict == INCONCLUSIVE else ""))))
+    return rows

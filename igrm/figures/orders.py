@@ -4,13 +4,12 @@ h, drawn from the tidy tables (:mod:`igrm.tidy.orders`)."""
 from __future__ import annotations
 
 import math
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
 from ..orders import COMPARISONS, PRIMARY_WINDOW
-from .style import figure, legend_below, save
+from .style import figure, legend_below
 
 _COMP_COLORS = {"naive": "#d62728", "manifold": "#1f77b4", "manifold2": "#9467bd", "shifted": "#2ca02c",
                 "sgdm": "#1f77b4", "sgdm_deterministic": "#7f7f7f"}
@@ -111,7 +110,7 @@ def _slope_lookup(slopes: pd.DataFrame | None):
             for r in slopes.itertuples(index=False)}
 
 
-def plot_orders_gdm(df: pd.DataFrame, slopes: pd.DataFrame | None, *, paths: Iterable):
+def plot_orders_gdm(df: pd.DataFrame, slopes: pd.DataFrame | None):
     """Log-log global error vs h, one panel per (problem, β), a line per (comparison, flow)
     on its primary window, fitted slopes in the legend, slope-1 and slope-2 triangles."""
     d = df[df["comparison"].isin(COMPARISONS)]
@@ -140,17 +139,10 @@ def plot_orders_gdm(df: pd.DataFrame, slopes: pd.DataFrame | None, *, paths: Ite
             _finish_axes(ax, g["h"], ends)
     legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, fontsize=7.5, title="start vs flow (colour: start; dashed: flow (1), solid: flow (2)); "
                                            "number at each line's end: fitted order")
-    cap = ("Global error of GD+M against its modified flows versus step size h (log-log). "
-                      "From rest: heavy ball with x_{-1} = x_0 against the flow from x_0; slow-manifold start: "
-                      "started on the slow manifold to O(h) / O(h^2); from rest, flow from shifted start: the "
-                      "flow started at x_0 + h β/(1−β)² ∇E(x_0) (error over t >= t_burn). The number at each "
-                      "line's end is its fitted order (log-log least squares on the primary window; standard "
-                      "errors in results/tables/orders_gdm_slopes); triangles: slopes 1 and 2. No error "
-                      "bars: deterministic runs.")
-    return save(fig, paths, caption=cap)
+    return fig
 
 
-def plot_orders_sgdm(df: pd.DataFrame, slopes: pd.DataFrame | None, *, paths: Iterable):
+def plot_orders_sgdm(df: pd.DataFrame, slopes: pd.DataFrame | None):
     """Log-log RMS (over streams) global error of SGD+M against its flow with and without
     the h/4 terms, error bars std/√n, one panel per β; deterministic-stream lines thin."""
     d = df[df["comparison"].isin(("sgdm", "sgdm_deterministic"))]
@@ -182,16 +174,10 @@ def plot_orders_sgdm(df: pd.DataFrame, slopes: pd.DataFrame | None, *, paths: It
         ax.set_title(f"SGD+M, two-factor toy, β = {beta:g}")
         _finish_axes(ax, g["h"], ends)
     legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, fontsize=7.5, title="number at each line's end: fitted order")
-    cap = ("Global error of SGD+M (two-factor stream) against the piecewise SGD+M modified flow "
-                      "with and without its h/4 terms versus h (log-log); RMS over sample streams, error "
-                      "bars ±1 standard error of the mean per-stream error (std over streams / sqrt(n)). Dotted: "
-                      "constant stream (GD+M) against the SGD+M flow and flows (1)-(2) from x_0. The number at "
-                      "each line's end is its fitted order (standard errors in results/tables/orders_sgdm_slopes); "
-                      "triangles: slopes 1 and 2.")
-    return save(fig, paths, caption=cap)
+    return fig
 
 
-def plot_orders_higher(df: pd.DataFrame, slopes: pd.DataFrame | None, *, paths: Iterable):
+def plot_orders_higher(df: pd.DataFrame, slopes: pd.DataFrame | None):
     """Beyond the paper (docs/modified_flows.md §7): log-log global error vs h of GD+M
     started on its slow manifold to O(h³) against flow (2), the O(h³) flow and its ablation
     without the third-derivative term (a row per problem), and, last row, GD+M on the least-
@@ -235,17 +221,10 @@ def plot_orders_higher(df: pd.DataFrame, slopes: pd.DataFrame | None, *, paths: 
                 ax.set_title(f"least squares, exact series to order R, β = {beta:g}", fontsize=8)
             _finish_axes(ax, g["h"], ends)
     legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, fontsize=7.5, title="number at each line's end: fitted order (log-log fit)")
-    cap = ("Beyond the paper: global error of GD+M against its higher-order modified flows versus step size h "
-           "(log-log). Upper rows: GD+M started on its slow manifold to O(h^3) against flow (2), the O(h^3) flow "
-           "and the O(h^3) flow without its third-derivative term (ablation); dashed green: GD+M from rest against "
-           "the O(h^3) flow from the rest-offset start x_0 + Delta_2 (error over t >= t_burn). Last row: least squares, GD+M on "
-           "its exact slow manifold against the order-R truncations of the exact modified flow. Legend: fitted "
-           "order at each line's end (standard errors in the claims table); triangles (upper rows): reference slopes 2 and 3. No "
-           "error bars: deterministic runs.")
-    return save(fig, paths, caption=cap)
+    return fig
 
 
-def plot_orders_higher_limits(df: pd.DataFrame, slopes: pd.DataFrame | None, *, paths: Iterable):
+def plot_orders_higher_limits(df: pd.DataFrame, slopes: pd.DataFrame | None):
     """What the O(h³) flow buys (docs/modified_flows.md §7.6): relative limit-sharpness error
     |S_flow/S_GD+M − 1| vs β, a panel per ε, a line per flow (flow (2) from x_0; flow (3) from
     x_0; flow (3) from x_0 + Δ₂); last panel: the same vs ε at every β (the orders)."""
@@ -287,8 +266,4 @@ def plot_orders_higher_limits(df: pd.DataFrame, slopes: pd.DataFrame | None, *, 
     _end_labels(ax, ends, fontsize=5.5)
     legend_below(fig, axes, ncol=3, fontsize=7.5, title="flow, started from (last panel: fitted order in h at each β, at the "
                                            "line's end; lighter = smaller β)")
-    cap = ("Beyond the paper: relative error of the limit sharpness predicted by the modified flows against GD+M "
-           "(heavy ball from rest) on the two-factor toy, versus β at fixed ε (one panel per ε) and versus ε "
-           "(last panel, fitted order of the log-log fit at each line's end). flow (2) and flow (3) from x_0; "
-           "flow (3) from the rest-offset start x_0 + Δ₂. No error bars: deterministic runs.")
-    return save(fig, paths, caption=cap)
+    return fig

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 import pandas as pd
 
 from ..problems import SigmoidFactor, TwoFactor
 from ..toy import FLOW_E, FLOW_R
-from .style import beta_color, figure, save
+from .style import beta_color, figure
 
 
 def _label(beta):
     return "GD (β = 0)" if float(beta) == 0.0 else f"GD+M, β = {float(beta):g}"
 
 
-def plot_two_factor(traj_df: pd.DataFrame, finals_df: pd.DataFrame | None, *, paths: Sequence, x, y, init,
-                    eta, betas, steps, record_every) -> list:
+def plot_two_factor(traj_df: pd.DataFrame, finals_df: pd.DataFrame | None, *, x, y, eta):
     """Trajectories over the hyperbola of minima w1 w2 = y/x, and the sharpness
     λ_max(∇²E) of each end point vs β (docs/theory.md (T23)); the end points come
     from ``finals_df`` (:func:`igrm.tidy.toy.tidy_finals`) when given (not None), else from
-    the last trajectory rows. Keywords: the ``toy.two_factor`` config section."""
+    the last trajectory rows. Keywords: the problem (x, y) and the η of ``toy.two_factor``
+    drawn in the title. Returns the figure (the caption is report/two_factor.rst)."""
     p = TwoFactor(x=float(x), y=float(y))
     fig, axes = figure(1, 2, width=3.6, height=3.2)
     ax, axs = axes[0]
@@ -51,14 +49,11 @@ def plot_two_factor(traj_df: pd.DataFrame, finals_df: pd.DataFrame | None, *, pa
     axs.set(xlabel="momentum β", ylabel=r"sharpness $\lambda_{max}(\nabla^2 E)$ at end point",
             title="End-point sharpness vs β")
     axs.legend()
-    caption = ("Toy 1, E = ½(y − w1 w2 x)², x = 1, y = 0.6: GD and heavy-ball GD+M at equal effective "
-               "learning rate η (h = η(1−β)) from the same start. Larger β ends at flatter minima "
-               "(smaller λ_max), as the implicit regulariser λ‖∇E‖² of flow (2) predicts.")
-    return save(fig, paths, caption)
+    return fig
 
 
-def plot_sharpness_sweep(sweep_df: pd.DataFrame, *, paths: Sequence) -> list:
-    """Limit-point sharpness vs β: GD+M (markers), flow (2) (lines), flow (1) (dashed)."""
+def plot_sharpness_sweep(sweep_df: pd.DataFrame):
+    """Limit-point sharpness vs β: GD+M (markers), flow (2) (lines), flow (1) (dashed); the figure."""
     import matplotlib.pyplot as plt
 
     fig, axes = figure(1, 1, width=4.6, height=3.4)
@@ -75,16 +70,13 @@ def plot_sharpness_sweep(sweep_df: pd.DataFrame, *, paths: Sequence) -> list:
     ax.set(xlabel="momentum β", ylabel=r"sharpness $\lambda_{max}(\nabla^2 E)$ of the limit point",
            title="Toy 1: limit sharpness, GD+M vs modified flows")
     ax.legend(fontsize=7, ncol=2)
-    caption = ("Sharpness of the point GD+M converges to (markers) and of the limit of flow (2) "
-               "x' = −(1/(1−β))∇(E + λ‖∇E‖²), λ = (1+β)h/(4(1−β)²), h = η(1−β) (lines), vs β at "
-               "fixed effective learning rate η. Dashed: flow (1), the plain gradient flow.")
-    return save(fig, paths, caption)
+    return fig
 
 
-def plot_sigmoid(traj_df: pd.DataFrame, flows_df: pd.DataFrame, *, paths: Sequence, x, y, init, eta,
-                 betas, steps, record_every, flow_time, reg_flow_time, flow_points, gtol) -> list:
+def plot_sigmoid(traj_df: pd.DataFrame, flows_df: pd.DataFrame, *, x, y, eta):
     """Map of ‖∇E‖² (log colours) with the minima curve, GD/GD+M trajectories and the
-    two ODE flows (docs/theory.md (T27)). Keywords: the ``toy.sigmoid`` config section."""
+    two ODE flows (docs/theory.md (T27)); the figure. Keywords: the problem (x, y) and the
+    η of ``toy.sigmoid`` drawn in the title."""
     from matplotlib.colors import LogNorm
 
     p = SigmoidFactor(x=float(x), y=float(y))
@@ -125,7 +117,4 @@ def plot_sigmoid(traj_df: pd.DataFrame, flows_df: pd.DataFrame, *, paths: Sequen
            title=f"Toy 2: E = ½(y − w1 σ(w2 x))², η = {float(eta):g}")
     # below the map: inside it the legend covered where the runs land on the minima curve
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=7)
-    caption = ("Toy 2 over a map of ‖∇E‖² (log colours): GD and GD+M at equal effective learning rate "
-               "η, the gradient flow of E and the flow of the implicit regulariser ‖∇E‖² (both "
-               "solved as ODEs). Larger β bends the path toward the regulariser flow.")
-    return save(fig, paths, caption)
+    return fig

@@ -132,14 +132,15 @@ def write_result(path, arrays: Mapping[str, Any], attrs: Mapping[str, Any], *, c
     log.info("wrote %s (status %s)", path, status)
 
 
-def simulate(smk, fn, seed: int | None = None) -> None:
-    """A simulation job: ``fn(**params.cfg)`` -> (arrays, attrs), timed (attrs wall_time_s),
-    written to the rule's one output with provenance (``seed`` recorded when given)."""
+def simulate(smk, fn, seed: int | None = None, **more) -> None:
+    """A simulation job: ``fn(**params.cfg, **more)`` -> (arrays, attrs), timed (attrs
+    wall_time_s), written to the rule's one output with provenance (``seed`` recorded when
+    given). ``more``: a second config section passed whole, or a key of another section."""
     cfg = dict(smk.params.cfg)
     started, t0 = now_iso(), time.perf_counter()
-    arrays, attrs = fn(**cfg)
+    arrays, attrs = fn(**cfg, **more)
     attrs = {**attrs, "wall_time_s": time.perf_counter() - t0}
-    write_result(smk.output[0], arrays, attrs, config=cfg, started=started, seed=seed)
+    write_result(smk.output[0], arrays, attrs, config={**cfg, **more}, started=started, seed=seed)
 
 
 def report_caption(smk, name: str) -> str:

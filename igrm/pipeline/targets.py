@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
+from .config import num
+
 R = "results"
 TIDY = f"{R}/tidy"
 DATA = "resources/data"
@@ -44,6 +46,71 @@ def section(config: Mapping[str, Any], path: str, **per_job: tuple[str, Callable
 
 
 # ------------------------------------------------------------------------------ toy, orders
+# Result files of the toy and error-order simulations: one file per grid point, so that a new
+# point adds a job without rerunning the others.
+
+
+def sweep_files(config: Mapping[str, Any]) -> list[str]:
+    """The sharpness sweep's result files, one per η of toy.sharpness_sweep.etas."""
+    return [f"{R}/toy/sharpness_sweep/eta{num(e)}.h5" for e in config["toy"]["sharpness_sweep"]["etas"]]
+
+
+def gdm_files(config: Mapping[str, Any]) -> list[str]:
+    """GD+M error-order files, one per (problem, β) of orders.gdm."""
+    g = config["orders"]["gdm"]
+    return [f"{R}/orders/gdm/{p}_beta{num(b)}.h5" for p in g["problems"] for b in g["betas"]]
+
+
+def sgdm_files(config: Mapping[str, Any]) -> list[str]:
+    """SGD+M error-order files, one per β of orders.sgdm."""
+    return [f"{R}/orders/sgdm/beta{num(b)}.h5" for b in config["orders"]["sgdm"]["betas"]]
+
+
+def sgdm_real_files(config: Mapping[str, Any]) -> list[str]:
+    """Real-data SGD+M files, one per β of orders.sgdm_real (none unless it is enabled)."""
+    s = config["orders"]["sgdm_real"]
+    if not s["enabled"]:
+        return []
+    return [f"{R}/orders/sgdm_real/{s['dataset']}_beta{num(b)}.h5" for b in s["betas"]]
+
+
+def sgdm_real_data(config: Mapping[str, Any]) -> str:
+    """The prepared dataset the real-data SGD+M study reads (rules/data.smk makes it)."""
+    return f"{DATA}/{config['orders']['sgdm_real']['dataset']}.h5"
+
+
+def sgdm_real_job(config: Mapping[str, Any]) -> Callable:
+    """The params of one real-data SGD+M job: orders.sgdm_real with ``beta`` in place of its
+    grid ``betas``, less ``enabled`` (it says whether the jobs exist at all, :func:`sgdm_real_files`)."""
+    one_beta = section(config, "orders/sgdm_real", betas=("beta", float))
+
+    def params(wildcards=None) -> dict:
+        sec = one_beta(wildcards)
+        sec.pop("enabled")
+        return sec
+
+    return params
+
+
+def higher_files(config: Mapping[str, Any]) -> list[str]:
+    """The O(h³) study's files: one per (problem, β) of orders.higher, and the limit study's
+    (when orders.higher.limits.betas is not empty)."""
+    hi = config["orders"]["higher"]
+    out = [f"{R}/orders/gdm3/{p}_beta{num(b)}.h5" for p in hi["problems"] for b in hi["betas"]]
+    if hi["limits"]["betas"]:
+        out.append(f"{R}/orders/limits/two_factor.h5")
+    return out
+
+
+#: the result files of each error-order family (the {family} of rule tidy_orders)
+ORDER_FAMILIES = {"gdm": gdm_files, "sgdm": sgdm_files, "sgdm_real": sgdm_real_files, "higher": higher_files}
+
+
+def orders_files(config: Mapping[str, Any], family: str) -> list[str]:
+    """The result files of one error-order family (gdm | sgdm | sgdm_real | higher)."""
+    return ORDER_FAMILIES[family](config)
+
+
 
 
 # ------------------------------------------------------------------------------ training

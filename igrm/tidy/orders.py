@@ -30,63 +30,87 @@ def _label(v) -> str:
 
 
 def tidy_orders(arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> pd.DataFrame:
-    """One row per (comparison, flow, window, h) of a gdm, gdm3 or sgdm result.
+    """One row per (comparison, flow, window, h) of a gdm, gdm3, limits, sgdm or sgdm_real result.
 
     Columns: problem, beta, comparison, flow, window, h, eps, error, error_std (sgdm: std
     across streams of the per-stream error; NaN otherwise), n_streams, reference_error.
     For ``sgdm`` the error is the RMS over streams.
     """
     kind = _label(attrs.get("kind", "gdm" if "errors" in arrays else "sgdm"))
-    problem = _label(attrs.get("problem", "two_factor"))
-    beta = float(attrs.get("beta", math.nan))
-    h = np.asarray(arrays["h"], dtype=np.float64)
-    eps = np.asarray(arrays.get("eps", np.full(h.shape, np.nan)), dtype=np.float64)
-    rows = []
-
-    def add(comp, flow, window, err, std=None, ns=1, ref=None):
-        for j in range(len(h)):
-            rows.append({"problem": problem, "beta": beta, "comparison": comp, "flow": flow, "window": window,
-                         "h": h[j], "eps": eps[j], "error": float(err[j]),
-                         "error_std": math.nan if std is None else float(std[j]), "n_streams": ns,
-                         "reference_error": math.nan if ref is None else float(ref[j])})
-
-    if kind == "gdm":
-        comps = [_label(v) for v in arrays["comparisons"]]
-        flows = [_label(v) for v in arrays["flows"]]
-        for ci, comp in enumerate(comps):
-            for fi, flow in enumerate(flows):
-                ref = arrays["reference_error"][ci, fi]
-                add(comp, flow, "all", arrays["errors"][ci, fi], ref=ref)
-                add(comp, flow, "late", arrays["errors_late"][ci, fi], ref=ref)
-    elif kind == "gdm3":      # the O(h³) study (docs/modified_flows.md §7)
-        for fi, flow in enumerate(_label(v) for v in arrays["flows"]):
-            add("manifold3", flow, "all", arrays["errors"][fi], ref=arrays["reference_error"][fi])
-        if "shifted3_errors" in arrays:  # from rest vs flow (3) from x_0 + Δ₂ (T94), t ≥ t_burn
-            add("shifted3", "flow (3)", "late", arrays["shifted3_errors"], ref=arrays["shifted3_reference_error"])
-        # the linear series, orders R (docs/modified_flows.md §7.5), run in the lstsq job
-        for ri, R in enumerate(np.asarray(arrays.get("series_orders", [])).astype(int)):
-            add("series", f"order {R}", "all", arrays["series_errors"][ri], ref=arrays["series_reference_error"])
-    elif kind == "limits":    # limit sharpness of GD+M vs the flows' (docs/modified_flows.md §7.6)
-        Bt = np.asarray(arrays["beta"], dtype=np.float64)
-        flows = [_label(v) for v in arrays["flows"]]
-        rows_h = np.asarray(arrays["h"], dtype=np.float64)
-        for b in dict.fromkeys(Bt.tolist()):
-            m = Bt == b
-            for fi, flow in enumerate(flows):
-                if b == 0.0 and flow == "flow (3)":   # Δ₂ = 0 at β = 0: the same lane as "from x_0 + Δ₂"
-                    continue
-                for j in np.flatnonzero(m):
-                    rows.append({"problem": problem, "beta": float(b), "comparison": "limit", "flow": flow,
-                                 "window": "all", "h": rows_h[j], "eps": float(arrays["eps"][j]),
-                                 "error": float(arrays["errors"][fi, j]), "error_std": math.nan, "n_streams": 1,
-                                 "reference_error": float(arrays["reference_error"][fi, j])})
-    elif kind in ("sgdm", "sgdm_real"):   # sgdm_real: igrm.sgdm_real (check_* NaN on unchecked streams)
-        for flow, key, chk in ((SGDM_FLOWS[0], "err_full", "check_full"), (SGDM_FLOWS[1], "err_noreg", "check_noreg")):
-            e = np.asarray(arrays[key], dtype=np.float64)  # (S, H)
-            add("sgdm", flow, "all", np.sqrt(np.mean(e * e, axis=0)), std=e.std(axis=0, ddof=1) if len(e) > 1 else None,
-                ns=e.shape[0], ref=np.nanmax(arrays[chk], axis=0))
-        for i, (flow, key) in enumerate(zip(DET_FLOWS, ("det_err_full", "det_err_noreg", "det_err_flow2", "det_err_flow1"))):
-            add("sgdm_deterministic", flow, "all", arrays[key], ref=arrays["det_check"][i])
-    else:
+    if kind not in _KIND_ROWS:
         raise ValueError(f"unknown result kind {kind!r}")
-    return pd.DataFrame(rows, columns=TIDY_COLUMNS)
+    h = np.asarray(arrays["h"], dtype=np.float64)
+    grid = {"problem": _label(attrs.get("problem", "two_factor")), "beta": float(attrs.get("beta", math.nan)),
+            "h": h, "eps": np.asarray(arrays.get("eps", np.full(h.shape, np.nan)), dtype=np.float64)}
+    return pd.DataFrame(_KIND_ROWS[kind](arrays, grid), columns=TIDY_COLUMNS)
+
+
+def _curve(grid, comp, flow, window, err, std=None, ns=1, ref=None) -> list[dict]:
+    """The rows of one error curve over the h grid (``grid``: problem, beta, h, eps)."""
+    h, eps = grid["h"], grid["eps"]
+    return [{"problem": grid["problem"], "beta": grid["beta"], "comparison": comp, "flow": flow, "window": window,
+             "h": h[j], "eps": eps[j], "error": float(err[j]),
+             "error_std": math.nan if std is None else float(std[j]), "n_streams": ns,
+             "reference_error": math.nan if ref is None else float(ref[j])} for j in range(len(h))]
+
+
+def _gdm_rows(arrays, grid) -> list[dict]:
+    rows = []
+    flows = [_label(v) for v in arrays["flows"]]
+    for ci, comp in enumerate(_label(v) for v in arrays["comparisons"]):
+        for fi, flow in enumerate(flows):
+            ref = arrays["reference_error"][ci, fi]
+            rows += _curve(grid, comp, flow, "all", arrays["errors"][ci, fi], ref=ref)
+            rows += _curve(grid, comp, flow, "late", arrays["errors_late"][ci, fi], ref=ref)
+    return rows
+
+
+def _gdm3_rows(arrays, grid) -> list[dict]:
+    """The O(h³) study (docs/modified_flows.md §7)."""
+    rows = []
+    for fi, flow in enumerate(_label(v) for v in arrays["flows"]):
+        rows += _curve(grid, "manifold3", flow, "all", arrays["errors"][fi], ref=arrays["reference_error"][fi])
+    if "shifted3_errors" in arrays:  # from rest vs flow (3) from x_0 + Δ₂ (T94), t ≥ t_burn
+        rows += _curve(grid, "shifted3", "flow (3)", "late", arrays["shifted3_errors"],
+                       ref=arrays["shifted3_reference_error"])
+    # the linear series, orders R (docs/modified_flows.md §7.5), run in the lstsq job
+    for ri, R in enumerate(np.asarray(arrays.get("series_orders", [])).astype(int)):
+        rows += _curve(grid, "series", f"order {R}", "all", arrays["series_errors"][ri],
+                       ref=arrays["series_reference_error"])
+    return rows
+
+
+def _limits_rows(arrays, grid) -> list[dict]:
+    """Limit sharpness of GD+M vs the flows' (docs/modified_flows.md §7.6): one row per (β, ε, flow)."""
+    rows = []
+    Bt = np.asarray(arrays["beta"], dtype=np.float64)
+    flows = [_label(v) for v in arrays["flows"]]
+    for b in dict.fromkeys(Bt.tolist()):
+        for fi, flow in enumerate(flows):
+            if b == 0.0 and flow == "flow (3)":   # Δ₂ = 0 at β = 0: the same lane as "from x_0 + Δ₂"
+                continue
+            for j in np.flatnonzero(Bt == b):
+                rows.append({"problem": grid["problem"], "beta": float(b), "comparison": "limit", "flow": flow,
+                             "window": "all", "h": grid["h"][j], "eps": float(arrays["eps"][j]),
+                             "error": float(arrays["errors"][fi, j]), "error_std": math.nan, "n_streams": 1,
+                             "reference_error": float(arrays["reference_error"][fi, j])})
+    return rows
+
+
+def _sgdm_rows(arrays, grid) -> list[dict]:
+    """sgdm and sgdm_real (igrm.sgdm_real; check_* NaN on unchecked streams): the RMS over
+    streams, and the deterministic stream against each flow."""
+    rows = []
+    for flow, key, chk in ((SGDM_FLOWS[0], "err_full", "check_full"), (SGDM_FLOWS[1], "err_noreg", "check_noreg")):
+        e = np.asarray(arrays[key], dtype=np.float64)  # (S, H)
+        rows += _curve(grid, "sgdm", flow, "all", np.sqrt(np.mean(e * e, axis=0)),
+                       std=e.std(axis=0, ddof=1) if len(e) > 1 else None, ns=e.shape[0],
+                       ref=np.nanmax(arrays[chk], axis=0))
+    for i, (flow, key) in enumerate(zip(DET_FLOWS, ("det_err_full", "det_err_noreg", "det_err_flow2", "det_err_flow1"))):
+        rows += _curve(grid, "sgdm_deterministic", flow, "all", arrays[key], ref=arrays["det_check"][i])
+    return rows
+
+
+#: the rows of each result kind (attrs["kind"])
+_KIND_ROWS = {"gdm": _gdm_rows, "gdm3": _gdm3_rows, "limits": _limits_rows, "sgdm": _sgdm_rows,
+              "sgdm_real": _sgdm_rows}

@@ -6,8 +6,7 @@ import pandas as pd
 from igrm.claims.toy import toy_claims
 from igrm.pipeline.snakejob import logged, write_tidy
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    rows = toy_claims(pd.read_csv(snakemake.input.sweep), pd.read_csv(snakemake.input.finals),  # noqa: F821
-                      pd.read_csv(snakemake.input.convergence),  # noqa: F821
-                      **snakemake.params.cfg)  # noqa: F821
-    write_tidy(snakemake.output[0], rows)  # noqa: F821
+with logged(snakemake):
+    rows = toy_claims(pd.read_csv(snakemake.input.sweep), pd.read_csv(snakemake.input.finals),
+                      pd.read_csv(snakemake.input.convergence), **snakemake.params.cfg)
+    write_tidy(snakemake.output[0], rows)

@@ -3,5 +3,5 @@ sharpness on the two-factor toy at fixed beta over an eta grid in units of eps (
 from igrm.toy import limit_convergence
 from igrm.pipeline.snakejob import logged, simulate
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    simulate(snakemake, limit_convergence)  # noqa: F821
+with logged(snakemake):
+    simulate(snakemake, limit_convergence, two_factor=snakemake.params.two_factor)

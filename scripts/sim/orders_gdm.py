@@ -3,5 +3,5 @@
 from igrm.orders import gdm_error_orders
 from igrm.pipeline.snakejob import logged, simulate
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    simulate(snakemake, gdm_error_orders)  # noqa: F821
+with logged(snakemake):
+    simulate(snakemake, gdm_error_orders)

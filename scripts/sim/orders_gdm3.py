@@ -4,5 +4,5 @@ beta; on lstsq also against the order-R truncations of the exact linear series."
 from igrm.orders import gdm3_error_orders
 from igrm.pipeline.snakejob import logged, simulate
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    simulate(snakemake, gdm3_error_orders)  # noqa: F821
+with logged(snakemake):
+    simulate(snakemake, gdm3_error_orders, series_orders=snakemake.params.series_orders)

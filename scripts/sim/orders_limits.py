@@ -3,5 +3,5 @@ against the limits of flow (2) and of the O(h^3) flow, over (beta, eps), on the 
 from igrm.higher_limits import limit_sharpness_orders
 from igrm.pipeline.snakejob import logged, simulate
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    simulate(snakemake, limit_sharpness_orders)  # noqa: F821
+with logged(snakemake):
+    simulate(snakemake, limit_sharpness_orders, two_factor=snakemake.params.two_factor)

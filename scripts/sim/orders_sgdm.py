@@ -3,5 +3,5 @@ piecewise modified flow, with and without the h/4 terms, at one beta."""
 from igrm.orders import sgdm_error_orders
 from igrm.pipeline.snakejob import logged, simulate
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    simulate(snakemake, sgdm_error_orders, seed=snakemake.params.cfg["seed"])  # noqa: F821
+with logged(snakemake):
+    simulate(snakemake, sgdm_error_orders, seed=snakemake.params.cfg["seed"])

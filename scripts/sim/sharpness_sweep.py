@@ -3,5 +3,5 @@ of GD+M, flow (2) and flow (1) on the two-factor toy over beta, at one eta."""
 from igrm.toy import sharpness_sweep
 from igrm.pipeline.snakejob import logged, simulate
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    simulate(snakemake, sharpness_sweep)  # noqa: F821
+with logged(snakemake):
+    simulate(snakemake, sharpness_sweep, two_factor=snakemake.params.two_factor)

@@ -3,5 +3,5 @@ of the implicit regulariser ||grad E||^2."""
 from igrm.toy import simulate_sigmoid
 from igrm.pipeline.snakejob import logged, simulate
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    simulate(snakemake, simulate_sigmoid)  # noqa: F821
+with logged(snakemake):
+    simulate(snakemake, simulate_sigmoid)

@@ -3,5 +3,5 @@ effective learning rate, one run per beta."""
 from igrm.toy import simulate_two_factor
 from igrm.pipeline.snakejob import logged, simulate
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    simulate(snakemake, simulate_two_factor)  # noqa: F821
+with logged(snakemake):
+    simulate(snakemake, simulate_two_factor)

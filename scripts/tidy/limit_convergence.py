@@ -4,6 +4,6 @@ from igrm.pipeline.io import read_h5
 from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.toy import limit_convergence_table
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    table = limit_convergence_table([read_h5(p) for p in snakemake.input.results])  # noqa: F821
-    write_tidy(snakemake.output.convergence, table)  # noqa: F821
+with logged(snakemake):
+    table = limit_convergence_table([read_h5(p) for p in snakemake.input.results])
+    write_tidy(snakemake.output.convergence, table)

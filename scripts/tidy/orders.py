@@ -4,7 +4,7 @@ from igrm.pipeline.io import read_h5
 from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.orders import orders_tables
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    errors, slopes = orders_tables([read_h5(p) for p in snakemake.input.results])  # noqa: F821
-    write_tidy(snakemake.output.errors, errors)  # noqa: F821
-    write_tidy(snakemake.output.slopes, slopes)  # noqa: F821
+with logged(snakemake):
+    errors, slopes = orders_tables([read_h5(p) for p in snakemake.input.results])
+    write_tidy(snakemake.output.errors, errors)
+    write_tidy(snakemake.output.slopes, slopes)
