@@ -335,84 +335,14 @@ def final_outputs():
 
 
 # ---------------------------------------------------------------- data and training
-DATA = "resources/data"
-FULLBATCH = ("gdm", "igrm_explicit")
+from igrm.pipeline import targets  # noqa: E402
+from igrm.pipeline.config import FULLBATCH  # noqa: E402
 
-
-def grid_runs(grid):
-    """(dataset, method, beta, eta, seed) of every run of one grid: 'beta' (SGD+M over
-    beta at fixed eta), 'lr' (plain SGD over h = eta), 'explicit' (full batch: GD+M,
-    GD and the explicit IGR-M baseline at one eta); igrm.pipeline.config.training_runs."""
-    return training_runs(config, grid)
+DATA = targets.DATA
 
 
 def run_path(dataset, method, beta, eta, seed, root=f"{R}/train"):
-    return f"{root}/{dataset}/{config['train']['model']}/{method}/beta{num(beta)}_eta{num(eta)}_seed{seed}"
-
-
-def grid_files(wildcards):
-    return [run_path(*r) + ".h5" for r in grid_runs(wildcards.grid)]
-
-
-# igrm.train keys passed as the config's train section has them
-TRAIN_PASSTHROUGH = (
-    "pad",
-    "fullbatch_chunk",
-    "channels_last",
-    "step_milestones",
-    "step_gamma",
-    "blowup_factor",
-    "penalty_impl",
-    "penalty_eps",
-    "deterministic",
-    "sharpness",
-    "compile",
-)
-
-
-def train_cfg(wildcards):
-    """The igrm.train.train cfg of one run: exactly igrm.train.TRAIN_KEYS (docs/training.md);
-    all but igrm.train.EVAL_ONLY_KEYS form the run's checkpoint fingerprint."""
-    t = config["train"]
-    fullbatch = wildcards.method in FULLBATCH
-    e = t["explicit"]
-    return {
-        "model": t["model"],
-        "width": t["width"],
-        "method": wildcards.method,
-        "beta": float(wildcards.beta),
-        "lr": float(wildcards.eta),
-        "lr_mode": "effective",
-        "batch_size": t["batch_size"],
-        "epochs": e["steps"] if fullbatch else t["epochs"],
-        "augment": ["none"] if fullbatch else t["augment"],
-        "cutout_size": t["cutout_size"],
-        "train_subset": t["train_subset"],
-        "test_subset": e["test_subset"] if fullbatch else t["test_subset"],
-        "fullbatch_subset": e["fullbatch_subset"] if fullbatch else None,
-        "seed": int(wildcards.seed),
-        "device": t["device"],
-        "bf16": t["bf16"],
-        "checkpoint_every": (
-            max(1, e["steps"] // 10) if fullbatch else t["checkpoint_every"]
-        ),
-        "weight_decay": t["weight_decay"],
-        "schedule": t["schedule"],
-        "eval_batch_size": t["eval_batch_size"],
-        "snapshot_epochs": noise_points(wildcards),
-        **{k: t[k] for k in TRAIN_PASSTHROUGH},
-    }
-
-
-def checkpoint_dir(wildcards):
-    return run_path(
-        wildcards.dataset,
-        wildcards.method,
-        float(wildcards.beta),
-        float(wildcards.eta),
-        int(wildcards.seed),
-        root=f"{R}/checkpoints",
-    )
+    return targets.run_path(config, dataset, method, beta, eta, seed, root=root)
 
 
 def analysis_cfg(*keys):
@@ -431,36 +361,6 @@ def analysis_cfg(*keys):
 
 
 # ---------------------------------------------------------------- explicit baseline in range
-EXPLICIT_STUDY_KEYS = (
-    "settings",
-    "seeds",
-    "n_train",
-    "n_test",
-    "pool_side",
-    "width",
-    "steps",
-    "record_every",
-    "mu_fractions",
-    "lanczos_tol",
-)
-
-
-def explicit_study_data(wildcards=None):
-    """The prepared dataset of the tracking study (train.explicit_study.dataset, or the first
-    of train.datasets)."""
-    ds = config["train"]["explicit_study"]["dataset"] or config["train"]["datasets"][0]
-    return f"{DATA}/{ds}.h5"
-
-
-def explicit_study_cfg(wildcards=None):
-    """igrm.explicit_study.explicit_study's keywords: the section's keys and train.threads."""
-    e = config["train"]["explicit_study"]
-    return {
-        **{k: e[k] for k in EXPLICIT_STUDY_KEYS},
-        "threads": config["train"]["threads"],
-    }
-
-
 def explicit_study_claims_cfg(wildcards=None):
     """igrm.claims.explicit_study.explicit_study_claims' keywords (besides the table)."""
     a = config["train"]["analysis"]

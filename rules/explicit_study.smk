@@ -5,7 +5,7 @@
 rule explicit_study:
     """GD+M (slow-manifold start) and GD at eta on E + f mu* |grad E|^2, every setting and seed."""
     input:
-        data=explicit_study_data,
+        data=targets.explicit_study_data(config),
         code=code_inputs("sim/explicit_study.py"),
     output:
         f"{R}/explicit_study/study.h5",
@@ -16,7 +16,8 @@ rule explicit_study:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=explicit_study_cfg,
+        cfg=lookup(dpath="train/explicit_study", within=config),
+        threads=lookup(dpath="train/threads", within=config),
     script:
         "../scripts/sim/explicit_study.py"
 

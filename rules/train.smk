@@ -21,8 +21,8 @@ rule train_run:
     resources:
         gpu=config["train"]["gpus_per_job"],
     params:
-        cfg=train_cfg,
-        checkpoint_dir=checkpoint_dir,
+        cfg=lambda w: targets.train_job_cfg(config, *targets.job_run(w)),
+        checkpoint_dir=lambda w: targets.checkpoint_dir(config, *targets.job_run(w)),
     script:
         "../scripts/train_run.py"
 
@@ -30,7 +30,7 @@ rule train_run:
 rule tidy_train:
     """Per-epoch and final metrics of one grid's runs (tidy CSV)."""
     input:
-        runs=grid_files,
+        runs=lambda w: targets.grid_files(config, w.grid),
         code=code_inputs("tidy/runs.py"),
     output:
         epochs=f"{TIDY}/cifar_{{grid}}_epochs.csv",

@@ -129,7 +129,7 @@ def _run(A, b, method, h_or_eta, beta, K, x0, x_prev=None):
     out = []
     for _ in range(K):
         if method == "explicit":
-            g, pg, _ = penalty_grad(loss, [x], mu, "double_backprop")
+            g, pg, _ = penalty_grad(loss, [x], mu, "double_backprop", None)
             x.grad = g[0] + pg[0]
         else:
             x.grad = torch.autograd.grad(loss(), [x])[0]
