@@ -345,41 +345,6 @@ def run_path(dataset, method, beta, eta, seed, root=f"{R}/train"):
     return targets.run_path(config, dataset, method, beta, eta, seed, root=root)
 
 
-def analysis_cfg(*keys):
-    """The named keyword arguments of a CIFAR analysis function (igrm.figures.cifar,
-    igrm.claims.cifar, igrm.tidy.runs): train.analysis's keys, plus `eta` (the beta
-    grid's one effective learning rate, None if it has several) and `model`."""
-    t = config["train"]
-    g = t["beta_grid"]
-    etas = {effective_lr(lr, b, g["lr_mode"]) for lr in g["lrs"] for b in g["betas"]}
-    a = {
-        **t["analysis"],
-        "eta": etas.pop() if len(etas) == 1 else None,
-        "model": t["model"],
-    }
-    return {k: a[k] for k in keys}
-
-
-# ---------------------------------------------------------------- explicit baseline in range
-def explicit_study_claims_cfg(wildcards=None):
-    """igrm.claims.explicit_study.explicit_study_claims' keywords (besides the table)."""
-    a = config["train"]["analysis"]
-    e = config["train"]["explicit_study"]
-    return {
-        **{
-            k: a[k] for k in ("ci", "min_seeds", "max_epsilon", "max_penalty_curvature")
-        },
-        "mu_fractions": e["mu_fractions"],
-        "n_test": e["n_test"],
-        "sharpness_tol": config["train"]["sharpness"]["tol"],
-    }
-
-
-def explicit_study_fig_cfg(wildcards=None):
-    a = config["train"]["analysis"]
-    return {k: a[k] for k in ("max_epsilon", "max_penalty_curvature", "ci")}
-
-
 # ---------------------------------------------------------------- gradient noise
 def _noise_run_keys():
     return {
