@@ -330,7 +330,9 @@ def final_outputs():
     out = []
     for kind, names in (("fig", config["figures"]), ("table", config["tables"])):
         for name in names:
-            out += list(getattr(rules, f"{kind}_{name}").input)
+            # the rule's own outputs (an alias rule of the old form has none: its input)
+            r = getattr(rules, f"{kind}_{name}")
+            out += list(r.output) or list(r.input)
     return out
 
 
