@@ -1,12 +1,12 @@
-"""Figures of the CIFAR stage (results/figures/<name>.{pdf,png}), one function each, with
-their captions: observation 1 (:func:`plot_acc_vs_lr`), observation 2
+"""Figures of the CIFAR stage (results/figures/<name>.{pdf,png}), one function each
+(captions: report/<name>.rst): observation 1 (:func:`plot_acc_vs_lr`), observation 2
 (:func:`plot_spread`), observation 3 (:func:`plot_acc_vs_beta`), the test-accuracy curves
 (:func:`plot_curves`) and the explicit IGR-M baseline (:func:`plot_explicit`).
 
-Each takes the tidy frames of igrm.tidy.runs (``epochs``, ``finals``), the output
-``paths`` and the keys of the config's ``train.analysis`` it uses (keyword-only, no
+Each takes the tidy frames of igrm.tidy.runs (``epochs``, ``finals``) and the keys of the config's ``train.analysis`` it uses (keyword-only, no
 defaults; ``eta``: the β-sweeps' effective learning rate, None = the η with the most β
-values; ``dataset``/``model``: None = all). Diverged runs are marked, never averaged.
+values; ``dataset``/``model``: None = all) and returns the Figure (the script saves it).
+Diverged runs are marked, never averaged.
 """
 
 from __future__ import annotations
@@ -37,10 +37,6 @@ def setting_label(key) -> str:
     if bs is not None and int(bs) != 128:
         text += f", batch {int(bs)}"
     return text
-
-
-def _ci_text(ci: float) -> str:
-    return f"{100 * ci:g}% t-interval of the mean over seeds"
 
 
 def plot_eta(f: pd.DataFrame, *, eta: float | None, method: str = "sgdm") -> float | None:

@@ -2,8 +2,8 @@
 the SGD+M β-sweep along the runs and at their ends (docs/cifar.md, "Flatness vs β";
 claims: igrm.claims.sharpness_runs). Top row: λ_max, Hutchinson's tr H and ‖∇E‖² of the
 training loss on the run's measurement set against the epoch, one line per β; bottom
-row: the last point's values against β. Mean ± 95 % t-interval over seeds (t_{0.975, n−1}
-· s/√n; a single seed: no bar). Unconverged λ_max (lower bounds, docs/theory.md (T60)) are
+row: the last point's values against β. Mean ± its ``ci`` t-interval over seeds (a single
+seed: no bar). Unconverged λ_max (lower bounds, docs/theory.md (T60)) are
 drawn hollow."""
 
 from __future__ import annotations
