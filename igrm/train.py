@@ -32,8 +32,6 @@ from torch import Tensor, nn
 
 from .batches import (
     augment_batch,
-    batch_crop,
-    crop_padded,
     normalize,
     reflect_pad_u8,
     resolve_device,
