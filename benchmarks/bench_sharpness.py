@@ -2,7 +2,7 @@
 λ_max at initialisation of the default model.
 
 Runs the default pipeline's three kinds of run through ``igrm.train.train``, with the
-cfg that rules/common.smk ``train_cfg`` builds from the schema defaults (ResNet-18 width
+cfg that igrm.pipeline.targets.train_job_cfg builds from the schema defaults (ResNet-18 width
 0.125, 1 torch thread): SGD+M (β = 0.9, η = 0.1, 10 epochs of 2000 images), full-batch
 GD+M and the explicit IGR-M baseline (β = 0.9, η = 0.1, 60 steps on 128 images). For
 each it reports the run's time (epochs, training + evaluation), the time spent in the
@@ -39,7 +39,8 @@ from igrm.models import build_model
 from igrm.sharpness import lambda_max
 from igrm.validity import expansion_parameters
 from igrm.batches import normalize, seed_for, to_device_uint8, unpack_data
-from igrm.train import TRAIN_KEYS, step_sizes, train
+from igrm.pipeline.targets import train_job_cfg
+from igrm.train import step_sizes, train
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -56,18 +57,10 @@ def load_data(args):
 
 
 def cfg_of(method: str, beta: float, eta: float, seed: int = 0) -> dict:
-    """rules/common.smk train_cfg for the default config (schema defaults)."""
-    t = schema_defaults("train")
-    e = t["explicit"]
-    full = method in ("gdm", "igrm_explicit")
-    c = {k: t[k] for k in TRAIN_KEYS if k in t}
-    c.update(method=method, beta=beta, lr=eta, lr_mode="effective", seed=seed, snapshot_epochs=[],
-             epochs=e["steps"] if full else t["epochs"], augment=["none"] if full else t["augment"],
-             test_subset=e["test_subset"] if full else t["test_subset"],
-             fullbatch_subset=e["fullbatch_subset"] if full else None,
-             checkpoint_every=max(1, e["steps"] // 10) if full else t["checkpoint_every"])
-    assert set(c) == set(TRAIN_KEYS), set(c) ^ set(TRAIN_KEYS)
-    return c
+    """The pipeline's cfg of this run (igrm.pipeline.targets.train_job_cfg) for the default
+    config (schema defaults), no noise points."""
+    return train_job_cfg({"train": schema_defaults("train"), "noise": {"runs": [], "points": []}},
+                         "cifar10", method, beta, eta, seed)
 
 
 def run_one(name, cfg, data):

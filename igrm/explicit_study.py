@@ -217,7 +217,7 @@ def _run(*, model, theta0, data, method: str, beta: float, h: float, mu: float, 
     for k in range(steps + 1):
         if method == "explicit" and mu != 0.0:
             t = theta.detach().requires_grad_(True)
-            (g,), (pg,), loss = penalty_grad(lambda: _loss(model, t, xtr, ytr), [t], mu)
+            (g,), (pg,), loss = penalty_grad(lambda: _loss(model, t, xtr, ytr), [t], mu, "double_backprop", None)
             direction = g + pg
         else:
             g, loss = _grad(model, theta, xtr, ytr)
@@ -255,8 +255,8 @@ def setting_tag(*, beta: float, eta: float) -> str:
 
 
 def explicit_study(*, train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
-                   test_labels: np.ndarray, settings: Sequence[dict], seeds: Sequence[int], n_train: int,
-                   n_test: int, pool_side: int, width: int, steps: int, record_every: int,
+                   test_labels: np.ndarray, dataset: str | None, settings: Sequence[dict], seeds: Sequence[int],
+                   n_train: int, n_test: int, pool_side: int, width: int, steps: int, record_every: int,
                    mu_fractions: Sequence[float], lanczos_tol: float, threads: int
                    ) -> tuple[dict[str, np.ndarray], dict]:
     """Every setting {beta, eta} × seed: GD+M and the explicit runs at μ = f·μ* for f in
@@ -267,64 +267,102 @@ def explicit_study(*, train_images: np.ndarray, train_labels: np.ndarray, test_i
     arrays of shape (seeds, runs, records) — runs = ["gdm", "mu<f>" ...] — for
     ``param_dist``, ``function_dist`` (to the GD+M run, (T70)), ``train_loss``, ``test_acc``,
     ``lambda_max``, ``lambda_residual``, ``grad_norm``; ``<tag>/s`` (records,), the time
-    s = kη ((T70)); ``<tag>/diverged`` (seeds, runs)."""
+    s = kη ((T70)); ``<tag>/diverged`` (seeds, runs).
+
+    The keywords after the images are those of the config section train.explicit_study;
+    ``dataset`` (which prepared set the images come from) is read by the rule
+    (igrm.pipeline.targets.explicit_study_data), not here; ``threads``: train.threads."""
     import torch
 
     torch.set_num_threads(int(threads))
-    if len(train_images) < n_train or len(test_images) < n_test:
-        raise ValueError(f"explicit_study.n_train={n_train} / n_test={n_test} exceed the dataset's "
-                         f"{len(train_images)} / {len(test_images)} images")
-    fr = [float(f) for f in mu_fractions]
-    if 0.0 not in fr or 1.0 not in fr:
-        raise ValueError(f"train.explicit_study.mu_fractions {fr} must contain 0 (plain GD) and 1 (mu*)")
+    fr = _check_study(train_images, test_images, n_train=n_train, n_test=n_test, mu_fractions=mu_fractions)
     runs = ["gdm"] + [f"mu{f:g}" for f in fr]
     n_classes = int(max(np.max(train_labels), np.max(test_labels))) + 1
-    feats_test = pooled_features(images=test_images[:n_test], pool_side=pool_side)
-    yte = torch.as_tensor(np.asarray(test_labels[:n_test]), dtype=torch.long)
-    arrays: dict[str, np.ndarray] = {}
+    test = (pooled_features(images=test_images[:n_test], pool_side=pool_side),
+            torch.as_tensor(np.asarray(test_labels[:n_test]), dtype=torch.long))
     attrs: dict = {"runs": runs, "mu_fractions": fr, "seeds": [int(s) for s in seeds], "settings": [],
                    "n_classes": n_classes, "n_params": None}
-    subsets = {int(seed): np.sort(np.random.default_rng(int(seed)).choice(len(train_images), size=int(n_train),
-                                                                         replace=False)) for seed in seeds}
-    union = np.unique(np.concatenate(list(subsets.values())))
-    images = np.asarray(train_images[union])                  # one read (an h5py dataset reads slowly per index)
-    labels_all = np.asarray(train_labels)
+    seed_data = _seed_datasets(train_images, train_labels, seeds=seeds, n_train=n_train, pool_side=pool_side,
+                               test=test)
+    arrays: dict[str, np.ndarray] = {}
     for st in settings:
         beta, eta = float(st["beta"]), float(st["eta"])
         h = eta * (1 - beta)
         mu_star = beta * eta / (2 * (1 - beta))              # docs/theory.md (T30)
         grid = matched_steps(steps=steps, record_every=record_every, h=h, beta=beta, eta=eta)
         tag = setting_tag(beta=beta, eta=eta)
-        shape = (len(seeds), len(runs), len(grid["k"]))
-        out = {n: np.full(shape, np.nan) for n in ("param_dist", "function_dist", "train_loss", "test_acc",
-                                                   "lambda_max", "lambda_residual", "grad_norm")}
-        diverged = np.zeros(shape[:2], dtype=bool)
-        for i, seed in enumerate(seeds):
-            idx = subsets[int(seed)]
-            ftr = pooled_features(images=images[np.searchsorted(union, idx)], pool_side=pool_side)
-            m, sd = ftr.mean(0), ftr.std(0) + 1e-12
-            data = (torch.from_numpy((ftr - m) / sd), torch.as_tensor(labels_all[idx], dtype=torch.long),
-                    torch.from_numpy((feats_test - m) / sd), yte)
-            model = _MLP(ftr.shape[1], int(width), n_classes)
-            attrs["n_params"] = model.n_params
-            theta0 = model.init(torch.Generator().manual_seed(int(seed)))
-            recs = [_run(model=model, theta0=theta0, data=data, method="gdm", beta=beta, h=h, mu=0.0,
-                         steps=steps, record_every=record_every, lanczos_tol=lanczos_tol)]
-            recs += [_run(model=model, theta0=theta0, data=data, method="explicit", beta=0.0, h=eta,
-                          mu=f * mu_star, steps=steps, record_every=record_every, lanczos_tol=lanczos_tol)
-                     for f in fr]
-            ref = recs[0]
-            for r, rec in enumerate(recs):
-                diverged[i, r] = rec["status"] != "completed"
-                for n in ("train_loss", "test_acc", "lambda_max", "lambda_residual", "grad_norm"):
-                    out[n][i, r] = rec[n]
-                if rec["logits"] is not None and ref["logits"] is not None:
-                    d = trajectory_distances(params=rec["params"], reference_params=ref["params"],
-                                             logits=rec["logits"], reference_logits=ref["logits"])
-                    out["param_dist"][i, r], out["function_dist"][i, r] = d["param"], d["function"]
+        out = _study_setting(seed_data, seeds=seeds, runs=runs, fractions=fr, records=len(grid["k"]), beta=beta,
+                             eta=eta, width=width, n_classes=n_classes, steps=steps, record_every=record_every,
+                             lanczos_tol=lanczos_tol, attrs=attrs)
+        diverged = out.pop("diverged")
         for n, v in out.items():
             arrays[f"{tag}/{n}"] = v
         arrays[f"{tag}/s"] = grid["s"]
         arrays[f"{tag}/diverged"] = diverged
         attrs["settings"].append({"tag": tag, "beta": beta, "eta": eta, "h": h, "mu_star": mu_star})
     return arrays, attrs
+
+
+def _check_study(train_images, test_images, *, n_train: int, n_test: int, mu_fractions) -> list[float]:
+    """The μ fractions as floats, after checking the sizes and that 0 and 1 are among them."""
+    if len(train_images) < n_train or len(test_images) < n_test:
+        raise ValueError(f"explicit_study.n_train={n_train} / n_test={n_test} exceed the dataset's "
+                         f"{len(train_images)} / {len(test_images)} images")
+    fr = [float(f) for f in mu_fractions]
+    if 0.0 not in fr or 1.0 not in fr:
+        raise ValueError(f"train.explicit_study.mu_fractions {fr} must contain 0 (plain GD) and 1 (mu*)")
+    return fr
+
+
+def _seed_datasets(train_images, train_labels, *, seeds, n_train: int, pool_side: int, test) -> dict:
+    """Per seed: (its standardised training features and labels, the test features standardised
+    alike and the test labels), the feature width; the subset of ``n_train`` images is the seed's."""
+    import torch
+
+    feats_test, yte = test
+    subsets = {int(seed): np.sort(np.random.default_rng(int(seed)).choice(len(train_images), size=int(n_train),
+                                                                         replace=False)) for seed in seeds}
+    union = np.unique(np.concatenate(list(subsets.values())))
+    images = np.asarray(train_images[union])                  # one read (an h5py dataset reads slowly per index)
+    labels_all = np.asarray(train_labels)
+    out = {}
+    for seed, idx in subsets.items():
+        ftr = pooled_features(images=images[np.searchsorted(union, idx)], pool_side=pool_side)
+        m, sd = ftr.mean(0), ftr.std(0) + 1e-12
+        out[seed] = ((torch.from_numpy((ftr - m) / sd), torch.as_tensor(labels_all[idx], dtype=torch.long),
+                      torch.from_numpy((feats_test - m) / sd), yte), ftr.shape[1])
+    return out
+
+
+def _study_setting(seed_data: dict, *, seeds, runs, fractions, records: int, beta: float, eta: float, width: int,
+                   n_classes: int, steps: int, record_every: int, lanczos_tol: float, attrs: dict) -> dict:
+    """One setting's arrays (seeds, runs, records): the GD+M run and the explicit runs at
+    μ = f·μ* of every seed, their distances to the GD+M run, ``diverged`` (seeds, runs)."""
+    import torch
+
+    h = eta * (1 - beta)
+    mu_star = beta * eta / (2 * (1 - beta))
+    shape = (len(seeds), len(runs), records)
+    out = {n: np.full(shape, np.nan) for n in ("param_dist", "function_dist", "train_loss", "test_acc",
+                                               "lambda_max", "lambda_residual", "grad_norm")}
+    diverged = np.zeros(shape[:2], dtype=bool)
+    for i, seed in enumerate(seeds):
+        data, n_features = seed_data[int(seed)]
+        model = _MLP(n_features, int(width), n_classes)
+        attrs["n_params"] = model.n_params
+        theta0 = model.init(torch.Generator().manual_seed(int(seed)))
+        recs = [_run(model=model, theta0=theta0, data=data, method="gdm", beta=beta, h=h, mu=0.0,
+                     steps=steps, record_every=record_every, lanczos_tol=lanczos_tol)]
+        recs += [_run(model=model, theta0=theta0, data=data, method="explicit", beta=0.0, h=eta,
+                      mu=f * mu_star, steps=steps, record_every=record_every, lanczos_tol=lanczos_tol)
+                 for f in fractions]
+        ref = recs[0]
+        for r, rec in enumerate(recs):
+            diverged[i, r] = rec["status"] != "completed"
+            for n in ("train_loss", "test_acc", "lambda_max", "lambda_residual", "grad_norm"):
+                out[n][i, r] = rec[n]
+            if rec["logits"] is not None and ref["logits"] is not None:
+                d = trajectory_distances(params=rec["params"], reference_params=ref["params"],
+                                         logits=rec["logits"], reference_logits=ref["logits"])
+                out["param_dist"][i, r], out["function_dist"][i, r] = d["param"], d["function"]
+    return {**out, "diverged": diverged}

@@ -1,6 +1,6 @@
 """Networks for the deep-learning experiments (CIFAR-10/100, MNIST-like inputs).
 
-``build_model(name, num_classes, in_channels, width=1.0)`` returns an ``nn.Module``
+``build_model(name, num_classes, in_channels, width)`` (width 1: the paper's network) returns an ``nn.Module``
 mapping a float batch (B, in_channels, H, W) to logits (B, num_classes):
 
 - ``"resnet18"``: the CIFAR ResNet-18 of the paper (kuangliu-style): 3x3 stem conv,
@@ -136,7 +136,7 @@ class SmallCNN(nn.Module):
         return self.linear(torch.flatten(self.features(x), 1))
 
 
-def build_model(name: str, num_classes: int, in_channels: int, width: float = 1.0) -> nn.Module:
+def build_model(name: str, num_classes: int, in_channels: int, width: float) -> nn.Module:
     """The network called ``name`` (one of :data:`MODELS`), widths scaled by ``width``."""
     if width <= 0:
         raise ValueError(f"width must be > 0, got {width}")

@@ -99,7 +99,7 @@ def hvp_double_backprop(loss_fns, params: Sequence[Tensor], v: Sequence[Tensor],
     return out
 
 
-def hvp_finite_diff(loss_fns, params: Sequence[Tensor], v: Sequence[Tensor], eps: float = 1e-3,
+def hvp_finite_diff(loss_fns, params: Sequence[Tensor], v: Sequence[Tensor], eps: float,
                     scheme: str = "forward", g0: Sequence[Tensor] | None = None,
                     buffers=None) -> list[Tensor]:
     """H v by a finite difference of gradients along v/||v|| with step ``eps``.
@@ -136,12 +136,14 @@ def hvp_finite_diff(loss_fns, params: Sequence[Tensor], v: Sequence[Tensor], eps
         _restore(buffers, saved_b)
 
 
-def penalty_grad(loss_fns, params: Sequence[Tensor], mu: float, impl: str = "double_backprop",
-                 eps: float = 1e-3, buffers=None) -> tuple[list[Tensor], list[Tensor], float]:
+def penalty_grad(loss_fns, params: Sequence[Tensor], mu: float, impl: str,
+                 eps: float | None, buffers=None) -> tuple[list[Tensor], list[Tensor], float]:
     """(g, grad of mu ||g||^2, E) at the current parameters, g = grad E.
 
     ``loss_fns``: one closure (a mini-batch) or a sequence of chunk closures whose
-    losses sum to E. ``impl``: one of :data:`IMPLEMENTATIONS`. The first forward
+    losses sum to E. ``impl``: one of :data:`IMPLEMENTATIONS`; ``eps``: the finite-difference
+    step of the ``fd_*`` ones (config: train.penalty_eps; unused, may be None, with
+    ``double_backprop``). The first forward
     pass is the one that counts for ``buffers`` (BatchNorm running statistics);
     all later passes leave them as the first pass did.
     """
@@ -171,7 +173,7 @@ def compare_implementations(model: torch.nn.Module, loss_fn: LossFn, eps_list=(1
     params = [p for p in model.parameters() if p.requires_grad]
     buffers = list(model.buffers())
     start = _snapshot(buffers)
-    _, ref, _ = penalty_grad(loss_fn, params, mu, "double_backprop")
+    _, ref, _ = penalty_grad(loss_fn, params, mu, "double_backprop", None)
     out: dict[str, float] = {}
     refn = float(torch.sqrt(sq_norm(ref)))
     for eps in eps_list:

@@ -21,6 +21,7 @@ import os
 import pickle
 import re
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -31,8 +32,6 @@ from torch import Tensor, nn
 
 from .batches import (
     augment_batch,
-    batch_crop,
-    crop_padded,
     normalize,
     reflect_pad_u8,
     resolve_device,
@@ -55,7 +54,7 @@ METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "grad_norm_sq", "
 
 #: the keys of train()'s cfg, all required (their defaults: schemas/config.schema.yaml,
 #: section train; the pipeline's cfg of each run: rules/common.smk train_cfg). All but
-#: EVAL_ONLY_KEYS form the checkpoint's fingerprint (_cfg_fingerprint): a key added here is in it.
+#: EVAL_ONLY_KEYS form the checkpoint's fingerprint (cfg_fingerprint): a key added here is in it.
 TRAIN_KEYS = (
     "model", "width", "method", "beta", "lr", "lr_mode", "batch_size", "epochs", "augment", "pad",
     "cutout_size", "train_subset", "test_subset", "fullbatch_subset", "fullbatch_chunk", "seed", "device",
@@ -221,7 +220,7 @@ class _null_ctx:
 
 
 # --------------------------------------------------------------------------- checkpoints
-def _cfg_fingerprint(cfg: Mapping[str, Any], device: torch.device) -> dict:
+def cfg_fingerprint(cfg: Mapping[str, Any], device: torch.device) -> dict:
     """The cfg entries a checkpoint must match to be resumed: all but :data:`EVAL_ONLY_KEYS`,
     and ``epochs`` only under a non-constant schedule (it sets the schedule's length; under
     the constant one a finished run can be extended). ``device`` and ``bf16`` as in effect
@@ -417,25 +416,52 @@ def train(cfg: Mapping[str, Any], data: Mapping[str, Any], checkpoint_dir: Path 
     elif device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     try:
-        return _train(c, data, device, checkpoint_dir, progress)
+        return run_training(c, data, device, checkpoint_dir, progress)
     finally:
         torch.use_deterministic_algorithms(det_before, warn_only=det_warn_before)
 
 
-def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_dir, progress):
+def run_training(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_dir, progress):
+    """The run of a resolved cfg, as named steps around its :class:`Run` state: select the
+    data, build the model and optimiser, resume, train epoch by epoch, return the result."""
+    run = build_run(c, select_data(c, data, device), device, progress)
+    resume(run, checkpoint_dir)
+    take_snapshot(run)                       # epoch 0: the initialisation
+    measure_sharpness(run)
+    while run.state["status"] == "running" and run.state["epoch"] < run.epochs:
+        run_epoch(run)
+    if run.state["status"] == "running":     # epochs reached on resume of an old checkpoint
+        run.state["status"] = "completed"
+    return result_arrays(run), result_attrs(run)
+
+
+@dataclass
+class TrainData:
+    """The run's examples on the device: the training subset (and its padded copy when crops
+    are drawn), the test subset, the normalisation."""
+    x_train: Tensor
+    y_train: Tensor
+    x_train_pad: Tensor | None
+    x_test: Tensor
+    y_test: Tensor
+    mean: Tensor
+    std: Tensor
+    num_classes: int
+    fullbatch: bool
+
+    @property
+    def n_used(self) -> int:
+        return len(self.y_train)
+
+    @property
+    def n_test(self) -> int:
+        return len(self.y_test)
+
+
+def select_data(c: Mapping[str, Any], data: Mapping[str, Any], device: torch.device) -> TrainData:
+    """Which examples (a CPU generator: identical subsets on every device), moved to the device."""
     d = unpack_data(data)
-    seed = int(c["seed"])
-    use_cuda = device.type == "cuda"
-    bf16 = bf16_in_effect(c["bf16"], device)
-    # auto = on: measured ~15% faster on CPU too (docs/training.md)
-    channels_last = True if c["channels_last"] == "auto" else bool(c["channels_last"])
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-
-    def autocast():
-        return bf16_autocast(device, bf16)
-
-    # ---- which examples (CPU generator: identical subsets on every device)
-    g_subset = torch.Generator().manual_seed(seed_for(seed, "subset"))
+    g_subset = torch.Generator().manual_seed(seed_for(int(c["seed"]), "subset"))
     n_all = len(d["train/labels"])
     perm = torch.randperm(n_all, generator=g_subset).numpy()
     n_train = n_all if c["train_subset"] is None else min(int(c["train_subset"]), n_all)
@@ -443,266 +469,381 @@ def _train(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_di
     fullbatch = c["method"] == "gdm" or (c["method"] == "igrm_explicit" and c["fullbatch_subset"] is not None)
     if fullbatch and c["fullbatch_subset"] is not None:
         train_idx = train_idx[:min(int(c["fullbatch_subset"]), n_train)]
-    n_used = len(train_idx)
     n_test = len(d["test/labels"]) if c["test_subset"] is None else min(int(c["test_subset"]), len(d["test/labels"]))
 
     x_train = to_device_uint8(d["train/images"][train_idx], device)
-    y_train = torch.from_numpy(d["train/labels"][train_idx]).to(device)
     # crops read from the set padded once (docs/performance.md, "CIFAR data loader")
     crop = bool({"crop", "crop+flip"} & set(c["augment"]))
-    x_train_pad = reflect_pad_u8(x_train, int(c["pad"])) if crop and int(c["pad"]) > 0 else None
-    x_test = to_device_uint8(d["test/images"][:n_test], device)
-    y_test = torch.from_numpy(d["test/labels"][:n_test]).to(device)
-    mean = torch.tensor(d["mean"], dtype=torch.float32, device=device)
-    std = torch.tensor(d["std"], dtype=torch.float32, device=device)
-    in_channels = x_train.shape[1]
+    return TrainData(
+        x_train=x_train,
+        y_train=torch.from_numpy(d["train/labels"][train_idx]).to(device),
+        x_train_pad=reflect_pad_u8(x_train, int(c["pad"])) if crop and int(c["pad"]) > 0 else None,
+        x_test=to_device_uint8(d["test/images"][:n_test], device),
+        y_test=torch.from_numpy(d["test/labels"][:n_test]).to(device),
+        mean=torch.tensor(d["mean"], dtype=torch.float32, device=device),
+        std=torch.tensor(d["std"], dtype=torch.float32, device=device),
+        num_classes=d["num_classes"], fullbatch=fullbatch)
 
-    # ---- model (seeded init under a forked global RNG), optimiser
+
+@dataclass
+class Run:
+    """The state of one training run: its cfg, data, model and optimiser with their RNG
+    streams (fixed by :func:`build_run`), and what it has recorded so far (restored by
+    :func:`resume`, saved by :func:`save_checkpoint`)."""
+    c: dict
+    device: torch.device
+    data: TrainData
+    progress: Any
+    model: nn.Module
+    step_model: nn.Module            # the module the step's forward passes use (compiled or model)
+    params: list
+    buffers: list
+    opt: torch.optim.Optimizer
+    g_order: torch.Generator
+    g_aug: torch.Generator
+    sizes: dict                      # step_sizes(c)
+    base_lr: float
+    momentum: float
+    bf16: bool
+    channels_last: bool
+    batch_size: int
+    steps_per_epoch: int
+    chunk: int                       # full-batch gradient chunk
+    total_steps: int
+    sharp_at: set                    # epochs of a sharpness point
+    n_sharp: int
+    sharp_chunk: int
+    metrics: dict = field(default_factory=lambda: {k: [] for k in METRICS})
+    state: dict = field(default_factory=lambda: {"epoch": 0, "step": 0, "initial_loss": None,
+                                                 "status": "running", "diverged_step": -1})
+    snapshots: dict = field(default_factory=dict)   # epoch -> state_dict (CPU copies)
+    sharp: dict = field(default_factory=lambda: {k: [] for k in SHARPNESS_ARRAYS})
+    resumed_from: int = 0
+    ck_folder: Path | None = None
+    fp: dict = field(default_factory=dict)
+    eval_cfg: dict = field(default_factory=dict)
+
+    @property
+    def epochs(self) -> int:
+        return int(self.c["epochs"])
+
+    @property
+    def memory_format(self):
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    def autocast(self):
+        return bf16_autocast(self.device, self.bf16)
+
+
+def build_run(c: dict, data: TrainData, device: torch.device, progress) -> Run:
+    """Model (seeded init under a forked global RNG), optimiser, the order and augment streams
+    and the step counts of a fresh run."""
+    seed = int(c["seed"])
+    # auto = on: measured ~15% faster on CPU too (docs/training.md)
+    channels_last = True if c["channels_last"] == "auto" else bool(c["channels_last"])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed_for(seed, "init"))
-        model = build_model(c["model"], d["num_classes"], in_channels, float(c["width"]))
-    model = model.to(device=device, memory_format=memory_format)
+        model = build_model(c["model"], data.num_classes, data.x_train.shape[1], float(c["width"]))
+    model = model.to(device=device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    buffers = list(model.buffers())
     step_model = compiled_step_model(model, c["compile"], c["method"], c["penalty_impl"], progress)
     sizes = step_sizes(c)
-    beta = float(c["beta"])
     if c["method"] == "igrm_explicit":
         base_lr, momentum = sizes["eta"], 0.0
     else:
-        base_lr, momentum = sizes["h"], beta
+        base_lr, momentum = sizes["h"], float(c["beta"])
     opt = torch.optim.SGD(params, lr=base_lr, momentum=momentum, dampening=0, nesterov=False,
                           weight_decay=float(c["weight_decay"]))
-
-    g_order = torch.Generator(device=device).manual_seed(seed_for(seed, "order"))
-    g_aug = torch.Generator(device=device).manual_seed(seed_for(seed, "augment"))
-
-    batch_size = min(int(c["batch_size"]), n_used)
-    steps_per_epoch = 1 if fullbatch else n_used // batch_size
+    batch_size = min(int(c["batch_size"]), data.n_used)
+    steps_per_epoch = 1 if data.fullbatch else data.n_used // batch_size
     chunk = int(c["fullbatch_chunk"] or c["batch_size"])
-    total_steps = steps_per_epoch * int(c["epochs"])
-
-    metrics: dict[str, list] = {k: [] for k in METRICS}
-    state = {"epoch": 0, "step": 0, "initial_loss": None, "status": "running", "diverged_step": -1}
-    resumed_from = 0
-    snapshot_epochs = {int(e) for e in c["snapshot_epochs"]}
-    snapshots: dict[int, dict[str, Tensor]] = {}   # epoch -> state_dict (CPU copies)
-
-    # ---- sharpness along the run (docs/training.md, "Sharpness along a run"): the Hessian of
-    # the train-mode loss on the first n_sharp training examples, unaugmented, in the chunks
-    # a step uses; its own generator per measurement, BN buffers restored: the training
-    # streams and the trajectory are unchanged
+    # sharpness along the run (docs/training.md, "Sharpness along a run"): the Hessian of the
+    # train-mode loss on the first n_sharp training examples, unaugmented, in the chunks a
+    # step uses; its own generator per measurement, BN buffers restored: the training streams
+    # and the trajectory are unchanged
     sh = c["sharpness"]
-    sharp_at = set(sharpness_epochs(int(sh["points"]), int(c["epochs"])))
-    n_sharp = n_used if sh["subset"] is None else min(int(sh["subset"]), n_used)
-    sharp_chunk = chunk if fullbatch else batch_size
-    sharp: dict[str, list] = {k: [] for k in SHARPNESS_ARRAYS}
+    return Run(
+        c=c, device=device, data=data, progress=progress, model=model, step_model=step_model,
+        params=params, buffers=list(model.buffers()), opt=opt,
+        g_order=torch.Generator(device=device).manual_seed(seed_for(seed, "order")),
+        g_aug=torch.Generator(device=device).manual_seed(seed_for(seed, "augment")),
+        sizes=sizes, base_lr=base_lr, momentum=momentum, bf16=bf16_in_effect(c["bf16"], device),
+        channels_last=channels_last, batch_size=batch_size, steps_per_epoch=steps_per_epoch, chunk=chunk,
+        total_steps=steps_per_epoch * int(c["epochs"]),
+        sharp_at=set(sharpness_epochs(int(sh["points"]), int(c["epochs"]))),
+        n_sharp=data.n_used if sh["subset"] is None else min(int(sh["subset"]), data.n_used),
+        sharp_chunk=chunk if data.fullbatch else batch_size)
 
-    def snapshot():
-        if state["epoch"] in snapshot_epochs and state["epoch"] not in snapshots:
-            snapshots[state["epoch"]] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
-    # ---- resume: the newest valid checkpoint of this fingerprint (one folder per fingerprint)
-    fp = _cfg_fingerprint(c, device)
-    eval_cfg = {k: c[k] for k in EVAL_ONLY_KEYS}
-    ck_folder = None if checkpoint_dir is None else Path(checkpoint_dir) / fingerprint_id(fp)
+# --------------------------------------------------------------------------- resume
+def resume(run: Run, checkpoint_dir) -> None:
+    """Restore the newest valid checkpoint of this run's fingerprint (one folder per
+    fingerprint under ``checkpoint_dir``), if there is one; else say why it starts afresh."""
+    c, progress = run.c, run.progress
+    run.fp = cfg_fingerprint(c, run.device)
+    run.eval_cfg = {k: c[k] for k in EVAL_ONLY_KEYS}
+    run.ck_folder = None if checkpoint_dir is None else Path(checkpoint_dir) / fingerprint_id(run.fp)
     if checkpoint_dir is not None and any(_checkpoints(Path(checkpoint_dir))):
         _warn(progress, f"checkpoints of the old layout (ckpt_epoch*.pt directly in {checkpoint_dir}) are "
                         "ignored; checkpoints now live in one folder per config fingerprint: delete them")
-    found = None if ck_folder is None else load_checkpoint(ck_folder, fp, int(c["epochs"]), device, progress)
+    found = None if run.ck_folder is None else load_checkpoint(run.ck_folder, run.fp, run.epochs, run.device,
+                                                               progress)
     if found is not None:
-        ck, saved = found
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        g_order.set_state(saved["rng"]["order"].cpu())
-        g_aug.set_state(saved["rng"]["augment"].cpu())
-        torch.set_rng_state(saved["rng"]["torch_cpu"].cpu())
-        metrics = {k: list(v) for k, v in saved["metrics"].items()}
-        snapshots = dict(saved.get("snapshots", {}))
-        n_pts = len(saved["sharpness"].get("epoch", []))      # a checkpoint from before trace/|grad|^2: NaN there
-        sharp = {k: list(saved["sharpness"].get(k, [0 if k == "trace_probes" else math.nan] * n_pts))
-                 for k in SHARPNESS_ARRAYS}
-        state = dict(saved["state"])
-        resumed_from = state["epoch"]
-        if state["status"] == "completed" and state["epoch"] < int(c["epochs"]):
-            state["status"] = "running"          # constant schedule, more epochs asked for
-        _emit(progress, f"resumed from {ck.name} in {ck_folder} (epoch {resumed_from}, status {state['status']})")
-        changed = {k: (v, eval_cfg[k]) for k, v in saved.get("eval_cfg", {}).items() if v != _canon(eval_cfg[k])}
-        if changed:
-            _emit(progress, "evaluation-only keys changed since the checkpoint (its epochs keep the old "
-                            "measurements): " + "; ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
-    elif ck_folder is not None:
-        others = sorted(p.name for p in Path(checkpoint_dir).iterdir() if p.is_dir() and p != ck_folder) \
+        restore(run, *found)
+    elif run.ck_folder is not None:
+        others = sorted(p.name for p in Path(checkpoint_dir).iterdir() if p.is_dir() and p != run.ck_folder) \
             if Path(checkpoint_dir).is_dir() else []
-        _emit(progress, f"no checkpoint of this config ({ck_folder.name}) to resume; starting afresh"
+        _emit(progress, f"no checkpoint of this config ({run.ck_folder.name}) to resume; starting afresh"
                         + (f" (checkpoints of other configs kept: {', '.join(others)})" if others else ""))
 
-    def checkpoint():
-        if ck_folder is None:
-            return
-        ck_folder.mkdir(parents=True, exist_ok=True)
-        if not (ck_folder / "fingerprint.json").exists():
-            with atomic_path(ck_folder / "fingerprint.json") as tmp:
-                tmp.write_text(json.dumps(_canon(fp), indent=1, sort_keys=True) + "\n")
-        _save_checkpoint(ck_folder, {
-            "epoch": state["epoch"], "cfg": _canon(fp), "eval_cfg": _canon(eval_cfg), "state": dict(state),
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "rng": {"order": g_order.get_state(), "augment": g_aug.get_state(),
-                    "torch_cpu": torch.get_rng_state()},
-            "metrics": metrics, "snapshots": snapshots, "sharpness": sharp,
-        })
 
-    def measure_sharpness():
-        e = state["epoch"]
-        if e not in sharp_at or e in sharp["epoch"]:
-            return
-        t_s = time.perf_counter()
-        was_training = model.training
-        model.train()
-        xs = normalize(x_train[:n_sharp], mean, std).contiguous(memory_format=memory_format)
-        ys = y_train[:n_sharp]
-        fns = chunk_loss_fns(model, torch.split(xs, sharp_chunk), torch.split(ys, sharp_chunk), n_sharp, _null_ctx)
-        # the last point (what the claims compare) may get more products (docs/training.md)
-        iters = int(sh["final_iters"]) if e == int(c["epochs"]) and sh["final_iters"] is not None else int(sh["iters"])
-        m = measure_point(loss_fns=fns, params=params, buffers=buffers, algorithm=sh["algorithm"], iters=iters,
-                          tol=float(sh["tol"]),
-                          trace_probes=int(sh["trace_probes"]),
-                          generator=torch.Generator().manual_seed(seed_for(seed, f"sharpness/{e}")))
-        r = m.power
-        model.train(was_training)
-        # h of the step at this point (the next one; at the end, the last one applied)
-        h_now = sizes["h"] * lr_factor(c, min(state["step"], max(0, total_steps - 1)), total_steps)
-        ex = expansion_parameters(lam=r.value, h=h_now, beta=beta)
-        tr = m.trace
-        vals = {"epoch": e, "lambda_max": r.value, "iters": r.iters, "converged": bool(r.converged),
-                "residual": r.residual, "h": h_now, **ex,
-                "trace": tr.value if tr is not None else math.nan, "trace_se": tr.se if tr is not None else math.nan,
-                "trace_probes": tr.probes if tr is not None else 0, "grad_norm_sq": m.grad_norm_sq,
-                "wall_time": time.perf_counter() - t_s}
-        for k in SHARPNESS_ARRAYS:
-            sharp[k].append(vals[k])
-        _emit(progress, f"sharpness at epoch {e}: lambda_max {r.value:.4g} ({r.iters} HVPs, "
-                        f"{'converged' if r.converged else 'not converged'}, residual {r.residual:.2g}), "
-                        f"tr H {vals['trace']:.4g} ± {vals['trace_se']:.2g}, |grad E|^2 {m.grad_norm_sq:.4g}, "
-                        f"eps {ex['epsilon']:.3g}, 2 mu lambda {ex['penalty_curvature']:.3g} "
-                        f"({vals['wall_time']:.1f}s)")
+def restore(run: Run, ck: Path, saved: dict) -> None:
+    """The run's model, optimiser, RNG streams and records from a checkpoint's content."""
+    run.model.load_state_dict(saved["model"])
+    run.opt.load_state_dict(saved["optimizer"])
+    run.g_order.set_state(saved["rng"]["order"].cpu())
+    run.g_aug.set_state(saved["rng"]["augment"].cpu())
+    torch.set_rng_state(saved["rng"]["torch_cpu"].cpu())
+    run.metrics = {k: list(v) for k, v in saved["metrics"].items()}
+    run.snapshots = dict(saved.get("snapshots", {}))
+    n_pts = len(saved["sharpness"].get("epoch", []))      # a checkpoint from before trace/|grad|^2: NaN there
+    run.sharp = {k: list(saved["sharpness"].get(k, [0 if k == "trace_probes" else math.nan] * n_pts))
+                 for k in SHARPNESS_ARRAYS}
+    run.state = dict(saved["state"])
+    run.resumed_from = run.state["epoch"]
+    if run.state["status"] == "completed" and run.state["epoch"] < run.epochs:
+        run.state["status"] = "running"          # constant schedule, more epochs asked for
+    _emit(run.progress, f"resumed from {ck.name} in {run.ck_folder} (epoch {run.resumed_from}, "
+                        f"status {run.state['status']})")
+    changed = {k: (v, run.eval_cfg[k]) for k, v in saved.get("eval_cfg", {}).items()
+               if v != _canon(run.eval_cfg[k])}
+    if changed:
+        _emit(run.progress, "evaluation-only keys changed since the checkpoint (its epochs keep the old "
+                            "measurements): " + "; ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
 
-    mu = sizes["mu"]
-    blowup = float(c["blowup_factor"])
-    epochs = int(c["epochs"])
 
-    snapshot()                              # epoch 0: the initialisation
-    measure_sharpness()
-    while state["status"] == "running" and state["epoch"] < epochs:
-        t0 = time.perf_counter()
-        epoch = state["epoch"]
-        model.train()
-        loss_sum, correct, seen, gn_sum, steps_done = 0.0, 0, 0, 0.0, 0
-        h_epoch = None
-        if fullbatch:
-            batches = [torch.arange(n_used, device=device)]
-        else:
-            order = torch.randperm(n_used, generator=g_order, device=device)
-            batches = list(torch.split(order[: steps_per_epoch * batch_size], batch_size))
-        for idx in batches:
-            factor = lr_factor(c, state["step"], total_steps)
-            for group in opt.param_groups:
-                group["lr"] = base_lr * factor
-            if h_epoch is None:
-                h_epoch = sizes["h"] * factor
-            xb = augment_batch(None if x_train_pad is not None else x_train[idx], c["augment"], g_aug,
-                               mean, std, pad=int(c["pad"]), cutout_size=int(c["cutout_size"]), padded=x_train_pad, idx=idx)
-            xb = xb.contiguous(memory_format=memory_format)
-            yb = y_train[idx]
-            n_b = len(idx)
-            stats: dict = {}
-            if fullbatch:
-                fns = chunk_loss_fns(step_model, torch.split(xb, chunk), torch.split(yb, chunk), n_b, autocast,
-                                     stats)
-            else:
-                fns = chunk_loss_fns(step_model, [xb], [yb], n_b, autocast, stats)
-            if c["method"] == "igrm_explicit":
-                g, pg, loss_val = penalty_grad(fns, params, mu * factor, c["penalty_impl"],
-                                               float(c["penalty_eps"]), buffers=buffers)
-                grads = [a + b for a, b in zip(g, pg)]
-            else:
-                g, loss_val = accumulate_grad(fns, params)
-                grads = g
-            gn = float(sq_norm(g))
-            if state["initial_loss"] is None:
-                state["initial_loss"] = loss_val
-            if not math.isfinite(loss_val) or not math.isfinite(gn) or loss_val > blowup * state["initial_loss"]:
-                state["status"], state["diverged_step"] = "diverged", state["step"]
-                loss_sum += loss_val * n_b
-                seen += n_b
-                correct += stats.get("correct", 0)
-                _emit(progress, f"diverged at step {state['step']} (epoch {epoch + 1}): loss {loss_val:.4g}")
-                break
-            for p, gr in zip(params, grads):
-                p.grad = gr
-            opt.step()
-            state["step"] += 1
-            steps_done += 1
-            loss_sum += loss_val * n_b
-            correct += stats.get("correct", 0)
-            seen += n_b
-            gn_sum += gn
-        diverged = state["status"] == "diverged"
-        if diverged:
-            test_loss, test_acc = float("nan"), float("nan")
-        else:
-            test_loss, test_acc = evaluate(step_model, x_test, y_test, mean, std, int(c["eval_batch_size"]),
-                                           autocast, memory_format)
-        state["epoch"] = epoch + 1
-        row = {"train_loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
-               "test_loss": test_loss, "test_acc": test_acc,
-               "grad_norm_sq": gn_sum / steps_done if steps_done else float("nan"),
-               "lr": h_epoch if h_epoch is not None else float("nan"), "steps": state["step"],
-               "wall_time": time.perf_counter() - t0}
-        for k in METRICS:
-            metrics[k].append(row[k])
-        if not diverged:
-            snapshot()
-            measure_sharpness()
-        if not diverged and state["epoch"] >= epochs:
-            state["status"] = "completed"
-        if diverged or state["status"] == "completed" or state["epoch"] % int(c["checkpoint_every"]) == 0:
-            checkpoint()
-        _emit(progress, f"epoch {state['epoch']}/{epochs} train_loss {row['train_loss']:.4f} "
+def save_checkpoint(run: Run) -> None:
+    """The run's state into its fingerprint's folder (and the fingerprint, once, beside it)."""
+    if run.ck_folder is None:
+        return
+    run.ck_folder.mkdir(parents=True, exist_ok=True)
+    if not (run.ck_folder / "fingerprint.json").exists():
+        with atomic_path(run.ck_folder / "fingerprint.json") as tmp:
+            tmp.write_text(json.dumps(_canon(run.fp), indent=1, sort_keys=True) + "\n")
+    _save_checkpoint(run.ck_folder, {
+        "epoch": run.state["epoch"], "cfg": _canon(run.fp), "eval_cfg": _canon(run.eval_cfg),
+        "state": dict(run.state), "model": run.model.state_dict(), "optimizer": run.opt.state_dict(),
+        "rng": {"order": run.g_order.get_state(), "augment": run.g_aug.get_state(),
+                "torch_cpu": torch.get_rng_state()},
+        "metrics": run.metrics, "snapshots": run.snapshots, "sharpness": run.sharp,
+    })
+
+
+# --------------------------------------------------------------------------- epoch
+@dataclass
+class EpochSums:
+    """What one epoch's steps add up: summed loss, correct, examples, |grad|^2, steps, and
+    the h of its first step."""
+    loss: float = 0.0
+    correct: int = 0
+    seen: int = 0
+    grad_norm_sq: float = 0.0
+    steps: int = 0
+    h: float | None = None
+
+
+def epoch_batches(run: Run) -> list[Tensor]:
+    """The index batches of one epoch: the whole set (full batch) or a fresh shuffle."""
+    n_used = run.data.n_used
+    if run.data.fullbatch:
+        return [torch.arange(n_used, device=run.device)]
+    order = torch.randperm(n_used, generator=run.g_order, device=run.device)
+    return list(torch.split(order[: run.steps_per_epoch * run.batch_size], run.batch_size))
+
+
+def step_gradient(run: Run, idx: Tensor, factor: float, stats: dict) -> tuple[list, list, float]:
+    """(update direction, loss gradient, loss) of one step on the batch ``idx``, augmented;
+    the explicit baseline's direction adds the penalty's gradient."""
+    c, d = run.c, run.data
+    xb = augment_batch(None if d.x_train_pad is not None else d.x_train[idx], c["augment"], run.g_aug,
+                       d.mean, d.std, pad=int(c["pad"]), cutout_size=int(c["cutout_size"]),
+                       padded=d.x_train_pad, idx=idx)
+    xb = xb.contiguous(memory_format=run.memory_format)
+    yb = d.y_train[idx]
+    if d.fullbatch:
+        fns = chunk_loss_fns(run.step_model, torch.split(xb, run.chunk), torch.split(yb, run.chunk), len(idx),
+                             run.autocast, stats)
+    else:
+        fns = chunk_loss_fns(run.step_model, [xb], [yb], len(idx), run.autocast, stats)
+    if c["method"] == "igrm_explicit":
+        g, pg, loss_val = penalty_grad(fns, run.params, run.sizes["mu"] * factor, c["penalty_impl"],
+                                       float(c["penalty_eps"]), buffers=run.buffers)
+        return [a + b for a, b in zip(g, pg)], g, loss_val
+    g, loss_val = accumulate_grad(fns, run.params)
+    return g, g, loss_val
+
+
+def train_step(run: Run, idx: Tensor, sums: EpochSums) -> bool:
+    """One optimiser step on the batch ``idx``; False (and the run marked diverged, the step
+    not taken) when the loss or gradient is not finite or the loss blew up."""
+    state = run.state
+    factor = lr_factor(run.c, state["step"], run.total_steps)
+    for group in run.opt.param_groups:
+        group["lr"] = run.base_lr * factor
+    if sums.h is None:
+        sums.h = run.sizes["h"] * factor
+    stats: dict = {}
+    grads, g, loss_val = step_gradient(run, idx, factor, stats)
+    gn = float(sq_norm(g))
+    n_b = len(idx)
+    if state["initial_loss"] is None:
+        state["initial_loss"] = loss_val
+    if (not math.isfinite(loss_val) or not math.isfinite(gn)
+            or loss_val > float(run.c["blowup_factor"]) * state["initial_loss"]):
+        state["status"], state["diverged_step"] = "diverged", state["step"]
+        sums.loss += loss_val * n_b
+        sums.seen += n_b
+        sums.correct += stats.get("correct", 0)
+        _emit(run.progress, f"diverged at step {state['step']} (epoch {state['epoch'] + 1}): loss {loss_val:.4g}")
+        return False
+    for p, gr in zip(run.params, grads):
+        p.grad = gr
+    run.opt.step()
+    state["step"] += 1
+    sums.steps += 1
+    sums.loss += loss_val * n_b
+    sums.correct += stats.get("correct", 0)
+    sums.seen += n_b
+    sums.grad_norm_sq += gn
+    return True
+
+
+def run_epoch(run: Run) -> None:
+    """One epoch's steps, then its measurements (:func:`finish_epoch`)."""
+    t0 = time.perf_counter()
+    run.model.train()
+    sums = EpochSums()
+    for idx in epoch_batches(run):
+        if not train_step(run, idx, sums):
+            break
+    finish_epoch(run, sums, t0)
+
+
+def finish_epoch(run: Run, sums: EpochSums, t0: float) -> None:
+    """Test metrics, the epoch's row, snapshot and sharpness point when due, a checkpoint when
+    due (every checkpoint_every epochs, at the end, on divergence), the progress line."""
+    state, d = run.state, run.data
+    diverged = state["status"] == "diverged"
+    if diverged:
+        test_loss, test_acc = float("nan"), float("nan")
+    else:
+        test_loss, test_acc = evaluate(run.step_model, d.x_test, d.y_test, d.mean, d.std,
+                                       int(run.c["eval_batch_size"]), run.autocast, run.memory_format)
+    state["epoch"] += 1
+    row = {"train_loss": sums.loss / max(1, sums.seen), "train_acc": sums.correct / max(1, sums.seen),
+           "test_loss": test_loss, "test_acc": test_acc,
+           "grad_norm_sq": sums.grad_norm_sq / sums.steps if sums.steps else float("nan"),
+           "lr": sums.h if sums.h is not None else float("nan"), "steps": state["step"],
+           "wall_time": time.perf_counter() - t0}
+    for k in METRICS:
+        run.metrics[k].append(row[k])
+    if not diverged:
+        take_snapshot(run)
+        measure_sharpness(run)
+    if not diverged and state["epoch"] >= run.epochs:
+        state["status"] = "completed"
+    if diverged or state["status"] == "completed" or state["epoch"] % int(run.c["checkpoint_every"]) == 0:
+        save_checkpoint(run)
+    _emit(run.progress, f"epoch {state['epoch']}/{run.epochs} train_loss {row['train_loss']:.4f} "
                         f"train_acc {row['train_acc']:.4f} test_loss {test_loss:.4f} test_acc {test_acc:.4f} "
                         f"lr {row['lr']:.4g} ({row['wall_time']:.1f}s)")
-        _emit_epoch(progress, state["epoch"], epochs, row, state["status"])
+    _emit_epoch(run.progress, state["epoch"], run.epochs, row, state["status"])
 
-    if state["status"] == "running":        # epochs reached on resume of an old checkpoint
-        state["status"] = "completed"
 
+# --------------------------------------------------------------------------- measure
+def take_snapshot(run: Run) -> None:
+    """Keep the parameters of this epoch if it is a snapshot epoch (the noise points)."""
+    e = run.state["epoch"]
+    if e in {int(x) for x in run.c["snapshot_epochs"]} and e not in run.snapshots:
+        run.snapshots[e] = {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}
+
+
+def measure_sharpness(run: Run) -> None:
+    """λ_max, tr H and |∇E|² at this epoch if it is a sharpness point not yet measured."""
+    c, sh, e, d = run.c, run.c["sharpness"], run.state["epoch"], run.data
+    if e not in run.sharp_at or e in run.sharp["epoch"]:
+        return
+    t_s = time.perf_counter()
+    was_training = run.model.training
+    run.model.train()
+    xs = normalize(d.x_train[:run.n_sharp], d.mean, d.std).contiguous(memory_format=run.memory_format)
+    ys = d.y_train[:run.n_sharp]
+    fns = chunk_loss_fns(run.model, torch.split(xs, run.sharp_chunk), torch.split(ys, run.sharp_chunk),
+                         run.n_sharp, _null_ctx)
+    # the last point (what the claims compare) may get more products (docs/training.md)
+    iters = int(sh["final_iters"]) if e == run.epochs and sh["final_iters"] is not None else int(sh["iters"])
+    m = measure_point(loss_fns=fns, params=run.params, buffers=run.buffers, algorithm=sh["algorithm"],
+                      iters=iters, tol=float(sh["tol"]), trace_probes=int(sh["trace_probes"]),
+                      generator=torch.Generator().manual_seed(seed_for(int(c["seed"]), f"sharpness/{e}")))
+    run.model.train(was_training)
+    # h of the step at this point (the next one; at the end, the last one applied)
+    h_now = run.sizes["h"] * lr_factor(c, min(run.state["step"], max(0, run.total_steps - 1)), run.total_steps)
+    vals = sharpness_values(e, m, h_now, float(c["beta"]), time.perf_counter() - t_s)
+    for k in SHARPNESS_ARRAYS:
+        run.sharp[k].append(vals[k])
+    _emit(run.progress, f"sharpness at epoch {e}: lambda_max {vals['lambda_max']:.4g} ({vals['iters']} HVPs, "
+                        f"{'converged' if vals['converged'] else 'not converged'}, residual {vals['residual']:.2g}), "
+                        f"tr H {vals['trace']:.4g} ± {vals['trace_se']:.2g}, |grad E|^2 {m.grad_norm_sq:.4g}, "
+                        f"eps {vals['epsilon']:.3g}, 2 mu lambda {vals['penalty_curvature']:.3g} "
+                        f"({vals['wall_time']:.1f}s)")
+
+
+def sharpness_values(epoch: int, m, h_now: float, beta: float, wall_time: float) -> dict[str, Any]:
+    """One sharpness point's :data:`SHARPNESS_ARRAYS` values from a measurement ``m``."""
+    r, tr = m.power, m.trace
+    return {"epoch": epoch, "lambda_max": r.value, "iters": r.iters, "converged": bool(r.converged),
+            "residual": r.residual, "h": h_now, **expansion_parameters(lam=r.value, h=h_now, beta=beta),
+            "trace": tr.value if tr is not None else math.nan, "trace_se": tr.se if tr is not None else math.nan,
+            "trace_probes": tr.probes if tr is not None else 0, "grad_norm_sq": m.grad_norm_sq,
+            "wall_time": wall_time}
+
+
+# --------------------------------------------------------------------------- result
+def result_arrays(run: Run) -> dict[str, np.ndarray]:
+    """Per-epoch metrics, final parameters, sharpness points and snapshots (docs/training.md)."""
+    metrics = run.metrics
     arrays: dict[str, np.ndarray] = {"epoch": np.arange(1, len(metrics["train_loss"]) + 1, dtype=np.int64)}
     for k in METRICS:
         arrays[k] = np.asarray(metrics[k], dtype=np.int64 if k == "steps" else np.float64)
-    for name, t in model.state_dict().items():
+    for name, t in run.model.state_dict().items():
         arrays[f"final_state/{name}"] = t.detach().cpu().numpy()
     dtypes = {"epoch": np.int64, "iters": np.int64, "trace_probes": np.int64, "converged": np.bool_}
     for k in SHARPNESS_ARRAYS:
-        arrays[f"sharpness/{k}"] = np.asarray(sharp[k], dtype=dtypes.get(k, np.float64))
-    for e, sd in sorted(snapshots.items()):
+        arrays[f"sharpness/{k}"] = np.asarray(run.sharp[k], dtype=dtypes.get(k, np.float64))
+    for e, sd in sorted(run.snapshots.items()):
         for name, t in sd.items():
             arrays[f"snapshots/epoch{e:04d}/{name}"] = t.numpy()
-    attrs = {
+    return arrays
+
+
+def result_attrs(run: Run) -> dict[str, Any]:
+    """The run's outcome, step sizes, set-up and the resolved cfg (docs/training.md)."""
+    state, sizes, c = run.state, run.sizes, run.c
+    return {
         "status": state["status"], "diverged_step": int(state["diverged_step"]),
         "h": sizes["h"], "eta": sizes["eta"], "mu": sizes["mu"], "lambda_flow2": sizes["lambda_flow2"],
-        "optimizer_lr": base_lr, "optimizer_momentum": momentum,
-        "n_params": n_params(model), "device": _device_name(device), "bf16": bf16,
-        "compiled": step_model is not model,
-        "channels_last": channels_last, "deterministic": bool(c["deterministic"]),
-        "n_train": n_used, "n_test": n_test, "steps_per_epoch": steps_per_epoch, "steps": state["step"],
-        "epochs_completed": state["epoch"], "resumed_from_epoch": resumed_from,
+        "optimizer_lr": run.base_lr, "optimizer_momentum": run.momentum,
+        "n_params": n_params(run.model), "device": _device_name(run.device), "bf16": run.bf16,
+        "compiled": run.step_model is not run.model,
+        "channels_last": run.channels_last, "deterministic": bool(c["deterministic"]),
+        "n_train": run.data.n_used, "n_test": run.data.n_test, "steps_per_epoch": run.steps_per_epoch,
+        "steps": state["step"], "epochs_completed": state["epoch"], "resumed_from_epoch": run.resumed_from,
         "initial_loss": float("nan") if state["initial_loss"] is None else state["initial_loss"],
-        "seed": seed, "num_threads": torch.get_num_threads(),
-        "sharpness_subset": n_sharp, "sharpness_chunk": min(sharp_chunk, n_sharp),
+        "seed": int(c["seed"]), "num_threads": torch.get_num_threads(),
+        "sharpness_subset": run.n_sharp, "sharpness_chunk": min(run.sharp_chunk, run.n_sharp),
         "config": c,
     }
-    return arrays, attrs
 
 
 def _device_name(device: torch.device) -> str:

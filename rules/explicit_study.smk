@@ -5,7 +5,7 @@
 rule explicit_study:
     """GD+M (slow-manifold start) and GD at eta on E + f mu* |grad E|^2, every setting and seed."""
     input:
-        data=explicit_study_data,
+        data=targets.explicit_study_data(config),
         code=code_inputs("sim/explicit_study.py"),
     output:
         f"{R}/explicit_study/study.h5",
@@ -16,7 +16,8 @@ rule explicit_study:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=explicit_study_cfg,
+        cfg=lookup(dpath="train/explicit_study", within=config),
+        threads=lookup(dpath="train/threads", within=config),
     script:
         "../scripts/sim/explicit_study.py"
 
@@ -37,7 +38,7 @@ rule tidy_explicit_study:
         "../scripts/tidy/explicit_study.py"
 
 
-rule plot_explicit_in_range:
+rule fig_explicit_in_range:
     """Figure: distance of the explicit baseline at mu = f mu* to GD+M along the run; range monitor."""
     input:
         table=rules.tidy_explicit_study.output[0],
@@ -55,16 +56,11 @@ rule plot_explicit_in_range:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=explicit_study_fig_cfg,
+        max_epsilon=lookup(dpath="train/analysis/max_epsilon", within=config),
+        max_penalty_curvature=lookup(dpath="train/analysis/max_penalty_curvature", within=config),
+        ci=lookup(dpath="train/analysis/ci", within=config),
     script:
         "../scripts/fig/explicit_in_range.py"
-
-
-rule fig_explicit_in_range:
-    """Figure: the explicit IGR-M baseline inside its range, tracking GD+M (named target)."""
-    input:
-        rules.plot_explicit_in_range.output,
-    localrule: True
 
 
 rule claims_explicit_study:
@@ -80,6 +76,12 @@ rule claims_explicit_study:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=explicit_study_claims_cfg,
+        mu_fractions=lookup(dpath="train/explicit_study/mu_fractions", within=config),
+        n_test=lookup(dpath="train/explicit_study/n_test", within=config),
+        ci=lookup(dpath="train/analysis/ci", within=config),
+        min_seeds=lookup(dpath="train/analysis/min_seeds", within=config),
+        max_epsilon=lookup(dpath="train/analysis/max_epsilon", within=config),
+        max_penalty_curvature=lookup(dpath="train/analysis/max_penalty_curvature", within=config),
+        sharpness_tol=lookup(dpath="train/sharpness/tol", within=config),
     script:
         "../scripts/claims/explicit_study.py"

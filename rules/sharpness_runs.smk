@@ -3,7 +3,7 @@
 # sharpness points, its figure and its claim rows (igrm.claims.sharpness_runs).
 
 
-rule plot_sharpness_runs:
+rule fig_sharpness_runs:
     """Figure: sharpness of the SGD+M runs vs epoch per beta, and final sharpness vs beta."""
     input:
         finals=f"{TIDY}/cifar_beta_finals.csv",
@@ -22,16 +22,12 @@ rule plot_sharpness_runs:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=analysis_cfg("eta", "dataset", "model", "ci"),
+        eta=targets.analysis_eta(config),
+        dataset=lookup(dpath="train/analysis/dataset", within=config),
+        model=lookup(dpath="train/model", within=config),
+        ci=lookup(dpath="train/analysis/ci", within=config),
     script:
         "../scripts/fig/sharpness_runs.py"
-
-
-rule fig_sharpness_runs:
-    """Figure: sharpness of the SGD+M runs vs epoch and final sharpness vs beta (named target)."""
-    input:
-        rules.plot_sharpness_runs.output,
-    localrule: True
 
 
 rule claims_sharpness_runs:
@@ -48,8 +44,12 @@ rule claims_sharpness_runs:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=analysis_cfg(
-            "eta", "dataset", "model", "ci", "min_seeds", "max_epsilon", "ratio_margin"
-        ),
+        eta=targets.analysis_eta(config),
+        model=lookup(dpath="train/model", within=config),
+        dataset=lookup(dpath="train/analysis/dataset", within=config),
+        ci=lookup(dpath="train/analysis/ci", within=config),
+        min_seeds=lookup(dpath="train/analysis/min_seeds", within=config),
+        max_epsilon=lookup(dpath="train/analysis/max_epsilon", within=config),
+        ratio_margin=lookup(dpath="train/analysis/ratio_margin", within=config),
     script:
         "../scripts/claims/sharpness_runs.py"

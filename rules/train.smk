@@ -21,8 +21,8 @@ rule train_run:
     resources:
         gpu=config["train"]["gpus_per_job"],
     params:
-        cfg=train_cfg,
-        checkpoint_dir=checkpoint_dir,
+        cfg=lambda w: targets.train_job_cfg(config, *targets.job_run(w)),
+        checkpoint_dir=lambda w: targets.checkpoint_dir(config, *targets.job_run(w)),
     script:
         "../scripts/train_run.py"
 
@@ -30,7 +30,7 @@ rule train_run:
 rule tidy_train:
     """Per-epoch and final metrics of one grid's runs (tidy CSV)."""
     input:
-        runs=grid_files,
+        runs=lambda w: targets.grid_files(config, w.grid),
         code=code_inputs("tidy/runs.py"),
     output:
         epochs=f"{TIDY}/cifar_{{grid}}_epochs.csv",
@@ -42,12 +42,12 @@ rule tidy_train:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=analysis_cfg("spread_window"),
+        spread_window=lookup(dpath="train/analysis/spread_window", within=config),
     script:
         "../scripts/tidy/runs.py"
 
 
-rule plot_acc_vs_beta:
+rule fig_acc_vs_beta:
     """Figure: final test accuracy vs beta at fixed effective learning rate (observation 3)."""
     input:
         epochs=f"{TIDY}/cifar_beta_epochs.csv",
@@ -66,19 +66,16 @@ rule plot_acc_vs_beta:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=analysis_cfg("spread_window", "eta", "dataset", "model", "ci"),
+        spread_window=lookup(dpath="train/analysis/spread_window", within=config),
+        eta=targets.analysis_eta(config),
+        dataset=lookup(dpath="train/analysis/dataset", within=config),
+        model=lookup(dpath="train/model", within=config),
+        ci=lookup(dpath="train/analysis/ci", within=config),
     script:
         "../scripts/fig/acc_vs_beta.py"
 
 
-rule fig_acc_vs_beta:
-    """Figure: final test accuracy vs beta at fixed effective learning rate (observation 3) (named target)."""
-    input:
-        rules.plot_acc_vs_beta.output,
-    localrule: True
-
-
-rule plot_acc_vs_lr:
+rule fig_acc_vs_lr:
     """Figure: plain SGD, final test accuracy vs the learning rate h (observation 1)."""
     input:
         epochs=f"{TIDY}/cifar_lr_epochs.csv",
@@ -97,19 +94,15 @@ rule plot_acc_vs_lr:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=analysis_cfg("spread_window", "dataset", "model", "ci"),
+        spread_window=lookup(dpath="train/analysis/spread_window", within=config),
+        dataset=lookup(dpath="train/analysis/dataset", within=config),
+        model=lookup(dpath="train/model", within=config),
+        ci=lookup(dpath="train/analysis/ci", within=config),
     script:
         "../scripts/fig/acc_vs_lr.py"
 
 
-rule fig_acc_vs_lr:
-    """Figure: final test accuracy vs learning rate h for plain SGD (observation 1) (named target)."""
-    input:
-        rules.plot_acc_vs_lr.output,
-    localrule: True
-
-
-rule plot_curves:
+rule fig_curves:
     """Figure: test accuracy per epoch, one line per beta (SGD+M at a fixed eta)."""
     input:
         epochs=f"{TIDY}/cifar_beta_epochs.csv",
@@ -128,19 +121,16 @@ rule plot_curves:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=analysis_cfg("spread_window", "eta", "dataset", "model", "ci"),
+        spread_window=lookup(dpath="train/analysis/spread_window", within=config),
+        eta=targets.analysis_eta(config),
+        dataset=lookup(dpath="train/analysis/dataset", within=config),
+        model=lookup(dpath="train/model", within=config),
+        ci=lookup(dpath="train/analysis/ci", within=config),
     script:
         "../scripts/fig/curves.py"
 
 
-rule fig_curves:
-    """Figure: test accuracy per epoch, one curve per beta (named target)."""
-    input:
-        rules.plot_curves.output,
-    localrule: True
-
-
-rule plot_spread:
+rule fig_spread:
     """Figure: spread of test accuracy over the last epochs vs beta (observation 2)."""
     input:
         epochs=f"{TIDY}/cifar_beta_epochs.csv",
@@ -159,19 +149,16 @@ rule plot_spread:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=analysis_cfg("spread_window", "eta", "dataset", "model", "ci"),
+        spread_window=lookup(dpath="train/analysis/spread_window", within=config),
+        eta=targets.analysis_eta(config),
+        dataset=lookup(dpath="train/analysis/dataset", within=config),
+        model=lookup(dpath="train/model", within=config),
+        ci=lookup(dpath="train/analysis/ci", within=config),
     script:
         "../scripts/fig/spread.py"
 
 
-rule fig_spread:
-    """Figure: spread of test accuracy over the last epochs vs beta (observation 2) (named target)."""
-    input:
-        rules.plot_spread.output,
-    localrule: True
-
-
-rule plot_explicit:
+rule fig_explicit:
     """Figure: explicit IGR-M baseline vs GD+M and plain GD at the same eta."""
     input:
         epochs=f"{TIDY}/cifar_explicit_epochs.csv",
@@ -190,21 +177,17 @@ rule plot_explicit:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=analysis_cfg(
-            "spread_window", "eta", "dataset", "model", "explicit_against", "ci"
-        ),
+        spread_window=lookup(dpath="train/analysis/spread_window", within=config),
+        eta=targets.analysis_eta(config),
+        dataset=lookup(dpath="train/analysis/dataset", within=config),
+        model=lookup(dpath="train/model", within=config),
+        explicit_against=lookup(dpath="train/analysis/explicit_against", within=config),
+        ci=lookup(dpath="train/analysis/ci", within=config),
     script:
         "../scripts/fig/explicit.py"
 
 
-rule fig_explicit:
-    """Figure: explicit IGR-M baseline vs full-batch GD+M vs plain GD at the same eta (named target)."""
-    input:
-        rules.plot_explicit.output,
-    localrule: True
-
-
-rule make_table_cifar_final:
+rule table_cifar_final:
     """Final test accuracy per (dataset, model, method, beta, h), mean +- std over seeds."""
     input:
         finals=[
@@ -225,16 +208,10 @@ rule make_table_cifar_final:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=analysis_cfg("dataset", "model"),
+        dataset=lookup(dpath="train/analysis/dataset", within=config),
+        model=lookup(dpath="train/model", within=config),
     script:
         "../scripts/table/cifar_final.py"
-
-
-rule table_cifar_final:
-    """Table: final test accuracies per (dataset, model, method, beta, h) (named target)."""
-    input:
-        rules.make_table_cifar_final.output,
-    localrule: True
 
 
 rule claims_cifar:
@@ -253,17 +230,8 @@ rule claims_cifar:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=analysis_cfg(
-            "spread_window",
-            "eta",
-            "dataset",
-            "model",
-            "ci",
-            "min_seeds",
-            "explicit_against",
-            "max_epsilon",
-            "max_penalty_curvature",
-            "plateau_max_rise",
-        ),
+        analysis=lookup(dpath="train/analysis", within=config),
+        eta=targets.analysis_eta(config),
+        model=lookup(dpath="train/model", within=config),
     script:
         "../scripts/claims/cifar.py"

@@ -7,23 +7,23 @@ from pathlib import Path
 from igrm.pipeline.gpuslots import acquire_gpu
 from igrm.pipeline.snakejob import RunProgress, logged, now_iso, write_result
 
-with logged(snakemake) as log:  # noqa: F821 (injected by Snakemake)
+with logged(snakemake) as log:
     # one machine, several GPUs: each concurrent GPU job takes its own device (a flock
     # slot) before CUDA initialises; under SLURM, CUDA_VISIBLE_DEVICES is already set
-    with acquire_gpu(count=int(snakemake.resources.get("gpu", 0) or 0),  # noqa: F821
-                     runs_per_gpu=int(snakemake.config["train"]["runs_per_gpu"])):  # noqa: F821
+    with acquire_gpu(count=int(snakemake.resources.get("gpu", 0) or 0),
+                     runs_per_gpu=int(snakemake.config["train"]["runs_per_gpu"])):
         import torch
 
         from igrm.data import load_prepared
         from igrm.train import train
 
-        torch.set_num_threads(max(1, int(snakemake.threads)))  # noqa: F821
-        cfg = dict(snakemake.params.cfg)  # noqa: F821
-        dataset = snakemake.wildcards.dataset  # noqa: F821
+        torch.set_num_threads(max(1, int(snakemake.threads)))
+        cfg = dict(snakemake.params.cfg)
+        dataset = snakemake.wildcards.dataset
         started = now_iso()
-        arrays, attrs = train(cfg, load_prepared(snakemake.input.data),  # noqa: F821
-                              Path(snakemake.params.checkpoint_dir),  # noqa: F821
-                              RunProgress(snakemake, log))  # noqa: F821 (per-epoch CSV beside the log)
-        write_result(snakemake.output[0], arrays, {**attrs, "dataset": dataset},  # noqa: F821
+        arrays, attrs = train(cfg, load_prepared(snakemake.input.data),
+                              Path(snakemake.params.checkpoint_dir),
+                              RunProgress(snakemake, log))  # the per-epoch CSV beside the log
+        write_result(snakemake.output[0], arrays, {**attrs, "dataset": dataset},
                      config={**cfg, "dataset": dataset}, started=started, seed=cfg["seed"],
                      device=str(attrs.get("device", "cpu")))

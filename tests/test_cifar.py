@@ -22,8 +22,8 @@ from igrm.tidy.runs import tidy_runs
 from tests._train_cfg import train_cfg
 
 EPOCHS = 8
-#: the analysis keys as the pipeline passes them (rules/common.smk analysis_cfg): the
-#: schema's train.analysis defaults, eta and model unrestricted
+#: the analysis values as the rules pass them (train.analysis, eta and model: rules/train.smk):
+#: the schema's train.analysis defaults, eta and model unrestricted
 ANALYSIS = {**schema_defaults("train/analysis"), "eta": None, "model": None}
 
 
@@ -44,7 +44,10 @@ def table(frames, **over):
 
 
 def plot(fn, frames, paths, **over):
-    return call(fn, frames, paths=paths, **over)
+    """The figure ``fn`` draws, saved as the figure scripts save it."""
+    from igrm.figures.style import save
+
+    return save(call(fn, frames, **over), paths)
 PATTERN = np.array([1.0, -1.0, 1.0, -1.0, 0.0])
 PATTERN = PATTERN / PATTERN.std(ddof=1)          # std (ddof 1) over the last 5 epochs = 1, last value 0
 
@@ -383,8 +386,8 @@ def test_plots_write_pdf_and_png(fn, planted, tmp_path, caplog):
 
 
 def test_table_final(planted):
-    df, caption = table(planted), runs.TABLE_CAPTION
-    assert list(df.columns) == runs.TABLE_COLUMNS and caption
+    df = table(planted)
+    assert list(df.columns) == runs.TABLE_COLUMNS
     row = df[(df["method"] == "sgdm") & (df["beta"] == 0.9)].iloc[0]
     assert row["n"] == 6 and row["n_diverged"] == 1
     assert row["final_acc_mean"] == pytest.approx(0.5 + 0.1 + 0.18)

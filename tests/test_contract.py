@@ -46,6 +46,11 @@ ENTRY_POINTS: list[Entry] = [
 
 
     # ----------------------------------------------------------------- training
+    # eta: the beta grid's one effective lr (igrm.pipeline.targets.analysis_eta); model: train.model
+    Entry("igrm.claims.cifar.cifar_claims", "train/analysis", data=("epochs", "finals", "eta", "model")),
+    # threads: train.threads
+    Entry("igrm.explicit_study.explicit_study", "train/explicit_study",
+          data=("train_images", "train_labels", "test_images", "test_labels", "threads")),
 
 
     # ----------------------------------------------------------------- noise

@@ -100,7 +100,7 @@ def _images(n, seed):
 def test_tiny_study_end_to_end():
     tri, trl = _images(40, 1)
     tei, tel = _images(12, 2)
-    arrays, attrs = explicit_study(train_images=tri, train_labels=trl, test_images=tei, test_labels=tel,
+    arrays, attrs = explicit_study(train_images=tri, train_labels=trl, test_images=tei, test_labels=tel, dataset=None,
                                    settings=[{"beta": 0.8, "eta": 0.05}], seeds=[0, 1], n_train=32, n_test=12,
                                    pool_side=2, width=6, steps=40, record_every=10,
                                    mu_fractions=[0.0, 0.5, 1.0], lanczos_tol=1e-6, threads=1)
@@ -114,11 +114,11 @@ def test_tiny_study_end_to_end():
     df = tidy_explicit_study(arrays, attrs)
     assert len(df) == 2 * 4 * 5 and set(df["run"]) == {"gdm", "mu0", "mu0.5", "mu1"}
     with pytest.raises(ValueError, match="must contain 0"):
-        explicit_study(train_images=tri, train_labels=trl, test_images=tei, test_labels=tel,
+        explicit_study(train_images=tri, train_labels=trl, test_images=tei, test_labels=tel, dataset=None,
                        settings=[{"beta": 0.8, "eta": 0.05}], seeds=[0], n_train=32, n_test=12, pool_side=2,
                        width=6, steps=10, record_every=10, mu_fractions=[0.0, 0.5], lanczos_tol=1e-6, threads=1)
     with pytest.raises(ValueError, match="exceed"):
-        explicit_study(train_images=tri, train_labels=trl, test_images=tei, test_labels=tel,
+        explicit_study(train_images=tri, train_labels=trl, test_images=tei, test_labels=tel, dataset=None,
                        settings=[{"beta": 0.8, "eta": 0.05}], seeds=[0], n_train=41, n_test=12, pool_side=2,
                        width=6, steps=10, record_every=10, mu_fractions=[0.0, 1.0], lanczos_tol=1e-6, threads=1)
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from igrm.pipeline.gpuslots import acquire_gpu, resolve_runs_per_gpu, slot_files
-from igrm.train import _cfg_fingerprint, resolve_config, train
+from igrm.train import cfg_fingerprint, resolve_config, train
 from tests.test_train import BASE, tiny_data
 
 from .conftest import REPO
@@ -40,14 +40,14 @@ def test_bf16_true_is_cuda_only_on_the_cpu():
     for k in METRICS:
         np.testing.assert_array_equal(same[k], ref[k])
     cpu = torch.device("cpu")
-    fp = {b: _cfg_fingerprint(resolve_config({**ONE, "bf16": b}), cpu)["bf16"] for b in (False, True, "always")}
+    fp = {b: cfg_fingerprint(resolve_config({**ONE, "bf16": b}), cpu)["bf16"] for b in (False, True, "always")}
     assert fp == {False: False, True: False, "always": True}
 
 
 def test_compile_is_not_in_the_fingerprint_and_bad_values_are_named():
     cpu = torch.device("cpu")
-    assert _cfg_fingerprint(resolve_config({**ONE, "compile": "aot_eager"}), cpu) == \
-        _cfg_fingerprint(resolve_config(ONE), cpu)
+    assert cfg_fingerprint(resolve_config({**ONE, "compile": "aot_eager"}), cpu) == \
+        cfg_fingerprint(resolve_config(ONE), cpu)
     with pytest.raises(ValueError, match="bf16"):
         resolve_config({**ONE, "bf16": "cpu"})
     with pytest.raises(ValueError, match="compile"):

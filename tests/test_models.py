@@ -25,15 +25,15 @@ def test_output_shapes(name, width, in_channels, size, classes):
 
 def test_resnet18_full_width_parameter_count():
     # the CIFAR ResNet-18 (3x3 stem, no max-pool) has 11,173,962 parameters for 10 classes
-    assert n_params(build_model("resnet18", 10, 3)) == 11_173_962
+    assert n_params(build_model("resnet18", 10, 3, 1.0)) == 11_173_962
 
 
 def test_wrn16_8_parameter_count():
     # WRN-16-8 on CIFAR-10: about 11.0M parameters (Zagoruyko & Komodakis, table 1)
-    assert 10.9e6 < n_params(build_model("wrn16_8", 10, 3)) < 11.1e6
+    assert 10.9e6 < n_params(build_model("wrn16_8", 10, 3, 1.0)) < 11.1e6
 
 
 def test_unknown_model_names_choices():
     with pytest.raises(ValueError, match="small_cnn"):
-        build_model("vgg", 10, 3)
+        build_model("vgg", 10, 3, 1.0)
     assert set(MODELS) == {"resnet18", "wrn16_8", "small_cnn"}

@@ -69,7 +69,7 @@ def test_chunked_penalty_equals_one_shot():
     mu = 0.2
     whole = lambda: ((model(x) - y) ** 2).sum() / (len(x) * 2)  # noqa: E731
     chunks = [lambda i=i: ((model(x[i:i + 3]) - y[i:i + 3]) ** 2).sum() / (len(x) * 2) for i in (0, 3, 6)]
-    _, ref, _ = penalty_grad(whole, params, mu, "double_backprop")
+    _, ref, _ = penalty_grad(whole, params, mu, "double_backprop", None)
     for impl in ("double_backprop", "fd_central"):
         _, got, _ = penalty_grad(chunks, params, mu, impl, eps=1e-5)
         for a, b in zip(got, ref):

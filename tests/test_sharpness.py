@@ -201,7 +201,7 @@ def test_expansion_parameters():
     beta, eta, lam = 0.9, 0.01, 3.0
     s = step_sizes({"beta": beta, "lr": eta, "lr_mode": "effective"})
     x = torch.tensor([1.7], dtype=torch.float64, requires_grad=True)
-    g, pg, _ = penalty_grad([lambda: 0.5 * lam * (x ** 2).sum()], [x], s["mu"], "double_backprop")
+    g, pg, _ = penalty_grad([lambda: 0.5 * lam * (x ** 2).sum()], [x], s["mu"], "double_backprop", None)
     factor = float((x - eta * (g[0] + pg[0])).detach() / x.detach())
     assert 1 - factor == pytest.approx(expansion_parameters(lam=lam, h=s["h"], beta=beta)["stability"], rel=1e-12)
 
@@ -320,7 +320,7 @@ def test_rate_mismatch_against_iterating_the_methods():
         rate_gdm = -math.log(x) / steps
         t = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
         for _ in range(steps):
-            g, pg, _ = penalty_grad([lambda: 0.5 * lam * (t ** 2).sum()], [t], mu, "double_backprop")
+            g, pg, _ = penalty_grad([lambda: 0.5 * lam * (t ** 2).sum()], [t], mu, "double_backprop", None)
             with torch.no_grad():
                 t -= eta * (g[0] + pg[0])
         rate_ex = -math.log(float(t.detach())) / steps

@@ -13,6 +13,7 @@ from igrm.claims import FAILS, INCONCLUSIVE, OUT_OF_RANGE, REPRODUCES
 from igrm.claims.sharpness_runs import flow2_drop_ratio, sharpness_claims
 from igrm.pipeline.config import schema_defaults
 from igrm.figures.sharpness_runs import plot_sharpness_runs
+from igrm.figures.style import save
 from igrm.tidy.runs import POINT_COLUMNS, tidy_runs
 from tests.test_cifar import csv, fake_run
 
@@ -113,6 +114,6 @@ def test_too_few_seeds_inconclusive():
 def test_plot_writes_pdf_and_png(tmp_path):
     t = _grid(-1.0, seeds=3)
     paths = [tmp_path / "s.pdf", tmp_path / "s.png"]
-    plot_sharpness_runs(finals=t["finals"], points=t["sharpness"], paths=paths, eta=None, dataset=None, model=None,
-                        ci=0.95)
+    save(plot_sharpness_runs(finals=t["finals"], points=t["sharpness"], eta=None, dataset=None, model=None, ci=0.95),
+         paths)
     assert all(p.stat().st_size > 1000 for p in paths)

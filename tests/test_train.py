@@ -129,7 +129,7 @@ def _run(A, b, method, h_or_eta, beta, K, x0, x_prev=None):
     out = []
     for _ in range(K):
         if method == "explicit":
-            g, pg, _ = penalty_grad(loss, [x], mu, "double_backprop")
+            g, pg, _ = penalty_grad(loss, [x], mu, "double_backprop", None)
             x.grad = g[0] + pg[0]
         else:
             x.grad = torch.autograd.grad(loss(), [x])[0]
@@ -359,10 +359,10 @@ def test_planted_checkpoint_is_not_unpickled(tmp_path):
 
     import hashlib
 
-    from igrm.train import _cfg_fingerprint, fingerprint_id
+    from igrm.train import cfg_fingerprint, fingerprint_id
 
     cfg = {**BASE, "epochs": 2, "checkpoint_every": 1}
-    folder = tmp_path / "ckpt" / fingerprint_id(_cfg_fingerprint(resolve_config(cfg), torch.device("cpu")))
+    folder = tmp_path / "ckpt" / fingerprint_id(cfg_fingerprint(resolve_config(cfg), torch.device("cpu")))
     folder.mkdir(parents=True)
     marker = tmp_path / "payload-ran"
     path = folder / "ckpt_epoch0001.pt"

@@ -216,10 +216,10 @@ def _run_sharpness(g: pd.DataFrame) -> str:
     return "; ".join(out)
 
 
-def cifar_claims(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: int | None, eta: float | None,
-                 dataset: str | None, model: str | None, ci: float, min_seeds: int,
+def cifar_claims(*, epochs: pd.DataFrame, finals: pd.DataFrame, eta: float | None, model: str | None,
+                 spread_window: int | None, dataset: str | None, ci: float, min_seeds: int,
                  explicit_against: str, max_epsilon: float, max_penalty_curvature: float,
-                 plateau_max_rise: float) -> pd.DataFrame:
+                 plateau_max_rise: float, ratio_margin: float) -> pd.DataFrame:
     """Claims rows (igrm.claims.COLUMNS) per setting (dataset, model[, width, batch]):
 
     - ``cifar/obs1_acc_rises_with_h/<ds>/<tag>``: slope of final test accuracy of plain
@@ -238,112 +238,141 @@ def cifar_claims(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: i
 
     The verdict of each row follows :func:`igrm.stats.ci_verdict` on its t-interval, and
     ``min_seeds`` (module docstring; docs/theory.md (T47)–(T50)).
+
+    The keywords after the tables are the config section train.analysis (``ratio_margin``:
+    the sharpness claims' margin, not used here), ``eta`` (igrm.pipeline.targets.analysis_eta)
+    and ``model`` (train.model).
     """
     c = {"ci": ci, "min_seeds": min_seeds}
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
     rows: list[dict] = []
     for key, g in f.groupby(SETTING, sort=True):
-        ds, mdl, width, bs = key
-        tag = f"{ds}/{setting_tag(mdl, width, bs)}"
-        where = f"{ds}, {setting_tag(mdl, width, bs)}"
-        # ---- obs 1
-        g0 = g[(g["method"] == "sgdm") & (g["beta"] == 0.0)]
-        if len(g0):
-            xs, ys, nd = _levels(g0, "h", "final_test_acc")
-            r1 = _slope_row(
-                f"cifar/obs1_acc_rises_with_h/{tag}",
-                f"plain SGD (β=0): final test accuracy rises with the learning rate h ({where})",
-                PAPER + ", observation 1", xs, ys, nd, c, "accuracy per decade of h", lambda x: f"h={x:g}",
-                transform=math.log10)
-            r1["detail"] += _eps_note(g0, "h", lambda x: f"h={x:g}")
-            rows.append(r1)
-        # ---- obs 2 and 3, per η with a β sweep
-        sg = g[g["method"] == "sgdm"]
-        for eta_k in beta_sweep_etas(sg, eta=eta):
-            ge = sg[close(sg["eta"], eta_k)]
-            done = ge["status"] == "completed"
-            flat = done & (ge["plateau_rise"].abs() <= float(plateau_max_rise))
-            rising = ge[done & ~flat]
-            xs, ys, nd = _levels(ge[flat | ~done], "beta", "plateau_spread")
-            wins = sorted(set(ge.loc[done, "spread_window"].astype(int)))
-            cid = f"cifar/obs2_spread_falls_with_beta/{tag}/eta{num(eta_k)}"
-            claim = (f"SGD+M: the spread of test accuracy on the plateau (detrended SD over the last "
-                     f"N={','.join(map(str, wins))} epochs) falls as β rises, η={eta_k:g} ({where}); "
-                     f"measured: slope of −spread vs β")
-            r = _slope_row(cid, claim, PAPER + ", observation 2", xs, [-v for v in ys], nd, c,
-                           "(−detrended SD of accuracy) per unit β", lambda x: f"β={x:g}")
-            r["detail"] += (f"; plateau: |rise of the fitted line over the window| ≤ {float(plateau_max_rise):g} "
-                            f"(train.analysis.plateau_max_rise); {len(rising)} of {int(done.sum())} completed runs "
-                            f"still rising, left out")
-            rows.append(r)
-            if len(rising):
-                rows.append(row(
-                    cid + "/out_of_range", claim + " — runs not yet on a plateau", PAPER + ", observation 2",
-                    EXPECTED, float(rising["plateau_rise"].abs().max()),
-                    f"|rise| ≤ {float(plateau_max_rise):g} over the window", OUT_OF_RANGE,
-                    detail="; ".join(f"β={r_.beta:g} seed {int(r_.seed)}: "
-                                     + (f"rise {r_.plateau_rise:+.3f}, detrended SD {r_.plateau_spread:.4f}"
-                                        if math.isfinite(r_.plateau_rise) else "window < 3 epochs: no plateau test")
-                                     for r_ in rising.itertuples())))
-            xs, ys, nd = _levels(ge, "beta", "final_test_acc")
-            r3 = _slope_row(
-                f"cifar/obs3_acc_rises_with_beta/{tag}/eta{num(eta_k)}",
-                f"SGD+M: final test accuracy rises with β at fixed effective learning rate η={eta_k:g} ({where})",
-                PAPER + ", observation 3", xs, ys, nd, c, "accuracy per unit β", lambda x: f"β={x:g}")
-            r3["detail"] += _eps_note(ge, "beta", lambda x: f"β={x:g}")
-            rows.append(r3)
-    # ---- explicit baseline vs plain GD
-    for key, fam, g_ex, g_mom, g_plain in explicit_groups(f, eta=eta, explicit_against=explicit_against):
-        ds, mdl, width, bs, eta_k, beta = key
-        cid = f"cifar/explicit_ge_gd/{ds}/{setting_tag(mdl, width, bs)}/eta{num(eta_k)}_beta{num(beta)}"
-        plain_name = "GD" if fam == "gdm" else "SGD"
-        claim = (f"explicit IGR-M baseline (β={beta:g}) reaches at least plain {plain_name}'s final test accuracy "
-                 f"at the same η={eta_k:g} ({ds}, {setting_tag(mdl, width, bs)})")
-        src = "docs/theory.md (T29)–(T30), (T42), range (T63); Ghosh et al. ICLR 2023"
-        cls = g_ex.apply(lambda r: range_class(r, max_epsilon=max_epsilon,
-                                               max_penalty_curvature=max_penalty_curvature), axis=1)
-        g_out, g_unk = g_ex[cls == "out"], g_ex[cls.isin(["unmeasured", "unestablished"])]
-        g_all, g_ex = g_ex, g_ex[cls == "in"]
-        bound = epsilon_bound(beta=beta, max_epsilon=max_epsilon)
-        range_txt = (f"ε = h|λ_max|/(1−β)² ≤ {bound:.3g} (= min(max_epsilon {max_epsilon:g}, 1/(1+√β)²)) and 2μλ_max ≤ "
-                     f"{max_penalty_curvature:g} at every measured point, converged ((T63))")
-        ve = g_ex.loc[g_ex["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
-        vp = g_plain.loc[g_plain["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
-        ve, vp = ve[np.isfinite(ve)], vp[np.isfinite(vp)]
-        d_ex = int((g_ex["status"] == "diverged").sum())
-        d_pl = int((g_plain["status"] == "diverged").sum())
-        counts = (f"explicit n={len(ve)}" + (f" (+{d_ex} div.)" if d_ex else "")
-                  + f", plain {plain_name} n={len(vp)}" + (f" (+{d_pl} div.)" if d_pl else ""))
-        vm = g_mom.loc[g_mom["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
-        mom_name = "GD+M" if fam == "gdm" else "SGD+M"
-        mom_txt = (f"; heavy-ball {mom_name} β={beta:g}: {np.nanmean(vm):.4f} (n={len(vm)})" if len(vm) else "")
-        mom_txt += _eps_note(g_mom, "beta", lambda x: f"{mom_name} β={x:g}") if len(g_mom) else ""
-        excluded = (f"; judged on the {len(g_ex)} of {len(g_all)} explicit runs with {range_txt}"
-                    + (f"; {len(g_out)} out of range (row {cid}/out_of_range)" if len(g_out) else "")
-                    + (f"; {len(g_unk)} with the range not established (sharpness not measured or not converged): "
-                       + _run_sharpness(g_unk) if len(g_unk) else ""))
-        if len(g_ex):
-            r = _diff_row(cid, claim, src, ve, vp, counts, c, mom_txt + excluded)
-        else:
-            r = row(cid, claim, src, EXPECTED, math.nan, TOLERANCE, INCONCLUSIVE,
-                    detail=f"not judged: no explicit run inside the declared range{excluded}{mom_txt}")
-        rows.append(r)
-        if len(g_out):
-            vo = g_out.loc[g_out["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
-            vo = vo[np.isfinite(vo)]
-            diff = float(vo.mean() - vp.mean()) if len(vo) and len(vp) else math.nan
-            plain_txt = (f"plain {plain_name} {vp.mean():.4f} (n={len(vp)}, final train loss "
-                         f"{g_plain.loc[g_plain['status'] == 'completed', 'final_train_loss'].mean():.4g})"
-                         if len(vp) else f"no completed plain {plain_name} run")
-            rows.append(row(
-                f"{cid}/out_of_range",
-                f"explicit IGR-M baseline (β={beta:g}) vs plain {plain_name} at η={eta_k:g}, explicit runs outside "
-                f"the baseline's range of validity (finding; {ds}, {setting_tag(mdl, width, bs)})",
-                "docs/theory.md (T45), (T60)–(T63); docs/igrm_baseline.md, Range of validity", EXPECTED, diff,
-                f"judged only with {range_txt}", OUT_OF_RANGE,
-                detail=(f"not judged: {len(g_out)} explicit run(s) outside the declared range ({range_txt}); "
-                        f"measured: {_run_sharpness(g_out)}; mean final test accuracy explicit − plain = "
-                        f"{diff:.4g} (explicit {vo.mean() if len(vo) else math.nan:.4f}, n={len(vo)}; {plain_txt})"
-                        f"{mom_txt}; the baseline's claim inside its range: rows explicit_study/* "
-                        f"(docs/igrm_baseline.md, Inside its range)")))
+        rows += _obs1_rows(g, key, c)
+        rows += _beta_sweep_rows(g, key, c, eta=eta, plateau_max_rise=plateau_max_rise)
+    for group in explicit_groups(f, eta=eta, explicit_against=explicit_against):
+        rows += _explicit_rows(*group, c, max_epsilon=max_epsilon, max_penalty_curvature=max_penalty_curvature)
     return frame(rows)
+
+
+def _where(key) -> tuple[str, str]:
+    """(claim-id part, text) of a setting (dataset, model, width, batch)."""
+    ds, mdl, width, bs = key
+    return f"{ds}/{setting_tag(mdl, width, bs)}", f"{ds}, {setting_tag(mdl, width, bs)}"
+
+
+def _obs1_rows(g: pd.DataFrame, key, c: dict) -> list[dict]:
+    """Observation 1 of one setting: plain SGD's final accuracy against log10 h."""
+    tag, where = _where(key)
+    rows = []
+    g0 = g[(g["method"] == "sgdm") & (g["beta"] == 0.0)]
+    if len(g0):
+        xs, ys, nd = _levels(g0, "h", "final_test_acc")
+        r1 = _slope_row(
+            f"cifar/obs1_acc_rises_with_h/{tag}",
+            f"plain SGD (β=0): final test accuracy rises with the learning rate h ({where})",
+            PAPER + ", observation 1", xs, ys, nd, c, "accuracy per decade of h", lambda x: f"h={x:g}",
+            transform=math.log10)
+        r1["detail"] += _eps_note(g0, "h", lambda x: f"h={x:g}")
+        rows.append(r1)
+    return rows
+
+
+def _beta_sweep_rows(g: pd.DataFrame, key, c: dict, *, eta: float | None, plateau_max_rise: float) -> list[dict]:
+    """Observations 2 and 3 of one setting, per η with a β sweep of SGD+M."""
+    tag, where = _where(key)
+    rows: list[dict] = []
+    sg = g[g["method"] == "sgdm"]
+    for eta_k in beta_sweep_etas(sg, eta=eta):
+        ge = sg[close(sg["eta"], eta_k)]
+        done = ge["status"] == "completed"
+        flat = done & (ge["plateau_rise"].abs() <= float(plateau_max_rise))
+        rising = ge[done & ~flat]
+        xs, ys, nd = _levels(ge[flat | ~done], "beta", "plateau_spread")
+        wins = sorted(set(ge.loc[done, "spread_window"].astype(int)))
+        cid = f"cifar/obs2_spread_falls_with_beta/{tag}/eta{num(eta_k)}"
+        claim = (f"SGD+M: the spread of test accuracy on the plateau (detrended SD over the last "
+                 f"N={','.join(map(str, wins))} epochs) falls as β rises, η={eta_k:g} ({where}); "
+                 f"measured: slope of −spread vs β")
+        r = _slope_row(cid, claim, PAPER + ", observation 2", xs, [-v for v in ys], nd, c,
+                       "(−detrended SD of accuracy) per unit β", lambda x: f"β={x:g}")
+        r["detail"] += (f"; plateau: |rise of the fitted line over the window| ≤ {float(plateau_max_rise):g} "
+                        f"(train.analysis.plateau_max_rise); {len(rising)} of {int(done.sum())} completed runs "
+                        f"still rising, left out")
+        rows.append(r)
+        if len(rising):
+            rows.append(row(
+                cid + "/out_of_range", claim + " — runs not yet on a plateau", PAPER + ", observation 2",
+                EXPECTED, float(rising["plateau_rise"].abs().max()),
+                f"|rise| ≤ {float(plateau_max_rise):g} over the window", OUT_OF_RANGE,
+                detail="; ".join(f"β={r_.beta:g} seed {int(r_.seed)}: "
+                                 + (f"rise {r_.plateau_rise:+.3f}, detrended SD {r_.plateau_spread:.4f}"
+                                    if math.isfinite(r_.plateau_rise) else "window < 3 epochs: no plateau test")
+                                 for r_ in rising.itertuples())))
+        xs, ys, nd = _levels(ge, "beta", "final_test_acc")
+        r3 = _slope_row(
+            f"cifar/obs3_acc_rises_with_beta/{tag}/eta{num(eta_k)}",
+            f"SGD+M: final test accuracy rises with β at fixed effective learning rate η={eta_k:g} ({where})",
+            PAPER + ", observation 3", xs, ys, nd, c, "accuracy per unit β", lambda x: f"β={x:g}")
+        r3["detail"] += _eps_note(ge, "beta", lambda x: f"β={x:g}")
+        rows.append(r3)
+    return rows
+
+
+def _explicit_rows(key, fam, g_ex, g_mom, g_plain, c: dict, *, max_epsilon: float,
+                   max_penalty_curvature: float) -> list[dict]:
+    """The explicit baseline against plain GD/SGD at its η: the row of the runs inside the
+    declared range, and one ``.../out_of_range`` row for those outside it."""
+    rows: list[dict] = []
+    ds, mdl, width, bs, eta_k, beta = key
+    cid = f"cifar/explicit_ge_gd/{ds}/{setting_tag(mdl, width, bs)}/eta{num(eta_k)}_beta{num(beta)}"
+    plain_name = "GD" if fam == "gdm" else "SGD"
+    claim = (f"explicit IGR-M baseline (β={beta:g}) reaches at least plain {plain_name}'s final test accuracy "
+             f"at the same η={eta_k:g} ({ds}, {setting_tag(mdl, width, bs)})")
+    src = "docs/theory.md (T29)–(T30), (T42), range (T63); Ghosh et al. ICLR 2023"
+    cls = g_ex.apply(lambda r: range_class(r, max_epsilon=max_epsilon,
+                                           max_penalty_curvature=max_penalty_curvature), axis=1)
+    g_out, g_unk = g_ex[cls == "out"], g_ex[cls.isin(["unmeasured", "unestablished"])]
+    g_all, g_ex = g_ex, g_ex[cls == "in"]
+    bound = epsilon_bound(beta=beta, max_epsilon=max_epsilon)
+    range_txt = (f"ε = h|λ_max|/(1−β)² ≤ {bound:.3g} (= min(max_epsilon {max_epsilon:g}, 1/(1+√β)²)) and 2μλ_max ≤ "
+                 f"{max_penalty_curvature:g} at every measured point, converged ((T63))")
+    ve = g_ex.loc[g_ex["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
+    vp = g_plain.loc[g_plain["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
+    ve, vp = ve[np.isfinite(ve)], vp[np.isfinite(vp)]
+    d_ex = int((g_ex["status"] == "diverged").sum())
+    d_pl = int((g_plain["status"] == "diverged").sum())
+    counts = (f"explicit n={len(ve)}" + (f" (+{d_ex} div.)" if d_ex else "")
+              + f", plain {plain_name} n={len(vp)}" + (f" (+{d_pl} div.)" if d_pl else ""))
+    vm = g_mom.loc[g_mom["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
+    mom_name = "GD+M" if fam == "gdm" else "SGD+M"
+    mom_txt = (f"; heavy-ball {mom_name} β={beta:g}: {np.nanmean(vm):.4f} (n={len(vm)})" if len(vm) else "")
+    mom_txt += _eps_note(g_mom, "beta", lambda x: f"{mom_name} β={x:g}") if len(g_mom) else ""
+    excluded = (f"; judged on the {len(g_ex)} of {len(g_all)} explicit runs with {range_txt}"
+                + (f"; {len(g_out)} out of range (row {cid}/out_of_range)" if len(g_out) else "")
+                + (f"; {len(g_unk)} with the range not established (sharpness not measured or not converged): "
+                   + _run_sharpness(g_unk) if len(g_unk) else ""))
+    if len(g_ex):
+        r = _diff_row(cid, claim, src, ve, vp, counts, c, mom_txt + excluded)
+    else:
+        r = row(cid, claim, src, EXPECTED, math.nan, TOLERANCE, INCONCLUSIVE,
+                detail=f"not judged: no explicit run inside the declared range{excluded}{mom_txt}")
+    rows.append(r)
+    if len(g_out):
+        vo = g_out.loc[g_out["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
+        vo = vo[np.isfinite(vo)]
+        diff = float(vo.mean() - vp.mean()) if len(vo) and len(vp) else math.nan
+        plain_txt = (f"plain {plain_name} {vp.mean():.4f} (n={len(vp)}, final train loss "
+                     f"{g_plain.loc[g_plain['status'] == 'completed', 'final_train_loss'].mean():.4g})"
+                     if len(vp) else f"no completed plain {plain_name} run")
+        rows.append(row(
+            f"{cid}/out_of_range",
+            f"explicit IGR-M baseline (β={beta:g}) vs plain {plain_name} at η={eta_k:g}, explicit runs outside "
+            f"the baseline's range of validity (finding; {ds}, {setting_tag(mdl, width, bs)})",
+            "docs/theory.md (T45), (T60)–(T63); docs/igrm_baseline.md, Range of validity", EXPECTED, diff,
+            f"judged only with {range_txt}", OUT_OF_RANGE,
+            detail=(f"not judged: {len(g_out)} explicit run(s) outside the declared range ({range_txt}); "
+                    f"measured: {_run_sharpness(g_out)}; mean final test accuracy explicit − plain = "
+                    f"{diff:.4g} (explicit {vo.mean() if len(vo) else math.nan:.4f}, n={len(vo)}; {plain_txt})"
+                    f"{mom_txt}; the baseline's claim inside its range: rows explicit_study/* "
+                    f"(docs/igrm_baseline.md, Inside its range)")))
+    return rows

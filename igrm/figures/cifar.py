@@ -1,12 +1,12 @@
-"""Figures of the CIFAR stage (results/figures/<name>.{pdf,png}), one function each, with
-their captions: observation 1 (:func:`plot_acc_vs_lr`), observation 2
+"""Figures of the CIFAR stage (results/figures/<name>.{pdf,png}), one function each
+(captions: report/<name>.rst): observation 1 (:func:`plot_acc_vs_lr`), observation 2
 (:func:`plot_spread`), observation 3 (:func:`plot_acc_vs_beta`), the test-accuracy curves
 (:func:`plot_curves`) and the explicit IGR-M baseline (:func:`plot_explicit`).
 
-Each takes the tidy frames of igrm.tidy.runs (``epochs``, ``finals``), the output
-``paths`` and the keys of the config's ``train.analysis`` it uses (keyword-only, no
+Each takes the tidy frames of igrm.tidy.runs (``epochs``, ``finals``) and the keys of the config's ``train.analysis`` it uses (keyword-only, no
 defaults; ``eta``: the β-sweeps' effective learning rate, None = the η with the most β
-values; ``dataset``/``model``: None = all). Diverged runs are marked, never averaged.
+values; ``dataset``/``model``: None = all) and returns the Figure (the script saves it).
+Diverged runs are marked, never averaged.
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from ..stats import mean_halfwidth
 from ..validity import epsilon_bound, expansion_parameters
 from ..tidy.runs import SETTING, beta_sweep_etas, close, explicit_groups, select_finals
-from .style import beta_color, figure, legend_below, save
+from .style import beta_color, figure, legend_below
 
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion_mnist": "Fashion-MNIST"}
 MODEL_NAMES = {"resnet18": "ResNet-18", "small_cnn": "small CNN"}
@@ -38,11 +39,7 @@ def setting_label(key) -> str:
     return text
 
 
-def _ci_text(ci: float) -> str:
-    return f"{100 * ci:g}% t-interval of the mean over seeds"
-
-
-def _plot_eta(f: pd.DataFrame, *, eta: float | None, method: str = "sgdm") -> float | None:
+def plot_eta(f: pd.DataFrame, *, eta: float | None, method: str = "sgdm") -> float | None:
     """``eta`` (if given and present), else the η with the most β values (ties: the smallest η)."""
     etas = beta_sweep_etas(f, eta=eta, method=method)
     if not etas:
@@ -87,7 +84,7 @@ def _mark_diverged(ax, x, ndiv, ntot):
                     clip_on=False, ls="none")
 
 
-def _empty(ax, msg="no matching runs"):
+def empty_panel(ax, msg="no matching runs"):
     ax.text(0.5, 0.5, msg, ha="center", va="center", transform=ax.transAxes)
 
 
@@ -101,7 +98,7 @@ def _plot_beta_sweeps(ax, f: pd.DataFrame, *, eta: float | None, value: str, mar
     line, spread windows used)."""
     etas_used, ns, windows = [], [], set()
     for i, (key, g) in enumerate(f[f["method"] == "sgdm"].groupby(SETTING, sort=True)):
-        eta_k = _plot_eta(g, eta=eta)
+        eta_k = plot_eta(g, eta=eta)
         if eta_k is None:
             continue
         g = g[close(g["eta"], eta_k)]
@@ -118,7 +115,7 @@ def _plot_beta_sweeps(ax, f: pd.DataFrame, *, eta: float | None, value: str, mar
 
 
 # =========================================================================== figures
-def plot_acc_vs_beta(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None, ci: float) -> None:
+def plot_acc_vs_beta(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None, ci: float) -> Figure:
     """Observation 3: final test accuracy vs β at a fixed effective lr η (SGD+M),
     one line per (dataset, model), mean ± its ``ci`` t-interval over seeds."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
@@ -126,21 +123,17 @@ def plot_acc_vs_beta(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Seque
     ax = axes[0, 0]
     etas_used, ns, _ = _plot_beta_sweeps(ax, f, eta=eta, value="final_test_acc", marker="o", ci=ci)
     if not etas_used:
-        _empty(ax)
+        empty_panel(ax)
     else:
         legend_below(fig, axes, ncol=1)
     ax.set_xlabel("momentum β")
     ax.set_ylabel("final test accuracy")
     eta_txt = ", ".join(f"{e:g}" for e in sorted(set(etas_used)))
     ax.set_title(f"Obs. 3: test accuracy vs β at fixed η = {eta_txt or '–'}")
-    n_txt = _n_text(pd.concat(ns)) if ns else "n=0"
-    save(fig, paths, caption=(f"Final test accuracy of SGD+M against momentum β at a fixed effective learning rate "
-                              f"η = h/(1−β) = {eta_txt or '–'}; mean ± {_ci_text(ci)} ({n_txt} completed seeds per "
-                              "point). Red crosses: levels with diverged runs (not in the mean). Paper: accuracy "
-                              "rises with β."))
+    return fig
 
 
-def plot_acc_vs_lr(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, dataset: str | None, model: str | None, ci: float) -> None:
+def plot_acc_vs_lr(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: int | None, dataset: str | None, model: str | None, ci: float) -> Figure:
     """Observation 1: plain SGD (β = 0): final test accuracy vs step size h (log x)."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
     f = f[(f["method"] == "sgdm") & (f["beta"] == 0.0)]
@@ -163,14 +156,11 @@ def plot_acc_vs_lr(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequenc
         ax.xaxis.set_minor_formatter(NullFormatter())
         legend_below(fig, axes, ncol=1)
     else:
-        _empty(ax)
+        empty_panel(ax)
     ax.set_xlabel("learning rate h (β = 0)")
     ax.set_ylabel("final test accuracy")
     ax.set_title("Obs. 1: plain SGD, test accuracy vs h")
-    n_txt = _n_text(pd.concat(ns)) if ns else "n=0"
-    save(fig, paths, caption=("Final test accuracy of plain SGD (β = 0) against the learning rate h (log scale); "
-                              f"mean ± {_ci_text(ci)} ({n_txt} completed seeds per point). Red crosses: diverged "
-                              "runs (not in the mean). Paper: accuracy rises with h."))
+    return fig
 
 
 def _settings_panels(f: pd.DataFrame):
@@ -178,7 +168,7 @@ def _settings_panels(f: pd.DataFrame):
     return keys
 
 
-def plot_curves(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None, ci: float) -> None:
+def plot_curves(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None, ci: float) -> Figure:
     """Test accuracy per epoch, one line per β (SGD+M at fixed η), mean over completed
     seeds with its ``ci`` t-interval band; one panel per (dataset, model)."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
@@ -188,13 +178,13 @@ def plot_curves(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, 
     fig, axes = figure(1, len(keys), width=3.8, height=3.2)
     for ax, key in zip(axes[0], keys):
         if key is None:
-            _empty(ax)
+            empty_panel(ax)
             ax.set_title("test accuracy per epoch")
             ax.set_xlabel("epoch")
             ax.set_ylabel("test accuracy")
             continue
         g = f[np.logical_and.reduce([f[k] == v for k, v in zip(SETTING, key)])]
-        eta_k = _plot_eta(g, eta=eta)
+        eta_k = plot_eta(g, eta=eta)
         g = g[close(g["eta"], eta_k)]
         for beta, gb in g.groupby("beta", sort=True):
             done = gb[gb["status"] == "completed"]
@@ -213,12 +203,10 @@ def plot_curves(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, 
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy")
     legend_below(fig, axes, ncol=4)
-    save(fig, paths, caption=("Test accuracy per epoch of SGD+M at a fixed effective learning rate η, one line per "
-                              f"momentum β: mean over completed seeds (n in the legend), band: {_ci_text(ci)}. "
-                              "Diverged runs are counted in the legend and left out of the mean."))
+    return fig
 
 
-def plot_spread(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None, ci: float) -> None:
+def plot_spread(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None, ci: float) -> Figure:
     """Observation 2: detrended spread of test accuracy over the last N epochs vs β (SGD+M,
     fixed η; igrm.tidy.runs.plateau); mean ± std over seeds of the per-run spread."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
@@ -228,74 +216,32 @@ def plot_spread(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, 
     if ns:
         legend_below(fig, axes, ncol=1)
     else:
-        _empty(ax)
+        empty_panel(ax)
     N = ", ".join(str(w) for w in sorted(windows)) or "–"
     ax.set_xlabel("momentum β")
     ax.set_ylabel(f"detrended SD of test accuracy, last {N} epochs")
     ax.set_title("Obs. 2: spread of test accuracy vs β")
-    n_txt = _n_text(pd.concat(ns)) if ns else "n=0"
-    save(fig, paths, caption=(f"Spread of test accuracy across epochs: per run, the SD of the residuals of a straight "
-                              f"line through its test accuracy over the last N = {N} epochs (ddof 2: the trend "
-                              f"removed); mean ± {_ci_text(ci)} of that spread ({n_txt}), "
-                              "SGD+M at a fixed effective learning rate η. Paper: spread falls as β rises."))
+    return fig
 
 
-def plot_explicit(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None,
-                  explicit_against: str, ci: float) -> None:
+def plot_explicit(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None,
+                  explicit_against: str, ci: float) -> Figure:
     """Explicit IGR-M baseline vs GD+M (same β) vs plain GD (β = 0), all at the same η:
     test accuracy curves (left), final accuracy bars (middle), mean ± its ``ci`` t-interval over seeds, and
     the expansion parameter ε = h|λ_max|/(1−β)² of each run at its measured points (right,
     docs/theory.md (T61)) against the real-root bound 1/(1+√β)² ((T51))."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
-    ep = epochs
     groups = explicit_groups(f, eta=eta, explicit_against=explicit_against)
     fig, axes = figure(1, 3, width=3.8, height=3.2)
     ax_c, ax_b, ax_e = axes[0]
-    eps_drawn, bounds = False, set()
-    labels, means, stds, colors, ns_all = [], [], [], [], []
-    styles = {"explicit": "-", "momentum": "--", "plain": ":"}
-    for key, fam, g_ex, g_mom, g_plain in groups:
-        beta = key[5]
-        mom_name = "GD+M" if fam == "gdm" else "SGD+M"
-        plain_name = "GD" if fam == "gdm" else "SGD"
-        for kind, g, name, b in (("plain", g_plain, plain_name, 0.0), ("momentum", g_mom, mom_name, beta),
-                                 ("explicit", g_ex, "explicit IGR-M", beta)):
-            done = g[g["status"] == "completed"]
-            n_div = int((g["status"] == "diverged").sum())
-            label = f"{name} β={b:g}" if kind != "explicit" else f"{name} (β={beta:g})"
-            if kind == "plain" and label in labels:
-                continue
-            col = beta_color(b) if kind != "explicit" else "#9467bd"
-            e = ep[ep["run_id"].isin(done["run_id"])]
-            if len(e):
-                s = e.groupby("epoch")["test_acc"].agg(["mean", "std", "count"])
-                half = np.nan_to_num(mean_halfwidth(s["std"], s["count"], ci))
-                ax_c.plot(s.index, s["mean"], color=col, ls=styles[kind],
-                          label=f"{label} (n={len(done)}" + (f", {n_div} div." if n_div else "") + ")")
-                ax_c.fill_between(s.index, s["mean"] - half, s["mean"] + half, color=col, alpha=0.15, lw=0)
-            eps_drawn |= _plot_epsilon(ax_e, g, ep, col, styles[kind], label)
-            if kind != "plain":
-                bounds.add(beta)
-            v = done["final_test_acc"].to_numpy(dtype=float)
-            labels.append(label)
-            means.append(float(v.mean()) if v.size else math.nan)
-            stds.append(mean_halfwidth(v.std(ddof=1), v.size, ci) if v.size >= 2 else 0.0)
-            colors.append(col)
-            ns_all.append(f"n={v.size}" + (f"\n{n_div} div." if n_div else ""))
-    if labels:
-        x = np.arange(len(labels))
-        ax_b.set_axisbelow(True)   # grid lines behind the bars
-        ax_b.bar(x, np.nan_to_num(means), yerr=stds, color=colors, capsize=3, alpha=0.8)
-        for xi, m, t in zip(x, means, ns_all):
-            ax_b.annotate(t, xy=(xi, 0.02), xycoords=("data", "axes fraction"), ha="center", fontsize=6)
-        # two lines a label, upright: rotated labels' boxes overlapped
-        ax_b.set_xticks(x, [lab.replace(" β", "\nβ").replace(" (β", "\n(β") for lab in labels], fontsize=7)
-        etas = sorted({k[0][4] for k in groups})
-        title_eta = ", ".join(f"{e:g}" for e in etas)
+    bars, eps_drawn, bounds = _explicit_curves(ax_c, ax_e, groups, epochs, ci)
+    if bars:
+        _explicit_bars(ax_b, bars)
+        title_eta = ", ".join(f"{e:g}" for e in sorted({k[0][4] for k in groups}))
         setting = "; ".join(sorted({setting_label(k[0][:4]) for k in groups}))
     else:
-        _empty(ax_c, "no explicit IGR-M runs")
-        _empty(ax_b, "no explicit IGR-M runs")
+        empty_panel(ax_c, "no explicit IGR-M runs")
+        empty_panel(ax_b, "no explicit IGR-M runs")
         title_eta, setting = "–", ""
     ax_c.set_xlabel("epoch")
     ax_c.set_ylabel("test accuracy")
@@ -309,20 +255,61 @@ def plot_explicit(*, epochs: pd.DataFrame, finals: pd.DataFrame, paths: Sequence
                          label=f"1/(1+√β)², β={b:g}")
         ax_e.set_yscale("log")
     else:
-        _empty(ax_e, "sharpness not measured")
+        empty_panel(ax_e, "sharpness not measured")
     ax_e.set_xlabel("epoch (full batch: step)")
     ax_e.set_ylabel("ε = h|λ_max|/(1−β)²")
     ax_e.set_title("expansion parameter along the run")
     legend_below(fig, axes, ncol=3)
-    save(fig, paths, caption=("Explicit IGR-M baseline (plain GD/SGD at η on E + μ‖∇E‖², μ = βη/(2(1−β))) against "
-                              "heavy-ball GD+M/SGD+M with the same β and plain GD/SGD (β = 0), all at the same "
-                              f"effective learning rate η = {title_eta}. Left: test accuracy per epoch, mean over "
-                              f"completed seeds, band: {_ci_text(ci)}. Middle: final test accuracy, mean ± that interval (n under "
-                              "each bar; diverged runs counted, not averaged). Right: ε = h|λ_max|/(1−β)² of "
-                              "every run at its measured points (0 = initialisation; one line per seed; open "
-                              "markers: power iteration not converged, a lower bound) against GD+M's real-root "
-                              "bound 1/(1+√β)²; the explicit baseline's claim is judged only below the declared "
-                              "range (docs/igrm_baseline.md, Range of validity)."))
+    return fig
+
+
+EXPLICIT_STYLES = {"explicit": "-", "momentum": "--", "plain": ":"}
+
+
+def _explicit_curves(ax_c, ax_e, groups, ep: pd.DataFrame, ci: float):
+    """Per group, the plain, heavy-ball and explicit runs: their test-accuracy curves (``ax_c``)
+    and ε along the runs (``ax_e``). Returns (one bar per method: label, mean, half-width,
+    colour, n text), whether any ε was drawn, the βs of the ε bounds)."""
+    eps_drawn, bounds, bars = False, set(), []
+    for key, fam, g_ex, g_mom, g_plain in groups:
+        beta = key[5]
+        mom_name = "GD+M" if fam == "gdm" else "SGD+M"
+        plain_name = "GD" if fam == "gdm" else "SGD"
+        for kind, g, name, b in (("plain", g_plain, plain_name, 0.0), ("momentum", g_mom, mom_name, beta),
+                                 ("explicit", g_ex, "explicit IGR-M", beta)):
+            done = g[g["status"] == "completed"]
+            n_div = int((g["status"] == "diverged").sum())
+            label = f"{name} β={b:g}" if kind != "explicit" else f"{name} (β={beta:g})"
+            if kind == "plain" and label in [bar[0] for bar in bars]:
+                continue
+            col = beta_color(b) if kind != "explicit" else "#9467bd"
+            e = ep[ep["run_id"].isin(done["run_id"])]
+            if len(e):
+                s = e.groupby("epoch")["test_acc"].agg(["mean", "std", "count"])
+                half = np.nan_to_num(mean_halfwidth(s["std"], s["count"], ci))
+                ax_c.plot(s.index, s["mean"], color=col, ls=EXPLICIT_STYLES[kind],
+                          label=f"{label} (n={len(done)}" + (f", {n_div} div." if n_div else "") + ")")
+                ax_c.fill_between(s.index, s["mean"] - half, s["mean"] + half, color=col, alpha=0.15, lw=0)
+            eps_drawn |= _plot_epsilon(ax_e, g, ep, col, EXPLICIT_STYLES[kind], label)
+            if kind != "plain":
+                bounds.add(beta)
+            v = done["final_test_acc"].to_numpy(dtype=float)
+            bars.append((label, float(v.mean()) if v.size else math.nan,
+                         mean_halfwidth(v.std(ddof=1), v.size, ci) if v.size >= 2 else 0.0, col,
+                         f"n={v.size}" + (f"\n{n_div} div." if n_div else "")))
+    return bars, eps_drawn, bounds
+
+
+def _explicit_bars(ax_b, bars) -> None:
+    """Final test accuracy per method: bars with their t-interval, n under each."""
+    labels, means, halfs, colors, ns = zip(*bars)
+    x = np.arange(len(labels))
+    ax_b.set_axisbelow(True)   # grid lines behind the bars
+    ax_b.bar(x, np.nan_to_num(means), yerr=list(halfs), color=list(colors), capsize=3, alpha=0.8)
+    for xi, t in zip(x, ns):
+        ax_b.annotate(t, xy=(xi, 0.02), xycoords=("data", "axes fraction"), ha="center", fontsize=6)
+    # two lines a label, upright: rotated labels' boxes overlapped
+    ax_b.set_xticks(x, [lab.replace(" β", "\nβ").replace(" (β", "\n(β") for lab in labels], fontsize=7)
 
 
 def _plot_epsilon(ax, g: pd.DataFrame, ep: pd.DataFrame, col, ls, label) -> bool:

@@ -4,14 +4,13 @@ docs/igrm_baseline.md, "Inside its range: the tracking study"), from the tidy ta
 
 from __future__ import annotations
 
-from typing import Iterable
-
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from ..stats import mean_halfwidth
 from ..validity import epsilon_bound
-from .style import figure, save
+from .style import figure
 
 
 def _mu_color(f: float) -> str:
@@ -36,8 +35,8 @@ def _band(ax, x, m, hw, color, label, ls="-"):
                         color=color, alpha=0.2, lw=0)
 
 
-def plot_explicit_in_range(*, table: pd.DataFrame, paths: Iterable, max_epsilon: float,
-                           max_penalty_curvature: float, ci: float) -> None:
+def plot_explicit_in_range(*, table: pd.DataFrame, max_epsilon: float,
+                           max_penalty_curvature: float, ci: float) -> Figure:
     """One row of four panels per setting (β, η): parameter distance and test-logit RMS
     distance of each explicit run (μ = f·μ*, f = 0 is plain GD) to GD+M against time
     s = kη (mean over seeds ± 95% t-interval), the expansion parameters ε = η|λ_max|/(1−β)
@@ -91,7 +90,4 @@ def plot_explicit_in_range(*, table: pd.DataFrame, paths: Iterable, max_epsilon:
             ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     if not settings:
         axes[0, 0].text(0.5, 0.5, "no tracking-study runs", ha="center", transform=axes[0, 0].transAxes)
-    save(fig, paths, caption=("Explicit IGR-M baseline inside its range: distance of plain GD at η on "
-                              "E + μ‖∇E‖² (μ = f·μ*, μ* = βη/(2(1−β))) to full-batch GD+M started on its slow "
-                              f"manifold, at matched time s = kη; mean over seeds with {100 * ci:g}% t-intervals "
-                              "(train.analysis.ci); range monitor per seed with the declared thresholds."))
+    return fig

@@ -2,22 +2,21 @@
 the SGD+M β-sweep along the runs and at their ends (docs/cifar.md, "Flatness vs β";
 claims: igrm.claims.sharpness_runs). Top row: λ_max, Hutchinson's tr H and ‖∇E‖² of the
 training loss on the run's measurement set against the epoch, one line per β; bottom
-row: the last point's values against β. Mean ± 95 % t-interval over seeds (t_{0.975, n−1}
-· s/√n; a single seed: no bar). Unconverged λ_max (lower bounds, docs/theory.md (T60)) are
+row: the last point's values against β. Mean ± its ``ci`` t-interval over seeds (a single
+seed: no bar). Unconverged λ_max (lower bounds, docs/theory.md (T60)) are
 drawn hollow."""
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
-
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from ..stats import mean_halfwidth
 from ..tidy.runs import SETTING, close, select_finals
-from .cifar import _empty, _plot_eta, setting_label
-from .style import beta_color, figure, save
+from .cifar import empty_panel, plot_eta, setting_label
+from .style import beta_color, figure
 
 PANELS = (("lambda_max", "λ_max(∇²E)"), ("trace", "tr ∇²E (Hutchinson)"), ("grad_norm_sq", "‖∇E‖²"))
 
@@ -31,20 +30,19 @@ def _mean_ci(v: np.ndarray, level: float) -> tuple[float, float, int]:
     return float(v.mean()), mean_halfwidth(v.std(ddof=1), v.size, level), int(v.size)
 
 
-def plot_sharpness_runs(*, finals: pd.DataFrame, points: pd.DataFrame, paths: Sequence, eta: float | None,
-                        dataset: str | None, model: str | None, ci: float) -> None:
+def plot_sharpness_runs(*, finals: pd.DataFrame, points: pd.DataFrame, eta: float | None,
+                        dataset: str | None, model: str | None, ci: float) -> Figure:
     """The figure of the module docstring, for the setting (dataset, model, width, batch)
     with the most SGD+M runs at its plotted η (``eta``, or the η with the most β values)."""
     f = select_finals(finals=finals, epochs=None, spread_window=None, dataset=dataset, model=model)
     f = f[f["method"] == "sgdm"]
     fig, axes = figure(2, 3, width=3.3, height=2.7)
     groups = sorted(f.groupby(SETTING, sort=True), key=lambda kg: -len(kg[1]))
-    eta_k = _plot_eta(groups[0][1], eta=eta) if groups else None
+    eta_k = plot_eta(groups[0][1], eta=eta) if groups else None
     if eta_k is None:
         for ax in axes.flat:
-            _empty(ax)
-        save(fig, paths, caption="No SGD+M runs with sharpness measurements.")
-        return
+            empty_panel(ax)
+        return fig
     key, g = groups[0]
     g = g[close(g["eta"], eta_k)]
     done = g[g["status"] == "completed"]
@@ -80,11 +78,4 @@ def plot_sharpness_runs(*, finals: pd.DataFrame, points: pd.DataFrame, paths: Se
         axf.set_ylabel(f"final {label}")
     axes[0, 0].legend(loc="best", fontsize=7)
     fig.suptitle(f"Sharpness of SGD+M runs at η = {eta_k:g}, {setting_label(key)}", fontsize=10)
-    n_txt = f"n={min(ns)}–{max(ns)}" if ns and min(ns) != max(ns) else f"n={ns[0] if ns else 0}"
-    save(fig, paths, caption=(
-        f"Sharpness of the training loss of SGD+M at fixed effective learning rate η = {eta_k:g} "
-        f"({setting_label(key)}), on each run's fixed measurement set (train-mode BatchNorm, unaugmented). "
-        "Top: λ_max (Lanczos or power iteration, train.sharpness.algorithm; hollow circles: not converged, "
-        "lower bounds), Hutchinson's trace and ‖∇E‖² against the epoch, one line per β; bottom: the last "
-        f"point's values against β. Mean ± {100 * ci:g}% t-interval over seeds ({n_txt} completed seeds per point). Flow (2)'s mechanism: the final "
-        "values fall with β (claims sharpness_runs/*)."))
+    return fig

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from .config import num
+from .config import FULLBATCH, effective_lr, num, training_runs
 
 R = "results"
 TIDY = f"{R}/tidy"
@@ -114,6 +114,111 @@ def orders_files(config: Mapping[str, Any], family: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------ training
+#: igrm.train keys passed as the config's train section has them (train_job_cfg)
+TRAIN_PASSTHROUGH = (
+    "pad",
+    "fullbatch_chunk",
+    "channels_last",
+    "step_milestones",
+    "step_gamma",
+    "blowup_factor",
+    "penalty_impl",
+    "penalty_eps",
+    "deterministic",
+    "sharpness",
+    "compile",
+)
+
+
+def run_path(config: Mapping[str, Any], dataset: str, method: str, beta: float, eta: float, seed: int,
+             root: str = f"{R}/train") -> str:
+    """A training run's path without suffix: ``<root>/<dataset>/<model>/<method>/beta<β>_eta<η>_seed<s>``
+    (``root``: results/train for the result, results/checkpoints, results/noise)."""
+    return f"{root}/{dataset}/{config['train']['model']}/{method}/beta{num(beta)}_eta{num(eta)}_seed{seed}"
+
+
+def grid_files(config: Mapping[str, Any], grid: str) -> list[str]:
+    """The result files of one training grid ('beta', 'lr', 'explicit'; igrm.pipeline.config.training_runs)."""
+    return [run_path(config, *r) + ".h5" for r in training_runs(config, grid)]
+
+
+def checkpoint_dir(config: Mapping[str, Any], dataset: str, method: str, beta: float, eta: float,
+                   seed: int) -> str:
+    """Where a run's resume checkpoints live: outside the declared outputs (docs/training.md)."""
+    return run_path(config, dataset, method, beta, eta, seed, root=f"{R}/checkpoints")
+
+
+def last_epoch(config: Mapping[str, Any], method: str) -> int:
+    """A run's last epoch: train.explicit.steps for the full-batch methods, else train.epochs."""
+    t = config["train"]
+    return t["explicit"]["steps"] if method in FULLBATCH else t["epochs"]
+
+
+def snapshot_epochs(config: Mapping[str, Any], method: str, beta: float, eta: float, seed: int) -> list[int]:
+    """Epochs whose parameters a training run keeps: the noise points (noise.points, past the
+    end = its last epoch) if the run is one of noise.runs, else none."""
+    key = (method, num(beta), num(eta), int(seed))
+    probed = {(r["method"], num(r["beta"]), num(r["eta"]), int(r["seed"])) for r in config["noise"]["runs"]}
+    if key not in probed:
+        return []
+    last = last_epoch(config, method)
+    return sorted({min(int(p), last) for p in config["noise"]["points"]})
+
+
+def train_job_cfg(config: Mapping[str, Any], dataset: str, method: str, beta: float, eta: float,
+                  seed: int) -> dict:
+    """The igrm.train.train cfg of one run: exactly igrm.train.TRAIN_KEYS (docs/training.md),
+    from the train section and the run's own values; the full-batch methods take their
+    length, augmentation, test subset and checkpoint interval from train.explicit. All but
+    igrm.train.EVAL_ONLY_KEYS form the run's checkpoint fingerprint."""
+    t = config["train"]
+    fullbatch = method in FULLBATCH
+    e = t["explicit"]
+    return {
+        "model": t["model"],
+        "width": t["width"],
+        "method": method,
+        "beta": float(beta),
+        "lr": float(eta),
+        "lr_mode": "effective",
+        "batch_size": t["batch_size"],
+        "epochs": e["steps"] if fullbatch else t["epochs"],
+        "augment": ["none"] if fullbatch else t["augment"],
+        "cutout_size": t["cutout_size"],
+        "train_subset": t["train_subset"],
+        "test_subset": e["test_subset"] if fullbatch else t["test_subset"],
+        "fullbatch_subset": e["fullbatch_subset"] if fullbatch else None,
+        "seed": int(seed),
+        "device": t["device"],
+        "bf16": t["bf16"],
+        "checkpoint_every": max(1, e["steps"] // 10) if fullbatch else t["checkpoint_every"],
+        "weight_decay": t["weight_decay"],
+        "schedule": t["schedule"],
+        "eval_batch_size": t["eval_batch_size"],
+        "snapshot_epochs": snapshot_epochs(config, method, beta, eta, seed),
+        **{k: t[k] for k in TRAIN_PASSTHROUGH},
+    }
+
+
+def job_run(wildcards) -> tuple[str, str, float, float, int]:
+    """(dataset, method, beta, eta, seed) of a training job's wildcards."""
+    w = wildcards
+    return w.dataset, w.method, float(w.beta), float(w.eta), int(w.seed)
+
+
+def analysis_eta(config: Mapping[str, Any]) -> float | None:
+    """The beta grid's one effective learning rate (train.beta_grid), None if it has several:
+    the η the CIFAR figures and claims plot and judge (None: every η with a β sweep)."""
+    g = config["train"]["beta_grid"]
+    etas = {effective_lr(lr, b, g["lr_mode"]) for lr in g["lrs"] for b in g["betas"]}
+    return etas.pop() if len(etas) == 1 else None
+
+
+def explicit_study_data(config: Mapping[str, Any]) -> str:
+    """The prepared dataset of the tracking study (train.explicit_study.dataset, or the first
+    of train.datasets)."""
+    ds = config["train"]["explicit_study"]["dataset"] or config["train"]["datasets"][0]
+    return f"{DATA}/{ds}.h5"
 
 
 # ------------------------------------------------------------------------------ noise

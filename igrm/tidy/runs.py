@@ -9,7 +9,7 @@ and claims share, and the paper's final-accuracy table.
   another window re-computed from ``epochs``;
 - :func:`beta_sweep_etas`, :func:`explicit_groups`: which runs a β-sweep or an explicit
   baseline comparison is made of;
-- :func:`table_final` (+ :data:`TABLE_CAPTION`): results/tables/cifar_final.*.
+- :func:`table_final`: results/tables/cifar_final.* (caption: report/cifar_final.rst).
 
 Diverged runs are kept in the tidy frames (``status == "diverged"``); they have no final
 accuracy, so they are counted, never averaged (docs/cifar.md).
@@ -187,52 +187,13 @@ def tidy_runs(results: Sequence[tuple[Mapping[str, np.ndarray], Mapping[str, Any
     """
     if int(spread_window) < 1:
         raise ValueError(f"spread_window must be >= 1, got {spread_window}")
-    metas, epoch_frames, final_rows, point_frames = [], [], [], []
-    for arrays, attrs in results:
-        metas.append(_run_meta(attrs))
-    # ids must be unique: runs that differ only in keys not in the id get a config hash
-    ids = pd.Series([m["run_id"] for m in metas])
-    dup = ids.duplicated(keep=False)
-    for m, d in zip(metas, dup):
-        if d:
-            m["run_id"] = f"{m['run_id']}_{m['_cfg_hash']}"
-    ids = pd.Series([m["run_id"] for m in metas])
-    if ids.duplicated().any():
-        raise ValueError(f"the same run appears twice: {sorted(set(ids[ids.duplicated()]))}")
-
+    metas = unique_run_ids([_run_meta(attrs) for _, attrs in results])
+    epoch_frames, final_rows, point_frames = [], [], []
     for (arrays, attrs), m in zip(results, metas):
-        status = str(attrs.get("status", "completed"))
-        ident = {k: m[k] for k in ID_COLUMNS}
-        n = len(np.asarray(arrays["test_acc"]))
-        ep = pd.DataFrame({**{k: [v] * n for k, v in ident.items()},
-                           "epoch": np.asarray(arrays.get("epoch", np.arange(1, n + 1)), dtype=np.int64),
-                           **{k: np.asarray(arrays[k], dtype=np.float64) if k in arrays else np.full(n, np.nan)
-                              for k in ("train_loss", "train_acc", "test_loss", "test_acc", "grad_norm_sq",
-                                        "wall_time")},
-                           "status": [status] * n})
-        sharp, pts = _sharpness(arrays)
-        point_frames.append(pd.DataFrame({**{k: [v] * len(pts) for k, v in ident.items()}, **pts.rename(columns={"h": "h_point"}).to_dict("list"),
-                                          "status": [status] * len(pts)}, columns=POINT_COLUMNS))
-        last = pts[pts["epoch"] == n] if status == "completed" else pts.iloc[0:0]
-        fin = {k: math.nan for k in FINAL_SHARPNESS_COLUMNS}
-        fin["final_converged"] = False
-        if len(last):
-            p = last.iloc[-1]
-            fin = {"final_lambda_max": float(p["lambda_max"]), "final_converged": bool(p["converged"]),
-                   "final_residual": float(p["residual"]), "final_trace": float(p["trace"]),
-                   "final_trace_se": float(p["trace_se"]), "final_grad_norm_sq": float(p["grad_norm_sq"]),
-                   "final_epsilon": float(p["epsilon"])}
-        at = pts.set_index("epoch")
-        for k in ("lambda_max", "epsilon"):
-            ep[k] = ep["epoch"].map(at[k]).astype(np.float64) if len(at) else np.nan
+        ep, final, pts = _run_tables(arrays, attrs, m, spread_window)
         epoch_frames.append(ep)
-        s = _summary(arrays["test_acc"], status == "completed", spread_window)
-        tl = np.asarray(arrays.get("train_loss", [np.nan]), dtype=np.float64)
-        wt = np.asarray(arrays.get("wall_time", [np.nan]), dtype=np.float64)
-        final_rows.append({**ident, "epochs_run": n, **s,
-                           "final_train_loss": float(tl[-1]) if tl.size else math.nan,
-                           "status": status, "diverged_step": int(attrs.get("diverged_step", -1)),
-                           "total_wall_time": float(np.nansum(wt)), **sharp, **fin})
+        final_rows.append(final)
+        point_frames.append(pts)
     epochs = (pd.concat(epoch_frames, ignore_index=True)[EPOCH_COLUMNS] if epoch_frames
               else pd.DataFrame(columns=EPOCH_COLUMNS))
     finals = pd.DataFrame(final_rows, columns=FINAL_COLUMNS)
@@ -243,6 +204,63 @@ def tidy_runs(results: Sequence[tuple[Mapping[str, np.ndarray], Mapping[str, Any
     sharpness = (pd.concat(points, ignore_index=True)[POINT_COLUMNS] if points else pd.DataFrame(columns=POINT_COLUMNS))
     sharpness = sharpness.sort_values(order + ["epoch"], kind="stable").reset_index(drop=True)
     return {"epochs": epochs, "finals": finals, "sharpness": sharpness}
+
+
+def unique_run_ids(metas: list[dict]) -> list[dict]:
+    """The runs' metadata with unique ids: runs that differ only in keys not in the id get a
+    config hash; the same run twice is an error."""
+    ids = pd.Series([m["run_id"] for m in metas])
+    dup = ids.duplicated(keep=False)
+    for m, d in zip(metas, dup):
+        if d:
+            m["run_id"] = f"{m['run_id']}_{m['_cfg_hash']}"
+    ids = pd.Series([m["run_id"] for m in metas])
+    if ids.duplicated().any():
+        raise ValueError(f"the same run appears twice: {sorted(set(ids[ids.duplicated()]))}")
+    return metas
+
+
+def _final_sharpness(pts: pd.DataFrame, n: int, status: str) -> dict[str, Any]:
+    """:data:`FINAL_SHARPNESS_COLUMNS` of a run: its point at the last epoch (NaN if none)."""
+    last = pts[pts["epoch"] == n] if status == "completed" else pts.iloc[0:0]
+    fin = {k: math.nan for k in FINAL_SHARPNESS_COLUMNS}
+    fin["final_converged"] = False
+    if len(last):
+        p = last.iloc[-1]
+        fin = {"final_lambda_max": float(p["lambda_max"]), "final_converged": bool(p["converged"]),
+               "final_residual": float(p["residual"]), "final_trace": float(p["trace"]),
+               "final_trace_se": float(p["trace_se"]), "final_grad_norm_sq": float(p["grad_norm_sq"]),
+               "final_epsilon": float(p["epsilon"])}
+    return fin
+
+
+def _run_tables(arrays, attrs, m: dict, spread_window: int) -> tuple[pd.DataFrame, dict, pd.DataFrame]:
+    """One run's epoch rows, final row and sharpness points."""
+    status = str(attrs.get("status", "completed"))
+    ident = {k: m[k] for k in ID_COLUMNS}
+    n = len(np.asarray(arrays["test_acc"]))
+    ep = pd.DataFrame({**{k: [v] * n for k, v in ident.items()},
+                       "epoch": np.asarray(arrays.get("epoch", np.arange(1, n + 1)), dtype=np.int64),
+                       **{k: np.asarray(arrays[k], dtype=np.float64) if k in arrays else np.full(n, np.nan)
+                          for k in ("train_loss", "train_acc", "test_loss", "test_acc", "grad_norm_sq",
+                                    "wall_time")},
+                       "status": [status] * n})
+    sharp, pts = _sharpness(arrays)
+    points = pd.DataFrame({**{k: [v] * len(pts) for k, v in ident.items()},
+                           **pts.rename(columns={"h": "h_point"}).to_dict("list"),
+                           "status": [status] * len(pts)}, columns=POINT_COLUMNS)
+    fin = _final_sharpness(pts, n, status)
+    at = pts.set_index("epoch")
+    for k in ("lambda_max", "epsilon"):
+        ep[k] = ep["epoch"].map(at[k]).astype(np.float64) if len(at) else np.nan
+    s = _summary(arrays["test_acc"], status == "completed", spread_window)
+    tl = np.asarray(arrays.get("train_loss", [np.nan]), dtype=np.float64)
+    wt = np.asarray(arrays.get("wall_time", [np.nan]), dtype=np.float64)
+    final = {**ident, "epochs_run": n, **s,
+             "final_train_loss": float(tl[-1]) if tl.size else math.nan,
+             "status": status, "diverged_step": int(attrs.get("diverged_step", -1)),
+             "total_wall_time": float(np.nansum(wt)), **sharp, **fin}
+    return ep, final, points
 
 
 def concat_finals(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
@@ -334,12 +352,6 @@ def explicit_groups(f: pd.DataFrame, *, eta: float | None, explicit_against: str
 
 
 # =========================================================================== table
-TABLE_CAPTION = ("Final test accuracy per (dataset, model, method, β, h, η): mean and std (ddof 1) over completed "
-                 "seeds (n), diverged runs counted separately (n_diverged); best_acc_mean = mean over seeds of the "
-                 "best epoch's test accuracy; spread = SD of test accuracy about a fitted line over the last N epochs of a run (detrended), "
-                 "mean and std over seeds.")
-
-
 def table_final(*, finals: pd.DataFrame, dataset: str | None, model: str | None) -> pd.DataFrame:
     """The paper's table (:data:`TABLE_COLUMNS`): per (dataset, model, width, method, β, h,
     η, batch size), final accuracy mean/std over completed seeds, diverged runs counted."""

@@ -6,8 +6,8 @@ from igrm.claims.cifar import cifar_claims
 from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.runs import concat_finals
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    finals = concat_finals(pd.read_csv(p) for p in snakemake.input.finals)  # noqa: F821
-    rows = cifar_claims(epochs=pd.read_csv(snakemake.input.beta_epochs), finals=finals,  # noqa: F821
-                        **snakemake.params.cfg)  # noqa: F821
-    write_tidy(snakemake.output[0], rows)  # noqa: F821
+with logged(snakemake):
+    finals = concat_finals(pd.read_csv(p) for p in snakemake.input.finals)
+    rows = cifar_claims(epochs=pd.read_csv(snakemake.input.beta_epochs), finals=finals, eta=snakemake.params.eta,
+                        model=snakemake.params.model, **snakemake.params.analysis)
+    write_tidy(snakemake.output[0], rows)

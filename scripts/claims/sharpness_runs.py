@@ -6,8 +6,10 @@ from igrm.claims.sharpness_runs import sharpness_claims
 from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.runs import concat_finals, concat_points
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    finals = concat_finals(pd.read_csv(p) for p in snakemake.input.finals)  # noqa: F821
-    points = concat_points(pd.read_csv(p) for p in snakemake.input.points)  # noqa: F821
-    rows = sharpness_claims(finals=finals, points=points, **snakemake.params.cfg)  # noqa: F821
-    write_tidy(snakemake.output[0], rows)  # noqa: F821
+with logged(snakemake):
+    p = snakemake.params
+    finals = concat_finals(pd.read_csv(f) for f in snakemake.input.finals)
+    points = concat_points(pd.read_csv(f) for f in snakemake.input.points)
+    rows = sharpness_claims(finals=finals, points=points, eta=p.eta, dataset=p.dataset, model=p.model, ci=p.ci,
+                            min_seeds=p.min_seeds, max_epsilon=p.max_epsilon, ratio_margin=p.ratio_margin)
+    write_tidy(snakemake.output[0], rows)

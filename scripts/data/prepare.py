@@ -6,10 +6,10 @@ from pathlib import Path
 from igrm.data import prepare, spec_for
 from igrm.pipeline.snakejob import logged
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    name = snakemake.wildcards.dataset  # noqa: F821
+with logged(snakemake):
+    name = snakemake.wildcards.dataset
     # params hold only the md5 overrides (rules/data.smk); the rest is recorded as provenance
-    cfg = {**snakemake.config["data"][name], **snakemake.params.cfg}  # noqa: F821
-    manifest = json.loads(Path(snakemake.input.manifest).read_text())  # noqa: F821
-    prepare(spec_for(name, cfg), [f["path"] for f in manifest["files"]],  # noqa: F821
-            snakemake.output.data, cfg)  # noqa: F821
+    cfg = {**snakemake.config["data"][name], **snakemake.params.cfg}
+    manifest = json.loads(Path(snakemake.input.manifest).read_text())
+    prepare(spec_for(name, cfg), [f["path"] for f in manifest["files"]],
+            snakemake.output.data, cfg)

@@ -1,10 +1,13 @@
-"""results/figures/spread.{pdf,png} (rule plot_spread): spread of test accuracy over the last
+"""results/figures/spread.{pdf,png} (rule fig_spread): spread of test accuracy over the last
 epochs vs beta (observation 2)."""
 import pandas as pd
 
 from igrm.figures.cifar import plot_spread
-from igrm.pipeline.snakejob import logged
+from igrm.figures.style import save
+from igrm.pipeline.snakejob import logged, report_caption
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    plot_spread(epochs=pd.read_csv(snakemake.input.epochs), finals=pd.read_csv(snakemake.input.finals),  # noqa: F821
-                paths=[snakemake.output.pdf, snakemake.output.png], **snakemake.params.cfg)  # noqa: F821
+with logged(snakemake):
+    p = snakemake.params
+    fig = plot_spread(epochs=pd.read_csv(snakemake.input.epochs), finals=pd.read_csv(snakemake.input.finals),
+                     spread_window=p.spread_window, eta=p.eta, dataset=p.dataset, model=p.model, ci=p.ci)
+    save(fig, [snakemake.output.pdf, snakemake.output.png], caption=report_caption(snakemake, "spread"))

@@ -7,12 +7,14 @@ import h5py
 from igrm.explicit_study import explicit_study
 from igrm.pipeline.snakejob import logged, now_iso, write_result
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    cfg = dict(snakemake.params.cfg)  # noqa: F821
+with logged(snakemake):
+    cfg = dict(snakemake.params.cfg)
     started, t0 = now_iso(), time.perf_counter()
-    with h5py.File(snakemake.input.data, "r") as f:  # noqa: F821
+    with h5py.File(snakemake.input.data, "r") as f:
         arrays, attrs = explicit_study(train_images=f["train/images"], train_labels=f["train/labels"][()],
-                                       test_images=f["test/images"], test_labels=f["test/labels"][()], **cfg)
-    attrs["dataset_file"] = str(snakemake.input.data)  # noqa: F821
+                                       test_images=f["test/images"], test_labels=f["test/labels"][()],
+                                       threads=snakemake.params.threads, **cfg)
+    attrs["dataset_file"] = str(snakemake.input.data)
     attrs["wall_time_s"] = time.perf_counter() - t0
-    write_result(snakemake.output[0], arrays, attrs, config=cfg, started=started)  # noqa: F821
+    write_result(snakemake.output[0], arrays, attrs, config={**cfg, "threads": snakemake.params.threads},
+                 started=started)

@@ -4,5 +4,5 @@ from igrm.pipeline.io import read_h5
 from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.explicit_study import tidy_explicit_study
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    write_tidy(snakemake.output[0], tidy_explicit_study(*read_h5(snakemake.input.result)))  # noqa: F821
+with logged(snakemake):
+    write_tidy(snakemake.output[0], tidy_explicit_study(*read_h5(snakemake.input.result)))

@@ -4,8 +4,8 @@ from igrm.pipeline.io import read_h5
 from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.runs import tidy_runs
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    tables = tidy_runs([read_h5(p) for p in snakemake.input.runs], **snakemake.params.cfg)  # noqa: F821
-    write_tidy(snakemake.output.epochs, tables["epochs"])  # noqa: F821
-    write_tidy(snakemake.output.finals, tables["finals"])  # noqa: F821
-    write_tidy(snakemake.output.sharpness, tables["sharpness"])  # noqa: F821
+with logged(snakemake):
+    tables = tidy_runs([read_h5(p) for p in snakemake.input.runs], spread_window=snakemake.params.spread_window)
+    write_tidy(snakemake.output.epochs, tables["epochs"])
+    write_tidy(snakemake.output.finals, tables["finals"])
+    write_tidy(snakemake.output.sharpness, tables["sharpness"])
