@@ -20,6 +20,7 @@ from igrm.pipeline.config import (  # noqa: E402
     write_merged,
 )
 from igrm.pipeline.snakejob import importable_in_jobs  # noqa: E402
+from igrm.pipeline import targets  # noqa: E402
 
 importable_in_jobs(workflow.basedir)  # ... and in every job's script (igrm/pipeline/snakejob.py)
 
@@ -330,7 +331,9 @@ def final_outputs():
     out = []
     for kind, names in (("fig", config["figures"]), ("table", config["tables"])):
         for name in names:
-            out += list(getattr(rules, f"{kind}_{name}").input)
+            target = getattr(rules, f"{kind}_{name}")
+            # a figure's one rule makes it (its output); an alias rule names it (its input)
+            out += list(target.output) or list(target.input)
     return out
 
 
@@ -481,119 +484,7 @@ def explicit_study_fig_cfg(wildcards=None):
 
 
 # ---------------------------------------------------------------- gradient noise
-def _noise_run_keys():
-    return {
-        (r["method"], num(r["beta"]), num(r["eta"]), int(r["seed"]))
-        for r in config["noise"]["runs"]
-    }
-
-
 def noise_points(wildcards):
-    """Epochs whose parameters a training run keeps: the noise points, for probed runs."""
-    key = (wildcards.method, wildcards.beta, wildcards.eta, int(wildcards.seed))
-    if key not in _noise_run_keys():
-        return []
-    t = config["train"]
-    last = t["explicit"]["steps"] if wildcards.method in FULLBATCH else t["epochs"]
-    return sorted({min(int(p), last) for p in config["noise"]["points"]})
-
-
-def noise_files(wildcards=None):
-    out = []
-    for d in config["train"]["datasets"]:
-        for r in config["noise"]["runs"]:
-            w = type(
-                "W",
-                (),
-                {
-                    "method": r["method"],
-                    "beta": num(r["beta"]),
-                    "eta": num(r["eta"]),
-                    "seed": str(r["seed"]),
-                },
-            )
-            base = run_path(
-                d, r["method"], r["beta"], r["eta"], r["seed"], root=f"{R}/noise"
-            )
-            out += [f"{base}/epoch{p}.h5" for p in noise_points(w)]
-    return out
-
-
-def noise_cfg(wildcards):
-    """igrm.noise.estimate_noise's keyword arguments for one (run, point): the noise
-    section's estimator keys, train.pad and train.cutout_size (noise.augment augments
-    as training does), and the point's label."""
-    n = config["noise"]
-    keep = (
-        "betas",
-        "ks",
-        "n_blocks",
-        "n_groups",
-        "block_len",
-        "batch_size",
-        "sampler",
-        "seed",
-        "device",
-        "h",
-        "ci_level",
-        "augment",
-        "train_subset",
-        "grad_impl",
-        "vmap_chunk",
-        "eval_control",
-        "trajectory",
-    )
-    return {
-        **{k: n[k] for k in keep},
-        "pad": config["train"]["pad"],
-        "cutout_size": config["train"]["cutout_size"],
-        "point": f"{wildcards.dataset}/{wildcards.method}/beta{wildcards.beta}_eta{wildcards.eta}"
-        f"_seed{wildcards.seed}/epoch{wildcards.epoch}",
-    }
-
-
-def noise_figure_cfg(wildcards=None):
-    """The keyword arguments of igrm.figures.noise's plots (besides the table and paths)."""
-    return {"ci_level": config["noise"]["ci_level"]}
-
-
-def noise_bn_figure_cfg(wildcards=None):
-    """The keyword arguments of igrm.figures.noise.plot_bn_ratio (besides the table and paths)."""
-    return {
-        "ci_level": config["noise"]["ci_level"],
-        "margin": config["noise"]["theory_margin"],
-    }
-
-
-def noise_claims_cfg(wildcards=None):
-    """The keyword arguments of igrm.claims.noise.noise_claims (besides the tables)."""
-    n = config["noise"]
-    return {
-        "theory_margin": n["theory_margin"],
-        "slides_margin": n["slides_margin"],
-        "min_groups": n["min_groups"],
-        "blocks_per_group": n["n_blocks"] // n["n_groups"],
-        "min_coverage": n["calibration"]["min_coverage"],
-    }
-
-
-def noise_calibration_cfg(wildcards=None):
-    """igrm.noise_calibration.simulate_coverage's keyword arguments: the noise jobs' design
-    keys (the coverage is simulated at exactly these) and the calibration keys."""
-    n = config["noise"]
-    design = (
-        "betas",
-        "ks",
-        "n_blocks",
-        "n_groups",
-        "block_len",
-        "batch_size",
-        "sampler",
-    )
-    return {
-        **{k: n[k] for k in design},
-        "train_subset": n["train_subset"],
-        "ci_level": n["ci_level"],
-        "trajectory": n["trajectory"],
-        **{k: v for k, v in n["calibration"].items() if k != "min_coverage"},
-    }
+    """Epochs whose parameters a training run keeps (igrm.pipeline.targets.noise_points)."""
+    w = wildcards
+    return targets.noise_points(config, w.method, w.beta, w.eta, w.seed)
