@@ -18,7 +18,6 @@ the optimiser's own buffer.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from typing import Any, Sequence
@@ -26,7 +25,6 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
 
 from .batches import batch_inputs, minibatch_indices, seed_for
 
