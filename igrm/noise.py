@@ -623,9 +623,7 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
     results), ``augmentation``: train.pad and train.cutout_size (the mini-batches are
     augmented as training does), and ``point``, the label of the parameter point in tables.
     ``model_state``: see :func:`load_model`; ``data``: igrm.data.load_prepared's dict, or
-    (x, y) tensors. ``h`` None: the run's h (model_state's spec).
-
-    Arrays (S = samplers, leading axis; docs/noise.md §6 has the table): samplers, betas, ks;
+    (x, y) tensors. ``h`` None: the run's h (model_state's spec). Arrays (S = samplers, leading axis; docs/noise.md §6 has the table): samplers, betas, ks;
     ratio, igrm_over_igr, igrm_vs_theory with _lo, _hi, _lo_simul, _hi_simul (S×β×k);
     theory_iid, theory_epoch (β×k), theory, igrm_theory, igrm_a, igrm_b, ratio_z, igrm_z
     (S×β×k); ratio_p_joint, igrm_p_joint, simul_level (S); the group estimates group_* (S×G…);
