@@ -58,8 +58,9 @@ def section(config: Mapping[str, Any], path: str, **per_job: tuple[str, Callable
 #: that igrm.noise.estimate_noise takes exactly the rest).
 NOISE_NOT_PER_POINT = ("runs", "points", "threads", "calibration", "min_groups", "theory_margin",
                        "slides_margin")
-#: keys of config section ``noise`` that make the design the coverage simulation reproduces
-#: (igrm.noise_calibration.simulate_coverage takes exactly these)
+#: keys of config section ``noise`` that the coverage simulation reads: the design of the noise
+#: jobs it reproduces and its own population (calibration; igrm.noise_calibration.simulate_coverage
+#: takes exactly these). A change of calibration.min_coverage (the claims' threshold) reruns it too.
 NOISE_COVERAGE_DESIGN = ("betas", "ks", "n_blocks", "n_groups", "block_len", "batch_size", "sampler",
                          "train_subset", "ci_level", "trajectory", "calibration")
 
