@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import time
@@ -31,7 +30,9 @@ import numpy as np
 import torch
 
 from igrm import noise as N
+from igrm.batches import batch_inputs, device_tensors
 from igrm.pipeline.config import schema_defaults
+from igrm.pipeline.targets import NOISE_NOT_PER_POINT
 from igrm.models import build_model, n_params
 
 # the grid of docs/performance.md "Gradient-noise estimates" (k up to 200: longer than the
@@ -41,12 +42,12 @@ KS = [5, 20, 200]
 
 
 def noise_args(**over):
-    """estimate_noise's keyword arguments: the schema's defaults (config section noise,
-    train.pad, train.cutout_size) with ``over`` on top."""
+    """estimate_noise's keyword arguments: the schema's defaults (config section noise less
+    its keys for other jobs, augmentation = train.pad, train.cutout_size) with ``over`` on top
+    (h: 1, as the model here is a fresh one, without a run's h)."""
     d, t = schema_defaults("noise"), schema_defaults("train")
-    keys = ("betas", "ks", "n_blocks", "n_groups", "block_len", "batch_size", "sampler", "seed", "device",
-            "h", "ci_level", "ci_method", "n_boot", "augment", "train_subset", "grad_impl", "vmap_chunk")
-    return {**{k: d[k] for k in keys}, "pad": t["pad"], "cutout_size": t["cutout_size"], "point": "", **over}
+    return {**{k: v for k, v in d.items() if k not in NOISE_NOT_PER_POINT}, "h": 1.0,
+            "augmentation": {"pad": t["pad"], "cutout_size": t["cutout_size"]}, "point": "", **over}
 
 
 def synthetic(n, seed=0, classes=10):
@@ -65,22 +66,24 @@ def sync(device):
 def bench_grad_impls(model, data, b, n, device, chunk=8):
     from torch.func import functional_call, grad, replace_all_batch_norm_modules_, vmap
 
-    t = N._as_tensors(data, device)
+    t = device_tensors(data, device)
+    stream = dict(batch_size=b, sampler="iid", device=device, phase=0, augment=["none"], aug_generator=None,
+                  pad=4, cutout_size=16, vmap_chunk=chunk, batchnorm="train")
     out = {}
     for impl in ("loop", "vmap"):
         gen = torch.Generator().manual_seed(0)
-        list(N.minibatch_grad_stream(model, t, b, chunk, "iid", gen, device, impl=impl, vmap_chunk=chunk))  # warm
+        list(N.minibatch_grad_stream(model, t, n=chunk, generator=gen, impl=impl, **stream))  # warm
         sync(device)
         t0 = time.perf_counter()
         gen = torch.Generator().manual_seed(0)
-        for _ in N.minibatch_grad_stream(model, t, b, n, "iid", gen, device, impl=impl, vmap_chunk=chunk):
+        for _ in N.minibatch_grad_stream(model, t, n=n, generator=gen, impl=impl, **stream):
             pass
         sync(device)
         out[impl] = (time.perf_counter() - t0) / n
     # one fused batch of n·b examples (its gradient: one vector, BN over the big batch)
     gen = torch.Generator().manual_seed(0)
     idx = torch.randint(0, len(t["y"]), (n * b,), generator=gen).to(device)
-    x, y = N._batch_inputs(t, idx, ["none"], None, 4, 16)
+    x, y = batch_inputs(t, idx, ["none"], None, pad=4, cutout_size=16)
     params = [p for p in model.parameters()]
     torch.autograd.grad(torch.nn.functional.cross_entropy(model(x[:b]), y[:b]), params)
     sync(device)

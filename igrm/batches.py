@@ -5,7 +5,7 @@ the gradient-noise estimator (igrm.noise), so both augment exactly alike."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -166,3 +166,60 @@ def augment_batch(x_u8: Tensor, augment: Sequence[str], gen: torch.Generator, me
     if "cutout" in augs:
         x = batch_cutout(x, cutout_size, gen)
     return x
+
+
+# ------------------------------------------------------------------ mini-batches of a fixed population
+# Shared by the gradient-noise estimator (igrm.noise) and its trajectory variant
+# (igrm.noise_trajectory): which examples form each mini-batch, and the batch as the model sees it.
+def minibatch_indices(n_examples: int, batch_size: int, n: int, sampler: str,
+                      generator: torch.Generator | None, phase: int = 0) -> Iterator[Tensor]:
+    """Index tensors (CPU, int64) of ``n`` mini-batches (docs/noise.md §5).
+    iid: b indices uniform with replacement, batches independent (Cov = Σ_1/b).
+    epoch: the batches of fresh random permutations, ⌊N/b⌋ per epoch (the remainder dropped,
+    as training does), starting at batch ``phase`` of the first permutation (the earlier
+    batches are skipped, no gradient is computed for them)."""
+    if sampler == "iid":
+        for _ in range(n):
+            yield torch.randint(0, n_examples, (batch_size,), generator=generator)
+        return
+    if sampler != "epoch":
+        raise ValueError(f"sampler must be one of ('iid', 'epoch'), got {sampler!r}")
+    M = n_examples // batch_size
+    if M < 1:
+        raise ValueError(f"batch_size {batch_size} > N = {n_examples}")
+    pos, done = int(phase) % M, 0
+    while done < n:
+        perm = torch.randperm(n_examples, generator=generator)
+        while pos < M and done < n:
+            yield perm[pos * batch_size:(pos + 1) * batch_size]
+            pos += 1
+            done += 1
+        pos = 0
+
+
+def device_tensors(data, device) -> dict[str, Any]:
+    """A population on ``device``: (x, y) float tensors used as they are (``u8`` False), or
+    the dataset layer's dict (uint8 images, normalised per batch by :func:`batch_inputs`).
+    Already converted (``on_device``): returned unchanged."""
+    if isinstance(data, dict) and data.get("on_device"):
+        return data
+    if isinstance(data, (tuple, list)):
+        x, y = data
+        return {"on_device": True, "x": torch.as_tensor(x).to(device),
+                "y": torch.as_tensor(y).to(device), "u8": False}
+    d = unpack_data(data)
+    return {"on_device": True, "x": to_device_uint8(d["train/images"], device).contiguous(),
+            "y": torch.from_numpy(d["train/labels"]).to(device), "u8": True,
+            "mean": torch.tensor(d["mean"], dtype=torch.float32, device=device),
+            "std": torch.tensor(d["std"], dtype=torch.float32, device=device),
+            "num_classes": d["num_classes"]}
+
+
+def batch_inputs(t: Mapping[str, Any], idx: Tensor, augment: Sequence[str], aug_gen: torch.Generator | None,
+                 *, pad: int, cutout_size: int) -> tuple[Tensor, Tensor]:
+    """(x, y) of the examples ``idx`` of a :func:`device_tensors` population: uint8 images
+    augmented and normalised as training does (:func:`augment_batch`), float ones as they are."""
+    x = t["x"][idx]
+    if t["u8"]:
+        x = augment_batch(x, augment, aug_gen, t["mean"], t["std"], pad=pad, cutout_size=cutout_size).contiguous()
+    return x, t["y"][idx]

@@ -10,12 +10,15 @@ Streaming estimator:
     NoiseAccumulator                                    §4 (one pass, batch means over groups)
     summarise(groups, *, ...)                           §4.3 (Fieller intervals, joint tests),
                                                         §8.2 (the BatchNorm split, epoch sampler)
-Mini-batch gradients:
-    minibatch_indices, minibatch_grad_stream            §5
+Mini-batch gradients (the batches themselves: igrm.batches.minibatch_indices, batch_inputs):
+    minibatch_grad_stream                               §5
 Model at the point:
     model_state_from_run(arrays, attrs, prefix), load_model
-One parameter point (the noise_point rule; keyword arguments = config section ``noise``):
+One parameter point (the noise_point rule; keyword arguments = the per-point keys of config
+section ``noise``, ``augmentation`` and ``point``), in named steps:
     estimate_noise(model_state, data, *, betas, ks, ...) -> (arrays, attrs)   §6
+        population, load_model, sampler_runs, sampler_groups, summarise, stack_samplers,
+        trajectory_arrays (igrm.noise_trajectory, §10)
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .batches import augment_batch
+from .batches import batch_inputs, device_tensors, minibatch_indices, resolve_device, seed_for
 from .noise_theory import (SAMPLERS, epoch_covariance_factor, history_weights, igrm_coefficients,
                            mixed_moment_matrix, ratio_epoch, ratio_iid)
+from .noise_trajectory import run_trajectories
 from .stats import bonferroni_level, fieller, signflip_max_t
 
 log = logging.getLogger(__name__)
@@ -363,63 +367,10 @@ def _mixed_arrays(groups, out, *, th_iid, th_epoch, level, simul, seed) -> None:
 
 
 # =========================================================================== mini-batch gradients
-def minibatch_indices(n_examples: int, batch_size: int, n: int, sampler: str = "iid",
-                      generator: torch.Generator | None = None, phase: int = 0) -> Iterator[Tensor]:
-    """Index tensors (CPU, int64) of ``n`` mini-batches (docs/noise.md §5).
-    iid: b indices uniform with replacement, batches independent (Cov = Σ_1/b).
-    epoch: the batches of fresh random permutations, ⌊N/b⌋ per epoch (the remainder dropped,
-    as training does), starting at batch ``phase`` of the first permutation (the earlier
-    batches are skipped, no gradient is computed for them)."""
-    if sampler == "iid":
-        for _ in range(n):
-            yield torch.randint(0, n_examples, (batch_size,), generator=generator)
-        return
-    if sampler != "epoch":
-        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-    M = n_examples // batch_size
-    if M < 1:
-        raise ValueError(f"batch_size {batch_size} > N = {n_examples}")
-    pos, done = int(phase) % M, 0
-    while done < n:
-        perm = torch.randperm(n_examples, generator=generator)
-        while pos < M and done < n:
-            yield perm[pos * batch_size:(pos + 1) * batch_size]
-            pos += 1
-            done += 1
-        pos = 0
-
-
-def _as_tensors(data, device) -> dict[str, Any]:
-    """(x, y) float tensors, or the dataset layer's dict (uint8 images, normalised per batch)."""
-    if isinstance(data, dict) and data.get("_noise_tensors"):
-        return data
-    if isinstance(data, (tuple, list)):
-        x, y = data
-        return {"_noise_tensors": True, "x": torch.as_tensor(x).to(device),
-                "y": torch.as_tensor(y).to(device), "u8": False}
-    from .batches import to_device_uint8, unpack_data
-
-    d = unpack_data(data)
-    return {"_noise_tensors": True, "x": to_device_uint8(d["train/images"], device).contiguous(),
-            "y": torch.from_numpy(d["train/labels"]).to(device), "u8": True,
-            "mean": torch.tensor(d["mean"], dtype=torch.float32, device=device),
-            "std": torch.tensor(d["std"], dtype=torch.float32, device=device),
-            "num_classes": d["num_classes"]}
-
-
-def _batch_inputs(t, idx, augment, aug_gen, pad, cutout_size):
-    x = t["x"][idx]
-    if t["u8"]:
-        x = augment_batch(x, augment, aug_gen, t["mean"], t["std"], pad=pad, cutout_size=cutout_size).contiguous()
-    return x, t["y"][idx]
-
-
-def minibatch_grad_stream(model: nn.Module, data, batch_size: int, n: int, sampler: str = "iid",
-                          generator: torch.Generator | None = None, device="cpu", *, phase: int = 0,
-                          augment: Sequence[str] = ("none",), aug_generator: torch.Generator | None = None,
-                          pad: int = 4, cutout_size: int = 16, impl: str = "loop",
-                          vmap_chunk: int = 8, loss_fn=F.cross_entropy,
-                          batchnorm: str = "train") -> Iterator[Tensor]:
+def minibatch_grad_stream(model: nn.Module, data, *, batch_size: int, n: int, sampler: str,
+                          generator: torch.Generator | None, device, phase: int, augment: Sequence[str],
+                          aug_generator: torch.Generator | None, pad: int, cutout_size: int, impl: str,
+                          vmap_chunk: int, batchnorm: str, loss_fn=F.cross_entropy) -> Iterator[Tensor]:
     """Yield ``n`` flattened mini-batch gradients ∇_θ mean-loss(batch) at the model's
     current parameters, as training computes them (docs/noise.md §5): train mode, so
     BatchNorm normalises with the batch's own statistics; the gradient is that of the
@@ -427,13 +378,14 @@ def minibatch_grad_stream(model: nn.Module, data, batch_size: int, n: int, sampl
     BN running statistics are left unchanged (saved and restored); the model's mode is
     restored. ``impl``: 'loop' (one forward/backward per batch) or 'vmap' (torch.func over
     ``vmap_chunk`` stacked mini-batches, BN with batch statistics on a copy of the model).
-    ``data``: (x, y) tensors (x ready for the model) or the dataset layer's dict.
+    ``data``: (x, y) tensors (x ready for the model) or the dataset layer's dict
+    (igrm.batches.device_tensors); ``augment``, ``pad``, ``cutout_size`` as training's.
     ``batchnorm="eval"`` (the control of docs/noise.md §8.3): BatchNorm with its running
     statistics, so every batch gradient is the mean of per-example gradients."""
     if batchnorm not in ("train", "eval"):
         raise ValueError(f"batchnorm must be 'train' or 'eval', got {batchnorm!r}")
     device = torch.device(device)
-    t = _as_tensors(data, device)
+    t = device_tensors(data, device)
     N = len(t["y"])
     idx_iter = minibatch_indices(N, batch_size, n, sampler, generator, phase)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -444,13 +396,14 @@ def minibatch_grad_stream(model: nn.Module, data, batch_size: int, n: int, sampl
     try:
         if impl == "loop":
             for idx in idx_iter:
-                x, y = _batch_inputs(t, idx.to(device), augment, aug_generator, pad, cutout_size)
+                x, y = batch_inputs(t, idx.to(device), augment, aug_generator, pad=pad, cutout_size=cutout_size)
                 loss = loss_fn(model(x), y)
                 grads = torch.autograd.grad(loss, params)
                 yield torch.cat([g.reshape(-1) for g in grads])
         elif impl == "vmap":
-            yield from _vmap_stream(model, t, idx_iter, device, augment, aug_generator, pad, cutout_size,
-                                    vmap_chunk, loss_fn, batchnorm)
+            batches = (batch_inputs(t, idx.to(device), augment, aug_generator, pad=pad, cutout_size=cutout_size)
+                       for idx in idx_iter)
+            yield from _vmap_stream(model, batches, vmap_chunk, loss_fn, batchnorm)
         else:
             raise ValueError(f"impl must be 'loop' or 'vmap', got {impl!r}")
     finally:
@@ -461,7 +414,8 @@ def minibatch_grad_stream(model: nn.Module, data, batch_size: int, n: int, sampl
         model.train(was_training)
 
 
-def _vmap_stream(model, t, idx_iter, device, augment, aug_gen, pad, cutout_size, chunk, loss_fn, batchnorm):
+def _vmap_stream(model, batches, chunk, loss_fn, batchnorm):
+    """The gradients of the (x, y) ``batches``, ``chunk`` at a time through torch.func.vmap."""
     from torch.func import functional_call, grad, replace_all_batch_norm_modules_, vmap
 
     mc = copy.deepcopy(model)
@@ -487,15 +441,15 @@ def _vmap_stream(model, t, idx_iter, device, augment, aug_gen, pad, cutout_size,
         pending.clear()
         return flat
 
-    for idx in idx_iter:
-        pending.append(_batch_inputs(t, idx.to(device), augment, aug_gen, pad, cutout_size))
+    for xy in batches:
+        pending.append(xy)
         if len(pending) == chunk:
             yield from flush()
     if pending:
         yield from flush()
 
 
-# =========================================================================== one parameter point
+# =========================================================================== the model at a point
 def _infer_spec(state_dict: Mapping[str, Tensor]) -> dict[str, Any]:
     four = [v for k, v in state_dict.items() if k.endswith("weight") and v.ndim == 4]
     lin = [v for k, v in state_dict.items() if k.endswith("weight") and v.ndim == 2]
@@ -506,54 +460,56 @@ def _infer_spec(state_dict: Mapping[str, Tensor]) -> dict[str, Any]:
 def model_state_from_run(arrays: Mapping[str, Any], attrs: Mapping[str, Any],
                          prefix: str = "final_state/") -> dict[str, Any]:
     """model_state from a training run's result: ``final_state/*`` arrays (default) or a
-    snapshot, ``prefix="snapshots/epoch0005/"``; the model spec from attrs['config']."""
-    cfg = attrs.get("config", {})
+    snapshot, ``prefix="snapshots/epoch0005/"``; the model and width from attrs['config']
+    (the run's train config), h from attrs['h']."""
+    cfg = attrs["config"]
     if isinstance(cfg, str):
         cfg = json.loads(cfg)
     sd = {k[len(prefix):]: torch.as_tensor(np.asarray(v)) for k, v in arrays.items() if k.startswith(prefix)}
     if not sd:
         have = sorted({k.rsplit("/", 1)[0] for k in arrays if "/" in k})
         raise KeyError(f"no parameters under {prefix!r} in the run's result; it has {have}")
-    spec = {"model": cfg.get("model", "resnet18"), "width": float(cfg.get("width", 1.0)), **_infer_spec(sd)}
-    if "h" in attrs:
-        spec["h"] = float(attrs["h"])
+    spec = {"model": cfg["model"], "width": float(cfg["width"]), "h": float(attrs["h"]), **_infer_spec(sd)}
     return {"spec": spec, "state_dict": sd}
+
+
+def _spec_and_state(model_state) -> tuple[dict[str, Any], Any]:
+    """(spec, state_dict or None) of the forms :func:`load_model` accepts."""
+    if isinstance(model_state, (tuple, list)):
+        return dict(model_state[0]), model_state[1]
+    if isinstance(model_state, Mapping) and "state_dict" in model_state:
+        return dict(model_state["spec"]), model_state["state_dict"]
+    if isinstance(model_state, Mapping) and isinstance(model_state.get("model"), Mapping):
+        ck = model_state["cfg"]     # a training checkpoint: its train config names the model
+        return {"model": ck["model"], "width": ck["width"]}, model_state["model"]
+    raise ValueError("model_state must be (spec, state_dict), {'spec', 'state_dict'} or a checkpoint; "
+                     "a fresh init is (spec, None)")
 
 
 def load_model(model_state, *, seed: int, num_classes: int, in_channels: int,
                device) -> tuple[nn.Module, dict[str, Any]]:
     """Build the model of ``model_state``: (spec, state_dict), {'spec', 'state_dict'} or a
-    checkpoint dict ({'model': state_dict, 'cfg': ...}). A state_dict of None is a fresh
-    init of spec's model, seeded by ``seed``: ``({"model": "small_cnn", "width": 0.25}, None)``."""
+    checkpoint dict ({'model': state_dict, 'cfg': ...}); spec names 'model' and 'width'. A
+    state_dict of None is a fresh init of spec's model, seeded by ``seed``:
+    ``({"model": "small_cnn", "width": 0.25}, None)``."""
     from .models import build_model
-    from .batches import seed_for
 
-    if isinstance(model_state, (tuple, list)):
-        spec, sd = dict(model_state[0]), model_state[1]
-    elif isinstance(model_state, Mapping) and "state_dict" in model_state:
-        spec, sd = dict(model_state.get("spec", {})), model_state["state_dict"]
-    elif isinstance(model_state, Mapping) and isinstance(model_state.get("model"), Mapping):
-        ck = model_state.get("cfg") or {}
-        spec, sd = {"model": ck.get("model", "resnet18"), "width": ck.get("width", 1.0)}, model_state["model"]
-    else:
-        raise ValueError("model_state must be (spec, state_dict), {'spec', 'state_dict'} or a checkpoint; "
-                         "a fresh init is (spec, None)")
+    spec, sd = _spec_and_state(model_state)
     if sd is not None:
         sd = {k: torch.as_tensor(np.asarray(v)) if not isinstance(v, Tensor) else v for k, v in sd.items()}
         inferred = _infer_spec(sd)
         spec.setdefault("num_classes", inferred["num_classes"])
         spec.setdefault("in_channels", inferred["in_channels"])
-    name = spec.get("model", spec.get("name"))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed_for(int(seed), "noise-init"))
-        model = build_model(name, int(spec.get("num_classes") or num_classes),
-                            int(spec.get("in_channels") or in_channels), float(spec.get("width", 1.0)))
+        model = build_model(spec["model"], int(spec.get("num_classes") or num_classes),
+                            int(spec.get("in_channels") or in_channels), float(spec["width"]))
     if sd is not None:
         model.load_state_dict(sd)
-    spec.update(model=name)
     return model.to(device), spec
 
 
+# =========================================================================== one parameter point
 def check_design(*, betas, ks, sampler, n_blocks, n_groups, block_len) -> list[str]:
     """The samplers to run; a bad value is a ValueError that names its key (config ``noise``).
     Every group must hold ≥ 2 windows of every k (docs/noise.md §4.2)."""
@@ -574,20 +530,100 @@ def check_design(*, betas, ks, sampler, n_blocks, n_groups, block_len) -> list[s
     return samplers
 
 
+def population(data, device, *, train_subset: int | None, seed: int) -> dict[str, Any]:
+    """The examples the mini-batches are drawn from, on ``device`` (igrm.batches.device_tensors):
+    with a prepared dataset, ``train_subset`` of its training images drawn by the noise
+    seed's own stream (None: all); (x, y) tensors are used whole."""
+    t = device_tensors(data, device)
+    if t["u8"] and train_subset is not None:
+        g_sub = torch.Generator().manual_seed(seed_for(seed, "noise-subset"))
+        keep = torch.randperm(len(t["y"]), generator=g_sub)[: int(train_subset)].to(device)
+        t = {**t, "x": t["x"][keep], "y": t["y"][keep]}
+    return t
+
+
+def sampler_runs(samplers: Sequence[str], eval_control: bool) -> list[tuple[str, str, str]]:
+    """(label, sampler, BatchNorm mode) of each estimate at the point. The control
+    (docs/noise.md §8.3): the epoch sampler again, BatchNorm in eval mode, on the same
+    batches (same generators); its arrays are the sampler entry "epoch_bneval"."""
+    return [(s, s, "train") for s in samplers] + ([("epoch_bneval", "epoch", "eval")] if eval_control else [])
+
+
+def sampler_groups(model, t, *, label: str, sampler: str, batchnorm: str, betas, ks, block_len: int,
+                   n_blocks: int, n_groups: int, batch_size: int, seed: int, device, augment, augmentation,
+                   grad_impl: str, vmap_chunk: int) -> list[dict[str, Any]]:
+    """The group estimates of one sampler at the point: ``n_blocks`` blocks of ``block_len``
+    mini-batch gradients through :class:`NoiseAccumulator`, closed into ``n_groups`` groups
+    (docs/noise.md §4). Epoch sampler: each block starts at a random phase of its epoch."""
+    gen = torch.Generator().manual_seed(seed_for(seed, f"noise-{sampler}"))
+    aug = torch.Generator(device=device).manual_seed(seed_for(seed, f"noise-aug-{sampler}"))
+    N, b = len(t["y"]), batch_size
+    acc = NoiseAccumulator(betas, ks, block_len, epoch=(N, b) if sampler == "epoch" else None, device=device)
+    per_group = n_blocks // n_groups
+    t0 = time.perf_counter()
+    for blk in range(n_blocks):
+        phase = int(torch.randint(0, N // b, (1,), generator=gen)) if sampler == "epoch" else 0
+        acc.add_block(minibatch_grad_stream(
+            model, t, batch_size=b, n=block_len, sampler=sampler, generator=gen, device=device, phase=phase,
+            augment=augment, aug_generator=aug, pad=int(augmentation["pad"]),
+            cutout_size=int(augmentation["cutout_size"]), impl=grad_impl, vmap_chunk=int(vmap_chunk),
+            batchnorm=batchnorm), phase)
+        if (blk + 1) % per_group == 0:
+            acc.end_group()
+            log.info("noise %s: group %d/%d done (%d gradients, %.0f s)", label, len(acc.groups), n_groups,
+                     acc.n_grad, time.perf_counter() - t0)
+    return acc.groups
+
+
+def stack_samplers(labels: Sequence[str], summaries: Sequence[Mapping[str, Any]], *, betas, ks,
+                   h: float) -> dict[str, np.ndarray]:
+    """The arrays of the point's result: every summary key stacked over the samplers (leading
+    axis S; the theory tables, one per grid, once) and E[IGRM_s], E[IGR_s] at step h."""
+    arrays: dict[str, np.ndarray] = {"samplers": np.array(list(labels)), "betas": np.array(betas),
+                                     "ks": np.array(ks, dtype=np.int64)}
+    for k in summaries[0]:
+        if k in ("theory_iid", "theory_epoch"):
+            arrays[k] = np.asarray(summaries[-1][k])
+        else:
+            arrays[k] = np.stack([np.asarray(s[k]) for s in summaries])
+    arrays["e_igrm"] = h / 4 * arrays["igrm_over_igr"] * arrays["msq"][:, None, None]
+    arrays["e_igr"] = h / 4 * arrays["msq"]
+    return arrays
+
+
+def trajectory_arrays(model, t, trajectory: Mapping[str, Any], *, h: float, batch_size: int, seed: int, device,
+                      ci_level: float, augment, augmentation) -> dict[str, np.ndarray]:
+    """Variance reduction along actual SGD+M runs from the point (docs/noise.md §10;
+    igrm.noise_trajectory), summarised as the fixed-point estimates are (sampler iid), under
+    the prefix ``trajectory/``."""
+    betas, ks = [float(b) for b in trajectory["betas"]], sorted(int(k) for k in trajectory["ks"])
+    groups, drift = run_trajectories(model, t, **trajectory, h=h, batch_size=batch_size, seed=seed,
+                                     device=device, augment=augment, pad=int(augmentation["pad"]),
+                                     cutout_size=int(augmentation["cutout_size"]))
+    out = summarise(groups, betas=betas, ks=ks, sampler="iid", n_examples=None, batch_size=None,
+                    ci_level=ci_level, seed=seed)
+    out.update(drift)
+    out["e_igrm"] = h / 4 * out["igrm_over_igr"] * out["msq"]
+    out["e_igr"] = h / 4 * out["msq"]
+    out.update(betas=np.asarray(trajectory["betas"], float), ks=np.asarray(sorted(trajectory["ks"]), np.int64))
+    log.info("noise trajectory: %d gradients, %.0f s", int(out["n_grad_evals"]), float(out["wall_time_s"]))
+    return {f"trajectory/{k}": np.asarray(v) for k, v in out.items()}
+
+
 def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[int], n_blocks: int,
-                   n_groups: int, block_len: int | None, batch_size: int, sampler: str, seed: int,
-                   device: str, h: float | None, ci_level: float,
-                   augment: Sequence[str] | str, pad: int, cutout_size: int, train_subset: int | None,
-                   grad_impl: str, vmap_chunk: int, eval_control: bool,
-                   trajectory: Mapping[str, Any], point: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+                   n_groups: int, block_len: int | None, batch_size: int, sampler: str, augment: Sequence[str],
+                   train_subset: int | None, seed: int, h: float | None, ci_level: float, grad_impl: str,
+                   vmap_chunk: int, trajectory: Mapping[str, Any], eval_control: bool, device: str,
+                   augmentation: Mapping[str, int], point: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Monte-Carlo noise estimates at one parameter point (docs/noise.md §4, §6).
 
-    Keyword arguments: the keys of config section ``noise`` (schemas/config.schema.yaml,
-    where their defaults and meaning are), plus ``pad`` and ``cutout_size`` (train.pad,
-    train.cutout_size) and ``point``, the label of the parameter point in tables. ``model_state``: see
-    :func:`load_model`; ``data``: igrm.data.load_prepared's dict, or (x, y) tensors.
-
-    Arrays (S = samplers, leading axis; docs/noise.md §6 has the table): samplers, betas, ks;
+    Keyword arguments: the keys of config section ``noise`` that set one point's estimate
+    (schemas/config.schema.yaml, where their defaults and meaning are; the section's other
+    keys, igrm.pipeline.targets.NOISE_NOT_PER_POINT, choose the points or judge the
+    results), ``augmentation``: train.pad and train.cutout_size (the mini-batches are
+    augmented as training does), and ``point``, the label of the parameter point in tables.
+    ``model_state``: see :func:`load_model`; ``data``: igrm.data.load_prepared's dict, or
+    (x, y) tensors. ``h`` None: the run's h (model_state's spec). Arrays (S = samplers, leading axis; docs/noise.md §6 has the table): samplers, betas, ks;
     ratio, igrm_over_igr, igrm_vs_theory with _lo, _hi, _lo_simul, _hi_simul (S×β×k);
     theory_iid, theory_epoch (β×k), theory, igrm_theory, igrm_a, igrm_b, ratio_z, igrm_z
     (S×β×k); ratio_p_joint, igrm_p_joint, simul_level (S); the group estimates group_* (S×G…);
@@ -597,87 +633,39 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
     group_trace_add, group_trace_nonadd (S×G), group_cov_hist_mix. ``eval_control``: also the
     epoch sampler with BatchNorm in eval mode on the same batches, sampler entry
     ``epoch_bneval`` (the control, §8.3; costs n_blocks × block_len more gradients)."""
-    from .batches import resolve_device, seed_for
-
-    betas = [float(b) for b in betas]
-    ks = sorted(int(k) for k in ks)
-    augment = [augment] if isinstance(augment, str) else list(augment)
-    n_blocks, n_groups, seed, batch_size = int(n_blocks), int(n_groups), int(seed), int(batch_size)
+    betas, ks, augment = [float(b) for b in betas], sorted(int(k) for k in ks), list(augment)
+    n_blocks, n_groups, seed, b = int(n_blocks), int(n_groups), int(seed), int(batch_size)
     samplers = check_design(betas=betas, ks=ks, sampler=sampler, n_blocks=n_blocks, n_groups=n_groups,
                             block_len=block_len)
     if grad_impl not in ("loop", "vmap"):
         raise ValueError(f"noise key 'grad_impl' must be loop or vmap, got {grad_impl!r}")
-    called = {"betas": betas, "ks": ks, "n_blocks": n_blocks, "n_groups": n_groups, "block_len": block_len,
-              "batch_size": batch_size, "sampler": sampler, "seed": seed, "device": device, "h": h,
-              "ci_level": ci_level, "augment": augment, "pad": pad,
-              "cutout_size": cutout_size, "train_subset": train_subset, "grad_impl": grad_impl,
-              "vmap_chunk": vmap_chunk, "eval_control": bool(eval_control), "trajectory": dict(trajectory),
-              "point": point}
     device = resolve_device(device)
-    t = _as_tensors(data, device)
-    if t.get("u8") and train_subset is not None:
-        g_sub = torch.Generator().manual_seed(seed_for(seed, "noise-subset"))
-        keep = torch.randperm(len(t["y"]), generator=g_sub)[: int(train_subset)].to(device)
-        t = {**t, "x": t["x"][keep], "y": t["y"][keep]}
+    t = population(data, device, train_subset=train_subset, seed=seed)
     N = len(t["y"])
-    b = batch_size
-    in_ch = int(t["x"].shape[1])
     num_classes = int(t.get("num_classes") or int(t["y"].max()) + 1)
-    model, spec = load_model(model_state, seed=seed, num_classes=num_classes, in_channels=in_ch, device=device)
-    h = h if h is not None else spec.get("h", 1.0)
+    model, spec = load_model(model_state, seed=seed, num_classes=num_classes, in_channels=int(t["x"].shape[1]),
+                             device=device)
+    if h is None and "h" not in spec:
+        raise ValueError("noise key 'h' is null (the probed run's h), but the model state has no h: set noise.h")
+    h = float(h if h is not None else spec["h"])
     L = int(block_len or (max(ks) + 1))
-    per_group = n_blocks // n_groups
-    res: dict[str, list] = {}
     t0 = time.perf_counter()
-    # the control (docs/noise.md §8.3): the epoch sampler again, BatchNorm in eval mode, on the
-    # same batches (same generators); its arrays are the sampler entry "epoch_bneval"
-    runs = [(s, s, "train") for s in samplers] + ([("epoch_bneval", "epoch", "eval")] if eval_control else [])
+    runs = sampler_runs(samplers, eval_control)
+    summaries = []
     for label, s, bn in runs:
-        gen = torch.Generator().manual_seed(seed_for(seed, f"noise-{s}"))
-        aug = torch.Generator(device=device).manual_seed(seed_for(seed, f"noise-aug-{s}"))
-        acc = NoiseAccumulator(betas, ks, L, epoch=(N, b) if s == "epoch" else None, device=device)
-        M = N // b
-        for blk in range(n_blocks):
-            phase = int(torch.randint(0, M, (1,), generator=gen)) if s == "epoch" else 0
-            acc.add_block(minibatch_grad_stream(model, t, b, L, s, gen, device, phase=phase,
-                                                augment=augment, aug_generator=aug, pad=int(pad),
-                                                cutout_size=int(cutout_size), impl=grad_impl,
-                                                vmap_chunk=int(vmap_chunk), batchnorm=bn), phase)
-            if (blk + 1) % per_group == 0:
-                acc.end_group()
-                log.info("noise %s: group %d/%d done (%d gradients, %.0f s)", label, len(acc.groups), n_groups,
-                         acc.n_grad, time.perf_counter() - t0)
-        out = summarise(acc.groups, betas=betas, ks=ks, sampler=s, n_examples=N, batch_size=b,
-                        ci_level=float(ci_level), seed=seed)
-        for k, v in out.items():
-            res.setdefault(k, []).append(v)
-        log.info("noise %s: %d gradient evaluations", label, int(out["n_grad_evals"]))
-    arrays: dict[str, np.ndarray] = {"samplers": np.array([r[0] for r in runs]), "betas": np.array(betas),
-                                     "ks": np.array(ks, dtype=np.int64)}
-    for k, v in res.items():
-        if k in ("theory_iid", "theory_epoch"):
-            arrays[k] = np.asarray(v[-1])
-        else:
-            arrays[k] = np.stack([np.asarray(x) for x in v])
-    arrays["e_igrm"] = h / 4 * arrays["igrm_over_igr"] * arrays["msq"][:, None, None]
-    arrays["e_igr"] = h / 4 * arrays["msq"]
+        groups = sampler_groups(model, t, label=label, sampler=s, batchnorm=bn, betas=betas, ks=ks, block_len=L,
+                                n_blocks=n_blocks, n_groups=n_groups, batch_size=b, seed=seed, device=device,
+                                augment=augment, augmentation=augmentation, grad_impl=grad_impl,
+                                vmap_chunk=vmap_chunk)
+        summaries.append(summarise(groups, betas=betas, ks=ks, sampler=s, n_examples=N, batch_size=b,
+                                   ci_level=float(ci_level), seed=seed))
+        log.info("noise %s: %d gradient evaluations", label, int(summaries[-1]["n_grad_evals"]))
+    arrays = stack_samplers([r[0] for r in runs], summaries, betas=betas, ks=ks, h=h)
     if trajectory["betas"]:
-        # variance reduction along actual SGD+M runs from this point (docs/noise.md §10)
-        from .noise_trajectory import estimate_trajectory
-
-        tr_out = estimate_trajectory(model, t, **trajectory, h=float(h), batch_size=b, seed=seed, device=device,
-                                     ci_level=float(ci_level), augment=augment, pad=int(pad),
-                                     cutout_size=int(cutout_size))
-        tr_out["e_igrm"] = h / 4 * tr_out["igrm_over_igr"] * tr_out["msq"]
-        tr_out["e_igr"] = h / 4 * tr_out["msq"]
-        tr_out.update(betas=np.asarray(trajectory["betas"], float), ks=np.asarray(sorted(trajectory["ks"]), np.int64))
-        arrays.update({f"trajectory/{k}": np.asarray(v) for k, v in tr_out.items()})
-        log.info("noise trajectory: %d gradients, %.0f s", int(tr_out["n_grad_evals"]), float(tr_out["wall_time_s"]))
-    wall = time.perf_counter() - t0
-    attrs = {"point": point, "h": float(h), "n_examples": N, "batch_size": b,
-             "batches_per_epoch": N // b, "block_len": L, "n_blocks": n_blocks,
-             "n_groups": n_groups, "ci_level": float(ci_level),
-             "model": spec.get("model"), "width": float(spec.get("width", 1.0)),
-             "grad_impl": grad_impl, "augment": augment, "device": str(device),
-             "wall_time_noise_s": wall, "seed": seed, "config": called}
+        arrays.update(trajectory_arrays(model, t, trajectory, h=h, batch_size=b, seed=seed, device=device,
+                                        ci_level=float(ci_level), augment=augment, augmentation=augmentation))
+    attrs = {"point": point, "h": h, "n_examples": N, "batch_size": b, "batches_per_epoch": N // b,
+             "block_len": L, "n_blocks": n_blocks, "n_groups": n_groups, "ci_level": float(ci_level),
+             "model": spec["model"], "width": float(spec["width"]), "grad_impl": grad_impl, "augment": augment,
+             "device": str(device), "wall_time_noise_s": time.perf_counter() - t0, "seed": seed}
     return arrays, attrs

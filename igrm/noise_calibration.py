@@ -5,7 +5,8 @@ exact answers are known, with the same betas, ks, n_blocks, n_groups, block_len,
 batch_size, population size and ci_level as the pipeline's noise jobs.
 
     population(*, train_subset, dim, tail_sigma, mean_to_noise, batch_size, seed)      §4.4
-    simulate_coverage(*, betas, ks, n_blocks, ..., calibration keys) -> (arrays, attrs)
+    simulate_coverage(*, betas, ks, n_blocks, ..., calibration) -> (arrays, attrs)
+        sampler_coverage, trajectory_coverage (one sampler, the trajectory design)
 
 The population is deliberately harder than a smooth Gaussian: per-example gradients
 m + s_i z_i with z_i ~ N(0, diag(1/j)) (an effective dimension (Σ1/j)²/Σ1/j² ≈ 10 at
@@ -20,12 +21,13 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from .noise import NoiseAccumulator, check_design, summarise
 from .noise_theory import igrm_ratio_theory, ratio_epoch, ratio_iid
+from .noise_trajectory import TrajectoryAccumulator
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +89,19 @@ def _covers(m, name, truth, suffix=""):
     return np.isnan(lo) | ((lo <= truth) & (truth <= hi))
 
 
+COVERAGE_KEYS = ("cover_ratio", "cover_igrm", "cover_igrm_theory", "simul_ratio", "simul_igrm",
+                 "reject_ratio", "reject_igrm", "bias_ratio", "cover_bn", "simul_bn", "cover_share")
+
+
 def simulate_coverage(*, betas: Sequence[float], ks: Sequence[int], n_blocks: int, n_groups: int,
                       block_len: int | None, batch_size: int, sampler: str, train_subset: int | None,
-                      ci_level: float, replicates: int, dim: int, tail_sigma: float, mean_to_noise: float,
-                      seed: int, trajectory: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Coverage of every interval of igrm.noise.summarise over ``replicates`` independent
-    simulated noise jobs (docs/noise.md §4.4). Keyword arguments: the noise section's
-    estimator keys and its ``calibration`` keys (schemas/config.schema.yaml).
+                      ci_level: float, trajectory: Mapping[str, Any],
+                      calibration: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Coverage of every interval of igrm.noise.summarise over ``calibration['replicates']``
+    independent simulated noise jobs (docs/noise.md §4.4). Keyword arguments: the keys of
+    config section ``noise`` that make the design of the noise jobs (the coverage is simulated
+    at exactly these) and its ``calibration`` subsection (the population: replicates, dim,
+    tail_sigma, mean_to_noise, seed; its min_coverage is the claims' threshold).
 
     Arrays (S = samplers): cover_ratio, cover_igrm, cover_igrm_theory (S×β×k; per-cell
     coverage of the ci_level intervals of R, ρ and ρ/ρ_exact), simul_ratio, simul_igrm
@@ -109,73 +117,83 @@ def simulate_coverage(*, betas: Sequence[float], ks: Sequence[int], n_blocks: in
     samplers = check_design(betas=betas, ks=ks, sampler=sampler, n_blocks=int(n_blocks), n_groups=int(n_groups),
                             block_len=block_len)
     L = int(block_len or (max(ks) + 1))
-    R, b, N = int(replicates), int(batch_size), int(train_subset)
-    per_group = int(n_blocks) // int(n_groups)
-    alpha = 1 - float(ci_level)
-    G1 = population(train_subset=N, dim=dim, tail_sigma=tail_sigma, mean_to_noise=mean_to_noise,
-                    batch_size=b, seed=seed)
-    keys = ("cover_ratio", "cover_igrm", "cover_igrm_theory", "simul_ratio", "simul_igrm",
-            "reject_ratio", "reject_igrm", "bias_ratio", "cover_bn", "simul_bn", "cover_share")
-    out: dict[str, list] = {k: [] for k in keys}
+    R, b, N, seed = int(calibration["replicates"]), int(batch_size), int(train_subset), calibration["seed"]
+    G1 = population(train_subset=N, dim=calibration["dim"], tail_sigma=calibration["tail_sigma"],
+                    mean_to_noise=calibration["mean_to_noise"], batch_size=b, seed=seed)
     t0 = time.perf_counter()
-    for si, s in enumerate(samplers):
-        rng = np.random.default_rng([seed, si])
-        tau, mu = _exact(G1, b, s)
-        th = (ratio_iid(np.array(betas)[:, None], np.array(ks)[None]) if s == "iid" else
-              np.array([[ratio_epoch(be, k, N, b) for k in ks] for be in betas]))
-        rho = np.array([[igrm_ratio_theory(be, k, mu, tau, s, N, b) for k in ks] for be in betas])
-        acc = NoiseAccumulator(betas, ks, L, epoch=(N, b) if s == "epoch" else None, replicates=R)
-        for blk in range(int(n_blocks)):
-            phases, grads = _batches(G1, b, L, s, rng, R)
-            acc.add_block(grads, phases)
-            if (blk + 1) % per_group == 0:
-                acc.end_group()
-        cov = _replicate_coverage(acc, th, rho, betas=betas, ks=ks, sampler=s, N=N, b=b, R=R, ci_level=ci_level,
-                                  seed=seed, alpha=alpha)
-        for k in keys:
-            out[k].append(cov[k])
-        log.info("coverage %s: %d replicates, mean per-cell coverage %.3f (%.0f s)", s, R,
-                 float(np.mean(out["cover_ratio"][-1])), time.perf_counter() - t0)
-    arrays = {k: np.asarray(v) for k, v in out.items()}
+    per_sampler = [sampler_coverage(G1, s, si, betas=betas, ks=ks, block_len=L, n_blocks=int(n_blocks),
+                                    n_groups=int(n_groups), batch_size=b, replicates=R, ci_level=ci_level,
+                                    seed=seed, t0=t0) for si, s in enumerate(samplers)]
+    arrays = {k: np.asarray([c[k] for c in per_sampler]) for k in COVERAGE_KEYS}
     if trajectory["betas"]:
-        # the trajectory estimator (docs/noise.md §10) at its own design, at a fixed point (no drift)
-        from .noise_trajectory import TrajectoryAccumulator
-
-        tb, tk = [float(x) for x in trajectory["betas"]], sorted(int(k) for k in trajectory["ks"])
-        runs, tg = int(trajectory["runs"]), int(trajectory["groups"])
-        rng = np.random.default_rng([seed, 7])
-        tau, mu = _exact(G1, b, "iid")
-        acc = TrajectoryAccumulator(tb, tk, replicates=R)
-        for _ in range(tg):
-            for _ in range(runs // tg):
-                for bi in range(len(tb)):
-                    idx = rng.integers(0, N, size=(R, tk[-1] + 1, b))
-                    acc.push_run(bi, (G1[idx[:, t]].mean(1) for t in range(tk[-1] + 1)))
-            acc.end_group()
-        th = ratio_iid(np.array(tb)[:, None], np.array(tk)[None])
-        rho = np.array([[igrm_ratio_theory(be, k, mu, tau, "iid") for k in tk] for be in tb])
-        cov = _replicate_coverage(acc, th, rho, betas=tb, ks=tk, sampler="iid", N=N, b=b, R=R, ci_level=ci_level,
-                                  seed=seed, alpha=alpha)
-        arrays.update({f"trajectory/{k}": np.asarray(v) for k, v in cov.items()})
-        arrays.update({"trajectory/betas": np.array(tb), "trajectory/ks": np.array(tk, dtype=np.int64)})
-        log.info("coverage trajectory: mean per-cell coverage %.3f (%.0f s)", float(np.mean(cov["cover_ratio"])),
-                 time.perf_counter() - t0)
+        arrays.update(trajectory_coverage(G1, trajectory, batch_size=b, replicates=R, ci_level=ci_level,
+                                          seed=seed, t0=t0))
     arrays.update(samplers=np.array(samplers), betas=np.array(betas), ks=np.array(ks, dtype=np.int64),
                   replicates=np.int64(R))
     attrs = {"n_blocks": int(n_blocks), "n_groups": int(n_groups), "block_len": L, "batch_size": b,
-             "train_subset": N, "ci_level": float(ci_level), "replicates": R, "dim": int(dim),
-             "tail_sigma": float(tail_sigma), "mean_to_noise": float(mean_to_noise),
+             "train_subset": N, "ci_level": float(ci_level), "replicates": R, "dim": int(calibration["dim"]),
+             "tail_sigma": float(calibration["tail_sigma"]), "mean_to_noise": float(calibration["mean_to_noise"]),
              "trajectory": dict(trajectory), "wall_time_s": time.perf_counter() - t0}
     return arrays, attrs
+
+
+def sampler_coverage(G1: np.ndarray, sampler: str, index: int, *, betas, ks, block_len: int, n_blocks: int,
+                     n_groups: int, batch_size: int, replicates: int, ci_level: float, seed: int,
+                     t0: float) -> dict[str, np.ndarray]:
+    """The coverage of one sampler's intervals: ``replicates`` noise jobs side by side on the
+    population ``G1``, drawn by the stream [seed, index] (index: the sampler's place)."""
+    s, b, N, R = sampler, batch_size, len(G1), replicates
+    rng = np.random.default_rng([seed, index])
+    tau, mu = _exact(G1, b, s)
+    th = (ratio_iid(np.array(betas)[:, None], np.array(ks)[None]) if s == "iid" else
+          np.array([[ratio_epoch(be, k, N, b) for k in ks] for be in betas]))
+    rho = np.array([[igrm_ratio_theory(be, k, mu, tau, s, N, b) for k in ks] for be in betas])
+    acc = NoiseAccumulator(betas, ks, block_len, epoch=(N, b) if s == "epoch" else None, replicates=R)
+    per_group = n_blocks // n_groups
+    for blk in range(n_blocks):
+        phases, grads = _batches(G1, b, block_len, s, rng, R)
+        acc.add_block(grads, phases)
+        if (blk + 1) % per_group == 0:
+            acc.end_group()
+    cov = _replicate_coverage(acc, th, rho, betas=betas, ks=ks, sampler=s, N=N, b=b, R=R, ci_level=ci_level,
+                              seed=seed, alpha=1 - float(ci_level))
+    log.info("coverage %s: %d replicates, mean per-cell coverage %.3f (%.0f s)", s, R,
+             float(np.mean(cov["cover_ratio"])), time.perf_counter() - t0)
+    return cov
+
+
+def trajectory_coverage(G1: np.ndarray, trajectory: Mapping[str, Any], *, batch_size: int, replicates: int,
+                        ci_level: float, seed: int, t0: float) -> dict[str, np.ndarray]:
+    """The trajectory estimator (docs/noise.md §10) at its own design, at a fixed point (no
+    drift): its coverage arrays under the prefix ``trajectory/``."""
+    tb, tk = [float(x) for x in trajectory["betas"]], sorted(int(k) for k in trajectory["ks"])
+    runs, tg = int(trajectory["runs"]), int(trajectory["groups"])
+    b, N, R = batch_size, len(G1), replicates
+    rng = np.random.default_rng([seed, 7])
+    tau, mu = _exact(G1, b, "iid")
+    acc = TrajectoryAccumulator(tb, tk, replicates=R)
+    for _ in range(tg):
+        for _ in range(runs // tg):
+            for bi in range(len(tb)):
+                idx = rng.integers(0, N, size=(R, tk[-1] + 1, b))
+                acc.push_run(bi, (G1[idx[:, t]].mean(1) for t in range(tk[-1] + 1)))
+        acc.end_group()
+    th = ratio_iid(np.array(tb)[:, None], np.array(tk)[None])
+    rho = np.array([[igrm_ratio_theory(be, k, mu, tau, "iid") for k in tk] for be in tb])
+    cov = _replicate_coverage(acc, th, rho, betas=tb, ks=tk, sampler="iid", N=N, b=b, R=R, ci_level=ci_level,
+                              seed=seed, alpha=1 - float(ci_level))
+    log.info("coverage trajectory: mean per-cell coverage %.3f (%.0f s)", float(np.mean(cov["cover_ratio"])),
+             time.perf_counter() - t0)
+    out = {f"trajectory/{k}": np.asarray(v) for k, v in cov.items()}
+    out.update({"trajectory/betas": np.array(tb), "trajectory/ks": np.array(tk, dtype=np.int64)})
+    return out
 
 
 def _replicate_coverage(acc, th, rho, *, betas, ks, sampler, N, b, R, ci_level, seed, alpha) -> dict[str, np.ndarray]:
     """Per-replicate summarise of a replicated accumulator and the coverage of its intervals
     (means over the R replicates; docs/noise.md §4.4)."""
     s = sampler
-    keys = ("cover_ratio", "cover_igrm", "cover_igrm_theory", "simul_ratio", "simul_igrm",
-            "reject_ratio", "reject_igrm", "bias_ratio", "cover_bn", "simul_bn", "cover_share")
-    cov = {k: [] for k in keys}
+    cov = {k: [] for k in COVERAGE_KEYS}
     for r in range(R):
         groups = [{k: (v[r] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == R and k != "n_windows"
                        else v) for k, v in g.items()} for g in acc.groups]
@@ -195,4 +213,4 @@ def _replicate_coverage(acc, th, rho, *, betas, ks, sampler, N, b, R, ci_level, 
         cov["cover_bn"].append(_covers(m, "ratio_bn", 1.0) if bn_ok else np.full(th.shape, np.nan))
         cov["simul_bn"].append(np.all(_covers(m, "ratio_bn", 1.0, "_simul")) if bn_ok else np.nan)
         cov["cover_share"].append(_covers(m, "additive_share", 1.0) if bn_ok else np.nan)
-    return {k: np.mean(np.asarray(cov[k], dtype=float), axis=0) for k in keys}
+    return {k: np.mean(np.asarray(cov[k], dtype=float), axis=0) for k in COVERAGE_KEYS}

@@ -6,18 +6,18 @@ recorded at each k of the grid; its covariance over runs is compared with the fi
 theory R_iid(β, k)·tr Σ_b(θ_0) (T34), and the parameter drift over the window is stated.
 
     TrajectoryAccumulator(betas, ks)              streaming group estimates (§10.1)
-    trajectory_windows(model, data, *, beta, ...) the gradients of one run (§10.2)
-    estimate_trajectory(model, data, *, ...)      arrays under the prefix ``trajectory/`` (§10.3)
+    trajectory_windows(model, t, *, beta, ...)    the gradients of one run (§10.2)
+    run_trajectories(model, t, *, ...)            the group estimates and the drift (§10.3)
 
 The group estimates are those of igrm.noise.NoiseAccumulator (trace, mean_sq, msq,
 cov_hist, igrm, n_windows, …), so igrm.noise.summarise turns them into the same ratios,
-Fieller intervals and joint tests; only here tr Σ_b and ‖m‖² come from the first gradient of
-every run (all at θ_0) and every x_k is the optimiser's own buffer.
+Fieller intervals and joint tests (igrm.noise imports this module, not the reverse); only
+here tr Σ_b and ‖m‖² come from the first gradient of every run (all at θ_0) and every x_k is
+the optimiser's own buffer.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from typing import Any, Sequence
@@ -25,9 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
 
-from .noise import _as_tensors, _batch_inputs, minibatch_indices, summarise
+from .batches import batch_inputs, minibatch_indices, seed_for
 
 
 class TrajectoryAccumulator:
@@ -124,7 +123,7 @@ def trajectory_windows(model, t, *, beta: float, h: float, batch_size: int, n_st
     grads, v = [], None
     try:
         for idx in minibatch_indices(len(t["y"]), batch_size, n_steps, "iid", generator):
-            x, y = _batch_inputs(t, idx.to(device), augment, aug_generator, pad, cutout_size)
+            x, y = batch_inputs(t, idx.to(device), augment, aug_generator, pad=pad, cutout_size=cutout_size)
             gs = torch.autograd.grad(loss_fn(model(x), y), params)
             flat = torch.cat([g.reshape(-1) for g in gs])
             grads.append(flat.detach().to("cpu", torch.float64))
@@ -147,20 +146,19 @@ def trajectory_windows(model, t, *, beta: float, h: float, batch_size: int, n_st
     return grads, drift
 
 
-def estimate_trajectory(model, data, *, betas: Sequence[float], ks: Sequence[int], runs: int, groups: int,
-                        h: float, batch_size: int, seed: int, device, ci_level: float, augment, pad: int,
-                        cutout_size: int) -> dict[str, np.ndarray]:
-    """Trajectory estimates at the model's parameters θ_0 (docs/noise.md §10.3): ``runs``
-    independent SGD+M runs of k_max + 1 steps per β, in ``groups`` groups; igrm.noise.summarise
-    of the groups (sampler iid: the theory is R_iid (T34) and (T37)), plus drift per β: the mean
-    ‖θ_end − θ_0‖ over runs, relative to ‖θ_0‖ (drift_rel), and h. Keys without the prefix."""
-    from .batches import seed_for
-
+def run_trajectories(model, t, *, betas: Sequence[float], ks: Sequence[int], runs: int, groups: int,
+                     h: float, batch_size: int, seed: int, device, augment, pad: int,
+                     cutout_size: int) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Trajectories from the model's parameters θ_0 (docs/noise.md §10.3): ``runs``
+    independent SGD+M runs of k_max + 1 steps per β, in ``groups`` groups, on the population
+    ``t`` (igrm.batches.device_tensors). Returns the group estimates (igrm.noise.summarise
+    makes the ratios; sampler iid: the theory is R_iid (T34) and (T37)) and the drift per β:
+    the mean ‖θ_end − θ_0‖ over runs, relative to ‖θ_0‖ (drift_rel), with h, runs and the
+    wall time."""
     betas = [float(b) for b in betas]
     ks = sorted(int(k) for k in ks)
     if runs % groups or runs // groups < 2:
         raise ValueError(f"noise.trajectory: runs ({runs}) must be a multiple of groups ({groups}) with >= 2 per group")
-    t = data
     gen = torch.Generator().manual_seed(seed_for(seed, "noise-trajectory"))
     aug = torch.Generator(device=device).manual_seed(seed_for(seed, "noise-trajectory-aug"))
     acc = TrajectoryAccumulator(betas, ks)
@@ -177,8 +175,5 @@ def estimate_trajectory(model, data, *, betas: Sequence[float], ks: Sequence[int
                 acc.push_run(bi, grads)
                 drift[bi] += math.sqrt(d2) / runs
         acc.end_group()
-    out = summarise(acc.groups, betas=betas, ks=ks, sampler="iid", n_examples=None, batch_size=None,
-                    ci_level=ci_level, seed=seed)
-    out.update(drift=drift, drift_rel=drift / theta0, h=np.float64(h), runs=np.int64(runs),
-               wall_time_s=np.float64(time.perf_counter() - t0))
-    return out
+    return acc.groups, {"drift": drift, "drift_rel": drift / theta0, "h": np.float64(h), "runs": np.int64(runs),
+                        "wall_time_s": np.float64(time.perf_counter() - t0)}

@@ -21,7 +21,7 @@ rule noise_point:
     resources:
         gpu=config["train"]["gpus_per_job"],
     params:
-        cfg=noise_cfg,
+        cfg=lambda w: targets.noise_point_params(config, w),
     script:
         "../scripts/noise_point.py"
 
@@ -39,7 +39,7 @@ rule noise_calibration:
     conda:
         "../envs/train.yaml"
     params:
-        cfg=noise_calibration_cfg,
+        cfg=targets.noise_coverage_params(config),
     script:
         "../scripts/sim/noise_calibration.py"
 
@@ -47,7 +47,7 @@ rule noise_calibration:
 rule tidy_noise:
     """Tidy tables: one row per (point, sampler, beta, k) of the variance ratio and of the regulariser ratio."""
     input:
-        points=noise_files,
+        points=targets.noise_files(config),
         calibration=rules.noise_calibration.output[0],
         code=code_inputs("tidy/noise.py"),
     output:
@@ -63,7 +63,7 @@ rule tidy_noise:
         "../scripts/tidy/noise.py"
 
 
-rule plot_noise_variance:
+rule fig_noise_variance:
     """Figure: Monte-Carlo tr Cov((1-beta) grad G_k) / tr Cov(g) vs beta (Obs-1)."""
     input:
         ratios=rules.tidy_noise.output.ratios,
@@ -80,21 +80,12 @@ rule plot_noise_variance:
     localrule: True
     conda:
         "../envs/science.yaml"
-    params:
-        cfg=noise_figure_cfg,
     script:
         "../scripts/fig/noise_variance.py"
 
 
-rule fig_noise_variance:
-    """Figure: tr Cov of the normalised historical gradient / tr Cov of a mini-batch gradient vs beta (Obs-1)."""
-    input:
-        rules.plot_noise_variance.output,
-    localrule: True
-
-
-rule plot_noise_regularisation:
-    """Figure: E[IGRM_s] / E[IGR_s] vs beta, measured and exact theory (Obs-2)."""
+rule fig_noise_regularisation:
+    """Figure: E[IGRM_s] / E[IGR_s] vs beta, measured and exact theory, with the slides' 1/(1-beta) (Obs-2)."""
     input:
         regularisation=rules.tidy_noise.output.regularisation,
         code=code_inputs("fig/noise_regularisation.py"),
@@ -110,21 +101,12 @@ rule plot_noise_regularisation:
     localrule: True
     conda:
         "../envs/science.yaml"
-    params:
-        cfg=noise_figure_cfg,
     script:
         "../scripts/fig/noise_regularisation.py"
 
 
-rule fig_noise_regularisation:
-    """Figure: E[IGRM_s] / E[IGR_s] vs beta, measured and exact theory, with the slides' 1/(1-beta) (Obs-2)."""
-    input:
-        rules.plot_noise_regularisation.output,
-    localrule: True
-
-
-rule plot_noise_bn:
-    """Figure: the without-replacement variance ratio under BatchNorm against the exact and the corrected theory."""
+rule fig_noise_bn:
+    """Figure: measured/theory - 1 of the variance ratio under BatchNorm, exact vs corrected theory (docs/noise.md section 8)."""
     input:
         ratios=rules.tidy_noise.output.ratios,
         code=code_inputs("fig/noise_bn.py"),
@@ -141,16 +123,9 @@ rule plot_noise_bn:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=noise_bn_figure_cfg,
+        margin=lookup(dpath="noise/theory_margin", within=config),
     script:
         "../scripts/fig/noise_bn.py"
-
-
-rule fig_noise_bn:
-    """Figure: measured/theory - 1 of the variance ratio under BatchNorm, exact vs corrected theory (docs/noise.md section 8)."""
-    input:
-        rules.plot_noise_bn.output,
-    localrule: True
 
 
 rule claims_noise:
@@ -168,6 +143,11 @@ rule claims_noise:
     conda:
         "../envs/science.yaml"
     params:
-        cfg=noise_claims_cfg,
+        theory_margin=lookup(dpath="noise/theory_margin", within=config),
+        slides_margin=lookup(dpath="noise/slides_margin", within=config),
+        min_groups=lookup(dpath="noise/min_groups", within=config),
+        n_blocks=lookup(dpath="noise/n_blocks", within=config),
+        n_groups=lookup(dpath="noise/n_groups", within=config),
+        min_coverage=lookup(dpath="noise/calibration/min_coverage", within=config),
     script:
         "../scripts/claims/noise.py"

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from igrm import noise as N
 from igrm import noise_theory as NT
+from igrm.batches import device_tensors
 
 
 # --------------------------------------------------------------------------- helpers
@@ -239,11 +240,10 @@ def test_interval_coverage_at_the_config_defaults():
     from igrm.pipeline.config import schema_defaults
     from igrm.noise_calibration import simulate_coverage
 
+    from igrm.pipeline.targets import NOISE_COVERAGE_DESIGN
+
     n = schema_defaults("noise")
-    design = {k: n[k] for k in ("betas", "ks", "n_blocks", "n_groups", "block_len", "batch_size", "sampler",
-                                "train_subset", "ci_level")}
-    cal = {k: v for k, v in n["calibration"].items() if k != "min_coverage"}
-    a, attrs = simulate_coverage(**design, **cal, trajectory=n["trajectory"])
+    a, attrs = simulate_coverage(**{k: n[k] for k in NOISE_COVERAGE_DESIGN})
     R = int(a["replicates"])
     assert R == 400 and list(a["samplers"]) == ["iid", "epoch"]
     for key in ("cover_ratio", "cover_igrm", "cover_igrm_theory"):
@@ -267,8 +267,9 @@ def test_coverage_simulation_detects_a_design_that_undercovers():
     n = schema_defaults("noise")
     a, _ = simulate_coverage(betas=n["betas"], ks=[5, 20, 50], n_blocks=8, n_groups=4, block_len=51,
                              batch_size=n["batch_size"], sampler="iid", train_subset=n["train_subset"],
-                             ci_level=0.95, replicates=200, dim=32, tail_sigma=1.0, mean_to_noise=1.0, seed=0,
-                             trajectory={"betas": []})
+                             ci_level=0.95, trajectory={"betas": []},
+                             calibration={"replicates": 200, "dim": 32, "tail_sigma": 1.0, "mean_to_noise": 1.0,
+                                          "seed": 0, "min_coverage": 0.93})
     assert a["cover_ratio"][0, :, -1].min() < 0.9, a["cover_ratio"][0]
     assert np.all(a["reject_ratio"] == 0)          # 2^4 sign patterns: p >= 1/8, never below 0.05
 
@@ -281,6 +282,12 @@ def tiny_cnn():
     return build_model("small_cnn", 4, 3, 0.25)
 
 
+def _stream(sampler, gen):
+    """minibatch_grad_stream's other keywords: 5 batches of 4 from phase 2, no augmentation."""
+    return dict(batch_size=4, n=5, sampler=sampler, generator=gen, device="cpu", phase=2, augment=["none"],
+                aug_generator=None, pad=4, cutout_size=16, batchnorm="train")
+
+
 def test_minibatch_grad_stream_matches_backward_and_keeps_bn_buffers():
     model = tiny_cnn()
     x = torch.randn(16, 3, 8, 8)
@@ -288,7 +295,7 @@ def test_minibatch_grad_stream_matches_backward_and_keeps_bn_buffers():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     for sampler in ("iid", "epoch"):
         gen = torch.Generator().manual_seed(7)
-        grads = list(N.minibatch_grad_stream(model, (x, y), 4, 5, sampler, gen, phase=2))
+        grads = list(N.minibatch_grad_stream(model, (x, y), **_stream(sampler, gen), impl="loop", vmap_chunk=2))
         gen = torch.Generator().manual_seed(7)
         idxs = list(N.minibatch_indices(16, 4, 5, sampler, gen, phase=2))
         assert len(grads) == len(idxs) == 5
@@ -301,7 +308,7 @@ def test_minibatch_grad_stream_matches_backward_and_keeps_bn_buffers():
         if sampler == "epoch":
             continue
         gen = torch.Generator().manual_seed(7)
-        vm = list(N.minibatch_grad_stream(model, (x, y), 4, 5, sampler, gen, phase=2, impl="vmap", vmap_chunk=2))
+        vm = list(N.minibatch_grad_stream(model, (x, y), **_stream(sampler, gen), impl="vmap", vmap_chunk=2))
         for g, v in zip(grads, vm):
             torch.testing.assert_close(g, v, rtol=1e-4, atol=1e-5)
     after = model.state_dict()
@@ -321,6 +328,7 @@ def test_estimate_noise_pipeline_smoke(tmp_path):
     from igrm.claims.noise import noise_claims
     from igrm.pipeline.config import schema_defaults
     from igrm.figures.noise import plot_bn_ratio, plot_reg_ratio, plot_variance_ratio
+    from igrm.figures.style import save
     from igrm.tidy.noise import noise_ratios, noise_regularisation
 
     rng = np.random.default_rng(0)
@@ -335,7 +343,8 @@ def test_estimate_noise_pipeline_smoke(tmp_path):
     cfg["eval_control"] = True                  # the BatchNorm control entry epoch_bneval (§8.3)
     cfg["trajectory"] = {"betas": [0.5], "ks": [1, 3], "runs": 4, "groups": 2}     # §10
     cfg.update(betas=[0.0, 0.5, 0.9], ks=[1, 3], n_blocks=4, n_groups=2, block_len=4, batch_size=4, h=0.1,
-               pad=train["pad"], cutout_size=train["cutout_size"], point="init", device="cpu", train_subset=None)
+               augmentation={"pad": train["pad"], "cutout_size": train["cutout_size"]}, point="init", device="cpu",
+               train_subset=None)
     arrays, attrs = N.estimate_noise(({"model": "small_cnn", "width": 0.25}, None), data, **cfg)
     assert arrays["ratio"].shape == (3, 3, 2) and list(arrays["samplers"]) == ["iid", "epoch", "epoch_bneval"]
     assert np.isnan(arrays["additive_share"][0]) and np.all(np.isfinite(arrays["ratio_bn"][1:]))
@@ -349,9 +358,9 @@ def test_estimate_noise_pipeline_smoke(tmp_path):
     tables = {"ratios": noise_ratios(results), "regularisation": noise_regularisation(results)}
     assert len(tables["ratios"]) == 18 + 2 and len(tables["regularisation"]) == 18 + 2   # + trajectory (1 β × 2 k)
     assert set(tables["ratios"]["batchnorm"]) == {"train", "eval"}
-    plot_variance_ratio(tables["ratios"], paths=[tmp_path / "v.png"], ci_level=cfg["ci_level"])
-    plot_reg_ratio(tables["regularisation"], paths=[tmp_path / "r.png"], ci_level=cfg["ci_level"])
-    plot_bn_ratio(tables["ratios"], paths=[tmp_path / "bn.png"], ci_level=cfg["ci_level"], margin=0.1)
+    save(plot_variance_ratio(tables["ratios"]), [tmp_path / "v.png"])
+    save(plot_reg_ratio(tables["regularisation"]), [tmp_path / "r.png"])
+    save(plot_bn_ratio(tables["ratios"], margin=0.1), [tmp_path / "bn.png"])
     cal = pd.DataFrame([{"sampler": s, "beta": 0.0, "k": 1, "cover_ratio": 0.95, "cover_igrm": 0.95,
                          "cover_igrm_theory": 0.95, "bias_ratio": 0.0, "simul_ratio": 0.95, "simul_igrm": 0.95,
                          "reject_ratio": 0.05, "reject_igrm": 0.05, "cover_bn": 0.95, "simul_bn": 0.95,
@@ -359,7 +368,7 @@ def test_estimate_noise_pipeline_smoke(tmp_path):
                          "n_groups": 2, "block_len": 4} for s in ("iid", "epoch")])
     claims = noise_claims(tables["ratios"], tables["regularisation"], cal, theory_margin=defaults["theory_margin"],
                           slides_margin=defaults["slides_margin"], min_groups=defaults["min_groups"],
-                          blocks_per_group=2, min_coverage=defaults["calibration"]["min_coverage"])
+                          n_blocks=4, n_groups=2, min_coverage=defaults["calibration"]["min_coverage"])
     assert set(claims["verdict"]) <= {"reproduces", "does not reproduce", "inconclusive", "out of range"}
     ids = set(claims["id"])
     for s in ("epoch", "epoch_bneval"):
@@ -373,17 +382,18 @@ def test_estimate_noise_pipeline_smoke(tmp_path):
 
 def test_estimate_noise_arguments_are_the_schema_keys():
     """estimate_noise takes exactly keyword arguments (no defaults: those live in the schema):
-    every estimator key of config section noise, train.pad, train.cutout_size and the point's label; a
-    missing or misspelt key is a TypeError that names it."""
+    the noise keys of one point's estimate (all but igrm.pipeline.targets.NOISE_NOT_PER_POINT),
+    augmentation and the point's label; a missing or misspelt key is a TypeError that names it
+    (tests/test_contract.py checks the keys against the schema)."""
     import inspect
 
     from igrm.pipeline.config import schema_defaults
+    from igrm.pipeline.targets import NOISE_NOT_PER_POINT
 
     sig = inspect.signature(N.estimate_noise)
     kw = {n for n, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY}
     assert all(p.default is p.empty for p in sig.parameters.values())
-    pipeline_only = {"runs", "points", "threads", "theory_margin", "slides_margin", "min_groups", "calibration"}
-    assert kw == (set(schema_defaults("noise")) - pipeline_only) | {"pad", "cutout_size", "point"}
+    assert kw == (set(schema_defaults("noise")) - set(NOISE_NOT_PER_POINT)) | {"augmentation", "point"}
     with pytest.raises(TypeError, match="n_blocks"):
         N.estimate_noise(None, None, **{k: 0 for k in kw - {"n_blocks"}})
     with pytest.raises(TypeError, match="n_block"):
@@ -453,8 +463,8 @@ def _claims(result, coverage=0.95, margin=0.1, min_groups=8):
     from igrm.tidy.noise import noise_ratios, noise_regularisation
 
     out = noise_claims(noise_ratios([result]), noise_regularisation([result]), _calibration(coverage),
-                       theory_margin=margin, slides_margin=margin, min_groups=min_groups, blocks_per_group=1,
-                       min_coverage=0.93)
+                       theory_margin=margin, slides_margin=margin, min_groups=min_groups, n_blocks=8,
+                       n_groups=8, min_coverage=0.93)
     return out.set_index("id")
 
 
@@ -604,7 +614,7 @@ def test_trajectory_run_is_torch_sgd_momentum_and_restores_the_model():
 def _check_trajectory_run(TrajectoryAccumulator, trajectory_windows):
     model = tiny_cnn()
     x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 4, (16,))
-    t = N._as_tensors((x, y), "cpu")
+    t = device_tensors((x, y), "cpu")
     before = {k: v.clone() for k, v in model.state_dict().items()}
     beta, h, n = 0.7, 0.05, 4
     grads, d2 = trajectory_windows(model, t, beta=beta, h=h, batch_size=4, n_steps=n,
@@ -669,9 +679,10 @@ def test_coverage_simulation_covers_the_trajectory_design():
     from igrm.tidy.noise import noise_calibration
 
     a, attrs = simulate_coverage(betas=[0.0, 0.9], ks=[2, 5], n_blocks=4, n_groups=4, block_len=12, batch_size=4,
-                                 sampler="iid", train_subset=64, ci_level=0.95, replicates=100, dim=8,
-                                 tail_sigma=0.5, mean_to_noise=1.0, seed=0,
-                                 trajectory={"betas": [0.5], "ks": [1, 5], "runs": 32, "groups": 8})
+                                 sampler="iid", train_subset=64, ci_level=0.95,
+                                 trajectory={"betas": [0.5], "ks": [1, 5], "runs": 32, "groups": 8},
+                                 calibration={"replicates": 100, "dim": 8, "tail_sigma": 0.5, "mean_to_noise": 1.0,
+                                              "seed": 0, "min_coverage": 0.93})
     cal = noise_calibration((a, attrs))
     t = cal[cal["sampler"] == "iid_trajectory"]
     assert len(t) == 2 and set(t["n_groups"]) == {8} and set(t["block_len"]) == {6}
@@ -712,6 +723,45 @@ def test_bn_claims_detect_a_planted_non_additive_share():
     for frac, share_verdict in ((0.6, "does not reproduce"), (0.0, "reproduces")):
         res = results[frac]
         c = noise_claims(noise_ratios([res]), noise_regularisation([res]), cal, theory_margin=0.1, slides_margin=0.1,
-                         min_groups=8, blocks_per_group=1, min_coverage=0.93).set_index("id")
+                         min_groups=8, n_blocks=8, n_groups=8, min_coverage=0.93).set_index("id")
         assert c.loc["noise/additive_share/p/epoch", "verdict"] == share_verdict, c.loc["noise/additive_share/p/epoch"]
         assert c.loc["noise/variance_ratio_bn_corrected/p/epoch", "verdict"] != "does not reproduce"
+
+
+# --------------------------------------------------------------------------- pipeline targets
+def _tiny_config():
+    from pathlib import Path
+
+    import yaml
+    from snakemake.utils import update_config
+
+    from igrm.pipeline.config import with_defaults
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((repo / "config.yaml").read_text())
+    update_config(cfg, yaml.safe_load((repo / "tests" / "configs" / "tiny.yaml").read_text()))
+    return with_defaults(cfg, yaml.safe_load((repo / "schemas" / "config.schema.yaml").read_text()))
+
+
+def test_noise_targets_of_the_tiny_config():
+    """The noise files, the points a probed run keeps (past the end: its last epoch) and one
+    point job's keywords (igrm.pipeline.targets), from the config alone."""
+    from types import SimpleNamespace
+
+    from igrm.pipeline import targets
+
+    cfg = _tiny_config()
+    model = cfg["train"]["model"]
+    base = f"results/noise/cifar10/{model}/sgdm/beta0.9_eta0.1_seed0"
+    assert targets.noise_files(cfg) == [f"{base}/epoch0.h5", f"{base}/epoch3.h5"]
+    assert targets.noise_points(cfg, "sgdm", "0.9", "0.1", "0") == [0, 3]
+    assert targets.noise_points(cfg, "sgdm", 0.90, 1e-1, 0) == [0, 3]         # canonical numbers
+    assert targets.noise_points(cfg, "sgdm", "0.5", "0.1", "0") == []         # not probed
+    cfg["noise"]["points"] = [0, 99]
+    assert targets.noise_points(cfg, "sgdm", "0.9", "0.1", "0") == [0, cfg["train"]["epochs"]]
+    w = SimpleNamespace(dataset="cifar10", method="sgdm", beta="0.9", eta="0.1", seed="0", epoch="3")
+    p = targets.noise_point_params(cfg, w)
+    assert p["point"] == "cifar10/sgdm/beta0.9_eta0.1_seed0/epoch3"
+    assert p["augmentation"] == {"pad": cfg["train"]["pad"], "cutout_size": cfg["train"]["cutout_size"]}
+    assert not set(p) & set(targets.NOISE_NOT_PER_POINT) and p["n_groups"] == cfg["noise"]["n_groups"]
+    assert set(targets.noise_coverage_params(cfg)) == set(targets.NOISE_COVERAGE_DESIGN)

@@ -180,14 +180,14 @@ def test_min_seeds_setting_reaches_the_claims(workdir):
 
 
 def test_noise_jobs_get_the_augmentation_setting(workdir):
-    """noise.augment (and train.cutout_size) reach every noise job: stored in its result's
-    provenance, and a change makes the noise jobs (only them and what follows) outdated."""
+    """noise.augment (and train.cutout_size, in `augmentation`) reach every noise job: stored in
+    its result's provenance, and a change makes the noise jobs (only them and what follows) outdated."""
     files = sorted(f for f in (workdir.path / "results" / "noise").rglob("*.h5") if f.name != "calibration.h5")
     assert files
     for f in files:
         with h5py.File(f) as h:
             cfg = json.loads(h.attrs["config"])
-        assert cfg["augment"] == ["none"] and cfg["cutout_size"] == 16, cfg
+        assert cfg["augment"] == ["none"] and cfg["augmentation"]["cutout_size"] == 16, cfg
     other = workdir.path / "flip.yaml"
     other.write_text("noise:\n  augment: [flip]\n")
     proc = snakemake("--cores", "1", *workdir.args, str(other), "-n", cwd=workdir.path)

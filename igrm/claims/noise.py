@@ -183,7 +183,7 @@ def _share_row(tag: str, d: pd.DataFrame, *, margin: float, min_groups: int, blo
 
 
 def noise_claims(ratios: pd.DataFrame, regularisation: pd.DataFrame, calibration: pd.DataFrame, *,
-                 theory_margin: float, slides_margin: float, min_groups: int, blocks_per_group: int,
+                 theory_margin: float, slides_margin: float, min_groups: int, n_blocks: int, n_groups: int,
                  min_coverage: float) -> pd.DataFrame:
     """Claims rows (docs/noise.md §7), per (point, sampler), each an equivalence claim:
     noise/variance_ratio_theory/<point>/<sampler>: tr Cov((1−β)∇G_k)/tr Cov(g) = the exact
@@ -197,8 +197,18 @@ def noise_claims(ratios: pd.DataFrame, regularisation: pd.DataFrame, calibration
       margin/2), margin slides_margin;
     noise/interval_coverage/<sampler>: the simulated coverage of the intervals at the config's
       settings (calibration); below min_coverage every row of that sampler is inconclusive.
-    ratios, regularisation, calibration: the tables of igrm.tidy.noise."""
-    kw = dict(min_groups=int(min_groups), blocks_per_group=int(blocks_per_group))
+    ratios, regularisation, calibration: the tables of igrm.tidy.noise; the keywords are
+    config keys of section ``noise`` (n_blocks / n_groups: blocks per group, for the groups a
+    decision would need; min_coverage: noise.calibration.min_coverage)."""
+    kw = dict(min_groups=int(min_groups), blocks_per_group=int(n_blocks) // int(n_groups))
+    claims = (variance_claims(ratios, theory_margin=float(theory_margin), slides_margin=float(slides_margin), **kw)
+              + regularisation_claims(regularisation, theory_margin=float(theory_margin),
+                                      slides_margin=float(slides_margin), **kw))
+    return frame(coverage_rows(calibration, min_coverage) + gated_by_coverage(claims, calibration, min_coverage))
+
+
+def coverage_rows(calibration: pd.DataFrame, min_coverage: float) -> list[dict]:
+    """noise/interval_coverage/<sampler>: the simulated coverage of the intervals (igrm.noise_calibration)."""
     rows = []
     for s, c in calibration.groupby("sampler", sort=False):
         per_cell = float(c["cover_ratio"].mean())
@@ -222,6 +232,13 @@ def noise_claims(ratios: pd.DataFrame, regularisation: pd.DataFrame, calibration
                        f"simultaneous {float(c['simul_bn'].iloc[0]):.3f}, of the additive share "
                        f"{float(c['cover_share'].iloc[0]):.3f}" if "cover_bn" in c and c["cover_bn"].notna().any()
                        else ""))))
+    return rows
+
+
+def variance_claims(ratios: pd.DataFrame, *, theory_margin: float, slides_margin: float,
+                    **kw) -> list[tuple[str, list[dict]]]:
+    """(sampler, rows) of Obs-1 per (point, sampler): against the exact theory, the BatchNorm
+    rows where the additive share was measured, and against the slides' factor."""
     claims = []
     for (point, s), d in ratios.groupby(["point", "sampler"], sort=False):
         tag = f"{point or 'point'}/{s}"
@@ -230,29 +247,41 @@ def noise_claims(ratios: pd.DataFrame, regularisation: pd.DataFrame, calibration
             f"noise/variance_ratio_theory/{tag}",
             f"Obs-1: tr Cov((1−β)∇G_k)/tr Cov(g) equals the exact {s} theory at every (β, k)",
             "slides Obs-1; docs/noise.md §2; docs/theory.md (T57)", "measured/theory − 1 = 0", cells,
-            margin=float(theory_margin), z_note=_drift_note(d) + _z_note(d), **kw)]))
+            margin=theory_margin, z_note=_drift_note(d) + _z_note(d), **kw)]))
         if np.isfinite(d["additive_share"]).all():
-            # BatchNorm (docs/noise.md §8): the share, and R against the corrected theory (T77)
-            bn_cells = _relative(d, "ratio_bn", "bn_lo", "bn_hi", "bn_lo_simul", "bn_hi_simul", 1.0)
-            zb = d.rename(columns={"z": "z_exact", "z_bn": "z", "p_joint": "p_exact", "p_joint_bn": "p_joint"})
-            sh = float(d["additive_share"].iloc[0])
-            claims.append((s, [_share_row(tag, d, margin=float(theory_margin), **kw), dict(_equivalence_row(
-                f"noise/variance_ratio_bn_corrected/{tag}",
-                f"tr Cov((1−β)∇G_k)/tr Cov(g) equals the BatchNorm-corrected theory ρR_epoch + (1−ρ)R_iid at the "
-                f"measured additive share at every (β, k) (BatchNorm in {d['batchnorm'].iloc[0]} mode)",
-                "docs/noise.md §8; docs/theory.md (T77)–(T79), (T57)", "measured/corrected − 1 = 0", bn_cells,
-                margin=float(theory_margin),
-                z_note=f"ρ̂ = {sh:.3f}; corrected vs exact WOR theory by (β, k): " + ", ".join(
-                    f"{r.theory_bn:.4g}/{r.theory_epoch:.4g}" for r in d.sort_values(["beta", "k"]).itertuples())
-                + "; " + _z_note(zb), **kw), bn=True)]))
+            claims.append((s, _batchnorm_rows(tag, d, margin=theory_margin, **kw)))
         dk = d[(d["k"] == d["k"].max()) & (d["beta"] > 0)]
         claims.append((s, _slides_rows(
             f"noise/variance_ratio_slides/{tag}",
             f"slides: Cov(G_k) = (1−β)/(1+β) Cov(E_k) (k={d['k'].max()}, {s} mini-batches)",
             "slides Obs-1; docs/theory.md (T57)", "measured/((1−β)/(1+β)) − 1 = 0", d,
-            "ratio", "lo", "hi", "lo_simul", "hi_simul", "theory", float(slides_margin),
+            "ratio", "lo", "hi", "lo_simul", "hi_simul", "theory", slides_margin,
             ", ".join(f"β={r.beta:g}: {r.ratio:.4g} vs slides {r.slides:.4g} (exact {r.theory:.4g})"
                       for r in dk.itertuples()), **kw)))
+    return claims
+
+
+def _batchnorm_rows(tag: str, d: pd.DataFrame, *, margin: float, **kw) -> list[dict]:
+    """BatchNorm (docs/noise.md §8): the additive share, and R against the corrected theory (T77)."""
+    bn_cells = _relative(d, "ratio_bn", "bn_lo", "bn_hi", "bn_lo_simul", "bn_hi_simul", 1.0)
+    zb = d.rename(columns={"z": "z_exact", "z_bn": "z", "p_joint": "p_exact", "p_joint_bn": "p_joint"})
+    sh = float(d["additive_share"].iloc[0])
+    return [_share_row(tag, d, margin=margin, **kw), dict(_equivalence_row(
+        f"noise/variance_ratio_bn_corrected/{tag}",
+        f"tr Cov((1−β)∇G_k)/tr Cov(g) equals the BatchNorm-corrected theory ρR_epoch + (1−ρ)R_iid at the "
+        f"measured additive share at every (β, k) (BatchNorm in {d['batchnorm'].iloc[0]} mode)",
+        "docs/noise.md §8; docs/theory.md (T77)–(T79), (T57)", "measured/corrected − 1 = 0", bn_cells,
+        margin=margin,
+        z_note=f"ρ̂ = {sh:.3f}; corrected vs exact WOR theory by (β, k): " + ", ".join(
+            f"{r.theory_bn:.4g}/{r.theory_epoch:.4g}" for r in d.sort_values(["beta", "k"]).itertuples())
+        + "; " + _z_note(zb), **kw), bn=True)]
+
+
+def regularisation_claims(regularisation: pd.DataFrame, *, theory_margin: float, slides_margin: float,
+                          **kw) -> list[tuple[str, list[dict]]]:
+    """(sampler, rows) of Obs-2 per (point, sampler): against the exact finite-k expression,
+    and against the slides' 1/(1−β) as written and normalised to the force."""
+    claims = []
     for (point, s), d in regularisation.groupby(["point", "sampler"], sort=False):
         tag = f"{point or 'point'}/{s}"
         mu, tr = float(d["mean_sq_norm"].iloc[0]), float(d["trace_cov"].iloc[0])
@@ -261,7 +290,7 @@ def noise_claims(ratios: pd.DataFrame, regularisation: pd.DataFrame, calibration
             f"noise/reg_ratio_theory/{tag}",
             f"E[IGRM_s]/E[IGR_s] equals the exact finite-k expression (a‖m‖² + b trΣ)/(‖m‖² + trΣ), {s}",
             "docs/theory.md (T37)–(T38), (T57); docs/noise.md §3", "measured/theory − 1 = 0", cells,
-            margin=float(theory_margin),
+            margin=theory_margin,
             z_note=f"‖m‖² = {mu:.4g}, trΣ = {tr:.4g} (‖m‖²/trΣ = {mu / tr:.3g}); " + _z_note(d), **kw)]))
         d = d.assign(force_theory=(1 - d["beta"]) * d["theory"])
         dk = d[(d["k"] == d["k"].max()) & (d["beta"] > 0)]
@@ -273,11 +302,18 @@ def noise_claims(ratios: pd.DataFrame, regularisation: pd.DataFrame, calibration
                 f"noise/reg_ratio_slides/{tag}{suffix}",
                 f"slides Obs-2: E(IGRM_s) = E(IGR_s)/(1−β) ({name}, k={d['k'].max()}, {s})",
                 "slides Obs-2; docs/noise.md §3.2; docs/theory.md (T57)", "measured·(1−β) − 1 = 0", d,
-                col, f"{pre}lo", f"{pre}hi", f"{pre}lo_simul", f"{pre}hi_simul", ref,
-                float(slides_margin),
+                col, f"{pre}lo", f"{pre}hi", f"{pre}lo_simul", f"{pre}hi_simul", ref, slides_margin,
                 "; ".join(f"β={r.beta:g}: {getattr(r, col):.4g} vs {r.slides:.4g}" for r in dk.itertuples())
                 + f"; ‖m‖²/trΣ = {mu / tr:.3g} (noise-dominated limit ×(1−β): 1/(1−β)); "
-                + _obs2_conditions(dk, mu / tr, float(slides_margin)), **kw)))
+                + _obs2_conditions(dk, mu / tr, slides_margin), **kw)))
+    return claims
+
+
+def gated_by_coverage(claims: list[tuple[str, list[dict]]], calibration: pd.DataFrame,
+                      min_coverage: float) -> list[dict]:
+    """The rows, a verdict made inconclusive where the simulated coverage of its sampler's
+    intervals (for BatchNorm rows: of theirs) is below min_coverage (out-of-range rows stay)."""
+    rows = []
     for s, rs in claims:
         for r in rs:
             ok, why = _calibrated(calibration, s, float(min_coverage), bn=bool(r.pop("bn", False)) or
@@ -285,4 +321,4 @@ def noise_claims(ratios: pd.DataFrame, regularisation: pd.DataFrame, calibration
             if not ok and r["verdict"] != OUT_OF_RANGE:
                 r["verdict"], r["detail"] = INCONCLUSIVE, why + r["detail"]
             rows.append(r)
-    return frame(rows)
+    return rows

@@ -1,33 +1,21 @@
 """Figures of the gradient-noise stage (docs/noise.md), from the tidy tables of
 igrm/tidy/noise.py: the variance ratio of the historical gradient (Obs-1) and the ratio of
 expected implicit regularisers (Obs-2) against β, measured with CIs beside the exact theory
-(igrm/noise_theory.py) and the slides' factors. The report's captions are
-report/noise_variance.rst and report/noise_regularisation.rst."""
+(igrm/noise_theory.py) and the slides' factors. Each function returns the Figure; the
+captions are report/noise_variance.rst, report/noise_regularisation.rst and report/noise_bn.rst."""
 
 from __future__ import annotations
-
-import os
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
 from ..noise_theory import igrm_ratio_limits, ratio_iid
-from .style import beta_color, figure, legend_below, save
+from matplotlib.figure import Figure
+
+from .style import figure, legend_below
 
 _K_MARKERS = ("o", "s", "^", "D", "v", "P")
 _K_STYLES = (":", "--", "-", "-.")
-
-
-def variance_caption(ci_level: float) -> str:
-    return ("Variance reduction of the normalised historical gradient at a fixed point: "
-            f"measured ratio ({ci_level:.0%} Fieller CI over independent groups of blocks) vs the exact theory "
-            "(docs/noise.md §2).")
-
-
-def regularisation_caption(ci_level: float) -> str:
-    return ("Expected implicit regulariser of SGD+M over SGD's at the same raw step h "
-            f"(docs/noise.md §3): measured ({ci_level:.0%} CI), exact theory, the slides' 1/(1−β).")
 
 
 _K_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
@@ -74,8 +62,8 @@ def _measured(ax, x, y, lo, hi, j: int, k) -> None:
                 lw=0.9, ls="none", label=f"measured, k = {k}")
 
 
-def plot_variance_ratio(ratios: pd.DataFrame, *, paths: Iterable[str | os.PathLike], ci_level: float) -> None:
-    """Measured tr Cov((1−β)∇G_k)/tr Cov(g) vs β (CIs at ci_level; colour and marker = k), a
+def plot_variance_ratio(ratios: pd.DataFrame) -> Figure:
+    """Measured tr Cov((1−β)∇G_k)/tr Cov(g) vs β (with the table's CIs; colour and marker = k), a
     row per checkpoint and a column per sampler, with the exact theory per k (iid: thin grey;
     epoch: black) and the slides' (1−β)/(1+β). ``ratios``: igrm.tidy.noise.noise_ratios' table."""
     df = ratios
@@ -90,11 +78,11 @@ def plot_variance_ratio(ratios: pd.DataFrame, *, paths: Iterable[str | os.PathLi
             _measured(ax, dk["beta"] + dx, dk["ratio"], dk["lo"], dk["hi"], j, k)
         ax.plot(bb, (1 - bb) / (1 + bb), color="tab:red", lw=0.8, alpha=0.6, label="slides (1−β)/(1+β)")
     legend_below(fig, axes, ncol=3)
-    save(fig, paths, caption=variance_caption(ci_level))
+    return fig
 
 
-def plot_reg_ratio(regularisation: pd.DataFrame, *, paths: Iterable[str | os.PathLike], ci_level: float) -> None:
-    """E[IGRM_s]/E[IGR_s] vs β (same h, G as written): measured (CIs at ci_level), exact theory
+def plot_reg_ratio(regularisation: pd.DataFrame) -> Figure:
+    """E[IGRM_s]/E[IGR_s] vs β (same h, G as written): measured (with the table's CIs), exact theory
     from the measured ‖m‖², trΣ, the slides' 1/(1−β) and the noise/mean-dominated limits; a
     row per checkpoint, a column per sampler. ``regularisation``: igrm.tidy.noise.noise_regularisation's table."""
     df = regularisation
@@ -109,20 +97,13 @@ def plot_reg_ratio(regularisation: pd.DataFrame, *, paths: Iterable[str | os.Pat
         ax.plot(bb, lim["raw_noise"], color="tab:blue", lw=0.8, alpha=0.6, label="k→∞, noise-dominated 1/(1−β)²")
         ax.plot(bb, lim["raw_mean"], color="tab:green", lw=0.8, alpha=0.6, label="k→∞, mean-dominated (1+β)/(1−β)³")
     legend_below(fig, axes, ncol=3)
-    save(fig, paths, caption=regularisation_caption(ci_level))
+    return fig
 
 
-def bn_caption(ci_level: float, margin: float) -> str:
-    return ("Variance ratio without replacement under BatchNorm (docs/noise.md §8): measured/theory − 1 "
-            f"against the exact theory (open) and the corrected theory ρR_epoch + (1−ρ)R_iid (filled), with "
-            f"{ci_level:.0%} Fieller CIs; grey band ±{margin:g} (noise.theory_margin).")
-
-
-def plot_bn_ratio(ratios: pd.DataFrame, *, paths: Iterable[str | os.PathLike], ci_level: float,
-                  margin: float) -> None:
+def plot_bn_ratio(ratios: pd.DataFrame, *, margin: float) -> Figure:
     """Per (point, BatchNorm mode) of the epoch-type samplers: measured/exact − 1 (open
     markers, the estimators of §4) and measured/corrected − 1 ((T79), filled) vs β, marker = k,
-    with CIs at ci_level and the ±margin band; the panel title gives the additive share ρ̂
+    with the table's CIs and the ±margin band (noise.theory_margin); the panel title gives the additive share ρ̂
     with its interval. ``ratios``: igrm.tidy.noise.noise_ratios' table."""
     df = ratios[np.isfinite(ratios["additive_share"])]
     panels = list(dict.fromkeys(zip(df["point"], df["sampler"])))
@@ -151,4 +132,4 @@ def plot_bn_ratio(ratios: pd.DataFrame, *, paths: Iterable[str | os.PathLike], c
         ax.set_xlabel("momentum β")
         ax.set_ylabel("measured / theory − 1  (relative)")
     legend_below(fig, axes, ncol=2)
-    save(fig, paths, caption=bn_caption(ci_level, margin))
+    return fig

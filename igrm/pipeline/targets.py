@@ -222,3 +222,69 @@ def explicit_study_data(config: Mapping[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------ noise
+#: keys of config section ``noise`` that do not change one point's estimate: which runs and
+#: epochs are probed and with how many threads (runs, points, threads), the coverage
+#: simulation's population (calibration) and the verdicts' settings (min_groups,
+#: theory_margin, slides_margin). The noise_point job is given the rest, so a change of a
+#: verdict setting reruns the claims, not hours of estimates (tests/test_contract.py checks
+#: that igrm.noise.estimate_noise takes exactly the rest).
+NOISE_NOT_PER_POINT = ("runs", "points", "threads", "calibration", "min_groups", "theory_margin",
+                       "slides_margin")
+#: keys of config section ``noise`` that the coverage simulation reads: the design of the noise
+#: jobs it reproduces and its own population (calibration; igrm.noise_calibration.simulate_coverage
+#: takes exactly these). A change of calibration.min_coverage (the claims' threshold) reruns it too.
+NOISE_COVERAGE_DESIGN = ("betas", "ks", "n_blocks", "n_groups", "block_len", "batch_size", "sampler",
+                         "train_subset", "ci_level", "trajectory", "calibration")
+
+
+def noise_run_keys(config: Mapping[str, Any]) -> set[tuple[str, str, str, int]]:
+    """(method, beta, eta, seed) of every probed run, numbers as canonical text (igrm.pipeline.config.num)."""
+    from .config import num
+
+    return {(r["method"], num(r["beta"]), num(r["eta"]), int(r["seed"])) for r in config["noise"]["runs"]}
+
+
+def noise_points(config: Mapping[str, Any], method: str, beta, eta, seed) -> list[int]:
+    """Epochs whose parameters a training run keeps: the noise points (past the end: the
+    last epoch), for a probed run; none for the others."""
+    from .config import FULLBATCH, num
+
+    if (method, num(beta), num(eta), int(seed)) not in noise_run_keys(config):
+        return []
+    t = config["train"]
+    last = t["explicit"]["steps"] if method in FULLBATCH else t["epochs"]
+    return sorted({min(int(p), last) for p in config["noise"]["points"]})
+
+
+def noise_files(config: Mapping[str, Any]) -> list[str]:
+    """The noise_point results: one per dataset, probed run and point."""
+    from .config import num
+
+    out = []
+    for d in config["train"]["datasets"]:
+        for r in config["noise"]["runs"]:
+            base = (f"{R}/noise/{d}/{config['train']['model']}/{r['method']}/"
+                    f"beta{num(r['beta'])}_eta{num(r['eta'])}_seed{r['seed']}")
+            out += [f"{base}/epoch{p}.h5" for p in noise_points(config, r["method"], r["beta"], r["eta"], r["seed"])]
+    return out
+
+
+def noise_point_label(wildcards) -> str:
+    """The point's label in the tables: dataset/method/beta<β>_eta<η>_seed<s>/epoch<e>."""
+    w = wildcards
+    return f"{w.dataset}/{w.method}/beta{w.beta}_eta{w.eta}_seed{w.seed}/epoch{w.epoch}"
+
+
+def noise_point_params(config: Mapping[str, Any], wildcards) -> dict[str, Any]:
+    """igrm.noise.estimate_noise's keywords for one (run, point): section ``noise`` less
+    :data:`NOISE_NOT_PER_POINT`, ``augmentation`` (train.pad, train.cutout_size: the batches
+    are augmented as training does) and the point's label."""
+    n, t = config["noise"], config["train"]
+    return {**{k: v for k, v in n.items() if k not in NOISE_NOT_PER_POINT},
+            "augmentation": {"pad": t["pad"], "cutout_size": t["cutout_size"]},
+            "point": noise_point_label(wildcards)}
+
+
+def noise_coverage_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    """igrm.noise_calibration.simulate_coverage's keywords: :data:`NOISE_COVERAGE_DESIGN` of section ``noise``."""
+    return {k: config["noise"][k] for k in NOISE_COVERAGE_DESIGN}

@@ -6,11 +6,17 @@ import pandas as pd
 from igrm.claims.noise import noise_claims
 from igrm.pipeline.snakejob import logged, write_tidy
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
+with logged(snakemake):
+    p = snakemake.params
     rows = noise_claims(
-        pd.read_csv(snakemake.input.ratios),  # noqa: F821
-        pd.read_csv(snakemake.input.regularisation),  # noqa: F821
-        pd.read_csv(snakemake.input.calibration),  # noqa: F821
-        **snakemake.params.cfg,  # noqa: F821
+        pd.read_csv(snakemake.input.ratios),
+        pd.read_csv(snakemake.input.regularisation),
+        pd.read_csv(snakemake.input.calibration),
+        theory_margin=p.theory_margin,
+        slides_margin=p.slides_margin,
+        min_groups=p.min_groups,
+        n_blocks=p.n_blocks,
+        n_groups=p.n_groups,
+        min_coverage=p.min_coverage,
     )
-    write_tidy(snakemake.output[0], rows)  # noqa: F821
+    write_tidy(snakemake.output[0], rows)

@@ -6,6 +6,6 @@ import torch
 from igrm.noise_calibration import simulate_coverage
 from igrm.pipeline.snakejob import logged, simulate
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
+with logged(snakemake):
     torch.set_num_threads(1)
-    simulate(snakemake, simulate_coverage, seed=snakemake.params.cfg["seed"])  # noqa: F821
+    simulate(snakemake, simulate_coverage, seed=snakemake.params.cfg["calibration"]["seed"])

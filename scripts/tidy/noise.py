@@ -5,8 +5,8 @@ from igrm.pipeline.io import read_h5
 from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.noise import noise_calibration, noise_ratios, noise_regularisation
 
-with logged(snakemake):  # noqa: F821 (injected by Snakemake)
-    results = [read_h5(p) for p in snakemake.input.points]  # noqa: F821
-    write_tidy(snakemake.output.ratios, noise_ratios(results))  # noqa: F821
-    write_tidy(snakemake.output.regularisation, noise_regularisation(results))  # noqa: F821
-    write_tidy(snakemake.output.calibration, noise_calibration(read_h5(snakemake.input.calibration)))  # noqa: F821
+with logged(snakemake):
+    results = [read_h5(p) for p in snakemake.input.points]
+    write_tidy(snakemake.output.ratios, noise_ratios(results))
+    write_tidy(snakemake.output.regularisation, noise_regularisation(results))
+    write_tidy(snakemake.output.calibration, noise_calibration(read_h5(snakemake.input.calibration)))
