@@ -151,9 +151,6 @@ def final_outputs():
 
 
 # ---------------------------------------------------------------- data and training
-from igrm.pipeline import targets  # noqa: E402
-from igrm.pipeline.config import FULLBATCH  # noqa: E402
-
 DATA = targets.DATA
 
 
