@@ -46,8 +46,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from igrm.models import build_model
 from igrm.batches import augment_batch, reflect_pad_u8, to_device_uint8
+from igrm.models import build_model
 
 OUT = Path(__file__).resolve().parent / "out"
 AUGMENT = ["crop+flip", "cutout"]
@@ -85,12 +85,15 @@ class DeviceLoader:
             # proposed variant: reflect-pad the uint8 set once (N, H+2p, W+2p, C) and crop
             # every batch with one uint8 gather (same crop distribution as batch_crop)
             t = torch.from_numpy(np.ascontiguousarray(imgs)).to(device).permute(0, 3, 1, 2)
-            self.xp = torch.cat([F.pad(c.float(), (PAD,) * 4, mode="reflect").to(torch.uint8)
-                                 for c in torch.split(t, 4096)]).permute(0, 2, 3, 1).contiguous()
+            self.xp = (
+                torch.cat([F.pad(c.float(), (PAD,) * 4, mode="reflect").to(torch.uint8) for c in torch.split(t, 4096)])
+                .permute(0, 2, 3, 1)
+                .contiguous()
+            )
             self.H, self.W = imgs.shape[1], imgs.shape[2]
         else:
             self.x = to_device_uint8(imgs, device)
-            self.xpad = reflect_pad_u8(self.x, PAD)      # igrm.train pads the set once
+            self.xpad = reflect_pad_u8(self.x, PAD)  # igrm.train pads the set once
         self.y = torch.from_numpy(labels).to(device)
         self.mean = torch.tensor(mean, dtype=torch.float32, device=device)
         self.std = torch.tensor(std, dtype=torch.float32, device=device)
@@ -109,8 +112,17 @@ class DeviceLoader:
             if self.prepad:
                 xb = self._prepadded_batch(idx)
             else:
-                xb = augment_batch(None, AUGMENT, self.g_aug, self.mean, self.std, pad=PAD, cutout_size=CUTOUT,
-                                   padded=self.xpad, idx=idx)
+                xb = augment_batch(
+                    None,
+                    AUGMENT,
+                    self.g_aug,
+                    self.mean,
+                    self.std,
+                    pad=PAD,
+                    cutout_size=CUTOUT,
+                    padded=self.xpad,
+                    idx=idx,
+                )
             yield xb.contiguous(memory_format=torch.channels_last), self.y[idx]
 
     def _prepadded_batch(self, idx):
@@ -157,12 +169,26 @@ class PILDataset(torch.utils.data.Dataset):
 def torchvision_loader(imgs, labels, mean, std, batch, workers, device):
     from torchvision import transforms as T
 
-    tf = T.Compose([T.RandomCrop(32, padding=PAD, padding_mode="reflect"), T.RandomHorizontalFlip(),
-                    T.ToTensor(), T.Normalize(mean, std), Cutout(CUTOUT)])
+    tf = T.Compose(
+        [
+            T.RandomCrop(32, padding=PAD, padding_mode="reflect"),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize(mean, std),
+            Cutout(CUTOUT),
+        ]
+    )
     g = torch.Generator().manual_seed(0)
-    return torch.utils.data.DataLoader(PILDataset(imgs, labels, tf), batch_size=batch, shuffle=True, drop_last=True,
-                                       num_workers=workers, pin_memory=device.type == "cuda", generator=g,
-                                       persistent_workers=False)
+    return torch.utils.data.DataLoader(
+        PILDataset(imgs, labels, tf),
+        batch_size=batch,
+        shuffle=True,
+        drop_last=True,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        generator=g,
+        persistent_workers=False,
+    )
 
 
 def to_device(batch, device):
@@ -192,9 +218,16 @@ def time_loaders(makers, device, repeats):
             sync(device)
             times[name].append(time.perf_counter() - t0)
             seen[name] = n
-    return {name: {"seconds": min(t), "seconds_all": t, "images": seen[name],
-                   "images_per_s": seen[name] / min(t),
-                   "images_per_s_median": seen[name] / float(np.median(t))} for name, t in times.items()}
+    return {
+        name: {
+            "seconds": min(t),
+            "seconds_all": t,
+            "images": seen[name],
+            "images_per_s": seen[name] / min(t),
+            "images_per_s_median": seen[name] / float(np.median(t)),
+        }
+        for name, t in times.items()
+    }
 
 
 class Stepper:
@@ -202,8 +235,9 @@ class Stepper:
 
     def __init__(self, make_iter, device, args, num_classes=10):
         torch.manual_seed(0)
-        self.model = build_model("resnet18", num_classes, 3, args.width).to(device=device,
-                                                                            memory_format=torch.channels_last)
+        self.model = build_model("resnet18", num_classes, 3, args.width).to(
+            device=device, memory_format=torch.channels_last
+        )
         self.model.train()
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
         self.bf16 = args.bf16 and device.type == "cuda"
@@ -213,7 +247,7 @@ class Stepper:
     def next_batch(self):
         try:
             return next(self.it)
-        except StopIteration:          # new epoch (a DataLoader restarts its workers here)
+        except StopIteration:  # new epoch (a DataLoader restarts its workers here)
             self.it = iter(self.make_iter())
             return next(self.it)
 
@@ -244,9 +278,16 @@ def time_steps(makers, device, args):
             n = sum(st.step() for _ in range(args.steps))
             sync(device)
             rates[name].append(n / (time.perf_counter() - t0))
-    return {name: {"images_per_s": float(np.median(r)), "images_per_s_best": float(max(r)),
-                   "images_per_s_rounds": r, "steps_per_round": args.steps, "rounds": args.rounds}
-            for name, r in rates.items()}
+    return {
+        name: {
+            "images_per_s": float(np.median(r)),
+            "images_per_s_best": float(max(r)),
+            "images_per_s_rounds": r,
+            "steps_per_round": args.steps,
+            "rounds": args.rounds,
+        }
+        for name, r in rates.items()
+    }
 
 
 # ------------------------------------------------------------------ machine
@@ -260,9 +301,15 @@ def cpu_model() -> str:
 
 
 def machine(device):
-    info = {"python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-            "nproc": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": str(device),
-            "cpu_model": cpu_model()}
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "nproc": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "cpu_model": cpu_model(),
+    }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda
@@ -296,8 +343,10 @@ def main(argv=None):
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        sys.exit(f"--device {args.device}: CUDA is not available in this torch build/machine "
-                 f"(torch {torch.__version__}); run with --device cpu")
+        sys.exit(
+            f"--device {args.device}: CUDA is not available in this torch build/machine "
+            f"(torch {torch.__version__}); run with --device cpu"
+        )
     if args.bf16 and device.type != "cuda":
         print("note: --bf16 applies on CUDA only; ignored on CPU (as in igrm.train)", file=sys.stderr)
     if args.threads:
@@ -318,40 +367,57 @@ def main(argv=None):
             out["on-device, pre-padded NHWC (variant)"] = lambda: iter(dev2)
         for w in args.workers:
             dl = torchvision_loader(x, y, mean, std, args.batch, w, device)
-            out[f"torchvision DataLoader, {w} workers"] = (lambda dl=dl: (to_device(b, device) for b in dl))
+            out[f"torchvision DataLoader, {w} workers"] = lambda dl=dl: (to_device(b, device) for b in dl)
         return out
 
     results = {name: {"loader": r} for name, r in time_loaders(loaders(imgs, labels), device, args.repeats).items()}
     for name, r in results.items():
         r = r["loader"]
-        print(f"loader  {name:34s} {r['images_per_s']:10.0f} img/s best, {r['images_per_s_median']:10.0f} median "
-              f"({r['images']} img/epoch, {args.repeats} epochs)", flush=True)
+        print(
+            f"loader  {name:34s} {r['images_per_s']:10.0f} img/s best, {r['images_per_s_median']:10.0f} median "
+            f"({r['images']} img/epoch, {args.repeats} epochs)",
+            flush=True,
+        )
     for name, r in time_steps(loaders(tr_imgs, tr_labels), device, args).items():
         results[name]["train_step"] = r
-        print(f"step    {name:34s} {r['images_per_s']:10.1f} img/s median of {args.rounds} rounds "
-              f"(best {r['images_per_s_best']:.1f})", flush=True)
+        print(
+            f"step    {name:34s} {r['images_per_s']:10.1f} img/s median of {args.rounds} rounds "
+            f"(best {r['images_per_s_best']:.1f})",
+            flush=True,
+        )
     load_after = os.getloadavg()
 
     ref = {w: results[f"torchvision DataLoader, {w} workers"] for w in args.workers}
     print()
-    head = "| loader | loader alone (img/s, best epoch) | train step (img/s, median round) | " + " | ".join(
-        f"vs DL{w}: loader / step" for w in args.workers) + " |"
+    head = (
+        "| loader | loader alone (img/s, best epoch) | train step (img/s, median round) | "
+        + " | ".join(f"vs DL{w}: loader / step" for w in args.workers)
+        + " |"
+    )
     print(head)
     print("|" + "---|" * (3 + len(args.workers)))
     for name, r in results.items():
         cells = [f"{r['loader']['images_per_s']:.0f}", f"{r['train_step']['images_per_s']:.1f}"]
         for w in args.workers:
-            cells.append(f"{r['loader']['images_per_s'] / ref[w]['loader']['images_per_s']:.2f}× / "
-                         f"{r['train_step']['images_per_s'] / ref[w]['train_step']['images_per_s']:.2f}×")
+            cells.append(
+                f"{r['loader']['images_per_s'] / ref[w]['loader']['images_per_s']:.2f}× / "
+                f"{r['train_step']['images_per_s'] / ref[w]['train_step']['images_per_s']:.2f}×"
+            )
         print(f"| {name} | " + " | ".join(cells) + " |")
     info = machine(device)
     info["loadavg_before"], info["loadavg_after"] = load_before, load_after
-    print(f"\n{info.get('gpu', info['cpu_model'])}, {info['nproc']} CPUs, torch threads {info['torch_threads']}, "
-          f"load avg before {load_before[0]:.2f}, after {load_after[0]:.2f}")
+    print(
+        f"\n{info.get('gpu', info['cpu_model'])}, {info['nproc']} CPUs, torch threads {info['torch_threads']}, "
+        f"load avg before {load_before[0]:.2f}, after {load_after[0]:.2f}"
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "machine": info, "augment": AUGMENT, "pad": PAD,
-                               "cutout": CUTOUT, "results": results}, indent=2))
+    out.write_text(
+        json.dumps(
+            {"args": vars(args), "machine": info, "augment": AUGMENT, "pad": PAD, "cutout": CUTOUT, "results": results},
+            indent=2,
+        )
+    )
     print(f"wrote {out}")
     return results
 

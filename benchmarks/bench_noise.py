@@ -31,9 +31,9 @@ import torch
 
 from igrm import noise as N
 from igrm.batches import batch_inputs, device_tensors
+from igrm.models import build_model, n_params
 from igrm.pipeline.config import schema_defaults
 from igrm.pipeline.targets import NOISE_NOT_PER_POINT
-from igrm.models import build_model, n_params
 
 # the grid of docs/performance.md "Gradient-noise estimates" (k up to 200: longer than the
 # pipeline's default, so that streaming vs naive is measured where it matters)
@@ -46,16 +46,23 @@ def noise_args(**over):
     its keys for other jobs, augmentation = train.pad, train.cutout_size) with ``over`` on top
     (h: 1, as the model here is a fresh one, without a run's h)."""
     d, t = schema_defaults("noise"), schema_defaults("train")
-    return {**{k: v for k, v in d.items() if k not in NOISE_NOT_PER_POINT}, "h": 1.0,
-            "augmentation": {"pad": t["pad"], "cutout_size": t["cutout_size"]}, "point": "", **over}
+    return {
+        **{k: v for k, v in d.items() if k not in NOISE_NOT_PER_POINT},
+        "h": 1.0,
+        "augmentation": {"pad": t["pad"], "cutout_size": t["cutout_size"]},
+        "point": "",
+        **over,
+    }
 
 
 def synthetic(n, seed=0, classes=10):
     rng = np.random.default_rng(seed)
-    return {"train/images": rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8),
-            "train/labels": rng.integers(0, classes, size=n),
-            "test/images": rng.integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8),
-            "test/labels": rng.integers(0, classes, size=16)}
+    return {
+        "train/images": rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8),
+        "train/labels": rng.integers(0, classes, size=n),
+        "test/images": rng.integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8),
+        "test/labels": rng.integers(0, classes, size=16),
+    }
 
 
 def sync(device):
@@ -67,8 +74,18 @@ def bench_grad_impls(model, data, b, n, device, chunk=8):
     from torch.func import functional_call, grad, replace_all_batch_norm_modules_, vmap
 
     t = device_tensors(data, device)
-    stream = dict(batch_size=b, sampler="iid", device=device, phase=0, augment=["none"], aug_generator=None,
-                  pad=4, cutout_size=16, vmap_chunk=chunk, batchnorm="train")
+    stream = dict(
+        batch_size=b,
+        sampler="iid",
+        device=device,
+        phase=0,
+        augment=["none"],
+        aug_generator=None,
+        pad=4,
+        cutout_size=16,
+        vmap_chunk=chunk,
+        batchnorm="train",
+    )
     out = {}
     for impl in ("loop", "vmap"):
         gen = torch.Generator().manual_seed(0)
@@ -105,7 +122,7 @@ def bench_grad_impls(model, data, b, n, device, chunk=8):
     sync(device)
     t0 = time.perf_counter()
     for i in range(n):
-        g = pe(p, x[i * b:(i + 1) * b], y[i * b:(i + 1) * b])
+        g = pe(p, x[i * b : (i + 1) * b], y[i * b : (i + 1) * b])
         torch.cat([v.mean(0).reshape(-1) for v in g.values()])
     sync(device)
     out["per_example_vmap"] = (time.perf_counter() - t0) / n
@@ -131,27 +148,53 @@ def main():
     data = synthetic(Nex)
     torch.manual_seed(0)
     model = build_model("small_cnn", 10, 3, 0.5).to(device)
-    res = {"machine": {"platform": platform.platform(), "cpu": _cpu(), "threads": torch.get_num_threads(),
-                       "torch": torch.__version__, "device": str(device),
-                       "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None},
-           "model": "small_cnn width 0.5", "n_params": n_params(model), "batch_size": b, "n_examples": Nex,
-           "betas": betas, "ks": ks}
+    res = {
+        "machine": {
+            "platform": platform.platform(),
+            "cpu": _cpu(),
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "device": str(device),
+            "gpu": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
+        },
+        "model": "small_cnn width 0.5",
+        "n_params": n_params(model),
+        "batch_size": b,
+        "n_examples": Nex,
+        "betas": betas,
+        "ks": ks,
+    }
     res["grad_impl_s_per_batch"] = bench_grad_impls(model, data, b, 8 if args.quick else 16, device)
     print(json.dumps(res["grad_impl_s_per_batch"]))
 
     # ---- streaming, all (β, k) in one pass
     sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     ms = ({"model": "small_cnn", "width": 0.5}, sd)
-    cfg = noise_args(betas=betas, ks=ks, n_blocks=args.n_blocks, n_groups=args.n_groups, batch_size=b,
-                     sampler="iid", device=args.device, seed=1, train_subset=None)
+    cfg = noise_args(
+        betas=betas,
+        ks=ks,
+        n_blocks=args.n_blocks,
+        n_groups=args.n_groups,
+        batch_size=b,
+        sampler="iid",
+        device=args.device,
+        seed=1,
+        train_subset=None,
+    )
     t0 = time.perf_counter()
     arrays, attrs = N.estimate_noise(ms, data, **cfg)
     t_stream = time.perf_counter() - t0
     n_stream = int(arrays["n_grad_evals"][0])
     w_stream = (arrays["ratio_hi"] - arrays["ratio_lo"])[0]
-    res["stream"] = {"wall_s": t_stream, "grad_evals": n_stream, "s_per_grad": t_stream / n_stream,
-                     "ci_width": w_stream.tolist(), "ratio": arrays["ratio"][0].tolist(),
-                     "theory": arrays["theory"][0].tolist(), "n_windows": arrays["n_windows"][0].tolist()}
+    res["stream"] = {
+        "wall_s": t_stream,
+        "grad_evals": n_stream,
+        "s_per_grad": t_stream / n_stream,
+        "ci_width": w_stream.tolist(),
+        "ratio": arrays["ratio"][0].tolist(),
+        "theory": arrays["theory"][0].tolist(),
+        "n_windows": arrays["n_windows"][0].tolist(),
+    }
     print(f"stream: {n_stream} gradients, {t_stream:.1f} s")
 
     # ---- naive: one (β, k) at a time, a fresh k+1-sequence per sample (reduced n, extrapolated)
@@ -175,25 +218,46 @@ def main():
             w = float((a["ratio_hi"] - a["ratio_lo"])[0, 0, 0])
             n_req = args.naive_n * (w / float(w_stream[i, j])) ** 2
             cost_evals += n_req * (k + 1)
-            naive[f"{beta:g}/{k}"] = {"n": args.naive_n, "ci_width": w, "stream_ci_width": float(w_stream[i, j]),
-                                      "n_req": n_req, "measured": True, "wall_s": dt, "grad_evals": ne}
+            naive[f"{beta:g}/{k}"] = {
+                "n": args.naive_n,
+                "ci_width": w,
+                "stream_ci_width": float(w_stream[i, j]),
+                "n_req": n_req,
+                "measured": True,
+                "wall_s": dt,
+                "grad_evals": ne,
+            }
     s_per_grad_naive = naive_time_run / max(1, naive_evals_run)
     cost_time = cost_evals * s_per_grad_naive
-    res["naive"] = {"cells": naive, "grad_evals_run": naive_evals_run, "wall_s_run": naive_time_run,
-                    "s_per_grad": s_per_grad_naive, "grad_evals_equal_ci": cost_evals,
-                    "wall_s_equal_ci_extrapolated": cost_time}
+    res["naive"] = {
+        "cells": naive,
+        "grad_evals_run": naive_evals_run,
+        "wall_s_run": naive_time_run,
+        "s_per_grad": s_per_grad_naive,
+        "grad_evals_equal_ci": cost_evals,
+        "wall_s_equal_ci_extrapolated": cost_time,
+    }
     res["speedup_grad_evals"] = cost_evals / n_stream
     res["speedup_wall"] = cost_time / t_stream
-    print(f"naive at equal CI width: {cost_evals:.0f} gradients (×{res['speedup_grad_evals']:.1f}), "
-          f"{cost_time:.0f} s extrapolated (×{res['speedup_wall']:.1f})")
+    print(
+        f"naive at equal CI width: {cost_evals:.0f} gradients (×{res['speedup_grad_evals']:.1f}), "
+        f"{cost_time:.0f} s extrapolated (×{res['speedup_wall']:.1f})"
+    )
     out = Path(__file__).parent / "out"
     out.mkdir(exist_ok=True)
     (out / "bench_noise.json").write_text(json.dumps(res, indent=1))
-    md = [f"# bench_noise ({res['machine']['device']}, {res['machine']['cpu']})", "",
-          "| gradient impl | s per mini-batch |", "|---|---|"]
+    md = [
+        f"# bench_noise ({res['machine']['device']}, {res['machine']['cpu']})",
+        "",
+        "| gradient impl | s per mini-batch |",
+        "|---|---|",
+    ]
     md += [f"| {k} | {v:.4f} |" for k, v in res["grad_impl_s_per_batch"].items()]
-    md += ["", f"stream: {n_stream} gradients, {t_stream:.1f} s; naive at equal CI width: {cost_evals:.0f} "
-               f"gradients (×{res['speedup_grad_evals']:.1f}), {cost_time:.0f} s extrapolated (×{res['speedup_wall']:.1f})"]
+    md += [
+        "",
+        f"stream: {n_stream} gradients, {t_stream:.1f} s; naive at equal CI width: {cost_evals:.0f} "
+        f"gradients (×{res['speedup_grad_evals']:.1f}), {cost_time:.0f} s extrapolated (×{res['speedup_wall']:.1f})",
+    ]
     (out / "bench_noise.md").write_text("\n".join(md) + "\n")
 
 

@@ -34,13 +34,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from igrm.pipeline.config import schema_defaults
-from igrm.models import build_model
-from igrm.sharpness import lambda_max
-from igrm.validity import expansion_parameters
 from igrm.batches import normalize, seed_for, to_device_uint8, unpack_data
+from igrm.models import build_model
+from igrm.pipeline.config import schema_defaults
 from igrm.pipeline.targets import train_job_cfg
+from igrm.sharpness import lambda_max
 from igrm.train import step_sizes, train
+from igrm.validity import expansion_parameters
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -48,19 +48,23 @@ OUT = Path(__file__).resolve().parent / "out"
 def load_data(args):
     if args.data:
         from igrm.data import load_prepared
+
         return load_prepared(args.data)
     rng = np.random.default_rng(0)
-    return {"train/images": rng.integers(0, 256, (args.n_train, 32, 32, 3), dtype=np.uint8),
-            "train/labels": rng.integers(0, 10, args.n_train),
-            "test/images": rng.integers(0, 256, (1000, 32, 32, 3), dtype=np.uint8),
-            "test/labels": rng.integers(0, 10, 1000)}
+    return {
+        "train/images": rng.integers(0, 256, (args.n_train, 32, 32, 3), dtype=np.uint8),
+        "train/labels": rng.integers(0, 10, args.n_train),
+        "test/images": rng.integers(0, 256, (1000, 32, 32, 3), dtype=np.uint8),
+        "test/labels": rng.integers(0, 10, 1000),
+    }
 
 
 def cfg_of(method: str, beta: float, eta: float, seed: int = 0) -> dict:
     """The pipeline's cfg of this run (igrm.pipeline.targets.train_job_cfg) for the default
     config (schema defaults), no noise points."""
-    return train_job_cfg({"train": schema_defaults("train"), "noise": {"runs": [], "points": []}},
-                         "cifar10", method, beta, eta, seed)
+    return train_job_cfg(
+        {"train": schema_defaults("train"), "noise": {"runs": [], "points": []}}, "cifar10", method, beta, eta, seed
+    )
 
 
 def run_one(name, cfg, data):
@@ -70,11 +74,22 @@ def run_one(name, cfg, data):
     s = {k.split("/", 1)[1]: arrays[k].tolist() for k in arrays if k.startswith("sharpness/")}
     run_s = float(np.sum(arrays["wall_time"]))
     sharp_s = float(np.sum(arrays["sharpness/wall_time"]))
-    return {"run": name, "method": cfg["method"], "epochs": cfg["epochs"], "status": attrs["status"],
-            "run_s": run_s, "sharpness_s": sharp_s, "total_s": total,
-            "share_of_run": sharp_s / run_s, "share_of_total": sharp_s / total,
-            "final_train_loss": float(arrays["train_loss"][-1]), "final_test_acc": float(arrays["test_acc"][-1]),
-            "sharpness": s, "sharpness_cfg": cfg["sharpness"], "n_sharp": attrs["sharpness_subset"]}
+    return {
+        "run": name,
+        "method": cfg["method"],
+        "epochs": cfg["epochs"],
+        "status": attrs["status"],
+        "run_s": run_s,
+        "sharpness_s": sharp_s,
+        "total_s": total,
+        "share_of_run": sharp_s / run_s,
+        "share_of_total": sharp_s / total,
+        "final_train_loss": float(arrays["train_loss"][-1]),
+        "final_test_acc": float(arrays["test_acc"][-1]),
+        "sharpness": s,
+        "sharpness_cfg": cfg["sharpness"],
+        "n_sharp": attrs["sharpness_subset"],
+    }
 
 
 def converged_init(data, n, iters, chunk=128, seed=0):
@@ -88,18 +103,35 @@ def converged_init(data, n, iters, chunk=128, seed=0):
         torch.manual_seed(seed_for(seed, "init"))
         net = build_model(t["model"], d["num_classes"], d["train/images"].shape[-1], float(t["width"]))
     net = net.to(memory_format=torch.channels_last).train()
-    x = normalize(to_device_uint8(d["train/images"][idx], torch.device("cpu")),
-                  torch.tensor(d["mean"], dtype=torch.float32),
-                  torch.tensor(d["std"], dtype=torch.float32)).contiguous(memory_format=torch.channels_last)
+    x = normalize(
+        to_device_uint8(d["train/images"][idx], torch.device("cpu")),
+        torch.tensor(d["mean"], dtype=torch.float32),
+        torch.tensor(d["std"], dtype=torch.float32),
+    ).contiguous(memory_format=torch.channels_last)
     y = torch.from_numpy(d["train/labels"][idx])
-    fns = [lambda xs=xs, ys=ys: F.cross_entropy(net(xs), ys, reduction="sum") / n
-           for xs, ys in zip(torch.split(x, chunk), torch.split(y, chunk))]
+    fns = [
+        lambda xs=xs, ys=ys: F.cross_entropy(net(xs), ys, reduction="sum") / n
+        for xs, ys in zip(torch.split(x, chunk), torch.split(y, chunk))
+    ]
     t0 = time.perf_counter()
-    r = lambda_max(loss_fns=fns, params=list(net.parameters()), buffers=list(net.buffers()), iters=iters,
-                   tol=1e-3, generator=torch.Generator().manual_seed(seed_for(seed, "sharpness/0")))
+    r = lambda_max(
+        loss_fns=fns,
+        params=list(net.parameters()),
+        buffers=list(net.buffers()),
+        iters=iters,
+        tol=1e-3,
+        generator=torch.Generator().manual_seed(seed_for(seed, "sharpness/0")),
+    )
     dt = time.perf_counter() - t0
-    return {"n": n, "lambda_max": r.value, "iters": r.iters, "converged": r.converged, "residual": r.residual,
-            "seconds": dt, "seconds_per_hvp": dt / r.iters}
+    return {
+        "n": n,
+        "lambda_max": r.value,
+        "iters": r.iters,
+        "converged": r.converged,
+        "residual": r.residual,
+        "seconds": dt,
+        "seconds_per_hvp": dt / r.iters,
+    }
 
 
 def main():
@@ -112,20 +144,35 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     data = load_data(args)
-    out = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": args.threads,
-                       "torch": torch.__version__, "load_before": os.getloadavg()}, "runs": [], "init": []}
+    out = {
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "threads": args.threads,
+            "torch": torch.__version__,
+            "load_before": os.getloadavg(),
+        },
+        "runs": [],
+        "init": [],
+    }
     if not args.skip_runs:
-        for name, (m, b) in {"sgdm beta0.9 eta0.1": ("sgdm", 0.9), "gdm beta0.9 eta0.1": ("gdm", 0.9),
-                             "igrm_explicit beta0.9 eta0.1": ("igrm_explicit", 0.9)}.items():
+        for name, (m, b) in {
+            "sgdm beta0.9 eta0.1": ("sgdm", 0.9),
+            "gdm beta0.9 eta0.1": ("gdm", 0.9),
+            "igrm_explicit beta0.9 eta0.1": ("igrm_explicit", 0.9),
+        }.items():
             r = run_one(name, cfg_of(m, b, 0.1), data)
             out["runs"].append(r)
             s = r["sharpness"]
-            print(f"{name}: run {r['run_s']:.1f}s, sharpness {r['sharpness_s']:.1f}s "
-                  f"({100 * r['share_of_run']:.1f}% of the run), lambda_max {s['lambda_max']} "
-                  f"(iters {s['iters']}, residual {[round(v, 3) for v in s['residual']]}), "
-                  f"eps {[round(v, 3) for v in s['epsilon']]}, 2 mu lambda {[round(v, 3) for v in s['penalty_curvature']]}, "
-                  f"stability {[round(v, 3) for v in s['stability']]}; final train loss {r['final_train_loss']:.3f}, "
-                  f"test acc {r['final_test_acc']:.3f}", flush=True)
+            print(
+                f"{name}: run {r['run_s']:.1f}s, sharpness {r['sharpness_s']:.1f}s "
+                f"({100 * r['share_of_run']:.1f}% of the run), lambda_max {s['lambda_max']} "
+                f"(iters {s['iters']}, residual {[round(v, 3) for v in s['residual']]}), "
+                f"eps {[round(v, 3) for v in s['epsilon']]}, 2 mu lambda {[round(v, 3) for v in s['penalty_curvature']]}, "
+                f"stability {[round(v, 3) for v in s['stability']]}; final train loss {r['final_train_loss']:.3f}, "
+                f"test acc {r['final_test_acc']:.3f}",
+                flush=True,
+            )
     sub = schema_defaults("train")["sharpness"]["subset"]
     e = schema_defaults("train")["explicit"]
     for n in sorted({int(sub), int(e["fullbatch_subset"])}):
@@ -133,9 +180,12 @@ def main():
         s = step_sizes({"beta": e["beta"], "lr": e["eta"], "lr_mode": "effective"})
         r["explicit_default"] = expansion_parameters(lam=r["lambda_max"], h=s["h"], beta=e["beta"])
         out["init"].append(r)
-        print(f"init, first {n} examples: lambda_max {r['lambda_max']:.4g} after {r['iters']} HVPs (converged "
-              f"{r['converged']}, residual {r['residual']:.2g}), {r['seconds_per_hvp']:.3f}s per HVP; at the "
-              f"explicit default (beta {e['beta']}, eta {e['eta']}): {r['explicit_default']}", flush=True)
+        print(
+            f"init, first {n} examples: lambda_max {r['lambda_max']:.4g} after {r['iters']} HVPs (converged "
+            f"{r['converged']}, residual {r['residual']:.2g}), {r['seconds_per_hvp']:.3f}s per HVP; at the "
+            f"explicit default (beta {e['beta']}, eta {e['eta']}): {r['explicit_default']}",
+            flush=True,
+        )
     out["machine"]["load_after"] = os.getloadavg()
     OUT.mkdir(exist_ok=True)
     (OUT / "bench_sharpness.json").write_text(json.dumps(out, indent=1))

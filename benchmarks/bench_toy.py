@@ -38,6 +38,7 @@ OUT = Path(__file__).resolve().parent / "out"
 
 # ------------------------------------------------------------------ notebook-style baseline
 
+
 def nb_two_factor(w1, w2, h, beta, steps):
     hist1, hist2 = [w1], [w2]
     p1, p2 = w1, w2
@@ -98,6 +99,7 @@ def timeit(fn, *a, repeat=1):
 
 # ------------------------------------------------------------------ igrm way
 
+
 def igrm_trajectories():
     from igrm.heavyball import run
     from igrm.problems import SigmoidFactor, TwoFactor
@@ -126,8 +128,8 @@ def igrm_sig():
 
 
 def igrm_flows():
-    from igrm.problems import SigmoidFactor
     from igrm.flows import solve_flow
+    from igrm.problems import SigmoidFactor
     from igrm.toy import FLOW_TOL
 
     p = SigmoidFactor(X, Y)
@@ -156,8 +158,9 @@ print(t_import, time.perf_counter() - t)
 
 def cold_numba(cache_dir):
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-    out = subprocess.run([sys.executable, "-c", COLD_SNIPPET], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", COLD_SNIPPET], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     return float(out[0]), float(out[1])
 
 
@@ -175,8 +178,15 @@ def main():
     rows = []
 
     def add(task, baseline_s, igrm_s, note=""):
-        rows.append({"task": task, "notebook_s": baseline_s, "igrm_s": igrm_s,
-                     "speedup": baseline_s / igrm_s if igrm_s else float("nan"), "note": note})
+        rows.append(
+            {
+                "task": task,
+                "notebook_s": baseline_s,
+                "igrm_s": igrm_s,
+                "speedup": baseline_s / igrm_s if igrm_s else float("nan"),
+                "note": note,
+            }
+        )
 
     # numba compile: fresh cache dir (true compile) and cached (second process)
     with tempfile.TemporaryDirectory() as d:
@@ -195,11 +205,14 @@ def main():
     err = max(abs(ref[0][-1] - r1.final[3, 0]), abs(ref[1][-1] - r1.final[3, 1]))
     ref = nb_sigmoid(*SIG_INIT, ETA * 0.1, 0.9, SIG_STEPS)
     err2 = max(abs(ref[0][-1] - r2.final[3, 0]), abs(ref[1][-1] - r2.final[3, 1]))
-    add("trajectories, both figures (4β×50k + 4β×2k steps, every step recorded)",
-        t_nb_two + t_nb_sig, t_ig, "numba warm, one batched call per figure")
+    add(
+        "trajectories, both figures (4β×50k + 4β×2k steps, every step recorded)",
+        t_nb_two + t_nb_sig,
+        t_ig,
+        "numba warm, one batched call per figure",
+    )
     add("  two-factor trajectories (4β×50k)", t_nb_two, t_ig1, f"|Δ final| vs notebook loop = {err:.1e}")
-    add("  sigmoid trajectories (4β×2k, np.exp per step)", t_nb_sig, t_ig2,
-        f"|Δ final| vs notebook loop = {err2:.1e}")
+    add("  sigmoid trajectories (4β×2k, np.exp per step)", t_nb_sig, t_ig2, f"|Δ final| vs notebook loop = {err2:.1e}")
 
     # flows
     t_e, hist = timeit(nb_eflow, EFLOW_STEPS)
@@ -208,30 +221,43 @@ def main():
     igrm_flows()  # warm (imports)
     t_f, (fE, fR, probe) = timeit(igrm_flows, repeat=3)
     dE = float(np.hypot(hist[0][-1] - fE["w"][0, 0], hist[1][-1] - fE["w"][0, 1]))
-    add("sigmoid figure: E flow (1.5M GD steps lr 1e-5) + regulariser flow (1e6 torch steps)",
-        t_e + t_r, t_f,
+    add(
+        "sigmoid figure: E flow (1.5M GD steps lr 1e-5) + regulariser flow (1e6 torch steps)",
+        t_e + t_r,
+        t_f,
         f"torch part timed on {RFLOW_TIMED} steps ×{RFLOW_STEPS // RFLOW_TIMED} (linear); "
         f"E-flow end |Δ| vs 1.5M-step emulation = {dE:.1e}; regulariser flow run to "
-        f"‖∇‖∇E‖²‖<1e-8 (t = {probe['t']:.1f})")
+        f"‖∇‖∇E‖²‖<1e-8 (t = {probe['t']:.1f})",
+    )
     add("  of which: E flow only", t_e, np.nan)
     add("  of which: regulariser flow only (extrapolated)", t_r, np.nan)
 
-    result = {"machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
-                          "platform": platform.platform()},
-              "numba": {"import_s": imp, "first_call_fresh_cache_s": compile_cold,
-                        "first_call_cached_s": compile_cached},
-              "rows": rows, "command": "python benchmarks/bench_toy.py"}
+    result = {
+        "machine": {
+            "cpu": cpu_model(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "numba": {"import_s": imp, "first_call_fresh_cache_s": compile_cold, "first_call_cached_s": compile_cached},
+        "rows": rows,
+        "command": "python benchmarks/bench_toy.py",
+    }
     lines = ["| task | notebook-style (s) | igrm (s) | speed-up | note |", "|---|---|---|---|---|"]
     for r in rows:
         ig = "" if not np.isfinite(r["igrm_s"]) else f"{r['igrm_s']:.4f}"
         sp = "" if not np.isfinite(r["speedup"]) else f"{r['speedup']:.0f}×"
         lines.append(f"| {r['task']} | {r['notebook_s']:.3f} | {ig} | {sp} | {r['note']} |")
     lines.append("")
-    lines.append(f"numba kernels: first call with an empty cache (compile) {compile_cold:.2f} s; "
-                 f"first call in a new process with the on-disk cache {compile_cached:.2f} s "
-                 f"(import of igrm.heavyball {imp:.2f} s).")
-    lines.append(f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, "
-                 f"Python {result['machine']['python']}.")
+    lines.append(
+        f"numba kernels: first call with an empty cache (compile) {compile_cold:.2f} s; "
+        f"first call in a new process with the on-disk cache {compile_cached:.2f} s "
+        f"(import of igrm.heavyball {imp:.2f} s)."
+    )
+    lines.append(
+        f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, "
+        f"Python {result['machine']['python']}."
+    )
     md = "\n".join(lines)
     print(md)
     OUT.mkdir(parents=True, exist_ok=True)

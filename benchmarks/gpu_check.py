@@ -51,13 +51,28 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from igrm.pipeline.io import atomic_path  # noqa: E402
+from igrm.pipeline.io import atomic_path
 
 OUT = REPO / "benchmarks" / "out" / "gpu_check"
 #: dense bf16 tensor-core peaks, FLOP/s (vendor spec sheets, without sparsity)
-BF16_PEAK = {"H200": 989e12, "H100 SXM": 989e12, "H100 80GB HBM3": 989e12, "H100 NVL": 835e12, "H100 PCIe": 756e12, "H100": 756e12,
-             "GH200": 989e12, "A100": 312e12, "A800": 312e12, "L40S": 362e12, "L40": 181e12, "L4": 121e12,
-             "A10G": 70e12, "A10": 125e12, "RTX 4090": 165e12, "RTX 3090": 71e12}
+BF16_PEAK = {
+    "H200": 989e12,
+    "H100 SXM": 989e12,
+    "H100 80GB HBM3": 989e12,
+    "H100 NVL": 835e12,
+    "H100 PCIe": 756e12,
+    "H100": 756e12,
+    "GH200": 989e12,
+    "A100": 312e12,
+    "A800": 312e12,
+    "L40S": 362e12,
+    "L40": 181e12,
+    "L4": 121e12,
+    "A10G": 70e12,
+    "A10": 125e12,
+    "RTX 4090": 165e12,
+    "RTX 3090": 71e12,
+}
 #: the bf16 setting of the bf16 sections: on the CPU ``always`` (CPU autocast, the path's test;
 #: slow there, so the other CPU-mode sections run fp32)
 BF16 = {"gpu": True, "cpu": "always"}
@@ -67,16 +82,54 @@ BF16_RTOL = 0.05
 PAPER = {"sgd_runs": 42, "epochs": 200, "fullbatch_runs": 18, "fullbatch_steps": 2000, "fullbatch_subset": 5000}
 
 SIZES = {
-    "gpu": {"model": "resnet18", "width": 1.0, "batch": 128, "n_train": 50_000, "n_test": 10_000, "epochs": 2, "compile": True,
-            "loader_n": 20_000, "loader_workers": [0, 8], "loader_steps": 20, "loader_rounds": 3,
-            "agree_subset": 2560, "agree_epochs": 5, "explicit_subset": 5000, "explicit_steps": 3,
-            "conc_ks": [1, 2, 4], "conc_subset": 10_000, "conc_test": 1000, "conc_epochs": 2, "conc_rtol": BF16_RTOL,
-            "smk_per_batch": 10_000, "smk_test": 10_000},
-    "cpu": {"model": "small_cnn", "width": 0.25, "batch": 32, "n_train": 64, "n_test": 32, "epochs": 2, "compile": "aot_eager",
-            "loader_n": 256, "loader_workers": [0], "loader_steps": 2, "loader_rounds": 1,
-            "agree_subset": 64, "agree_epochs": 2, "explicit_subset": 16, "explicit_steps": 2,
-            "conc_ks": [2], "conc_subset": 64, "conc_test": 16, "conc_epochs": 1, "conc_rtol": 0.0,
-            "smk_per_batch": 40, "smk_test": 100},
+    "gpu": {
+        "model": "resnet18",
+        "width": 1.0,
+        "batch": 128,
+        "n_train": 50_000,
+        "n_test": 10_000,
+        "epochs": 2,
+        "compile": True,
+        "loader_n": 20_000,
+        "loader_workers": [0, 8],
+        "loader_steps": 20,
+        "loader_rounds": 3,
+        "agree_subset": 2560,
+        "agree_epochs": 5,
+        "explicit_subset": 5000,
+        "explicit_steps": 3,
+        "conc_ks": [1, 2, 4],
+        "conc_subset": 10_000,
+        "conc_test": 1000,
+        "conc_epochs": 2,
+        "conc_rtol": BF16_RTOL,
+        "smk_per_batch": 10_000,
+        "smk_test": 10_000,
+    },
+    "cpu": {
+        "model": "small_cnn",
+        "width": 0.25,
+        "batch": 32,
+        "n_train": 64,
+        "n_test": 32,
+        "epochs": 2,
+        "compile": "aot_eager",
+        "loader_n": 256,
+        "loader_workers": [0],
+        "loader_steps": 2,
+        "loader_rounds": 1,
+        "agree_subset": 64,
+        "agree_epochs": 2,
+        "explicit_subset": 16,
+        "explicit_steps": 2,
+        "conc_ks": [2],
+        "conc_subset": 64,
+        "conc_test": 16,
+        "conc_epochs": 1,
+        "conc_rtol": 0.0,
+        "smk_per_batch": 40,
+        "smk_test": 100,
+    },
 }
 
 
@@ -85,20 +138,34 @@ def _cfg(mode, **keys):
     from tests._train_cfg import train_cfg
 
     s = SIZES[mode]
-    base = dict(model=s["model"], width=s["width"], batch_size=s["batch"], augment=["crop+flip", "cutout"],
-                cutout_size=16, device="cuda" if mode == "gpu" else "cpu",
-                bf16=mode == "gpu", checkpoint_every=1000, eval_batch_size=2000,
-                train_subset=None, test_subset=None, epochs=s["epochs"], lr=0.1, beta=0.9)
+    base = dict(
+        model=s["model"],
+        width=s["width"],
+        batch_size=s["batch"],
+        augment=["crop+flip", "cutout"],
+        cutout_size=16,
+        device="cuda" if mode == "gpu" else "cpu",
+        bf16=mode == "gpu",
+        checkpoint_every=1000,
+        eval_batch_size=2000,
+        train_subset=None,
+        test_subset=None,
+        epochs=s["epochs"],
+        lr=0.1,
+        beta=0.9,
+    )
     return train_cfg(**{**base, **keys})
 
 
 def synthetic(n_train, n_test, seed=0):
     rng = np.random.default_rng(seed)
-    return {"train/images": rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8),
-            "train/labels": rng.integers(0, 10, n_train).astype(np.int64),
-            "test/images": rng.integers(0, 256, (n_test, 32, 32, 3), dtype=np.uint8),
-            "test/labels": rng.integers(0, 10, n_test).astype(np.int64),
-            "attrs": {"mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26], "num_classes": 10}}
+    return {
+        "train/images": rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8),
+        "train/labels": rng.integers(0, 10, n_train).astype(np.int64),
+        "test/images": rng.integers(0, 256, (n_test, 32, 32, 3), dtype=np.uint8),
+        "test/labels": rng.integers(0, 10, n_test).astype(np.int64),
+        "attrs": {"mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26], "num_classes": 10},
+    }
 
 
 def _train(cfg, data):
@@ -139,19 +206,34 @@ def peak_for(name: str | None):
 
 # ------------------------------------------------------------------ sections
 def sec_card(ctx):
-    info = {"mode": ctx["mode"], "python": platform.python_version(), "torch": torch.__version__,
-            "cuda_build": torch.version.cuda, "nproc": os.cpu_count(), "host": platform.node()}
+    info = {
+        "mode": ctx["mode"],
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda_build": torch.version.cuda,
+        "nproc": os.cpu_count(),
+        "host": platform.node(),
+    }
     from bench_loader import cpu_model
 
     info["cpu_model"] = cpu_model()
     if ctx["mode"] == "gpu":
         p = torch.cuda.get_device_properties(0)
-        info.update(gpu=p.name, memory_gib=round(p.total_memory / 2**30, 1), sm_count=p.multi_processor_count,
-                    capability=f"{p.major}.{p.minor}", bf16_supported=torch.cuda.is_bf16_supported(),
-                    cudnn=torch.backends.cudnn.version())
+        info.update(
+            gpu=p.name,
+            memory_gib=round(p.total_memory / 2**30, 1),
+            sm_count=p.multi_processor_count,
+            capability=f"{p.major}.{p.minor}",
+            bf16_supported=torch.cuda.is_bf16_supported(),
+            cudnn=torch.backends.cudnn.version(),
+        )
         try:
-            q = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,power.limit,clocks.max.sm",
-                                "--format=csv,noheader"], capture_output=True, text=True, timeout=20).stdout
+            q = subprocess.run(
+                ["nvidia-smi", "--query-gpu=name,driver_version,power.limit,clocks.max.sm", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+            ).stdout
             info["nvidia_smi"] = q.strip().splitlines()[0]
             info["driver"] = info["nvidia_smi"].split(",")[1].strip()
         except (OSError, subprocess.SubprocessError, IndexError):
@@ -167,23 +249,39 @@ def sec_epoch(ctx):
     data = synthetic(s["n_train"], s["n_test"])
     train_f, fwd_f = flops_per_image(s["model"], s["width"], ctx["device"], mode == "gpu")
     flops_epoch = s["n_train"] * train_f + s["n_test"] * fwd_f
-    out = {"model": s["model"], "n_train": s["n_train"], "n_test": s["n_test"], "batch": s["batch"],
-           "width": s["width"],
-           "flops_per_train_image": train_f, "flops_per_eval_image": fwd_f, "runs": {}}
+    out = {
+        "model": s["model"],
+        "n_train": s["n_train"],
+        "n_test": s["n_test"],
+        "batch": s["batch"],
+        "width": s["width"],
+        "flops_per_train_image": train_f,
+        "flops_per_eval_image": fwd_f,
+        "runs": {},
+    }
     ref = None
     for name, comp in (("eager", False), ("compiled", s["compile"])):
         arrays, attrs, _ = _train(_cfg(mode, epochs=s["epochs"], compile=comp), data)
         ref = arrays if ref is None else ref
         wt = [float(t) for t in arrays["wall_time"]]
         warm = wt[-1]
-        r = {"compile": comp, "compiled": attrs["compiled"], "bf16": attrs["bf16"],
-             "channels_last": attrs["channels_last"], "epoch_wall_s": wt, "warm_epoch_s": warm,
-             "first_epoch_overhead_s": wt[0] - warm, "img_per_s": s["n_train"] / warm,
-             "achieved_flops": flops_epoch / warm, "status": attrs["status"]}
+        r = {
+            "compile": comp,
+            "compiled": attrs["compiled"],
+            "bf16": attrs["bf16"],
+            "channels_last": attrs["channels_last"],
+            "epoch_wall_s": wt,
+            "warm_epoch_s": warm,
+            "first_epoch_overhead_s": wt[0] - warm,
+            "img_per_s": s["n_train"] / warm,
+            "achieved_flops": flops_epoch / warm,
+            "status": attrs["status"],
+        }
         if ctx.get("peak"):
             r["fraction_of_bf16_peak"] = r["achieved_flops"] / ctx["peak"]
-        r["loss_max_rel_diff_vs_eager"] = max(float(np.max(np.abs(arrays[m] - ref[m]) / np.abs(ref[m])))
-                                              for m in ("train_loss", "test_loss"))
+        r["loss_max_rel_diff_vs_eager"] = max(
+            float(np.max(np.abs(arrays[m] - ref[m]) / np.abs(ref[m]))) for m in ("train_loss", "test_loss")
+        )
         out["runs"][name] = r
     out["compile_speedup"] = out["runs"]["eager"]["warm_epoch_s"] / out["runs"]["compiled"]["warm_epoch_s"]
     ctx["t_epoch"] = min(r["warm_epoch_s"] for r in out["runs"].values()) * (50_000 / s["n_train"])
@@ -198,25 +296,32 @@ def sec_loader(ctx):
     d = synthetic(s["loader_n"], 1)
     imgs, labels = d["train/images"], d["train/labels"]
     mean, std = bl.stats(imgs)
-    args = argparse.Namespace(width=s["width"], bf16=mode == "gpu", warmup=2, steps=s["loader_steps"],
-                              rounds=s["loader_rounds"])
+    args = argparse.Namespace(
+        width=s["width"], bf16=mode == "gpu", warmup=2, steps=s["loader_steps"], rounds=s["loader_rounds"]
+    )
     dl_dev = bl.DeviceLoader(imgs, labels, mean, std, s["batch"], dev)
     makers = {"igrm on-device": lambda: iter(dl_dev)}
     for w in s["loader_workers"]:
         dl = bl.torchvision_loader(imgs, labels, mean, std, s["batch"], w, dev)
-        makers[f"torchvision DataLoader, {w} workers"] = (lambda dl=dl: (bl.to_device(b, dev) for b in dl))
+        makers[f"torchvision DataLoader, {w} workers"] = lambda dl=dl: (bl.to_device(b, dev) for b in dl)
     alone = bl.time_loaders(makers, dev, 1)
     steps = bl.time_steps(makers, dev, args)
-    res = {name: {"loader_img_per_s": alone[name]["images_per_s"], "step_img_per_s": steps[name]["images_per_s"]}
-           for name in makers}
+    res = {
+        name: {"loader_img_per_s": alone[name]["images_per_s"], "step_img_per_s": steps[name]["images_per_s"]}
+        for name in makers
+    }
     ref = res["igrm on-device"]
     for name, r in res.items():
         r["igrm_loader_ratio"] = ref["loader_img_per_s"] / r["loader_img_per_s"]
         r["igrm_step_ratio"] = ref["step_img_per_s"] / r["step_img_per_s"]
     best_dl = max((r for n, r in res.items() if n != "igrm on-device"), key=lambda r: r["step_img_per_s"])
-    return {"images": s["loader_n"], "results": res, "goal": "igrm step img/s >= 3x the best DataLoader's",
-            "step_ratio_vs_best_dataloader": best_dl["igrm_step_ratio"],
-            "goal_met": best_dl["igrm_step_ratio"] >= 3.0}
+    return {
+        "images": s["loader_n"],
+        "results": res,
+        "goal": "igrm step img/s >= 3x the best DataLoader's",
+        "step_ratio_vs_best_dataloader": best_dl["igrm_step_ratio"],
+        "goal_met": best_dl["igrm_step_ratio"] >= 3.0,
+    }
 
 
 def sec_bf16_vs_fp32(ctx):
@@ -236,17 +341,29 @@ def sec_bf16_vs_fp32(ctx):
 def sec_explicit(ctx):
     mode, s = ctx["mode"], SIZES[ctx["mode"]]
     data = synthetic(s["explicit_subset"], min(1000, s["n_test"]), seed=2)
-    keys = dict(method="igrm_explicit", fullbatch_subset=s["explicit_subset"], epochs=s["explicit_steps"],
-                augment=["none"], fullbatch_chunk=None, penalty_impl="double_backprop", test_subset=100)
+    keys = dict(
+        method="igrm_explicit",
+        fullbatch_subset=s["explicit_subset"],
+        epochs=s["explicit_steps"],
+        augment=["none"],
+        fullbatch_chunk=None,
+        penalty_impl="double_backprop",
+        test_subset=100,
+    )
     arrays, attrs, _ = _train(_cfg(mode, **keys, bf16=BF16[mode]), data)
     _, a_c, msgs = _train(_cfg(mode, **{**keys, "epochs": 1}, compile=s["compile"]), data)
     wt = [float(t) for t in arrays["wall_time"]]
     ctx["t_fb_step"] = wt[-1] * PAPER["fullbatch_subset"] / s["explicit_subset"]
-    return {"subset": s["explicit_subset"], "steps": s["explicit_steps"], "bf16": attrs["bf16"],
-            "status": attrs["status"], "finite": bool(np.isfinite(arrays["train_loss"]).all()
-                                                      and np.isfinite(arrays["grad_norm_sq"]).all()),
-            "train_loss": arrays["train_loss"].tolist(), "step_wall_s": wt,
-            "compile_fell_back": a_c["compiled"] is False and any("runs eager" in m for m in msgs)}
+    return {
+        "subset": s["explicit_subset"],
+        "steps": s["explicit_steps"],
+        "bf16": attrs["bf16"],
+        "status": attrs["status"],
+        "finite": bool(np.isfinite(arrays["train_loss"]).all() and np.isfinite(arrays["grad_norm_sq"]).all()),
+        "train_loss": arrays["train_loss"].tolist(),
+        "step_wall_s": wt,
+        "compile_fell_back": a_c["compiled"] is False and any("runs eager" in m for m in msgs),
+    }
 
 
 CONC_RUN = textwrap.dedent("""
@@ -279,15 +396,18 @@ def sec_concurrency(ctx):
     tmp = ctx["tmp"] / "conc"
     tmp.mkdir()
     d = synthetic(s["conc_subset"], min(1000, s["n_test"]), seed=3)
-    np.savez(tmp / "data.npz", **{k.replace("/", "__"): v for k, v in d.items() if k != "attrs"},
-             attrs_json=json.dumps(d["attrs"]))
+    np.savez(
+        tmp / "data.npz",
+        **{k.replace("/", "__"): v for k, v in d.items() if k != "attrs"},
+        attrs_json=json.dumps(d["attrs"]),
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "IGRM_RUNS_PER_GPU")}
     code = CONC_RUN.format(repo=str(REPO))
     out = {"subset": s["conc_subset"], "epochs": s["conc_epochs"], "ks": {}}
     # the reference: seed 0 alone, in this process (its throughput is the baseline where k=1 is not run)
     ref_cfg = _cfg(mode, epochs=s["conc_epochs"], seed=0, test_subset=s["conc_test"])
     if mode == "gpu":
-        _train({**ref_cfg, "epochs": 1, "train_subset": 2 * s["batch"], "test_subset": 2}, d)   # warm-up
+        _train({**ref_cfg, "epochs": 1, "train_subset": 2 * s["batch"], "test_subset": 2}, d)  # warm-up
     sync = torch.cuda.synchronize if mode == "gpu" else (lambda: None)
     t0 = time.perf_counter()
     alone, _, _ = _train(ref_cfg, d)
@@ -296,10 +416,26 @@ def sec_concurrency(ctx):
     out["alone_in_process"] = {"wall_s": t_alone, "img_per_s": s["conc_subset"] * s["conc_epochs"] / t_alone}
     for k in s["conc_ks"]:
         cfgs = [_cfg(mode, epochs=s["conc_epochs"], seed=i, test_subset=s["conc_test"]) for i in range(k)]
-        procs = [subprocess.Popen([sys.executable, "-c", code, json.dumps(c), str(tmp / "data.npz"),
-                                   str(tmp / f"k{k}_{i}.npz"), str(k), str(tmp / f"locks{k}")],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
-                 for i, c in enumerate(cfgs)]
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    code,
+                    json.dumps(c),
+                    str(tmp / "data.npz"),
+                    str(tmp / f"k{k}_{i}.npz"),
+                    str(k),
+                    str(tmp / f"locks{k}"),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+                cwd=REPO,
+            )
+            for i, c in enumerate(cfgs)
+        ]
         for p in procs:
             line = p.stdout.readline().strip()
             if line != "ready":
@@ -322,9 +458,11 @@ def sec_concurrency(ctx):
         z = runs[0]
         diff = max(float(np.max(np.abs(z[m] - alone[m]) / np.abs(alone[m]))) for m in ("train_loss", "test_loss"))
         r["seed0_loss_max_rel_diff_vs_alone"] = diff
-        r["seed0_bit_identical_to_alone"] = all(np.array_equal(z[n], alone[n]) for n in alone
-                                                if n.startswith("final_state/") or n in ("train_loss", "test_loss",
-                                                                                         "grad_norm_sq"))
+        r["seed0_bit_identical_to_alone"] = all(
+            np.array_equal(z[n], alone[n])
+            for n in alone
+            if n.startswith("final_state/") or n in ("train_loss", "test_loss", "grad_norm_sq")
+        )
         r["seed0_matches_alone"] = r["seed0_bit_identical_to_alone"] if mode == "cpu" else diff <= s["conc_rtol"]
         out["ks"][str(k)] = r
     thr1 = out["ks"]["1"]["img_per_s"] if "1" in out["ks"] else out["alone_in_process"]["img_per_s"]
@@ -333,7 +471,7 @@ def sec_concurrency(ctx):
     out["baseline"] = "k=1 (one process)" if "1" in out["ks"] else "the run alone in this process"
     best = max(out["ks"], key=lambda k: out["ks"][k]["gpu_hour_factor"])
     out["best_k"], out["best_factor"] = int(best), out["ks"][best]["gpu_hour_factor"]
-    if out["best_factor"] < 1.0:          # sharing does not pay: one run per GPU
+    if out["best_factor"] < 1.0:  # sharing does not pay: one run per GPU
         out["best_k"], out["best_factor"] = 1, 1.0
     out["tolerance"] = "bit-identical (CPU)" if mode == "cpu" else f"relative {s['conc_rtol']} (bf16, cudnn.benchmark)"
     ctx["conc_factor"], ctx["conc_k"] = out["best_factor"], out["best_k"]
@@ -347,10 +485,12 @@ def sec_snakemake(ctx):
     mode, s = ctx["mode"], SIZES[ctx["mode"]]
     wd = ctx["tmp"] / "smk"
     wd.mkdir()
-    archive, _ = make_cifar10(wd / "staged" / "cifar-10-binary.tar.gz", n_per_batch=s["smk_per_batch"],
-                              n_test=s["smk_test"])
-    (wd / "data.yaml").write_text(f"data:\n  cifar10:\n    local: {archive}\n"
-                                  f"    md5: {{cifar-10-binary.tar.gz: {md5_of(archive)}}}\n")
+    archive, _ = make_cifar10(
+        wd / "staged" / "cifar-10-binary.tar.gz", n_per_batch=s["smk_per_batch"], n_test=s["smk_test"]
+    )
+    (wd / "data.yaml").write_text(
+        f"data:\n  cifar10:\n    local: {archive}\n    md5: {{cifar-10-binary.tar.gz: {md5_of(archive)}}}\n"
+    )
     if mode == "gpu":
         base, model, lr, betas = REPO / "presets" / "paper.yaml", "resnet18", 0.1, (0.0, 0.9)
         over = "train:\n  epochs: 2\n  runs_per_gpu: 2\n  checkpoint_every: 1\n"
@@ -363,11 +503,27 @@ def sec_snakemake(ctx):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "IGRM_GPU_LOCK_DIR": str(wd / "locks")}
     env.pop("CUDA_VISIBLE_DEVICES", None)
     if mode == "cpu":
-        env["IGRM_GPUS"] = "1"           # one pretend GPU: the slot path runs, training stays on the CPU
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(wd),
-           *targets, "--profile", str(REPO / "profiles" / "local"), "--cores", str(max(2, os.cpu_count() or 2)) if mode == "gpu" else "2",
-           "--resources", "gpu=2",
-           "--configfile", str(base), str(wd / "data.yaml"), str(wd / "over.yaml")]
+        env["IGRM_GPUS"] = "1"  # one pretend GPU: the slot path runs, training stays on the CPU
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(wd),
+        *targets,
+        "--profile",
+        str(REPO / "profiles" / "local"),
+        "--cores",
+        str(max(2, os.cpu_count() or 2)) if mode == "gpu" else "2",
+        "--resources",
+        "gpu=2",
+        "--configfile",
+        str(base),
+        str(wd / "data.yaml"),
+        str(wd / "over.yaml"),
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     wall = time.perf_counter() - t0
@@ -381,9 +537,16 @@ def sec_snakemake(ctx):
     for t in targets:
         with h5py.File(wd / t, "r") as f:
             a = dict(f.attrs)
-            runs.append({"target": t, "device": str(a.get("device")), "bf16": bool(a.get("bf16")),
-                         "epoch_wall_s": [float(x) for x in f["wall_time"][()]],
-                         "started": str(a.get("started", "")), "finished": str(a.get("finished", ""))})
+            runs.append(
+                {
+                    "target": t,
+                    "device": str(a.get("device")),
+                    "bf16": bool(a.get("bf16")),
+                    "epoch_wall_s": [float(x) for x in f["wall_time"][()]],
+                    "started": str(a.get("started", "")),
+                    "finished": str(a.get("finished", "")),
+                }
+            )
     logs = "".join(p.read_text() for p in (wd / "logs" / "train").rglob("*.log"))
     out["runs"] = runs
     out["slots_taken"] = logs.count("GPU slot(s)")
@@ -402,7 +565,8 @@ def sec_snakemake(ctx):
     names = [n for n in alone if n.startswith("final_state/")] + ["train_loss", "test_loss", "grad_norm_sq"]
     out["first_job_bit_identical_to_alone"] = all(np.array_equal(np.asarray(shared[n]), alone[n]) for n in names)
     out["first_job_loss_max_rel_diff_vs_alone"] = max(
-        float(np.max(np.abs(np.asarray(shared[m]) - alone[m]) / np.abs(alone[m]))) for m in ("train_loss", "test_loss"))
+        float(np.max(np.abs(np.asarray(shared[m]) - alone[m]) / np.abs(alone[m]))) for m in ("train_loss", "test_loss")
+    )
     return out
 
 
@@ -424,31 +588,51 @@ def sec_estimate(ctx):
     fb_h = PAPER["fullbatch_runs"] * PAPER["fullbatch_steps"] * t_fb / 3600
     one = sgd_h + fb_h
     factor = ctx.get("conc_factor") or 1.0
-    return {"formula": "GPU-h = (sgd_runs * epochs * t_epoch + fullbatch_runs * fullbatch_steps * t_fb_step) / 3600"
-                       " / thr(k)/thr(1)",
-            "paper": PAPER, "t_epoch_s": t_epoch, "t_fb_step_s": t_fb,
-            "note": "t_epoch scaled to 50 000 images; t_fb_step from the explicit baseline (double backward) at "
-                    "5000 examples, an upper bound for the GD+M runs"
-                    + ("" if ctx["mode"] == "gpu" else "; CPU mode: tiny model, not a GPU number"),
-            "gpu_hours_one_run_per_gpu": one, "runs_per_gpu": ctx.get("conc_k", 1), "gpu_hour_factor": factor,
-            "gpu_hours_shared": one / factor, "goal_3x_met": factor >= 3.0}
+    return {
+        "formula": "GPU-h = (sgd_runs * epochs * t_epoch + fullbatch_runs * fullbatch_steps * t_fb_step) / 3600"
+        " / thr(k)/thr(1)",
+        "paper": PAPER,
+        "t_epoch_s": t_epoch,
+        "t_fb_step_s": t_fb,
+        "note": "t_epoch scaled to 50 000 images; t_fb_step from the explicit baseline (double backward) at "
+        "5000 examples, an upper bound for the GD+M runs"
+        + ("" if ctx["mode"] == "gpu" else "; CPU mode: tiny model, not a GPU number"),
+        "gpu_hours_one_run_per_gpu": one,
+        "runs_per_gpu": ctx.get("conc_k", 1),
+        "gpu_hour_factor": factor,
+        "gpu_hours_shared": one / factor,
+        "goal_3x_met": factor >= 3.0,
+    }
 
 
-SECTIONS = [("card", sec_card), ("epoch", sec_epoch), ("loader", sec_loader), ("bf16_vs_fp32", sec_bf16_vs_fp32),
-            ("explicit_bf16", sec_explicit), ("concurrency", sec_concurrency), ("snakemake", sec_snakemake),
-            ("estimate", sec_estimate)]
+SECTIONS = [
+    ("card", sec_card),
+    ("epoch", sec_epoch),
+    ("loader", sec_loader),
+    ("bf16_vs_fp32", sec_bf16_vs_fp32),
+    ("explicit_bf16", sec_explicit),
+    ("concurrency", sec_concurrency),
+    ("snakemake", sec_snakemake),
+    ("estimate", sec_estimate),
+]
 
 
 # ------------------------------------------------------------------ report
 def markdown(rep) -> str:
     L = [f"# GPU check ({rep['mode']} mode)", ""]
     if rep["no_gpu"]:
-        L += ["**No GPU was found** (torch.cuda.is_available() is False): every step ran on the CPU at a tiny size; "
-              "no number below is a GPU measurement.", ""]
+        L += [
+            "**No GPU was found** (torch.cuda.is_available() is False): every step ran on the CPU at a tiny size; "
+            "no number below is a GPU measurement.",
+            "",
+        ]
     c = rep["sections"].get("card", {}).get("result", {})
-    L += [f"Machine: {c.get('gpu', 'no GPU')}, driver {c.get('driver', '-')}, torch's CUDA build {c.get('cuda_build')}, "
-          f"torch {c.get('torch')}, {c.get('nproc')} CPUs ({c.get('cpu_model')}), host {c.get('host')}; "
-          f"started {rep['started']}, total {rep['total_s']:.1f} s.", ""]
+    L += [
+        f"Machine: {c.get('gpu', 'no GPU')}, driver {c.get('driver', '-')}, torch's CUDA build {c.get('cuda_build')}, "
+        f"torch {c.get('torch')}, {c.get('nproc')} CPUs ({c.get('cpu_model')}), host {c.get('host')}; "
+        f"started {rep['started']}, total {rep['total_s']:.1f} s.",
+        "",
+    ]
     L += ["| section | status | seconds | key numbers |", "|---|---|---|---|"]
     for name, sec in rep["sections"].items():
         L.append(f"| {name} | {sec['status']} | {sec['seconds']:.1f} | {_key_numbers(name, sec)} |")
@@ -460,34 +644,48 @@ def _key_numbers(name, sec):
     r = sec.get("result")
     if sec["status"] != "ok":
         return (sec.get("error") or "").splitlines()[-1][:200] if sec.get("error") else sec["status"]
-    f = lambda x: f"{x:.3g}"  # noqa: E731
+    f = lambda x: f"{x:.3g}"
     if name == "card":
         return f"bf16 peak {f(r['bf16_peak_flops'] / 1e12) + ' TFLOP/s' if r['bf16_peak_flops'] else 'unknown'}"
     if name == "epoch":
-        return "; ".join(f"{k}: {f(v['warm_epoch_s'])} s/epoch, {f(v['img_per_s'])} img/s"
-                         + (f", {100 * v['fraction_of_bf16_peak']:.1f}% of peak" if "fraction_of_bf16_peak" in v
-                            else "") + f" (1st epoch +{f(v['first_epoch_overhead_s'])} s)"
-                         for k, v in r["runs"].items())
+        return "; ".join(
+            f"{k}: {f(v['warm_epoch_s'])} s/epoch, {f(v['img_per_s'])} img/s"
+            + (f", {100 * v['fraction_of_bf16_peak']:.1f}% of peak" if "fraction_of_bf16_peak" in v else "")
+            + f" (1st epoch +{f(v['first_epoch_overhead_s'])} s)"
+            for k, v in r["runs"].items()
+        )
     if name == "loader":
-        return (f"igrm step / best DataLoader step {f(r['step_ratio_vs_best_dataloader'])}x "
-                f"(goal 3x: {'met' if r['goal_met'] else 'not met'})")
+        return (
+            f"igrm step / best DataLoader step {f(r['step_ratio_vs_best_dataloader'])}x "
+            f"(goal 3x: {'met' if r['goal_met'] else 'not met'})"
+        )
     if name == "bf16_vs_fp32":
-        return (f"max rel. diff train {f(r['train_loss']['max_rel_diff'])}, test {f(r['test_loss']['max_rel_diff'])}"
-                f" (tolerance {r['rtol']}: {'within' if r['within_tolerance'] else 'OUTSIDE'})")
+        return (
+            f"max rel. diff train {f(r['train_loss']['max_rel_diff'])}, test {f(r['test_loss']['max_rel_diff'])}"
+            f" (tolerance {r['rtol']}: {'within' if r['within_tolerance'] else 'OUTSIDE'})"
+        )
     if name == "explicit_bf16":
-        return (f"finite {r['finite']}, {f(r['step_wall_s'][-1])} s/step at {r['subset']} examples, "
-                f"compile falls back {r['compile_fell_back']}")
+        return (
+            f"finite {r['finite']}, {f(r['step_wall_s'][-1])} s/step at {r['subset']} examples, "
+            f"compile falls back {r['compile_fell_back']}"
+        )
     if name == "concurrency":
-        return "; ".join(f"k={k}: {f(v['img_per_s'])} img/s, x{f(v['gpu_hour_factor'])}, "
-                         f"matches alone {v['seed0_matches_alone']}" for k, v in r["ks"].items())
+        return "; ".join(
+            f"k={k}: {f(v['img_per_s'])} img/s, x{f(v['gpu_hour_factor'])}, matches alone {v['seed0_matches_alone']}"
+            for k, v in r["ks"].items()
+        )
     if name == "snakemake":
-        return (f"{f(r['wall_s'])} s, 2 jobs concurrent: {r['two_jobs_concurrent']}, first job vs alone: "
-                f"{'bit-identical' if r['first_job_bit_identical_to_alone'] else 'max rel. loss diff ' + f(r['first_job_loss_max_rel_diff_vs_alone'])}, "
-                f"epochs {[ [round(t, 2) for t in x['epoch_wall_s']] for x in r['runs']]}")
+        return (
+            f"{f(r['wall_s'])} s, 2 jobs concurrent: {r['two_jobs_concurrent']}, first job vs alone: "
+            f"{'bit-identical' if r['first_job_bit_identical_to_alone'] else 'max rel. loss diff ' + f(r['first_job_loss_max_rel_diff_vs_alone'])}, "
+            f"epochs {[[round(t, 2) for t in x['epoch_wall_s']] for x in r['runs']]}"
+        )
     if name == "estimate":
-        return (f"{f(r['gpu_hours_one_run_per_gpu'])} GPU-h one run per GPU, {f(r['gpu_hours_shared'])} with "
-                f"{r['runs_per_gpu']} per GPU (x{f(r['gpu_hour_factor'])}; goal 3x "
-                f"{'met' if r['goal_3x_met'] else 'not met'})")
+        return (
+            f"{f(r['gpu_hours_one_run_per_gpu'])} GPU-h one run per GPU, {f(r['gpu_hours_shared'])} with "
+            f"{r['runs_per_gpu']} per GPU (x{f(r['gpu_hour_factor'])}; goal 3x "
+            f"{'met' if r['goal_3x_met'] else 'not met'})"
+        )
     return ""
 
 
@@ -502,13 +700,23 @@ def main(argv=None) -> dict:
     mode = "gpu" if torch.cuda.is_available() and not args.cpu else "cpu"
     if mode == "gpu":
         torch.backends.cudnn.benchmark = True
-    ctx = {"mode": mode, "device": torch.device("cuda" if mode == "gpu" else "cpu"),
-           "tmp": Path(tempfile.mkdtemp(prefix="igrm-gpu-check-"))}
-    rep = {"mode": mode, "no_gpu": not torch.cuda.is_available(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-           "sizes": SIZES[mode], "sections": {}}
+    ctx = {
+        "mode": mode,
+        "device": torch.device("cuda" if mode == "gpu" else "cpu"),
+        "tmp": Path(tempfile.mkdtemp(prefix="igrm-gpu-check-")),
+    }
+    rep = {
+        "mode": mode,
+        "no_gpu": not torch.cuda.is_available(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "sizes": SIZES[mode],
+        "sections": {},
+    }
     if rep["no_gpu"]:
-        print("gpu_check: NO GPU FOUND (torch.cuda.is_available() is False): running the CPU mode at a tiny size",
-              flush=True)
+        print(
+            "gpu_check: NO GPU FOUND (torch.cuda.is_available() is False): running the CPU mode at a tiny size",
+            flush=True,
+        )
     t_all = time.perf_counter()
     try:
         for name, fn in SECTIONS:
@@ -521,11 +729,17 @@ def main(argv=None) -> dict:
             try:
                 rep["sections"][name] = {"status": "ok", "result": fn(ctx)}
             except Exception as e:  # each section on its own: the report records the failure
-                rep["sections"][name] = {"status": "failed", "error": f"{type(e).__name__}: {e}",
-                                         "traceback": traceback.format_exc()[-4000:]}
+                rep["sections"][name] = {
+                    "status": "failed",
+                    "error": f"{type(e).__name__}: {e}",
+                    "traceback": traceback.format_exc()[-4000:],
+                }
             rep["sections"][name]["seconds"] = time.perf_counter() - t0
-            print(f"gpu_check: {name}: {rep['sections'][name]['status']} ({rep['sections'][name]['seconds']:.1f} s)"
-                  f" {_key_numbers(name, rep['sections'][name])}", flush=True)
+            print(
+                f"gpu_check: {name}: {rep['sections'][name]['status']} ({rep['sections'][name]['seconds']:.1f} s)"
+                f" {_key_numbers(name, rep['sections'][name])}",
+                flush=True,
+            )
     finally:
         shutil.rmtree(ctx["tmp"], ignore_errors=True)
     rep["total_s"] = time.perf_counter() - t_all

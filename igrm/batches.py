@@ -5,7 +5,8 @@ the gradient-noise estimator (igrm.noise), so both augment exactly alike."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,8 +60,10 @@ def unpack_data(data: Mapping[str, Any]) -> dict[str, Any]:
         if imgs.ndim == 3:
             imgs = imgs[..., None]
         if imgs.dtype != np.uint8 or imgs.ndim != 4 or len(imgs) != len(labels):
-            raise ValueError(f"{split}/images must be uint8 (N,H,W,C) matching {split}/labels; "
-                             f"got {imgs.dtype} {imgs.shape} and {labels.shape}")
+            raise ValueError(
+                f"{split}/images must be uint8 (N,H,W,C) matching {split}/labels; "
+                f"got {imgs.dtype} {imgs.shape} and {labels.shape}"
+            )
         out[f"{split}/images"], out[f"{split}/labels"] = imgs, labels
     mean = _get(data, "attrs/mean", "mean")
     std = _get(data, "attrs/std", "std")
@@ -73,8 +76,9 @@ def unpack_data(data: Mapping[str, Any]) -> dict[str, Any]:
         mean, std = mean / 255.0, std / 255.0
     out["mean"], out["std"] = mean, std
     nc = _get(data, "attrs/num_classes", "num_classes")
-    out["num_classes"] = int(nc) if nc is not None else int(max(out["train/labels"].max(),
-                                                               out["test/labels"].max()) + 1)
+    out["num_classes"] = (
+        int(nc) if nc is not None else int(max(out["train/labels"].max(), out["test/labels"].max()) + 1)
+    )
     return out
 
 
@@ -98,11 +102,11 @@ def batch_crop(x: Tensor, pad: int, gen: torch.Generator) -> Tensor:
     padded = F.pad(x.float() if x.dtype == torch.uint8 else x, (pad,) * 4, mode="reflect")
     padded = padded.to(x.dtype)
     off = torch.randint(0, 2 * pad + 1, (2, B), generator=gen, device=x.device)
-    rows = off[0][:, None] + torch.arange(H, device=x.device)[None, :]          # (B, H)
-    cols = off[1][:, None] + torch.arange(W, device=x.device)[None, :]          # (B, W)
+    rows = off[0][:, None] + torch.arange(H, device=x.device)[None, :]  # (B, H)
+    cols = off[1][:, None] + torch.arange(W, device=x.device)[None, :]  # (B, W)
     b = torch.arange(B, device=x.device)[:, None, None]
-    out = padded[b, :, rows[:, :, None], cols[:, None, :]]                      # (B, H, W, C)
-    return out.permute(0, 3, 1, 2)                                               # channels_last strides
+    out = padded[b, :, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
+    return out.permute(0, 3, 1, 2)  # channels_last strides
 
 
 def reflect_pad_u8(x: Tensor, pad: int, chunk: int = 4096) -> Tensor:
@@ -110,8 +114,9 @@ def reflect_pad_u8(x: Tensor, pad: int, chunk: int = 4096) -> Tensor:
     so that each batch's crop is one uint8 gather (:func:`crop_padded`)."""
     if pad <= 0:
         return x
-    return torch.cat([F.pad(part.float(), (pad,) * 4, mode="reflect").to(torch.uint8)
-                      for part in torch.split(x, chunk)])
+    return torch.cat(
+        [F.pad(part.float(), (pad,) * 4, mode="reflect").to(torch.uint8) for part in torch.split(x, chunk)]
+    )
 
 
 def crop_padded(padded: Tensor, idx: Tensor, pad: int, gen: torch.Generator) -> Tensor:
@@ -124,7 +129,7 @@ def crop_padded(padded: Tensor, idx: Tensor, pad: int, gen: torch.Generator) -> 
     off = torch.randint(0, 2 * pad + 1, (2, B), generator=gen, device=padded.device)
     rows = off[0][:, None] + torch.arange(H, device=padded.device)[None, :]
     cols = off[1][:, None] + torch.arange(W, device=padded.device)[None, :]
-    out = padded[idx[:, None, None], :, rows[:, :, None], cols[:, None, :]]     # (B, H, W, C)
+    out = padded[idx[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
     return out.permute(0, 3, 1, 2)
 
 
@@ -142,15 +147,25 @@ def batch_cutout(x: Tensor, size: int, gen: torch.Generator) -> Tensor:
     B, C, H, W = x.shape
     cy = torch.randint(0, H, (B,), generator=gen, device=x.device)
     cx = torch.randint(0, W, (B,), generator=gen, device=x.device)
-    ys = torch.arange(H, device=x.device)[None, :] - cy[:, None] + size // 2     # (B, H)
+    ys = torch.arange(H, device=x.device)[None, :] - cy[:, None] + size // 2  # (B, H)
     xs = torch.arange(W, device=x.device)[None, :] - cx[:, None] + size // 2
     inside = ((ys >= 0) & (ys < size))[:, :, None] & ((xs >= 0) & (xs < size))[:, None, :]
     return x.masked_fill(inside[:, None, :, :], 0.0)
 
 
-def augment_batch(x_u8: Tensor, augment: Sequence[str], gen: torch.Generator, mean: Tensor, std: Tensor,
-                  *, pad: int, cutout_size: int, dtype=torch.float32,
-                  padded: Tensor | None = None, idx: Tensor | None = None) -> Tensor:
+def augment_batch(
+    x_u8: Tensor,
+    augment: Sequence[str],
+    gen: torch.Generator,
+    mean: Tensor,
+    std: Tensor,
+    *,
+    pad: int,
+    cutout_size: int,
+    dtype=torch.float32,
+    padded: Tensor | None = None,
+    idx: Tensor | None = None,
+) -> Tensor:
     """uint8 batch -> augmented, normalised float batch. Order: crop, flip (on uint8),
     normalise, cutout. "crop+flip" = crop then flip; "none" does nothing. With ``padded``
     (the set after :func:`reflect_pad_u8`) and the batch's ``idx``, the crop is read from
@@ -171,8 +186,9 @@ def augment_batch(x_u8: Tensor, augment: Sequence[str], gen: torch.Generator, me
 # ------------------------------------------------------------------ mini-batches of a fixed population
 # Shared by the gradient-noise estimator (igrm.noise) and its trajectory variant
 # (igrm.noise_trajectory): which examples form each mini-batch, and the batch as the model sees it.
-def minibatch_indices(n_examples: int, batch_size: int, n: int, sampler: str,
-                      generator: torch.Generator | None, phase: int = 0) -> Iterator[Tensor]:
+def minibatch_indices(
+    n_examples: int, batch_size: int, n: int, sampler: str, generator: torch.Generator | None, phase: int = 0
+) -> Iterator[Tensor]:
     """Index tensors (CPU, int64) of ``n`` mini-batches (docs/noise.md §5).
     iid: b indices uniform with replacement, batches independent (Cov = Σ_1/b).
     epoch: the batches of fresh random permutations, ⌊N/b⌋ per epoch (the remainder dropped,
@@ -191,7 +207,7 @@ def minibatch_indices(n_examples: int, batch_size: int, n: int, sampler: str,
     while done < n:
         perm = torch.randperm(n_examples, generator=generator)
         while pos < M and done < n:
-            yield perm[pos * batch_size:(pos + 1) * batch_size]
+            yield perm[pos * batch_size : (pos + 1) * batch_size]
             pos += 1
             done += 1
         pos = 0
@@ -205,18 +221,28 @@ def device_tensors(data, device) -> dict[str, Any]:
         return data
     if isinstance(data, (tuple, list)):
         x, y = data
-        return {"on_device": True, "x": torch.as_tensor(x).to(device),
-                "y": torch.as_tensor(y).to(device), "u8": False}
+        return {"on_device": True, "x": torch.as_tensor(x).to(device), "y": torch.as_tensor(y).to(device), "u8": False}
     d = unpack_data(data)
-    return {"on_device": True, "x": to_device_uint8(d["train/images"], device).contiguous(),
-            "y": torch.from_numpy(d["train/labels"]).to(device), "u8": True,
-            "mean": torch.tensor(d["mean"], dtype=torch.float32, device=device),
-            "std": torch.tensor(d["std"], dtype=torch.float32, device=device),
-            "num_classes": d["num_classes"]}
+    return {
+        "on_device": True,
+        "x": to_device_uint8(d["train/images"], device).contiguous(),
+        "y": torch.from_numpy(d["train/labels"]).to(device),
+        "u8": True,
+        "mean": torch.tensor(d["mean"], dtype=torch.float32, device=device),
+        "std": torch.tensor(d["std"], dtype=torch.float32, device=device),
+        "num_classes": d["num_classes"],
+    }
 
 
-def batch_inputs(t: Mapping[str, Any], idx: Tensor, augment: Sequence[str], aug_gen: torch.Generator | None,
-                 *, pad: int, cutout_size: int) -> tuple[Tensor, Tensor]:
+def batch_inputs(
+    t: Mapping[str, Any],
+    idx: Tensor,
+    augment: Sequence[str],
+    aug_gen: torch.Generator | None,
+    *,
+    pad: int,
+    cutout_size: int,
+) -> tuple[Tensor, Tensor]:
     """(x, y) of the examples ``idx`` of a :func:`device_tensors` population: uint8 images
     augmented and normalised as training does (:func:`augment_batch`), float ones as they are."""
     x = t["x"][idx]

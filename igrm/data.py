@@ -40,9 +40,10 @@ import tarfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +62,7 @@ MAX_GZIP_BYTES = 256 * 1024 * 1024  # decompressed idx file cap (real ones are <
 
 # --------------------------------------------------------------------------- errors
 
+
 class DataError(Exception):
     """Base class of the dataset layer's errors."""
 
@@ -69,8 +71,15 @@ class DownloadError(DataError):
     """No source gave a verified archive. The message names the dataset, each source
     tried with its error, the exact path to pre-stage the archive at, and the config keys."""
 
-    def __init__(self, message: str, *, dataset: str = "", filename: str = "", path: Path | None = None,
-                 attempts: Sequence[tuple[str, str]] = ()):
+    def __init__(
+        self,
+        message: str,
+        *,
+        dataset: str = "",
+        filename: str = "",
+        path: Path | None = None,
+        attempts: Sequence[tuple[str, str]] = (),
+    ):
         super().__init__(message)
         self.dataset = dataset
         self.filename = filename
@@ -101,6 +110,7 @@ class FormatError(DataError):
 
 # --------------------------------------------------------------------------- registry
 
+
 @dataclass(frozen=True)
 class ArchiveFile:
     """One file to download: its name, published MD5, and size in bytes where known."""
@@ -120,7 +130,7 @@ class DatasetSpec:
     """
 
     name: str
-    format: str                       # "cifar" (binary records in a tar.gz) or "idx" (gzipped idx files)
+    format: str  # "cifar" (binary records in a tar.gz) or "idx" (gzipped idx files)
     files: tuple[ArchiveFile, ...]
     base_urls: tuple[str, ...]
     num_classes: int
@@ -128,8 +138,8 @@ class DatasetSpec:
     members: Mapping[str, tuple[str, ...]]
     n_train: int
     n_test: int
-    label_bytes: int = 0              # CIFAR: label bytes before the 3072 pixel bytes of a record
-    label_index: int = 0              # CIFAR: which of those label bytes is the label used
+    label_bytes: int = 0  # CIFAR: label bytes before the 3072 pixel bytes of a record
+    label_index: int = 0  # CIFAR: which of those label bytes is the label used
     checksum_source: str = ""
     homepage: str = ""
 
@@ -170,44 +180,80 @@ _TV_SOURCE = "torchvision/datasets/mnist.py (resources, mirrors), torchvision 0.
 
 DATASETS: dict[str, DatasetSpec] = {
     "cifar10": DatasetSpec(
-        name="cifar10", format="cifar",
+        name="cifar10",
+        format="cifar",
         files=(ArchiveFile("cifar-10-binary.tar.gz", "c32a1d4ab5d03f1284b67883e8d87530", 170_052_171),),
-        base_urls=(_TORONTO,), num_classes=10, image_shape=(32, 32, 3),
-        members={"train": tuple(f"cifar-10-batches-bin/data_batch_{i}.bin" for i in range(1, 6)),
-                 "test": ("cifar-10-batches-bin/test_batch.bin",)},
-        n_train=50_000, n_test=10_000, label_bytes=1, label_index=0,
-        checksum_source=_CIFAR_SOURCE, homepage="https://www.cs.toronto.edu/~kriz/cifar.html"),
+        base_urls=(_TORONTO,),
+        num_classes=10,
+        image_shape=(32, 32, 3),
+        members={
+            "train": tuple(f"cifar-10-batches-bin/data_batch_{i}.bin" for i in range(1, 6)),
+            "test": ("cifar-10-batches-bin/test_batch.bin",),
+        },
+        n_train=50_000,
+        n_test=10_000,
+        label_bytes=1,
+        label_index=0,
+        checksum_source=_CIFAR_SOURCE,
+        homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
+    ),
     "cifar100": DatasetSpec(
-        name="cifar100", format="cifar",
+        name="cifar100",
+        format="cifar",
         files=(ArchiveFile("cifar-100-binary.tar.gz", "03b5dce01913d631647c71ecec9e9cb8", 168_513_733),),
-        base_urls=(_TORONTO,), num_classes=100, image_shape=(32, 32, 3),
+        base_urls=(_TORONTO,),
+        num_classes=100,
+        image_shape=(32, 32, 3),
         members={"train": ("cifar-100-binary/train.bin",), "test": ("cifar-100-binary/test.bin",)},
-        n_train=50_000, n_test=10_000, label_bytes=2, label_index=1,  # coarse byte, fine byte: use fine
-        checksum_source=_CIFAR_SOURCE, homepage="https://www.cs.toronto.edu/~kriz/cifar.html"),
+        n_train=50_000,
+        n_test=10_000,
+        label_bytes=2,
+        label_index=1,  # coarse byte, fine byte: use fine
+        checksum_source=_CIFAR_SOURCE,
+        homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
+    ),
     "mnist": DatasetSpec(
-        name="mnist", format="idx",
-        files=(ArchiveFile("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", 9_912_422),
-               ArchiveFile("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", 28_881),
-               ArchiveFile("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", 1_648_877),
-               ArchiveFile("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", 4_542)),
+        name="mnist",
+        format="idx",
+        files=(
+            ArchiveFile("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", 9_912_422),
+            ArchiveFile("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", 28_881),
+            ArchiveFile("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", 1_648_877),
+            ArchiveFile("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", 4_542),
+        ),
         base_urls=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
-        num_classes=10, image_shape=(28, 28, 1),
-        members={"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-                 "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")},
-        n_train=60_000, n_test=10_000, checksum_source=_TV_SOURCE,
-        homepage="http://yann.lecun.com/exdb/mnist/"),
+        num_classes=10,
+        image_shape=(28, 28, 1),
+        members={
+            "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+            "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+        },
+        n_train=60_000,
+        n_test=10_000,
+        checksum_source=_TV_SOURCE,
+        homepage="http://yann.lecun.com/exdb/mnist/",
+    ),
     "fashion_mnist": DatasetSpec(
-        name="fashion_mnist", format="idx",
-        files=(ArchiveFile("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", 26_421_880),
-               ArchiveFile("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", 29_515),
-               ArchiveFile("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79", 4_422_102),
-               ArchiveFile("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", 5_148)),
+        name="fashion_mnist",
+        format="idx",
+        files=(
+            ArchiveFile("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", 26_421_880),
+            ArchiveFile("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", 29_515),
+            ArchiveFile("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79", 4_422_102),
+            ArchiveFile("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", 5_148),
+        ),
         base_urls=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        num_classes=10, image_shape=(28, 28, 1),
-        members={"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-                 "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")},
-        n_train=60_000, n_test=10_000, checksum_source=_TV_SOURCE,
-        homepage="https://github.com/zalandoresearch/fashion-mnist"),
+        num_classes=10,
+        image_shape=(28, 28, 1),
+        members={
+            "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+            "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+        },
+        n_train=60_000,
+        n_test=10_000,
+        checksum_source=_TV_SOURCE,
+        homepage="https://github.com/zalandoresearch/fashion-mnist",
+    ),
 }
 DEFAULT_DATASET = "cifar10"
 
@@ -254,8 +300,7 @@ def spec_for(name: str | DatasetSpec, cfg: Mapping[str, Any] | None = None) -> D
     known = {f.filename for f in spec.files}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise ConfigError(f"data.{spec.name}.md5: unknown archive file(s) {unknown}; "
-                          f"{spec.name} has {sorted(known)}")
+        raise ConfigError(f"data.{spec.name}.md5: unknown archive file(s) {unknown}; {spec.name} has {sorted(known)}")
     files = tuple(dataclasses.replace(f, md5=overrides.get(f.filename, f.md5).lower()) for f in spec.files)
     return dataclasses.replace(spec, files=files)
 
@@ -293,6 +338,7 @@ def archive_paths(name: str | DatasetSpec, raw_dir: str | os.PathLike) -> list[P
 
 
 # --------------------------------------------------------------------------- hashing
+
 
 def file_digests(path: str | os.PathLike) -> dict[str, Any]:
     md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
@@ -355,8 +401,10 @@ def max_download_bytes(f: ArchiveFile) -> int:
 
 def _oversize_hint(f: ArchiveFile, cap: int) -> str:
     size = f"{f.size:,} bytes" if f.size else "of unknown size"
-    return (f"{f.filename} is {size}, so at most {cap:,} bytes are accepted; "
-            f"a source serving a larger file is not serving this archive")
+    return (
+        f"{f.filename} is {size}, so at most {cap:,} bytes are accepted; "
+        f"a source serving a larger file is not serving this archive"
+    )
 
 
 class _Transfer:
@@ -379,14 +427,17 @@ class _Transfer:
     @total.setter
     def total(self, value: int | None) -> None:
         if value and value > self.cap:
-            raise OversizeTransferError(f"Content-Length {value:,} bytes refused before reading: "
-                                        f"{_oversize_hint(self.f, self.cap)}")
+            raise OversizeTransferError(
+                f"Content-Length {value:,} bytes refused before reading: {_oversize_hint(self.f, self.cap)}"
+            )
         self._total = int(value) if value else None
 
     def write(self, chunk: bytes) -> None:
         if self.n + len(chunk) > self.cap:
-            raise OversizeTransferError(f"stopped after more than {self.cap:,} bytes "
-                                        f"(no Content-Length announced it): {_oversize_hint(self.f, self.cap)}")
+            raise OversizeTransferError(
+                f"stopped after more than {self.cap:,} bytes "
+                f"(no Content-Length announced it): {_oversize_hint(self.f, self.cap)}"
+            )
         self.out.write(chunk)
         self.n += len(chunk)
         now = time.monotonic()
@@ -413,8 +464,9 @@ class _Transfer:
 
     def done(self) -> None:
         if self._total is not None and self.n != self._total:
-            raise TruncatedTransferError(f"truncated transfer: received {self.n} of {self._total} bytes "
-                                         f"announced by Content-Length")
+            raise TruncatedTransferError(
+                f"truncated transfer: received {self.n} of {self._total} bytes announced by Content-Length"
+            )
         now = time.monotonic()
         log.info("downloaded %s in %.1f s", self._line(now), now - self.t0)
 
@@ -439,11 +491,13 @@ def _downloader(f: ArchiveFile, cfg: Mapping[str, Any]):
                     t.total = os.fstat(fh.fileno()).st_size
                     shutil.copyfileobj(fh, t, CHUNK)
             elif scheme in ("http", "https"):
-                pooch.HTTPDownloader(progressbar=t, chunk_size=CHUNK, timeout=cfg["timeout_s"],
-                                     headers=headers)(url, t, instance)
+                pooch.HTTPDownloader(progressbar=t, chunk_size=CHUNK, timeout=cfg["timeout_s"], headers=headers)(
+                    url, t, instance
+                )
             else:
                 pooch.choose_downloader(url, progressbar=t)(url, t, instance)
             t.done()
+
     return fetch
 
 
@@ -454,8 +508,7 @@ def _fetch_url(url: str, final: Path, f: ArchiveFile, cfg: Mapping[str, Any], ho
 
     pooch.get_logger().setLevel(logging.WARNING)  # its "Downloading ..." line: ours says the same, in the job log
     staging = final.parent / STAGING
-    pooch.retrieve(url, known_hash=f"md5:{f.md5}", fname=final.name, path=staging,
-                   downloader=_downloader(f, cfg))
+    pooch.retrieve(url, known_hash=f"md5:{f.md5}", fname=final.name, path=staging, downloader=_downloader(f, cfg))
     staged = staging / final.name
     os.chmod(staged, 0o666 & ~current_umask())  # pooch's temporary file is 0600
     os.replace(staged, final)
@@ -494,8 +547,17 @@ def _is_transient(err: BaseException) -> bool:
         return code >= 500 or code in (408, 429)
     if _is_name_resolution_error(err):
         return False  # DNS: offline or a wrong host name; retrying only costs the backoff
-    return isinstance(err, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                            TruncatedTransferError, TimeoutError, ConnectionError))
+    return isinstance(
+        err,
+        (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+            TruncatedTransferError,
+            TimeoutError,
+            ConnectionError,
+        ),
+    )
 
 
 def _describe(err: BaseException) -> str:
@@ -505,8 +567,7 @@ def _describe(err: BaseException) -> str:
         return f"HTTP {err.response.status_code} {err.response.reason}"
     if _is_name_resolution_error(err):
         why = next((c for c in _causes(err) if isinstance(c, socket.gaierror)), err)
-        return (f"name resolution failed ({why}): offline, or a wrong host name in the URL? "
-                f"(not retried)")
+        return f"name resolution failed ({why}): offline, or a wrong host name in the URL? (not retried)"
     if m := _hash_mismatch(err):
         return f"MD5 mismatch: expected {m[1]}, got {m[2]}"
     if isinstance(err, requests.Timeout):
@@ -523,18 +584,18 @@ def _local_candidate(local: str | os.PathLike, f: ArchiveFile, spec: DatasetSpec
     p = Path(local).expanduser()
     if not p.exists():
         what = f"the archive {f.filename}" if len(spec.files) == 1 else f"the folder holding {f.filename}"
-        raise FileNotFoundError(f"data.{spec.name}.local: {p} does not exist; "
-                                f"set data.{spec.name}.local to {what}")
+        raise FileNotFoundError(f"data.{spec.name}.local: {p} does not exist; set data.{spec.name}.local to {what}")
     if p.is_dir():
         return p / f.filename
     if p.name == f.filename or len(spec.files) == 1:
         return p
-    raise FileNotFoundError(f"{p} is a file but {spec.name} needs {len(spec.files)} files; "
-                            f"point data.{spec.name}.local at the folder holding {f.filename}")
+    raise FileNotFoundError(
+        f"{p} is a file but {spec.name} needs {len(spec.files)} files; "
+        f"point data.{spec.name}.local at the folder holding {f.filename}"
+    )
 
 
-def download(name: str | DatasetSpec, dest_dir: str | os.PathLike,
-             cfg: Mapping[str, Any] | None = None) -> list[Path]:
+def download(name: str | DatasetSpec, dest_dir: str | os.PathLike, cfg: Mapping[str, Any] | None = None) -> list[Path]:
     """Fetch and verify every archive of dataset ``name`` into ``dest_dir``; return their paths
     (``dest_dir/<filename>``, see :func:`archive_paths`), each with a ``<filename>.source.json``
     record of where it came from and its MD5/SHA-256.
@@ -571,8 +632,16 @@ def _obtain(spec: DatasetSpec, f: ArchiveFile, final: Path, cfg: Mapping[str, An
         if d["md5"] == f.md5.lower():
             log.info("%s: %s already present and verified (MD5 %s)", spec.name, final, d["md5"])
             if (read_source_info(final) or {}).get("md5") != d["md5"]:
-                _write_sidecar(final, {"file": f.filename, "source": final.resolve().as_uri(), "how": "pre-staged",
-                                       **d, "fetched": now_iso()})
+                _write_sidecar(
+                    final,
+                    {
+                        "file": f.filename,
+                        "source": final.resolve().as_uri(),
+                        "how": "pre-staged",
+                        **d,
+                        "fetched": now_iso(),
+                    },
+                )
             return final
         aside = final.with_name(final.name + ".corrupt")
         os.replace(final, aside)
@@ -603,33 +672,41 @@ def _obtain(spec: DatasetSpec, f: ArchiveFile, final: Path, cfg: Mapping[str, An
             except (OSError, DataError, ValueError) as err:  # requests' errors are OSErrors
                 last = attempt == cfg["retries"] or not _is_transient(err)
                 tries = f" (after {attempt + 1} attempts)" if attempt else ""
-                log.warning("%s: %s: %s%s", spec.name, url, _describe(err),
-                            "" if last else f"; retrying in {cfg['backoff_s'] * 2 ** attempt:g} s")
+                log.warning(
+                    "%s: %s: %s%s",
+                    spec.name,
+                    url,
+                    _describe(err),
+                    "" if last else f"; retrying in {cfg['backoff_s'] * 2**attempt:g} s",
+                )
                 if last:
                     attempts.append((url, _describe(err) + tries))
                     break
-                time.sleep(cfg["backoff_s"] * 2 ** attempt)
+                time.sleep(cfg["backoff_s"] * 2**attempt)
     raise _download_error(spec, f, final, attempts)
 
 
 def _download_error(spec: DatasetSpec, f: ArchiveFile, final: Path, attempts) -> DownloadError:
     tried = "\n".join(f"  - {src}: {err}" for src, err in attempts) or "  (no sources)"
     size = f", {f.size:,} bytes" if f.size else ""
-    msg = (f"Could not obtain {f.filename} for dataset '{spec.name}' (expected MD5 {f.md5}{size}).\n"
-           f"Sources tried:\n{tried}\n"
-           f"Ways out:\n"
-           f"  1. download it elsewhere (official: {spec.urls(f.filename)[0]}) and place it at exactly\n"
-           f"       {final.resolve()}\n"
-           f"     or set the config key data.{spec.name}.local to that file or to the folder holding it\n"
-           f"     (it is MD5-verified before use);\n"
-           f"  2. set the config key data.{spec.name}.mirrors to a list of URL prefixes that serve "
-           f"{f.filename}, e.g.\n"
-           f"       data: {{{spec.name}: {{mirrors: [\"https://my.mirror.example/{spec.name}/\"]}}}}\n"
-           f"See docs/data.md (offline pre-staging).")
+    msg = (
+        f"Could not obtain {f.filename} for dataset '{spec.name}' (expected MD5 {f.md5}{size}).\n"
+        f"Sources tried:\n{tried}\n"
+        f"Ways out:\n"
+        f"  1. download it elsewhere (official: {spec.urls(f.filename)[0]}) and place it at exactly\n"
+        f"       {final.resolve()}\n"
+        f"     or set the config key data.{spec.name}.local to that file or to the folder holding it\n"
+        f"     (it is MD5-verified before use);\n"
+        f"  2. set the config key data.{spec.name}.mirrors to a list of URL prefixes that serve "
+        f"{f.filename}, e.g.\n"
+        f'       data: {{{spec.name}: {{mirrors: ["https://my.mirror.example/{spec.name}/"]}}}}\n'
+        f"See docs/data.md (offline pre-staging)."
+    )
     return DownloadError(msg, dataset=spec.name, filename=f.filename, path=final.resolve(), attempts=attempts)
 
 
 # --------------------------------------------------------------------------- safe reading
+
 
 def _clean_member_name(name: str) -> str:
     while name.startswith("./"):
@@ -648,16 +725,20 @@ def check_member(member: tarfile.TarInfo, archive: str | os.PathLike = "") -> No
     if ".." in PurePosixPath(posix).parts:
         raise UnsafeArchiveError(f"unsafe tar member {name!r}{where}: '..' leaves the extraction folder")
     if member.issym() or member.islnk():
-        raise UnsafeArchiveError(f"unsafe tar member {name!r}{where}: "
-                                 f"{'symlink' if member.issym() else 'hard link'} to {member.linkname!r} "
-                                 f"(links are not allowed)")
+        raise UnsafeArchiveError(
+            f"unsafe tar member {name!r}{where}: "
+            f"{'symlink' if member.issym() else 'hard link'} to {member.linkname!r} "
+            f"(links are not allowed)"
+        )
     if not (member.isreg() or member.isdir()):
-        raise UnsafeArchiveError(f"unsafe tar member {name!r}{where}: not a regular file or folder "
-                                 f"(tar type {member.type!r})")
+        raise UnsafeArchiveError(
+            f"unsafe tar member {name!r}{where}: not a regular file or folder (tar type {member.type!r})"
+        )
 
 
-def read_tar_members(archive: str | os.PathLike, wanted: Iterable[str],
-                     max_bytes: int | None = None) -> dict[str, bytes]:
+def read_tar_members(
+    archive: str | os.PathLike, wanted: Iterable[str], max_bytes: int | None = None
+) -> dict[str, bytes]:
     """Read the regular-file members ``wanted`` of a (compressed) tar into memory, without
     writing anything to disk. *Every* member is checked (:func:`check_member`) first;
     a wanted member that occurs twice or is missing is an error. The compressed stream is
@@ -725,25 +806,31 @@ def parse_idx(data: bytes, source: str = "idx data") -> np.ndarray:
         rows, cols = int.from_bytes(data[8:12], "big"), int.from_bytes(data[12:16], "big")
         expected = 16 + n * rows * cols
         if len(data) != expected:
-            raise FormatError(f"{source}: header says {n} images of {rows}x{cols} ({expected} bytes), "
-                              f"file has {len(data)} bytes")
+            raise FormatError(
+                f"{source}: header says {n} images of {rows}x{cols} ({expected} bytes), file has {len(data)} bytes"
+            )
         return np.frombuffer(data, np.uint8, offset=16).reshape(n, rows, cols, 1).copy()
     if magic == IDX_LABELS:
         if len(data) != 8 + n:
             raise FormatError(f"{source}: header says {n} labels ({8 + n} bytes), file has {len(data)} bytes")
         return np.frombuffer(data, np.uint8, offset=8).copy()
-    raise FormatError(f"{source}: bad idx magic number {magic} (0x{magic:08x}); "
-                      f"expected {IDX_IMAGES} (images) or {IDX_LABELS} (labels)")
+    raise FormatError(
+        f"{source}: bad idx magic number {magic} (0x{magic:08x}); "
+        f"expected {IDX_IMAGES} (images) or {IDX_LABELS} (labels)"
+    )
 
 
-def parse_cifar(data: bytes, label_bytes: int, label_index: int,
-                source: str = "CIFAR data") -> tuple[np.ndarray, np.ndarray]:
+def parse_cifar(
+    data: bytes, label_bytes: int, label_index: int, source: str = "CIFAR data"
+) -> tuple[np.ndarray, np.ndarray]:
     """Parse CIFAR binary records (``label_bytes`` label bytes, then 3072 pixel bytes: 1024
     red, 1024 green, 1024 blue, row-major) -> images uint8 (N, 32, 32, 3), labels int64."""
     rec = label_bytes + 3 * 32 * 32
     if not data or len(data) % rec:
-        raise FormatError(f"{source}: {len(data)} bytes is not a positive multiple of the "
-                          f"{rec}-byte CIFAR record ({label_bytes} label byte(s) + 3072 pixels)")
+        raise FormatError(
+            f"{source}: {len(data)} bytes is not a positive multiple of the "
+            f"{rec}-byte CIFAR record ({label_bytes} label byte(s) + 3072 pixels)"
+        )
     a = np.frombuffer(data, np.uint8).reshape(-1, rec)
     labels = a[:, label_index].astype(np.int64)
     images = np.ascontiguousarray(a[:, label_bytes:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
@@ -777,8 +864,9 @@ def read_raw(name: str | DatasetSpec, raw_paths) -> dict[str, np.ndarray]:
     if spec.format == "cifar":
         (archive,) = paths.values()
         rec = spec.label_bytes + 3072
-        blobs = read_tar_members(archive, [m for ms in spec.members.values() for m in ms],
-                                 max_bytes=rec * max(spec.n_train, spec.n_test))
+        blobs = read_tar_members(
+            archive, [m for ms in spec.members.values() for m in ms], max_bytes=rec * max(spec.n_train, spec.n_test)
+        )
         for split, members in spec.members.items():
             parts = [parse_cifar(blobs[m], spec.label_bytes, spec.label_index, f"{archive}:{m}") for m in members]
             out[f"{split}/images"] = np.concatenate([p[0] for p in parts])
@@ -788,8 +876,10 @@ def read_raw(name: str | DatasetSpec, raw_paths) -> dict[str, np.ndarray]:
             images = parse_idx(read_gzip(paths[img_file]), str(paths[img_file]))
             labels = parse_idx(read_gzip(paths[lab_file]), str(paths[lab_file]))
             if images.ndim != 4 or labels.ndim != 1:
-                raise FormatError(f"{spec.name} {split}: {img_file} must hold images (magic {IDX_IMAGES}) "
-                                  f"and {lab_file} labels (magic {IDX_LABELS})")
+                raise FormatError(
+                    f"{spec.name} {split}: {img_file} must hold images (magic {IDX_IMAGES}) "
+                    f"and {lab_file} labels (magic {IDX_LABELS})"
+                )
             if len(images) != len(labels):
                 raise FormatError(f"{spec.name} {split}: {len(images)} images but {len(labels)} labels")
             out[f"{split}/images"] = images
@@ -799,11 +889,13 @@ def read_raw(name: str | DatasetSpec, raw_paths) -> dict[str, np.ndarray]:
     for split in spec.members:
         img, lab = out[f"{split}/images"], out[f"{split}/labels"]
         if img.shape[1:] != tuple(spec.image_shape):
-            raise FormatError(f"{spec.name} {split}: images have shape {img.shape[1:]}, "
-                              f"expected {tuple(spec.image_shape)}")
+            raise FormatError(
+                f"{spec.name} {split}: images have shape {img.shape[1:]}, expected {tuple(spec.image_shape)}"
+            )
         if lab.size and (lab.min() < 0 or lab.max() >= spec.num_classes):
-            raise FormatError(f"{spec.name} {split}: labels span [{lab.min()}, {lab.max()}], "
-                              f"expected [0, {spec.num_classes - 1}]")
+            raise FormatError(
+                f"{spec.name} {split}: labels span [{lab.min()}, {lab.max()}], expected [0, {spec.num_classes - 1}]"
+            )
     return out
 
 
@@ -814,7 +906,7 @@ def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np
     s = np.zeros(c, np.int64)
     s2 = np.zeros(c, np.int64)
     for i in range(0, len(images), chunk):
-        x = images[i:i + chunk].reshape(-1, c).astype(np.int64)
+        x = images[i : i + chunk].reshape(-1, c).astype(np.int64)
         s += x.sum(0)
         s2 += (x * x).sum(0)
     n = images.size // c
@@ -828,8 +920,9 @@ def channel_stats(images: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np
 _JSON_ATTRS = ("source_urls", "md5", "sha256", "archives", "config", "versions")
 
 
-def prepare(name: str | DatasetSpec, raw_paths, out_h5: str | os.PathLike,
-            cfg: Mapping[str, Any] | None = None) -> Path:
+def prepare(
+    name: str | DatasetSpec, raw_paths, out_h5: str | os.PathLike, cfg: Mapping[str, Any] | None = None
+) -> Path:
     """Verify the archives (MD5 against the registry), parse them and write ``out_h5``
     atomically (one write, via :func:`igrm.pipeline.io.write_h5`).
 
@@ -865,8 +958,14 @@ def prepare(name: str | DatasetSpec, raw_paths, out_h5: str | os.PathLike,
         "stats": "per channel over the train set on the [0, 1] scale (pixel / 255); population std",
     }
     if (attrs["n_train"], attrs["n_test"]) != (spec.n_train, spec.n_test):
-        log.warning("%s: %d train / %d test images, the official split has %d / %d",
-                    spec.name, attrs["n_train"], attrs["n_test"], spec.n_train, spec.n_test)
+        log.warning(
+            "%s: %d train / %d test images, the official split has %d / %d",
+            spec.name,
+            attrs["n_train"],
+            attrs["n_test"],
+            spec.n_train,
+            spec.n_test,
+        )
     prov = provenance(config={"dataset": spec.name, "data": resolve_cfg(spec.name, cfg)})
     out = write_h5(out_h5, arrays, attrs, prov=prov)
     log.info("%s: wrote %s (%d train, %d test)", spec.name, out, attrs["n_train"], attrs["n_test"])

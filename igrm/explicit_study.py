@@ -16,7 +16,7 @@ these records (:func:`trajectory_distances`, :func:`time_average`, :func:`at_los
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -37,13 +37,16 @@ def matched_steps(*, steps: int, record_every: int, h: float, beta: float, eta: 
     s = k * float(h) / (1.0 - float(beta))
     j = s / float(eta)
     if not np.allclose(j, k, rtol=0, atol=1e-9 * max(1, steps)):
-        raise ValueError(f"GD+M steps at h={h:g}, beta={beta:g} and explicit steps at eta={eta:g} do not "
-                         "meet at equal time s (need h = eta (1 - beta), docs/theory.md (T1), (T70))")
+        raise ValueError(
+            f"GD+M steps at h={h:g}, beta={beta:g} and explicit steps at eta={eta:g} do not "
+            "meet at equal time s (need h = eta (1 - beta), docs/theory.md (T1), (T70))"
+        )
     return {"k": k, "j": np.round(j).astype(int), "s": s}
 
 
-def trajectory_distances(*, params: np.ndarray, reference_params: np.ndarray, logits: np.ndarray,
-                         reference_logits: np.ndarray) -> dict[str, np.ndarray]:
+def trajectory_distances(
+    *, params: np.ndarray, reference_params: np.ndarray, logits: np.ndarray, reference_logits: np.ndarray
+) -> dict[str, np.ndarray]:
     """Distance of one run to the reference (GD+M) run at every matched record (docs/theory.md
     (T70)): ``param`` = ‖θ_r − θ_ref,r‖ (Euclidean, all parameters), ``function`` = RMS over
     test examples and classes of the logit difference, √(mean (f_r − f_ref,r)²).
@@ -52,8 +55,10 @@ def trajectory_distances(*, params: np.ndarray, reference_params: np.ndarray, lo
     a, b = np.asarray(logits, float), np.asarray(reference_logits, float)
     if p.shape != q.shape or a.shape != b.shape or p.shape[0] != a.shape[0]:
         raise ValueError(f"shapes differ: params {p.shape} vs {q.shape}, logits {a.shape} vs {b.shape}")
-    return {"param": np.linalg.norm(p - q, axis=1),
-            "function": np.sqrt(((a - b) ** 2).reshape(a.shape[0], -1).mean(axis=1))}
+    return {
+        "param": np.linalg.norm(p - q, axis=1),
+        "function": np.sqrt(((a - b) ** 2).reshape(a.shape[0], -1).mean(axis=1)),
+    }
 
 
 def time_average(*, s: np.ndarray, values: np.ndarray) -> float:
@@ -84,8 +89,9 @@ def at_loss_level(*, s: np.ndarray, loss: np.ndarray, level: float, values: dict
     return out
 
 
-def range_monitor(*, lam: np.ndarray, beta: float, eta: float, mu: float, max_epsilon: float,
-                  max_penalty_curvature: float) -> dict[str, np.ndarray | bool]:
+def range_monitor(
+    *, lam: np.ndarray, beta: float, eta: float, mu: float, max_epsilon: float, max_penalty_curvature: float
+) -> dict[str, np.ndarray | bool]:
     """Expansion parameters of one run at every record (docs/theory.md (T75), (T61)):
     ε = η|λ_max|/(1−β) (GD+M's, at the run's own λ_max) and 2μ|λ_max| (the run's own μ);
     ``in_range`` iff at every record ε ≤ min(max_epsilon, 1/(1+√β)²) and 2μ|λ| ≤
@@ -93,9 +99,11 @@ def range_monitor(*, lam: np.ndarray, beta: float, eta: float, mu: float, max_ep
     a = np.abs(np.asarray(lam, float))
     eps = float(eta) * a / (1.0 - float(beta))
     pen = 2.0 * float(mu) * a
-    ok = bool(np.all(np.isfinite(a))
-              and np.all(eps <= epsilon_bound(beta=beta, max_epsilon=max_epsilon))
-              and np.all(pen <= float(max_penalty_curvature)))
+    ok = bool(
+        np.all(np.isfinite(a))
+        and np.all(eps <= epsilon_bound(beta=beta, max_epsilon=max_epsilon))
+        and np.all(pen <= float(max_penalty_curvature))
+    )
     return {"epsilon": eps, "penalty_curvature": pen, "in_range": ok}
 
 
@@ -131,8 +139,12 @@ class _MLP:
         """U(−1/√fan_in, 1/√fan_in) for every weight and bias, as torch.nn.Linear."""
         import torch
 
-        return torch.cat([(torch.rand(n, generator=gen, dtype=torch.float64) * 2 - 1) / math.sqrt(fan)
-                          for n, fan in zip(self.sizes, self.fans)])
+        return torch.cat(
+            [
+                (torch.rand(n, generator=gen, dtype=torch.float64) * 2 - 1) / math.sqrt(fan)
+                for n, fan in zip(self.sizes, self.fans)
+            ]
+        )
 
     def logits(self, theta, x):
         import torch
@@ -176,8 +188,9 @@ def lambda_max(*, model, theta, x, y, tol: float, v0: np.ndarray | None = None) 
     (g,) = torch.autograd.grad(_loss(model, t, x, y), t, create_graph=True)
 
     def mv(v):
-        (hv,) = torch.autograd.grad(g @ torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64).ravel()),
-                                    t, retain_graph=True)
+        (hv,) = torch.autograd.grad(
+            g @ torch.from_numpy(np.ascontiguousarray(v, dtype=np.float64).ravel()), t, retain_graph=True
+        )
         return hv.numpy().copy()
 
     n = t.numel()
@@ -195,8 +208,19 @@ def slow_manifold_previous(*, model, theta0, x, y, h: float, beta: float):
     return theta0 + h * g / (1 - beta) + h * h * hg / (1 - beta) ** 3
 
 
-def _run(*, model, theta0, data, method: str, beta: float, h: float, mu: float, steps: int,
-         record_every: int, lanczos_tol: float) -> dict[str, np.ndarray]:
+def _run(
+    *,
+    model,
+    theta0,
+    data,
+    method: str,
+    beta: float,
+    h: float,
+    mu: float,
+    steps: int,
+    record_every: int,
+    lanczos_tol: float,
+) -> dict[str, np.ndarray]:
     """One full-batch run: ``gdm`` (heavy ball (T2) at step h, started on the slow manifold,
     (T15)) or ``explicit`` (GD at step h on E + μ‖∇E‖², (T29); μ = 0 is plain GD). Records
     every ``record_every`` steps (k = 0 included): θ, test logits, train loss, test accuracy,
@@ -207,12 +231,17 @@ def _run(*, model, theta0, data, method: str, beta: float, h: float, mu: float, 
 
     xtr, ytr, xte, yte = data
     R = steps // record_every + 1
-    rec = {"params": np.full((R, model.n_params), np.nan), "logits": None, "train_loss": np.full(R, np.nan),
-           "test_acc": np.full(R, np.nan), "lambda_max": np.full(R, np.nan),
-           "lambda_residual": np.full(R, np.nan), "grad_norm": np.full(R, np.nan)}
+    rec = {
+        "params": np.full((R, model.n_params), np.nan),
+        "logits": None,
+        "train_loss": np.full(R, np.nan),
+        "test_acc": np.full(R, np.nan),
+        "lambda_max": np.full(R, np.nan),
+        "lambda_residual": np.full(R, np.nan),
+        "grad_norm": np.full(R, np.nan),
+    }
     theta = theta0.clone()
-    prev = (slow_manifold_previous(model=model, theta0=theta0, x=xtr, y=ytr, h=h, beta=beta)
-            if method == "gdm" else None)
+    prev = slow_manifold_previous(model=model, theta0=theta0, x=xtr, y=ytr, h=h, beta=beta) if method == "gdm" else None
     v0, status = None, "completed"
     for k in range(steps + 1):
         if method == "explicit" and mu != 0.0:
@@ -254,11 +283,25 @@ def setting_tag(*, beta: float, eta: float) -> str:
     return f"beta{num(beta)}_eta{num(eta)}"
 
 
-def explicit_study(*, train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
-                   test_labels: np.ndarray, dataset: str | None, settings: Sequence[dict], seeds: Sequence[int],
-                   n_train: int, n_test: int, pool_side: int, width: int, steps: int, record_every: int,
-                   mu_fractions: Sequence[float], lanczos_tol: float, threads: int
-                   ) -> tuple[dict[str, np.ndarray], dict]:
+def explicit_study(
+    *,
+    train_images: np.ndarray,
+    train_labels: np.ndarray,
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    dataset: str | None,
+    settings: Sequence[dict],
+    seeds: Sequence[int],
+    n_train: int,
+    n_test: int,
+    pool_side: int,
+    width: int,
+    steps: int,
+    record_every: int,
+    mu_fractions: Sequence[float],
+    lanczos_tol: float,
+    threads: int,
+) -> tuple[dict[str, np.ndarray], dict]:
     """Every setting {beta, eta} × seed: GD+M and the explicit runs at μ = f·μ* for f in
     ``mu_fractions`` (module docstring). Seed = the training subset (``n_train`` of the
     training images, drawn without replacement) and the initialisation; the test set is the
@@ -278,22 +321,41 @@ def explicit_study(*, train_images: np.ndarray, train_labels: np.ndarray, test_i
     fr = _check_study(train_images, test_images, n_train=n_train, n_test=n_test, mu_fractions=mu_fractions)
     runs = ["gdm"] + [f"mu{f:g}" for f in fr]
     n_classes = int(max(np.max(train_labels), np.max(test_labels))) + 1
-    test = (pooled_features(images=test_images[:n_test], pool_side=pool_side),
-            torch.as_tensor(np.asarray(test_labels[:n_test]), dtype=torch.long))
-    attrs: dict = {"runs": runs, "mu_fractions": fr, "seeds": [int(s) for s in seeds], "settings": [],
-                   "n_classes": n_classes, "n_params": None}
-    seed_data = _seed_datasets(train_images, train_labels, seeds=seeds, n_train=n_train, pool_side=pool_side,
-                               test=test)
+    test = (
+        pooled_features(images=test_images[:n_test], pool_side=pool_side),
+        torch.as_tensor(np.asarray(test_labels[:n_test]), dtype=torch.long),
+    )
+    attrs: dict = {
+        "runs": runs,
+        "mu_fractions": fr,
+        "seeds": [int(s) for s in seeds],
+        "settings": [],
+        "n_classes": n_classes,
+        "n_params": None,
+    }
+    seed_data = _seed_datasets(train_images, train_labels, seeds=seeds, n_train=n_train, pool_side=pool_side, test=test)
     arrays: dict[str, np.ndarray] = {}
     for st in settings:
         beta, eta = float(st["beta"]), float(st["eta"])
         h = eta * (1 - beta)
-        mu_star = beta * eta / (2 * (1 - beta))              # docs/theory.md (T30)
+        mu_star = beta * eta / (2 * (1 - beta))  # docs/theory.md (T30)
         grid = matched_steps(steps=steps, record_every=record_every, h=h, beta=beta, eta=eta)
         tag = setting_tag(beta=beta, eta=eta)
-        out = _study_setting(seed_data, seeds=seeds, runs=runs, fractions=fr, records=len(grid["k"]), beta=beta,
-                             eta=eta, width=width, n_classes=n_classes, steps=steps, record_every=record_every,
-                             lanczos_tol=lanczos_tol, attrs=attrs)
+        out = _study_setting(
+            seed_data,
+            seeds=seeds,
+            runs=runs,
+            fractions=fr,
+            records=len(grid["k"]),
+            beta=beta,
+            eta=eta,
+            width=width,
+            n_classes=n_classes,
+            steps=steps,
+            record_every=record_every,
+            lanczos_tol=lanczos_tol,
+            attrs=attrs,
+        )
         diverged = out.pop("diverged")
         for n, v in out.items():
             arrays[f"{tag}/{n}"] = v
@@ -306,8 +368,10 @@ def explicit_study(*, train_images: np.ndarray, train_labels: np.ndarray, test_i
 def _check_study(train_images, test_images, *, n_train: int, n_test: int, mu_fractions) -> list[float]:
     """The μ fractions as floats, after checking the sizes and that 0 and 1 are among them."""
     if len(train_images) < n_train or len(test_images) < n_test:
-        raise ValueError(f"explicit_study.n_train={n_train} / n_test={n_test} exceed the dataset's "
-                         f"{len(train_images)} / {len(test_images)} images")
+        raise ValueError(
+            f"explicit_study.n_train={n_train} / n_test={n_test} exceed the dataset's "
+            f"{len(train_images)} / {len(test_images)} images"
+        )
     fr = [float(f) for f in mu_fractions]
     if 0.0 not in fr or 1.0 not in fr:
         raise ValueError(f"train.explicit_study.mu_fractions {fr} must contain 0 (plain GD) and 1 (mu*)")
@@ -320,22 +384,45 @@ def _seed_datasets(train_images, train_labels, *, seeds, n_train: int, pool_side
     import torch
 
     feats_test, yte = test
-    subsets = {int(seed): np.sort(np.random.default_rng(int(seed)).choice(len(train_images), size=int(n_train),
-                                                                         replace=False)) for seed in seeds}
+    subsets = {
+        int(seed): np.sort(np.random.default_rng(int(seed)).choice(len(train_images), size=int(n_train), replace=False))
+        for seed in seeds
+    }
     union = np.unique(np.concatenate(list(subsets.values())))
-    images = np.asarray(train_images[union])                  # one read (an h5py dataset reads slowly per index)
+    images = np.asarray(train_images[union])  # one read (an h5py dataset reads slowly per index)
     labels_all = np.asarray(train_labels)
     out = {}
     for seed, idx in subsets.items():
         ftr = pooled_features(images=images[np.searchsorted(union, idx)], pool_side=pool_side)
         m, sd = ftr.mean(0), ftr.std(0) + 1e-12
-        out[seed] = ((torch.from_numpy((ftr - m) / sd), torch.as_tensor(labels_all[idx], dtype=torch.long),
-                      torch.from_numpy((feats_test - m) / sd), yte), ftr.shape[1])
+        out[seed] = (
+            (
+                torch.from_numpy((ftr - m) / sd),
+                torch.as_tensor(labels_all[idx], dtype=torch.long),
+                torch.from_numpy((feats_test - m) / sd),
+                yte,
+            ),
+            ftr.shape[1],
+        )
     return out
 
 
-def _study_setting(seed_data: dict, *, seeds, runs, fractions, records: int, beta: float, eta: float, width: int,
-                   n_classes: int, steps: int, record_every: int, lanczos_tol: float, attrs: dict) -> dict:
+def _study_setting(
+    seed_data: dict,
+    *,
+    seeds,
+    runs,
+    fractions,
+    records: int,
+    beta: float,
+    eta: float,
+    width: int,
+    n_classes: int,
+    steps: int,
+    record_every: int,
+    lanczos_tol: float,
+    attrs: dict,
+) -> dict:
     """One setting's arrays (seeds, runs, records): the GD+M run and the explicit runs at
     μ = f·μ* of every seed, their distances to the GD+M run, ``diverged`` (seeds, runs)."""
     import torch
@@ -343,26 +430,56 @@ def _study_setting(seed_data: dict, *, seeds, runs, fractions, records: int, bet
     h = eta * (1 - beta)
     mu_star = beta * eta / (2 * (1 - beta))
     shape = (len(seeds), len(runs), records)
-    out = {n: np.full(shape, np.nan) for n in ("param_dist", "function_dist", "train_loss", "test_acc",
-                                               "lambda_max", "lambda_residual", "grad_norm")}
+    out = {
+        n: np.full(shape, np.nan)
+        for n in ("param_dist", "function_dist", "train_loss", "test_acc", "lambda_max", "lambda_residual", "grad_norm")
+    }
     diverged = np.zeros(shape[:2], dtype=bool)
     for i, seed in enumerate(seeds):
         data, n_features = seed_data[int(seed)]
         model = _MLP(n_features, int(width), n_classes)
         attrs["n_params"] = model.n_params
         theta0 = model.init(torch.Generator().manual_seed(int(seed)))
-        recs = [_run(model=model, theta0=theta0, data=data, method="gdm", beta=beta, h=h, mu=0.0,
-                     steps=steps, record_every=record_every, lanczos_tol=lanczos_tol)]
-        recs += [_run(model=model, theta0=theta0, data=data, method="explicit", beta=0.0, h=eta,
-                      mu=f * mu_star, steps=steps, record_every=record_every, lanczos_tol=lanczos_tol)
-                 for f in fractions]
+        recs = [
+            _run(
+                model=model,
+                theta0=theta0,
+                data=data,
+                method="gdm",
+                beta=beta,
+                h=h,
+                mu=0.0,
+                steps=steps,
+                record_every=record_every,
+                lanczos_tol=lanczos_tol,
+            )
+        ]
+        recs += [
+            _run(
+                model=model,
+                theta0=theta0,
+                data=data,
+                method="explicit",
+                beta=0.0,
+                h=eta,
+                mu=f * mu_star,
+                steps=steps,
+                record_every=record_every,
+                lanczos_tol=lanczos_tol,
+            )
+            for f in fractions
+        ]
         ref = recs[0]
         for r, rec in enumerate(recs):
             diverged[i, r] = rec["status"] != "completed"
             for n in ("train_loss", "test_acc", "lambda_max", "lambda_residual", "grad_norm"):
                 out[n][i, r] = rec[n]
             if rec["logits"] is not None and ref["logits"] is not None:
-                d = trajectory_distances(params=rec["params"], reference_params=ref["params"],
-                                         logits=rec["logits"], reference_logits=ref["logits"])
+                d = trajectory_distances(
+                    params=rec["params"],
+                    reference_params=ref["params"],
+                    logits=rec["logits"],
+                    reference_logits=ref["logits"],
+                )
                 out["param_dist"][i, r], out["function_dist"][i, r] = d["param"], d["function"]
     return {**out, "diverged": diverged}

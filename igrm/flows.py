@@ -31,7 +31,7 @@ SGD+M on the two-factor stream E_r(w) = ½ (y_r − w1 w2 x_r)², u = w1 w2:
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -74,8 +74,19 @@ def flow2_field(problem: Problem, x, beta, h):
     return flow_field(problem, x, beta, flow2_lambda(beta, h))
 
 
-def solve_flow(field: Callable[[np.ndarray], np.ndarray], w0, t_end: float, *, rtol: float, atol: float,
-               method: str, speed=1.0, gtol: float | None = None, t_eval=None, max_extend: int = 12) -> dict:
+def solve_flow(
+    field: Callable[[np.ndarray], np.ndarray],
+    w0,
+    t_end: float,
+    *,
+    rtol: float,
+    atol: float,
+    method: str,
+    speed=1.0,
+    gtol: float | None = None,
+    t_eval=None,
+    max_extend: int = 12,
+) -> dict:
     """Integrate the batched flow w' = −speed · field(w) with ``solve_ivp`` (the one ODE
     driver of the toy and limit studies; the error-order lanes use :func:`solve_lanes`).
 
@@ -118,8 +129,15 @@ def solve_flow(field: Callable[[np.ndarray], np.ndarray], w0, t_end: float, *, r
             sol = solve(0.0, float(t_end), state["y"])
             state.update(y=sol.y[:, -1], t=float(sol.t[-1]), nfev=state["nfev"] + sol.nfev)
     w = state["y"].reshape(B, d)
-    return {"w": w, "t": state["t"], "converged": bool(state["converged"]), "nfev": int(state["nfev"]),
-            "t_eval": t_eval, "w_eval": state["w_eval"], "gnorm": np.sqrt(np.sum(field(w) ** 2, axis=1))}
+    return {
+        "w": w,
+        "t": state["t"],
+        "converged": bool(state["converged"]),
+        "nfev": int(state["nfev"]),
+        "t_eval": t_eval,
+        "w_eval": state["w_eval"],
+        "gnorm": np.sqrt(np.sum(field(w) ** 2, axis=1)),
+    }
 
 
 def _extend_until_converged(solve, gnorm, state: dict, T: float, gtol: float, max_extend: int) -> None:
@@ -141,8 +159,7 @@ def _extend_until_converged(solve, gnorm, state: dict, T: float, gtol: float, ma
     state["converged"] = bool(np.max(gnorm(state["y"])) < gtol)
 
 
-def solve_lanes(problem: Problem, X0, beta, lam, t_eval, rtol=1e-12, atol=1e-12,
-                dense_output=False, squeeze=False):
+def solve_lanes(problem: Problem, X0, beta, lam, t_eval, rtol=1e-12, atol=1e-12, dense_output=False, squeeze=False):
     """Solve x' = flow_field(x; β, λ_l) for L lanes (X0: (L, d), lam: (L,)) as one DOP853 run."""
     X0 = np.asarray(X0, dtype=np.float64)
     L, d = X0.shape
@@ -154,8 +171,7 @@ def solve_lanes(problem: Problem, X0, beta, lam, t_eval, rtol=1e-12, atol=1e-12,
         return flow_field(problem, y.reshape(L, d), beta, lam).ravel()
 
     if dense_output:
-        sol = solve_ivp(rhs, (0.0, t_end), X0.ravel(), method="DOP853", rtol=rtol, atol=atol,
-                        dense_output=True)
+        sol = solve_ivp(rhs, (0.0, t_end), X0.ravel(), method="DOP853", rtol=rtol, atol=atol, dense_output=True)
         if not sol.success:
             raise RuntimeError(f"solve_ivp failed: {sol.message}")
 
@@ -166,8 +182,7 @@ def solve_lanes(problem: Problem, X0, beta, lam, t_eval, rtol=1e-12, atol=1e-12,
 
         call.nfev = sol.nfev  # type: ignore[attr-defined]
         return call
-    sol = solve_ivp(rhs, (0.0, t_end), X0.ravel(), method="DOP853", rtol=rtol, atol=atol,
-                    t_eval=t_eval)
+    sol = solve_ivp(rhs, (0.0, t_end), X0.ravel(), method="DOP853", rtol=rtol, atol=atol, t_eval=t_eval)
     if not sol.success:
         raise RuntimeError(f"solve_ivp failed: {sol.message}")
     y = sol.y.T.reshape(len(t_eval), L, d)
@@ -215,8 +230,12 @@ def flow3_coefficients(beta) -> dict:
     (T87)); the test checks them against the SymPy derivation (igrm.modified_series)."""
     b = np.asarray(beta, dtype=np.float64)
     m = 1.0 - b
-    return {"g": -1.0 / m, "Hg": -(1.0 + b) / (2.0 * m**3),
-            "HHg": -(1.0 + 4.0 * b + b * b) / (3.0 * m**5), "Tgg": -(1.0 + 10.0 * b + b * b) / (12.0 * m**5)}
+    return {
+        "g": -1.0 / m,
+        "Hg": -(1.0 + b) / (2.0 * m**3),
+        "HHg": -(1.0 + 4.0 * b + b * b) / (3.0 * m**5),
+        "Tgg": -(1.0 + 10.0 * b + b * b) / (12.0 * m**5),
+    }
 
 
 def flow3_field(problem: Problem, x, beta, h1, h2, hT):
@@ -248,8 +267,7 @@ def solve_flow3_lanes(problem: Problem, X0, beta, h1, h2, hT, t_end, rtol, atol)
     def rhs(t, y):
         return flow3_field(problem, y.reshape(L, d), beta, h1, h2, hT).ravel()
 
-    sol = solve_ivp(rhs, (0.0, float(t_end)), X0.ravel(), method="DOP853", rtol=rtol, atol=atol,
-                    dense_output=True)
+    sol = solve_ivp(rhs, (0.0, float(t_end)), X0.ravel(), method="DOP853", rtol=rtol, atol=atol, dense_output=True)
     if not sol.success:
         raise RuntimeError(f"solve_ivp failed: {sol.message}")
 
@@ -351,9 +369,16 @@ def heavy_ball(problem: Problem, x0, x_prev, beta, h, n_steps):
     h = np.broadcast_to(np.asarray(h, dtype=np.float64), (L,))[:, None]
     n_steps = np.broadcast_to(np.asarray(n_steps, dtype=np.int64), (L,))
     N = int(n_steps.max())
-    if isinstance(problem, TwoFactor):   # the same recursion, compiled (tested against the loop below)
-        return _heavy_ball_two_factor(x, xp, float(np.asarray(beta)), np.ascontiguousarray(h[:, 0]),
-                                      np.ascontiguousarray(n_steps), float(problem.x), float(problem.y))
+    if isinstance(problem, TwoFactor):  # the same recursion, compiled (tested against the loop below)
+        return _heavy_ball_two_factor(
+            x,
+            xp,
+            float(np.asarray(beta)),
+            np.ascontiguousarray(h[:, 0]),
+            np.ascontiguousarray(n_steps),
+            float(problem.x),
+            float(problem.y),
+        )
     X = np.full((N + 1, L, d), np.nan)
     X[0] = x
     n_min = int(n_steps.min())
@@ -376,8 +401,15 @@ def heavy_ball(problem: Problem, x0, x_prev, beta, h, n_steps):
 # --------------------------------------------------------------------------------------
 
 
-def two_factor_stream(rng: np.random.Generator, streams: int, n_steps: int, x_noise: float = 0.3,
-                      y_noise: float = 0.1, x_mean: float = 1.0, slope: float = 0.6):
+def two_factor_stream(
+    rng: np.random.Generator,
+    streams: int,
+    n_steps: int,
+    x_noise: float = 0.3,
+    y_noise: float = 0.1,
+    x_mean: float = 1.0,
+    slope: float = 0.6,
+):
     """Samples (x_r, y_r), r = 0..n_steps−1, for ``streams`` independent streams:
     x_r = x_mean + x_noise·N(0,1), y_r = slope·x_r + y_noise·N(0,1). Sample r is used at
     step r, so every step size sees the same sequence. Returns xs, ys of shape (S, N)."""
@@ -399,13 +431,19 @@ def sgdm_coefficients(xs, ys, beta):
 
     xs = np.atleast_2d(np.asarray(xs, dtype=np.float64))
     ys = np.atleast_2d(np.asarray(ys, dtype=np.float64))
-    ema = ([1.0], [1.0, -beta])           # y_k = β y_{k−1} + v_k        (M9)
-    lag = ([0.0, beta], [1.0, -beta])     # y_k = β y_{k−1} + β v_{k−1}  (M10)
+    ema = ([1.0], [1.0, -beta])  # y_k = β y_{k−1} + v_k        (M9)
+    lag = ([0.0, beta], [1.0, -beta])  # y_k = β y_{k−1} + β v_{k−1}  (M10)
     C = lfilter(*ema, xs * xs, axis=1)
     B = lfilter(*ema, xs * ys, axis=1)
     A = lfilter(*ema, 0.5 * ys * ys, axis=1)
-    return {"A": A, "B": B, "C": C, "P": lfilter(*lag, C * C, axis=1),
-            "Q": lfilter(*lag, C * B, axis=1), "R": lfilter(*lag, B * B, axis=1)}
+    return {
+        "A": A,
+        "B": B,
+        "C": C,
+        "P": lfilter(*lag, C * C, axis=1),
+        "Q": lfilter(*lag, C * B, axis=1),
+        "R": lfilter(*lag, B * B, axis=1),
+    }
 
 
 def sgdm_stationary_coefficients(x, y, beta):
@@ -484,10 +522,10 @@ def integrate_sgdm_flow(x0, coef: dict, h, n_steps, substeps: int = 2, regularis
     x = np.broadcast_to(np.asarray(x0, dtype=np.float64), (Hn, S, 2)).copy()
     X = np.full((Nmax + 1, Hn, S, 2), np.nan)
     X[0] = x
-    dt = (h / substeps)[:, None, None]            # (H,1,1) for the state update
-    hk = h[:, None]                               # (H,1) for the h/4 terms
+    dt = (h / substeps)[:, None, None]  # (H,1,1) for the state update
+    hk = h[:, None]  # (H,1) for the h/4 terms
     for k in range(Nmax):
-        cf = [coef[n][:, k][None, :] for n in "BCPQR"]   # (1,S)
+        cf = [coef[n][:, k][None, :] for n in "BCPQR"]  # (1,S)
 
         def f(y):
             return sgdm_force(y, *cf, hk, regularise=regularise)
@@ -539,7 +577,7 @@ def heavy_ball_two_factor_stream(x0, xs, ys, beta, h, n_steps):
 # Fused compiled kernel: discrete SGD+M and its flows in lock step, running max errors
 # --------------------------------------------------------------------------------------
 
-import numba as _nb  # noqa: E402
+import numba as _nb
 
 
 @_nb.njit(cache=True)
@@ -548,16 +586,24 @@ def _heavy_ball_two_factor_final(x, xp, beta, h, n_steps, cx, cy):  # pragma: no
     L = x.shape[0]
     out = np.empty((L, 2))
     for l in range(L):
-        a1 = x[l, 0]; a2 = x[l, 1]; p1 = xp[l, 0]; p2 = xp[l, 1]
-        hl = h[l]; bl = beta[l]
+        a1 = x[l, 0]
+        a2 = x[l, 1]
+        p1 = xp[l, 0]
+        p2 = xp[l, 1]
+        hl = h[l]
+        bl = beta[l]
         for k in range(n_steps):
             r = cx * a1 * a2 - cy
             n1 = a1 - hl * (r * cx * a2) + bl * (a1 - p1)
             n2 = a2 - hl * (r * cx * a1) + bl * (a2 - p2)
-            p1 = a1; p2 = a2; a1 = n1; a2 = n2
+            p1 = a1
+            p2 = a2
+            a1 = n1
+            a2 = n2
             if not (np.isfinite(a1) and np.isfinite(a2)):
                 break
-        out[l, 0] = a1; out[l, 1] = a2
+        out[l, 0] = a1
+        out[l, 1] = a2
     return out
 
 
@@ -579,15 +625,23 @@ def _heavy_ball_two_factor(x, xp, beta, h, n_steps, cx, cy):  # pragma: no cover
         N = max(N, n_steps[l])
     X = np.full((N + 1, L, 2), np.nan)
     for l in range(L):
-        a1 = x[l, 0]; a2 = x[l, 1]; p1 = xp[l, 0]; p2 = xp[l, 1]
-        X[0, l, 0] = a1; X[0, l, 1] = a2
+        a1 = x[l, 0]
+        a2 = x[l, 1]
+        p1 = xp[l, 0]
+        p2 = xp[l, 1]
+        X[0, l, 0] = a1
+        X[0, l, 1] = a2
         hl = h[l]
         for k in range(n_steps[l]):
             r = cx * a1 * a2 - cy
             n1 = a1 - hl * (r * cx * a2) + beta * (a1 - p1)
             n2 = a2 - hl * (r * cx * a1) + beta * (a2 - p2)
-            p1 = a1; p2 = a2; a1 = n1; a2 = n2
-            X[k + 1, l, 0] = a1; X[k + 1, l, 1] = a2
+            p1 = a1
+            p2 = a2
+            a1 = n1
+            a2 = n2
+            X[k + 1, l, 0] = a1
+            X[k + 1, l, 1] = a2
             if not (np.isfinite(a1) and np.isfinite(a2)):
                 break
     return X
@@ -636,43 +690,64 @@ def _sgdm_kernel(x0, xs, ys, stationary, beta, h, n_steps, substeps):  # pragma:
         s = idx % S
         hj = h[j]
         # discrete SGD+M (from rest) and four flows: full / no-reg at m and 2m substeps
-        d1 = x0[0]; d2 = x0[1]; p1 = d1; p2 = d2
+        d1 = x0[0]
+        d2 = x0[1]
+        p1 = d1
+        p2 = d2
         y = np.empty((4, 2))
         for i in range(4):
-            y[i, 0] = x0[0]; y[i, 1] = x0[1]
-        A_ = 0.0; B = 0.0; C = 0.0; P = 0.0; Q = 0.0; R = 0.0
+            y[i, 0] = x0[0]
+            y[i, 1] = x0[1]
+        B = 0.0
+        C = 0.0
+        P = 0.0
+        Q = 0.0
+        R = 0.0
         if stationary[s]:
-            xr = xs[s, 0]; yr = ys[s, 0]
-            C = xr * xr / (1.0 - beta); B = xr * yr / (1.0 - beta)
-            P = beta * C * C / (1.0 - beta); Q = beta * C * B / (1.0 - beta); R = beta * B * B / (1.0 - beta)
+            xr = xs[s, 0]
+            yr = ys[s, 0]
+            C = xr * xr / (1.0 - beta)
+            B = xr * yr / (1.0 - beta)
+            P = beta * C * C / (1.0 - beta)
+            Q = beta * C * B / (1.0 - beta)
+            R = beta * B * B / (1.0 - beta)
         e = np.zeros(6)
         for k in range(n_steps[j]):
-            xr = xs[s, k]; yr = ys[s, k]
+            xr = xs[s, k]
+            yr = ys[s, k]
             if not stationary[s]:
-                if k > 0:                                   # (M10)
-                    P = beta * (P + C * C); Q = beta * (Q + C * B); R = beta * (R + B * B)
-                C = beta * C + xr * xr                      # (M9)
+                if k > 0:  # (M10)
+                    P = beta * (P + C * C)
+                    Q = beta * (Q + C * B)
+                    R = beta * (R + B * B)
+                C = beta * C + xr * xr  # (M9)
                 B = beta * B + xr * yr
             # heavy ball with the sample of step k (docs/theory.md (T2))
             gu = xr * xr * d1 * d2 - xr * yr
             n1 = d1 - hj * gu * d2 + beta * (d1 - p1)
             n2 = d2 - hj * gu * d1 + beta * (d2 - p2)
-            p1 = d1; p2 = d2; d1 = n1; d2 = n2
+            p1 = d1
+            p2 = d2
+            d1 = n1
+            d2 = n2
             y[0, 0], y[0, 1] = _rk4_interval(y[0, 0], y[0, 1], B, C, P, Q, R, hj, True, substeps)
             y[1, 0], y[1, 1] = _rk4_interval(y[1, 0], y[1, 1], B, C, P, Q, R, hj, False, substeps)
             y[2, 0], y[2, 1] = _rk4_interval(y[2, 0], y[2, 1], B, C, P, Q, R, hj, True, 2 * substeps)
             y[3, 0], y[3, 1] = _rk4_interval(y[3, 0], y[3, 1], B, C, P, Q, R, hj, False, 2 * substeps)
             for i in range(2):
-                ex = d1 - y[i, 0]; ey = d2 - y[i, 1]
+                ex = d1 - y[i, 0]
+                ey = d2 - y[i, 1]
                 err = np.sqrt(ex * ex + ey * ey)
-                if not err <= e[i]:          # also propagates NaN
+                if not err <= e[i]:  # also propagates NaN
                     e[i] = err
-                ex = y[i, 0] - y[i + 2, 0]; ey = y[i, 1] - y[i + 2, 1]
+                ex = y[i, 0] - y[i + 2, 0]
+                ey = y[i, 1] - y[i + 2, 1]
                 err = np.sqrt(ex * ex + ey * ey)
                 if not err <= e[2 + i]:
                     e[2 + i] = err
                 # the finer-substep flow against the discrete path (reference-error check)
-                ex = d1 - y[i + 2, 0]; ey = d2 - y[i + 2, 1]
+                ex = d1 - y[i + 2, 0]
+                ey = d2 - y[i + 2, 1]
                 err = np.sqrt(ex * ex + ey * ey)
                 if not err <= e[4 + i]:
                     e[4 + i] = err

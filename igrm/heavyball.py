@@ -82,8 +82,9 @@ def _finish(steps, rec, final, div, single):
     return HBResult(steps=steps, x=rec, final=final, diverged_step=div)
 
 
-def heavy_ball(problem: Problem, x0, h, beta, n_steps: int, record_every: int = 1,
-               x_prev=None, blowup: float = 1e8) -> HBResult:
+def heavy_ball(
+    problem: Problem, x0, h, beta, n_steps: int, record_every: int = 1, x_prev=None, blowup: float = 1e8
+) -> HBResult:
     """GD+M on ``problem`` (docs/theory.md (T2)), numpy, batched.
 
     x0: (B, d) or (d,); h, beta: scalars or (B,). See :class:`HBResult`.
@@ -123,6 +124,7 @@ def heavy_ball(problem: Problem, x0, h, beta, n_steps: int, record_every: int = 
 
 
 # ---------------------------------------------------------------- numba kernels
+
 
 @njit(cache=True)
 def _grad_two_factor(w1, w2, x, y):
@@ -205,8 +207,9 @@ def _hb_kernel(kind, px, py, x0, xprev, h, beta, n_steps, steps, blowup):
     return rec, final, div
 
 
-def heavy_ball_numba(problem: Problem, x0, h, beta, n_steps: int, record_every: int = 1,
-                     x_prev=None, blowup: float = 1e8) -> HBResult:
+def heavy_ball_numba(
+    problem: Problem, x0, h, beta, n_steps: int, record_every: int = 1, x_prev=None, blowup: float = 1e8
+) -> HBResult:
     """Same as :func:`heavy_ball`, compiled, for TwoFactor and SigmoidFactor only."""
     if isinstance(problem, TwoFactor):
         kind = 0
@@ -218,13 +221,15 @@ def heavy_ball_numba(problem: Problem, x0, h, beta, n_steps: int, record_every: 
     if x.shape[1] != 2:
         raise ValueError(f"{type(problem).__name__} has 2 parameters, got x0 of shape {x.shape}")
     steps = record_steps(n_steps, record_every)
-    rec, final, div = _hb_kernel(kind, float(problem.x), float(problem.y), x, xp, h, beta,
-                                 int(n_steps), steps, float(blowup))
+    rec, final, div = _hb_kernel(
+        kind, float(problem.x), float(problem.y), x, xp, h, beta, int(n_steps), steps, float(blowup)
+    )
     return _finish(steps, rec, final, div, single)
 
 
-def run(problem: Problem, x0, h, beta, n_steps: int, record_every: int = 1, x_prev=None,
-        blowup: float = 1e8) -> HBResult:
+def run(
+    problem: Problem, x0, h, beta, n_steps: int, record_every: int = 1, x_prev=None, blowup: float = 1e8
+) -> HBResult:
     """Heavy-ball on ``problem``: the numba kernel for TwoFactor/SigmoidFactor,
     the numpy :func:`heavy_ball` otherwise. Same arguments and result."""
     if isinstance(problem, (TwoFactor, SigmoidFactor)):

@@ -39,8 +39,10 @@ def limit_sharpness_orders(*, betas, eps, time, gtol, two_factor):
     p = TwoFactor(x=float(two_factor["x"]), y=float(two_factor["y"]))
     w0 = np.asarray(two_factor["init"], dtype=np.float64)
     s0 = float(p.sharpness(w0))
-    Bt, Ep = (a.ravel() for a in np.meshgrid(np.asarray(betas, dtype=np.float64),
-                                             np.asarray(eps, dtype=np.float64), indexing="ij"))
+    Bt, Ep = (
+        a.ravel()
+        for a in np.meshgrid(np.asarray(betas, dtype=np.float64), np.asarray(eps, dtype=np.float64), indexing="ij")
+    )
     eta = Ep * (1.0 - Bt) / s0
     h = eta * (1.0 - Bt)
     steps = int(math.ceil(float(time) / float(np.min(eta))))
@@ -60,18 +62,42 @@ def limit_sharpness_orders(*, betas, eps, time, gtol, two_factor):
         # hovers at its stability limit above gtol; the rerun at 100× looser tolerances bounds
         # the reference's own error
         for out, tol in ((S, 1.0), (S_check, 100.0)):
-            res = F.solve_flow(lambda w, h2=h2: -F.flow3_field(p, w, Bt, h, h2, h2), st, horizon, gtol=gtol,
-                             method="LSODA", rtol=1e-11 * tol, atol=1e-14 * tol)
+            res = F.solve_flow(
+                lambda w, h2=h2: -F.flow3_field(p, w, Bt, h, h2, h2),
+                st,
+                horizon,
+                gtol=gtol,
+                method="LSODA",
+                rtol=1e-11 * tol,
+                atol=1e-14 * tol,
+            )
             out[fi] = p.sharpness(res["w"])
             if tol == 1.0:
                 conv[fi] = res["converged"]
     S_gdm = np.where(np.all(np.isfinite(W), axis=1), p.sharpness(np.nan_to_num(W)), np.nan)
     t_end = _time.perf_counter()
-    arrays = {"beta": Bt, "eps": Ep, "eta": eta, "h": h, "sharpness_gdm": S_gdm,
-              "gnorm_gdm": np.sqrt(p.grad_norm2(W)), "sharpness": S, "errors": np.abs(S / S_gdm - 1.0),
-              "reference_error": np.abs(S - S_check) / S_gdm,
-              "converged": conv, "flows": np.array(LIMIT_FLOWS)}
-    attrs = {"kind": "limits", "problem": "two_factor", "steps": steps, "sharpness_init": s0, "gtol": gtol,
-             "flows_converged": bool(conv.all()), "gnorm_gdm_max": float(np.nanmax(arrays["gnorm_gdm"])),
-             "runtime_s": t_end - t0, "runtime_gdm_s": t_gdm - t0}
+    arrays = {
+        "beta": Bt,
+        "eps": Ep,
+        "eta": eta,
+        "h": h,
+        "sharpness_gdm": S_gdm,
+        "gnorm_gdm": np.sqrt(p.grad_norm2(W)),
+        "sharpness": S,
+        "errors": np.abs(S / S_gdm - 1.0),
+        "reference_error": np.abs(S - S_check) / S_gdm,
+        "converged": conv,
+        "flows": np.array(LIMIT_FLOWS),
+    }
+    attrs = {
+        "kind": "limits",
+        "problem": "two_factor",
+        "steps": steps,
+        "sharpness_init": s0,
+        "gtol": gtol,
+        "flows_converged": bool(conv.all()),
+        "gnorm_gdm_max": float(np.nanmax(arrays["gnorm_gdm"])),
+        "runtime_s": t_end - t0,
+        "runtime_gdm_s": t_gdm - t0,
+    }
     return arrays, attrs

@@ -23,8 +23,8 @@ Parameter initialisation uses the global torch RNG: build under
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 MODELS = ("resnet18", "wrn16_8", "small_cnn")
 
@@ -44,8 +44,9 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.shortcut = nn.Sequential()
         if stride != 1 or in_planes != planes:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
-                                          nn.BatchNorm2d(planes))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes)
+            )
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -127,9 +128,14 @@ class SmallCNN(nn.Module):
         def block(cin, cout):
             return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
 
-        self.features = nn.Sequential(*block(in_channels, c1), nn.MaxPool2d(2),
-                                      *block(c1, c2), nn.MaxPool2d(2),
-                                      *block(c2, c3), nn.AdaptiveAvgPool2d(1))
+        self.features = nn.Sequential(
+            *block(in_channels, c1),
+            nn.MaxPool2d(2),
+            *block(c1, c2),
+            nn.MaxPool2d(2),
+            *block(c2, c3),
+            nn.AdaptiveAvgPool2d(1),
+        )
         self.linear = nn.Linear(c3, num_classes)
 
     def forward(self, x):

@@ -26,7 +26,7 @@ gradient-field test of f₂ ((T89)). Derivations: docs/modified_flows.md §7.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
@@ -67,7 +67,7 @@ def _poly(expr, *extra):
     return sp.Poly(expr, h, *F_SYMS, domain=sp.QQ.frac_field(beta, *extra))
 
 
-@lru_cache(maxsize=None)
+@cache
 def derive_gdm_flow():
     """Coefficients of the modified flow of heavy ball through f₂, from the recursion.
 
@@ -97,11 +97,15 @@ def gradient_form():
     (T_ijk = ∂_i∂_j∂_k E): a tree with m nodes picks up (−1)^m. Returns
     {"g", "Hg", "HHg", "Tgg"}: X' = a_g g + h a_Hg Hg + h² (a_HHg H²g + a_Tgg T[g,g])."""
     c = derive_gdm_flow()
-    return {"g": sp.factor(-c["c0"]), "Hg": sp.factor(c["c1"]), "HHg": sp.factor(-c["c2a"]),
-            "Tgg": sp.factor(-c["c2b"])}
+    return {
+        "g": sp.factor(-c["c0"]),
+        "Hg": sp.factor(c["c1"]),
+        "HHg": sp.factor(-c["c2a"]),
+        "Tgg": sp.factor(-c["c2b"]),
+    }
 
 
-@lru_cache(maxsize=None)
+@cache
 def derive_slow_start():
     """x_{−1} = X(−h) on the slow manifold through x_0, to O(h³) (error O(h⁴)):
     X(−h) = x_0 + Σ_{n=1}^{3} (−h)^n/n! X^(n)(x_0) along the flow of :func:`derive_gdm_flow`.
@@ -125,7 +129,7 @@ def derive_slow_start():
     return {k: sp.factor(s * coef.get(m, 0)) for k, (m, s) in terms.items()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def slow_root_log_series(order: int):
     """log r₁(z) = Σ_{n=1}^{order} c_n zⁿ + O(z^{order+1}), z = hλ, r₁ the slow root of
     r² − (1 + β − z) r + β = 0 (r₁(0) = 1; docs/theory.md (T90)). Returns [c_1, …, c_order]
@@ -156,8 +160,9 @@ def check_flow_2d(E, x1, x2, beta_value, coefficients=None):
     xs = sp.Matrix([x1, x2])
     g = sp.Matrix([sp.diff(E, v) for v in (x1, x2)])
     H = g.jacobian(xs)
-    Tgg = sp.Matrix([(sp.Matrix([[sp.diff(E, a, b_, c_) for c_ in (x1, x2)] for b_ in (x1, x2)]) * g).dot(g)
-                     for a in (x1, x2)])
+    Tgg = sp.Matrix(
+        [(sp.Matrix([[sp.diff(E, a, b_, c_) for c_ in (x1, x2)] for b_ in (x1, x2)]) * g).dot(g) for a in (x1, x2)]
+    )
     a = {k: sp.sympify(v).subs(beta, beta_value) for k, v in (coefficients or gradient_form()).items()}
     f = a["g"] * g + h * a["Hg"] * (H * g) + h**2 * (a["HHg"] * (H * H * g) + a["Tgg"] * Tgg)
     f = f.applyfunc(sp.expand)
@@ -169,8 +174,9 @@ def check_flow_2d(E, x1, x2, beta_value, coefficients=None):
     for _ in range(2):
         X.append(tr(X[-1].jacobian(xs) * f, 2))
     bv = sp.nsimplify(beta_value)
-    res = g + sum((((1 + bv * (-1) ** n) * h ** (n - 1) / sp.factorial(n)) * X[n - 1] for n in (1, 2, 3)),
-              sp.zeros(2, 1))
+    res = g + sum(
+        (((1 + bv * (-1) ** n) * h ** (n - 1) / sp.factorial(n)) * X[n - 1] for n in (1, 2, 3)), sp.zeros(2, 1)
+    )
     res = tr(res, 2)
     return [res.applyfunc(lambda e: sp.expand(e.coeff(h, k))) for k in range(3)]
 
@@ -181,8 +187,9 @@ def f2_jacobian_asymmetry(E, x1, x2):
     xs = sp.Matrix([x1, x2])
     g = sp.Matrix([sp.diff(E, v) for v in (x1, x2)])
     H = g.jacobian(xs)
-    Tgg = sp.Matrix([(sp.Matrix([[sp.diff(E, a, b_, c_) for c_ in (x1, x2)] for b_ in (x1, x2)]) * g).dot(g)
-                     for a in (x1, x2)])
+    Tgg = sp.Matrix(
+        [(sp.Matrix([[sp.diff(E, a, b_, c_) for c_ in (x1, x2)] for b_ in (x1, x2)]) * g).dot(g) for a in (x1, x2)]
+    )
     a = gradient_form()
     f2 = a["HHg"] * (H * H * g) + a["Tgg"] * Tgg
     J = f2.jacobian(xs)

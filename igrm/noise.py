@@ -29,7 +29,8 @@ import json
 import logging
 import math
 import time
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,8 +38,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .batches import batch_inputs, device_tensors, minibatch_indices, resolve_device, seed_for
-from .noise_theory import (SAMPLERS, epoch_covariance_factor, history_weights, igrm_coefficients,
-                           mixed_moment_matrix, ratio_epoch, ratio_iid)
+from .noise_theory import (
+    SAMPLERS,
+    epoch_covariance_factor,
+    history_weights,
+    igrm_coefficients,
+    mixed_moment_matrix,
+    ratio_epoch,
+    ratio_iid,
+)
 from .noise_trajectory import run_trajectories
 from .stats import bonferroni_level, fieller, signflip_max_t
 
@@ -63,8 +71,15 @@ class NoiseAccumulator:
     and every group estimate has a leading axis R; None (the pipeline) = one stream, no axis.
     """
 
-    def __init__(self, betas: Sequence[float], ks: Sequence[int], block_len: int | None = None,
-                 epoch: tuple[int, int] | None = None, device="cpu", replicates: int | None = None):
+    def __init__(
+        self,
+        betas: Sequence[float],
+        ks: Sequence[int],
+        block_len: int | None = None,
+        epoch: tuple[int, int] | None = None,
+        device="cpu",
+        replicates: int | None = None,
+    ):
         self.betas = np.asarray(betas, dtype=np.float64)
         self.ks = np.asarray(ks, dtype=np.int64)
         if np.any(self.ks < 0) or np.any(self.betas < 0) or np.any(self.betas >= 1):
@@ -81,7 +96,7 @@ class NoiseAccumulator:
         self.replicates = replicates
         self.R = 1 if replicates is None else int(replicates)
         self._tb = torch.tensor(self.betas, dtype=torch.float64, device=self.device)[:, None, None]
-        self._t1mb = (1 - self._tb)
+        self._t1mb = 1 - self._tb
         self.groups: list[dict[str, np.ndarray]] = []
         self.P = None
         self._in_block = False
@@ -95,9 +110,9 @@ class NoiseAccumulator:
     def _alloc(self, P: int):
         nb, nk = len(self.betas), len(self.ks)
         self.P = P
-        self.H = self._z(nb, nk, P)           # running unnormalised historical sums
-        self.A = self._z(nb, nk)              # running Σ β^{r−j}‖H_j‖²
-        if self.epoch is not None:            # one running sum per epoch segment of a block (§8.2)
+        self.H = self._z(nb, nk, P)  # running unnormalised historical sums
+        self.A = self._z(nb, nk)  # running Σ β^{r−j}‖H_j‖²
+        if self.epoch is not None:  # one running sum per epoch segment of a block (§8.2)
             self._n_slots = (self.M - 1 + self.block_len - 1) // self.M + 1
             self.seg_sum = self._z(self._n_slots, P)
             self._rows = torch.arange(self.R, device=self.device)
@@ -110,7 +125,7 @@ class NoiseAccumulator:
         self.i_sum = self._z(nb, nk)
         self.x_n = np.zeros(len(self.ks), dtype=np.int64)
         self.x_corr = np.zeros((self.R, nb, nk))
-        self.g_seg, self.n_seg = np.zeros(self.R), np.zeros(self.R, dtype=np.int64)   # Σ_e ‖T_e‖²/n_e, segments
+        self.g_seg, self.n_seg = np.zeros(self.R), np.zeros(self.R, dtype=np.int64)  # Σ_e ‖T_e‖²/n_e, segments
         self.blocks_in_group = 0
 
     def start_block(self, phase=0):
@@ -143,13 +158,13 @@ class NoiseAccumulator:
         self.A.mul_(self._tb[:, :, 0]).add_(hn)
         t = self._pos
         self._pos += 1
-        ends = np.nonzero((t + 1) % (self.ks + 1) == 0)[0]        # windows ending at this step
+        ends = np.nonzero((t + 1) % (self.ks + 1) == 0)[0]  # windows ending at this step
         if len(ends):
             ki = torch.as_tensor(ends, device=self.device)
-            x = self.H[:, :, ki] * self._t1mb                       # normalised (1−β)∇G_k
+            x = self.H[:, :, ki] * self._t1mb  # normalised (1−β)∇G_k
             self.x_sum[:, :, ki] += x
             self.x_sq[:, :, ki] += torch.einsum("rbkp,rbkp->rbk", x, x)
-            self.i_sum[:, :, ki] += 2 * self.A[:, :, ki] - hn[:, :, ki]     # IGRM_s/(h/4) at step k
+            self.i_sum[:, :, ki] += 2 * self.A[:, :, ki] - hn[:, :, ki]  # IGRM_s/(h/4) at step k
             self.x_n[ends] += 1
             self.H[:, :, ki] = 0.0
             self.A[:, :, ki] = 0.0
@@ -159,7 +174,7 @@ class NoiseAccumulator:
         L = self._pos
         if L == 0:
             return
-        slots = (self._phases[:, None] % self.M + np.arange(L)[None]) // self.M          # (R, L)
+        slots = (self._phases[:, None] % self.M + np.arange(L)[None]) // self.M  # (R, L)
         counts = np.stack([np.bincount(r, minlength=self._n_slots) for r in slots]).astype(np.float64)
         sq = torch.einsum("rsp,rsp->rs", self.seg_sum, self.seg_sum).cpu().numpy()
         self.g_seg += np.sum(np.where(counts > 0, sq / np.maximum(counts, 1), 0.0), axis=1)
@@ -186,7 +201,7 @@ class NoiseAccumulator:
             onehot = np.zeros((nw, k + 1, n_e))
             onehot[pos // (k + 1), pos % (k + 1), ep[pos]] = 1.0
             for i, b in enumerate(self.betas):
-                W = np.einsum("t,wte->we", history_weights(b, int(k)), onehot)   # window × epoch sums
+                W = np.einsum("t,wte->we", history_weights(b, int(k)), onehot)  # window × epoch sums
                 corr[i, j] = np.sum(W.sum(0) ** 2) - np.sum(W * W)
         self._corr_cache[key] = (corr, pairs)
         return corr, pairs
@@ -213,29 +228,38 @@ class NoiseAccumulator:
         n = self.g_n
         nw = self.x_n.astype(np.float64)
         if n < 2 or np.any(nw < 2):
-            raise ValueError(f"a group needs >= 2 windows of every k (got {self.x_n.tolist()}); "
-                             "use more blocks per group")
+            raise ValueError(
+                f"a group needs >= 2 windows of every k (got {self.x_n.tolist()}); use more blocks per group"
+            )
         S2 = torch.einsum("rp,rp->r", self.g_sum, self.g_sum).cpu().numpy()
         g_sq = self.g_sq.cpu().numpy()
         Q0 = g_sq - S2 / n
         c, pairs = self.c, self.g_pairs
-        trace = Q0 / (n - 1 + c * pairs / n)                           # tr Σ_b, unbiased
-        mean_sq = (S2 - trace * (n - c * pairs)) / n ** 2              # ‖m‖², unbiased
+        trace = Q0 / (n - 1 + c * pairs / n)  # tr Σ_b, unbiased
+        mean_sq = (S2 - trace * (n - c * pairs)) / n**2  # ‖m‖², unbiased
         Xn = torch.einsum("rbkp,rbkp->rbk", self.x_sum, self.x_sum).cpu().numpy()
         Qx = self.x_sq.cpu().numpy() - Xn / nw
-        cov_hist = (Qx - trace[:, None, None] * c * self.x_corr / nw) / (nw - 1)   # tr Cov((1−β)∇G_k)
-        out = {"trace": trace, "mean_sq": mean_sq, "msq": g_sq / n,
-               "cov_hist": cov_hist, "igrm": self.i_sum.cpu().numpy() / nw}
+        cov_hist = (Qx - trace[:, None, None] * c * self.x_corr / nw) / (nw - 1)  # tr Cov((1−β)∇G_k)
+        out = {
+            "trace": trace,
+            "mean_sq": mean_sq,
+            "msq": g_sq / n,
+            "cov_hist": cov_hist,
+            "igrm": self.i_sum.cpu().numpy() / nw,
+        }
         if self.epoch is not None:
             # additive / non-additive split of tr Σ_b from Q_0 and the between-segment Q_s (§8.2, (T78))
             Qs = self.g_seg - S2 / n
             A = mixed_moment_matrix(n, self.n_seg, pairs, c)
             det = A[:, 0, 0] * A[:, 1, 1] - A[:, 0, 1] * A[:, 1, 0]
-            det = np.where(np.abs(det) > 1e-12 * np.abs(A[:, 0, 0]), det, np.nan)   # one segment: not identified
+            det = np.where(np.abs(det) > 1e-12 * np.abs(A[:, 0, 0]), det, np.nan)  # one segment: not identified
             t_add = (A[:, 1, 1] * Q0 - A[:, 0, 1] * Qs) / det
             t_non = (A[:, 0, 0] * Qs - A[:, 1, 0] * Q0) / det
-            out.update(trace_add=t_add, trace_nonadd=t_non,
-                       cov_hist_mix=(Qx - t_add[:, None, None] * c * self.x_corr / nw) / (nw - 1))   # (T79)
+            out.update(
+                trace_add=t_add,
+                trace_nonadd=t_non,
+                cov_hist_mix=(Qx - t_add[:, None, None] * c * self.x_corr / nw) / (nw - 1),
+            )  # (T79)
         if self.replicates is None:
             out = {k: (float(v[0]) if v.ndim == 1 else v[0]) for k, v in out.items()}
         out.update(n_grad=n, n_windows=self.x_n.copy(), n_blocks=self.blocks_in_group)
@@ -255,20 +279,23 @@ def _stack(groups, key):
     return np.stack([np.asarray(g[key], dtype=np.float64) for g in groups])
 
 
-def _ratio_arrays(name: str, num: np.ndarray, den: np.ndarray, level: float, simul_level: float,
-                  out: dict[str, np.ndarray]) -> None:
+def _ratio_arrays(
+    name: str, num: np.ndarray, den: np.ndarray, level: float, simul_level: float, out: dict[str, np.ndarray]
+) -> None:
     """E[num]/E[den] over the G groups (axis 0) with Fieller intervals (docs/noise.md §4.3,
     docs/theory.md (T54)) at ``level`` (name_lo, name_hi) and at the simultaneous level of all
     cells (name_lo_simul, name_hi_simul; Bonferroni, (T56))."""
     r = fieller(num, den, level)
     rs = fieller(num, den, simul_level)
-    out.update({name: r.estimate, f"{name}_lo": r.lo, f"{name}_hi": r.hi,
-                f"{name}_lo_simul": rs.lo, f"{name}_hi_simul": rs.hi})
+    out.update(
+        {name: r.estimate, f"{name}_lo": r.lo, f"{name}_hi": r.hi, f"{name}_lo_simul": rs.lo, f"{name}_hi_simul": rs.hi}
+    )
 
 
 @functools.lru_cache(maxsize=32)
-def _theory_tables(betas: tuple, ks: tuple, sampler: str, n_examples: int | None,
-                   batch_size: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _theory_tables(
+    betas: tuple, ks: tuple, sampler: str, n_examples: int | None, batch_size: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """R_epoch (NaN without ≥ 2 batches per epoch) and the (T37) coefficients a, b on the
     (β, k) grid; cached, as the coverage simulation summarises hundreds of jobs of one design."""
     if n_examples is not None and batch_size is not None and n_examples // batch_size >= 2:
@@ -283,8 +310,17 @@ def _theory_tables(betas: tuple, ks: tuple, sampler: str, n_examples: int | None
     return th_epoch, a, b
 
 
-def summarise(groups: Sequence[Mapping[str, Any]], *, betas, ks, sampler: str, n_examples: int | None,
-              batch_size: int | None, ci_level: float, seed: int) -> dict[str, np.ndarray]:
+def summarise(
+    groups: Sequence[Mapping[str, Any]],
+    *,
+    betas,
+    ks,
+    sampler: str,
+    n_examples: int | None,
+    batch_size: int | None,
+    ci_level: float,
+    seed: int,
+) -> dict[str, np.ndarray]:
     """Ratios with intervals, per-cell t statistics, joint tests and the theory values from the
     G independent group estimates (docs/noise.md §4.3). All intervals are Fieller intervals
     on t_{G−1} (T54); *_simul at the Bonferroni level over the |β|·|k| cells (T56); the joint
@@ -298,11 +334,16 @@ def summarise(groups: Sequence[Mapping[str, Any]], *, betas, ks, sampler: str, n
     tr = _stack(groups, "trace")
     ms = _stack(groups, "mean_sq")
     msq = _stack(groups, "msq")
-    cov = _stack(groups, "cov_hist")                 # (G, nb, nk)
+    cov = _stack(groups, "cov_hist")  # (G, nb, nk)
     ig = _stack(groups, "igrm")
-    out: dict[str, np.ndarray] = {"group_trace": tr, "group_mean_sq": ms, "group_msq": msq,
-                                  "group_cov_hist": cov, "group_igrm": ig,
-                                  "simul_level": np.float64(simul)}
+    out: dict[str, np.ndarray] = {
+        "group_trace": tr,
+        "group_mean_sq": ms,
+        "group_msq": msq,
+        "group_cov_hist": cov,
+        "group_igrm": ig,
+        "simul_level": np.float64(simul),
+    }
     # Obs-1: R = E[Ĉ]/E[τ̂]
     _ratio_arrays("ratio", cov, tr[:, None, None], level, simul, out)
     th_iid = ratio_iid(betas[:, None], ks[None, :])
@@ -317,7 +358,7 @@ def summarise(groups: Sequence[Mapping[str, Any]], *, betas, ks, sampler: str, n
     # Obs-2: ρ = E[IGRM_s]/E[IGR_s] = E[Ī]/E[m̄sq] (h cancels)
     _ratio_arrays("igrm_over_igr", ig, msq[:, None, None], level, simul, out)
     a, b = a.copy(), b.copy()
-    th_num = a[None] * ms[:, None, None] + b[None] * tr[:, None, None]     # (T37) per group
+    th_num = a[None] * ms[:, None, None] + b[None] * tr[:, None, None]  # (T37) per group
     out.update(igrm_a=a, igrm_b=b, igrm_theory=th_num.mean(0) / msq.mean(0))
     # measured / exact theory at the measured ‖m‖², trΣ: E[Ī]/E[a μ̂ + b τ̂] (= 1 under (T37))
     _ratio_arrays("igrm_vs_theory", ig, th_num, level, simul, out)
@@ -344,9 +385,14 @@ def _mixed_arrays(groups, out, *, th_iid, th_epoch, level, simul, seed) -> None:
         for name in ("ratio_mix", "ratio_bn", "additive_share"):
             v = nan if name != "additive_share" else np.float64(np.nan)
             out.update({name: v, f"{name}_lo": v, f"{name}_hi": v, f"{name}_lo_simul": v, f"{name}_hi_simul": v})
-        out.update(theory_bn=nan, bn_z=nan, bn_p_joint=np.float64(np.nan),
-                   group_trace_add=np.full(len(groups), np.nan), group_trace_nonadd=np.full(len(groups), np.nan),
-                   group_cov_hist_mix=np.full((len(groups),) + shape, np.nan))
+        out.update(
+            theory_bn=nan,
+            bn_z=nan,
+            bn_p_joint=np.float64(np.nan),
+            group_trace_add=np.full(len(groups), np.nan),
+            group_trace_nonadd=np.full(len(groups), np.nan),
+            group_cov_hist_mix=np.full((len(groups),) + shape, np.nan),
+        )
         return
     G = len(groups)
     ta, tn = _stack(groups, "trace_add"), _stack(groups, "trace_nonadd")
@@ -354,11 +400,15 @@ def _mixed_arrays(groups, out, *, th_iid, th_epoch, level, simul, seed) -> None:
     out.update(group_trace_add=ta, group_trace_nonadd=tn, group_cov_hist_mix=cm)
     r = fieller(ta, ta + tn, level)
     rs = fieller(ta, ta + tn, bonferroni_level(level, 1))
-    out.update(additive_share=np.float64(r.estimate), additive_share_lo=np.float64(r.lo),
-               additive_share_hi=np.float64(r.hi), additive_share_lo_simul=np.float64(rs.lo),
-               additive_share_hi_simul=np.float64(rs.hi))
+    out.update(
+        additive_share=np.float64(r.estimate),
+        additive_share_lo=np.float64(r.lo),
+        additive_share_hi=np.float64(r.hi),
+        additive_share_lo_simul=np.float64(rs.lo),
+        additive_share_hi_simul=np.float64(rs.hi),
+    )
     _ratio_arrays("ratio_mix", cm, (ta + tn)[:, None, None], level, simul, out)
-    pred = th_epoch[None] * ta[:, None, None] + th_iid[None] * tn[:, None, None]     # (T77) per group
+    pred = th_epoch[None] * ta[:, None, None] + th_iid[None] * tn[:, None, None]  # (T77) per group
     _ratio_arrays("ratio_bn", cm, pred, level, simul, out)
     share = float(out["additive_share"])
     out["theory_bn"] = share * th_epoch + (1 - share) * th_iid
@@ -367,10 +417,25 @@ def _mixed_arrays(groups, out, *, th_iid, th_epoch, level, simul, seed) -> None:
 
 
 # =========================================================================== mini-batch gradients
-def minibatch_grad_stream(model: nn.Module, data, *, batch_size: int, n: int, sampler: str,
-                          generator: torch.Generator | None, device, phase: int, augment: Sequence[str],
-                          aug_generator: torch.Generator | None, pad: int, cutout_size: int, impl: str,
-                          vmap_chunk: int, batchnorm: str, loss_fn=F.cross_entropy) -> Iterator[Tensor]:
+def minibatch_grad_stream(
+    model: nn.Module,
+    data,
+    *,
+    batch_size: int,
+    n: int,
+    sampler: str,
+    generator: torch.Generator | None,
+    device,
+    phase: int,
+    augment: Sequence[str],
+    aug_generator: torch.Generator | None,
+    pad: int,
+    cutout_size: int,
+    impl: str,
+    vmap_chunk: int,
+    batchnorm: str,
+    loss_fn=F.cross_entropy,
+) -> Iterator[Tensor]:
     """Yield ``n`` flattened mini-batch gradients ∇_θ mean-loss(batch) at the model's
     current parameters, as training computes them (docs/noise.md §5): train mode, so
     BatchNorm normalises with the batch's own statistics; the gradient is that of the
@@ -401,8 +466,10 @@ def minibatch_grad_stream(model: nn.Module, data, *, batch_size: int, n: int, sa
                 grads = torch.autograd.grad(loss, params)
                 yield torch.cat([g.reshape(-1) for g in grads])
         elif impl == "vmap":
-            batches = (batch_inputs(t, idx.to(device), augment, aug_generator, pad=pad, cutout_size=cutout_size)
-                       for idx in idx_iter)
+            batches = (
+                batch_inputs(t, idx.to(device), augment, aug_generator, pad=pad, cutout_size=cutout_size)
+                for idx in idx_iter
+            )
             yield from _vmap_stream(model, batches, vmap_chunk, loss_fn, batchnorm)
         else:
             raise ValueError(f"impl must be 'loop' or 'vmap', got {impl!r}")
@@ -420,10 +487,10 @@ def _vmap_stream(model, batches, chunk, loss_fn, batchnorm):
 
     mc = copy.deepcopy(model)
     if batchnorm == "train":
-        replace_all_batch_norm_modules_(mc)   # BN: batch statistics, no running-stat updates
+        replace_all_batch_norm_modules_(mc)  # BN: batch statistics, no running-stat updates
         mc.train()
     else:
-        mc.eval()                             # BN: running statistics (per-example additive)
+        mc.eval()  # BN: running statistics (per-example additive)
     names = [k for k, p in mc.named_parameters() if p.requires_grad]
     params = {k: p.detach() for k, p in mc.named_parameters() if p.requires_grad}
     buffers = {k: b for k, b in mc.named_buffers()}
@@ -453,19 +520,22 @@ def _vmap_stream(model, batches, chunk, loss_fn, batchnorm):
 def _infer_spec(state_dict: Mapping[str, Tensor]) -> dict[str, Any]:
     four = [v for k, v in state_dict.items() if k.endswith("weight") and v.ndim == 4]
     lin = [v for k, v in state_dict.items() if k.endswith("weight") and v.ndim == 2]
-    return {"in_channels": int(four[0].shape[1]) if four else None,
-            "num_classes": int(lin[-1].shape[0]) if lin else None}
+    return {
+        "in_channels": int(four[0].shape[1]) if four else None,
+        "num_classes": int(lin[-1].shape[0]) if lin else None,
+    }
 
 
-def model_state_from_run(arrays: Mapping[str, Any], attrs: Mapping[str, Any],
-                         prefix: str = "final_state/") -> dict[str, Any]:
+def model_state_from_run(
+    arrays: Mapping[str, Any], attrs: Mapping[str, Any], prefix: str = "final_state/"
+) -> dict[str, Any]:
     """model_state from a training run's result: ``final_state/*`` arrays (default) or a
     snapshot, ``prefix="snapshots/epoch0005/"``; the model and width from attrs['config']
     (the run's train config), h from attrs['h']."""
     cfg = attrs["config"]
     if isinstance(cfg, str):
         cfg = json.loads(cfg)
-    sd = {k[len(prefix):]: torch.as_tensor(np.asarray(v)) for k, v in arrays.items() if k.startswith(prefix)}
+    sd = {k[len(prefix) :]: torch.as_tensor(np.asarray(v)) for k, v in arrays.items() if k.startswith(prefix)}
     if not sd:
         have = sorted({k.rsplit("/", 1)[0] for k in arrays if "/" in k})
         raise KeyError(f"no parameters under {prefix!r} in the run's result; it has {have}")
@@ -480,14 +550,16 @@ def _spec_and_state(model_state) -> tuple[dict[str, Any], Any]:
     if isinstance(model_state, Mapping) and "state_dict" in model_state:
         return dict(model_state["spec"]), model_state["state_dict"]
     if isinstance(model_state, Mapping) and isinstance(model_state.get("model"), Mapping):
-        ck = model_state["cfg"]     # a training checkpoint: its train config names the model
+        ck = model_state["cfg"]  # a training checkpoint: its train config names the model
         return {"model": ck["model"], "width": ck["width"]}, model_state["model"]
-    raise ValueError("model_state must be (spec, state_dict), {'spec', 'state_dict'} or a checkpoint; "
-                     "a fresh init is (spec, None)")
+    raise ValueError(
+        "model_state must be (spec, state_dict), {'spec', 'state_dict'} or a checkpoint; a fresh init is (spec, None)"
+    )
 
 
-def load_model(model_state, *, seed: int, num_classes: int, in_channels: int,
-               device) -> tuple[nn.Module, dict[str, Any]]:
+def load_model(
+    model_state, *, seed: int, num_classes: int, in_channels: int, device
+) -> tuple[nn.Module, dict[str, Any]]:
     """Build the model of ``model_state``: (spec, state_dict), {'spec', 'state_dict'} or a
     checkpoint dict ({'model': state_dict, 'cfg': ...}); spec names 'model' and 'width'. A
     state_dict of None is a fresh init of spec's model, seeded by ``seed``:
@@ -502,8 +574,12 @@ def load_model(model_state, *, seed: int, num_classes: int, in_channels: int,
         spec.setdefault("in_channels", inferred["in_channels"])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed_for(int(seed), "noise-init"))
-        model = build_model(spec["model"], int(spec.get("num_classes") or num_classes),
-                            int(spec.get("in_channels") or in_channels), float(spec["width"]))
+        model = build_model(
+            spec["model"],
+            int(spec.get("num_classes") or num_classes),
+            int(spec.get("in_channels") or in_channels),
+            float(spec["width"]),
+        )
     if sd is not None:
         model.load_state_dict(sd)
     return model.to(device), spec
@@ -523,8 +599,10 @@ def check_design(*, betas, ks, sampler, n_blocks, n_groups, block_len) -> list[s
         raise ValueError(f"noise key 'n_blocks' ({n_blocks}) must be a multiple of 'n_groups' ({n_groups} >= 2)")
     windows = (n_blocks // n_groups) * (L // (max(ks) + 1))
     if windows < 2:
-        raise ValueError(f"each group holds {windows} window(s) of k = {max(ks)}; it needs >= 2: raise noise key "
-                         f"'block_len' to >= {2 * (max(ks) + 1)} or 'n_blocks' to {2 * n_groups}")
+        raise ValueError(
+            f"each group holds {windows} window(s) of k = {max(ks)}; it needs >= 2: raise noise key "
+            f"'block_len' to >= {2 * (max(ks) + 1)} or 'n_blocks' to {2 * n_groups}"
+        )
     if not all(0 <= b < 1 for b in betas):
         raise ValueError("noise key 'betas' must lie in [0, 1)")
     return samplers
@@ -549,9 +627,26 @@ def sampler_runs(samplers: Sequence[str], eval_control: bool) -> list[tuple[str,
     return [(s, s, "train") for s in samplers] + ([("epoch_bneval", "epoch", "eval")] if eval_control else [])
 
 
-def sampler_groups(model, t, *, label: str, sampler: str, batchnorm: str, betas, ks, block_len: int,
-                   n_blocks: int, n_groups: int, batch_size: int, seed: int, device, augment, augmentation,
-                   grad_impl: str, vmap_chunk: int) -> list[dict[str, Any]]:
+def sampler_groups(
+    model,
+    t,
+    *,
+    label: str,
+    sampler: str,
+    batchnorm: str,
+    betas,
+    ks,
+    block_len: int,
+    n_blocks: int,
+    n_groups: int,
+    batch_size: int,
+    seed: int,
+    device,
+    augment,
+    augmentation,
+    grad_impl: str,
+    vmap_chunk: int,
+) -> list[dict[str, Any]]:
     """The group estimates of one sampler at the point: ``n_blocks`` blocks of ``block_len``
     mini-batch gradients through :class:`NoiseAccumulator`, closed into ``n_groups`` groups
     (docs/noise.md §4). Epoch sampler: each block starts at a random phase of its epoch."""
@@ -563,24 +658,49 @@ def sampler_groups(model, t, *, label: str, sampler: str, batchnorm: str, betas,
     t0 = time.perf_counter()
     for blk in range(n_blocks):
         phase = int(torch.randint(0, N // b, (1,), generator=gen)) if sampler == "epoch" else 0
-        acc.add_block(minibatch_grad_stream(
-            model, t, batch_size=b, n=block_len, sampler=sampler, generator=gen, device=device, phase=phase,
-            augment=augment, aug_generator=aug, pad=int(augmentation["pad"]),
-            cutout_size=int(augmentation["cutout_size"]), impl=grad_impl, vmap_chunk=int(vmap_chunk),
-            batchnorm=batchnorm), phase)
+        acc.add_block(
+            minibatch_grad_stream(
+                model,
+                t,
+                batch_size=b,
+                n=block_len,
+                sampler=sampler,
+                generator=gen,
+                device=device,
+                phase=phase,
+                augment=augment,
+                aug_generator=aug,
+                pad=int(augmentation["pad"]),
+                cutout_size=int(augmentation["cutout_size"]),
+                impl=grad_impl,
+                vmap_chunk=int(vmap_chunk),
+                batchnorm=batchnorm,
+            ),
+            phase,
+        )
         if (blk + 1) % per_group == 0:
             acc.end_group()
-            log.info("noise %s: group %d/%d done (%d gradients, %.0f s)", label, len(acc.groups), n_groups,
-                     acc.n_grad, time.perf_counter() - t0)
+            log.info(
+                "noise %s: group %d/%d done (%d gradients, %.0f s)",
+                label,
+                len(acc.groups),
+                n_groups,
+                acc.n_grad,
+                time.perf_counter() - t0,
+            )
     return acc.groups
 
 
-def stack_samplers(labels: Sequence[str], summaries: Sequence[Mapping[str, Any]], *, betas, ks,
-                   h: float) -> dict[str, np.ndarray]:
+def stack_samplers(
+    labels: Sequence[str], summaries: Sequence[Mapping[str, Any]], *, betas, ks, h: float
+) -> dict[str, np.ndarray]:
     """The arrays of the point's result: every summary key stacked over the samplers (leading
     axis S; the theory tables, one per grid, once) and E[IGRM_s], E[IGR_s] at step h."""
-    arrays: dict[str, np.ndarray] = {"samplers": np.array(list(labels)), "betas": np.array(betas),
-                                     "ks": np.array(ks, dtype=np.int64)}
+    arrays: dict[str, np.ndarray] = {
+        "samplers": np.array(list(labels)),
+        "betas": np.array(betas),
+        "ks": np.array(ks, dtype=np.int64),
+    }
     for k in summaries[0]:
         if k in ("theory_iid", "theory_epoch"):
             arrays[k] = np.asarray(summaries[-1][k])
@@ -591,17 +711,38 @@ def stack_samplers(labels: Sequence[str], summaries: Sequence[Mapping[str, Any]]
     return arrays
 
 
-def trajectory_arrays(model, t, trajectory: Mapping[str, Any], *, h: float, batch_size: int, seed: int, device,
-                      ci_level: float, augment, augmentation) -> dict[str, np.ndarray]:
+def trajectory_arrays(
+    model,
+    t,
+    trajectory: Mapping[str, Any],
+    *,
+    h: float,
+    batch_size: int,
+    seed: int,
+    device,
+    ci_level: float,
+    augment,
+    augmentation,
+) -> dict[str, np.ndarray]:
     """Variance reduction along actual SGD+M runs from the point (docs/noise.md §10;
     igrm.noise_trajectory), summarised as the fixed-point estimates are (sampler iid), under
     the prefix ``trajectory/``."""
     betas, ks = [float(b) for b in trajectory["betas"]], sorted(int(k) for k in trajectory["ks"])
-    groups, drift = run_trajectories(model, t, **trajectory, h=h, batch_size=batch_size, seed=seed,
-                                     device=device, augment=augment, pad=int(augmentation["pad"]),
-                                     cutout_size=int(augmentation["cutout_size"]))
-    out = summarise(groups, betas=betas, ks=ks, sampler="iid", n_examples=None, batch_size=None,
-                    ci_level=ci_level, seed=seed)
+    groups, drift = run_trajectories(
+        model,
+        t,
+        **trajectory,
+        h=h,
+        batch_size=batch_size,
+        seed=seed,
+        device=device,
+        augment=augment,
+        pad=int(augmentation["pad"]),
+        cutout_size=int(augmentation["cutout_size"]),
+    )
+    out = summarise(
+        groups, betas=betas, ks=ks, sampler="iid", n_examples=None, batch_size=None, ci_level=ci_level, seed=seed
+    )
     out.update(drift)
     out["e_igrm"] = h / 4 * out["igrm_over_igr"] * out["msq"]
     out["e_igr"] = h / 4 * out["msq"]
@@ -610,11 +751,30 @@ def trajectory_arrays(model, t, trajectory: Mapping[str, Any], *, h: float, batc
     return {f"trajectory/{k}": np.asarray(v) for k, v in out.items()}
 
 
-def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[int], n_blocks: int,
-                   n_groups: int, block_len: int | None, batch_size: int, sampler: str, augment: Sequence[str],
-                   train_subset: int | None, seed: int, h: float | None, ci_level: float, grad_impl: str,
-                   vmap_chunk: int, trajectory: Mapping[str, Any], eval_control: bool, device: str,
-                   augmentation: Mapping[str, int], point: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def estimate_noise(
+    model_state,
+    data,
+    *,
+    betas: Sequence[float],
+    ks: Sequence[int],
+    n_blocks: int,
+    n_groups: int,
+    block_len: int | None,
+    batch_size: int,
+    sampler: str,
+    augment: Sequence[str],
+    train_subset: int | None,
+    seed: int,
+    h: float | None,
+    ci_level: float,
+    grad_impl: str,
+    vmap_chunk: int,
+    trajectory: Mapping[str, Any],
+    eval_control: bool,
+    device: str,
+    augmentation: Mapping[str, int],
+    point: str,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Monte-Carlo noise estimates at one parameter point (docs/noise.md §4, §6).
 
     Keyword arguments: the keys of config section ``noise`` that set one point's estimate
@@ -635,16 +795,18 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
     ``epoch_bneval`` (the control, §8.3; costs n_blocks × block_len more gradients)."""
     betas, ks, augment = [float(b) for b in betas], sorted(int(k) for k in ks), list(augment)
     n_blocks, n_groups, seed, b = int(n_blocks), int(n_groups), int(seed), int(batch_size)
-    samplers = check_design(betas=betas, ks=ks, sampler=sampler, n_blocks=n_blocks, n_groups=n_groups,
-                            block_len=block_len)
+    samplers = check_design(
+        betas=betas, ks=ks, sampler=sampler, n_blocks=n_blocks, n_groups=n_groups, block_len=block_len
+    )
     if grad_impl not in ("loop", "vmap"):
         raise ValueError(f"noise key 'grad_impl' must be loop or vmap, got {grad_impl!r}")
     device = resolve_device(device)
     t = population(data, device, train_subset=train_subset, seed=seed)
     N = len(t["y"])
     num_classes = int(t.get("num_classes") or int(t["y"].max()) + 1)
-    model, spec = load_model(model_state, seed=seed, num_classes=num_classes, in_channels=int(t["x"].shape[1]),
-                             device=device)
+    model, spec = load_model(
+        model_state, seed=seed, num_classes=num_classes, in_channels=int(t["x"].shape[1]), device=device
+    )
     if h is None and "h" not in spec:
         raise ValueError("noise key 'h' is null (the probed run's h), but the model state has no h: set noise.h")
     h = float(h if h is not None else spec["h"])
@@ -653,19 +815,63 @@ def estimate_noise(model_state, data, *, betas: Sequence[float], ks: Sequence[in
     runs = sampler_runs(samplers, eval_control)
     summaries = []
     for label, s, bn in runs:
-        groups = sampler_groups(model, t, label=label, sampler=s, batchnorm=bn, betas=betas, ks=ks, block_len=L,
-                                n_blocks=n_blocks, n_groups=n_groups, batch_size=b, seed=seed, device=device,
-                                augment=augment, augmentation=augmentation, grad_impl=grad_impl,
-                                vmap_chunk=vmap_chunk)
-        summaries.append(summarise(groups, betas=betas, ks=ks, sampler=s, n_examples=N, batch_size=b,
-                                   ci_level=float(ci_level), seed=seed))
+        groups = sampler_groups(
+            model,
+            t,
+            label=label,
+            sampler=s,
+            batchnorm=bn,
+            betas=betas,
+            ks=ks,
+            block_len=L,
+            n_blocks=n_blocks,
+            n_groups=n_groups,
+            batch_size=b,
+            seed=seed,
+            device=device,
+            augment=augment,
+            augmentation=augmentation,
+            grad_impl=grad_impl,
+            vmap_chunk=vmap_chunk,
+        )
+        summaries.append(
+            summarise(
+                groups, betas=betas, ks=ks, sampler=s, n_examples=N, batch_size=b, ci_level=float(ci_level), seed=seed
+            )
+        )
         log.info("noise %s: %d gradient evaluations", label, int(summaries[-1]["n_grad_evals"]))
     arrays = stack_samplers([r[0] for r in runs], summaries, betas=betas, ks=ks, h=h)
     if trajectory["betas"]:
-        arrays.update(trajectory_arrays(model, t, trajectory, h=h, batch_size=b, seed=seed, device=device,
-                                        ci_level=float(ci_level), augment=augment, augmentation=augmentation))
-    attrs = {"point": point, "h": h, "n_examples": N, "batch_size": b, "batches_per_epoch": N // b,
-             "block_len": L, "n_blocks": n_blocks, "n_groups": n_groups, "ci_level": float(ci_level),
-             "model": spec["model"], "width": float(spec["width"]), "grad_impl": grad_impl, "augment": augment,
-             "device": str(device), "wall_time_noise_s": time.perf_counter() - t0, "seed": seed}
+        arrays.update(
+            trajectory_arrays(
+                model,
+                t,
+                trajectory,
+                h=h,
+                batch_size=b,
+                seed=seed,
+                device=device,
+                ci_level=float(ci_level),
+                augment=augment,
+                augmentation=augmentation,
+            )
+        )
+    attrs = {
+        "point": point,
+        "h": h,
+        "n_examples": N,
+        "batch_size": b,
+        "batches_per_epoch": N // b,
+        "block_len": L,
+        "n_blocks": n_blocks,
+        "n_groups": n_groups,
+        "ci_level": float(ci_level),
+        "model": spec["model"],
+        "width": float(spec["width"]),
+        "grad_impl": grad_impl,
+        "augment": augment,
+        "device": str(device),
+        "wall_time_noise_s": time.perf_counter() - t0,
+        "seed": seed,
+    }
     return arrays, attrs

@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,8 +33,9 @@ from .noise_trajectory import TrajectoryAccumulator
 log = logging.getLogger(__name__)
 
 
-def population(*, train_subset: int, dim: int, tail_sigma: float, mean_to_noise: float, batch_size: int,
-               seed: int) -> np.ndarray:
+def population(
+    *, train_subset: int, dim: int, tail_sigma: float, mean_to_noise: float, batch_size: int, seed: int
+) -> np.ndarray:
     """(N, dim) per-example gradients m + s_i z_i (docs/noise.md §4.4): z_i ~ N(0, diag(1/j)),
     s_i = exp(σ u_i), u_i ~ N(0, 1), and m scaled so that ‖m‖² = mean_to_noise · tr Σ_1/b
     (the mini-batch signal-to-noise ratio)."""
@@ -67,7 +69,7 @@ def epoch_indices(N: int, b: int, L: int, R: int, rng: np.random.Generator) -> t
     for r in range(R):
         need = int(math.ceil((phases[r] + L) / M))
         perms = np.concatenate([rng.permutation(N)[: M * b].reshape(M, b) for _ in range(need)])
-        idx[r] = perms[phases[r]: phases[r] + L]
+        idx[r] = perms[phases[r] : phases[r] + L]
     return phases, idx
 
 
@@ -89,14 +91,35 @@ def _covers(m, name, truth, suffix=""):
     return np.isnan(lo) | ((lo <= truth) & (truth <= hi))
 
 
-COVERAGE_KEYS = ("cover_ratio", "cover_igrm", "cover_igrm_theory", "simul_ratio", "simul_igrm",
-                 "reject_ratio", "reject_igrm", "bias_ratio", "cover_bn", "simul_bn", "cover_share")
+COVERAGE_KEYS = (
+    "cover_ratio",
+    "cover_igrm",
+    "cover_igrm_theory",
+    "simul_ratio",
+    "simul_igrm",
+    "reject_ratio",
+    "reject_igrm",
+    "bias_ratio",
+    "cover_bn",
+    "simul_bn",
+    "cover_share",
+)
 
 
-def simulate_coverage(*, betas: Sequence[float], ks: Sequence[int], n_blocks: int, n_groups: int,
-                      block_len: int | None, batch_size: int, sampler: str, train_subset: int | None,
-                      ci_level: float, trajectory: Mapping[str, Any],
-                      calibration: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def simulate_coverage(
+    *,
+    betas: Sequence[float],
+    ks: Sequence[int],
+    n_blocks: int,
+    n_groups: int,
+    block_len: int | None,
+    batch_size: int,
+    sampler: str,
+    train_subset: int | None,
+    ci_level: float,
+    trajectory: Mapping[str, Any],
+    calibration: Mapping[str, Any],
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Coverage of every interval of igrm.noise.summarise over ``calibration['replicates']``
     independent simulated noise jobs (docs/noise.md §4.4). Keyword arguments: the keys of
     config section ``noise`` that make the design of the noise jobs (the coverage is simulated
@@ -114,39 +137,89 @@ def simulate_coverage(*, betas: Sequence[float], ks: Sequence[int], n_blocks: in
         raise ValueError("the coverage simulation needs a finite population: set noise.train_subset")
     betas = [float(b) for b in betas]
     ks = sorted(int(k) for k in ks)
-    samplers = check_design(betas=betas, ks=ks, sampler=sampler, n_blocks=int(n_blocks), n_groups=int(n_groups),
-                            block_len=block_len)
+    samplers = check_design(
+        betas=betas, ks=ks, sampler=sampler, n_blocks=int(n_blocks), n_groups=int(n_groups), block_len=block_len
+    )
     L = int(block_len or (max(ks) + 1))
     R, b, N, seed = int(calibration["replicates"]), int(batch_size), int(train_subset), calibration["seed"]
-    G1 = population(train_subset=N, dim=calibration["dim"], tail_sigma=calibration["tail_sigma"],
-                    mean_to_noise=calibration["mean_to_noise"], batch_size=b, seed=seed)
+    G1 = population(
+        train_subset=N,
+        dim=calibration["dim"],
+        tail_sigma=calibration["tail_sigma"],
+        mean_to_noise=calibration["mean_to_noise"],
+        batch_size=b,
+        seed=seed,
+    )
     t0 = time.perf_counter()
-    per_sampler = [sampler_coverage(G1, s, si, betas=betas, ks=ks, block_len=L, n_blocks=int(n_blocks),
-                                    n_groups=int(n_groups), batch_size=b, replicates=R, ci_level=ci_level,
-                                    seed=seed, t0=t0) for si, s in enumerate(samplers)]
+    per_sampler = [
+        sampler_coverage(
+            G1,
+            s,
+            si,
+            betas=betas,
+            ks=ks,
+            block_len=L,
+            n_blocks=int(n_blocks),
+            n_groups=int(n_groups),
+            batch_size=b,
+            replicates=R,
+            ci_level=ci_level,
+            seed=seed,
+            t0=t0,
+        )
+        for si, s in enumerate(samplers)
+    ]
     arrays = {k: np.asarray([c[k] for c in per_sampler]) for k in COVERAGE_KEYS}
     if trajectory["betas"]:
-        arrays.update(trajectory_coverage(G1, trajectory, batch_size=b, replicates=R, ci_level=ci_level,
-                                          seed=seed, t0=t0))
-    arrays.update(samplers=np.array(samplers), betas=np.array(betas), ks=np.array(ks, dtype=np.int64),
-                  replicates=np.int64(R))
-    attrs = {"n_blocks": int(n_blocks), "n_groups": int(n_groups), "block_len": L, "batch_size": b,
-             "train_subset": N, "ci_level": float(ci_level), "replicates": R, "dim": int(calibration["dim"]),
-             "tail_sigma": float(calibration["tail_sigma"]), "mean_to_noise": float(calibration["mean_to_noise"]),
-             "trajectory": dict(trajectory), "wall_time_s": time.perf_counter() - t0}
+        arrays.update(
+            trajectory_coverage(G1, trajectory, batch_size=b, replicates=R, ci_level=ci_level, seed=seed, t0=t0)
+        )
+    arrays.update(
+        samplers=np.array(samplers), betas=np.array(betas), ks=np.array(ks, dtype=np.int64), replicates=np.int64(R)
+    )
+    attrs = {
+        "n_blocks": int(n_blocks),
+        "n_groups": int(n_groups),
+        "block_len": L,
+        "batch_size": b,
+        "train_subset": N,
+        "ci_level": float(ci_level),
+        "replicates": R,
+        "dim": int(calibration["dim"]),
+        "tail_sigma": float(calibration["tail_sigma"]),
+        "mean_to_noise": float(calibration["mean_to_noise"]),
+        "trajectory": dict(trajectory),
+        "wall_time_s": time.perf_counter() - t0,
+    }
     return arrays, attrs
 
 
-def sampler_coverage(G1: np.ndarray, sampler: str, index: int, *, betas, ks, block_len: int, n_blocks: int,
-                     n_groups: int, batch_size: int, replicates: int, ci_level: float, seed: int,
-                     t0: float) -> dict[str, np.ndarray]:
+def sampler_coverage(
+    G1: np.ndarray,
+    sampler: str,
+    index: int,
+    *,
+    betas,
+    ks,
+    block_len: int,
+    n_blocks: int,
+    n_groups: int,
+    batch_size: int,
+    replicates: int,
+    ci_level: float,
+    seed: int,
+    t0: float,
+) -> dict[str, np.ndarray]:
     """The coverage of one sampler's intervals: ``replicates`` noise jobs side by side on the
     population ``G1``, drawn by the stream [seed, index] (index: the sampler's place)."""
     s, b, N, R = sampler, batch_size, len(G1), replicates
     rng = np.random.default_rng([seed, index])
     tau, mu = _exact(G1, b, s)
-    th = (ratio_iid(np.array(betas)[:, None], np.array(ks)[None]) if s == "iid" else
-          np.array([[ratio_epoch(be, k, N, b) for k in ks] for be in betas]))
+    th = (
+        ratio_iid(np.array(betas)[:, None], np.array(ks)[None])
+        if s == "iid"
+        else np.array([[ratio_epoch(be, k, N, b) for k in ks] for be in betas])
+    )
     rho = np.array([[igrm_ratio_theory(be, k, mu, tau, s, N, b) for k in ks] for be in betas])
     acc = NoiseAccumulator(betas, ks, block_len, epoch=(N, b) if s == "epoch" else None, replicates=R)
     per_group = n_blocks // n_groups
@@ -155,15 +228,40 @@ def sampler_coverage(G1: np.ndarray, sampler: str, index: int, *, betas, ks, blo
         acc.add_block(grads, phases)
         if (blk + 1) % per_group == 0:
             acc.end_group()
-    cov = _replicate_coverage(acc, th, rho, betas=betas, ks=ks, sampler=s, N=N, b=b, R=R, ci_level=ci_level,
-                              seed=seed, alpha=1 - float(ci_level))
-    log.info("coverage %s: %d replicates, mean per-cell coverage %.3f (%.0f s)", s, R,
-             float(np.mean(cov["cover_ratio"])), time.perf_counter() - t0)
+    cov = _replicate_coverage(
+        acc,
+        th,
+        rho,
+        betas=betas,
+        ks=ks,
+        sampler=s,
+        N=N,
+        b=b,
+        R=R,
+        ci_level=ci_level,
+        seed=seed,
+        alpha=1 - float(ci_level),
+    )
+    log.info(
+        "coverage %s: %d replicates, mean per-cell coverage %.3f (%.0f s)",
+        s,
+        R,
+        float(np.mean(cov["cover_ratio"])),
+        time.perf_counter() - t0,
+    )
     return cov
 
 
-def trajectory_coverage(G1: np.ndarray, trajectory: Mapping[str, Any], *, batch_size: int, replicates: int,
-                        ci_level: float, seed: int, t0: float) -> dict[str, np.ndarray]:
+def trajectory_coverage(
+    G1: np.ndarray,
+    trajectory: Mapping[str, Any],
+    *,
+    batch_size: int,
+    replicates: int,
+    ci_level: float,
+    seed: int,
+    t0: float,
+) -> dict[str, np.ndarray]:
     """The trajectory estimator (docs/noise.md §10) at its own design, at a fixed point (no
     drift): its coverage arrays under the prefix ``trajectory/``."""
     tb, tk = [float(x) for x in trajectory["betas"]], sorted(int(k) for k in trajectory["ks"])
@@ -180,10 +278,25 @@ def trajectory_coverage(G1: np.ndarray, trajectory: Mapping[str, Any], *, batch_
         acc.end_group()
     th = ratio_iid(np.array(tb)[:, None], np.array(tk)[None])
     rho = np.array([[igrm_ratio_theory(be, k, mu, tau, "iid") for k in tk] for be in tb])
-    cov = _replicate_coverage(acc, th, rho, betas=tb, ks=tk, sampler="iid", N=N, b=b, R=R, ci_level=ci_level,
-                              seed=seed, alpha=1 - float(ci_level))
-    log.info("coverage trajectory: mean per-cell coverage %.3f (%.0f s)", float(np.mean(cov["cover_ratio"])),
-             time.perf_counter() - t0)
+    cov = _replicate_coverage(
+        acc,
+        th,
+        rho,
+        betas=tb,
+        ks=tk,
+        sampler="iid",
+        N=N,
+        b=b,
+        R=R,
+        ci_level=ci_level,
+        seed=seed,
+        alpha=1 - float(ci_level),
+    )
+    log.info(
+        "coverage trajectory: mean per-cell coverage %.3f (%.0f s)",
+        float(np.mean(cov["cover_ratio"])),
+        time.perf_counter() - t0,
+    )
     out = {f"trajectory/{k}": np.asarray(v) for k, v in cov.items()}
     out.update({"trajectory/betas": np.array(tb), "trajectory/ks": np.array(tk, dtype=np.int64)})
     return out
@@ -195,10 +308,16 @@ def _replicate_coverage(acc, th, rho, *, betas, ks, sampler, N, b, R, ci_level, 
     s = sampler
     cov = {k: [] for k in COVERAGE_KEYS}
     for r in range(R):
-        groups = [{k: (v[r] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == R and k != "n_windows"
-                       else v) for k, v in g.items()} for g in acc.groups]
-        m = summarise(groups, betas=betas, ks=ks, sampler=s, n_examples=N, batch_size=b,
-                      ci_level=float(ci_level), seed=seed + r)
+        groups = [
+            {
+                k: (v[r] if isinstance(v, np.ndarray) and v.ndim and v.shape[0] == R and k != "n_windows" else v)
+                for k, v in g.items()
+            }
+            for g in acc.groups
+        ]
+        m = summarise(
+            groups, betas=betas, ks=ks, sampler=s, n_examples=N, batch_size=b, ci_level=float(ci_level), seed=seed + r
+        )
         cov["cover_ratio"].append(_covers(m, "ratio", th))
         cov["cover_igrm"].append(_covers(m, "igrm_over_igr", rho))
         cov["cover_igrm_theory"].append(_covers(m, "igrm_vs_theory", 1.0))

@@ -55,7 +55,7 @@ def epoch_quadratic(weights, n_examples: int, batch_size: int, phase: int | None
     L = w.shape[-1]
     if phase is not None:
         phases, counts = [int(phase)], [1.0]
-    elif M >= L:       # phases 0..M−L put the whole window in one epoch: one layout, weight M−L+1
+    elif M >= L:  # phases 0..M−L put the whole window in one epoch: one layout, weight M−L+1
         phases, counts = [0, *range(M - L + 1, M)], [float(M - L + 1)] + [1.0] * (L - 1)
     else:
         phases, counts = list(range(M)), [1.0] * M
@@ -66,7 +66,7 @@ def epoch_quadratic(weights, n_examples: int, batch_size: int, phase: int | None
         n_e = int(ep[-1]) + 1
         onehot = np.zeros((L, n_e))
         onehot[np.arange(L), ep] = 1.0
-        W = w @ onehot                                     # (..., n_e)
+        W = w @ onehot  # (..., n_e)
         out += cnt * (sq - c * (np.sum(W * W, axis=-1) - sq))
     return out / sum(counts)
 
@@ -89,8 +89,9 @@ def _igrm_weight_matrix(beta: float, k: int) -> tuple[np.ndarray, np.ndarray]:
     return A, cr
 
 
-def igrm_coefficients(beta: float, k: int, sampler: str = "iid", n_examples: int | None = None,
-                      batch_size: int | None = None) -> tuple[float, float]:
+def igrm_coefficients(
+    beta: float, k: int, sampler: str = "iid", n_examples: int | None = None, batch_size: int | None = None
+) -> tuple[float, float]:
     """(a, b) with E[IGRM_s]/(h/4) = a‖m‖² + b·tr Σ_b at step k of a run from rest
     (docs/noise.md §3.1). iid: a = Σ_r c_r S_r², b = Σ_r c_r V_r with S_r = Σ_{j≤r} β^{r−j},
     V_r = Σ_{j≤r} β^{2(r−j)}; epoch: V_r replaced by the quadratic form of §2.2."""
@@ -106,8 +107,15 @@ def igrm_coefficients(beta: float, k: int, sampler: str = "iid", n_examples: int
     return a, float(np.sum(cr * V))
 
 
-def igrm_ratio_theory(beta: float, k: int, mean_sq: float, trace: float, sampler: str = "iid",
-                      n_examples: int | None = None, batch_size: int | None = None) -> float:
+def igrm_ratio_theory(
+    beta: float,
+    k: int,
+    mean_sq: float,
+    trace: float,
+    sampler: str = "iid",
+    n_examples: int | None = None,
+    batch_size: int | None = None,
+) -> float:
     """E[IGRM_s]/E[IGR_s] = (a‖m‖² + b trΣ)/(‖m‖² + trΣ), same raw step h, unnormalised
     G_k as in the slides' flow (docs/noise.md §3.1)."""
     a, b = igrm_coefficients(beta, k, sampler, n_examples, batch_size)
@@ -121,9 +129,14 @@ def igrm_ratio_limits(beta) -> dict[str, np.ndarray]:
                                            (1+β)/(1−β)², 1/(1−β)  ← the slides' factor;
     same effective lr η, normalised G (×(1−β)²): (1+β)/(1−β), 1."""
     b = np.asarray(beta, dtype=np.float64)
-    return {"raw_mean": (1 + b) / (1 - b) ** 3, "raw_noise": 1 / (1 - b) ** 2,
-            "force_mean": (1 + b) / (1 - b) ** 2, "force_noise": 1 / (1 - b),
-            "eta_mean": (1 + b) / (1 - b), "eta_noise": np.ones_like(b)}
+    return {
+        "raw_mean": (1 + b) / (1 - b) ** 3,
+        "raw_noise": 1 / (1 - b) ** 2,
+        "force_mean": (1 + b) / (1 - b) ** 2,
+        "force_noise": 1 / (1 - b),
+        "eta_mean": (1 + b) / (1 - b),
+        "eta_noise": np.ones_like(b),
+    }
 
 
 # --------------------------------------------------------------------------- BatchNorm: mixed model
@@ -136,8 +149,7 @@ def ratio_mixed(beta, k: int, n_examples: int, batch_size: int, share, phase: in
 
     ρ = 1 is the exact without-replacement theory (T35), ρ = 0 the iid one (T34)."""
     share = np.asarray(share, dtype=np.float64)
-    return (share * ratio_epoch(beta, k, n_examples, batch_size, phase)
-            + (1.0 - share) * ratio_iid(beta, k))
+    return share * ratio_epoch(beta, k, n_examples, batch_size, phase) + (1.0 - share) * ratio_iid(beta, k)
 
 
 def mixed_moment_matrix(n, n_seg, pairs, c) -> np.ndarray:

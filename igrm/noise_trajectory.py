@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ class TrajectoryAccumulator:
 
     def _reset(self):
         nb, nk, R, P = len(self.betas), len(self.ks), self.R, self.P
-        z = lambda *s: torch.zeros(R, *s, dtype=torch.float64)      # noqa: E731
+        z = lambda *s: torch.zeros(R, *s, dtype=torch.float64)
         self.g0_sum, self.g0_sq, self.n0 = z(P), z(), 0
         self.x_sum, self.x_sq, self.i_sum = z(nb, nk, P), z(nb, nk), z(nb, nk)
         self.runs = np.zeros(nb, dtype=np.int64)
@@ -73,8 +74,8 @@ class TrajectoryAccumulator:
                 self.n0 += 1
                 H, A = g.clone(), torch.einsum("rp,rp->r", g, g)
             else:
-                H = beta * H + g                                      # the optimiser's buffer v_r = ∇G_r
-                A = beta * A + torch.einsum("rp,rp->r", H, H)         # Σ_{j≤r} β^{r−j}‖∇G_j‖²
+                H = beta * H + g  # the optimiser's buffer v_r = ∇G_r
+                A = beta * A + torch.einsum("rp,rp->r", H, H)  # Σ_{j≤r} β^{r−j}‖∇G_j‖²
             self.grads_in_group += 1
             self.n_grad += 1
             j = np.nonzero(self.ks == r)[0]
@@ -82,7 +83,7 @@ class TrajectoryAccumulator:
                 x = (1 - beta) * H
                 self.x_sum[:, b_index, j[0]] += x
                 self.x_sq[:, b_index, j[0]] += torch.einsum("rp,rp->r", x, x)
-                self.i_sum[:, b_index, j[0]] += 2 * A - torch.einsum("rp,rp->r", H, H)   # (T36)/(h/4)
+                self.i_sum[:, b_index, j[0]] += 2 * A - torch.einsum("rp,rp->r", H, H)  # (T36)/(h/4)
         if r != kmax:
             raise ValueError(f"a run needs k_max + 1 = {kmax + 1} gradients, got {r + 1}")
         self.runs[b_index] += 1
@@ -93,24 +94,45 @@ class TrajectoryAccumulator:
             raise ValueError(f"a group needs >= 2 runs of every beta (got {self.runs.tolist()})")
         S2 = torch.einsum("rp,rp->r", self.g0_sum, self.g0_sum).numpy()
         g_sq = self.g0_sq.numpy()
-        trace = (g_sq - S2 / n) / (n - 1)                              # tr Σ_b at θ_0 (iid, unbiased)
-        mean_sq = (S2 / n - trace) / n                                 # ‖m‖² = ‖ḡ_0‖² − τ̂/n
+        trace = (g_sq - S2 / n) / (n - 1)  # tr Σ_b at θ_0 (iid, unbiased)
+        mean_sq = (S2 / n - trace) / n  # ‖m‖² = ‖ḡ_0‖² − τ̂/n
         Xn = torch.einsum("rbkp,rbkp->rbk", self.x_sum, self.x_sum).numpy()
         cov = (self.x_sq.numpy() - Xn / W[None, :, None]) / (W[None, :, None] - 1)
-        out = {"trace": trace, "mean_sq": mean_sq, "msq": g_sq / n, "cov_hist": cov,
-               "igrm": self.i_sum.numpy() / W[None, :, None]}
+        out = {
+            "trace": trace,
+            "mean_sq": mean_sq,
+            "msq": g_sq / n,
+            "cov_hist": cov,
+            "igrm": self.i_sum.numpy() / W[None, :, None],
+        }
         if self.replicates is None:
             out = {k: (float(v[0]) if v.ndim == 1 else v[0]) for k, v in out.items()}
-        out.update(n_grad=self.grads_in_group, n_windows=np.full(len(self.ks), int(self.runs.min())),
-                   n_blocks=int(self.runs.sum()))
+        out.update(
+            n_grad=self.grads_in_group,
+            n_windows=np.full(len(self.ks), int(self.runs.min())),
+            n_blocks=int(self.runs.sum()),
+        )
         self.groups.append(out)
         self._reset()
         return out
 
 
-def trajectory_windows(model, t, *, beta: float, h: float, batch_size: int, n_steps: int,
-                       generator: torch.Generator, device, augment, aug_generator, pad: int,
-                       cutout_size: int, loss_fn=F.cross_entropy):
+def trajectory_windows(
+    model,
+    t,
+    *,
+    beta: float,
+    h: float,
+    batch_size: int,
+    n_steps: int,
+    generator: torch.Generator,
+    device,
+    augment,
+    aug_generator,
+    pad: int,
+    cutout_size: int,
+    loss_fn=F.cross_entropy,
+):
     """One SGD+M run of ``n_steps`` steps from rest at the model's parameters, iid
     mini-batches, BatchNorm in train mode with its running statistics frozen (docs/noise.md
     §10.2). Returns (the n_steps flat gradients, ‖θ_end − θ_0‖², where θ_end is after the
@@ -127,11 +149,11 @@ def trajectory_windows(model, t, *, beta: float, h: float, batch_size: int, n_st
             gs = torch.autograd.grad(loss_fn(model(x), y), params)
             flat = torch.cat([g.reshape(-1) for g in gs])
             grads.append(flat.detach().to("cpu", torch.float64))
-            v = flat if v is None else beta * v + flat                   # torch SGD, dampening 0
+            v = flat if v is None else beta * v + flat  # torch SGD, dampening 0
             with torch.no_grad():
                 off = 0
                 for p in params:
-                    p.sub_(h * v[off:off + p.numel()].view_as(p))
+                    p.sub_(h * v[off : off + p.numel()].view_as(p))
                     off += p.numel()
         with torch.no_grad():
             drift = float(sum(((p - q) ** 2).sum() for p, q in zip(params, saved_p)))
@@ -146,9 +168,22 @@ def trajectory_windows(model, t, *, beta: float, h: float, batch_size: int, n_st
     return grads, drift
 
 
-def run_trajectories(model, t, *, betas: Sequence[float], ks: Sequence[int], runs: int, groups: int,
-                     h: float, batch_size: int, seed: int, device, augment, pad: int,
-                     cutout_size: int) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+def run_trajectories(
+    model,
+    t,
+    *,
+    betas: Sequence[float],
+    ks: Sequence[int],
+    runs: int,
+    groups: int,
+    h: float,
+    batch_size: int,
+    seed: int,
+    device,
+    augment,
+    pad: int,
+    cutout_size: int,
+) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """Trajectories from the model's parameters θ_0 (docs/noise.md §10.3): ``runs``
     independent SGD+M runs of k_max + 1 steps per β, in ``groups`` groups, on the population
     ``t`` (igrm.batches.device_tensors). Returns the group estimates (igrm.noise.summarise
@@ -169,11 +204,27 @@ def run_trajectories(model, t, *, betas: Sequence[float], ks: Sequence[int], run
     for gi in range(groups):
         for _ in range(per):
             for bi, beta in enumerate(betas):
-                grads, d2 = trajectory_windows(model, t, beta=beta, h=h, batch_size=batch_size, n_steps=ks[-1] + 1,
-                                               generator=gen, device=device, augment=augment, aug_generator=aug,
-                                               pad=pad, cutout_size=cutout_size)
+                grads, d2 = trajectory_windows(
+                    model,
+                    t,
+                    beta=beta,
+                    h=h,
+                    batch_size=batch_size,
+                    n_steps=ks[-1] + 1,
+                    generator=gen,
+                    device=device,
+                    augment=augment,
+                    aug_generator=aug,
+                    pad=pad,
+                    cutout_size=cutout_size,
+                )
                 acc.push_run(bi, grads)
                 drift[bi] += math.sqrt(d2) / runs
         acc.end_group()
-    return acc.groups, {"drift": drift, "drift_rel": drift / theta0, "h": np.float64(h), "runs": np.int64(runs),
-                        "wall_time_s": np.float64(time.perf_counter() - t0)}
+    return acc.groups, {
+        "drift": drift,
+        "drift_rel": drift / theta0,
+        "h": np.float64(h),
+        "runs": np.int64(runs),
+        "wall_time_s": np.float64(time.perf_counter() - t0),
+    }

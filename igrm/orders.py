@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,30 +50,51 @@ DET_FLOWS = ("SGD+M flow", "SGD+M flow without h/4 terms", "flow (2)", "flow (1)
 #: the window each comparison is judged on: the shifted flow starts O(h) away from x_0
 #: by construction, so its all-window error is O(h) at k = 0 (eq. M6); it is judged on
 #: t ≥ t_burn, after the parasitic β^k transient has died out.
-PRIMARY_WINDOW = {"naive": "all", "manifold": "all", "manifold2": "all", "shifted": "late",
-                  "sgdm": "all", "sgdm_deterministic": "all",
-                  "manifold3": "all", "series": "all", "shifted3": "late", "limit": "all"}
+PRIMARY_WINDOW = {
+    "naive": "all",
+    "manifold": "all",
+    "manifold2": "all",
+    "shifted": "late",
+    "sgdm": "all",
+    "sgdm_deterministic": "all",
+    "manifold3": "all",
+    "series": "all",
+    "shifted3": "late",
+    "limit": "all",
+}
 
 #: expected slopes (docs/modified_flows.md §5), by (comparison, flow, window)
 EXPECTED = {
-    ("naive", "flow (1)", "all"): 1, ("naive", "flow (2)", "all"): 1,
-    ("naive", "flow (1)", "late"): 1, ("naive", "flow (2)", "late"): 1,
-    ("manifold", "flow (1)", "all"): 1, ("manifold", "flow (2)", "all"): 2,
-    ("manifold", "flow (1)", "late"): 1, ("manifold", "flow (2)", "late"): 2,
-    ("manifold2", "flow (1)", "all"): 1, ("manifold2", "flow (2)", "all"): 2,
-    ("manifold2", "flow (1)", "late"): 1, ("manifold2", "flow (2)", "late"): 2,
-    ("shifted", "flow (1)", "all"): 1, ("shifted", "flow (2)", "all"): 1,
-    ("shifted", "flow (1)", "late"): 1, ("shifted", "flow (2)", "late"): 2,
-    ("sgdm", "SGD+M flow", "all"): 2, ("sgdm", "SGD+M flow without h/4 terms", "all"): 1,
+    ("naive", "flow (1)", "all"): 1,
+    ("naive", "flow (2)", "all"): 1,
+    ("naive", "flow (1)", "late"): 1,
+    ("naive", "flow (2)", "late"): 1,
+    ("manifold", "flow (1)", "all"): 1,
+    ("manifold", "flow (2)", "all"): 2,
+    ("manifold", "flow (1)", "late"): 1,
+    ("manifold", "flow (2)", "late"): 2,
+    ("manifold2", "flow (1)", "all"): 1,
+    ("manifold2", "flow (2)", "all"): 2,
+    ("manifold2", "flow (1)", "late"): 1,
+    ("manifold2", "flow (2)", "late"): 2,
+    ("shifted", "flow (1)", "all"): 1,
+    ("shifted", "flow (2)", "all"): 1,
+    ("shifted", "flow (1)", "late"): 1,
+    ("shifted", "flow (2)", "late"): 2,
+    ("sgdm", "SGD+M flow", "all"): 2,
+    ("sgdm", "SGD+M flow without h/4 terms", "all"): 1,
     ("sgdm_deterministic", "SGD+M flow", "all"): 2,
     ("sgdm_deterministic", "SGD+M flow without h/4 terms", "all"): 1,
-    ("sgdm_deterministic", "flow (2)", "all"): 1, ("sgdm_deterministic", "flow (1)", "all"): 1,
+    ("sgdm_deterministic", "flow (2)", "all"): 1,
+    ("sgdm_deterministic", "flow (1)", "all"): 1,
     # beyond the paper (docs/modified_flows.md §7): slow-manifold start to O(h³) (T88)
-    ("manifold3", "flow (2)", "all"): 2, ("manifold3", "flow (3)", "all"): 3,
+    ("manifold3", "flow (2)", "all"): 2,
+    ("manifold3", "flow (3)", "all"): 3,
     ("manifold3", "flow (3) without T term", "all"): 2,
-    ("shifted3", "flow (3)", "late"): 3,          # from rest vs flow (3) from x_0 + Δ₂ (T94)
+    ("shifted3", "flow (3)", "late"): 3,  # from rest vs flow (3) from x_0 + Δ₂ (T94)
     # limit sharpness of GD+M from rest vs the flows' limits, in h at fixed β (T95)
-    ("limit", "flow (2)", "all"): 2, ("limit", "flow (3)", "all"): 2,
+    ("limit", "flow (2)", "all"): 2,
+    ("limit", "flow (3)", "all"): 2,
     ("limit", "flow (3) from x_0 + Delta_2", "all"): 3,
     # quadratic loss, exact slow start: the order-R truncation of the exact series (T91)
     **{("series", f"order {R}", "all"): R for R in range(1, 11)},
@@ -152,8 +174,9 @@ def setup_problem(problem: str, sections: Mapping[str, Mapping[str, Any]]) -> tu
     return SETUPS[problem](**sections[problem])
 
 
-def gdm_error_orders(*, problem: str, beta, h_grid, t_burn_fraction, rtol, atol, check_factor, two_factor,
-                     lstsq) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def gdm_error_orders(
+    *, problem: str, beta, h_grid, t_burn_fraction, rtol, atol, check_factor, two_factor, lstsq
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Global errors of GD+M against flows (1) and (2) for four starts, over an h grid.
 
     Keywords: the section ``orders.gdm`` for one job: ``problem`` (two_factor | lstsq) and
@@ -183,15 +206,35 @@ def gdm_error_orders(*, problem: str, beta, h_grid, t_burn_fraction, rtol, atol,
     err, err_late, ref_err = _gdm_errors(X, sol, loose, h, n, t_burn)
     t_end = time.perf_counter()
 
-    arrays = {"h": h, "eps": eps, "n_steps": n, "x0": x0, "errors": err, "errors_late": err_late,
-              "reference_error": ref_err, "comparisons": np.array(COMPARISONS), "flows": np.array(FLOWS)}
-    attrs = {"kind": "gdm", "problem": name, "beta": beta, "T": T, "t_burn": t_burn, "L0": L0,
-             "rtol": rtol, "atol": atol, "check_factor": check_factor,
-             "reference_error_max": float(np.nanmax(ref_err)),
-             "min_error": float(np.nanmin(np.concatenate([err.ravel(), err_late.ravel()]))),
-             "nfev": int(sol.nfev), "runtime_s": t_end - t_start,
-             "runtime_heavy_ball_s": t_hb - t_start, "runtime_ode_s": t_ode - t_hb,
-             "runtime_eval_s": t_end - t_ode}
+    arrays = {
+        "h": h,
+        "eps": eps,
+        "n_steps": n,
+        "x0": x0,
+        "errors": err,
+        "errors_late": err_late,
+        "reference_error": ref_err,
+        "comparisons": np.array(COMPARISONS),
+        "flows": np.array(FLOWS),
+    }
+    attrs = {
+        "kind": "gdm",
+        "problem": name,
+        "beta": beta,
+        "T": T,
+        "t_burn": t_burn,
+        "L0": L0,
+        "rtol": rtol,
+        "atol": atol,
+        "check_factor": check_factor,
+        "reference_error_max": float(np.nanmax(ref_err)),
+        "min_error": float(np.nanmin(np.concatenate([err.ravel(), err_late.ravel()]))),
+        "nfev": int(sol.nfev),
+        "runtime_s": t_end - t_start,
+        "runtime_heavy_ball_s": t_hb - t_start,
+        "runtime_ode_s": t_ode - t_hb,
+        "runtime_eval_s": t_end - t_ode,
+    }
     attrs["diverged"] = bool(not np.all(np.isfinite(err)))
     return arrays, attrs
 
@@ -201,8 +244,13 @@ def _gdm_runs(problem: Problem, x0, beta: float, h, n) -> np.ndarray:
     each over the h grid: (max n + 1, 3 H, d)."""
     Hn = len(h)
     X0 = np.tile(x0, (3 * Hn, 1))
-    Xp = np.concatenate([np.tile(x0, (Hn, 1)), F.slow_manifold_prev(problem, x0, beta, h, order=1),
-                         F.slow_manifold_prev(problem, x0, beta, h, order=2)])
+    Xp = np.concatenate(
+        [
+            np.tile(x0, (Hn, 1)),
+            F.slow_manifold_prev(problem, x0, beta, h, order=1),
+            F.slow_manifold_prev(problem, x0, beta, h, order=2),
+        ]
+    )
     return F.heavy_ball(problem, X0, Xp, beta, np.tile(h, 3), np.tile(n, 3))
 
 
@@ -216,8 +264,9 @@ def _gdm_references(problem: Problem, x0, beta: float, h, T: float, rtol, atol, 
     starts = np.concatenate([x0[None], np.tile(x0, (Hn, 1)), shifted, shifted])
     lams = np.concatenate([[0.0], lam, np.zeros(Hn), lam])
     sol = F.solve_lanes(problem, starts, beta, lams, [T], rtol=rtol, atol=atol, dense_output=True)
-    loose = F.solve_lanes(problem, starts, beta, lams, [T], rtol=rtol * check_factor,
-                          atol=atol * check_factor, dense_output=True)
+    loose = F.solve_lanes(
+        problem, starts, beta, lams, [T], rtol=rtol * check_factor, atol=atol * check_factor, dense_output=True
+    )
     return sol, loose
 
 
@@ -235,10 +284,14 @@ def _gdm_errors(X, sol, loose, h, n, t_burn: float):
         late = t >= t_burn
         R = sol(t)
         Rl = loose(t)
-        lanes_x0 = (0, 1 + j)                    # flow (1), flow (2)_h from x0
+        lanes_x0 = (0, 1 + j)  # flow (1), flow (2)_h from x0
         lanes_sh = (1 + Hn + j, 1 + 2 * Hn + j)  # the same from the shifted start
-        paths = {"naive": X[: n[j] + 1, j], "manifold": X[: n[j] + 1, Hn + j],
-                 "manifold2": X[: n[j] + 1, 2 * Hn + j], "shifted": X[: n[j] + 1, j]}
+        paths = {
+            "naive": X[: n[j] + 1, j],
+            "manifold": X[: n[j] + 1, Hn + j],
+            "manifold2": X[: n[j] + 1, 2 * Hn + j],
+            "shifted": X[: n[j] + 1, j],
+        }
         for ci, comp in enumerate(COMPARISONS):
             lanes = lanes_sh if comp == "shifted" else lanes_x0
             for fi, lane in enumerate(lanes):
@@ -258,7 +311,6 @@ def _nanmax(a) -> float:
     return float(a.max())
 
 
-
 # --------------------------------------------------------------------------------------
 # GD+M beyond the paper: the O(h³) flow and the linear series (docs/modified_flows.md §7)
 # --------------------------------------------------------------------------------------
@@ -268,8 +320,9 @@ def _nanmax(a) -> float:
 HIGHER_FLOWS = ("flow (2)", "flow (3)", "flow (3) without T term")
 
 
-def gdm3_error_orders(*, problem: str, beta, h_grid, t_burn_fraction, rtol, atol, check_factor, two_factor,
-                      lstsq, series_orders) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def gdm3_error_orders(
+    *, problem: str, beta, h_grid, t_burn_fraction, rtol, atol, check_factor, two_factor, lstsq, series_orders
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Global errors of GD+M started on its slow manifold to O(h³) (T88) against flow (2),
     the O(h³) flow (T87) and its ablation, over an h grid (window: all of [0, T]).
 
@@ -300,21 +353,42 @@ def gdm3_error_orders(*, problem: str, beta, h_grid, t_burn_fraction, rtol, atol
     t_burn = float(t_burn_fraction) * T
     X0 = np.tile(x0, (2 * len(h), 1))
     Xp = np.concatenate([F.slow_manifold_prev3(problem, x0, beta, h), np.tile(x0, (len(h), 1))])
-    X = F.heavy_ball(problem, X0, Xp, beta, np.tile(h, 2), np.tile(n, 2))   # slow start; from rest
+    X = F.heavy_ball(problem, X0, Xp, beta, np.tile(h, 2), np.tile(n, 2))  # slow start; from rest
     t_hb = time.perf_counter()
     sol, loose = _gdm3_references(problem, x0, beta, h, T, len(flows), rtol, atol, check_factor)
     t_ode = time.perf_counter()
     err, ref_err, err_sh, ref_sh = _gdm3_errors(X, sol, loose, h, n, t_burn, len(flows))
     t_end = time.perf_counter()
-    arrays = {"h": h, "eps": eps, "n_steps": n, "x0": x0, "errors": err, "reference_error": ref_err,
-              "flows": np.array(flows), "shifted3_errors": err_sh, "shifted3_reference_error": ref_sh}
-    attrs = {"kind": "gdm3", "problem": name, "beta": beta, "T": T, "t_burn": t_burn, "L0": L0, "rtol": float(rtol),
-             "atol": float(atol), "check_factor": float(check_factor),
-             "reference_error_max": float(max(np.nanmax(ref_err), np.nanmax(ref_sh))),
-             "min_error": float(min(np.nanmin(err), np.nanmin(err_sh))),
-             "nfev": int(sol.nfev), "diverged": bool(not (np.all(np.isfinite(err)) and np.all(np.isfinite(err_sh)))),
-             "runtime_s": t_end - t_start, "runtime_heavy_ball_s": t_hb - t_start,
-             "runtime_ode_s": t_ode - t_hb, "runtime_eval_s": t_end - t_ode}
+    arrays = {
+        "h": h,
+        "eps": eps,
+        "n_steps": n,
+        "x0": x0,
+        "errors": err,
+        "reference_error": ref_err,
+        "flows": np.array(flows),
+        "shifted3_errors": err_sh,
+        "shifted3_reference_error": ref_sh,
+    }
+    attrs = {
+        "kind": "gdm3",
+        "problem": name,
+        "beta": beta,
+        "T": T,
+        "t_burn": t_burn,
+        "L0": L0,
+        "rtol": float(rtol),
+        "atol": float(atol),
+        "check_factor": float(check_factor),
+        "reference_error_max": float(max(np.nanmax(ref_err), np.nanmax(ref_sh))),
+        "min_error": float(min(np.nanmin(err), np.nanmin(err_sh))),
+        "nfev": int(sol.nfev),
+        "diverged": bool(not (np.all(np.isfinite(err)) and np.all(np.isfinite(err_sh)))),
+        "runtime_s": t_end - t_start,
+        "runtime_heavy_ball_s": t_hb - t_start,
+        "runtime_ode_s": t_ode - t_hb,
+        "runtime_eval_s": t_end - t_ode,
+    }
     if name == "lstsq" and len(series_orders):
         _add_series(arrays, attrs, beta=beta, h_grid=h_grid, series_orders=series_orders, **lstsq)
     return arrays, attrs
@@ -330,8 +404,17 @@ def _gdm3_references(problem: Problem, x0, beta: float, h, T: float, Fn: int, rt
     hT = np.concatenate([np.zeros(Hn), h * h, np.zeros(Hn)][:Fn] + [h * h])
     starts = np.concatenate([np.tile(x0, (Fn * Hn, 1)), x0 + F.rest_offset2(problem, x0, beta, h)])
     sol = F.solve_flow3_lanes(problem, starts, beta, h1, h2, hT, T, rtol=float(rtol), atol=float(atol))
-    loose = F.solve_flow3_lanes(problem, starts, beta, h1, h2, hT, T, rtol=float(rtol) * float(check_factor),
-                                atol=float(atol) * float(check_factor))
+    loose = F.solve_flow3_lanes(
+        problem,
+        starts,
+        beta,
+        h1,
+        h2,
+        hT,
+        T,
+        rtol=float(rtol) * float(check_factor),
+        atol=float(atol) * float(check_factor),
+    )
     return sol, loose
 
 
@@ -363,15 +446,22 @@ def _add_series(arrays: dict, attrs: dict, **keys) -> None:
     same h grid) added to its arrays and attrs."""
     sa, sat = series_error_orders(**keys)
     np.testing.assert_array_equal(sa["h"], arrays["h"])
-    arrays.update({"series_orders": sa["orders"], "series_errors": sa["errors"],
-                   "series_reference_error": sa["reference_error"]})
-    attrs.update({"series_reference_error_max": sat["reference_error_max"],
-                  "series_min_error": sat["min_error"], "runtime_series_s": sat["runtime_s"]})
+    arrays.update(
+        {"series_orders": sa["orders"], "series_errors": sa["errors"], "series_reference_error": sa["reference_error"]}
+    )
+    attrs.update(
+        {
+            "series_reference_error_max": sat["reference_error_max"],
+            "series_min_error": sat["min_error"],
+            "runtime_series_s": sat["runtime_s"],
+        }
+    )
     attrs["diverged"] = attrs["diverged"] or sat["diverged"]
 
 
-def series_error_orders(*, beta, h_grid, series_orders, dim, n, cond, seed, init_seed, init_scale,
-                        T) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def series_error_orders(
+    *, beta, h_grid, series_orders, dim, n, cond, seed, init_seed, init_scale, T
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Global errors of GD+M on the least-squares problem against the modified flows of
     order R truncated from the exact slow-root series (T91), R in ``series_orders``.
 
@@ -385,8 +475,7 @@ def series_error_orders(*, beta, h_grid, series_orders, dim, n, cond, seed, init
     Arrays: h, eps, n_steps (H,); orders (R,); errors (R, H); reference_error (H,).
     """
     t_start = time.perf_counter()
-    problem, x0, T = lstsq_setup(dim=dim, n=n, cond=cond, seed=seed, init_seed=init_seed,
-                                 init_scale=init_scale, T=T)
+    problem, x0, T = lstsq_setup(dim=dim, n=n, cond=cond, seed=seed, init_seed=init_seed, init_scale=init_scale, T=T)
     beta = float(beta)
     L0 = spectral_radius(problem, x0)
     h, eps = h_values(h_grid, beta, L0)
@@ -394,8 +483,8 @@ def series_error_orders(*, beta, h_grid, series_orders, dim, n, cond, seed, init
     ns = n_steps(T, h)
     lam, V = np.linalg.eigh(problem.H)
     xs = problem.minimiser
-    q0 = V.T @ (x0 - xs)                                            # (d,)
-    r1 = F.slow_root(beta, h[:, None] * lam[None, :])              # (H, d)
+    q0 = V.T @ (x0 - xs)  # (d,)
+    r1 = F.slow_root(beta, h[:, None] * lam[None, :])  # (H, d)
     prev = xs + (q0[None, :] / r1) @ V.T
     X = F.heavy_ball(problem, np.tile(x0, (Hn, 1)), prev, beta, h, ns)
     orders_ = np.array(sorted(int(r) for r in series_orders))
@@ -408,15 +497,22 @@ def series_error_orders(*, beta, h_grid, series_orders, dim, n, cond, seed, init
         floor[j] = np.max(np.linalg.norm(path - exact, axis=-1))
         t = k * h[j]
         for ri, R in enumerate(orders_):
-            mu = F.series_rate(beta, h[j], lam, int(R))            # (d,)
+            mu = F.series_rate(beta, h[j], lam, int(R))  # (d,)
             flow = xs + (q0[None, :] * np.exp(t[:, None] * mu[None, :])) @ V.T
             err[ri, j] = _nanmax(np.linalg.norm(path - flow, axis=-1))
     t_end = time.perf_counter()
-    arrays = {"h": h, "eps": eps, "n_steps": ns, "x0": x0, "orders": orders_, "errors": err,
-              "reference_error": floor}
-    attrs = {"kind": "series", "problem": "lstsq", "beta": beta, "T": T, "L0": L0,
-             "reference_error_max": float(np.nanmax(floor)), "min_error": float(np.nanmin(err)),
-             "diverged": bool(not np.all(np.isfinite(err))), "runtime_s": t_end - t_start}
+    arrays = {"h": h, "eps": eps, "n_steps": ns, "x0": x0, "orders": orders_, "errors": err, "reference_error": floor}
+    attrs = {
+        "kind": "series",
+        "problem": "lstsq",
+        "beta": beta,
+        "T": T,
+        "L0": L0,
+        "reference_error_max": float(np.nanmax(floor)),
+        "min_error": float(np.nanmin(err)),
+        "diverged": bool(not np.all(np.isfinite(err))),
+        "runtime_s": t_end - t_start,
+    }
     return arrays, attrs
 
 
@@ -425,9 +521,9 @@ def series_error_orders(*, beta, h_grid, series_orders, dim, n, cond, seed, init
 # --------------------------------------------------------------------------------------
 
 
-
-def sgdm_error_orders(*, beta, init, h_grid, T, streams, seed, x_mean, slope, x_noise, y_noise,
-                      substeps) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def sgdm_error_orders(
+    *, beta, init, h_grid, T, streams, seed, x_mean, slope, x_noise, y_noise, substeps
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Global errors of SGD+M against the piecewise SGD+M flow, over an h grid.
 
     Keywords: one ``beta`` and the other keys of the config section ``orders.sgdm``.
@@ -454,8 +550,9 @@ def sgdm_error_orders(*, beta, init, h_grid, T, streams, seed, x_mean, slope, x_
     N = int(n.max())
     S = int(streams)
     rng = np.random.default_rng(int(seed))
-    xs, ys = F.two_factor_stream(rng, S, N, x_noise=float(x_noise), y_noise=float(y_noise),
-                                 x_mean=float(x_mean), slope=float(slope))
+    xs, ys = F.two_factor_stream(
+        rng, S, N, x_noise=float(x_noise), y_noise=float(y_noise), x_mean=float(x_mean), slope=float(slope)
+    )
     xd = np.full((2, N), float(x_mean))
     yd = np.full((2, N), float(slope) * float(x_mean))
     xs = np.concatenate([xs, xd])
@@ -465,27 +562,51 @@ def sgdm_error_orders(*, beta, init, h_grid, T, streams, seed, x_mean, slope, x_
     out = F.sgdm_max_errors(x0, xs, ys, beta, h, n, substeps=int(substeps), stationary=stationary)
     t_end = time.perf_counter()
 
-    arrays = {"h": h, "eps": eps, "n_steps": n, "x0": x0,
-              "err_full": out["full"][:, :S].T, "err_noreg": out["noreg"][:, :S].T,
-              "check_full": out["full_check"][:, :S].T, "check_noreg": out["noreg_check"][:, :S].T,
-              "det_err_full": out["full"][:, S], "det_err_noreg": out["noreg"][:, S],
-              "det_err_flow2": out["full"][:, S + 1], "det_err_flow1": out["noreg"][:, S + 1],
-              "det_check": np.stack([out["full_check"][:, S], out["noreg_check"][:, S],
-                                     out["full_check"][:, S + 1], out["noreg_check"][:, S + 1]])}
+    arrays = {
+        "h": h,
+        "eps": eps,
+        "n_steps": n,
+        "x0": x0,
+        "err_full": out["full"][:, :S].T,
+        "err_noreg": out["noreg"][:, :S].T,
+        "check_full": out["full_check"][:, :S].T,
+        "check_noreg": out["noreg_check"][:, :S].T,
+        "det_err_full": out["full"][:, S],
+        "det_err_noreg": out["noreg"][:, S],
+        "det_err_flow2": out["full"][:, S + 1],
+        "det_err_flow1": out["noreg"][:, S + 1],
+        "det_check": np.stack(
+            [
+                out["full_check"][:, S],
+                out["noreg_check"][:, S],
+                out["full_check"][:, S + 1],
+                out["noreg_check"][:, S + 1],
+            ]
+        ),
+    }
     checks = np.concatenate([out["full_check"].ravel(), out["noreg_check"].ravel()])
     errs = np.concatenate([out["full"].ravel(), out["noreg"].ravel()])
-    attrs = {"kind": "sgdm", "problem": "two_factor", "beta": beta, "T": T, "L0": L0,
-             "streams": S, "seed": int(seed), "substeps": int(substeps),
-             "reference_error_max": float(np.nanmax(checks)), "min_error": float(np.nanmin(errs)),
-             "diverged": bool(not np.all(np.isfinite(errs))),
-             "runtime_s": t_end - t_start}
+    attrs = {
+        "kind": "sgdm",
+        "problem": "two_factor",
+        "beta": beta,
+        "T": T,
+        "L0": L0,
+        "streams": S,
+        "seed": int(seed),
+        "substeps": int(substeps),
+        "reference_error_max": float(np.nanmax(checks)),
+        "min_error": float(np.nanmin(errs)),
+        "diverged": bool(not np.all(np.isfinite(errs))),
+        "runtime_s": t_end - t_start,
+    }
     return arrays, attrs
-
 
 
 # --------------------------------------------------------------------------------------
 # statistics: fitted orders
 # --------------------------------------------------------------------------------------
+
 
 def expected_slope(comparison: str, flow: str, window: str = "all") -> float:
     return float(EXPECTED.get((comparison, flow, window), math.nan))
@@ -511,21 +632,50 @@ def loglog_slope(h, err) -> tuple[float, float, int]:
     return slope, se, n
 
 
-SLOPE_COLUMNS = ["problem", "beta", "comparison", "flow", "window", "primary", "slope", "slope_se", "n_points",
-                 "expected_slope", "h_min", "h_max", "eps_max", "min_error", "max_reference_error"]
+SLOPE_COLUMNS = [
+    "problem",
+    "beta",
+    "comparison",
+    "flow",
+    "window",
+    "primary",
+    "slope",
+    "slope_se",
+    "n_points",
+    "expected_slope",
+    "h_min",
+    "h_max",
+    "eps_max",
+    "min_error",
+    "max_reference_error",
+]
 
 
 def fit_slopes(df: pd.DataFrame) -> pd.DataFrame:
     """Slope of log(error) vs log(h) over the whole grid for every (problem, β,
     comparison, flow, window); ``primary`` marks the window the comparison is judged on."""
     rows = []
-    for (problem, beta, comp, flow, window), g in df.groupby(["problem", "beta", "comparison", "flow", "window"],
-                                                            sort=False):
+    for (problem, beta, comp, flow, window), g in df.groupby(
+        ["problem", "beta", "comparison", "flow", "window"], sort=False
+    ):
         slope, se, n = loglog_slope(g["h"], g["error"])
-        rows.append({"problem": problem, "beta": beta, "comparison": comp, "flow": flow, "window": window,
-                     "primary": PRIMARY_WINDOW.get(comp) == window, "slope": slope, "slope_se": se, "n_points": n,
-                     "expected_slope": expected_slope(comp, flow, window), "h_min": float(g["h"].min()),
-                     "h_max": float(g["h"].max()), "eps_max": float(g["eps"].max()) if "eps" in g else math.nan,
-                     "min_error": float(g["error"].min()),
-                     "max_reference_error": float(g["reference_error"].max())})
+        rows.append(
+            {
+                "problem": problem,
+                "beta": beta,
+                "comparison": comp,
+                "flow": flow,
+                "window": window,
+                "primary": PRIMARY_WINDOW.get(comp) == window,
+                "slope": slope,
+                "slope_se": se,
+                "n_points": n,
+                "expected_slope": expected_slope(comp, flow, window),
+                "h_min": float(g["h"].min()),
+                "h_max": float(g["h"].max()),
+                "eps_max": float(g["eps"].max()) if "eps" in g else math.nan,
+                "min_error": float(g["error"].min()),
+                "max_reference_error": float(g["reference_error"].max()),
+            }
+        )
     return pd.DataFrame(rows, columns=SLOPE_COLUMNS)

@@ -189,7 +189,7 @@ class LeastSquares(Problem):
         return self.A.shape[1]
 
     @classmethod
-    def random(cls, dim: int = 5, n: int = 20, cond: float = 10.0, seed: int = 0) -> "LeastSquares":
+    def random(cls, dim: int = 5, n: int = 20, cond: float = 10.0, seed: int = 0) -> LeastSquares:
         if n < dim:
             raise ValueError(f"lstsq needs n >= dim, got n={n}, dim={dim}")
         rng = np.random.default_rng(seed)

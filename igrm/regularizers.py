@@ -29,7 +29,7 @@ first pass, so running statistics advance exactly once per step as in plain SGD.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -99,9 +99,15 @@ def hvp_double_backprop(loss_fns, params: Sequence[Tensor], v: Sequence[Tensor],
     return out
 
 
-def hvp_finite_diff(loss_fns, params: Sequence[Tensor], v: Sequence[Tensor], eps: float,
-                    scheme: str = "forward", g0: Sequence[Tensor] | None = None,
-                    buffers=None) -> list[Tensor]:
+def hvp_finite_diff(
+    loss_fns,
+    params: Sequence[Tensor],
+    v: Sequence[Tensor],
+    eps: float,
+    scheme: str = "forward",
+    g0: Sequence[Tensor] | None = None,
+    buffers=None,
+) -> list[Tensor]:
     """H v by a finite difference of gradients along v/||v|| with step ``eps``.
 
     ``scheme``: "forward" (needs grad E at theta: pass ``g0`` or it is computed) or
@@ -136,8 +142,9 @@ def hvp_finite_diff(loss_fns, params: Sequence[Tensor], v: Sequence[Tensor], eps
         _restore(buffers, saved_b)
 
 
-def penalty_grad(loss_fns, params: Sequence[Tensor], mu: float, impl: str,
-                 eps: float | None, buffers=None) -> tuple[list[Tensor], list[Tensor], float]:
+def penalty_grad(
+    loss_fns, params: Sequence[Tensor], mu: float, impl: str, eps: float | None, buffers=None
+) -> tuple[list[Tensor], list[Tensor], float]:
     """(g, grad of mu ||g||^2, E) at the current parameters, g = grad E.
 
     ``loss_fns``: one closure (a mini-batch) or a sequence of chunk closures whose
@@ -164,8 +171,9 @@ def penalty_grad(loss_fns, params: Sequence[Tensor], mu: float, impl: str,
     return g, [2.0 * mu * x for x in hv], total
 
 
-def compare_implementations(model: torch.nn.Module, loss_fn: LossFn, eps_list=(1e-1, 1e-2, 1e-3, 1e-4),
-                            mu: float = 1.0) -> dict[str, float]:
+def compare_implementations(
+    model: torch.nn.Module, loss_fn: LossFn, eps_list=(1e-1, 1e-2, 1e-3, 1e-4), mu: float = 1.0
+) -> dict[str, float]:
     """Cosine (and relative norm) between the finite-difference penalty gradients
     and the double-backprop one, at the model's current parameters; BatchNorm
     buffers restored to the state after the reference pass. Used for the numbers

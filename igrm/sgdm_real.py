@@ -172,11 +172,11 @@ def _field(x, A, y, c, KP, hreg, out, reg):  # pragma: no cover - compiled
     for i in range(n):
         w = c[i] * rho[i]
         for a in range(d):
-            out[a] -= A[i, a] * w          # −g
+            out[a] -= A[i, a] * w  # −g
     if reg:
         # u_i = c_i (A g)_i + 2 (KP ρ)_i;  out −= (h/2) Aᵀ (s ∘ u)   (g = −out before the update)
         g = out.copy()
-        kp = np.dot(KP, rho)               # the O(n²) part: (K ∘ P_k) ρ (BLAS)
+        kp = np.dot(KP, rho)  # the O(n²) part: (K ∘ P_k) ρ (BLAS)
         for i in range(n):
             ag = 0.0
             for a in range(d):
@@ -223,11 +223,11 @@ def _advance_coefficients(c, KP, K, beta, batch, k):  # pragma: no cover - compi
     """c, KP from interval k − 1 to k with batch k (T96), (T97), in place."""
     n = c.shape[0]
     b = batch.shape[0]
-    if k > 0:                                  # (T97)
+    if k > 0:  # (T97)
         for i in range(n):
             for jj in range(n):
                 KP[i, jj] = beta * (KP[i, jj] + K[i, jj] * c[i] * c[jj])
-    for i in range(n):                         # (T96)
+    for i in range(n):  # (T96)
         c[i] *= beta
     for q in range(b):
         c[batch[q]] += 1.0 / b
@@ -250,7 +250,8 @@ def _heavy_ball_step(x, xp, A, y, batch, beta, hj, gd):  # pragma: no cover - co
             gd[a] += A[i, a] * r
     for a in range(d):
         xn = x[a] - hj * gd[a] + beta * (x[a] - xp[a])
-        xp[a] = x[a]; x[a] = xn
+        xp[a] = x[a]
+        x[a] = xn
 
 
 @nb.njit(cache=True)
@@ -267,7 +268,7 @@ def _track_errors(x, Y, e, j, checked):  # pragma: no cover - compiled
     e[2 + f, j] of ‖Y[f, j] − Y[f + 2, j]‖ (the flow against its rerun at 2·substeps)."""
     for f in range(2):
         err = _distance(x, Y[f, j])
-        if not err <= e[f, j]:                # also propagates NaN
+        if not err <= e[f, j]:  # also propagates NaN
             e[f, j] = err
         if checked:
             err = _distance(Y[f, j], Y[f + 2, j])
@@ -286,15 +287,21 @@ def _kernel(x0, A, K, y, batches, stationary, check, beta, h, n_steps, substeps)
         KP = np.zeros((n, n))
         if stationary[s]:
             _stationary_coefficients(c, KP, K, beta)
-        X = np.empty((Hn, d)); Xp = np.empty((Hn, d))
+        X = np.empty((Hn, d))
+        Xp = np.empty((Hn, d))
         Y = np.empty((4, Hn, d))
         for j in range(Hn):
             for a in range(d):
-                X[j, a] = x0[a]; Xp[j, a] = x0[a]
+                X[j, a] = x0[a]
+                Xp[j, a] = x0[a]
                 for f in range(4):
                     Y[f, j, a] = x0[a]
         e = np.zeros((4, Hn))
-        k1 = np.empty(d); k2 = np.empty(d); k3 = np.empty(d); k4 = np.empty(d); tmp = np.empty(d)
+        k1 = np.empty(d)
+        k2 = np.empty(d)
+        k3 = np.empty(d)
+        k4 = np.empty(d)
+        tmp = np.empty(d)
         gd = np.empty(d)
         nmax = 0
         for j in range(Hn):
@@ -336,9 +343,19 @@ def stream_max_errors(x0, A, y, batches, beta, h, n_steps, *, substeps, check, s
     stationary = np.zeros(S, np.bool_) if stationary is None else np.array(stationary, np.bool_, order="C")
     check = np.array(np.broadcast_to(np.asarray(check, np.bool_), (S,)), order="C")
     A = np.array(A, np.float64, order="C")
-    out = _kernel(np.array(x0, np.float64, order="C"), A, np.array(A @ A.T, order="C"),
-                  np.array(y, np.float64, order="C"), batches, stationary, check, float(beta), h, n_steps,
-                  int(substeps))
+    out = _kernel(
+        np.array(x0, np.float64, order="C"),
+        A,
+        np.array(A @ A.T, order="C"),
+        np.array(y, np.float64, order="C"),
+        batches,
+        stationary,
+        check,
+        float(beta),
+        h,
+        n_steps,
+        int(substeps),
+    )
     return {nm: out[i] for i, nm in enumerate(("full", "noreg", "full_check", "noreg_check"))}
 
 
@@ -347,9 +364,24 @@ def stream_max_errors(x0, A, y, batches, beta, h, n_steps, *, substeps, check, s
 # --------------------------------------------------------------------------------------
 
 
-def sgdm_real_error_orders(*, images, labels, dataset, beta, classes, n_examples, n_features, batch_size,
-                           h_grid, T, streams, check_streams, seed, init_scale,
-                           substeps) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def sgdm_real_error_orders(
+    *,
+    images,
+    labels,
+    dataset,
+    beta,
+    classes,
+    n_examples,
+    n_features,
+    batch_size,
+    h_grid,
+    T,
+    streams,
+    check_streams,
+    seed,
+    init_scale,
+    substeps,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Global errors of SGD+M on the real-data logistic regression against the SGD+M flow with
     and without its h/4 terms, over an h grid, for one β (docs/theory.md (T96)–(T99)).
 
@@ -369,8 +401,7 @@ def sgdm_real_error_orders(*, images, labels, dataset, beta, classes, n_examples
     if int(batch_size) > int(n_examples):
         raise ValueError(f"orders.sgdm_real.batch_size {batch_size} exceeds n_examples {n_examples}")
     beta = float(beta)
-    A, y = logreg_features(images=images, labels=labels, classes=classes, n_examples=n_examples,
-                           n_features=n_features)
+    A, y = logreg_features(images=images, labels=labels, classes=classes, n_examples=n_examples, n_features=n_features)
     n, p = A.shape
     rng = np.random.default_rng(int(seed))
     x0 = float(init_scale) * rng.standard_normal(p)
@@ -383,20 +414,43 @@ def sgdm_real_error_orders(*, images, labels, dataset, beta, classes, n_examples
     check = np.arange(S) < int(check_streams)
     out = stream_max_errors(x0, A, y, batches, beta, h, ns, substeps=substeps, check=check)
     full = np.broadcast_to(np.arange(n), (2, N, n))
-    det = stream_max_errors(x0, A, y, full, beta, h, ns, substeps=substeps, check=True,
-                            stationary=np.array([False, True]))
+    det = stream_max_errors(
+        x0, A, y, full, beta, h, ns, substeps=substeps, check=True, stationary=np.array([False, True])
+    )
     t1 = time.perf_counter()
-    arrays = {"h": h, "eps": eps, "n_steps": ns, "x0": x0,
-              "err_full": out["full"].T, "err_noreg": out["noreg"].T,
-              "check_full": out["full_check"].T, "check_noreg": out["noreg_check"].T,
-              "det_err_full": det["full"][:, 0], "det_err_noreg": det["noreg"][:, 0],
-              "det_err_flow2": det["full"][:, 1], "det_err_flow1": det["noreg"][:, 1],
-              "det_check": np.stack([det["full_check"][:, 0], det["noreg_check"][:, 0],
-                                     det["full_check"][:, 1], det["noreg_check"][:, 1]])}
+    arrays = {
+        "h": h,
+        "eps": eps,
+        "n_steps": ns,
+        "x0": x0,
+        "err_full": out["full"].T,
+        "err_noreg": out["noreg"].T,
+        "check_full": out["full_check"].T,
+        "check_noreg": out["noreg_check"].T,
+        "det_err_full": det["full"][:, 0],
+        "det_err_noreg": det["noreg"][:, 0],
+        "det_err_flow2": det["full"][:, 1],
+        "det_err_flow1": det["noreg"][:, 1],
+        "det_check": np.stack(
+            [det["full_check"][:, 0], det["noreg_check"][:, 0], det["full_check"][:, 1], det["noreg_check"][:, 1]]
+        ),
+    }
     errs = np.concatenate([out["full"].ravel(), out["noreg"].ravel()])
     checks = np.concatenate([v.ravel() for k, v in {**out, **det}.items() if k.endswith("check")])
-    attrs = {"kind": "sgdm_real", "problem": PROBLEM[dataset], "beta": beta, "T": float(T), "L0": L0,
-             "n_examples": n, "n_params": p, "streams": S, "seed": int(seed), "substeps": int(substeps),
-             "reference_error_max": float(np.nanmax(checks)), "min_error": float(np.nanmin(errs)),
-             "diverged": bool(not np.all(np.isfinite(errs))), "runtime_s": t1 - t0}
+    attrs = {
+        "kind": "sgdm_real",
+        "problem": PROBLEM[dataset],
+        "beta": beta,
+        "T": float(T),
+        "L0": L0,
+        "n_examples": n,
+        "n_params": p,
+        "streams": S,
+        "seed": int(seed),
+        "substeps": int(substeps),
+        "reference_error_max": float(np.nanmax(checks)),
+        "min_error": float(np.nanmin(errs)),
+        "diverged": bool(not np.all(np.isfinite(errs))),
+        "runtime_s": t1 - t0,
+    }
     return arrays, attrs

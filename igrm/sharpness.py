@@ -23,8 +23,8 @@ leaves the model exactly as it found it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -39,6 +39,7 @@ class PowerResult:
     used; ``residual``: ‖Hv − value·v‖ / |value| of the last iterate (0 for an exact
     eigenvector; some eigenvalue lies within residual·|value| of value); ``converged``:
     residual ≤ tol (docs/theory.md (T60))."""
+
     value: float
     iters: int
     converged: bool
@@ -54,8 +55,14 @@ def _normalised(v: Sequence[Tensor]) -> tuple[Vec, float]:
     return ([x / n for x in v] if n > 0 else [x.clone() for x in v]), n
 
 
-def power_iteration(*, hvp: Callable[[Vec], Vec], start: Sequence[Tensor], iters: int, tol: float,
-                    start_product: Sequence[Tensor] | None = None) -> PowerResult:
+def power_iteration(
+    *,
+    hvp: Callable[[Vec], Vec],
+    start: Sequence[Tensor],
+    iters: int,
+    tol: float,
+    start_product: Sequence[Tensor] | None = None,
+) -> PowerResult:
     """Power iteration v ← Hv/‖Hv‖ from ``start`` (docs/theory.md (T60)).
 
     Converges to an eigenvector of the eigenvalue of largest |λ| (when no eigenvalue of
@@ -73,23 +80,29 @@ def power_iteration(*, hvp: Callable[[Vec], Vec], start: Sequence[Tensor], iters
     value, residual = 0.0, math.nan
     for k in range(1, int(iters) + 1):
         if k == 1 and start_product is not None:
-            hv = [x.detach() / n0 for x in start_product]      # H(start/‖start‖), H linear
+            hv = [x.detach() / n0 for x in start_product]  # H(start/‖start‖), H linear
         else:
             hv = [x.detach() for x in hvp(v)]
-        value = _dot(v, hv)                                   # Rayleigh quotient, ‖v‖ = 1
+        value = _dot(v, hv)  # Rayleigh quotient, ‖v‖ = 1
         w, norm = _normalised(hv)
-        if norm == 0:                                         # H v = 0: v is in the null space
+        if norm == 0:  # H v = 0: v is in the null space
             return PowerResult(0.0, k, True, 0.0)
         # ‖Hv − λv‖² = ‖Hv‖² − λ² for a unit v and λ = vᵀHv
-        residual = math.sqrt(max(0.0, norm ** 2 - value ** 2)) / abs(value) if value != 0 else math.inf
+        residual = math.sqrt(max(0.0, norm**2 - value**2)) / abs(value) if value != 0 else math.inf
         if residual <= float(tol):
             return PowerResult(value, k, True, residual)
         v = w
     return PowerResult(value, int(iters), False, residual)
 
 
-def lanczos(*, hvp: Callable[[Vec], Vec], start: Sequence[Tensor], iters: int, tol: float,
-            start_product: Sequence[Tensor] | None = None) -> PowerResult:
+def lanczos(
+    *,
+    hvp: Callable[[Vec], Vec],
+    start: Sequence[Tensor],
+    iters: int,
+    tol: float,
+    start_product: Sequence[Tensor] | None = None,
+) -> PowerResult:
     """Lanczos iteration with full reorthogonalisation from ``start`` (docs/theory.md (T60),
     (T66)): after k products the tridiagonal T_k = Q_kᵀ H Q_k of the
     Krylov basis Q_k = [q_1 … q_k] (q_1 = start/‖start‖); ``value`` is the Ritz value θ (an
@@ -116,7 +129,7 @@ def lanczos(*, hvp: Callable[[Vec], Vec], start: Sequence[Tensor], iters: int, t
         else:
             w = [x.detach() for x in hvp(basis[-1])]
         alphas.append(_dot(basis[-1], w))
-        for _ in range(2):                                   # full reorthogonalisation, twice
+        for _ in range(2):  # full reorthogonalisation, twice
             for b in basis:
                 c = _dot(b, w)
                 w = [x - c * y for x, y in zip(w, b)]
@@ -143,6 +156,7 @@ class TraceResult:
     """Hutchinson's estimate of tr H (docs/theory.md (T64)): ``value`` the mean of the
     probes' zᵀHz, ``se`` its standard error s/√m (sample SD of the m probe values, ddof 1;
     NaN for m = 1), ``probes`` m, ``values`` the m probe values."""
+
     value: float
     se: float
     probes: int
@@ -153,6 +167,7 @@ class TraceResult:
 class Measurement:
     """What :func:`measure` returns: λ_max (``power``), tr H (``trace``; None with 0
     probes) and ‖∇E‖² (``grad_norm_sq``) of one E at one point."""
+
     power: PowerResult
     trace: TraceResult | None
     grad_norm_sq: float
@@ -161,12 +176,15 @@ class Measurement:
 def rademacher(params: Sequence[Tensor], generator: torch.Generator) -> Vec:
     """A Rademacher vector (entries ±1 with probability ½ each, iid) shaped like ``params``,
     drawn on the CPU from ``generator`` (the same vector on every device)."""
-    return [(torch.randint(0, 2, p.shape, generator=generator, dtype=torch.int8).to(p.dtype) * 2 - 1).to(p.device)
-            for p in params]
+    return [
+        (torch.randint(0, 2, p.shape, generator=generator, dtype=torch.int8).to(p.dtype) * 2 - 1).to(p.device)
+        for p in params
+    ]
 
 
-def hutchinson_trace(*, hvp: Callable[[Vec], Vec], probes: Sequence[Vec],
-                     products: Sequence[Vec | None] | None = None) -> TraceResult:
+def hutchinson_trace(
+    *, hvp: Callable[[Vec], Vec], probes: Sequence[Vec], products: Sequence[Vec | None] | None = None
+) -> TraceResult:
     """tr H ≈ (1/m) Σ_j z_jᵀ H z_j over the m Rademacher ``probes`` (docs/theory.md (T64)):
     unbiased, E[zᵀHz] = Σ_ij H_ij E[z_i z_j] = tr H; its variance per probe is
     2 Σ_{i≠j} H_ij² = 2 (‖H‖_F² − Σ_i H_ii²), estimated by the probes' sample variance
@@ -198,9 +216,17 @@ def _graph(loss_fns: Sequence[Callable[[], Tensor]], params: list[Tensor]) -> Ve
     return grads
 
 
-def measure(*, loss_fns: Sequence[Callable[[], Tensor]], params: Sequence[Tensor],
-            buffers: Sequence[Tensor] | None, algorithm: str, iters: int, tol: float, trace_probes: int,
-            generator: torch.Generator) -> Measurement:
+def measure(
+    *,
+    loss_fns: Sequence[Callable[[], Tensor]],
+    params: Sequence[Tensor],
+    buffers: Sequence[Tensor] | None,
+    algorithm: str,
+    iters: int,
+    tol: float,
+    trace_probes: int,
+    generator: torch.Generator,
+) -> Measurement:
     """λ_max, tr H and ‖∇E‖² of H = ∇²E, E = Σ_c loss_fns[c]() (each closure one chunk's
     loss, weighted so that they sum to E), from one graph: ∇E is built once with
     ``create_graph`` and every Hessian-vector product H v = ∇(∇E · v) is one double
@@ -234,8 +260,11 @@ def measure(*, loss_fns: Sequence[Callable[[], Tensor]], params: Sequence[Tensor
         if algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {algorithm!r}")
         power = ALGORITHMS[algorithm](hvp=hvp, start=probes[0], iters=iters, tol=tol, start_product=hz1)
-        trace = (hutchinson_trace(hvp=hvp, probes=probes, products=[hz1] + [None] * (len(probes) - 1))
-                 if int(trace_probes) > 0 else None)
+        trace = (
+            hutchinson_trace(hvp=hvp, probes=probes, products=[hz1] + [None] * (len(probes) - 1))
+            if int(trace_probes) > 0
+            else None
+        )
         return Measurement(power, trace, gn2)
     finally:
         if saved is not None:
@@ -244,12 +273,26 @@ def measure(*, loss_fns: Sequence[Callable[[], Tensor]], params: Sequence[Tensor
                     b.copy_(s)
 
 
-def lambda_max(*, loss_fns: Sequence[Callable[[], Tensor]], params: Sequence[Tensor],
-               buffers: Sequence[Tensor] | None, iters: int, tol: float,
-               generator: torch.Generator) -> PowerResult:
+def lambda_max(
+    *,
+    loss_fns: Sequence[Callable[[], Tensor]],
+    params: Sequence[Tensor],
+    buffers: Sequence[Tensor] | None,
+    iters: int,
+    tol: float,
+    generator: torch.Generator,
+) -> PowerResult:
     """Dominant eigenvalue of ∇²E, E = Σ_c loss_fns[c]() (each closure: one chunk's loss,
     weighted so that they sum to E), by :func:`power_iteration` on exact Hessian-vector
     products: :func:`measure` without trace probes (start: a Rademacher vector from
     ``generator``). ``buffers`` are restored bitwise afterwards."""
-    return measure(loss_fns=loss_fns, params=params, buffers=buffers, algorithm="power", iters=iters, tol=tol,
-                   trace_probes=0, generator=generator).power
+    return measure(
+        loss_fns=loss_fns,
+        params=params,
+        buffers=buffers,
+        algorithm="power",
+        iters=iters,
+        tol=tol,
+        trace_probes=0,
+        generator=generator,
+    ).power

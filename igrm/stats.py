@@ -31,8 +31,8 @@ level (the Welch interval up to its df approximation).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy.stats import t as student_t
@@ -143,7 +143,7 @@ def welch_t(a: np.ndarray, b: np.ndarray, level: float) -> Interval:
     va, vb = a.var(axis=-1, ddof=1) / na, b.var(axis=-1, ddof=1) / nb
     se2 = va + vb
     with np.errstate(invalid="ignore", divide="ignore"):
-        df = np.where(se2 > 0, se2 ** 2 / (va ** 2 / (na - 1) + vb ** 2 / (nb - 1)), na + nb - 2.0)
+        df = np.where(se2 > 0, se2**2 / (va**2 / (na - 1) + vb**2 / (nb - 1)), na + nb - 2.0)
     out = (d, np.sqrt(se2), df)
     if np.ndim(d) == 0:
         out = tuple(float(v) for v in out)
@@ -170,7 +170,7 @@ def _first_n(effect: float, se_df, level: float, power: float, n_min: int, cap: 
     effect = abs(float(effect))
     if not math.isfinite(effect) or effect == 0:
         return None
-    ok = lambda n: mde(*se_df(n), level, power) <= effect  # noqa: E731
+    ok = lambda n: mde(*se_df(n), level, power) <= effect
     lo = max(int(n_min), 2)
     if not math.isfinite(mde(*se_df(lo), level, power)):
         return None
@@ -178,7 +178,7 @@ def _first_n(effect: float, se_df, level: float, power: float, n_min: int, cap: 
         return lo
     if not ok(cap):
         return None
-    hi = cap                                    # mde falls with n: bisect on [lo, hi]
+    hi = cap  # mde falls with n: bisect on [lo, hi]
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if ok(mid) else (mid, hi)
@@ -206,8 +206,15 @@ def seeds_needed_paired(effect: float, sd: float, level: float, n_min: int, cap:
     return None
 
 
-def seeds_needed_slope(effect: float, sd: float, x_levels: Sequence[float], level: float,
-                       power: float = POWER, n_min: int = 2, cap: int = SEEDS_CAP) -> int | None:
+def seeds_needed_slope(
+    effect: float,
+    sd: float,
+    x_levels: Sequence[float],
+    level: float,
+    power: float = POWER,
+    n_min: int = 2,
+    cap: int = SEEDS_CAP,
+) -> int | None:
     """Seeds per level at which the OLS slope's MDE reaches ``effect``: SE(n) = sd/√(n·Sxx₁)
     with Sxx₁ = Σ_j (x_j − x̄)² over the distinct levels, df = n·k − 2 (docs/theory.md (T49)).
     None: more than ``cap`` (or no finite sd)."""
@@ -218,13 +225,14 @@ def seeds_needed_slope(effect: float, sd: float, x_levels: Sequence[float], leve
     return _first_n(effect, lambda n: (sd / math.sqrt(n * sxx1), n * len(x) - 2), level, power, n_min, cap)
 
 
-def seeds_needed_diff(effect: float, sd_a: float, sd_b: float, level: float, power: float = POWER,
-                      n_min: int = 2, cap: int = SEEDS_CAP) -> int | None:
+def seeds_needed_diff(
+    effect: float, sd_a: float, sd_b: float, level: float, power: float = POWER, n_min: int = 2, cap: int = SEEDS_CAP
+) -> int | None:
     """Seeds per group at which Welch's MDE reaches ``effect``: SE(n) = √((s_a² + s_b²)/n),
     Welch–Satterthwaite df(n) = (n−1)(s_a² + s_b²)²/(s_a⁴ + s_b⁴) (docs/theory.md (T49))."""
     if not (math.isfinite(sd_a) and math.isfinite(sd_b)):
         return None
-    va, vb = sd_a ** 2, sd_b ** 2
+    va, vb = sd_a**2, sd_b**2
 
     def se_df(n):
         s = va + vb
@@ -291,8 +299,8 @@ def bonferroni_level(level: float, m: int) -> float:
 
 
 def _sign_patterns(G: int, n_random: int, rng: np.random.Generator) -> np.ndarray:
-    if G <= 16:      # all 2^G patterns: the exact permutation distribution
-        return 1 - 2 * ((np.arange(2 ** G)[:, None] >> np.arange(G)[None]) & 1).astype(float)
+    if G <= 16:  # all 2^G patterns: the exact permutation distribution
+        return 1 - 2 * ((np.arange(2**G)[:, None] >> np.arange(G)[None]) & 1).astype(float)
     s = rng.choice([-1.0, 1.0], size=(n_random, G))
     s[0] = 1.0
     return s
@@ -308,7 +316,7 @@ def signflip_max_t(d, *, n_random: int = 20000, seed: int = 0) -> tuple[np.ndarr
     d = np.asarray(d, float).reshape(np.shape(d)[0], -1)
     G = d.shape[0]
     signs = _sign_patterns(G, n_random, np.random.default_rng(seed))
-    flipped = signs[:, :, None] * d[None]                      # (S, G, C)
+    flipped = signs[:, :, None] * d[None]  # (S, G, C)
     m = flipped.mean(1)
     s = flipped.std(1, ddof=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -347,8 +355,9 @@ def replicates_needed(half_width: float, target: float, n: int) -> int | None:
     return max(int(n), math.ceil(n * (half_width / target) ** 2))
 
 
-def equivalence_t(estimate: float, se: float, df: float, expected: float, margin: float,
-                  level: float) -> tuple[str, float]:
+def equivalence_t(
+    estimate: float, se: float, df: float, expected: float, margin: float, level: float
+) -> tuple[str, float]:
     """Equivalence verdict of one estimate with a t-interval estimate ± t_{1−α/2, df}·se
     against expected ± margin ((T46), (T57)); returns (verdict, half-width). No finite
     interval (df < 1 or se not finite) → inconclusive."""

@@ -46,6 +46,7 @@ def igr_lambda(h, beta):
 
 # ------------------------------------------------------------------ ODE flows
 
+
 def modified_gradient(problem: Problem, w, lam):
     """∇(E + λ‖∇E‖²) = ∇E + 2 λ H ∇E (docs/theory.md (T6), (T4); λ = 0: (T5))."""
     g = problem.grad(w)
@@ -58,8 +59,9 @@ def flow2_limit(problem: Problem, w0, eta, beta, t_end: float, *, gtol: float) -
     beta = np.asarray(beta, dtype=np.float64)
     lam = igr_lambda(raw_step(eta, beta), beta)
     w0 = np.broadcast_to(np.asarray(w0, dtype=np.float64), (beta.size, problem.dim))
-    return solve_flow(lambda w: modified_gradient(problem, w, lam), w0, t_end,
-                      speed=1.0 / (1.0 - beta), gtol=gtol, **FLOW_TOL)
+    return solve_flow(
+        lambda w: modified_gradient(problem, w, lam), w0, t_end, speed=1.0 / (1.0 - beta), gtol=gtol, **FLOW_TOL
+    )
 
 
 def flow1_limit(problem: Problem, w0, t_end: float, *, gtol: float) -> dict:
@@ -70,6 +72,7 @@ def flow1_limit(problem: Problem, w0, t_end: float, *, gtol: float) -> dict:
 
 # ------------------------------------------------------------------ simulations
 
+
 def _gdm(problem, *, init, eta, betas, steps, record_every):
     """GD/GD+M from ``init``, one run per β at one η: the arrays both toys share."""
     betas = np.asarray(betas, dtype=np.float64)
@@ -78,9 +81,17 @@ def _gdm(problem, *, init, eta, betas, steps, record_every):
     x0 = np.tile(np.asarray(init, dtype=np.float64), (betas.size, 1))
     res = run(problem, x0, h, betas, int(steps), record_every=int(record_every))
     final = res.final
-    arrays = {"beta": betas, "eta": np.full(betas.size, eta), "h": h, "steps": res.steps,
-              "w": res.x, "final_w": final, "final_loss": problem.loss(final),
-              "final_sharpness": _sharpness(problem, final), "diverged_step": res.diverged_step}
+    arrays = {
+        "beta": betas,
+        "eta": np.full(betas.size, eta),
+        "h": h,
+        "steps": res.steps,
+        "w": res.x,
+        "final_w": final,
+        "final_loss": problem.loss(final),
+        "final_sharpness": _sharpness(problem, final),
+        "diverged_step": res.diverged_step,
+    }
     return arrays
 
 
@@ -95,8 +106,13 @@ def _sharpness(problem, w):
 
 def _attrs(problem, init, **extra):
     """The attributes every toy result carries: the problem and its start."""
-    return {"problem": problem.name, "x": float(problem.x), "y": float(problem.y),
-            "init": list(map(float, init)), **extra}
+    return {
+        "problem": problem.name,
+        "x": float(problem.x),
+        "y": float(problem.y),
+        "init": list(map(float, init)),
+        **extra,
+    }
 
 
 def simulate_two_factor(*, x, y, init, eta, betas, steps, record_every):
@@ -147,17 +163,32 @@ def _limits(p, w0, E, Bt, steps, flow_time, gtol):
     f1 = flow1_limit(p, w0, t_end, gtol=gtol)
     w1 = np.tile(f1["w"], (E.size, 1))
     s0 = float(p.sharpness(w0))
-    arrays = {"eta": E, "beta": Bt, "h": h, "lam": lam, "final_w_gdm": res.final,
-              "sharpness_gdm": _sharpness(p, res.final),
-              "gnorm_gdm": np.sqrt(p.grad_norm2(res.final)),
-              "final_w_flow2": f2["w"], "sharpness_flow2": _sharpness(p, f2["w"]),
-              "flow2_converged": np.full(E.size, f2["converged"]),
-              "final_w_flow1": w1, "sharpness_flow1": _sharpness(p, w1),
-              "sharpness_init": np.full(E.size, s0),
-              "diverged_step": res.diverged_step}
-    attrs = {"sharpness_init": s0, "flow2_t": f2["t"], "flow2_nfev": f2["nfev"], "flow1_t": f1["t"],
-             "flow1_converged": f1["converged"], "flow2_all_converged": f2["converged"], "gtol": gtol,
-             "steps": steps}
+    arrays = {
+        "eta": E,
+        "beta": Bt,
+        "h": h,
+        "lam": lam,
+        "final_w_gdm": res.final,
+        "sharpness_gdm": _sharpness(p, res.final),
+        "gnorm_gdm": np.sqrt(p.grad_norm2(res.final)),
+        "final_w_flow2": f2["w"],
+        "sharpness_flow2": _sharpness(p, f2["w"]),
+        "flow2_converged": np.full(E.size, f2["converged"]),
+        "final_w_flow1": w1,
+        "sharpness_flow1": _sharpness(p, w1),
+        "sharpness_init": np.full(E.size, s0),
+        "diverged_step": res.diverged_step,
+    }
+    attrs = {
+        "sharpness_init": s0,
+        "flow2_t": f2["t"],
+        "flow2_nfev": f2["nfev"],
+        "flow1_t": f1["t"],
+        "flow1_converged": f1["converged"],
+        "flow2_all_converged": f2["converged"],
+        "gtol": gtol,
+        "steps": steps,
+    }
     return arrays, attrs
 
 
@@ -177,8 +208,10 @@ def sharpness_sweep(*, eta, betas, steps, flow_time, gtol, two_factor):
     """
     p = TwoFactor(x=float(two_factor["x"]), y=float(two_factor["y"]))
     init = two_factor["init"]
-    E, Bt = (a.ravel() for a in np.meshgrid(np.asarray([eta], dtype=np.float64),
-                                            np.asarray(betas, dtype=np.float64), indexing="ij"))
+    E, Bt = (
+        a.ravel()
+        for a in np.meshgrid(np.asarray([eta], dtype=np.float64), np.asarray(betas, dtype=np.float64), indexing="ij")
+    )
     arrays, extra = _limits(p, np.asarray(init, dtype=np.float64), E, Bt, steps, flow_time, gtol)
     return arrays, _attrs(p, init, **extra)
 
@@ -198,8 +231,10 @@ def limit_convergence(*, betas, eps, time, gtol, two_factor):
     init = two_factor["init"]
     w0 = np.asarray(init, dtype=np.float64)
     s0 = float(p.sharpness(w0))
-    Bt, Ep = (a.ravel() for a in np.meshgrid(np.asarray(betas, dtype=np.float64),
-                                             np.asarray(eps, dtype=np.float64), indexing="ij"))
+    Bt, Ep = (
+        a.ravel()
+        for a in np.meshgrid(np.asarray(betas, dtype=np.float64), np.asarray(eps, dtype=np.float64), indexing="ij")
+    )
     E = Ep * (1.0 - Bt) / s0
     steps = int(math.ceil(float(time) / float(np.min(E))))
     arrays, extra = _limits(p, w0, E, Bt, steps, None, gtol)
@@ -207,8 +242,7 @@ def limit_convergence(*, betas, eps, time, gtol, two_factor):
     return arrays, _attrs(p, init, **extra)
 
 
-def simulate_sigmoid(*, x, y, init, eta, betas, steps, record_every, flow_time, reg_flow_time,
-                     flow_points, gtol):
+def simulate_sigmoid(*, x, y, init, eta, betas, steps, record_every, flow_time, reg_flow_time, flow_points, gtol):
     """GD/GD+M on E = ½ (y − w1 σ(w2 x))² (docs/theory.md (T25), (T27)), plus two ODE flows
     from the same init: the gradient flow of E, x' = −∇E, over ``flow_time``
     (default: the GD run's time steps·η), and the implicit-regulariser flow
@@ -225,12 +259,26 @@ def simulate_sigmoid(*, x, y, init, eta, betas, steps, record_every, flow_time, 
     fE = solve_flow(p.grad, w0, tE, t_eval=_flow_times(tE, flow_points), **FLOW_TOL)  # gradient flow of E
     tR, conv_R = _regulariser_horizon(p, w0, reg_flow_time, gtol)
     fR = solve_flow(p.grad_norm2_grad, w0, tR, t_eval=_flow_times(tR, flow_points), **FLOW_TOL)  # x' = −∇‖∇E‖²
-    arrays.update({"flow_E_t": fE["t_eval"], "flow_E_w": fE["w_eval"][:, 0],
-                   "flow_R_t": fR["t_eval"], "flow_R_w": fR["w_eval"][:, 0]})
-    attrs = _attrs(p, init, eta=float(eta), flow_E_time=tE, flow_R_time=tR,
-                   flow_R_converged=conv_R if conv_R is not None else "not checked",
-                   flow_E_end=fE["w"][0].tolist(), flow_R_end=fR["w"][0].tolist(),
-                   flow_E_gnorm=float(fE["gnorm"][0]), flow_R_gnorm=float(fR["gnorm"][0]))
+    arrays.update(
+        {
+            "flow_E_t": fE["t_eval"],
+            "flow_E_w": fE["w_eval"][:, 0],
+            "flow_R_t": fR["t_eval"],
+            "flow_R_w": fR["w_eval"][:, 0],
+        }
+    )
+    attrs = _attrs(
+        p,
+        init,
+        eta=float(eta),
+        flow_E_time=tE,
+        flow_R_time=tR,
+        flow_R_converged=conv_R if conv_R is not None else "not checked",
+        flow_E_end=fE["w"][0].tolist(),
+        flow_R_end=fR["w"][0].tolist(),
+        flow_E_gnorm=float(fE["gnorm"][0]),
+        flow_R_gnorm=float(fR["gnorm"][0]),
+    )
     return arrays, attrs
 
 

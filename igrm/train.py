@@ -21,9 +21,10 @@ import os
 import pickle
 import re
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,8 +40,8 @@ from .batches import (
     to_device_uint8,
     unpack_data,
 )
-from .pipeline.io import atomic_path
 from .models import build_model, n_params
+from .pipeline.io import atomic_path
 from .regularizers import IMPLEMENTATIONS, accumulate_grad, penalty_grad, sq_norm
 from .sharpness import measure as measure_point
 from .validity import expansion_parameters
@@ -56,18 +57,57 @@ METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "grad_norm_sq", "
 #: section train; the pipeline's cfg of each run: rules/common.smk train_cfg). All but
 #: EVAL_ONLY_KEYS form the checkpoint's fingerprint (cfg_fingerprint): a key added here is in it.
 TRAIN_KEYS = (
-    "model", "width", "method", "beta", "lr", "lr_mode", "batch_size", "epochs", "augment", "pad",
-    "cutout_size", "train_subset", "test_subset", "fullbatch_subset", "fullbatch_chunk", "seed", "device",
-    "bf16", "channels_last", "checkpoint_every", "weight_decay", "schedule", "step_milestones", "step_gamma",
-    "blowup_factor", "eval_batch_size", "penalty_impl", "penalty_eps", "deterministic",
-    "snapshot_epochs",     # parameter points kept in the result (0 = initialisation), for noise estimates
-    "sharpness",           # {points, algorithm, iters, final_iters, tol, subset, trace_probes}: λ_max, tr H, |∇E|²
-    "compile",             # torch.compile of the training step's model: false, true (inductor), a backend
+    "model",
+    "width",
+    "method",
+    "beta",
+    "lr",
+    "lr_mode",
+    "batch_size",
+    "epochs",
+    "augment",
+    "pad",
+    "cutout_size",
+    "train_subset",
+    "test_subset",
+    "fullbatch_subset",
+    "fullbatch_chunk",
+    "seed",
+    "device",
+    "bf16",
+    "channels_last",
+    "checkpoint_every",
+    "weight_decay",
+    "schedule",
+    "step_milestones",
+    "step_gamma",
+    "blowup_factor",
+    "eval_batch_size",
+    "penalty_impl",
+    "penalty_eps",
+    "deterministic",
+    "snapshot_epochs",  # parameter points kept in the result (0 = initialisation), for noise estimates
+    "sharpness",  # {points, algorithm, iters, final_iters, tol, subset, trace_probes}: λ_max, tr H, |∇E|²
+    "compile",  # torch.compile of the training step's model: false, true (inductor), a backend
 )
 #: the keys of cfg["sharpness"] (schema: train.sharpness; docs/training.md, "Sharpness along a run")
 SHARPNESS_KEYS = ("points", "algorithm", "iters", "final_iters", "tol", "subset", "trace_probes")
-SHARPNESS_ARRAYS = ("epoch", "lambda_max", "iters", "converged", "residual", "h", "epsilon", "penalty_curvature",
-                    "stability", "trace", "trace_se", "trace_probes", "grad_norm_sq", "wall_time")
+SHARPNESS_ARRAYS = (
+    "epoch",
+    "lambda_max",
+    "iters",
+    "converged",
+    "residual",
+    "h",
+    "epsilon",
+    "penalty_curvature",
+    "stability",
+    "trace",
+    "trace_se",
+    "trace_probes",
+    "grad_norm_sq",
+    "wall_time",
+)
 
 CKPT_RE = re.compile(r"^ckpt_epoch(\d{4,})\.pt$")
 #: cfg keys that do not change the training trajectory (model, optimiser, RNG streams): a
@@ -91,8 +131,9 @@ def resolve_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"unknown training cfg key(s): {', '.join(unknown)}; known: {', '.join(TRAIN_KEYS)}")
     missing = [k for k in TRAIN_KEYS if k not in cfg]
     if missing:
-        raise TypeError(f"training cfg lacks key(s): {', '.join(missing)} (defaults: schemas/config.schema.yaml, "
-                        "section train)")
+        raise TypeError(
+            f"training cfg lacks key(s): {', '.join(missing)} (defaults: schemas/config.schema.yaml, section train)"
+        )
     c = {k: cfg[k] for k in TRAIN_KEYS}
     if isinstance(c["augment"], str):
         c["augment"] = [c["augment"]]
@@ -106,8 +147,11 @@ def resolve_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         ("epochs", int(c["epochs"]) >= 1, ">= 1"),
         ("augment", all(a in AUGMENTS for a in c["augment"]), f"a list of {AUGMENTS}"),
         ("schedule", c["schedule"] in SCHEDULES, f"one of {SCHEDULES}"),
-        ("device", c["device"] in ("auto", "cpu", "cuda") or str(c["device"]).startswith("cuda:"),
-         "auto, cpu, cuda or cuda:N"),
+        (
+            "device",
+            c["device"] in ("auto", "cpu", "cuda") or str(c["device"]).startswith("cuda:"),
+            "auto, cpu, cuda or cuda:N",
+        ),
         ("checkpoint_every", int(c["checkpoint_every"]) >= 1, ">= 1"),
         ("blowup_factor", float(c["blowup_factor"]) > 1, "> 1"),
         ("penalty_impl", c["penalty_impl"] in IMPLEMENTATIONS, f"one of {IMPLEMENTATIONS}"),
@@ -130,14 +174,20 @@ def _resolve_sharpness(s) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown training cfg key(s) sharpness.{', sharpness.'.join(unknown)}")
     if missing:
-        raise TypeError(f"training cfg lacks key(s) sharpness.{', sharpness.'.join(missing)} (defaults: "
-                        "schemas/config.schema.yaml, section train.sharpness)")
+        raise TypeError(
+            f"training cfg lacks key(s) sharpness.{', sharpness.'.join(missing)} (defaults: "
+            "schemas/config.schema.yaml, section train.sharpness)"
+        )
     s = {k: s[k] for k in SHARPNESS_KEYS}
-    checks = [("points", int(s["points"]) >= 0, ">= 0"), ("iters", int(s["iters"]) >= 1, ">= 1"),
-              ("algorithm", s["algorithm"] in ("power", "lanczos"), "'power' or 'lanczos'"),
-              ("final_iters", s["final_iters"] is None or int(s["final_iters"]) >= 1, "null or >= 1"),
-              ("tol", float(s["tol"]) >= 0, ">= 0"), ("trace_probes", int(s["trace_probes"]) >= 0, ">= 0"),
-              ("subset", s["subset"] is None or int(s["subset"]) >= 1, "null or >= 1")]
+    checks = [
+        ("points", int(s["points"]) >= 0, ">= 0"),
+        ("iters", int(s["iters"]) >= 1, ">= 1"),
+        ("algorithm", s["algorithm"] in ("power", "lanczos"), "'power' or 'lanczos'"),
+        ("final_iters", s["final_iters"] is None or int(s["final_iters"]) >= 1, "null or >= 1"),
+        ("tol", float(s["tol"]) >= 0, ">= 0"),
+        ("trace_probes", int(s["trace_probes"]) >= 0, ">= 0"),
+        ("subset", s["subset"] is None or int(s["subset"]) >= 1, "null or >= 1"),
+    ]
     for key, ok, what in checks:
         if not ok:
             raise ValueError(f"training cfg key sharpness.{key} must be {what}, got {s[key]!r}")
@@ -160,8 +210,12 @@ def step_sizes(cfg: Mapping[str, Any]) -> dict[str, float]:
     beta, lr = float(cfg["beta"]), float(cfg["lr"])
     h = lr * (1 - beta) if cfg["lr_mode"] == "effective" else lr
     eta = h / (1 - beta)
-    return {"h": h, "eta": eta, "mu": beta * eta / (2 * (1 - beta)),
-            "lambda_flow2": (1 + beta) * h / (4 * (1 - beta) ** 2)}
+    return {
+        "h": h,
+        "eta": eta,
+        "mu": beta * eta / (2 * (1 - beta)),
+        "lambda_flow2": (1 + beta) * h / (4 * (1 - beta) ** 2),
+    }
 
 
 def lr_factor(cfg: Mapping[str, Any], step: int, total_steps: int) -> float:
@@ -175,13 +229,20 @@ def lr_factor(cfg: Mapping[str, Any], step: int, total_steps: int) -> float:
 
 
 # --------------------------------------------------------------------------- gradients
-def chunk_loss_fns(model: nn.Module, inputs: Sequence[Tensor], labels: Sequence[Tensor], n_total: int,
-                   autocast: Callable, stats: dict | None = None) -> list[Callable[[], Tensor]]:
+def chunk_loss_fns(
+    model: nn.Module,
+    inputs: Sequence[Tensor],
+    labels: Sequence[Tensor],
+    n_total: int,
+    autocast: Callable,
+    stats: dict | None = None,
+) -> list[Callable[[], Tensor]]:
     """Closures, one per chunk, returning sum-CE(chunk)/n_total: they sum to the mean
     loss over all n_total examples. The first call of each records loss/correct in stats."""
     fns = []
     seen: set = stats.setdefault("_seen", set()) if stats is not None else set()
     for i, (x, y) in enumerate(zip(inputs, labels)):
+
         def fn(x=x, y=y, i=i):
             with autocast():
                 out = model(x)
@@ -190,6 +251,7 @@ def chunk_loss_fns(model: nn.Module, inputs: Sequence[Tensor], labels: Sequence[
                 seen.add(i)
                 stats["correct"] = stats.get("correct", 0) + int((out.argmax(1) == y).sum())
             return loss
+
         fns.append(fn)
     return fns
 
@@ -253,8 +315,11 @@ def compiled_step_model(model: nn.Module, compile_opt, method: str, penalty_impl
     if compile_opt is False:
         return model
     if method == "igrm_explicit" and penalty_impl == "double_backprop":
-        _emit(progress, "compile: the explicit baseline's double backward runs eager (torch.compile "
-                        "does not support it); the other forward passes are not compiled either")
+        _emit(
+            progress,
+            "compile: the explicit baseline's double backward runs eager (torch.compile "
+            "does not support it); the other forward passes are not compiled either",
+        )
         return model
     backend = "inductor" if compile_opt is True else str(compile_opt)
     return torch.compile(model, backend=backend)
@@ -300,8 +365,11 @@ def _set_aside(path: Path, why: str, progress) -> None:
     for p in (path, _sidecar(path)):
         if p.exists():
             os.replace(p, p.with_name(p.name + ".corrupt"))
-    _warn(progress, f"checkpoint {path} is damaged ({why}); set aside as {path.name}.corrupt, "
-                    "falling back to the previous checkpoint")
+    _warn(
+        progress,
+        f"checkpoint {path} is damaged ({why}); set aside as {path.name}.corrupt, "
+        "falling back to the previous checkpoint",
+    )
 
 
 def _verify(path: Path) -> tuple[bytes | None, str | None]:
@@ -319,8 +387,9 @@ def _verify(path: Path) -> tuple[bytes | None, str | None]:
     return blob, None
 
 
-def load_checkpoint(folder: Path, fp: Mapping[str, Any], epochs: int, device: torch.device,
-                    progress) -> tuple[Path, dict] | None:
+def load_checkpoint(
+    folder: Path, fp: Mapping[str, Any], epochs: int, device: torch.device, progress
+) -> tuple[Path, dict] | None:
     """(path, content) of the newest valid checkpoint in ``folder`` of fingerprint ``fp`` with
     epoch <= ``epochs``, or None. A damaged one (checksum or reader fails) is set aside with
     a warning and the next older one tried. A file that passes its checksum but holds more
@@ -334,9 +403,10 @@ def load_checkpoint(folder: Path, fp: Mapping[str, Any], epochs: int, device: to
             try:
                 saved = torch.load(io.BytesIO(blob), map_location=device, weights_only=True)
             except pickle.UnpicklingError as e:
-                raise pickle.UnpicklingError(f"checkpoint {path} holds objects other than tensors and plain "
-                                             f"types; refused, delete it ({e})") from e
-            except Exception as e:                  # noqa: BLE001 (any reader failure = damage)
+                raise pickle.UnpicklingError(
+                    f"checkpoint {path} holds objects other than tensors and plain types; refused, delete it ({e})"
+                ) from e
+            except Exception as e:
                 why = f"unreadable: {type(e).__name__}: {e}"
         if why is not None:
             _set_aside(path, why, progress)
@@ -384,8 +454,16 @@ def _emit_epoch(progress, epoch: int, epochs: int, row: Mapping[str, Any], statu
 
 # --------------------------------------------------------------------------- evaluation
 @torch.no_grad()
-def evaluate(model: nn.Module, images_u8: Tensor, labels: Tensor, mean: Tensor, std: Tensor,
-             batch_size: int, autocast: Callable, memory_format) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module,
+    images_u8: Tensor,
+    labels: Tensor,
+    mean: Tensor,
+    std: Tensor,
+    batch_size: int,
+    autocast: Callable,
+    memory_format,
+) -> tuple[float, float]:
     """(mean CE loss, accuracy) in eval mode, unaugmented."""
     was_training = model.training
     model.eval()
@@ -402,8 +480,9 @@ def evaluate(model: nn.Module, images_u8: Tensor, labels: Tensor, mean: Tensor, 
 
 
 # --------------------------------------------------------------------------- training
-def train(cfg: Mapping[str, Any], data: Mapping[str, Any], checkpoint_dir: Path | None,
-          progress) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def train(
+    cfg: Mapping[str, Any], data: Mapping[str, Any], checkpoint_dir: Path | None, progress
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Train one run; returns (arrays, attrs). See docs/training.md."""
     c = resolve_config(cfg)
     device = resolve_device(c["device"])
@@ -426,11 +505,11 @@ def run_training(c: dict, data: Mapping[str, Any], device: torch.device, checkpo
     data, build the model and optimiser, resume, train epoch by epoch, return the result."""
     run = build_run(c, select_data(c, data, device), device, progress)
     resume(run, checkpoint_dir)
-    take_snapshot(run)                       # epoch 0: the initialisation
+    take_snapshot(run)  # epoch 0: the initialisation
     measure_sharpness(run)
     while run.state["status"] == "running" and run.state["epoch"] < run.epochs:
         run_epoch(run)
-    if run.state["status"] == "running":     # epochs reached on resume of an old checkpoint
+    if run.state["status"] == "running":  # epochs reached on resume of an old checkpoint
         run.state["status"] = "completed"
     return result_arrays(run), result_attrs(run)
 
@@ -439,6 +518,7 @@ def run_training(c: dict, data: Mapping[str, Any], device: torch.device, checkpo
 class TrainData:
     """The run's examples on the device: the training subset (and its padded copy when crops
     are drawn), the test subset, the normalisation."""
+
     x_train: Tensor
     y_train: Tensor
     x_train_pad: Tensor | None
@@ -468,7 +548,7 @@ def select_data(c: Mapping[str, Any], data: Mapping[str, Any], device: torch.dev
     train_idx = perm[:n_train]
     fullbatch = c["method"] == "gdm" or (c["method"] == "igrm_explicit" and c["fullbatch_subset"] is not None)
     if fullbatch and c["fullbatch_subset"] is not None:
-        train_idx = train_idx[:min(int(c["fullbatch_subset"]), n_train)]
+        train_idx = train_idx[: min(int(c["fullbatch_subset"]), n_train)]
     n_test = len(d["test/labels"]) if c["test_subset"] is None else min(int(c["test_subset"]), len(d["test/labels"]))
 
     x_train = to_device_uint8(d["train/images"][train_idx], device)
@@ -482,7 +562,9 @@ def select_data(c: Mapping[str, Any], data: Mapping[str, Any], device: torch.dev
         y_test=torch.from_numpy(d["test/labels"][:n_test]).to(device),
         mean=torch.tensor(d["mean"], dtype=torch.float32, device=device),
         std=torch.tensor(d["std"], dtype=torch.float32, device=device),
-        num_classes=d["num_classes"], fullbatch=fullbatch)
+        num_classes=d["num_classes"],
+        fullbatch=fullbatch,
+    )
 
 
 @dataclass
@@ -490,33 +572,35 @@ class Run:
     """The state of one training run: its cfg, data, model and optimiser with their RNG
     streams (fixed by :func:`build_run`), and what it has recorded so far (restored by
     :func:`resume`, saved by :func:`save_checkpoint`)."""
+
     c: dict
     device: torch.device
     data: TrainData
     progress: Any
     model: nn.Module
-    step_model: nn.Module            # the module the step's forward passes use (compiled or model)
+    step_model: nn.Module  # the module the step's forward passes use (compiled or model)
     params: list
     buffers: list
     opt: torch.optim.Optimizer
     g_order: torch.Generator
     g_aug: torch.Generator
-    sizes: dict                      # step_sizes(c)
+    sizes: dict  # step_sizes(c)
     base_lr: float
     momentum: float
     bf16: bool
     channels_last: bool
     batch_size: int
     steps_per_epoch: int
-    chunk: int                       # full-batch gradient chunk
+    chunk: int  # full-batch gradient chunk
     total_steps: int
-    sharp_at: set                    # epochs of a sharpness point
+    sharp_at: set  # epochs of a sharpness point
     n_sharp: int
     sharp_chunk: int
     metrics: dict = field(default_factory=lambda: {k: [] for k in METRICS})
-    state: dict = field(default_factory=lambda: {"epoch": 0, "step": 0, "initial_loss": None,
-                                                 "status": "running", "diverged_step": -1})
-    snapshots: dict = field(default_factory=dict)   # epoch -> state_dict (CPU copies)
+    state: dict = field(
+        default_factory=lambda: {"epoch": 0, "step": 0, "initial_loss": None, "status": "running", "diverged_step": -1}
+    )
+    snapshots: dict = field(default_factory=dict)  # epoch -> state_dict (CPU copies)
     sharp: dict = field(default_factory=lambda: {k: [] for k in SHARPNESS_ARRAYS})
     resumed_from: int = 0
     ck_folder: Path | None = None
@@ -553,8 +637,9 @@ def build_run(c: dict, data: TrainData, device: torch.device, progress) -> Run:
         base_lr, momentum = sizes["eta"], 0.0
     else:
         base_lr, momentum = sizes["h"], float(c["beta"])
-    opt = torch.optim.SGD(params, lr=base_lr, momentum=momentum, dampening=0, nesterov=False,
-                          weight_decay=float(c["weight_decay"]))
+    opt = torch.optim.SGD(
+        params, lr=base_lr, momentum=momentum, dampening=0, nesterov=False, weight_decay=float(c["weight_decay"])
+    )
     batch_size = min(int(c["batch_size"]), data.n_used)
     steps_per_epoch = 1 if data.fullbatch else data.n_used // batch_size
     chunk = int(c["fullbatch_chunk"] or c["batch_size"])
@@ -564,16 +649,30 @@ def build_run(c: dict, data: TrainData, device: torch.device, progress) -> Run:
     # and the trajectory are unchanged
     sh = c["sharpness"]
     return Run(
-        c=c, device=device, data=data, progress=progress, model=model, step_model=step_model,
-        params=params, buffers=list(model.buffers()), opt=opt,
+        c=c,
+        device=device,
+        data=data,
+        progress=progress,
+        model=model,
+        step_model=step_model,
+        params=params,
+        buffers=list(model.buffers()),
+        opt=opt,
         g_order=torch.Generator(device=device).manual_seed(seed_for(seed, "order")),
         g_aug=torch.Generator(device=device).manual_seed(seed_for(seed, "augment")),
-        sizes=sizes, base_lr=base_lr, momentum=momentum, bf16=bf16_in_effect(c["bf16"], device),
-        channels_last=channels_last, batch_size=batch_size, steps_per_epoch=steps_per_epoch, chunk=chunk,
+        sizes=sizes,
+        base_lr=base_lr,
+        momentum=momentum,
+        bf16=bf16_in_effect(c["bf16"], device),
+        channels_last=channels_last,
+        batch_size=batch_size,
+        steps_per_epoch=steps_per_epoch,
+        chunk=chunk,
         total_steps=steps_per_epoch * int(c["epochs"]),
         sharp_at=set(sharpness_epochs(int(sh["points"]), int(c["epochs"]))),
         n_sharp=data.n_used if sh["subset"] is None else min(int(sh["subset"]), data.n_used),
-        sharp_chunk=chunk if data.fullbatch else batch_size)
+        sharp_chunk=chunk if data.fullbatch else batch_size,
+    )
 
 
 # --------------------------------------------------------------------------- resume
@@ -585,17 +684,25 @@ def resume(run: Run, checkpoint_dir) -> None:
     run.eval_cfg = {k: c[k] for k in EVAL_ONLY_KEYS}
     run.ck_folder = None if checkpoint_dir is None else Path(checkpoint_dir) / fingerprint_id(run.fp)
     if checkpoint_dir is not None and any(_checkpoints(Path(checkpoint_dir))):
-        _warn(progress, f"checkpoints of the old layout (ckpt_epoch*.pt directly in {checkpoint_dir}) are "
-                        "ignored; checkpoints now live in one folder per config fingerprint: delete them")
-    found = None if run.ck_folder is None else load_checkpoint(run.ck_folder, run.fp, run.epochs, run.device,
-                                                               progress)
+        _warn(
+            progress,
+            f"checkpoints of the old layout (ckpt_epoch*.pt directly in {checkpoint_dir}) are "
+            "ignored; checkpoints now live in one folder per config fingerprint: delete them",
+        )
+    found = None if run.ck_folder is None else load_checkpoint(run.ck_folder, run.fp, run.epochs, run.device, progress)
     if found is not None:
         restore(run, *found)
     elif run.ck_folder is not None:
-        others = sorted(p.name for p in Path(checkpoint_dir).iterdir() if p.is_dir() and p != run.ck_folder) \
-            if Path(checkpoint_dir).is_dir() else []
-        _emit(progress, f"no checkpoint of this config ({run.ck_folder.name}) to resume; starting afresh"
-                        + (f" (checkpoints of other configs kept: {', '.join(others)})" if others else ""))
+        others = (
+            sorted(p.name for p in Path(checkpoint_dir).iterdir() if p.is_dir() and p != run.ck_folder)
+            if Path(checkpoint_dir).is_dir()
+            else []
+        )
+        _emit(
+            progress,
+            f"no checkpoint of this config ({run.ck_folder.name}) to resume; starting afresh"
+            + (f" (checkpoints of other configs kept: {', '.join(others)})" if others else ""),
+        )
 
 
 def restore(run: Run, ck: Path, saved: dict) -> None:
@@ -607,20 +714,25 @@ def restore(run: Run, ck: Path, saved: dict) -> None:
     torch.set_rng_state(saved["rng"]["torch_cpu"].cpu())
     run.metrics = {k: list(v) for k, v in saved["metrics"].items()}
     run.snapshots = dict(saved.get("snapshots", {}))
-    n_pts = len(saved["sharpness"].get("epoch", []))      # a checkpoint from before trace/|grad|^2: NaN there
-    run.sharp = {k: list(saved["sharpness"].get(k, [0 if k == "trace_probes" else math.nan] * n_pts))
-                 for k in SHARPNESS_ARRAYS}
+    n_pts = len(saved["sharpness"].get("epoch", []))  # a checkpoint from before trace/|grad|^2: NaN there
+    run.sharp = {
+        k: list(saved["sharpness"].get(k, [0 if k == "trace_probes" else math.nan] * n_pts)) for k in SHARPNESS_ARRAYS
+    }
     run.state = dict(saved["state"])
     run.resumed_from = run.state["epoch"]
     if run.state["status"] == "completed" and run.state["epoch"] < run.epochs:
-        run.state["status"] = "running"          # constant schedule, more epochs asked for
-    _emit(run.progress, f"resumed from {ck.name} in {run.ck_folder} (epoch {run.resumed_from}, "
-                        f"status {run.state['status']})")
-    changed = {k: (v, run.eval_cfg[k]) for k, v in saved.get("eval_cfg", {}).items()
-               if v != _canon(run.eval_cfg[k])}
+        run.state["status"] = "running"  # constant schedule, more epochs asked for
+    _emit(
+        run.progress,
+        f"resumed from {ck.name} in {run.ck_folder} (epoch {run.resumed_from}, status {run.state['status']})",
+    )
+    changed = {k: (v, run.eval_cfg[k]) for k, v in saved.get("eval_cfg", {}).items() if v != _canon(run.eval_cfg[k])}
     if changed:
-        _emit(run.progress, "evaluation-only keys changed since the checkpoint (its epochs keep the old "
-                            "measurements): " + "; ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
+        _emit(
+            run.progress,
+            "evaluation-only keys changed since the checkpoint (its epochs keep the old "
+            "measurements): " + "; ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()),
+        )
 
 
 def save_checkpoint(run: Run) -> None:
@@ -631,13 +743,25 @@ def save_checkpoint(run: Run) -> None:
     if not (run.ck_folder / "fingerprint.json").exists():
         with atomic_path(run.ck_folder / "fingerprint.json") as tmp:
             tmp.write_text(json.dumps(_canon(run.fp), indent=1, sort_keys=True) + "\n")
-    _save_checkpoint(run.ck_folder, {
-        "epoch": run.state["epoch"], "cfg": _canon(run.fp), "eval_cfg": _canon(run.eval_cfg),
-        "state": dict(run.state), "model": run.model.state_dict(), "optimizer": run.opt.state_dict(),
-        "rng": {"order": run.g_order.get_state(), "augment": run.g_aug.get_state(),
-                "torch_cpu": torch.get_rng_state()},
-        "metrics": run.metrics, "snapshots": run.snapshots, "sharpness": run.sharp,
-    })
+    _save_checkpoint(
+        run.ck_folder,
+        {
+            "epoch": run.state["epoch"],
+            "cfg": _canon(run.fp),
+            "eval_cfg": _canon(run.eval_cfg),
+            "state": dict(run.state),
+            "model": run.model.state_dict(),
+            "optimizer": run.opt.state_dict(),
+            "rng": {
+                "order": run.g_order.get_state(),
+                "augment": run.g_aug.get_state(),
+                "torch_cpu": torch.get_rng_state(),
+            },
+            "metrics": run.metrics,
+            "snapshots": run.snapshots,
+            "sharpness": run.sharp,
+        },
+    )
 
 
 # --------------------------------------------------------------------------- epoch
@@ -645,6 +769,7 @@ def save_checkpoint(run: Run) -> None:
 class EpochSums:
     """What one epoch's steps add up: summed loss, correct, examples, |grad|^2, steps, and
     the h of its first step."""
+
     loss: float = 0.0
     correct: int = 0
     seen: int = 0
@@ -666,19 +791,29 @@ def step_gradient(run: Run, idx: Tensor, factor: float, stats: dict) -> tuple[li
     """(update direction, loss gradient, loss) of one step on the batch ``idx``, augmented;
     the explicit baseline's direction adds the penalty's gradient."""
     c, d = run.c, run.data
-    xb = augment_batch(None if d.x_train_pad is not None else d.x_train[idx], c["augment"], run.g_aug,
-                       d.mean, d.std, pad=int(c["pad"]), cutout_size=int(c["cutout_size"]),
-                       padded=d.x_train_pad, idx=idx)
+    xb = augment_batch(
+        None if d.x_train_pad is not None else d.x_train[idx],
+        c["augment"],
+        run.g_aug,
+        d.mean,
+        d.std,
+        pad=int(c["pad"]),
+        cutout_size=int(c["cutout_size"]),
+        padded=d.x_train_pad,
+        idx=idx,
+    )
     xb = xb.contiguous(memory_format=run.memory_format)
     yb = d.y_train[idx]
     if d.fullbatch:
-        fns = chunk_loss_fns(run.step_model, torch.split(xb, run.chunk), torch.split(yb, run.chunk), len(idx),
-                             run.autocast, stats)
+        fns = chunk_loss_fns(
+            run.step_model, torch.split(xb, run.chunk), torch.split(yb, run.chunk), len(idx), run.autocast, stats
+        )
     else:
         fns = chunk_loss_fns(run.step_model, [xb], [yb], len(idx), run.autocast, stats)
     if c["method"] == "igrm_explicit":
-        g, pg, loss_val = penalty_grad(fns, run.params, run.sizes["mu"] * factor, c["penalty_impl"],
-                                       float(c["penalty_eps"]), buffers=run.buffers)
+        g, pg, loss_val = penalty_grad(
+            fns, run.params, run.sizes["mu"] * factor, c["penalty_impl"], float(c["penalty_eps"]), buffers=run.buffers
+        )
         return [a + b for a, b in zip(g, pg)], g, loss_val
     g, loss_val = accumulate_grad(fns, run.params)
     return g, g, loss_val
@@ -699,8 +834,11 @@ def train_step(run: Run, idx: Tensor, sums: EpochSums) -> bool:
     n_b = len(idx)
     if state["initial_loss"] is None:
         state["initial_loss"] = loss_val
-    if (not math.isfinite(loss_val) or not math.isfinite(gn)
-            or loss_val > float(run.c["blowup_factor"]) * state["initial_loss"]):
+    if (
+        not math.isfinite(loss_val)
+        or not math.isfinite(gn)
+        or loss_val > float(run.c["blowup_factor"]) * state["initial_loss"]
+    ):
         state["status"], state["diverged_step"] = "diverged", state["step"]
         sums.loss += loss_val * n_b
         sums.seen += n_b
@@ -738,14 +876,27 @@ def finish_epoch(run: Run, sums: EpochSums, t0: float) -> None:
     if diverged:
         test_loss, test_acc = float("nan"), float("nan")
     else:
-        test_loss, test_acc = evaluate(run.step_model, d.x_test, d.y_test, d.mean, d.std,
-                                       int(run.c["eval_batch_size"]), run.autocast, run.memory_format)
+        test_loss, test_acc = evaluate(
+            run.step_model,
+            d.x_test,
+            d.y_test,
+            d.mean,
+            d.std,
+            int(run.c["eval_batch_size"]),
+            run.autocast,
+            run.memory_format,
+        )
     state["epoch"] += 1
-    row = {"train_loss": sums.loss / max(1, sums.seen), "train_acc": sums.correct / max(1, sums.seen),
-           "test_loss": test_loss, "test_acc": test_acc,
-           "grad_norm_sq": sums.grad_norm_sq / sums.steps if sums.steps else float("nan"),
-           "lr": sums.h if sums.h is not None else float("nan"), "steps": state["step"],
-           "wall_time": time.perf_counter() - t0}
+    row = {
+        "train_loss": sums.loss / max(1, sums.seen),
+        "train_acc": sums.correct / max(1, sums.seen),
+        "test_loss": test_loss,
+        "test_acc": test_acc,
+        "grad_norm_sq": sums.grad_norm_sq / sums.steps if sums.steps else float("nan"),
+        "lr": sums.h if sums.h is not None else float("nan"),
+        "steps": state["step"],
+        "wall_time": time.perf_counter() - t0,
+    }
     for k in METRICS:
         run.metrics[k].append(row[k])
     if not diverged:
@@ -755,9 +906,12 @@ def finish_epoch(run: Run, sums: EpochSums, t0: float) -> None:
         state["status"] = "completed"
     if diverged or state["status"] == "completed" or state["epoch"] % int(run.c["checkpoint_every"]) == 0:
         save_checkpoint(run)
-    _emit(run.progress, f"epoch {state['epoch']}/{run.epochs} train_loss {row['train_loss']:.4f} "
-                        f"train_acc {row['train_acc']:.4f} test_loss {test_loss:.4f} test_acc {test_acc:.4f} "
-                        f"lr {row['lr']:.4g} ({row['wall_time']:.1f}s)")
+    _emit(
+        run.progress,
+        f"epoch {state['epoch']}/{run.epochs} train_loss {row['train_loss']:.4f} "
+        f"train_acc {row['train_acc']:.4f} test_loss {test_loss:.4f} test_acc {test_acc:.4f} "
+        f"lr {row['lr']:.4g} ({row['wall_time']:.1f}s)",
+    )
     _emit_epoch(run.progress, state["epoch"], run.epochs, row, state["status"])
 
 
@@ -777,36 +931,56 @@ def measure_sharpness(run: Run) -> None:
     t_s = time.perf_counter()
     was_training = run.model.training
     run.model.train()
-    xs = normalize(d.x_train[:run.n_sharp], d.mean, d.std).contiguous(memory_format=run.memory_format)
-    ys = d.y_train[:run.n_sharp]
-    fns = chunk_loss_fns(run.model, torch.split(xs, run.sharp_chunk), torch.split(ys, run.sharp_chunk),
-                         run.n_sharp, _null_ctx)
+    xs = normalize(d.x_train[: run.n_sharp], d.mean, d.std).contiguous(memory_format=run.memory_format)
+    ys = d.y_train[: run.n_sharp]
+    fns = chunk_loss_fns(
+        run.model, torch.split(xs, run.sharp_chunk), torch.split(ys, run.sharp_chunk), run.n_sharp, _null_ctx
+    )
     # the last point (what the claims compare) may get more products (docs/training.md)
     iters = int(sh["final_iters"]) if e == run.epochs and sh["final_iters"] is not None else int(sh["iters"])
-    m = measure_point(loss_fns=fns, params=run.params, buffers=run.buffers, algorithm=sh["algorithm"],
-                      iters=iters, tol=float(sh["tol"]), trace_probes=int(sh["trace_probes"]),
-                      generator=torch.Generator().manual_seed(seed_for(int(c["seed"]), f"sharpness/{e}")))
+    m = measure_point(
+        loss_fns=fns,
+        params=run.params,
+        buffers=run.buffers,
+        algorithm=sh["algorithm"],
+        iters=iters,
+        tol=float(sh["tol"]),
+        trace_probes=int(sh["trace_probes"]),
+        generator=torch.Generator().manual_seed(seed_for(int(c["seed"]), f"sharpness/{e}")),
+    )
     run.model.train(was_training)
     # h of the step at this point (the next one; at the end, the last one applied)
     h_now = run.sizes["h"] * lr_factor(c, min(run.state["step"], max(0, run.total_steps - 1)), run.total_steps)
     vals = sharpness_values(e, m, h_now, float(c["beta"]), time.perf_counter() - t_s)
     for k in SHARPNESS_ARRAYS:
         run.sharp[k].append(vals[k])
-    _emit(run.progress, f"sharpness at epoch {e}: lambda_max {vals['lambda_max']:.4g} ({vals['iters']} HVPs, "
-                        f"{'converged' if vals['converged'] else 'not converged'}, residual {vals['residual']:.2g}), "
-                        f"tr H {vals['trace']:.4g} ± {vals['trace_se']:.2g}, |grad E|^2 {m.grad_norm_sq:.4g}, "
-                        f"eps {vals['epsilon']:.3g}, 2 mu lambda {vals['penalty_curvature']:.3g} "
-                        f"({vals['wall_time']:.1f}s)")
+    _emit(
+        run.progress,
+        f"sharpness at epoch {e}: lambda_max {vals['lambda_max']:.4g} ({vals['iters']} HVPs, "
+        f"{'converged' if vals['converged'] else 'not converged'}, residual {vals['residual']:.2g}), "
+        f"tr H {vals['trace']:.4g} ± {vals['trace_se']:.2g}, |grad E|^2 {m.grad_norm_sq:.4g}, "
+        f"eps {vals['epsilon']:.3g}, 2 mu lambda {vals['penalty_curvature']:.3g} "
+        f"({vals['wall_time']:.1f}s)",
+    )
 
 
 def sharpness_values(epoch: int, m, h_now: float, beta: float, wall_time: float) -> dict[str, Any]:
     """One sharpness point's :data:`SHARPNESS_ARRAYS` values from a measurement ``m``."""
     r, tr = m.power, m.trace
-    return {"epoch": epoch, "lambda_max": r.value, "iters": r.iters, "converged": bool(r.converged),
-            "residual": r.residual, "h": h_now, **expansion_parameters(lam=r.value, h=h_now, beta=beta),
-            "trace": tr.value if tr is not None else math.nan, "trace_se": tr.se if tr is not None else math.nan,
-            "trace_probes": tr.probes if tr is not None else 0, "grad_norm_sq": m.grad_norm_sq,
-            "wall_time": wall_time}
+    return {
+        "epoch": epoch,
+        "lambda_max": r.value,
+        "iters": r.iters,
+        "converged": bool(r.converged),
+        "residual": r.residual,
+        "h": h_now,
+        **expansion_parameters(lam=r.value, h=h_now, beta=beta),
+        "trace": tr.value if tr is not None else math.nan,
+        "trace_se": tr.se if tr is not None else math.nan,
+        "trace_probes": tr.probes if tr is not None else 0,
+        "grad_norm_sq": m.grad_norm_sq,
+        "wall_time": wall_time,
+    }
 
 
 # --------------------------------------------------------------------------- result
@@ -831,17 +1005,31 @@ def result_attrs(run: Run) -> dict[str, Any]:
     """The run's outcome, step sizes, set-up and the resolved cfg (docs/training.md)."""
     state, sizes, c = run.state, run.sizes, run.c
     return {
-        "status": state["status"], "diverged_step": int(state["diverged_step"]),
-        "h": sizes["h"], "eta": sizes["eta"], "mu": sizes["mu"], "lambda_flow2": sizes["lambda_flow2"],
-        "optimizer_lr": run.base_lr, "optimizer_momentum": run.momentum,
-        "n_params": n_params(run.model), "device": _device_name(run.device), "bf16": run.bf16,
+        "status": state["status"],
+        "diverged_step": int(state["diverged_step"]),
+        "h": sizes["h"],
+        "eta": sizes["eta"],
+        "mu": sizes["mu"],
+        "lambda_flow2": sizes["lambda_flow2"],
+        "optimizer_lr": run.base_lr,
+        "optimizer_momentum": run.momentum,
+        "n_params": n_params(run.model),
+        "device": _device_name(run.device),
+        "bf16": run.bf16,
         "compiled": run.step_model is not run.model,
-        "channels_last": run.channels_last, "deterministic": bool(c["deterministic"]),
-        "n_train": run.data.n_used, "n_test": run.data.n_test, "steps_per_epoch": run.steps_per_epoch,
-        "steps": state["step"], "epochs_completed": state["epoch"], "resumed_from_epoch": run.resumed_from,
+        "channels_last": run.channels_last,
+        "deterministic": bool(c["deterministic"]),
+        "n_train": run.data.n_used,
+        "n_test": run.data.n_test,
+        "steps_per_epoch": run.steps_per_epoch,
+        "steps": state["step"],
+        "epochs_completed": state["epoch"],
+        "resumed_from_epoch": run.resumed_from,
         "initial_loss": float("nan") if state["initial_loss"] is None else state["initial_loss"],
-        "seed": int(c["seed"]), "num_threads": torch.get_num_threads(),
-        "sharpness_subset": run.n_sharp, "sharpness_chunk": min(run.sharp_chunk, run.n_sharp),
+        "seed": int(c["seed"]),
+        "num_threads": torch.get_num_threads(),
+        "sharpness_subset": run.n_sharp,
+        "sharpness_chunk": min(run.sharp_chunk, run.n_sharp),
         "config": c,
     }
 

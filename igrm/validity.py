@@ -23,8 +23,11 @@ def expansion_parameters(*, lam: float, h: float, beta: float) -> dict[str, floa
     beta = float(beta)
     eta = float(h) / (1 - beta)
     mu = beta * eta / (2 * (1 - beta))
-    return {"epsilon": float(h) * a / (1 - beta) ** 2, "penalty_curvature": 2 * mu * a,
-            "stability": eta * (a + 2 * mu * a * a)}
+    return {
+        "epsilon": float(h) * a / (1 - beta) ** 2,
+        "penalty_curvature": 2 * mu * a,
+        "stability": eta * (a + 2 * mu * a * a),
+    }
 
 
 def epsilon_bound(*, beta: float, max_epsilon: float) -> float:
@@ -33,12 +36,14 @@ def epsilon_bound(*, beta: float, max_epsilon: float) -> float:
     return min(float(max_epsilon), 1.0 / (1.0 + math.sqrt(float(beta))) ** 2)
 
 
-def in_declared_range(*, epsilon: float, penalty_curvature: float, beta: float, max_epsilon: float,
-                      max_penalty_curvature: float) -> bool:
+def in_declared_range(
+    *, epsilon: float, penalty_curvature: float, beta: float, max_epsilon: float, max_penalty_curvature: float
+) -> bool:
     """The declared range of the explicit-baseline claim at one point (docs/theory.md (T63)):
     ε ≤ min(max_epsilon, 1/(1+√β)²) and 2μλ ≤ max_penalty_curvature."""
-    return (float(epsilon) <= epsilon_bound(beta=beta, max_epsilon=max_epsilon)
-            and float(penalty_curvature) <= float(max_penalty_curvature))
+    return float(epsilon) <= epsilon_bound(beta=beta, max_epsilon=max_epsilon) and float(penalty_curvature) <= float(
+        max_penalty_curvature
+    )
 
 
 def rate_mismatch(*, beta: float, epsilon: float) -> dict[str, float]:

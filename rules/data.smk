@@ -6,7 +6,7 @@
 # (mirrors, local, retries, backoff_s, timeout_s, progress_s) the scripts read from the
 # config itself, so changing it reruns nothing; every archive is MD5-verified whatever its source.
 
-from igrm.data import bytes_cfg  # noqa: E402
+from igrm.data import bytes_cfg
 
 
 rule download_data:

@@ -2,6 +2,7 @@
 train_run): one training run (igrm.train.train) on the prepared dataset. Resume
 checkpoints live in params.checkpoint_dir, outside the declared outputs (Snakemake
 deletes declared outputs before a retry)."""
+
 from pathlib import Path
 
 from igrm.pipeline.gpuslots import acquire_gpu
@@ -10,8 +11,9 @@ from igrm.pipeline.snakejob import RunProgress, logged, now_iso, write_result
 with logged(snakemake) as log:
     # one machine, several GPUs: each concurrent GPU job takes its own device (a flock
     # slot) before CUDA initialises; under SLURM, CUDA_VISIBLE_DEVICES is already set
-    with acquire_gpu(count=int(snakemake.resources.get("gpu", 0) or 0),
-                     runs_per_gpu=int(snakemake.config["train"]["runs_per_gpu"])):
+    with acquire_gpu(
+        count=int(snakemake.resources.get("gpu", 0) or 0), runs_per_gpu=int(snakemake.config["train"]["runs_per_gpu"])
+    ):
         import torch
 
         from igrm.data import load_prepared
@@ -21,9 +23,15 @@ with logged(snakemake) as log:
         cfg = dict(snakemake.params.cfg)
         dataset = snakemake.wildcards.dataset
         started = now_iso()
-        arrays, attrs = train(cfg, load_prepared(snakemake.input.data),
-                              Path(snakemake.params.checkpoint_dir),
-                              RunProgress(snakemake, log))  # the per-epoch CSV beside the log
-        write_result(snakemake.output[0], arrays, {**attrs, "dataset": dataset},
-                     config={**cfg, "dataset": dataset}, started=started, seed=cfg["seed"],
-                     device=str(attrs.get("device", "cpu")))
+        arrays, attrs = train(
+            cfg, load_prepared(snakemake.input.data), Path(snakemake.params.checkpoint_dir), RunProgress(snakemake, log)
+        )  # the per-epoch CSV beside the log
+        write_result(
+            snakemake.output[0],
+            arrays,
+            {**attrs, "dataset": dataset},
+            config={**cfg, "dataset": dataset},
+            started=started,
+            seed=cfg["seed"],
+            device=str(attrs.get("device", "cpu")),
+        )

@@ -3,6 +3,7 @@ igrm.train.TRAIN_KEYS must be given), built as the pipeline builds a run's
 (igrm.pipeline.targets.train_job_cfg) from the schema's defaults of the ``train`` section
 (schemas/config.schema.yaml): an SGD+M run at beta 0, eta 0.1, seed 0, no noise points;
 then ``keys`` replace entries."""
+
 from igrm.pipeline.config import schema_defaults
 from igrm.pipeline.targets import train_job_cfg
 from igrm.train import TRAIN_KEYS

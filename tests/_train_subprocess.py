@@ -4,6 +4,7 @@ usage: python _train_subprocess.py CFG_JSON DATA_NPZ CHECKPOINT_DIR OUT_NPZ HOLD
 After the progress line of epoch HOLD_EPOCH (written after that epoch's checkpoint) the
 child prints HOLD and blocks until it is killed, so the parent kills it at a known point.
 """
+
 import json
 import signal
 import sys
@@ -24,7 +25,7 @@ def progress(msg):
     print(msg, flush=True)
     if msg.startswith(f"epoch {int(hold_epoch)}/"):
         print("HOLD", flush=True)
-        signal.pause()              # until the parent's SIGKILL
+        signal.pause()  # until the parent's SIGKILL
 
 
 arrays, attrs = train(json.loads(cfg_json), data, ckpt_dir, progress)

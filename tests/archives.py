@@ -76,12 +76,18 @@ def make_cifar10(path, n_per_batch: int = 3, n_test: int = 4, seed: int = 0, ext
         members.append((f"{top}/data_batch_{i}.bin", cifar_records(x, [y])))
     tx = rng.integers(0, 256, (n_test, 32, 32, 3), dtype=np.uint8)
     ty = rng.integers(0, 10, n_test)
-    members += [(f"{top}/test_batch.bin", cifar_records(tx, [ty])),
-                (f"{top}/batches.meta.txt", b"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n"),
-                (f"{top}/readme.html", b"<html>test archive</html>\n")]
+    members += [
+        (f"{top}/test_batch.bin", cifar_records(tx, [ty])),
+        (f"{top}/batches.meta.txt", b"airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n"),
+        (f"{top}/readme.html", b"<html>test archive</html>\n"),
+    ]
     _write_tar(Path(path), members, extra)
-    expected = {"train/images": np.concatenate(train_x), "train/labels": np.concatenate(train_y).astype(np.int64),
-                "test/images": tx, "test/labels": ty.astype(np.int64)}
+    expected = {
+        "train/images": np.concatenate(train_x),
+        "train/labels": np.concatenate(train_y).astype(np.int64),
+        "test/images": tx,
+        "test/labels": ty.astype(np.int64),
+    }
     return Path(path), expected
 
 
@@ -134,6 +140,7 @@ def make_idx(folder, n_train: int = 7, n_test: int = 3, seed: int = 2):
 def unsafe_member(kind: str):
     """An ``extra`` callback for :func:`make_cifar10` adding one unsafe member; returns
     (callback, the member's name)."""
+
     def add(tf: tarfile.TarFile) -> None:
         if kind == "dotdot":
             _add_bytes(tf, "cifar-10-batches-bin/../../evil", b"pwned")
@@ -150,9 +157,14 @@ def unsafe_member(kind: str):
             tf.addfile(info)
         else:
             raise ValueError(kind)
-    names = {"dotdot": "cifar-10-batches-bin/../../evil", "absolute": "/tmp/igrm-evil",
-             "symlink": "cifar-10-batches-bin/link", "hardlink": "cifar-10-batches-bin/link",
-             "fifo": "cifar-10-batches-bin/pipe"}
+
+    names = {
+        "dotdot": "cifar-10-batches-bin/../../evil",
+        "absolute": "/tmp/igrm-evil",
+        "symlink": "cifar-10-batches-bin/link",
+        "hardlink": "cifar-10-batches-bin/link",
+        "fifo": "cifar-10-batches-bin/pipe",
+    }
     return add, names[kind]
 
 
@@ -161,15 +173,16 @@ def spec_for(name: str, files, base_urls=()) -> DatasetSpec:
     ``base_urls`` as its official URL prefixes."""
     by_name = {Path(p).name: Path(p) for p in files}
     spec = DATASETS[name]
-    new_files = tuple(ArchiveFile(f.filename, md5_of(by_name[f.filename]), by_name[f.filename].stat().st_size)
-                      for f in spec.files)
+    new_files = tuple(
+        ArchiveFile(f.filename, md5_of(by_name[f.filename]), by_name[f.filename].stat().st_size) for f in spec.files
+    )
     return dataclasses.replace(spec, files=new_files, base_urls=tuple(base_urls))
 
 
 # --------------------------------------------------------------------------- HTTP server
 
 ENDLESS_BYTES = 200 * 1000 * 1000  # "a mirror that sends 200 MB without a Content-Length"
-HUGE_LENGTH = 10 * 1000 ** 3        # "a 10 GB Content-Length"
+HUGE_LENGTH = 10 * 1000**3  # "a 10 GB Content-Length"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -185,7 +198,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):  # keep test output quiet
         pass
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         srv = self.server
         srv.hits[self.path] += 1
         mode, _, rest = self.path.lstrip("/").partition("/")

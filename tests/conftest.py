@@ -28,14 +28,17 @@ def snakemake(*args, cwd, check=True, timeout=900, env=None):
     environment variables). Only from a test marked pipeline or slurm."""
     item = _RUNNING["item"]
     if item is not None and not {"pipeline", "slurm"} & {m.name for m in item.iter_markers()}:
-        raise AssertionError(f"{item.nodeid} runs Snakemake but is not marked: add @pytest.mark.pipeline"
-                             " (or slurm), so that the fast tier -m 'not pipeline and not slurm' stays fast")
+        raise AssertionError(
+            f"{item.nodeid} runs Snakemake but is not marked: add @pytest.mark.pipeline"
+            " (or slurm), so that the fast tier -m 'not pipeline and not slurm' stays fast"
+        )
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(cwd), *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
-                             f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 

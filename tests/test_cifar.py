@@ -14,8 +14,8 @@ import pytest
 from igrm import stats
 from igrm.claims import COLUMNS, FAILS, INCONCLUSIVE, OUT_OF_RANGE, REPRODUCES
 from igrm.claims.cifar import cifar_claims
-from igrm.pipeline.config import schema_defaults
 from igrm.figures import cifar as figures
+from igrm.pipeline.config import schema_defaults
 from igrm.pipeline.io import provenance, read_h5, write_h5
 from igrm.tidy import runs
 from igrm.tidy.runs import tidy_runs
@@ -48,8 +48,10 @@ def plot(fn, frames, paths, **over):
     from igrm.figures.style import save
 
     return save(call(fn, frames, **over), paths)
+
+
 PATTERN = np.array([1.0, -1.0, 1.0, -1.0, 0.0])
-PATTERN = PATTERN / PATTERN.std(ddof=1)          # std (ddof 1) over the last 5 epochs = 1, last value 0
+PATTERN = PATTERN / PATTERN.std(ddof=1)  # std (ddof 1) over the last 5 epochs = 1, last value 0
 
 
 #: λ_max at the initialisation and at the end of a planted run: ε = λ h/(1−β)² = 0.05 at
@@ -57,8 +59,23 @@ PATTERN = PATTERN / PATTERN.std(ddof=1)          # std (ddof 1) over the last 5 
 SHARP = (0.05, 0.04)
 
 
-def fake_run(*, beta, eta, seed, final, spread, method="sgdm", dataset="cifar10", model="resnet18",
-             width=1.0, batch_size=128, epochs=EPOCHS, diverge_at_epoch=None, sharpness=SHARP, converged=True):
+def fake_run(
+    *,
+    beta,
+    eta,
+    seed,
+    final,
+    spread,
+    method="sgdm",
+    dataset="cifar10",
+    model="resnet18",
+    width=1.0,
+    batch_size=128,
+    epochs=EPOCHS,
+    diverge_at_epoch=None,
+    sharpness=SHARP,
+    converged=True,
+):
     """(arrays, attrs) in igrm.train's format: the last 5 epochs' test accuracy has
     std ``spread`` and the final epoch's is ``final``; λ_max measured at epoch 0 and at
     the last epoch (``sharpness``: the two values, or None: not measured)."""
@@ -70,26 +87,60 @@ def fake_run(*, beta, eta, seed, final, spread, method="sgdm", dataset="cifar10"
         status, dstep = "diverged", 10 * diverge_at_epoch - 3
     n = len(acc)
     h = eta * (1 - beta)
-    arrays = {"epoch": np.arange(1, n + 1, dtype=np.int64), "train_loss": np.linspace(2.0, 0.5, n),
-              "train_acc": np.linspace(0.1, 0.9, n), "test_loss": np.linspace(2.1, 0.7, n), "test_acc": acc,
-              "grad_norm_sq": np.full(n, 0.3), "lr": np.full(n, h), "steps": np.arange(1, n + 1, dtype=np.int64) * 10,
-              "wall_time": np.full(n, 1.5), "final_state/linear.weight": np.zeros((2, 3), np.float32)}
-    cfg = {"model": model, "width": width, "method": method, "beta": beta, "lr": eta, "lr_mode": "effective",
-           "batch_size": batch_size, "epochs": epochs, "augment": ["crop+flip", "cutout"], "seed": seed,
-           "dataset": dataset}
-    attrs = {"status": status, "diverged_step": dstep, "h": h, "eta": eta, "mu": beta * eta / (2 * (1 - beta)),
-             "lambda_flow2": (1 + beta) * h / (4 * (1 - beta) ** 2), "n_params": 6, "device": "cpu",
-             "seed": seed, "dataset": dataset}
+    arrays = {
+        "epoch": np.arange(1, n + 1, dtype=np.int64),
+        "train_loss": np.linspace(2.0, 0.5, n),
+        "train_acc": np.linspace(0.1, 0.9, n),
+        "test_loss": np.linspace(2.1, 0.7, n),
+        "test_acc": acc,
+        "grad_norm_sq": np.full(n, 0.3),
+        "lr": np.full(n, h),
+        "steps": np.arange(1, n + 1, dtype=np.int64) * 10,
+        "wall_time": np.full(n, 1.5),
+        "final_state/linear.weight": np.zeros((2, 3), np.float32),
+    }
+    cfg = {
+        "model": model,
+        "width": width,
+        "method": method,
+        "beta": beta,
+        "lr": eta,
+        "lr_mode": "effective",
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "augment": ["crop+flip", "cutout"],
+        "seed": seed,
+        "dataset": dataset,
+    }
+    attrs = {
+        "status": status,
+        "diverged_step": dstep,
+        "h": h,
+        "eta": eta,
+        "mu": beta * eta / (2 * (1 - beta)),
+        "lambda_flow2": (1 + beta) * h / (4 * (1 - beta) ** 2),
+        "n_params": 6,
+        "device": "cpu",
+        "seed": seed,
+        "dataset": dataset,
+    }
     if sharpness is not None:
         lam = np.asarray(sharpness, dtype=np.float64)
         mu = beta * eta / (2 * (1 - beta))
-        arrays.update({"sharpness/epoch": np.array([0, n]), "sharpness/lambda_max": lam,
-                       "sharpness/iters": np.array([6, 6]), "sharpness/converged": np.array([converged] * 2),
-                       "sharpness/residual": np.full(2, 1e-3 if converged else 0.5), "sharpness/h": np.full(2, h),
-                       "sharpness/epsilon": h * np.abs(lam) / (1 - beta) ** 2,
-                       "sharpness/penalty_curvature": 2 * mu * np.abs(lam),
-                       "sharpness/stability": eta * (np.abs(lam) + 2 * mu * lam ** 2),
-                       "sharpness/wall_time": np.full(2, 0.1)})
+        arrays.update(
+            {
+                "sharpness/epoch": np.array([0, n]),
+                "sharpness/lambda_max": lam,
+                "sharpness/iters": np.array([6, 6]),
+                "sharpness/converged": np.array([converged] * 2),
+                "sharpness/residual": np.full(2, 1e-3 if converged else 0.5),
+                "sharpness/h": np.full(2, h),
+                "sharpness/epsilon": h * np.abs(lam) / (1 - beta) ** 2,
+                "sharpness/penalty_curvature": 2 * mu * np.abs(lam),
+                "sharpness/stability": eta * (np.abs(lam) + 2 * mu * lam**2),
+                "sharpness/wall_time": np.full(2, 0.1),
+            }
+        )
     return arrays, attrs, cfg
 
 
@@ -113,7 +164,7 @@ def csv(frames):
 def grid(sign=1.0, noise_only=False, seeds=6, diverged=True):
     """SGD+M grid with planted trends: acc = 0.5 + 0.1 s log10(η/0.01) + 0.2 s β (+ seed
     noise), spread = 0.02 + 0.04 s (1 − β) − ..., explicit IGR-M 0.05 s above plain SGD."""
-    noise = np.linspace(-1, 1, seeds) * 0.004          # symmetric per-seed offsets
+    noise = np.linspace(-1, 1, seeds) * 0.004  # symmetric per-seed offsets
     spread_noise = np.linspace(-1, 1, seeds) * 0.001
     runs = []
 
@@ -128,9 +179,9 @@ def grid(sign=1.0, noise_only=False, seeds=6, diverged=True):
         return 0.03 + sign * 0.02 * (0.5 - beta) + spread_noise[k]
 
     for k in range(seeds):
-        for eta in (0.01, 0.03, 0.1, 0.3):                      # obs 1 (β = 0)
+        for eta in (0.01, 0.03, 0.1, 0.3):  # obs 1 (β = 0)
             runs.append(fake_run(beta=0.0, eta=eta, seed=k, final=acc(0.0, eta, k), spread=spread(0.0, k)))
-        for beta in (0.5, 0.7, 0.9):                            # β sweep at η = 0.1 (β = 0 above)
+        for beta in (0.5, 0.7, 0.9):  # β sweep at η = 0.1 (β = 0 above)
             runs.append(fake_run(beta=beta, eta=0.1, seed=k, final=acc(beta, 0.1, k), spread=spread(beta, k)))
         ex = acc(0.0, 0.1, k) + (0.0 if noise_only else sign * 0.05) + (noise[(k + 2) % seeds] if noise_only else 0)
         runs.append(fake_run(beta=0.9, eta=0.1, seed=k, final=ex, spread=0.01, method="igrm_explicit"))
@@ -195,8 +246,18 @@ def explicit_grid(lams, converged=True, seeds=4):
     out = []
     for k in range(seeds):
         out.append(fake_run(beta=0.0, eta=0.1, seed=k, final=0.5 + 0.004 * k, spread=0.01))
-        out.append(fake_run(beta=0.9, eta=0.1, seed=k, final=0.55 + 0.003 * k, spread=0.01, method="igrm_explicit",
-                            sharpness=lams[k], converged=converged))
+        out.append(
+            fake_run(
+                beta=0.9,
+                eta=0.1,
+                seed=k,
+                final=0.55 + 0.003 * k,
+                spread=0.01,
+                method="igrm_explicit",
+                sharpness=lams[k],
+                converged=converged,
+            )
+        )
     return out
 
 
@@ -206,14 +267,14 @@ def test_explicit_runs_outside_the_declared_range_get_their_own_row(tmp_path):
     claim is judged on the runs inside. With every run outside, the claim row is
     inconclusive ('not judged')."""
     cid = "cifar/explicit_ge_gd/cifar10/resnet18/eta0.1_beta0.9"
-    lams = [(190.0, 25.0), (0.05, 0.04), (0.05, -0.06), (0.02, 0.03), (0.05, 0.04)]   # seed 0 far outside
+    lams = [(190.0, 25.0), (0.05, 0.04), (0.05, -0.06), (0.02, 0.03), (0.05, 0.04)]  # seed 0 far outside
     t = csv(tidy_runs(roundtrip(explicit_grid(lams, seeds=5), tmp_path), spread_window=5))
     d = by_id(claims(t))
     out = d.loc[cid + "/out_of_range"]
     assert out["verdict"] == OUT_OF_RANGE
     assert "λ_max 190 at init" in out["detail"] and "2μλ_max 171" in out["detail"], out["detail"]
     assert "final test acc 0.5500" in out["detail"] and "final train loss" in out["detail"]
-    assert out["measured"] == pytest.approx(0.55 - 0.508)           # seed 0: explicit − mean plain
+    assert out["measured"] == pytest.approx(0.55 - 0.508)  # seed 0: explicit − mean plain
     main = d.loc[cid]
     assert main["verdict"] == REPRODUCES and "judged on the 4 of 5 explicit runs" in main["detail"]
     assert "explicit n=4" in main["detail"]
@@ -291,17 +352,19 @@ def test_claims_reproduce_when_planted(planted):
     df = claims(planted)
     assert list(df.columns) == COLUMNS
     d = by_id(df)
-    ids = ["cifar/obs1_acc_rises_with_h/cifar10/resnet18",
-           "cifar/obs2_spread_falls_with_beta/cifar10/resnet18/eta0.1",
-           "cifar/obs3_acc_rises_with_beta/cifar10/resnet18/eta0.1",
-           "cifar/explicit_ge_gd/cifar10/resnet18/eta0.1_beta0.9"]
+    ids = [
+        "cifar/obs1_acc_rises_with_h/cifar10/resnet18",
+        "cifar/obs2_spread_falls_with_beta/cifar10/resnet18/eta0.1",
+        "cifar/obs3_acc_rises_with_beta/cifar10/resnet18/eta0.1",
+        "cifar/explicit_ge_gd/cifar10/resnet18/eta0.1_beta0.9",
+    ]
     assert set(ids) <= set(d.index)
     for i in ids:
         assert d.loc[i, "verdict"] == REPRODUCES, (i, d.loc[i, "detail"])
         assert "t-interval" in d.loc[i, "detail"] and "uncertainty = CI half-width" in d.loc[i, "detail"]
         assert 0 < d.loc[i, "uncertainty"] < d.loc[i, "measured"]
-    assert d.loc[ids[0], "measured"] == pytest.approx(0.1, rel=1e-6)     # per decade of h
-    assert d.loc[ids[2], "measured"] == pytest.approx(0.2, rel=1e-6)     # per unit β
+    assert d.loc[ids[0], "measured"] == pytest.approx(0.1, rel=1e-6)  # per decade of h
+    assert d.loc[ids[2], "measured"] == pytest.approx(0.2, rel=1e-6)  # per unit β
     assert d.loc[ids[3], "measured"] == pytest.approx(0.05, rel=1e-6)
     assert "1 diverged runs excluded" in d.loc[ids[2], "detail"]
     # the explicit row's interval is Welch's on the two groups of 6 seeds
@@ -316,11 +379,11 @@ def test_ci_and_min_seeds_settings_reach_the_rows(planted):
     d95, d80 = by_id(claims(planted, ci=0.95)), by_id(claims(planted, ci=0.8))
     assert (d80["uncertainty"] < d95["uncertainty"]).all()
     assert d80["detail"].str.contains("80% ").all()
-    d7 = claims(planted, min_seeds=7)                       # 6 seeds < 7: never a verdict
+    d7 = claims(planted, min_seeds=7)  # 6 seeds < 7: never a verdict
     assert (d7["verdict"] == INCONCLUSIVE).all()
     assert d7["detail"].str.contains("needs >= 7 completed seeds").all()
     assert d7["detail"].str.contains("MDE at this n").all() and d7["detail"].str.contains("seeds per level").all()
-    pd.testing.assert_frame_equal(claims(planted), claims(planted))          # deterministic
+    pd.testing.assert_frame_equal(claims(planted), claims(planted))  # deterministic
 
 
 def test_claims_fail_when_planted_negative(tmp_path):
@@ -367,8 +430,13 @@ def _check_fig(paths):
         assert data[:4] == (b"%PDF" if p.suffix == ".pdf" else b"\x89PNG")
 
 
-PLOTS = [figures.plot_acc_vs_beta, figures.plot_acc_vs_lr, figures.plot_curves, figures.plot_spread,
-         figures.plot_explicit]
+PLOTS = [
+    figures.plot_acc_vs_beta,
+    figures.plot_acc_vs_lr,
+    figures.plot_curves,
+    figures.plot_spread,
+    figures.plot_explicit,
+]
 
 
 @pytest.mark.parametrize("fn", PLOTS, ids=lambda f: f.__name__)
@@ -402,17 +470,30 @@ def test_end_to_end_tiny_training(tmp_path):
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(0)
-    data = {"train/images": rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8),
-            "train/labels": rng.integers(0, 10, 64),
-            "test/images": rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8),
-            "test/labels": rng.integers(0, 10, 32)}
+    data = {
+        "train/images": rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8),
+        "train/labels": rng.integers(0, 10, 64),
+        "test/images": rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8),
+        "test/labels": rng.integers(0, 10, 32),
+    }
     results = []
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         for beta in (0.0, 0.9):
-            cfg = train_cfg(model="small_cnn", width=0.25, method="sgdm", beta=beta, lr=0.05, batch_size=16,
-                            epochs=2, augment=["crop+flip", "cutout"], cutout_size=8, seed=0, device="cpu")
+            cfg = train_cfg(
+                model="small_cnn",
+                width=0.25,
+                method="sgdm",
+                beta=beta,
+                lr=0.05,
+                batch_size=16,
+                epochs=2,
+                augment=["crop+flip", "cutout"],
+                cutout_size=8,
+                seed=0,
+                device="cpu",
+            )
             arrays, attrs = train(cfg, data, checkpoint_dir=None, progress=None)
             attrs = dict(attrs)
             attrs["dataset"] = "random"
@@ -452,8 +533,15 @@ def test_plateau_spread_is_detrended_and_rising_runs_are_out_of_range(tmp_path):
     fit = np.polyfit(x, y, 1)
     assert spread == pytest.approx(np.sqrt(np.sum((y - np.polyval(fit, x)) ** 2) / 3))
     assert rise == pytest.approx(fit[0] * 4)
-    t = csv(tidy_runs(roundtrip([fake_run(beta=b, eta=0.1, seed=k, final=0.7, spread=0.01) for b in (0.0, 0.9)
-                                 for k in range(3)], tmp_path), spread_window=5))
+    t = csv(
+        tidy_runs(
+            roundtrip(
+                [fake_run(beta=b, eta=0.1, seed=k, final=0.7, spread=0.01) for b in (0.0, 0.9) for k in range(3)],
+                tmp_path,
+            ),
+            spread_window=5,
+        )
+    )
     ids = set(claims(t)["id"])
     assert not any(i.endswith("/out_of_range") and "obs2" in i for i in ids)
     d = claims(t, plateau_max_rise=1e-6).set_index("id")

@@ -41,7 +41,9 @@ def test_one_filler_fills_in_schema_order():
     property order (so the order the config files write does not reach the rules' params),
     keys the schema does not name kept after them; one section alone gives the same."""
     schema = yaml.safe_load(SCHEMA.read_text())
-    cfg = with_defaults({"toy": {"two_factor": {"steps": 3, "eta": 0.5}}, "data": {"cifar10": {"md5": {"b": "0" * 32}}}})
+    cfg = with_defaults(
+        {"toy": {"two_factor": {"steps": 3, "eta": 0.5}}, "data": {"cifar10": {"md5": {"b": "0" * 32}}}}
+    )
     assert list(cfg["toy"]["two_factor"]) == list(schema["properties"]["toy"]["properties"]["two_factor"]["properties"])
     assert cfg["toy"]["two_factor"]["steps"] == 3 and cfg["toy"]["two_factor"]["x"] == 1.0
     assert cfg["data"]["cifar10"]["retries"] == 3 and cfg["data"]["mnist"]["mirrors"] == []
@@ -81,13 +83,16 @@ def test_yaml_reads_exponent_without_point_as_string():
 
 
 @pytest.mark.pipeline
-@pytest.mark.parametrize("text,key", [
-    ("toy:\n  two_factor:\n    eta: 1e-3\n", "toy.two_factor.eta"),
-    ("toy:\n  sharpness_sweep:\n    betas: [0.5, 1.2]\n", "toy.sharpness_sweep.betas[1]"),
-    ("figures: [two_factor, sharpnes_sweep]\n", "figures[1]"),
-    ("orders:\n  gdm:\n    h_grid: {min: 0.0, max: 1.0e-2, num: 4}\n", "orders.gdm.h_grid.min"),
-    ("orders:\n  unknown_part: {}\n", "orders.unknown_part"),
-])
+@pytest.mark.parametrize(
+    "text,key",
+    [
+        ("toy:\n  two_factor:\n    eta: 1e-3\n", "toy.two_factor.eta"),
+        ("toy:\n  sharpness_sweep:\n    betas: [0.5, 1.2]\n", "toy.sharpness_sweep.betas[1]"),
+        ("figures: [two_factor, sharpnes_sweep]\n", "figures[1]"),
+        ("orders:\n  gdm:\n    h_grid: {min: 0.0, max: 1.0e-2, num: 4}\n", "orders.gdm.h_grid.min"),
+        ("orders:\n  unknown_part: {}\n", "orders.unknown_part"),
+    ],
+)
 def test_workflow_rejects_bad_config_before_any_job(tmp_path, text, key):
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)

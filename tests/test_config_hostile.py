@@ -68,8 +68,7 @@ def _dry_run_with(tmp_path, text: str):
     """``snakemake -n`` on the tiny config with ``text`` merged over it: (process, its output)."""
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)
-    proc = snakemake("-n", "--cores", "1", "--configfile", str(TINY), str(bad), cwd=tmp_path,
-                     check=False, timeout=300)
+    proc = snakemake("-n", "--cores", "1", "--configfile", str(TINY), str(bad), cwd=tmp_path, check=False, timeout=300)
     return proc, proc.stdout + proc.stderr
 
 
@@ -126,8 +125,11 @@ def test_large_integers_are_not_near_duplicates(tiny):
 
 
 def test_duplicate_noise_runs_are_rejected(tiny):
-    cfg = merged(tiny, "noise:\n  runs: [{method: sgdm, beta: 0.9, eta: 0.1, seed: 0},"
-                       " {method: sgdm, beta: 0.9000000000000001, eta: 0.1, seed: 0}]\n")
+    cfg = merged(
+        tiny,
+        "noise:\n  runs: [{method: sgdm, beta: 0.9, eta: 0.1, seed: 0},"
+        " {method: sgdm, beta: 0.9000000000000001, eta: 0.1, seed: 0}]\n",
+    )
     msg = rejected(cfg)
     assert "config key noise.runs[1]: the same run as noise.runs[0]" in msg, msg
 
@@ -195,8 +197,7 @@ def test_plan_counts_distinct_runs(tiny):
 def test_dry_run_prints_the_plan_and_writes_the_merged_config(tmp_path):
     bad = tmp_path / "big.yaml"
     bad.write_text("train:\n  seeds: [" + ", ".join(map(str, range(40))) + "]\n")
-    proc = snakemake("-n", "--cores", "1", "--configfile", str(TINY), str(bad), cwd=tmp_path,
-                     check=False, timeout=300)
+    proc = snakemake("-n", "--cores", "1", "--configfile", str(TINY), str(bad), cwd=tmp_path, check=False, timeout=300)
     assert proc.returncode != 0
     assert "config key confirm_large_grid" in proc.stdout + proc.stderr
 
@@ -225,8 +226,7 @@ def test_preset_overrides_are_named():
     layers = [
         ("config.yaml", {"train": {"model": "resnet18", "device": "auto"}}),
         ("paper.yaml", yaml.safe_load(PAPER.read_text())),
-        ("mine.yaml", {"train": {"model": "small_cnn", "datasets": ["cifar10", "mnist"],
-                                 "epochs": 200}}),
+        ("mine.yaml", {"train": {"model": "small_cnn", "datasets": ["cifar10", "mnist"], "epochs": 200}}),
         ("--config", {"train": {"device": "cpu"}}),
     ]
     warnings = preset_overrides(layers)
@@ -243,8 +243,7 @@ def test_preset_overrides_are_named():
 def test_preset_merged_over_an_incompatible_config_is_reported(tmp_path):
     mine = tmp_path / "mine.yaml"
     mine.write_text("train:\n  model: small_cnn\n  datasets: [cifar10, mnist]\n")
-    proc = snakemake("-n", "--cores", "1", "--configfile", str(PAPER), str(mine), cwd=tmp_path,
-                     timeout=300)
+    proc = snakemake("-n", "--cores", "1", "--configfile", str(PAPER), str(mine), cwd=tmp_path, timeout=300)
     assert "igrm WARNING: preset 'paper'" in proc.stderr, proc.stderr[-3000:]
     assert "sets train.model = 'resnet18'" in proc.stderr
     log = (tmp_path / "logs" / "config.merged.yaml").read_text()

@@ -21,50 +21,61 @@ SCHEMA = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
 
 @dataclass
 class Entry:
-    func: str                      # "igrm.toy.simulate_sigmoid"
-    section: str                   # "toy/sigmoid": its keys are the function's keywords
-    per_job: dict = field(default_factory=dict)    # grid key -> the wildcard that replaces it
-    sections: dict = field(default_factory=dict)   # keyword -> a second section passed whole
-    data: tuple = ()               # positional/keyword data arguments (arrays, tables, paths)
-    omit: tuple = ()               # keys of the section the job is not given (they do not change its result)
+    func: str  # "igrm.toy.simulate_sigmoid"
+    section: str  # "toy/sigmoid": its keys are the function's keywords
+    per_job: dict = field(default_factory=dict)  # grid key -> the wildcard that replaces it
+    sections: dict = field(default_factory=dict)  # keyword -> a second section passed whole
+    data: tuple = ()  # positional/keyword data arguments (arrays, tables, paths)
+    omit: tuple = ()  # keys of the section the job is not given (they do not change its result)
 
 
 ENTRY_POINTS: list[Entry] = [
     # ----------------------------------------------------------------- toy, orders
     Entry("igrm.toy.simulate_two_factor", "toy/two_factor"),
     Entry("igrm.toy.simulate_sigmoid", "toy/sigmoid"),
-    Entry("igrm.toy.sharpness_sweep", "toy/sharpness_sweep", per_job={"etas": "eta"},
-          sections={"two_factor": "toy/two_factor"}),
+    Entry(
+        "igrm.toy.sharpness_sweep",
+        "toy/sharpness_sweep",
+        per_job={"etas": "eta"},
+        sections={"two_factor": "toy/two_factor"},
+    ),
     Entry("igrm.toy.limit_convergence", "toy/limit_convergence", sections={"two_factor": "toy/two_factor"}),
     Entry("igrm.claims.toy.toy_claims", "toy/claims", data=("sweep_df", "finals_df", "convergence_df")),
     # one job per (problem, beta): the grids replaced by the job's wildcards; the problems' own
     # sections (two_factor, lstsq) stay in and the function uses the job's one
     Entry("igrm.orders.gdm_error_orders", "orders/gdm", per_job={"problems": "problem", "betas": "beta"}),
     Entry("igrm.orders.sgdm_error_orders", "orders/sgdm", per_job={"betas": "beta"}),
-    Entry("igrm.higher_limits.limit_sharpness_orders", "orders/higher/limits",
-          sections={"two_factor": "toy/two_factor"}),
+    Entry(
+        "igrm.higher_limits.limit_sharpness_orders", "orders/higher/limits", sections={"two_factor": "toy/two_factor"}
+    ),
     # narrower than a whole section (tests/test_orders.py, test_contract_*): gdm3_error_orders
     # (orders/gdm per job + orders.higher.series_orders), sgdm_real_error_orders
     # (orders/sgdm_real per beta, less `enabled`), order_claims (the scalar keys of orders)
-
-
     # ----------------------------------------------------------------- training
     # eta: the beta grid's one effective lr (igrm.pipeline.targets.analysis_eta); model: train.model
     Entry("igrm.claims.cifar.cifar_claims", "train/analysis", data=("epochs", "finals", "eta", "model")),
     # threads: train.threads
-    Entry("igrm.explicit_study.explicit_study", "train/explicit_study",
-          data=("train_images", "train_labels", "test_images", "test_labels", "threads")),
-
-
+    Entry(
+        "igrm.explicit_study.explicit_study",
+        "train/explicit_study",
+        data=("train_images", "train_labels", "test_images", "test_labels", "threads"),
+    ),
     # ----------------------------------------------------------------- noise
     # one point's estimate: section noise less the keys that choose the points or judge the
     # results (targets.NOISE_NOT_PER_POINT); augmentation = train.pad and train.cutout_size;
     # point = the job's label (targets.noise_point_params)
-    Entry("igrm.noise.estimate_noise", "noise", omit=NOISE_NOT_PER_POINT,
-          data=("model_state", "data", "augmentation", "point")),
+    Entry(
+        "igrm.noise.estimate_noise",
+        "noise",
+        omit=NOISE_NOT_PER_POINT,
+        data=("model_state", "data", "augmentation", "point"),
+    ),
     # the coverage simulation: the design keys of section noise (targets.NOISE_COVERAGE_DESIGN)
-    Entry("igrm.noise_calibration.simulate_coverage", "noise",
-          omit=tuple(k for k in SCHEMA["properties"]["noise"]["properties"] if k not in NOISE_COVERAGE_DESIGN)),
+    Entry(
+        "igrm.noise_calibration.simulate_coverage",
+        "noise",
+        omit=tuple(k for k in SCHEMA["properties"]["noise"]["properties"] if k not in NOISE_COVERAGE_DESIGN),
+    ),
 ]
 
 
@@ -84,10 +95,15 @@ def resolve(name: str):
 def test_keywords_are_the_sections_keys(entry):
     params = inspect.signature(resolve(entry.func)).parameters
     names = set(params) - set(entry.data)
-    expected = ((schema_keys(entry.section) - set(entry.per_job) - set(entry.omit)) | set(entry.per_job.values())
-                | set(entry.sections))
-    assert names == expected, (f"{entry.func}: keywords not in {entry.section}: {sorted(names - expected)}; "
-                               f"keys not taken: {sorted(expected - names)}")
+    expected = (
+        (schema_keys(entry.section) - set(entry.per_job) - set(entry.omit))
+        | set(entry.per_job.values())
+        | set(entry.sections)
+    )
+    assert names == expected, (
+        f"{entry.func}: keywords not in {entry.section}: {sorted(names - expected)}; "
+        f"keys not taken: {sorted(expected - names)}"
+    )
     with_default = sorted(n for n in expected if params[n].default is not inspect.Parameter.empty)
     assert not with_default, f"{entry.func}: defaults belong in the schema, not the code: {with_default}"
 
@@ -101,6 +117,7 @@ def test_second_sections_exist():
 
 def test_a_planted_mismatch_is_caught():
     """The check fails on a function that takes a key its section does not have."""
+
     def fake(*, x, y, init, bogus):  # toy/two_factor has no 'bogus'
         pass
 

@@ -14,9 +14,17 @@ import numpy as np
 import pytest
 
 from igrm import data
+from igrm.data import (
+    DATASETS,
+    ChecksumError,
+    DownloadError,
+    FormatError,
+    UnsafeArchiveError,
+    download,
+    load_prepared,
+    prepare,
+)
 from igrm.pipeline.config import ConfigError
-from igrm.data import (DATASETS, ChecksumError, DownloadError, FormatError, UnsafeArchiveError, download,
-                       load_prepared, prepare)
 from tests import archives
 
 FAST = {"retries": 2, "backoff_s": 0.01, "timeout_s": 5.0}
@@ -49,6 +57,7 @@ def site(www, request):
         def hits(mode="", filename="cifar-10-binary.tar.gz"):
             """Requests the server got for ``filename`` in mode ``mode`` ('' = plain)."""
             return www.hits[f"/{mode}/{folder.name}/{filename}" if mode else f"/{folder.name}/{filename}"]
+
     return Site
 
 
@@ -76,6 +85,7 @@ def assert_same(out, expected):
 
 # --------------------------------------------------------------------------- registry
 
+
 def test_registry_checksums_and_sources():
     assert set(DATASETS) == {"cifar10", "cifar100", "mnist", "fashion_mnist"} and data.DEFAULT_DATASET == "cifar10"
     c10, c100 = DATASETS["cifar10"], DATASETS["cifar100"]
@@ -85,7 +95,10 @@ def test_registry_checksums_and_sources():
     assert (c10.num_classes, c100.num_classes, c10.image_shape) == (10, 100, (32, 32, 3))
     assert DATASETS["mnist"].image_shape == (28, 28, 1)
     assert c10.urls("x.gz", ["https://m.example/a", "file:///srv/b/"]) == [
-        "https://www.cs.toronto.edu/~kriz/x.gz", "https://m.example/a/x.gz", "file:///srv/b/x.gz"]
+        "https://www.cs.toronto.edu/~kriz/x.gz",
+        "https://m.example/a/x.gz",
+        "file:///srv/b/x.gz",
+    ]
     # MNIST/Fashion-MNIST MD5s and mirrors are torchvision's (read as text: no import of torch)
     tv = importlib.util.find_spec("torchvision")
     if tv is None or tv.origin is None:
@@ -113,6 +126,7 @@ def test_config_errors_name_the_key():
 
 
 # --------------------------------------------------------------------------- round trips
+
 
 def test_cifar10_http_round_trip(site, tmp_path, monkeypatch, caplog):
     arc, expected = archives.make_cifar10(site.path / "cifar-10-binary.tar.gz")
@@ -164,6 +178,7 @@ def test_mnist_http_round_trip(site, tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- failures
 
+
 def test_checksum_mismatch_leaves_nothing(site, tmp_path, monkeypatch):
     arc, _ = archives.make_cifar10(site.path / "cifar-10-binary.tar.gz")
     spec = use(monkeypatch, archives.spec_for("cifar10", [arc], [site.mode("corrupt")]))
@@ -197,8 +212,10 @@ def test_transient_5xx_is_retried_until_success(site, tmp_path, monkeypatch):
 
 def test_unreachable_host_error_says_how_to_get_out(tmp_path, monkeypatch):
     dead = closed_port_url()
-    spec = use(monkeypatch, archives.spec_for("cifar10", [archives.make_cifar10(tmp_path / "cifar-10-binary.tar.gz")[0]],
-                                              [dead]))
+    spec = use(
+        monkeypatch,
+        archives.spec_for("cifar10", [archives.make_cifar10(tmp_path / "cifar-10-binary.tar.gz")[0]], [dead]),
+    )
     raw = tmp_path / "raw"
     with pytest.raises(DownloadError) as exc:
         download("cifar10", raw, {**FAST, "retries": 1})
@@ -258,6 +275,7 @@ def test_prestaged_archive_is_verified_and_corrupt_one_moved_aside(tmp_path, mon
 
 # --------------------------------------------------------------------------- safety and formats
 
+
 @pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink", "hardlink", "fifo"])
 def test_unsafe_tar_member_is_rejected(tmp_path, monkeypatch, kind):
     add, member = archives.unsafe_member(kind)
@@ -302,8 +320,12 @@ def test_label_out_of_range_and_missing_member(tmp_path, monkeypatch):
 
     c100, _ = archives.make_cifar100(tmp_path / "cifar-100-binary.tar.gz")
     spec = archives.spec_for("cifar100", [c100])
-    use(monkeypatch, dataclasses.replace(spec, members={"train": ("cifar-100-binary/nope.bin",),
-                                                        "test": ("cifar-100-binary/test.bin",)}))
+    use(
+        monkeypatch,
+        dataclasses.replace(
+            spec, members={"train": ("cifar-100-binary/nope.bin",), "test": ("cifar-100-binary/test.bin",)}
+        ),
+    )
     with pytest.raises(FormatError, match="nope.bin"):
         prepare("cifar100", [c100], tmp_path / "c.h5")
 
@@ -313,7 +335,7 @@ def test_read_timeout_is_transient_and_retried(tmp_path, monkeypatch):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen(8)  # the kernel completes the handshake; nobody ever replies
-        url = "http://127.0.0.1:%d/" % s.getsockname()[1]
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/"
         arc, _ = archives.make_cifar10(tmp_path / "cifar-10-binary.tar.gz")
         use(monkeypatch, archives.spec_for("cifar10", [arc], [url]))
         with pytest.raises(DownloadError, match=r"timed out \(after 2 attempts\)"):
@@ -322,6 +344,7 @@ def test_read_timeout_is_transient_and_retried(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------- size caps, leftovers, DNS
+
 
 def sent(www, site, mode, filename="cifar-10-binary.tar.gz"):
     return www.sent[f"/{mode}/{site.path.name}/{filename}"]
@@ -392,6 +415,7 @@ def test_name_resolution_failure_is_final(tmp_path, monkeypatch):
     arc, _ = archives.make_cifar10(tmp_path / "cifar-10-binary.tar.gz")
     use(monkeypatch, archives.spec_for("cifar10", [arc], ["http://mirror.invalid/"]))
     import time
+
     t0 = time.monotonic()
     with pytest.raises(DownloadError) as exc:
         download("cifar10", tmp_path / "raw", {"retries": 3, "backoff_s": 1.0, "timeout_s": 5.0})

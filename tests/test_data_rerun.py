@@ -70,8 +70,18 @@ def md5_changed(prepared):
     first = log.read_text()
     cfg = data_yaml(wd / "data_md5.yaml", wd / "nowhere", "f" * 32, retries=0)
     dead = "http://127.0.0.1:9"
-    proc = snakemake(TARGET, "--cores", "1", *TRIGGERS, "--configfile", str(TINY), str(cfg), cwd=wd, check=False,
-                     env={"HTTPS_PROXY": dead, "https_proxy": dead, "NO_PROXY": "", "no_proxy": ""})
+    proc = snakemake(
+        TARGET,
+        "--cores",
+        "1",
+        *TRIGGERS,
+        "--configfile",
+        str(TINY),
+        str(cfg),
+        cwd=wd,
+        check=False,
+        env={"HTTPS_PROXY": dead, "https_proxy": dead, "NO_PROXY": "", "no_proxy": ""},
+    )
     return SimpleNamespace(wd=wd, log=log, first_log=first, rc=proc.returncode, out=proc.stdout + proc.stderr)
 
 
@@ -83,11 +93,25 @@ def test_transport_keys_rerun_nothing(prepared):
     assert scheduled(wd, wd / "data.yaml") == {}
     # every transport key changed at once: if any of them were a param, this would schedule
     # its job (one dry run instead of one per key: the suite's time)
-    changed = data_yaml(wd / "data_transport.yaml", archive, md5, timeout_s=7.5, retries=0, backoff_s=0.25,
-                        progress_s=1, mirrors='["http://127.0.0.1:9/m/"]')
+    changed = data_yaml(
+        wd / "data_transport.yaml",
+        archive,
+        md5,
+        timeout_s=7.5,
+        retries=0,
+        backoff_s=0.25,
+        progress_s=1,
+        mirrors='["http://127.0.0.1:9/m/"]',
+    )
     assert scheduled(wd, changed) == {}
-    moved = data_yaml(wd / "data_local.yaml", copy.parent, md5, timeout_s=1, retries=5,
-                      mirrors='["http://127.0.0.1:9/a/", "http://127.0.0.1:9/b/"]')
+    moved = data_yaml(
+        wd / "data_local.yaml",
+        copy.parent,
+        md5,
+        timeout_s=1,
+        retries=5,
+        mirrors='["http://127.0.0.1:9/a/", "http://127.0.0.1:9/b/"]',
+    )
     assert scheduled(wd, moved) == {}
 
 

@@ -20,7 +20,7 @@ def test_missing_labels_legend_over_data_and_crowded_ticks_are_found():
     ax = axes[0, 0]
     x = np.linspace(0, 1, 200)
     ax.plot(x, np.full_like(x, 0.5), label="a line through the middle")
-    ax.legend(loc="center", fontsize=14)                  # right over the line
+    ax.legend(loc="center", fontsize=14)  # right over the line
     ax.set_xticks(np.linspace(0, 1, 40), [f"{v:.4f}" for v in np.linspace(0, 1, 40)])
     problems = layout_problems(fig)
     assert any("no x-axis label" in p for p in problems), problems
@@ -48,5 +48,7 @@ def test_mean_halfwidth_is_scipys_t_interval():
     lo, hi = st.t.interval(0.9, len(v) - 1, loc=v.mean(), scale=st.sem(v))
     assert mean_halfwidth(v.std(ddof=1), len(v), 0.9) == pytest.approx((hi - lo) / 2, rel=1e-12)
     assert np.isnan(mean_halfwidth(0.1, 1, 0.95))
-    np.testing.assert_allclose(mean_halfwidth(np.array([1.0, 2.0]), np.array([3, 5]), 0.95),
-                               [st.t.ppf(0.975, 2) / np.sqrt(3), 2 * st.t.ppf(0.975, 4) / np.sqrt(5)])
+    np.testing.assert_allclose(
+        mean_halfwidth(np.array([1.0, 2.0]), np.array([3, 5]), 0.95),
+        [st.t.ppf(0.975, 2) / np.sqrt(3), 2 * st.t.ppf(0.975, 4) / np.sqrt(5)],
+    )

@@ -34,8 +34,16 @@ def test_reference_ode_matches_matrix_exponential(lstsq, which, beta):
     dense = F.solve_lanes(lstsq, x0[None], beta, [lam], t, dense_output=True, squeeze=True)
     assert np.max(np.abs(dense(t) - exact)) <= 1e-9
     # the field-driven solver (toy and limit studies) agrees: x' = −speed · ∇(E + λ‖∇E‖²)
-    field = F.solve_flow(lambda w: -(1 - beta) * F.flow_field(lstsq, w, beta, lam), x0[None], 2.0,
-                         speed=1 / (1 - beta), t_eval=t, rtol=1e-12, atol=1e-12, method="DOP853")
+    field = F.solve_flow(
+        lambda w: -(1 - beta) * F.flow_field(lstsq, w, beta, lam),
+        x0[None],
+        2.0,
+        speed=1 / (1 - beta),
+        t_eval=t,
+        rtol=1e-12,
+        atol=1e-12,
+        method="DOP853",
+    )
     assert np.max(np.abs(field["w_eval"][:, 0] - exact)) <= 1e-9
 
 
@@ -91,8 +99,9 @@ def test_slow_manifold_prev_orders():
     beta, h = 0.9, 1e-4
     g = p.grad(x0)
     np.testing.assert_allclose(F.slow_manifold_prev(p, x0, beta, h), x0 + h * g / (1 - beta))
-    np.testing.assert_allclose(F.slow_manifold_prev(p, x0, beta, h, order=2),
-                               x0 + h * g / (1 - beta) + h * h * p.hvp(x0, g) / (1 - beta) ** 3)
+    np.testing.assert_allclose(
+        F.slow_manifold_prev(p, x0, beta, h, order=2), x0 + h * g / (1 - beta) + h * h * p.hvp(x0, g) / (1 - beta) ** 3
+    )
     hs = np.array([1e-4, 2e-4])
     assert F.slow_manifold_prev(p, x0, beta, hs).shape == (2, 2)
     assert F.rest_offset(p, x0, beta, hs).shape == (2, 2)
@@ -103,7 +112,11 @@ def test_slow_manifold_prev_orders():
 
 def _brute_coefficients(xs, ys, beta):
     S, N = xs.shape
-    C = np.zeros((S, N)); B = np.zeros((S, N)); P = np.zeros((S, N)); Q = np.zeros((S, N)); R = np.zeros((S, N))
+    C = np.zeros((S, N))
+    B = np.zeros((S, N))
+    P = np.zeros((S, N))
+    Q = np.zeros((S, N))
+    R = np.zeros((S, N))
     for k in range(N):
         w = beta ** (k - np.arange(k + 1))
         C[:, k] = (w * xs[:, : k + 1] ** 2).sum(1)
@@ -127,8 +140,10 @@ def test_sgdm_coefficient_recursions_match_brute_force():
     w = np.array([0.7, -1.3])
     u, s = w[0] * w[1], w @ w
     for k in (0, 1, 9, 24):
-        brute = sum(beta ** (k - r) * np.sum(((co["C"][0, r] * u - co["B"][0, r]) * np.array([w[1], w[0]])) ** 2)
-                    for r in range(k))
+        brute = sum(
+            beta ** (k - r) * np.sum(((co["C"][0, r] * u - co["B"][0, r]) * np.array([w[1], w[0]])) ** 2)
+            for r in range(k)
+        )
         closed = s * (co["P"][0, k] * u * u - 2 * co["Q"][0, k] * u + co["R"][0, k])
         assert closed == pytest.approx(brute, rel=1e-12, abs=1e-14)
 
@@ -162,8 +177,9 @@ def test_sgdm_force_matches_autograd_and_finite_differences():
         np.testing.assert_allclose(force, -grad.numpy(), rtol=1e-11, atol=1e-12)
         # central finite differences of the closed-form potential
         e = 1e-6
-        fd = np.array([(F.sgdm_potential(w + e * d, ck, h) - F.sgdm_potential(w - e * d, ck, h)) / (2 * e)
-                       for d in np.eye(2)])
+        fd = np.array(
+            [(F.sgdm_potential(w + e * d, ck, h) - F.sgdm_potential(w - e * d, ck, h)) / (2 * e) for d in np.eye(2)]
+        )
         np.testing.assert_allclose(force, -fd, rtol=1e-7, atol=1e-7)
         # without the h/4 terms the force is −∇G_k
         force0 = F.sgdm_force(w, ck["B"], ck["C"], ck["P"], ck["Q"], ck["R"], h, regularise=False)
@@ -216,7 +232,8 @@ def test_kernel_stationary_lane_matches_scipy_flow2():
     p = TwoFactor()
     beta, h, n = 0.8, 2e-4, 400
     x0 = np.array([2.8, 3.4])
-    xs = np.ones((1, n)); ys = 0.6 * np.ones((1, n))
+    xs = np.ones((1, n))
+    ys = 0.6 * np.ones((1, n))
     out = F.sgdm_max_errors(x0, xs, ys, beta, [h], [n], stationary=[True])
     X = F.heavy_ball(p, x0[None], x0[None], beta, h, n)[:, 0]
     ref = _flow2(p, x0, beta, h, np.arange(n + 1) * h)

@@ -35,7 +35,7 @@ def _train(**keys):
 # compiled step against eager and its fallback run in benchmarks/gpu_check.py: test below)
 def test_bf16_true_is_cuda_only_on_the_cpu():
     ref, a_ref, _ = _train()
-    same, a_same, _ = _train(bf16=True)             # production meaning: ignored on the CPU
+    same, a_same, _ = _train(bf16=True)  # production meaning: ignored on the CPU
     assert a_ref["bf16"] is False and a_same["bf16"] is False
     for k in METRICS:
         np.testing.assert_array_equal(same[k], ref[k])
@@ -46,8 +46,9 @@ def test_bf16_true_is_cuda_only_on_the_cpu():
 
 def test_compile_is_not_in_the_fingerprint_and_bad_values_are_named():
     cpu = torch.device("cpu")
-    assert cfg_fingerprint(resolve_config({**ONE, "compile": "aot_eager"}), cpu) == \
-        cfg_fingerprint(resolve_config(ONE), cpu)
+    assert cfg_fingerprint(resolve_config({**ONE, "compile": "aot_eager"}), cpu) == cfg_fingerprint(
+        resolve_config(ONE), cpu
+    )
     with pytest.raises(ValueError, match="bf16"):
         resolve_config({**ONE, "bf16": "cpu"})
     with pytest.raises(ValueError, match="compile"):
@@ -93,20 +94,34 @@ def test_gpu_check_cpu_mode(tmp_path):
     GPU the report says so. Its concurrency section is the test that two runs sharing one
     GPU's slots give bit-identical metrics and weights to the same run alone."""
     env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "IGRM_RUNS_PER_GPU")}
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--cpu", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600, env=env, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--cpu", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=REPO,
+    )
     rep = json.loads((tmp_path / "report.json").read_text())
     md = (tmp_path / "report.md").read_text()
     failed = {k: v.get("error") for k, v in rep["sections"].items() if v["status"] != "ok"}
     assert proc.returncode == 0 and not failed, (failed, proc.stdout[-3000:], proc.stderr[-3000:])
-    assert rep["mode"] == "cpu" and list(rep["sections"]) == ["card", "epoch", "loader", "bf16_vs_fp32",
-                                                              "explicit_bf16", "concurrency", "snakemake", "estimate"]
+    assert rep["mode"] == "cpu" and list(rep["sections"]) == [
+        "card",
+        "epoch",
+        "loader",
+        "bf16_vs_fp32",
+        "explicit_bf16",
+        "concurrency",
+        "snakemake",
+        "estimate",
+    ]
     if not torch.cuda.is_available():
         assert rep["no_gpu"] and "No GPU was found" in md and "NO GPU FOUND" in proc.stdout
     r = {k: v["result"] for k, v in rep["sections"].items()}
     ep = r["epoch"]["runs"]
     assert ep["compiled"]["compiled"] and not ep["eager"]["compiled"]
-    assert ep["compiled"]["loss_max_rel_diff_vs_eager"] <= 1e-5          # aot_eager: the same kernels
+    assert ep["compiled"]["loss_max_rel_diff_vs_eager"] <= 1e-5  # aot_eager: the same kernels
     b = r["bf16_vs_fp32"]
     assert b["bf16"] and b["autocast_changed_numbers"] and b["within_tolerance"]
     assert r["explicit_bf16"]["bf16"] and r["explicit_bf16"]["finite"] and r["explicit_bf16"]["compile_fell_back"]
@@ -114,6 +129,6 @@ def test_gpu_check_cpu_mode(tmp_path):
         assert c["seed0_bit_identical_to_alone"], k
     sm = r["snakemake"]
     assert sm["two_jobs_concurrent"] and all(len(x["epoch_wall_s"]) == 2 for x in sm["runs"])
-    assert sm["first_job_bit_identical_to_alone"]      # the HDF5 of a job that shared the GPU slots
+    assert sm["first_job_bit_identical_to_alone"]  # the HDF5 of a job that shared the GPU slots
     assert r["estimate"]["gpu_hours_one_run_per_gpu"] > 0
     assert set(r["loader"]["results"]) >= {"igrm on-device", "torchvision DataLoader, 0 workers"}

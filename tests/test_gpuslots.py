@@ -37,8 +37,13 @@ def holder(tmp_path, n, count=1):
     """A subprocess that holds `count` slots until killed or its stdin is closed; returns
     (proc, its devices)."""
     code = HOLDER.format(repo=str(REPO), n=n, d=str(tmp_path), count=count)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env={k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"},
+    )
     line = proc.stdout.readline().strip()
     assert line, "lock holder did not start"
     return proc, line.split(",")
@@ -48,7 +53,7 @@ def test_slots_are_distinct_and_released(tmp_path):
     with acquire_gpu(n_gpus=3, lock_dir=tmp_path) as a:
         assert a == ["0"] and os.environ["CUDA_VISIBLE_DEVICES"] == "0"
         assert os.environ["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
-        proc, theirs = holder(tmp_path, 3)     # a second job while this one holds GPU 0
+        proc, theirs = holder(tmp_path, 3)  # a second job while this one holds GPU 0
         assert theirs == ["1"]
         proc.kill()
         proc.wait()
@@ -115,16 +120,16 @@ def test_waiting_job_gets_the_slot_when_it_frees(tmp_path):
         try:
             with acquire_gpu(n_gpus=1, lock_dir=tmp_path, timeout=120, poll=0.05) as ids:
                 got.append(list(ids))
-        except BaseException as e:          # reported below, in the test's thread
+        except BaseException as e:  # reported below, in the test's thread
             errors.append(e)
 
     t = threading.Thread(target=waiter)
     t.start()
     try:
-        assert waiting.wait(timeout=60), errors      # it tried, found the slot taken
+        assert waiting.wait(timeout=60), errors  # it tried, found the slot taken
         assert not got
     finally:
-        proc.stdin.close()                  # the holder leaves its `with` and exits
+        proc.stdin.close()  # the holder leaves its `with` and exits
         proc.wait(timeout=60)
         t.join(timeout=120)
         gpuslots.log.removeHandler(handler)
@@ -149,7 +154,7 @@ def test_multi_gpu_job_takes_all_or_nothing(tmp_path):
     try:
         with acquire_gpu(n_gpus=3, lock_dir=tmp_path, count=2) as ids:
             assert ids == ["1", "2"] and os.environ["CUDA_VISIBLE_DEVICES"] == "1,2"
-        with pytest.raises(TimeoutError):              # only 2 free slots are left... after
+        with pytest.raises(TimeoutError):  # only 2 free slots are left... after
             with acquire_gpu(n_gpus=3, lock_dir=tmp_path, count=3, timeout=0.3, poll=0.1):
                 pass
         # the failed 3-slot attempt released what it had grabbed

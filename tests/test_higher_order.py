@@ -20,8 +20,8 @@ E_POLY = x1**2 * x2 / 2 + x1 * x2 + x2**3 / 3 + x1**2 / 2
 
 def test_derived_flow_starts_with_flows_1_and_2():
     a = M.gradient_form()
-    assert sp.simplify(a["g"] + 1 / (1 - b)) == 0                                   # flow (1), (T5)
-    lam = (1 + b) * M.h / (4 * (1 - b) ** 2)                                         # flow (2), (T6)
+    assert sp.simplify(a["g"] + 1 / (1 - b)) == 0  # flow (1), (T5)
+    lam = (1 + b) * M.h / (4 * (1 - b) ** 2)  # flow (2), (T6)
     assert sp.simplify(M.h * a["Hg"] + 2 * lam / (1 - b)) == 0
     # β = 0: the known O(h²) modified equation of gradient descent, −H²g/3 − T[g,g]/12
     assert a["HHg"].subs(b, 0) == sp.Rational(-1, 3) and a["Tgg"].subs(b, 0) == sp.Rational(-1, 12)
@@ -33,15 +33,21 @@ def test_derived_flow_starts_with_flows_1_and_2():
 
 def test_slow_start_matches_derivation_and_backward_flow():
     s = M.derive_slow_start()
-    assert sp.simplify(s["g"] - 1 / (1 - b)) == 0 and sp.simplify(s["Hg"] - 1 / (1 - b) ** 3) == 0   # (M7)
+    assert sp.simplify(s["g"] - 1 / (1 - b)) == 0 and sp.simplify(s["Hg"] - 1 / (1 - b) ** 3) == 0  # (M7)
     assert sp.simplify(s["HHg"] - (1 + b) / (1 - b) ** 5) == 0
     assert sp.simplify(s["Tgg"] - (1 + b) / (2 * (1 - b) ** 5)) == 0
     # x_{−1} = X(−h) of the O(h³) flow to O(h⁴): the gap shrinks ~16x when h halves
     p, x0, beta = TwoFactor(), np.array([1.2, 0.9]), 0.5
     gaps = []
     for h in (2e-3, 1e-3):
-        back = solve_ivp(lambda t, y: F.flow3_field(p, y, beta, h, h * h, h * h), (0.0, -h), x0,
-                         method="DOP853", rtol=1e-13, atol=1e-15).y[:, -1]
+        back = solve_ivp(
+            lambda t, y: F.flow3_field(p, y, beta, h, h * h, h * h),
+            (0.0, -h),
+            x0,
+            method="DOP853",
+            rtol=1e-13,
+            atol=1e-15,
+        ).y[:, -1]
         gaps.append(np.linalg.norm(F.slow_manifold_prev3(p, x0, beta, np.array([h]))[0] - back))
     assert 12 < gaps[0] / gaps[1] < 20
 
@@ -61,7 +67,7 @@ def test_rest_offset_to_second_order():
 
 def test_linear_part_is_the_slow_root_series():
     c = M.slow_root_log_series(5)
-    assert sp.simplify(c[2] - M.gradient_form()["HHg"]) == 0       # T = 0: f₂ = a_HHg H²g
+    assert sp.simplify(c[2] - M.gradient_form()["HHg"]) == 0  # T = 0: f₂ = a_HHg H²g
     # the recursion against SymPy's own series of log r₁ at β = 4/5
     bb, z = sp.Rational(4, 5), M.z
     r1 = ((1 + bb - z) + sp.sqrt((1 - bb) ** 2 - 2 * (1 + bb) * z + z**2)) / 2
@@ -77,7 +83,7 @@ def test_flow_satisfies_recursion_in_2d_and_check_can_fail():
     for k, res in enumerate(M.check_flow_2d(E_POLY, x1, x2, sp.Rational(4, 5))):
         assert all(e == 0 for e in res), (k, res)
     wrong = dict(M.gradient_form())
-    wrong["Tgg"] = 0                          # the ablation: drop the third-derivative term
+    wrong["Tgg"] = 0  # the ablation: drop the third-derivative term
     res = M.check_flow_2d(E_POLY, x1, x2, sp.Rational(4, 5), coefficients=wrong)
     assert all(e == 0 for e in res[0]) and all(e == 0 for e in res[1]) and any(e != 0 for e in res[2])
 
@@ -110,9 +116,9 @@ def test_third_derivatives_against_autograd():
         ut, vt = torch.tensor(u[i]), torch.tensor(v[i])
         (g,) = torch.autograd.grad(E(wt), wt, create_graph=True)
         (Hu,) = torch.autograd.grad(g @ ut, wt, create_graph=True)
-        (ref,) = torch.autograd.grad(Hu @ vt, wt)                  # ∂_i (uᵀ H v) = T[u, v]_i
+        (ref,) = torch.autograd.grad(Hu @ vt, wt)  # ∂_i (uᵀ H v) = T[u, v]_i
         np.testing.assert_allclose(p.third(w[i], u[i], v[i]), ref.numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(p.third(w, u, v)[1], p.third(w[1], u[1], v[1]))   # batched
+    np.testing.assert_allclose(p.third(w, u, v)[1], p.third(w[1], u[1], v[1]))  # batched
     ls = LeastSquares.random(dim=3, n=6, cond=4.0, seed=0)
     assert ls.third_vanishes and not np.any(ls.third(w[0, :1].repeat(3), u[0, :1].repeat(3), v[0, :1].repeat(3)))
 
@@ -125,11 +131,21 @@ def small_runs():
     from igrm.higher_limits import limit_sharpness_orders
 
     g = schema_defaults("orders/gdm")
-    tf = orders.gdm3_error_orders(problem="two_factor", beta=0.5, h_grid=GRID, t_burn_fraction=g["t_burn_fraction"],
-                                  rtol=g["rtol"], atol=g["atol"], check_factor=g["check_factor"], series_orders=[],
-                                  two_factor={**g["two_factor"], "T": 0.25}, lstsq=g["lstsq"])
-    lim = limit_sharpness_orders(betas=[0.8], eps=[0.01, 0.02, 0.04], time=20.0, gtol=1e-11,
-                                 two_factor={"x": 1.0, "y": 0.6, "init": [2.8, 3.4]})
+    tf = orders.gdm3_error_orders(
+        problem="two_factor",
+        beta=0.5,
+        h_grid=GRID,
+        t_burn_fraction=g["t_burn_fraction"],
+        rtol=g["rtol"],
+        atol=g["atol"],
+        check_factor=g["check_factor"],
+        series_orders=[],
+        two_factor={**g["two_factor"], "T": 0.25},
+        lstsq=g["lstsq"],
+    )
+    lim = limit_sharpness_orders(
+        betas=[0.8], eps=[0.01, 0.02, 0.04], time=20.0, gtol=1e-11, two_factor={"x": 1.0, "y": 0.6, "init": [2.8, 3.4]}
+    )
     return tf, lim
 
 
@@ -151,9 +167,9 @@ def test_higher_order_slopes_small_grid(small_runs):
     a, at = small_runs[0]
     s = {f: orders.loglog_slope(a["h"], e)[0] for f, e in zip(a["flows"], a["errors"])}
     assert abs(s["flow (2)"] - 2) < 0.15 and abs(s["flow (3)"] - 3) < 0.15
-    assert s["flow (3) without T term"] < 2.5                       # the ablation loses the order
-    assert abs(orders.loglog_slope(a["h"], a["shifted3_errors"])[0] - 3) < 0.15   # from rest, start x_0 + Δ₂
-    assert at["reference_error_max"] < 0.05 * at["min_error"]           # the DOP853 floor
+    assert s["flow (3) without T term"] < 2.5  # the ablation loses the order
+    assert abs(orders.loglog_slope(a["h"], a["shifted3_errors"])[0] - 3) < 0.15  # from rest, start x_0 + Δ₂
+    assert at["reference_error_max"] < 0.05 * at["min_error"]  # the DOP853 floor
     a, at = orders.series_error_orders(beta=0.5, h_grid=grid, series_orders=[1, 2, 3, 4], **g["lstsq"])
     for R, e in zip(a["orders"], a["errors"]):
         assert abs(orders.loglog_slope(a["h"], e)[0] - R) < 0.15
@@ -163,7 +179,7 @@ def test_higher_order_slopes_small_grid(small_runs):
 def test_compiled_two_factor_heavy_ball_matches_the_loop():
     tf = TwoFactor(x=1.1, y=0.6)
 
-    class Plain(F.Problem):           # the same loss, not a TwoFactor: takes the numpy loop
+    class Plain(F.Problem):  # the same loss, not a TwoFactor: takes the numpy loop
         dim = 2
 
         def grad(self, w):
@@ -171,7 +187,7 @@ def test_compiled_two_factor_heavy_ball_matches_the_loop():
 
     x0 = np.array([[2.8, 3.4], [1.0, 0.5], [2.8, 3.4]])
     xp = x0 + np.array([[0.0, 0.0], [0.01, -0.02], [0.0, 0.0]])
-    h, n = np.array([1e-3, 2e-3, 0.2]), np.array([50, 30, 40])     # lane 3 diverges
+    h, n = np.array([1e-3, 2e-3, 0.2]), np.array([50, 30, 40])  # lane 3 diverges
     a = F.heavy_ball(tf, x0, xp, 0.8, h, n)
     with np.errstate(over="ignore", invalid="ignore"):
         b = F.heavy_ball(Plain(), x0, xp, 0.8, h, n)

@@ -86,14 +86,20 @@ def test_no_import_circle():
 
 
 def test_science_never_imports_presentation():
-    upward = [(m, t) for m, ts in graph().items() for t in ts
-              if not m.startswith(PRESENTATION) and t.startswith(PRESENTATION)]
+    upward = [
+        (m, t) for m, ts in graph().items() for t in ts if not m.startswith(PRESENTATION) and t.startswith(PRESENTATION)
+    ]
     assert upward == []
 
 
 def test_no_private_name_imported_across_modules():
-    private = [(module_name(p), mod, n) for p in PKG.rglob("*.py") for mod, names in imports(p)
-               for n in names if n.startswith("_") and not n.startswith("__")]
+    private = [
+        (module_name(p), mod, n)
+        for p in PKG.rglob("*.py")
+        for mod, names in imports(p)
+        for n in names
+        if n.startswith("_") and not n.startswith("__")
+    ]
     assert private == []
 
 

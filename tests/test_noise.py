@@ -44,7 +44,7 @@ def stream_blocks(G1, b, n_blocks, L, sampler, rng):
             while len(rows) < L:
                 perm = rng.permutation(Nex)
                 while pos < M and len(rows) < L:
-                    rows.append(perm[pos * b:(pos + 1) * b])
+                    rows.append(perm[pos * b : (pos + 1) * b])
                     pos += 1
                 pos = 0
             out.append((phase, G1[np.array(rows)].mean(1)))
@@ -80,12 +80,12 @@ def test_epoch_formula_equals_exhaustive_enumeration(k, beta):
     rng = np.random.default_rng(1)
     G1 = rng.normal(size=(6, 2)) + np.array([0.3, -0.2])
     b, M = 2, 3
-    perms = np.array(list(itertools.permutations(range(6))))            # 720
-    B = G1[perms].reshape(720, M, b, 2).mean(2)                           # (720, M, d) batch means
+    perms = np.array(list(itertools.permutations(range(6))))  # 720
+    B = G1[perms].reshape(720, M, b, 2).mean(2)  # (720, M, d) batch means
     m = G1.mean(0)
-    trace_b = np.mean(np.sum((B[:, 0] - m) ** 2, -1))                    # tr Σ_b by enumeration
+    trace_b = np.mean(np.sum((B[:, 0] - m) ** 2, -1))  # tr Σ_b by enumeration
     S = np.cov(G1.T, bias=True)
-    assert np.isclose(trace_b, np.trace(S) / b * (6 - b) / 5)            # finite-population Σ_b
+    assert np.isclose(trace_b, np.trace(S) / b * (6 - b) / 5)  # finite-population Σ_b
     w = (1 - beta) * beta ** np.arange(k, -1, -1)
     A, cr = NT._igrm_weight_matrix(beta, k)
     by_phase = []
@@ -95,7 +95,7 @@ def test_epoch_formula_equals_exhaustive_enumeration(k, beta):
         X = [np.zeros((720, 2)), np.zeros((720, 2))]
         for j in range(k + 1):
             X[ep[j]] += w[j] * B[:, slot[j]]
-        tot = X[0][:, None, :] + X[1][None, :, :]                        # (720, 720, d): all pairs
+        tot = X[0][:, None, :] + X[1][None, :, :]  # (720, 720, d): all pairs
         var = np.mean(np.sum((tot - tot.mean((0, 1))) ** 2, -1))
         assert np.isclose(var / trace_b, NT.ratio_epoch(beta, k, 6, 2, phase=phase), rtol=1e-10)
         by_phase.append(var / trace_b)
@@ -117,7 +117,7 @@ def test_epoch_full_epoch_window_has_zero_variance_as_beta_to_1():
     assert NT.ratio_epoch(0.999999, 9, 100, 10, phase=0) < 1e-9
     assert NT.ratio_iid(0.999999, 9) > 0
     # large M: back to iid
-    assert np.isclose(NT.ratio_epoch(0.9, 50, 10 ** 6, 1), NT.ratio_iid(0.9, 50), rtol=1e-4)
+    assert np.isclose(NT.ratio_epoch(0.9, 50, 10**6, 1), NT.ratio_iid(0.9, 50), rtol=1e-4)
 
 
 def test_igrm_expectation_equals_monte_carlo_gaussian():
@@ -130,12 +130,12 @@ def test_igrm_expectation_equals_monte_carlo_gaussian():
     val = np.zeros(n)
     for r in range(k + 1):
         Gr = sum(beta ** (r - j) * g[:, j] for j in range(r + 1))
-        val += (1.0 if r == k else 2 * beta ** (k - r)) * np.sum(Gr ** 2, -1)
+        val += (1.0 if r == k else 2 * beta ** (k - r)) * np.sum(Gr**2, -1)
     a, b = NT.igrm_coefficients(beta, k)
-    expect = a * (m @ m) + b * np.sum(sd ** 2)
+    expect = a * (m @ m) + b * np.sum(sd**2)
     assert abs(val.mean() - expect) < 5 * val.std() / np.sqrt(n)
     igr = np.sum(g[:, k] ** 2, -1).mean()
-    rho = NT.igrm_ratio_theory(beta, k, m @ m, np.sum(sd ** 2))
+    rho = NT.igrm_ratio_theory(beta, k, m @ m, np.sum(sd**2))
     assert abs(val.mean() / igr - rho) / rho < 0.02
     # large-k limits (docs/noise.md §3.2)
     lim = NT.igrm_ratio_limits(beta)
@@ -150,15 +150,14 @@ def two_pass(blocks, betas, ks, per_group, epoch=None):
     c = 0.0 if epoch is None else epoch[1] / (epoch[0] - epoch[1])
     M = None if epoch is None else epoch[0] // epoch[1]
     for gi in range(0, len(blocks), per_group):
-        grp = blocks[gi:gi + per_group]
+        grp = blocks[gi : gi + per_group]
         allg = np.concatenate([g for _, g in grp])
         n = len(allg)
         ep_all = [(bi, (ph + t) // M if M else t, t) for bi, (ph, g) in enumerate(grp) for t in range(len(g))]
-        pairs = sum(1 for p, q in itertools.permutations(range(n), 2)
-                    if M and ep_all[p][:2] == ep_all[q][:2])
+        pairs = sum(1 for p, q in itertools.permutations(range(n), 2) if M and ep_all[p][:2] == ep_all[q][:2])
         Q0 = np.sum((allg - allg.mean(0)) ** 2)
         trace = Q0 / (n - 1 + c * pairs / n)
-        mean_sq = (np.sum(allg.sum(0) ** 2) - trace * (n - c * pairs)) / n ** 2
+        mean_sq = (np.sum(allg.sum(0) ** 2) - trace * (n - c * pairs)) / n**2
         cov = np.zeros((len(betas), len(ks)))
         ig = np.zeros_like(cov)
         for i, beta in enumerate(betas):
@@ -167,7 +166,7 @@ def two_pass(blocks, betas, ks, per_group, epoch=None):
                 xs, Is, wins = [], [], []
                 for bi, (ph, g) in enumerate(grp):
                     for s in range(0, len(g) - k, k + 1):
-                        xs.append(w @ g[s:s + k + 1])
+                        xs.append(w @ g[s : s + k + 1])
                         Gr = [sum(beta ** (r - q) * g[s + q] for q in range(r + 1)) for r in range(k + 1)]
                         Is.append(sum((1.0 if r == k else 2 * beta ** (k - r)) * Gr[r] @ Gr[r] for r in range(k + 1)))
                         wins.append([(bi, (ph + s + t) // M if M else -1, w[t]) for t in range(k + 1)])
@@ -176,13 +175,15 @@ def two_pass(blocks, betas, ks, per_group, epoch=None):
                 corr = 0.0
                 if M:
                     for p, q in itertools.permutations(range(nw), 2):
-                        corr += sum(wa * wb for (ba, ea, wa) in wins[p] for (bb, eb, wb) in wins[q]
-                                    if ba == bb and ea == eb)
+                        corr += sum(
+                            wa * wb for (ba, ea, wa) in wins[p] for (bb, eb, wb) in wins[q] if ba == bb and ea == eb
+                        )
                 Q = np.sum((xs - xs.mean(0)) ** 2)
                 cov[i, j] = (Q - trace * c * corr / nw) / (nw - 1)
                 ig[i, j] = np.mean(Is)
-        groups.append({"trace": trace, "mean_sq": mean_sq, "cov_hist": cov, "igrm": ig,
-                       "msq": np.mean(np.sum(allg ** 2, -1))})
+        groups.append(
+            {"trace": trace, "mean_sq": mean_sq, "cov_hist": cov, "igrm": ig, "msq": np.mean(np.sum(allg**2, -1))}
+        )
     return groups
 
 
@@ -209,7 +210,7 @@ def test_replicated_accumulator_equals_separate_streams():
     betas, ks, L, b, Nex = [0.0, 0.7], [1, 3], 8, 3, 12
     for epoch in (None, (Nex, b)):
         R = 3
-        g = rng.normal(size=(4, L, R, 5))                     # 4 blocks of L pushes of (R, P)
+        g = rng.normal(size=(4, L, R, 5))  # 4 blocks of L pushes of (R, P)
         phases = rng.integers(0, Nex // b, size=(4, R)) if epoch else np.zeros((4, R), int)
         rep = N.NoiseAccumulator(betas, ks, L, epoch=epoch, replicates=R)
         for blk in range(4):
@@ -237,9 +238,8 @@ def test_interval_coverage_at_the_config_defaults():
     (Bonferroni) coverage, both samplers; the joint sign-flip test's size ≤ 0.05 + 3 binomial
     s.e. (exact under symmetry; the skewed group estimates inflate it slightly). Measured:
     per-cell 0.950 / 0.935 (iid / epoch), simultaneous 0.955 / 0.960, size 0.068 / 0.060."""
-    from igrm.pipeline.config import schema_defaults
     from igrm.noise_calibration import simulate_coverage
-
+    from igrm.pipeline.config import schema_defaults
     from igrm.pipeline.targets import NOISE_COVERAGE_DESIGN
 
     n = schema_defaults("noise")
@@ -248,7 +248,7 @@ def test_interval_coverage_at_the_config_defaults():
     assert R == 400 and list(a["samplers"]) == ["iid", "epoch"]
     for key in ("cover_ratio", "cover_igrm", "cover_igrm_theory"):
         assert np.all(a[key].mean(axis=(1, 2)) >= n["calibration"]["min_coverage"]), (key, a[key].mean(axis=(1, 2)))
-        assert np.all(a[key] >= 0.87), (key, a[key].min())               # no cell far below (3.5 s.e.)
+        assert np.all(a[key] >= 0.87), (key, a[key].min())  # no cell far below (3.5 s.e.)
     for key in ("simul_ratio", "simul_igrm"):
         assert np.all(a[key] >= n["calibration"]["min_coverage"]), (key, a[key])
     size_cap = 0.05 + 3 * np.sqrt(0.05 * 0.95 / R)
@@ -261,17 +261,32 @@ def test_coverage_simulation_detects_a_design_that_undercovers():
     blocks of 51: t on 3 df of skewed group estimates, 2 windows of k = 50 per group)
     measures coverage well below 0.93 at the largest k: the check can fail. Measured at 200
     replicates: worst cell 0.855."""
-    from igrm.pipeline.config import schema_defaults
     from igrm.noise_calibration import simulate_coverage
+    from igrm.pipeline.config import schema_defaults
 
     n = schema_defaults("noise")
-    a, _ = simulate_coverage(betas=n["betas"], ks=[5, 20, 50], n_blocks=8, n_groups=4, block_len=51,
-                             batch_size=n["batch_size"], sampler="iid", train_subset=n["train_subset"],
-                             ci_level=0.95, trajectory={"betas": []},
-                             calibration={"replicates": 200, "dim": 32, "tail_sigma": 1.0, "mean_to_noise": 1.0,
-                                          "seed": 0, "min_coverage": 0.93})
+    a, _ = simulate_coverage(
+        betas=n["betas"],
+        ks=[5, 20, 50],
+        n_blocks=8,
+        n_groups=4,
+        block_len=51,
+        batch_size=n["batch_size"],
+        sampler="iid",
+        train_subset=n["train_subset"],
+        ci_level=0.95,
+        trajectory={"betas": []},
+        calibration={
+            "replicates": 200,
+            "dim": 32,
+            "tail_sigma": 1.0,
+            "mean_to_noise": 1.0,
+            "seed": 0,
+            "min_coverage": 0.93,
+        },
+    )
     assert a["cover_ratio"][0, :, -1].min() < 0.9, a["cover_ratio"][0]
-    assert np.all(a["reject_ratio"] == 0)          # 2^4 sign patterns: p >= 1/8, never below 0.05
+    assert np.all(a["reject_ratio"] == 0)  # 2^4 sign patterns: p >= 1/8, never below 0.05
 
 
 # --------------------------------------------------------------------------- torch gradients
@@ -284,8 +299,19 @@ def tiny_cnn():
 
 def _stream(sampler, gen):
     """minibatch_grad_stream's other keywords: 5 batches of 4 from phase 2, no augmentation."""
-    return dict(batch_size=4, n=5, sampler=sampler, generator=gen, device="cpu", phase=2, augment=["none"],
-                aug_generator=None, pad=4, cutout_size=16, batchnorm="train")
+    return dict(
+        batch_size=4,
+        n=5,
+        sampler=sampler,
+        generator=gen,
+        device="cpu",
+        phase=2,
+        augment=["none"],
+        aug_generator=None,
+        pad=4,
+        cutout_size=16,
+        batchnorm="train",
+    )
 
 
 def test_minibatch_grad_stream_matches_backward_and_keeps_bn_buffers():
@@ -318,7 +344,7 @@ def test_minibatch_grad_stream_matches_backward_and_keeps_bn_buffers():
 
 def test_epoch_indices_are_permutations():
     gen = torch.Generator().manual_seed(0)
-    idx = list(N.minibatch_indices(12, 3, 7, "epoch", gen, phase=1))      # batches 1..3, then 0..3
+    idx = list(N.minibatch_indices(12, 3, 7, "epoch", gen, phase=1))  # batches 1..3, then 0..3
     first = torch.cat(idx[:3])
     second = torch.cat(idx[3:7])
     assert len(set(first.tolist())) == 9 and sorted(second.tolist()) == list(range(12))
@@ -326,25 +352,39 @@ def test_epoch_indices_are_permutations():
 
 def test_estimate_noise_pipeline_smoke(tmp_path):
     from igrm.claims.noise import noise_claims
-    from igrm.pipeline.config import schema_defaults
     from igrm.figures.noise import plot_bn_ratio, plot_reg_ratio, plot_variance_ratio
     from igrm.figures.style import save
+    from igrm.pipeline.config import schema_defaults
     from igrm.tidy.noise import noise_ratios, noise_regularisation
 
     rng = np.random.default_rng(0)
-    data = {"train/images": rng.integers(0, 256, size=(32, 8, 8, 3), dtype=np.uint8),
-            "train/labels": rng.integers(0, 4, size=32),
-            "test/images": rng.integers(0, 256, size=(8, 8, 8, 3), dtype=np.uint8),
-            "test/labels": rng.integers(0, 4, size=8)}
+    data = {
+        "train/images": rng.integers(0, 256, size=(32, 8, 8, 3), dtype=np.uint8),
+        "train/labels": rng.integers(0, 4, size=32),
+        "test/images": rng.integers(0, 256, size=(8, 8, 8, 3), dtype=np.uint8),
+        "test/labels": rng.integers(0, 4, size=8),
+    }
     defaults = schema_defaults("noise")
     train = schema_defaults("train")
-    cfg = {k: defaults[k] for k in ("sampler", "seed", "device", "ci_level", "augment", "train_subset",
-                                    "grad_impl", "vmap_chunk")}
-    cfg["eval_control"] = True                  # the BatchNorm control entry epoch_bneval (§8.3)
-    cfg["trajectory"] = {"betas": [0.5], "ks": [1, 3], "runs": 4, "groups": 2}     # §10
-    cfg.update(betas=[0.0, 0.5, 0.9], ks=[1, 3], n_blocks=4, n_groups=2, block_len=4, batch_size=4, h=0.1,
-               augmentation={"pad": train["pad"], "cutout_size": train["cutout_size"]}, point="init", device="cpu",
-               train_subset=None)
+    cfg = {
+        k: defaults[k]
+        for k in ("sampler", "seed", "device", "ci_level", "augment", "train_subset", "grad_impl", "vmap_chunk")
+    }
+    cfg["eval_control"] = True  # the BatchNorm control entry epoch_bneval (§8.3)
+    cfg["trajectory"] = {"betas": [0.5], "ks": [1, 3], "runs": 4, "groups": 2}  # §10
+    cfg.update(
+        betas=[0.0, 0.5, 0.9],
+        ks=[1, 3],
+        n_blocks=4,
+        n_groups=2,
+        block_len=4,
+        batch_size=4,
+        h=0.1,
+        augmentation={"pad": train["pad"], "cutout_size": train["cutout_size"]},
+        point="init",
+        device="cpu",
+        train_subset=None,
+    )
     arrays, attrs = N.estimate_noise(({"model": "small_cnn", "width": 0.25}, None), data, **cfg)
     assert arrays["ratio"].shape == (3, 3, 2) and list(arrays["samplers"]) == ["iid", "epoch", "epoch_bneval"]
     assert np.isnan(arrays["additive_share"][0]) and np.all(np.isfinite(arrays["ratio_bn"][1:]))
@@ -356,24 +396,55 @@ def test_estimate_noise_pipeline_smoke(tmp_path):
     write_h5(tmp_path / "n.h5", arrays, attrs)
     results = [read_h5(tmp_path / "n.h5")]
     tables = {"ratios": noise_ratios(results), "regularisation": noise_regularisation(results)}
-    assert len(tables["ratios"]) == 18 + 2 and len(tables["regularisation"]) == 18 + 2   # + trajectory (1 β × 2 k)
+    assert len(tables["ratios"]) == 18 + 2 and len(tables["regularisation"]) == 18 + 2  # + trajectory (1 β × 2 k)
     assert set(tables["ratios"]["batchnorm"]) == {"train", "eval"}
     save(plot_variance_ratio(tables["ratios"]), [tmp_path / "v.png"])
     save(plot_reg_ratio(tables["regularisation"]), [tmp_path / "r.png"])
     save(plot_bn_ratio(tables["ratios"], margin=0.1), [tmp_path / "bn.png"])
-    cal = pd.DataFrame([{"sampler": s, "beta": 0.0, "k": 1, "cover_ratio": 0.95, "cover_igrm": 0.95,
-                         "cover_igrm_theory": 0.95, "bias_ratio": 0.0, "simul_ratio": 0.95, "simul_igrm": 0.95,
-                         "reject_ratio": 0.05, "reject_igrm": 0.05, "cover_bn": 0.95, "simul_bn": 0.95,
-                         "cover_share": 0.95, "replicates": 400, "ci_level": 0.95,
-                         "n_groups": 2, "block_len": 4} for s in ("iid", "epoch")])
-    claims = noise_claims(tables["ratios"], tables["regularisation"], cal, theory_margin=defaults["theory_margin"],
-                          slides_margin=defaults["slides_margin"], min_groups=defaults["min_groups"],
-                          n_blocks=4, n_groups=2, min_coverage=defaults["calibration"]["min_coverage"])
+    cal = pd.DataFrame(
+        [
+            {
+                "sampler": s,
+                "beta": 0.0,
+                "k": 1,
+                "cover_ratio": 0.95,
+                "cover_igrm": 0.95,
+                "cover_igrm_theory": 0.95,
+                "bias_ratio": 0.0,
+                "simul_ratio": 0.95,
+                "simul_igrm": 0.95,
+                "reject_ratio": 0.05,
+                "reject_igrm": 0.05,
+                "cover_bn": 0.95,
+                "simul_bn": 0.95,
+                "cover_share": 0.95,
+                "replicates": 400,
+                "ci_level": 0.95,
+                "n_groups": 2,
+                "block_len": 4,
+            }
+            for s in ("iid", "epoch")
+        ]
+    )
+    claims = noise_claims(
+        tables["ratios"],
+        tables["regularisation"],
+        cal,
+        theory_margin=defaults["theory_margin"],
+        slides_margin=defaults["slides_margin"],
+        min_groups=defaults["min_groups"],
+        n_blocks=4,
+        n_groups=2,
+        min_coverage=defaults["calibration"]["min_coverage"],
+    )
     assert set(claims["verdict"]) <= {"reproduces", "does not reproduce", "inconclusive", "out of range"}
     ids = set(claims["id"])
     for s in ("epoch", "epoch_bneval"):
-        assert {f"noise/additive_share/init/{s}", f"noise/variance_ratio_bn_corrected/init/{s}",
-                f"noise/variance_ratio_theory/init/{s}"} <= ids, sorted(ids)
+        assert {
+            f"noise/additive_share/init/{s}",
+            f"noise/variance_ratio_bn_corrected/init/{s}",
+            f"noise/variance_ratio_theory/init/{s}",
+        } <= ids, sorted(ids)
     assert not any(i.startswith("noise/additive_share/init/iid") for i in ids)
     traj = claims[claims["id"] == "noise/variance_ratio_theory/init/iid_trajectory"]
     assert len(traj) == 1 and "parameter drift" in traj["detail"].iloc[0]
@@ -415,14 +486,25 @@ def test_ratio_z_is_the_t_statistic_of_a_planted_deviation():
     for scale, delta in ((20.0, 0.0), (20.0, 0.05), (0.01, 0.05)):
         tr = scale * (1 + 0.05 * rng.standard_normal(G))
         cov = (th[None] + delta) * tr[:, None, None] + 0.01 * scale * rng.standard_normal((G, 2, 1))
-        groups = [{"trace": tr[g], "mean_sq": 1.0, "msq": 1.0, "cov_hist": cov[g],
-                   "igrm": np.ones((2, 1)), "n_windows": np.ones(1), "n_grad": 1.0} for g in range(G)]
-        z = summarise(groups, betas=betas, ks=ks, sampler="iid", n_examples=None, batch_size=None,
-                      ci_level=0.95, seed=0)["ratio_z"]
+        groups = [
+            {
+                "trace": tr[g],
+                "mean_sq": 1.0,
+                "msq": 1.0,
+                "cov_hist": cov[g],
+                "igrm": np.ones((2, 1)),
+                "n_windows": np.ones(1),
+                "n_grad": 1.0,
+            }
+            for g in range(G)
+        ]
+        z = summarise(
+            groups, betas=betas, ks=ks, sampler="iid", n_examples=None, batch_size=None, ci_level=0.95, seed=0
+        )["ratio_z"]
         d = cov - th[None] * tr[:, None, None]
         np.testing.assert_allclose(z, stats.ttest_1samp(d, 0.0, axis=0).statistic, rtol=1e-12)
         if delta:
-            assert (np.abs(z) > 5).all(), z             # a real deviation is many s.e. away
+            assert (np.abs(z) > 5).all(), z  # a real deviation is many s.e. away
 
 
 # --------------------------------------------------------------------------- claims
@@ -437,12 +519,20 @@ def _planted_result(delta: float, noise: float, G: int = 8, seed: int = 0):
     groups = []
     for g in range(G):
         tr, ms = 2.0 * (1 + 0.01 * rng.normal()), 1.0 * (1 + 0.01 * rng.normal())
-        groups.append({"trace": tr, "mean_sq": ms, "msq": ms + tr,
-                       "cov_hist": (1 + delta) * th * tr * (1 + noise * rng.normal(size=th.shape)),
-                       "igrm": (a * ms + bb * tr) * (1 + noise * rng.normal(size=th.shape)),
-                       "n_windows": np.array([8, 8]), "n_grad": 100})
-    out = N.summarise(groups, betas=betas, ks=ks, sampler="iid", n_examples=None, batch_size=None,
-                      ci_level=0.95, seed=0)
+        groups.append(
+            {
+                "trace": tr,
+                "mean_sq": ms,
+                "msq": ms + tr,
+                "cov_hist": (1 + delta) * th * tr * (1 + noise * rng.normal(size=th.shape)),
+                "igrm": (a * ms + bb * tr) * (1 + noise * rng.normal(size=th.shape)),
+                "n_windows": np.array([8, 8]),
+                "n_grad": 100,
+            }
+        )
+    out = N.summarise(
+        groups, betas=betas, ks=ks, sampler="iid", n_examples=None, batch_size=None, ci_level=0.95, seed=0
+    )
     arrays = {"samplers": np.array(["iid"]), "betas": np.array(betas), "ks": np.array(ks)}
     for k, v in out.items():
         arrays[k] = v if k in ("theory_iid", "theory_epoch") else np.asarray(v)[None]
@@ -452,19 +542,44 @@ def _planted_result(delta: float, noise: float, G: int = 8, seed: int = 0):
 
 
 def _calibration(coverage: float):
-    return pd.DataFrame([{"sampler": "iid", "beta": 0.0, "k": 5, "cover_ratio": coverage, "cover_igrm": coverage,
-                          "cover_igrm_theory": coverage, "bias_ratio": 0.0, "simul_ratio": coverage,
-                          "simul_igrm": coverage, "reject_ratio": 0.05, "reject_igrm": 0.05, "replicates": 400,
-                          "ci_level": 0.95, "n_groups": 8, "block_len": 168}])
+    return pd.DataFrame(
+        [
+            {
+                "sampler": "iid",
+                "beta": 0.0,
+                "k": 5,
+                "cover_ratio": coverage,
+                "cover_igrm": coverage,
+                "cover_igrm_theory": coverage,
+                "bias_ratio": 0.0,
+                "simul_ratio": coverage,
+                "simul_igrm": coverage,
+                "reject_ratio": 0.05,
+                "reject_igrm": 0.05,
+                "replicates": 400,
+                "ci_level": 0.95,
+                "n_groups": 8,
+                "block_len": 168,
+            }
+        ]
+    )
 
 
 def _claims(result, coverage=0.95, margin=0.1, min_groups=8):
     from igrm.claims.noise import noise_claims
     from igrm.tidy.noise import noise_ratios, noise_regularisation
 
-    out = noise_claims(noise_ratios([result]), noise_regularisation([result]), _calibration(coverage),
-                       theory_margin=margin, slides_margin=margin, min_groups=min_groups, n_blocks=8,
-                       n_groups=8, min_coverage=0.93)
+    out = noise_claims(
+        noise_ratios([result]),
+        noise_regularisation([result]),
+        _calibration(coverage),
+        theory_margin=margin,
+        slides_margin=margin,
+        min_groups=min_groups,
+        n_blocks=8,
+        n_groups=8,
+        min_coverage=0.93,
+    )
     return out.set_index("id")
 
 
@@ -479,8 +594,8 @@ def test_noise_claims_equivalence_verdicts():
     bad = _claims(_planted_result(0.3, 0.01))
     r = bad.loc["noise/variance_ratio_theory/p/iid"]
     assert r["verdict"] == "does not reproduce" and abs(r["measured"] - 0.3) < 0.03, r.to_dict()
-    assert "joint p = 0.0078" in r["detail"]          # 2/2^8: the smallest p at 8 groups
-    assert bad.loc["noise/reg_ratio_theory/p/iid", "verdict"] == "reproduces"   # untouched
+    assert "joint p = 0.0078" in r["detail"]  # 2/2^8: the smallest p at 8 groups
+    assert bad.loc["noise/reg_ratio_theory/p/iid", "verdict"] == "reproduces"  # untouched
     wide = _claims(_planted_result(0.0, 0.5))
     r = wide.loc["noise/variance_ratio_theory/p/iid"]
     assert r["verdict"] == "inconclusive" and "groups (" in r["detail"], r["detail"]
@@ -517,8 +632,18 @@ def test_default_config_runs_the_design_whose_coverage_is_validated():
     from pathlib import Path
 
     cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())["noise"]
-    for key in ("betas", "ks", "n_blocks", "n_groups", "block_len", "batch_size", "sampler", "train_subset",
-                "ci_level", "calibration"):
+    for key in (
+        "betas",
+        "ks",
+        "n_blocks",
+        "n_groups",
+        "block_len",
+        "batch_size",
+        "sampler",
+        "train_subset",
+        "ci_level",
+        "calibration",
+    ):
         assert cfg.get(key, n[key]) == n[key], key
 
 
@@ -551,7 +676,7 @@ def test_mixed_ratio_equals_direct_simulation_with_a_planted_share():
     windows equals ρ R_epoch + (1 − ρ) R_iid; the pure without-replacement value (ρ = 1)
     is rejected by the same simulation."""
     rng = np.random.default_rng(11)
-    Nex, b, P = 62, 5, 6                          # M = 12, a remainder of 2 dropped per epoch
+    Nex, b, P = 62, 5, 6  # M = 12, a remainder of 2 dropped per epoch
     G1 = rng.normal(size=(Nex, P)) * np.arange(1, P + 1) ** -0.5
     tau_add, _ = exact_trace(G1, b, "epoch")
     tau_non = 0.6 * tau_add
@@ -562,7 +687,7 @@ def test_mixed_ratio_equals_direct_simulation_with_a_planted_share():
     measured = np.trace(np.cov(x.T)) / (tau_add + tau_non)
     want = NT.ratio_mixed(beta, k, Nex, b, share)
     assert abs(measured / want - 1) < 0.03, (measured, want)
-    assert abs(NT.ratio_epoch(beta, k, Nex, b) / want - 1) > 0.15        # the test can fail
+    assert abs(NT.ratio_epoch(beta, k, Nex, b) / want - 1) > 0.15  # the test can fail
     assert NT.ratio_mixed(beta, k, Nex, b, 1.0) == pytest.approx(NT.ratio_epoch(beta, k, Nex, b))
     assert NT.ratio_mixed(beta, k, Nex, b, 0.0) == pytest.approx(float(NT.ratio_iid(beta, k)))
 
@@ -586,16 +711,17 @@ def test_mixed_estimators_recover_the_planted_share(tau_frac):
     ta = np.concatenate([g["trace_add"] for g in acc.groups])
     tn = np.concatenate([g["trace_nonadd"] for g in acc.groups])
     cm = np.concatenate([g["cov_hist_mix"] for g in acc.groups])
-    se = lambda v: 3 * v.std(ddof=1) / np.sqrt(len(v))        # noqa: E731
+    se = lambda v: 3 * v.std(ddof=1) / np.sqrt(len(v))
     assert abs(ta.mean() - tau_add) < se(ta) and abs(tn.mean() - tau_non) < se(tn) + 1e-12
     want = np.array([[NT.ratio_mixed(be, k, Nex, b, tau_add / (tau_add + tau_non)) for k in ks] for be in betas])
     want *= tau_add + tau_non
     assert np.all(np.abs(cm.mean(0) - want) < 3 * cm.std(0, ddof=1) / np.sqrt(len(cm)))
     # one replicate through summarise: the share and measured/corrected have intervals
-    groups = [{k: (v[0] if isinstance(v, np.ndarray) and v.ndim and k != "n_windows" else v) for k, v in g.items()}
-              for g in acc.groups]
-    out = N.summarise(groups, betas=betas, ks=ks, sampler="epoch", n_examples=Nex, batch_size=b,
-                      ci_level=0.95, seed=0)
+    groups = [
+        {k: (v[0] if isinstance(v, np.ndarray) and v.ndim and k != "n_windows" else v) for k, v in g.items()}
+        for g in acc.groups
+    ]
+    out = N.summarise(groups, betas=betas, ks=ks, sampler="epoch", n_examples=Nex, batch_size=b, ci_level=0.95, seed=0)
     assert out["additive_share_lo"] <= out["additive_share"] <= out["additive_share_hi"]
     assert out["ratio_bn"].shape == (2, 2) and np.isfinite(out["bn_p_joint"])
 
@@ -617,9 +743,20 @@ def _check_trajectory_run(TrajectoryAccumulator, trajectory_windows):
     t = device_tensors((x, y), "cpu")
     before = {k: v.clone() for k, v in model.state_dict().items()}
     beta, h, n = 0.7, 0.05, 4
-    grads, d2 = trajectory_windows(model, t, beta=beta, h=h, batch_size=4, n_steps=n,
-                                   generator=torch.Generator().manual_seed(3), device="cpu", augment=["none"],
-                                   aug_generator=None, pad=4, cutout_size=16)
+    grads, d2 = trajectory_windows(
+        model,
+        t,
+        beta=beta,
+        h=h,
+        batch_size=4,
+        n_steps=n,
+        generator=torch.Generator().manual_seed(3),
+        device="cpu",
+        augment=["none"],
+        aug_generator=None,
+        pad=4,
+        cutout_size=16,
+    )
     ref = copy.deepcopy(model).train()
     opt = torch.optim.SGD(ref.parameters(), lr=h, momentum=beta, dampening=0)
     for g, idx in zip(grads, N.minibatch_indices(16, 4, n, "iid", torch.Generator().manual_seed(3))):
@@ -638,7 +775,7 @@ def _check_trajectory_run(TrajectoryAccumulator, trajectory_windows):
         acc.push_run(0, grads)
     acc.end_group()
     x_k = (1 - beta) * buf
-    assert np.isclose(acc.groups[0]["cov_hist"][0, 0], 0.0, atol=1e-12)       # two identical runs
+    assert np.isclose(acc.groups[0]["cov_hist"][0, 0], 0.0, atol=1e-12)  # two identical runs
     assert np.isclose(acc.groups[0]["trace"], 0.0, atol=1e-12)
     assert np.isclose(acc.groups[0]["msq"], float(grads[0] @ grads[0]), rtol=1e-10)
     H = sum(beta ** (n - 1 - j) * g for j, g in enumerate(grads))
@@ -678,11 +815,26 @@ def test_coverage_simulation_covers_the_trajectory_design():
     from igrm.noise_calibration import simulate_coverage
     from igrm.tidy.noise import noise_calibration
 
-    a, attrs = simulate_coverage(betas=[0.0, 0.9], ks=[2, 5], n_blocks=4, n_groups=4, block_len=12, batch_size=4,
-                                 sampler="iid", train_subset=64, ci_level=0.95,
-                                 trajectory={"betas": [0.5], "ks": [1, 5], "runs": 32, "groups": 8},
-                                 calibration={"replicates": 100, "dim": 8, "tail_sigma": 0.5, "mean_to_noise": 1.0,
-                                              "seed": 0, "min_coverage": 0.93})
+    a, attrs = simulate_coverage(
+        betas=[0.0, 0.9],
+        ks=[2, 5],
+        n_blocks=4,
+        n_groups=4,
+        block_len=12,
+        batch_size=4,
+        sampler="iid",
+        train_subset=64,
+        ci_level=0.95,
+        trajectory={"betas": [0.5], "ks": [1, 5], "runs": 32, "groups": 8},
+        calibration={
+            "replicates": 100,
+            "dim": 8,
+            "tail_sigma": 0.5,
+            "mean_to_noise": 1.0,
+            "seed": 0,
+            "min_coverage": 0.93,
+        },
+    )
     cal = noise_calibration((a, attrs))
     t = cal[cal["sampler"] == "iid_trajectory"]
     assert len(t) == 2 and set(t["n_groups"]) == {8} and set(t["block_len"]) == {6}
@@ -702,8 +854,9 @@ def _planted_bn_result(tau_frac: float, seed: int):
         phases, g = planted_mixed_stream(G1, b, L, rng, 1, tau_frac * tau_add)
         acc.add_block(g[:, 0], int(phases[0]))
         acc.end_group()
-    out = N.summarise(acc.groups, betas=betas, ks=ks, sampler="epoch", n_examples=Nex, batch_size=b,
-                      ci_level=0.95, seed=0)
+    out = N.summarise(
+        acc.groups, betas=betas, ks=ks, sampler="epoch", n_examples=Nex, batch_size=b, ci_level=0.95, seed=0
+    )
     arrays = {"samplers": np.array(["epoch"]), "betas": np.array(betas), "ks": np.array(ks)}
     for k, v in out.items():
         arrays[k] = v if k in ("theory_iid", "theory_epoch") else np.asarray(v)[None]
@@ -722,8 +875,17 @@ def test_bn_claims_detect_a_planted_non_additive_share():
         results = {frac: _planted_bn_result(frac, seed=1) for frac in (0.6, 0.0)}
     for frac, share_verdict in ((0.6, "does not reproduce"), (0.0, "reproduces")):
         res = results[frac]
-        c = noise_claims(noise_ratios([res]), noise_regularisation([res]), cal, theory_margin=0.1, slides_margin=0.1,
-                         min_groups=8, n_blocks=8, n_groups=8, min_coverage=0.93).set_index("id")
+        c = noise_claims(
+            noise_ratios([res]),
+            noise_regularisation([res]),
+            cal,
+            theory_margin=0.1,
+            slides_margin=0.1,
+            min_groups=8,
+            n_blocks=8,
+            n_groups=8,
+            min_coverage=0.93,
+        ).set_index("id")
         assert c.loc["noise/additive_share/p/epoch", "verdict"] == share_verdict, c.loc["noise/additive_share/p/epoch"]
         assert c.loc["noise/variance_ratio_bn_corrected/p/epoch", "verdict"] != "does not reproduce"
 
@@ -755,8 +917,8 @@ def test_noise_targets_of_the_tiny_config():
     base = f"results/noise/cifar10/{model}/sgdm/beta0.9_eta0.1_seed0"
     assert targets.noise_files(cfg) == [f"{base}/epoch0.h5", f"{base}/epoch3.h5"]
     assert targets.noise_points(cfg, "sgdm", "0.9", "0.1", "0") == [0, 3]
-    assert targets.noise_points(cfg, "sgdm", 0.90, 1e-1, 0) == [0, 3]         # canonical numbers
-    assert targets.noise_points(cfg, "sgdm", "0.5", "0.1", "0") == []         # not probed
+    assert targets.noise_points(cfg, "sgdm", 0.90, 1e-1, 0) == [0, 3]  # canonical numbers
+    assert targets.noise_points(cfg, "sgdm", "0.5", "0.1", "0") == []  # not probed
     cfg["noise"]["points"] = [0, 99]
     assert targets.noise_points(cfg, "sgdm", "0.9", "0.1", "0") == [0, cfg["train"]["epochs"]]
     w = SimpleNamespace(dataset="cifar10", method="sgdm", beta="0.9", eta="0.1", seed="0", epoch="3")

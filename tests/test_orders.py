@@ -9,9 +9,9 @@ import pytest
 
 from igrm import claims, orders
 from igrm.claims.orders import order_claims
-from igrm.pipeline.config import schema_defaults
 from igrm.figures.orders import plot_orders_gdm, plot_orders_sgdm
 from igrm.figures.style import save
+from igrm.pipeline.config import schema_defaults
 from igrm.pipeline.io import read_h5, write_h5
 from igrm.tidy.orders import TIDY_COLUMNS, tidy_orders
 
@@ -26,8 +26,10 @@ def gdm_results():
     # defaults of orders.gdm
     g = {k: v for k, v in schema_defaults("orders/gdm").items() if k not in ("problems", "betas")}
     out = []
-    for problem, beta, over in (("lstsq", 0.5, {"dim": 5, "n": 20, "cond": 10, "seed": 0, "T": 2.0}),
-                                ("two_factor", 0.8, {"T": 0.25})):
+    for problem, beta, over in (
+        ("lstsq", 0.5, {"dim": 5, "n": 20, "cond": 10, "seed": 0, "T": 2.0}),
+        ("two_factor", 0.8, {"T": 0.25}),
+    ):
         cfg = {**g, "h_grid": SMALL_GRID, "problem": problem, "beta": beta, problem: {**g[problem], **over}}
         out.append(orders.gdm_error_orders(**cfg))
     return out
@@ -165,12 +167,13 @@ def test_order_claims_judged_inside_the_declared_range_only(slopes):
     edge.loc[:, "slope"] = edge["expected_slope"] + TOL
     edge.loc[:, "slope_se"] = 0.02
     assert set(order_claims(edge, slope_tol=TOL, ci=0.95, max_epsilon=0.25)["verdict"]) == {claims.INCONCLUSIVE}
-    assert (slopes["eps_max"] <= 0.25).all()          # the test config's grid lies inside
+    assert (slopes["eps_max"] <= 0.25).all()  # the test config's grid lies inside
 
 
 # ------------------------------------------------------------------ the config contract
 # Entry points whose section also holds other jobs' keys; their narrowest honest contract
 # (the general ones are in tests/test_contract.py).
+
 
 def _keywords(func) -> set:
     import inspect
@@ -214,18 +217,26 @@ def test_contract_order_claims_takes_the_scalar_keys_of_orders():
 def test_order_targets_one_file_per_grid_point():
     from igrm.pipeline import targets
 
-    cfg = {"orders": {"gdm": {"problems": ["lstsq"], "betas": [0.5, 0.90]},
-                      "sgdm": {"betas": [0.8]},
-                      "sgdm_real": {"enabled": False, "dataset": "mnist", "betas": [0.5]},
-                      "higher": {"problems": ["two_factor"], "betas": [0.9], "limits": {"betas": []}}},
-           "toy": {"sharpness_sweep": {"etas": [0.01, 3e-2]}}}
-    assert targets.orders_files(cfg, "gdm") == ["results/orders/gdm/lstsq_beta0.5.h5",
-                                                "results/orders/gdm/lstsq_beta0.9.h5"]
+    cfg = {
+        "orders": {
+            "gdm": {"problems": ["lstsq"], "betas": [0.5, 0.90]},
+            "sgdm": {"betas": [0.8]},
+            "sgdm_real": {"enabled": False, "dataset": "mnist", "betas": [0.5]},
+            "higher": {"problems": ["two_factor"], "betas": [0.9], "limits": {"betas": []}},
+        },
+        "toy": {"sharpness_sweep": {"etas": [0.01, 3e-2]}},
+    }
+    assert targets.orders_files(cfg, "gdm") == [
+        "results/orders/gdm/lstsq_beta0.5.h5",
+        "results/orders/gdm/lstsq_beta0.9.h5",
+    ]
     assert targets.orders_files(cfg, "sgdm") == ["results/orders/sgdm/beta0.8.h5"]
     assert targets.orders_files(cfg, "sgdm_real") == []
     assert targets.orders_files(cfg, "higher") == ["results/orders/gdm3/two_factor_beta0.9.h5"]
-    assert targets.sweep_files(cfg) == ["results/toy/sharpness_sweep/eta0.01.h5",
-                                        "results/toy/sharpness_sweep/eta0.03.h5"]
+    assert targets.sweep_files(cfg) == [
+        "results/toy/sharpness_sweep/eta0.01.h5",
+        "results/toy/sharpness_sweep/eta0.03.h5",
+    ]
     cfg["orders"]["sgdm_real"]["enabled"] = True
     assert targets.orders_files(cfg, "sgdm_real") == ["results/orders/sgdm_real/mnist_beta0.5.h5"]
     assert targets.sgdm_real_data(cfg) == "resources/data/mnist.h5"

@@ -48,6 +48,7 @@ def test_downloaded_archive_follows_the_umask(tmp_path, monkeypatch, umask_002):
     from igrm import data
 
     from . import archives
+
     arc, _ = archives.make_cifar10(tmp_path / "src" / "cifar-10-binary.tar.gz")
     monkeypatch.setitem(data.DATASETS, "cifar10", archives.spec_for("cifar10", [arc], [arc.parent.as_uri() + "/"]))
     (path,) = data.download("cifar10", tmp_path / "raw", {"retries": 0})
@@ -82,8 +83,13 @@ with logged(SimpleNamespace(log=[sys.argv[1]], rule="r", wildcards={})):
 def test_log_of_a_killed_attempt_survives_snakemakes_deletion(tmp_path):
     """Killed (SIGKILL: no clean-up), then Snakemake deletes <log> before the rerun."""
     log = tmp_path / "job.log"
-    proc = subprocess.run([sys.executable, "-c", KILLED, str(log)], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED, str(log)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     log.unlink()  # what Snakemake does to a job's log before it runs the job again
     with snakejob.logged(fake_job(log)):
@@ -102,8 +108,16 @@ def test_training_progress_is_a_live_csv_and_four_console_lines(tmp_path):
     p = snakejob.RunProgress(fake_job(tmp_path / "logs" / "run.log"), console=console)
     assert p.path == tmp_path / "logs" / "run.progress.csv"
     for e in range(1, 11):
-        row = {"train_loss": 1 / e, "train_acc": e / 20, "test_loss": 2 / e, "test_acc": e / 25,
-               "grad_norm_sq": 0.5, "lr": 0.01, "steps": 7 * e, "wall_time": 1.5 * e}
+        row = {
+            "train_loss": 1 / e,
+            "train_acc": e / 20,
+            "test_loss": 2 / e,
+            "test_acc": e / 25,
+            "grad_norm_sq": 0.5,
+            "lr": 0.01,
+            "steps": 7 * e,
+            "wall_time": 1.5 * e,
+        }
         p.epoch(e, 10, row, "completed" if e == 10 else "running")
         text = p.path.read_text()
         assert text.endswith("\n") and text.count("\n") == 1 + e  # the header, then one row per epoch

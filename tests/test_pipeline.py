@@ -30,8 +30,7 @@ def data_config(wd):
 
     archive, _ = make_cifar10(wd / "staged" / "cifar-10-binary.tar.gz", n_per_batch=40, n_test=100)
     cfg = wd / "data.yaml"
-    cfg.write_text(f"data:\n  cifar10:\n    local: {archive}\n"
-                   f"    md5: {{cifar-10-binary.tar.gz: {md5_of(archive)}}}\n")
+    cfg.write_text(f"data:\n  cifar10:\n    local: {archive}\n    md5: {{cifar-10-binary.tar.gz: {md5_of(archive)}}}\n")
     return cfg
 
 
@@ -82,9 +81,19 @@ def test_claims_summary_is_one_line_per_paper_claim(workdir):
         key = line["rows"].split("#")[1]
         assert [line[v] for v in verdicts] == [int(by_claim.loc[key].get(v, 0)) for v in verdicts], key
         rep, fail = line["reproduces"], line["does not reproduce"]
-        expected = ("mixed" if rep and fail else "reproduces where decided" if rep and line["inconclusive"]
-                    else "reproduces" if rep else "does not reproduce" if fail
-                    else "inconclusive" if line["inconclusive"] else "out of range")
+        expected = (
+            "mixed"
+            if rep and fail
+            else "reproduces where decided"
+            if rep and line["inconclusive"]
+            else "reproduces"
+            if rep
+            else "does not reproduce"
+            if fail
+            else "inconclusive"
+            if line["inconclusive"]
+            else "out of range"
+        )
         assert line["verdict"] == expected, line.to_dict()
         assert line["headline_id"] in set(claims.loc[claims["paper_claim"] == key, "id"])
     detail = (tables / "claims.md").read_text()
@@ -151,7 +160,7 @@ def test_all_builds_the_report_with_every_figure_and_table(workdir):
     assert len(raw) == len(FIGURES) + len(TABLES), sorted(raw)
     for category in ("Toy problems", "Modified-flow error orders", "CIFAR training", "Gradient noise", "Claims"):
         assert category in html
-    assert "one line per claim of the paper" in html      # the claims summary opens the claims category
+    assert "one line per claim of the paper" in html  # the claims summary opens the claims category
 
 
 def test_every_rule_names_its_own_script():
@@ -174,8 +183,14 @@ def test_min_seeds_setting_reaches_the_claims(workdir):
     proc = snakemake("--cores", "1", *workdir.args, str(other), "-n", cwd=workdir.path)
     out = proc.stdout + proc.stderr
     jobs = set(re.findall(r"^(?:local)?rule (\w+):$", out, re.M))
-    assert jobs == {"claims_cifar", "claims_explicit_study", "claims_sharpness_runs", "table_claims",
-                    "make_report", "all"}, jobs
+    assert jobs == {
+        "claims_cifar",
+        "claims_explicit_study",
+        "claims_sharpness_runs",
+        "table_claims",
+        "make_report",
+        "all",
+    }, jobs
     assert "'min_seeds': 3" in out and "'min_seeds': 4" in out, out[-3000:]
 
 

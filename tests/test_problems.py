@@ -36,8 +36,13 @@ def fd_grad(f, w, eps=1e-6):
     return out
 
 
-PROBLEMS = [TwoFactor(), TwoFactor(x=1.7, y=-0.3), SigmoidFactor(), SigmoidFactor(x=0.8, y=0.9),
-            LeastSquares.random(dim=4, n=9, cond=5.0, seed=3)]
+PROBLEMS = [
+    TwoFactor(),
+    TwoFactor(x=1.7, y=-0.3),
+    SigmoidFactor(),
+    SigmoidFactor(x=0.8, y=0.9),
+    LeastSquares.random(dim=4, n=9, cond=5.0, seed=3),
+]
 IDS = ["two_factor", "two_factor_b", "sigmoid", "sigmoid_b", "lstsq"]
 
 
@@ -56,8 +61,7 @@ def test_closed_form_matches_autograd_and_fd(problem):
         # central differences: O(eps²) truncation + O(1e-16/eps) rounding
         np.testing.assert_allclose(problem.grad(w), fd_grad(problem.loss, w), rtol=1e-7, atol=1e-7)
         np.testing.assert_allclose(problem.hess(w), fd_grad(problem.grad, w), rtol=1e-7, atol=1e-7)
-        np.testing.assert_allclose(problem.grad_norm2_grad(w), fd_grad(problem.grad_norm2, w),
-                                   rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(problem.grad_norm2_grad(w), fd_grad(problem.grad_norm2, w), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("problem", PROBLEMS, ids=IDS)

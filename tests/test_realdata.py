@@ -54,11 +54,12 @@ def require_package():
     missing = [f.filename for f in SPEC.files if not (LOCAL / f.filename).is_file()]
     if not missing:
         return
-    why = (f"the real Fashion-MNIST is not installed: {missing} missing from {LOCAL} (Debian package "
-           "dataset-fashion-mnist: `apt-get install dataset-fashion-mnist`, or run .ci/datasets-setup.sh)")
+    why = (
+        f"the real Fashion-MNIST is not installed: {missing} missing from {LOCAL} (Debian package "
+        "dataset-fashion-mnist: `apt-get install dataset-fashion-mnist`, or run .ci/datasets-setup.sh)"
+    )
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{why}; under CI=true this test must not skip (.ci/run installs the package)",
-                    pytrace=False)
+        pytest.fail(f"{why}; under CI=true this test must not skip (.ci/run installs the package)", pytrace=False)
     pytest.skip(why)
 
 
@@ -67,9 +68,15 @@ def workdir(tmp_path_factory):
     require_package()
     wd = tmp_path_factory.mktemp("realdata")
     cfg = wd / "realdata.yaml"
-    cfg.write_text(yaml.safe_dump({"data": {"fashion_mnist": SOURCE}, "train": TRAIN,
-                                   "noise": {"runs": [{"method": "sgdm", "beta": 0.9, "eta": 0.1, "seed": 0}],
-                                             "points": [0]}}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"fashion_mnist": SOURCE},
+                "train": TRAIN,
+                "noise": {"runs": [{"method": "sgdm", "beta": 0.9, "eta": 0.1, "seed": 0}], "points": [0]},
+            }
+        )
+    )
     proc = snakemake(RUN, "--cores", "2", "--configfile", str(cfg), cwd=wd, timeout=600)
     return SimpleNamespace(path=wd, log=proc.stdout + proc.stderr)
 
@@ -82,7 +89,8 @@ def test_debian_files_need_the_md5_override():
         got = file_digests(LOCAL / f.filename)["md5"]
         assert got == SOURCE["md5"][f.filename], (
             f"{LOCAL / f.filename}: MD5 {got}, presets/fashion_mnist.yaml data.fashion_mnist.md5 has "
-            f"{SOURCE['md5'][f.filename]}: a new Debian package version? update the preset's md5")
+            f"{SOURCE['md5'][f.filename]}: a new Debian package version? update the preset's md5"
+        )
         assert got != f.md5, f"{f.filename} now has the published MD5: drop the preset's md5 override"
 
 

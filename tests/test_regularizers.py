@@ -2,8 +2,14 @@ import pytest
 import torch
 from torch import nn
 
-from igrm.regularizers import (accumulate_grad, compare_implementations, cosine, hvp_double_backprop,
-                               hvp_finite_diff, penalty_grad)
+from igrm.regularizers import (
+    accumulate_grad,
+    compare_implementations,
+    cosine,
+    hvp_double_backprop,
+    hvp_finite_diff,
+    penalty_grad,
+)
 
 torch.set_num_threads(1)
 
@@ -29,7 +35,7 @@ def _explicit_penalty_grad(model, params, x, y, mu):
         chunks, i = [], 0
         for s in shapes:
             n = int(torch.tensor(s).prod())
-            chunks.append(flat[i:i + n].view(s))
+            chunks.append(flat[i : i + n].view(s))
             i += n
         names = [n for n, _ in model.named_parameters()]
         out = torch.func.functional_call(model, dict(zip(names, chunks)), (x,))
@@ -43,7 +49,7 @@ def _explicit_penalty_grad(model, params, x, y, mu):
 def _unflat(params, flat):
     out, i = [], 0
     for p in params:
-        out.append(flat[i:i + p.numel()].view_as(p))
+        out.append(flat[i : i + p.numel()].view_as(p))
         i += p.numel()
     return out
 
@@ -67,8 +73,8 @@ def test_penalty_grad_matches_explicit_hessian(impl, tol):
 def test_chunked_penalty_equals_one_shot():
     model, params, x, y = _mlp_problem(1)
     mu = 0.2
-    whole = lambda: ((model(x) - y) ** 2).sum() / (len(x) * 2)  # noqa: E731
-    chunks = [lambda i=i: ((model(x[i:i + 3]) - y[i:i + 3]) ** 2).sum() / (len(x) * 2) for i in (0, 3, 6)]
+    whole = lambda: ((model(x) - y) ** 2).sum() / (len(x) * 2)
+    chunks = [lambda i=i: ((model(x[i : i + 3]) - y[i : i + 3]) ** 2).sum() / (len(x) * 2) for i in (0, 3, 6)]
     _, ref, _ = penalty_grad(whole, params, mu, "double_backprop", None)
     for impl in ("double_backprop", "fd_central"):
         _, got, _ = penalty_grad(chunks, params, mu, impl, eps=1e-5)
@@ -78,7 +84,7 @@ def test_chunked_penalty_equals_one_shot():
 
 def test_double_backprop_and_finite_diff_hvp_agree_for_any_vector():
     model, params, x, y = _mlp_problem(2)
-    loss = lambda: ((model(x) - y) ** 2).mean()  # noqa: E731
+    loss = lambda: ((model(x) - y) ** 2).mean()
     v = [torch.randn_like(p) for p in params]
     a = hvp_double_backprop(loss, params, v)
     b = hvp_finite_diff(loss, params, v, eps=1e-5, scheme="central")
@@ -87,9 +93,18 @@ def test_double_backprop_and_finite_diff_hvp_agree_for_any_vector():
 
 def _cnn(act, pool):
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), act(), pool(2),
-                         nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), act(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        act(),
+        pool(2),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        act(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 10),
+    )
 
 
 def test_buffers_advance_once_per_penalty_evaluation():
@@ -134,8 +149,9 @@ def test_relu_cnn_finite_difference_sees_kinks():
 def test_accumulate_grad_sums_chunks():
     model, params, x, y = _mlp_problem(3)
     g1, l1 = accumulate_grad(lambda: ((model(x) - y) ** 2).sum(), params)
-    g2, l2 = accumulate_grad([lambda i=i: ((model(x[i:i + 2]) - y[i:i + 2]) ** 2).sum() for i in range(0, 8, 2)],
-                             params)
+    g2, l2 = accumulate_grad(
+        [lambda i=i: ((model(x[i : i + 2]) - y[i : i + 2]) ** 2).sum() for i in range(0, 8, 2)], params
+    )
     assert l1 == pytest.approx(l2, rel=1e-12)
     for a, b in zip(g1, g2):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)

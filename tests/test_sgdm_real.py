@@ -70,8 +70,9 @@ def test_force_is_minus_the_gradient_of_the_potential_built_from_its_definition(
     assert F == pytest.approx(brute_potential(x, A, y, batches, beta, k, h), rel=1e-12)
     fd = fd_grad(lambda v: brute_potential(v, A, y, batches, beta, k, h), x)
     np.testing.assert_allclose(SR.force(x, A, y, C[k], P[k], h), -fd, rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(SR.force(x, A, y, C[k], P[k], h, regularise=False),
-                               -SR.weighted_grad(x, A, y, C[k]), rtol=1e-13)
+    np.testing.assert_allclose(
+        SR.force(x, A, y, C[k], P[k], h, regularise=False), -SR.weighted_grad(x, A, y, C[k]), rtol=1e-13
+    )
 
 
 def test_constant_stream_gives_the_gdm_flows():
@@ -81,7 +82,7 @@ def test_constant_stream_gives_the_gdm_flows():
     n, beta, h = len(y), 0.8, 0.05
     batches = np.broadcast_to(np.arange(n), (6, n))
     C, _ = SR.stream_coefficients(batches, n, beta)
-    np.testing.assert_allclose(C[5], (1 - beta ** 6) / (1 - beta) / n * np.ones(n), rtol=1e-13)
+    np.testing.assert_allclose(C[5], (1 - beta**6) / (1 - beta) / n * np.ones(n), rtol=1e-13)
     x = np.random.default_rng(4).standard_normal(A.shape[1])
     c = np.full(n, 1.0 / (n * (1 - beta)))
     P = beta / (1 - beta) * np.outer(c, c)
@@ -111,7 +112,10 @@ def numpy_errors(x0, A, y, batches, beta, h, N, reg, stationary=False):
         def f(v):
             return SR.force(v, A, y, C[k], P[k], h, regularise=reg)
 
-        k1 = f(z); k2 = f(z + 0.5 * h * k1); k3 = f(z + 0.5 * h * k2); k4 = f(z + h * k3)
+        k1 = f(z)
+        k2 = f(z + 0.5 * h * k1)
+        k3 = f(z + 0.5 * h * k2)
+        k4 = f(z + h * k3)
         z = z + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
         err = max(err, np.linalg.norm(x - z))
     return err
@@ -132,8 +136,7 @@ def test_kernel_matches_the_numpy_reference():
     assert np.all(np.isfinite(out["full_check"][:, 0])) and np.all(np.isnan(out["full_check"][:, 1]))
     # full batch, running and stationary coefficients (the deterministic lanes of the study)
     full = np.broadcast_to(np.arange(len(y)), (2, N, len(y)))
-    det = SR.stream_max_errors(x0, A, y, full, beta, h, [N, N // 2], substeps=1, check=True,
-                               stationary=[False, True])
+    det = SR.stream_max_errors(x0, A, y, full, beta, h, [N, N // 2], substeps=1, check=True, stationary=[False, True])
     for s, stat in ((0, False), (1, True)):
         for key, reg in (("full", True), ("noreg", False)):
             ref = numpy_errors(x0, A, y, full[s], beta, h[0], N, reg, stationary=stat)
@@ -151,9 +154,21 @@ def fake_images(seed=0, n=200):
 
 
 def study(images, labels, beta, **kw):
-    cfg = dict(dataset="fashion_mnist", beta=beta, classes=[3, 7], n_examples=32, n_features=3, batch_size=4,
-               h_grid={"min": 0.005, "max": 0.04, "num": 4, "units": "eps"}, T=2.0, streams=3,
-               check_streams=1, seed=0, init_scale=0.5, substeps=1)
+    cfg = dict(
+        dataset="fashion_mnist",
+        beta=beta,
+        classes=[3, 7],
+        n_examples=32,
+        n_features=3,
+        batch_size=4,
+        h_grid={"min": 0.005, "max": 0.04, "num": 4, "units": "eps"},
+        T=2.0,
+        streams=3,
+        check_streams=1,
+        seed=0,
+        init_scale=0.5,
+        substeps=1,
+    )
     cfg.update(kw)
     return SR.sgdm_real_error_orders(images=images, labels=labels, **cfg)
 

@@ -15,9 +15,9 @@ from torch.func import functional_call
 
 from igrm.regularizers import penalty_grad
 from igrm.sharpness import hutchinson_trace, lambda_max, measure, power_iteration, rademacher
-from igrm.validity import expansion_parameters, in_declared_range
 from igrm.toy import real_root_bound
 from igrm.train import sharpness_epochs, step_sizes, train
+from igrm.validity import expansion_parameters, in_declared_range
 from tests._train_cfg import train_cfg
 from tests.test_train import BASE, tiny_data
 
@@ -51,8 +51,15 @@ def _exact_hessian(net, chunks):
 
     def loss(flat):
         ps = {n: t.view(s) for n, t, s in zip(names, torch.split(flat, sizes), shapes)}
-        return sum(F.cross_entropy(functional_call(net, (ps, {k: v.clone() for k, v in bufs.items()}), (x,)), y,
-                                   reduction="sum") for x, y in chunks) / n_total
+        return (
+            sum(
+                F.cross_entropy(
+                    functional_call(net, (ps, {k: v.clone() for k, v in bufs.items()}), (x,)), y, reduction="sum"
+                )
+                for x, y in chunks
+            )
+            / n_total
+        )
 
     flat = torch.cat([p.detach().flatten() for p in net.parameters()])
     H = torch.autograd.functional.hessian(loss, flat).numpy()
@@ -78,12 +85,18 @@ def test_power_iteration_matches_the_exact_top_eigenvalue(n_chunks):
     buffers = list(net.buffers())
     before = [b.clone() for b in buffers]
     rng_before = torch.get_rng_state()
-    r = lambda_max(loss_fns=_fns(net, chunks), params=list(net.parameters()), buffers=buffers, iters=5000,
-                   tol=1e-7, generator=torch.Generator().manual_seed(0))
+    r = lambda_max(
+        loss_fns=_fns(net, chunks),
+        params=list(net.parameters()),
+        buffers=buffers,
+        iters=5000,
+        tol=1e-7,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert r.converged and r.iters < 5000
     assert r.value == pytest.approx(top, rel=1e-7), (r.value, eigs[-3:], eigs[:3])
     assert r.residual <= 1e-7
-    assert abs(r.value) >= np.abs(eigs).max() * (1 - 1e-7)          # the largest in magnitude
+    assert abs(r.value) >= np.abs(eigs).max() * (1 - 1e-7)  # the largest in magnitude
     # BN running statistics restored bitwise, the global RNG untouched
     for b, s in zip(buffers, before):
         assert torch.equal(b, s)
@@ -96,13 +109,18 @@ def test_power_iteration_keeps_the_sign_of_a_dominant_negative_eigenvalue():
     rng = np.random.default_rng(0)
     Q, _ = np.linalg.qr(rng.standard_normal((5, 5)))
     A = torch.tensor(Q @ np.diag([-5.0, 3.0, 1.0, -0.5, 0.2]) @ Q.T)
-    r = power_iteration(hvp=lambda v: [A @ v[0]], start=[torch.ones(5, dtype=torch.float64)], iters=500,
-                        tol=1e-14)
+    r = power_iteration(hvp=lambda v: [A @ v[0]], start=[torch.ones(5, dtype=torch.float64)], iters=500, tol=1e-14)
     assert r.converged and r.value == pytest.approx(-5.0, rel=1e-10)
     # the same through lambda_max on the quadratic loss ½ θᵀAθ (Hessian A)
     theta = torch.zeros(5, dtype=torch.float64, requires_grad=True)
-    r2 = lambda_max(loss_fns=[lambda: 0.5 * theta @ (A @ theta) + theta.sum()], params=[theta], buffers=None,
-                    iters=500, tol=1e-14, generator=torch.Generator().manual_seed(3))
+    r2 = lambda_max(
+        loss_fns=[lambda: 0.5 * theta @ (A @ theta) + theta.sum()],
+        params=[theta],
+        buffers=None,
+        iters=500,
+        tol=1e-14,
+        generator=torch.Generator().manual_seed(3),
+    )
     assert r2.value == pytest.approx(-5.0, rel=1e-10)
 
 
@@ -114,8 +132,14 @@ def test_every_iterate_is_a_lower_bound_and_stops_at_iters():
     eigs = _exact_eigs(net, [(x, y)])
     rho = np.abs(eigs).max()
     for iters in (1, 2, 3, 5):
-        r = lambda_max(loss_fns=_fns(net, [(x, y)]), params=list(net.parameters()), buffers=list(net.buffers()),
-                       iters=iters, tol=0.0, generator=torch.Generator().manual_seed(iters))
+        r = lambda_max(
+            loss_fns=_fns(net, [(x, y)]),
+            params=list(net.parameters()),
+            buffers=list(net.buffers()),
+            iters=iters,
+            tol=0.0,
+            generator=torch.Generator().manual_seed(iters),
+        )
         assert r.iters == iters and not r.converged
         assert abs(r.value) <= rho * (1 + 1e-12)
         # residual = ‖Hv − λv‖/|λ| of the last iterate: the distance from an eigenpair
@@ -134,9 +158,16 @@ def test_measure_trace_and_gradient_norm_against_the_exact_hessian():
     eigs = np.linalg.eigvalsh(H)
     buffers = list(net.buffers())
     before = [b.clone() for b in buffers]
-    m = measure(loss_fns=_fns(net, chunks), params=list(net.parameters()), buffers=buffers, algorithm="power",
-                iters=3000, tol=1e-8,
-                trace_probes=300, generator=torch.Generator().manual_seed(1))
+    m = measure(
+        loss_fns=_fns(net, chunks),
+        params=list(net.parameters()),
+        buffers=buffers,
+        algorithm="power",
+        iters=3000,
+        tol=1e-8,
+        trace_probes=300,
+        generator=torch.Generator().manual_seed(1),
+    )
     for b, s in zip(buffers, before):
         assert torch.equal(b, s)
     assert m.power.converged and m.power.value == pytest.approx(eigs[np.argmax(np.abs(eigs))], rel=1e-6)
@@ -145,18 +176,31 @@ def test_measure_trace_and_gradient_norm_against_the_exact_hessian():
     assert t.se == pytest.approx(np.std(t.values, ddof=1) / math.sqrt(300), rel=1e-9)
     assert abs(t.value - np.trace(H)) <= 4 * t.se, (t.value, np.trace(H), t.se)
     # the per-probe variance 2(‖H‖_F² − Σ H_ii²) of Rademacher probes ((T64)), at 300 probes
-    var = 2 * ((H ** 2).sum() - (np.diag(H) ** 2).sum())
+    var = 2 * ((H**2).sum() - (np.diag(H) ** 2).sum())
     assert np.var(t.values, ddof=1) == pytest.approx(var, rel=0.3)
     # ‖∇E‖² of the same E, directly (one gradient of the summed loss)
     g = torch.autograd.grad(sum(f() for f in _fns(net, chunks)), list(net.parameters()))
-    assert m.grad_norm_sq == pytest.approx(float(sum((gi ** 2).sum() for gi in g)), rel=1e-10)
+    assert m.grad_norm_sq == pytest.approx(float(sum((gi**2).sum() for gi in g)), rel=1e-10)
     # one probe: no se; no probe: no trace, and lambda_max is measure's power part from the same start
-    m1 = measure(loss_fns=_fns(net, chunks), params=list(net.parameters()), buffers=buffers, algorithm="power",
-                 iters=7, tol=0.0,
-                 trace_probes=1, generator=torch.Generator().manual_seed(2))
+    m1 = measure(
+        loss_fns=_fns(net, chunks),
+        params=list(net.parameters()),
+        buffers=buffers,
+        algorithm="power",
+        iters=7,
+        tol=0.0,
+        trace_probes=1,
+        generator=torch.Generator().manual_seed(2),
+    )
     assert m1.trace.probes == 1 and math.isnan(m1.trace.se)
-    r = lambda_max(loss_fns=_fns(net, chunks), params=list(net.parameters()), buffers=buffers, iters=7, tol=0.0,
-                   generator=torch.Generator().manual_seed(2))
+    r = lambda_max(
+        loss_fns=_fns(net, chunks),
+        params=list(net.parameters()),
+        buffers=buffers,
+        iters=7,
+        tol=0.0,
+        generator=torch.Generator().manual_seed(2),
+    )
     assert r == m1.power
 
 
@@ -176,7 +220,7 @@ def test_hutchinson_on_planted_matrices():
     probes = [rademacher([A[0]], g) for _ in range(4000)]
     t = hutchinson_trace(hvp=lambda v: [A @ v[0]], probes=probes)
     a = A.numpy()
-    var = 2 * ((a ** 2).sum() - (np.diag(a) ** 2).sum())
+    var = 2 * ((a**2).sum() - (np.diag(a) ** 2).sum())
     assert abs(t.value - np.trace(a)) <= 4 * t.se
     assert t.se == pytest.approx(math.sqrt(var / 4000), rel=0.1)
     # power_iteration with a precomputed first product: the same iterates as without
@@ -201,7 +245,7 @@ def test_expansion_parameters():
     beta, eta, lam = 0.9, 0.01, 3.0
     s = step_sizes({"beta": beta, "lr": eta, "lr_mode": "effective"})
     x = torch.tensor([1.7], dtype=torch.float64, requires_grad=True)
-    g, pg, _ = penalty_grad([lambda: 0.5 * lam * (x ** 2).sum()], [x], s["mu"], "double_backprop", None)
+    g, pg, _ = penalty_grad([lambda: 0.5 * lam * (x**2).sum()], [x], s["mu"], "double_backprop", None)
     factor = float((x - eta * (g[0] + pg[0])).detach() / x.detach())
     assert 1 - factor == pytest.approx(expansion_parameters(lam=lam, h=s["h"], beta=beta)["stability"], rel=1e-12)
 
@@ -211,14 +255,18 @@ def test_declared_range_uses_the_real_root_bound_and_the_penalty_threshold():
     the bound is igrm.toy's real-root bound (T51)."""
     for beta in (0.0, 0.5, 0.9):
         b = float(real_root_bound(beta))
-        assert in_declared_range(epsilon=b * (1 - 1e-9), penalty_curvature=0.0, beta=beta, max_epsilon=1.0,
-                                 max_penalty_curvature=0.1)
-        assert not in_declared_range(epsilon=b * (1 + 1e-9), penalty_curvature=0.0, beta=beta, max_epsilon=1.0,
-                                     max_penalty_curvature=0.1)
-    assert not in_declared_range(epsilon=0.05, penalty_curvature=0.11, beta=0.9, max_epsilon=1.0,
-                                 max_penalty_curvature=0.1)
-    assert not in_declared_range(epsilon=0.2, penalty_curvature=0.0, beta=0.0, max_epsilon=0.1,
-                                 max_penalty_curvature=0.1)
+        assert in_declared_range(
+            epsilon=b * (1 - 1e-9), penalty_curvature=0.0, beta=beta, max_epsilon=1.0, max_penalty_curvature=0.1
+        )
+        assert not in_declared_range(
+            epsilon=b * (1 + 1e-9), penalty_curvature=0.0, beta=beta, max_epsilon=1.0, max_penalty_curvature=0.1
+        )
+    assert not in_declared_range(
+        epsilon=0.05, penalty_curvature=0.11, beta=0.9, max_epsilon=1.0, max_penalty_curvature=0.1
+    )
+    assert not in_declared_range(
+        epsilon=0.2, penalty_curvature=0.0, beta=0.0, max_epsilon=0.1, max_penalty_curvature=0.1
+    )
 
 
 def test_sharpness_epochs():
@@ -235,9 +283,20 @@ def test_measurement_leaves_the_trajectory_bit_identical():
     their expansion parameters."""
     data = tiny_data()
     for extra in ({}, {"method": "igrm_explicit", "fullbatch_subset": 32, "augment": ["none"]}):
-        on = {**BASE, **extra, "epochs": 3, "sharpness": {"points": 4, "algorithm": "lanczos", "iters": 4,
-                                                         "final_iters": 7, "tol": 1e-3,
-                                                         "subset": 24, "trace_probes": 3}}
+        on = {
+            **BASE,
+            **extra,
+            "epochs": 3,
+            "sharpness": {
+                "points": 4,
+                "algorithm": "lanczos",
+                "iters": 4,
+                "final_iters": 7,
+                "tol": 1e-3,
+                "subset": 24,
+                "trace_probes": 3,
+            },
+        }
         off = {**on, "sharpness": {**on["sharpness"], "points": 0}}
         a_on, at_on = train(on, data, None, None)
         a_off, _ = train(off, data, None, None)
@@ -247,7 +306,7 @@ def test_measurement_leaves_the_trajectory_bit_identical():
                 np.testing.assert_array_equal(a_on[k], a_off[k], err_msg=k)
         np.testing.assert_array_equal(a_on["sharpness/epoch"], [0, 1, 2, 3])
         assert np.all(np.isfinite(a_on["sharpness/lambda_max"])) and np.all(a_on["sharpness/iters"][:3] <= 4)
-        assert a_on["sharpness/iters"][3] <= 7                       # final_iters at the last point
+        assert a_on["sharpness/iters"][3] <= 7  # final_iters at the last point
         for k in ("trace", "trace_se", "grad_norm_sq"):
             assert np.all(np.isfinite(a_on[f"sharpness/{k}"])), k
         np.testing.assert_array_equal(a_on["sharpness/trace_probes"], [3] * 4)
@@ -256,38 +315,61 @@ def test_measurement_leaves_the_trajectory_bit_identical():
         beta = on["beta"]
         h = a_on["sharpness/h"]
         np.testing.assert_allclose(h, at_on["h"])
-        np.testing.assert_allclose(a_on["sharpness/epsilon"],
-                                   h * np.abs(a_on["sharpness/lambda_max"]) / (1 - beta) ** 2, rtol=1e-12)
-        np.testing.assert_allclose(a_on["sharpness/penalty_curvature"], beta * a_on["sharpness/epsilon"],
-                                   rtol=1e-12)
+        np.testing.assert_allclose(
+            a_on["sharpness/epsilon"], h * np.abs(a_on["sharpness/lambda_max"]) / (1 - beta) ** 2, rtol=1e-12
+        )
+        np.testing.assert_allclose(a_on["sharpness/penalty_curvature"], beta * a_on["sharpness/epsilon"], rtol=1e-12)
 
 
 def test_measurement_at_init_is_the_hessian_of_the_first_examples():
     """The epoch-0 value is λ_max of the train-mode loss on the first ``subset`` examples
     the run trains on, unaugmented (recomputed here from the stored initial weights)."""
-    from igrm.models import build_model
     from igrm.batches import normalize, seed_for, to_device_uint8, unpack_data
+    from igrm.models import build_model
 
     data = tiny_data()
-    sh = {"points": 1, "algorithm": "power", "iters": 20, "final_iters": None, "tol": 0.0, "subset": 16,
-          "trace_probes": 2}
-    cfg = {**BASE, "method": "gdm", "fullbatch_subset": 32, "augment": ["none"], "epochs": 1, "sharpness": sh,
-           "snapshot_epochs": [0]}
+    sh = {
+        "points": 1,
+        "algorithm": "power",
+        "iters": 20,
+        "final_iters": None,
+        "tol": 0.0,
+        "subset": 16,
+        "trace_probes": 2,
+    }
+    cfg = {
+        **BASE,
+        "method": "gdm",
+        "fullbatch_subset": 32,
+        "augment": ["none"],
+        "epochs": 1,
+        "sharpness": sh,
+        "snapshot_epochs": [0],
+    }
     a, _ = train(cfg, data, None, None)
     d = unpack_data(data)
     perm = torch.randperm(len(d["train/labels"]), generator=torch.Generator().manual_seed(seed_for(3, "subset")))
     idx = perm.numpy()[:16]
     net = build_model("small_cnn", 10, 3, 0.25)
-    net.load_state_dict({k.split("/", 2)[2]: torch.from_numpy(v) for k, v in a.items()
-                         if k.startswith("snapshots/epoch0000/")})
+    net.load_state_dict(
+        {k.split("/", 2)[2]: torch.from_numpy(v) for k, v in a.items() if k.startswith("snapshots/epoch0000/")}
+    )
     net.train()
-    x = normalize(to_device_uint8(d["train/images"][idx], torch.device("cpu")), torch.tensor(d["mean"]),
-                  torch.tensor(d["std"]))
+    x = normalize(
+        to_device_uint8(d["train/images"][idx], torch.device("cpu")), torch.tensor(d["mean"]), torch.tensor(d["std"])
+    )
     y = torch.from_numpy(d["train/labels"][idx])
     # the same algorithm from the same start vector (the run's own generator, seeded per point)
-    m = measure(loss_fns=[lambda: F.cross_entropy(net(x), y)], params=list(net.parameters()),
-                buffers=list(net.buffers()), algorithm="power", iters=20, tol=0.0, trace_probes=2,
-                generator=torch.Generator().manual_seed(seed_for(3, "sharpness/0")))
+    m = measure(
+        loss_fns=[lambda: F.cross_entropy(net(x), y)],
+        params=list(net.parameters()),
+        buffers=list(net.buffers()),
+        algorithm="power",
+        iters=20,
+        tol=0.0,
+        trace_probes=2,
+        generator=torch.Generator().manual_seed(seed_for(3, "sharpness/0")),
+    )
     r = m.power
     assert a["sharpness/lambda_max"][0] == pytest.approx(r.value, rel=1e-4)
     assert a["sharpness/residual"][0] == pytest.approx(r.residual, rel=1e-3, abs=1e-5)
@@ -320,20 +402,20 @@ def test_rate_mismatch_against_iterating_the_methods():
         rate_gdm = -math.log(x) / steps
         t = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
         for _ in range(steps):
-            g, pg, _ = penalty_grad([lambda: 0.5 * lam * (t ** 2).sum()], [t], mu, "double_backprop", None)
+            g, pg, _ = penalty_grad([lambda: 0.5 * lam * (t**2).sum()], [t], mu, "double_backprop", None)
             with torch.no_grad():
                 t -= eta * (g[0] + pg[0])
         rate_ex = -math.log(float(t.detach())) / steps
         assert m["explicit"] == pytest.approx(rate_ex / rate_gdm - 1, rel=1e-8, abs=1e-12)
         assert m["gd"] == pytest.approx(math.log(1 - eta * lam) / -rate_gdm - 1, rel=1e-10)
-    assert math.isnan(rate_mismatch(beta=0.9, epsilon=0.3)["explicit"])        # above 1/(1+√0.9)² = 0.263
+    assert math.isnan(rate_mismatch(beta=0.9, epsilon=0.3)["explicit"])  # above 1/(1+√0.9)² = 0.263
     # docs/igrm_baseline.md, "Range of validity": at 2μλ = βε = 0.1, β ∈ [0.5, 0.99]
     betas = np.linspace(0.5, 0.99, 50)
     d = [rate_mismatch(beta=b, epsilon=0.1 / b) for b in betas]
     assert max(abs(x["explicit"]) for x in d) <= 0.046
     assert abs(rate_mismatch(beta=0.9, epsilon=0.1 / 0.9)["explicit"]) <= 0.026
     assert 0.11 <= min(abs(x["gd"]) for x in d) and max(abs(x["gd"]) for x in d) <= 0.14
-    assert max((1 - b) * (0.1 / b) * (1 + 0.1) for b in betas) <= 0.11 + 1e-12         # stability (T62)
+    assert max((1 - b) * (0.1 / b) * (1 + 0.1) for b in betas) <= 0.11 + 1e-12  # stability (T62)
 
 
 def test_lanczos_matches_the_exact_extreme_eigenvalue_in_fewer_products():
@@ -351,8 +433,7 @@ def test_lanczos_matches_the_exact_extreme_eigenvalue_in_fewer_products():
     eigs = _exact_eigs(net, chunks)
     top = eigs[np.argmax(np.abs(eigs))]
     rho = np.abs(eigs).max()
-    kw = dict(loss_fns=_fns(net, chunks), params=list(net.parameters()), buffers=list(net.buffers()),
-              trace_probes=0)
+    kw = dict(loss_fns=_fns(net, chunks), params=list(net.parameters()), buffers=list(net.buffers()), trace_probes=0)
     ml = measure(**kw, algorithm="lanczos", iters=200, tol=1e-9, generator=torch.Generator().manual_seed(4))
     mp = measure(**kw, algorithm="power", iters=2000, tol=1e-9, generator=torch.Generator().manual_seed(4))
     assert ml.power.converged and ml.power.value == pytest.approx(top, rel=1e-8)
@@ -366,4 +447,4 @@ def test_lanczos_matches_the_exact_extreme_eigenvalue_in_fewer_products():
     Q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
     A = torch.tensor(Q @ np.diag([-5.0, 3.0, 1.0, -0.5, 0.2, 4.9]) @ Q.T)
     r = lanczos(hvp=lambda v: [A @ v[0]], start=[torch.ones(6, dtype=torch.float64)], iters=6, tol=1e-10)
-    assert r.converged and r.value == pytest.approx(-5.0, rel=1e-10)          # exact after n = 6 products
+    assert r.converged and r.value == pytest.approx(-5.0, rel=1e-10)  # exact after n = 6 products

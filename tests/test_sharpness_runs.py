@@ -11,9 +11,9 @@ import pytest
 
 from igrm.claims import FAILS, INCONCLUSIVE, OUT_OF_RANGE, REPRODUCES
 from igrm.claims.sharpness_runs import flow2_drop_ratio, sharpness_claims
-from igrm.pipeline.config import schema_defaults
 from igrm.figures.sharpness_runs import plot_sharpness_runs
 from igrm.figures.style import save
+from igrm.pipeline.config import schema_defaults
 from igrm.tidy.runs import POINT_COLUMNS, tidy_runs
 from tests.test_cifar import csv, fake_run
 
@@ -26,11 +26,24 @@ def _q(b):
 
 
 def _run(beta, seed, *, s_end, trace_end, gn_end, eta=0.1, converged=True, epochs=8):
-    arrays, attrs, cfg = fake_run(beta=beta, eta=eta, seed=seed, final=0.8, spread=0.01, epochs=epochs,
-                                  sharpness=(s_end * 1.5, s_end), converged=converged)
-    arrays.update({"sharpness/trace": np.array([trace_end * 2, trace_end]),
-                   "sharpness/trace_se": np.array([0.1, 0.1]), "sharpness/trace_probes": np.array([3, 3]),
-                   "sharpness/grad_norm_sq": np.array([gn_end * 3, gn_end])})
+    arrays, attrs, cfg = fake_run(
+        beta=beta,
+        eta=eta,
+        seed=seed,
+        final=0.8,
+        spread=0.01,
+        epochs=epochs,
+        sharpness=(s_end * 1.5, s_end),
+        converged=converged,
+    )
+    arrays.update(
+        {
+            "sharpness/trace": np.array([trace_end * 2, trace_end]),
+            "sharpness/trace_se": np.array([0.1, 0.1]),
+            "sharpness/trace_probes": np.array([3, 3]),
+            "sharpness/grad_norm_sq": np.array([gn_end * 3, gn_end]),
+        }
+    )
     return arrays, {**attrs, "config": cfg}
 
 
@@ -42,17 +55,33 @@ def _grid(slope, *, scale=1.0, seeds=4, noise=0.01, converged=True, ratio_power=
     for b in BETAS:
         for s in range(seeds):
             shift = slope * _q(b) ** ratio_power
-            e = lambda: noise * rng.standard_normal()       # noqa: E731
-            out.append(_run(b, s, s_end=(0.02 + shift * 1e-3 + 1e-4 * e()) * scale,
-                            trace_end=(1.0 + shift * 0.05 + e()) * scale, gn_end=0.5 + shift * 0.02 + 0.1 * e(),
-                            converged=converged, eta=eta))
+            e = lambda: noise * rng.standard_normal()
+            out.append(
+                _run(
+                    b,
+                    s,
+                    s_end=(0.02 + shift * 1e-3 + 1e-4 * e()) * scale,
+                    trace_end=(1.0 + shift * 0.05 + e()) * scale,
+                    gn_end=0.5 + shift * 0.02 + 0.1 * e(),
+                    converged=converged,
+                    eta=eta,
+                )
+            )
     t = csv(tidy_runs(out, spread_window=5))
     return t
 
 
 def _claims(t, **over):
-    kw = {"eta": None, "dataset": None, "model": None, "ci": A["ci"], "min_seeds": A["min_seeds"],
-          "max_epsilon": A["max_epsilon"], "ratio_margin": A["ratio_margin"], **over}
+    kw = {
+        "eta": None,
+        "dataset": None,
+        "model": None,
+        "ci": A["ci"],
+        "min_seeds": A["min_seeds"],
+        "max_epsilon": A["max_epsilon"],
+        "ratio_margin": A["ratio_margin"],
+        **over,
+    }
     return sharpness_claims(finals=t["finals"], points=t["sharpness"], **kw).set_index("id")
 
 
@@ -106,14 +135,18 @@ def test_out_of_range_runs_get_labelled_rows():
 
 def test_too_few_seeds_inconclusive():
     c = _claims(_grid(-1.0, seeds=2))
-    for rid in ("sharpness_runs/falls_with_beta/cifar10/resnet18/sgdm/eta0.1/trace",
-                "sharpness_runs/ratio_vs_flow2/cifar10/resnet18/sgdm/eta0.1/trace"):
+    for rid in (
+        "sharpness_runs/falls_with_beta/cifar10/resnet18/sgdm/eta0.1/trace",
+        "sharpness_runs/ratio_vs_flow2/cifar10/resnet18/sgdm/eta0.1/trace",
+    ):
         assert c.loc[rid, "verdict"] == INCONCLUSIVE, rid
 
 
 def test_plot_writes_pdf_and_png(tmp_path):
     t = _grid(-1.0, seeds=3)
     paths = [tmp_path / "s.pdf", tmp_path / "s.png"]
-    save(plot_sharpness_runs(finals=t["finals"], points=t["sharpness"], eta=None, dataset=None, model=None, ci=0.95),
-         paths)
+    save(
+        plot_sharpness_runs(finals=t["finals"], points=t["sharpness"], eta=None, dataset=None, model=None, ci=0.95),
+        paths,
+    )
     assert all(p.stat().st_size > 1000 for p in paths)

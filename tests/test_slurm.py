@@ -75,7 +75,7 @@ def test_every_gpu_rule_has_cluster_resources():
     missing = rules - set(res)
     assert not missing, f"GPU rule(s) {sorted(missing)} need `<rule>: *gpu_job` in profiles/slurm set-resources"
     for r in rules:
-        assert res[r] == res["train_run"], r       # one GPU block (YAML alias), one place
+        assert res[r] == res["train_run"], r  # one GPU block (YAML alias), one place
 
 
 def test_site_settings_live_in_one_place():
@@ -138,15 +138,31 @@ def smk(wd, *args, timeout=240, slurm=True, background=False):
     background it runs without `timeout` (which would send a SIGINT twice: to the child and
     to its process group), in a session of its own with SIGINT at its default, so that the
     test's one SIGINT is one Ctrl-C; the test stops it (Run.interrupt / Run.kill)."""
-    base = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(wd),
-            *(PROFILES if slurm else []), *args]
+    base = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(wd),
+        *(PROFILES if slurm else []),
+        *args,
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("CUDA_VISIBLE_DEVICES", None)
     if background:
         log = open(wd / f"snakemake-{time.monotonic_ns()}.out", "w")
-        proc = subprocess.Popen(base, cwd=wd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        proc = subprocess.Popen(
+            base,
+            cwd=wd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         proc.out_path = log.name
         return proc
     cmd = ["timeout", "-s", "INT", "-k", "30", str(timeout), *base]
@@ -158,8 +174,7 @@ def data_config(wd, n_per_batch=40):
 
     archive, _ = make_cifar10(wd / "staged" / "cifar-10-binary.tar.gz", n_per_batch=n_per_batch, n_test=100)
     cfg = wd / "data.yaml"
-    cfg.write_text(f"data:\n  cifar10:\n    local: {archive}\n"
-                   f"    md5: {{cifar-10-binary.tar.gz: {md5_of(archive)}}}\n")
+    cfg.write_text(f"data:\n  cifar10:\n    local: {archive}\n    md5: {{cifar-10-binary.tar.gz: {md5_of(archive)}}}\n")
     return cfg
 
 
@@ -177,8 +192,10 @@ def wait_for(predicate, timeout, what, proc=None):
         if value:
             return value
         if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"Snakemake ended (rc {proc.returncode}) while waiting for {what}:\n"
-                                 + open(proc.out_path).read()[-4000:])
+            raise AssertionError(
+                f"Snakemake ended (rc {proc.returncode}) while waiting for {what}:\n"
+                + open(proc.out_path).read()[-4000:]
+            )
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
@@ -190,7 +207,7 @@ CIFAR_TARGETS = ["results/tables/cifar_final.csv", "results/claims/cifar.csv"]
 def test_cifar_part_through_sbatch_equals_local(tmp_path_factory):
     cluster_or_skip()
     runs = {}
-    for kind in ("slurm", "local"):        # the cluster run mostly waits: run both at once
+    for kind in ("slurm", "local"):  # the cluster run mostly waits: run both at once
         wd = tmp_path_factory.mktemp(f"cifar_{kind}")
         args = [*CIFAR_TARGETS, "--configfile", str(TINY), str(data_config(wd))]
         if kind == "local":
@@ -216,8 +233,9 @@ def test_cifar_part_through_sbatch_equals_local(tmp_path_factory):
     submitted = SUBMITTED.findall(out)
     # local: the download and the cheap tidy/plot/table/claims rules (localrule: True)
     assert cluster_jobs and "train_run" in cluster_jobs
-    assert all(j == "download_data" or j.startswith(("tidy_", "plot_", "make_table_", "claims_"))
-               for j in local_jobs), local_jobs
+    assert all(
+        j == "download_data" or j.startswith(("tidy_", "plot_", "make_table_", "claims_")) for j in local_jobs
+    ), local_jobs
     assert not any(j.startswith(("tidy_", "plot_", "make_table_", "claims_")) for j in cluster_jobs)
     assert len(submitted) == len(cluster_jobs), (len(submitted), cluster_jobs)
     assert len({j for j, _ in submitted}) == len(submitted)
@@ -230,8 +248,7 @@ def test_cifar_part_through_sbatch_equals_local(tmp_path_factory):
 
     # same results as on one machine (CPU, same seeds: bit-identical training metrics)
     loc = runs["local"][0]
-    for rel in ("results/tables/cifar_final.csv", "results/claims/cifar.csv",
-                "results/tidy/cifar_beta_finals.csv"):
+    for rel in ("results/tables/cifar_final.csv", "results/claims/cifar.csv", "results/tidy/cifar_beta_finals.csv"):
         a, b = (pd.read_csv(d / rel) for d in (wd, loc))
         timing = [c for c in a.columns if "wall_time" in c]
         pd.testing.assert_frame_equal(a.drop(columns=timing), b.drop(columns=timing), obj=rel)
@@ -271,14 +288,18 @@ LONG_EPOCHS = 100_000
 
 
 def checkpoint_epoch(wd):
-    found = [int(m.group(1)) for p in (wd / "results" / "checkpoints" / RUN).rglob("ckpt_epoch*.pt")
-             if (m := re.match(r"ckpt_epoch(\d+)\.pt$", p.name))]
+    found = [
+        int(m.group(1))
+        for p in (wd / "results" / "checkpoints" / RUN).rglob("ckpt_epoch*.pt")
+        if (m := re.match(r"ckpt_epoch(\d+)\.pt$", p.name))
+    ]
     return max(found) if found else 0
 
 
 def squeue_state(jobid):
-    out = subprocess.run(["squeue", "-h", "--states=all", "-j", jobid, "-o", "%T"],
-                         capture_output=True, text=True).stdout.strip()
+    out = subprocess.run(
+        ["squeue", "-h", "--states=all", "-j", jobid, "-o", "%T"], capture_output=True, text=True
+    ).stdout.strip()
     return out or None
 
 
@@ -336,8 +357,14 @@ def test_cancelled_training_resumes_from_checkpoint(long_run):
     train_log = wd / "logs" / "train" / "cifar10" / "sgdm" / "beta0.9_eta0.1_seed0.log"
 
     def resumed_from(proc):
-        m = wait_for(lambda: re.search(r"resumed from ckpt_epoch(\d+)\.pt", train_log.read_text())
-                     if train_log.exists() else None, 120, "the resume line in the training log", proc)
+        m = wait_for(
+            lambda: (
+                re.search(r"resumed from ckpt_epoch(\d+)\.pt", train_log.read_text()) if train_log.exists() else None
+            ),
+            120,
+            "the resume line in the training log",
+            proc,
+        )
         return int(m.group(1))
 
     run = Run(wd, target, *args)
@@ -346,7 +373,7 @@ def test_cancelled_training_resumes_from_checkpoint(long_run):
         job1, log1 = run.next_job("sbatch of attempt 1")
         wait_for(lambda: checkpoint_epoch(wd) >= 1, 120, "a checkpoint of attempt 1", run.proc)
         job = subprocess.run(["scontrol", "show", "job", job1], capture_output=True, text=True).stdout
-        assert re.search(r"TresPerJob=\S*gpu:1", job), job          # gpu=1 became --gpus=1
+        assert re.search(r"TresPerJob=\S*gpu:1", job), job  # gpu=1 became --gpus=1
         at1 = hold(job1, wd)
         assert at1 >= 1
         subprocess.run(["scancel", job1], check=True)
@@ -377,7 +404,7 @@ def test_cancelled_training_resumes_from_checkpoint(long_run):
         assert at2 <= r3 <= at2 + 1
         wait_for(lambda: checkpoint_epoch(wd) > r3, 120, "a checkpoint of the third run", run3.proc)
     finally:
-        run3.kill()                                   # SIGKILL: no hook runs
+        run3.kill()  # SIGKILL: no hook runs
     assert squeue_state(job3) == "RUNNING"
     at3 = hold(job3, wd)
 
@@ -386,13 +413,15 @@ def test_cancelled_training_resumes_from_checkpoint(long_run):
     short = wd / "short.yaml"
     short.write_text(f"train:\n  epochs: {epochs}\n")
     train_log.unlink(missing_ok=True)
-    unlock = smk(wd, target, *args, "--unlock", timeout=120)     # what a killed Snakemake asks for
+    unlock = smk(wd, target, *args, "--unlock", timeout=120)  # what a killed Snakemake asks for
     assert unlock.returncode == 0, (unlock.stdout + unlock.stderr)[-4000:]
-    assert squeue_state(job3) == "SUSPENDED"                       # --unlock runs no hook
+    assert squeue_state(job3) == "SUSPENDED"  # --unlock runs no hook
     again = smk(wd, target, *args, str(short), timeout=300)
     out = again.stdout + again.stderr
     assert again.returncode == 0, out[-6000:]
-    assert re.search(rf"igrm: cancelling 1 SLURM job\(s\) of run \S+ \({job3}\): its Snakemake \(pid \d+", out), out[-4000:]
+    assert re.search(rf"igrm: cancelling 1 SLURM job\(s\) of run \S+ \({job3}\): its Snakemake \(pid \d+", out), out[
+        -4000:
+    ]
     assert squeue_state(job3) == "CANCELLED"
     r4 = resumed_from(None)
     assert at3 <= r4 <= at3 + 1
@@ -401,7 +430,7 @@ def test_cancelled_training_resumes_from_checkpoint(long_run):
         assert int(h.attrs["resumed_from_epoch"]) == r4
         assert int(h.attrs["epochs_completed"]) == epochs
     assert len(SUBMITTED.findall(out)) == 1
-    assert not list((wd / ".snakemake" / "igrm-slurm").glob("*.json"))   # every run forgotten
+    assert not list((wd / ".snakemake" / "igrm-slurm").glob("*.json"))  # every run forgotten
 
 
 @pytest.mark.slurm
@@ -424,7 +453,7 @@ def test_failed_job_is_reported_with_its_log_paths(long_run):
     assert rule_log in out, out[-6000:]
     assert "CUDA is not available" in (wd / rule_log).read_text()
     submitted = SUBMITTED.findall(out)
-    assert len(submitted) == 1                        # --retries 0
+    assert len(submitted) == 1  # --retries 0
     for jobid, slurm_log in submitted:
         # "Error in rule train_run: message: SLURM-job '17' failed, SLURM status is: 'FAILED'
         #  ... log: logs/train/....log, <folder>/logs/slurm/rule_train_run/.../17.log"

@@ -11,7 +11,7 @@ from scipy import stats as sps
 from igrm import stats
 from igrm.claims import FAILS, INCONCLUSIVE, REPRODUCES
 
-REPS = 4000          # coverage replications (Monte-Carlo SE of a 95 % coverage: 0.0034)
+REPS = 4000  # coverage replications (Monte-Carlo SE of a 95 % coverage: 0.0034)
 LEVEL = 0.95
 
 
@@ -21,7 +21,7 @@ def test_welch_matches_the_textbook_formula_and_scipy():
     b = np.array([0.58, 0.63, 0.55])
     iv = stats.welch_t(a, b, LEVEL)
     va, vb = a.var(ddof=1) / 4, b.var(ddof=1) / 3
-    df = (va + vb) ** 2 / (va ** 2 / 3 + vb ** 2 / 2)
+    df = (va + vb) ** 2 / (va**2 / 3 + vb**2 / 2)
     assert iv.estimate == pytest.approx(a.mean() - b.mean())
     assert iv.se == pytest.approx(math.sqrt(va + vb))
     assert iv.df == pytest.approx(df)
@@ -59,7 +59,7 @@ def test_slope_matches_scipy_linregress():
     yy = np.stack([y, 2 * y])
     b = stats.slope_t(x, yy, LEVEL)
     assert b.estimate == pytest.approx([lr.slope, 2 * lr.slope]) and b.se == pytest.approx([lr.stderr, 2 * lr.stderr])
-    assert math.isnan(stats.slope_t([0.0, 1.0], [0.1, 0.3], LEVEL).se)       # N = 2: no residual df
+    assert math.isnan(stats.slope_t([0.0, 1.0], [0.1, 0.3], LEVEL).se)  # N = 2: no residual df
 
 
 def test_ci_rule():
@@ -145,12 +145,11 @@ def test_seeds_needed_diff_is_the_first_n_whose_mde_reaches_the_effect():
     n = stats.seeds_needed_diff(eff, sa, sb, LEVEL)
 
     def m(k):
-        return stats.mde(math.sqrt((sa ** 2 + sb ** 2) / k), (k - 1) * (sa ** 2 + sb ** 2) ** 2 / (sa ** 4 + sb ** 4),
-                         LEVEL)
+        return stats.mde(math.sqrt((sa**2 + sb**2) / k), (k - 1) * (sa**2 + sb**2) ** 2 / (sa**4 + sb**4), LEVEL)
 
     assert n is not None and m(n) <= eff < m(n - 1)
     assert stats.seeds_needed_diff(eff, sa, sb, LEVEL, n_min=n + 3) == n + 3
-    assert stats.seeds_needed_diff(1e-6, sa, sb, LEVEL) is None                  # > cap
+    assert stats.seeds_needed_diff(1e-6, sa, sb, LEVEL) is None  # > cap
     assert stats.seeds_needed_diff(0.0, sa, sb, LEVEL) is None
     # power at that n, simulated: the Welch interval excludes 0 about 80 % of the time
     rng = np.random.default_rng(5)
@@ -194,7 +193,7 @@ def test_fieller_is_the_set_of_ratios_the_t_test_does_not_reject():
     den = rng.normal(4.0, 0.3, size=(8, 3)) + 0.5 * (num - 2.0)
     f = fieller(num, den, 0.95)
     for c in range(3):
-        p = lambda R: stats.ttest_1samp(num[:, c] - R * den[:, c], 0.0).pvalue  # noqa: E731
+        p = lambda R: stats.ttest_1samp(num[:, c] - R * den[:, c], 0.0).pvalue
         assert np.isclose(p(f.lo[c]), 0.05, atol=1e-9) and np.isclose(p(f.hi[c]), 0.05, atol=1e-9)
         assert p(f.estimate[c]) > 0.99 and p(f.lo[c] - 1e-3) < 0.05 and p(f.hi[c] + 1e-3) < 0.05
 
@@ -263,7 +262,7 @@ def test_equivalence_rule():
     assert equivalence_verdict([-0.05, -0.02], [0.04, 0.09], [-0.08, -0.05], [0.07, 0.12], m) == REPRODUCES
     assert equivalence_verdict([-0.05, 0.15], [0.04, 0.30], [-0.08, 0.12], [0.07, 0.33], m) == FAILS
     assert equivalence_verdict([-0.05, 0.05], [0.04, 0.30], [-0.08, 0.02], [0.07, 0.33], m) == INCONCLUSIVE
-    assert equivalence_verdict([-0.3], [0.3], [-0.4], [0.4], m) == INCONCLUSIVE          # too wide to tell
+    assert equivalence_verdict([-0.3], [0.3], [-0.4], [0.4], m) == INCONCLUSIVE  # too wide to tell
     assert equivalence_verdict([np.nan], [np.nan], [np.nan], [np.nan], m) == INCONCLUSIVE
     # a significant but tiny deviation is still equivalent within the declared margin
     assert equivalence_verdict([0.01], [0.03], [0.005], [0.035], m) == REPRODUCES

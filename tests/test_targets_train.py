@@ -1,10 +1,18 @@
 """igrm.pipeline.targets, training region: run paths, grid files, the cfg of a training job
 (igrm.train.TRAIN_KEYS exactly), the runs' snapshot epochs, the analysis eta."""
+
 import copy
 
 from igrm.pipeline.config import schema_defaults
-from igrm.pipeline.targets import (analysis_eta, checkpoint_dir, explicit_study_data, grid_files, run_path,
-                                   snapshot_epochs, train_job_cfg)
+from igrm.pipeline.targets import (
+    analysis_eta,
+    checkpoint_dir,
+    explicit_study_data,
+    grid_files,
+    run_path,
+    snapshot_epochs,
+    train_job_cfg,
+)
 from igrm.train import TRAIN_KEYS, resolve_config
 
 DEFAULTS = schema_defaults()
@@ -19,11 +27,16 @@ def config(**train):
 def test_paths():
     c = config(model="small_cnn")
     assert run_path(c, "cifar10", "sgdm", 0.9, 0.1, 2) == "results/train/cifar10/small_cnn/sgdm/beta0.9_eta0.1_seed2"
-    assert checkpoint_dir(c, "cifar10", "gdm", 0.0, 0.10, 0) == "results/checkpoints/cifar10/small_cnn/gdm/beta0_eta0.1_seed0"
+    assert (
+        checkpoint_dir(c, "cifar10", "gdm", 0.0, 0.10, 0)
+        == "results/checkpoints/cifar10/small_cnn/gdm/beta0_eta0.1_seed0"
+    )
     c["train"]["explicit"].update(beta=0.9, eta=0.1)
     c["train"]["datasets"], c["train"]["seeds"] = ["cifar10"], [0]
-    assert grid_files(c, "explicit") == [f"results/train/cifar10/small_cnn/{m}/beta{b}_eta0.1_seed0.h5"
-                                         for m, b in (("gdm", "0.9"), ("gdm", "0"), ("igrm_explicit", "0.9"))]
+    assert grid_files(c, "explicit") == [
+        f"results/train/cifar10/small_cnn/{m}/beta{b}_eta0.1_seed0.h5"
+        for m, b in (("gdm", "0.9"), ("gdm", "0"), ("igrm_explicit", "0.9"))
+    ]
     c["train"]["explicit_study"]["dataset"] = None
     assert explicit_study_data(c) == "resources/data/cifar10.h5"
 
@@ -33,20 +46,32 @@ def test_train_job_cfg_is_train_keys_and_full_batch_reads_train_explicit():
     c["train"]["explicit"].update(steps=40, fullbatch_subset=64, test_subset=50)
     sgd = train_job_cfg(c, "cifar10", "sgdm", 0.9, 0.1, 1)
     assert set(sgd) == set(TRAIN_KEYS)
-    assert (sgd["epochs"], sgd["checkpoint_every"], sgd["augment"], sgd["test_subset"], sgd["fullbatch_subset"]) \
-        == (7, 3, ["flip"], 100, None)
+    assert (sgd["epochs"], sgd["checkpoint_every"], sgd["augment"], sgd["test_subset"], sgd["fullbatch_subset"]) == (
+        7,
+        3,
+        ["flip"],
+        100,
+        None,
+    )
     assert (sgd["method"], sgd["beta"], sgd["lr"], sgd["lr_mode"], sgd["seed"]) == ("sgdm", 0.9, 0.1, "effective", 1)
     gd = train_job_cfg(c, "cifar10", "igrm_explicit", 0.9, 0.1, 1)
-    assert (gd["epochs"], gd["checkpoint_every"], gd["augment"], gd["test_subset"], gd["fullbatch_subset"]) \
-        == (40, 4, ["none"], 50, 64)
-    resolve_config(gd)   # a complete, valid cfg
+    assert (gd["epochs"], gd["checkpoint_every"], gd["augment"], gd["test_subset"], gd["fullbatch_subset"]) == (
+        40,
+        4,
+        ["none"],
+        50,
+        64,
+    )
+    resolve_config(gd)  # a complete, valid cfg
 
 
 def test_snapshot_epochs_only_for_probed_runs():
     c = config(epochs=10)
     c["train"]["explicit"]["steps"] = 20
-    c["noise"]["runs"] = [{"method": "sgdm", "beta": 0.9, "eta": 0.1, "seed": 0},
-                          {"method": "gdm", "beta": 0.9, "eta": 0.1, "seed": 0}]
+    c["noise"]["runs"] = [
+        {"method": "sgdm", "beta": 0.9, "eta": 0.1, "seed": 0},
+        {"method": "gdm", "beta": 0.9, "eta": 0.1, "seed": 0},
+    ]
     c["noise"]["points"] = [0, 5, 15]
     assert snapshot_epochs(c, "sgdm", 0.9, 0.1, 0) == [0, 5, 10]
     assert snapshot_epochs(c, "gdm", 0.9, 0.1, 0) == [0, 5, 15]

@@ -4,31 +4,51 @@ igrm.figures.toy, igrm.claims.toy), and the ODE flows against exact solutions.""
 import numpy as np
 import pandas as pd
 import pytest
-
-from igrm.pipeline.config import num
 from scipy.linalg import expm
 
 from igrm import toy
-from igrm.flows import solve_flow
-from igrm.figures.style import save
 from igrm.claims import COLUMNS, OUT_OF_RANGE, row
 from igrm.claims.toy import convergence_slope, in_range, toy_claims
-from igrm.pipeline.config import schema_defaults
+from igrm.figures.style import save
 from igrm.figures.toy import plot_sharpness_sweep, plot_sigmoid, plot_two_factor
-from igrm.tidy.toy import tidy_finals, tidy_flows, tidy_sharpness, tidy_trajectories
+from igrm.flows import solve_flow
+from igrm.pipeline.config import num, schema_defaults
 from igrm.pipeline.io import read_h5, write_h5
 from igrm.problems import LeastSquares, SigmoidFactor, TwoFactor
+from igrm.tidy.toy import tidy_finals, tidy_flows, tidy_sharpness, tidy_trajectories
 
 # each starts from the schema's defaults of its config section (the only defaults there are)
-SMALL_TWO = {**schema_defaults("toy/two_factor"), "x": 1.0, "y": 0.6, "init": [2.8, 3.4], "eta": 1e-2,
-             "betas": [0.0, 0.5, 0.9], "steps": 3000, "record_every": 7}
+SMALL_TWO = {
+    **schema_defaults("toy/two_factor"),
+    "x": 1.0,
+    "y": 0.6,
+    "init": [2.8, 3.4],
+    "eta": 1e-2,
+    "betas": [0.0, 0.5, 0.9],
+    "steps": 3000,
+    "record_every": 7,
+}
 _TF = schema_defaults("toy/two_factor")
 # one job of the sweep: the section with one eta in place of its grid etas, and the two-factor
 # section passed whole (rule toy_sharpness_sweep)
-SMALL_SWEEP = {**{k: v for k, v in schema_defaults("toy/sharpness_sweep").items() if k != "etas"},
-               "eta": 1e-2, "betas": [0.0, 0.3, 0.6, 0.8], "steps": 4000, "two_factor": _TF}
-SMALL_SIG = {**schema_defaults("toy/sigmoid"), "x": 1.0, "y": 0.6, "init": [6.0, 2.0], "eta": 1e-2,
-             "betas": [0.0, 0.9], "steps": 500, "record_every": 1, "flow_points": 200}
+SMALL_SWEEP = {
+    **{k: v for k, v in schema_defaults("toy/sharpness_sweep").items() if k != "etas"},
+    "eta": 1e-2,
+    "betas": [0.0, 0.3, 0.6, 0.8],
+    "steps": 4000,
+    "two_factor": _TF,
+}
+SMALL_SIG = {
+    **schema_defaults("toy/sigmoid"),
+    "x": 1.0,
+    "y": 0.6,
+    "init": [6.0, 2.0],
+    "eta": 1e-2,
+    "betas": [0.0, 0.9],
+    "steps": 500,
+    "record_every": 1,
+    "flow_points": 200,
+}
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +110,15 @@ def test_flow2_on_lstsq_matches_exact_linear_flow():
     w0 = np.array([1.0, 2.0, -1.0, 0.5])
     beta, eta, t = 0.8, 0.1, 3.0
     lam = toy.igr_lambda(toy.raw_step(eta, beta), beta)
-    res = solve_flow(lambda w: toy.modified_gradient(p, w, np.full(len(w), lam)), w0[None], t,
-                     speed=1 / (1 - beta), rtol=1e-12, atol=1e-14, method="DOP853")
+    res = solve_flow(
+        lambda w: toy.modified_gradient(p, w, np.full(len(w), lam)),
+        w0[None],
+        t,
+        speed=1 / (1 - beta),
+        rtol=1e-12,
+        atol=1e-14,
+        method="DOP853",
+    )
     M = (np.eye(4) + 2 * lam * p.H) @ p.H / (1 - beta)
     exact = p.minimiser + expm(-M * t) @ (w0 - p.minimiser)
     np.testing.assert_allclose(res["w"][0], exact, atol=1e-9)
@@ -198,11 +225,16 @@ def test_toy_claims(two, sweep):
     etas = sorted(sw["eta"].unique())
     ids = list(cl["id"])
     # η = 0.01, β ∈ {0, 0.3, 0.6, 0.8}: ε = 0.28, 0.40, 0.71, 1.41; β ≥ 0.6 out of range
-    assert ids == ([f"toy/flatter_minima/eta{num(e)}" for e in etas]
-                   + ["toy/flow2_closer_than_flow1", "toy/flow2_closer_than_flow1/out_of_range"]
-                   + [x for e in etas for x in (f"toy/limit_matches_flow2/eta{num(e)}",
-                                                f"toy/limit_matches_flow2/eta{num(e)}/out_of_range")]
-                   + ["toy/igr_order_beta0"])
+    assert ids == (
+        [f"toy/flatter_minima/eta{num(e)}" for e in etas]
+        + ["toy/flow2_closer_than_flow1", "toy/flow2_closer_than_flow1/out_of_range"]
+        + [
+            x
+            for e in etas
+            for x in (f"toy/limit_matches_flow2/eta{num(e)}", f"toy/limit_matches_flow2/eta{num(e)}/out_of_range")
+        ]
+        + ["toy/igr_order_beta0"]
+    )
     flat = cl[cl["id"].str.startswith("toy/flatter_minima")]
     assert np.allclose(flat["measured"], -1.0) and (flat["verdict"] == "reproduces").all()
     # one η only: the order of the β = 0 error cannot be fitted, and the row says so
@@ -259,11 +291,23 @@ def test_expansion_parameter_and_real_root_bound():
 
 def _fake_sweep(beta, eta, rel_err, s0=10.0):
     h = np.asarray(eta) * (1 - np.asarray(beta))
-    return pd.DataFrame({"eta": eta, "beta": beta, "h": h, "sharpness_gdm": 1.0 + np.asarray(rel_err),
-                         "sharpness_flow2": 1.0, "sharpness_flow1": 2.0, "rel_err": rel_err,
-                         "rel_err_flow1": -0.5, "diverged_step": -1, "sharpness_init": s0,
-                         "sharpness_max": s0, "epsilon": h * s0 / (1 - np.asarray(beta)) ** 2,
-                         "epsilon_bound": toy.real_root_bound(beta)})
+    return pd.DataFrame(
+        {
+            "eta": eta,
+            "beta": beta,
+            "h": h,
+            "sharpness_gdm": 1.0 + np.asarray(rel_err),
+            "sharpness_flow2": 1.0,
+            "sharpness_flow1": 2.0,
+            "rel_err": rel_err,
+            "rel_err_flow1": -0.5,
+            "diverged_step": -1,
+            "sharpness_init": s0,
+            "sharpness_max": s0,
+            "epsilon": h * s0 / (1 - np.asarray(beta)) ** 2,
+            "epsilon_bound": toy.real_root_bound(beta),
+        }
+    )
 
 
 def test_out_of_range_row_is_not_a_failure():
@@ -285,13 +329,13 @@ def test_convergence_slope_recovers_planted_order():
     rng = np.random.default_rng(0)
     eta = np.geomspace(1e-4, 1e-3, 5)
     for p in (1.0, 2.0):
-        mis = 3.0 * eta ** p * np.exp(0.01 * rng.standard_normal(eta.size))
+        mis = 3.0 * eta**p * np.exp(0.01 * rng.standard_normal(eta.size))
         slope, se, n = convergence_slope(eta, -mis)  # sign of the mismatch does not matter
         assert n == 5 and abs(slope - p) < 3 * se + 1e-3 and se < 0.05
     # and the claim row: planted order 2 reproduces, planted order 1 does not
     cfg = schema_defaults("toy/claims")
     for p, verdict in ((2.0, "reproduces"), (1.0, "does not reproduce")):
-        cv = _fake_sweep([0.8] * 5, eta, 50.0 * eta ** p)
+        cv = _fake_sweep([0.8] * 5, eta, 50.0 * eta**p)
         cl = toy_claims(_fake_sweep([0.5], [0.01], [0.001]), None, cv, **cfg).set_index("id")
         r = cl.loc["toy/limit_convergence/beta0.8"]
         assert r["verdict"] == verdict and r["measured"] == pytest.approx(p, abs=1e-9)

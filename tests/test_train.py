@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from igrm.regularizers import penalty_grad
 from igrm.batches import augment_batch, batch_crop
+from igrm.regularizers import penalty_grad
 from igrm.train import accumulate_gradient, resolve_config, step_sizes, train
 from tests._train_cfg import train_cfg
 
@@ -22,16 +22,32 @@ HERE = Path(__file__).resolve().parent
 
 def tiny_data(n_train=96, n_test=32, size=16, channels=3, seed=0):
     rng = np.random.default_rng(seed)
-    return {"train/images": rng.integers(0, 256, (n_train, size, size, channels), dtype=np.uint8),
-            "train/labels": rng.integers(0, 10, n_train),
-            "test/images": rng.integers(0, 256, (n_test, size, size, channels), dtype=np.uint8),
-            "test/labels": rng.integers(0, 10, n_test),
-            "attrs": {"mean": [0.5, 0.4, 0.3][:channels], "std": [0.25, 0.2, 0.3][:channels], "num_classes": 10}}
+    return {
+        "train/images": rng.integers(0, 256, (n_train, size, size, channels), dtype=np.uint8),
+        "train/labels": rng.integers(0, 10, n_train),
+        "test/images": rng.integers(0, 256, (n_test, size, size, channels), dtype=np.uint8),
+        "test/labels": rng.integers(0, 10, n_test),
+        "attrs": {"mean": [0.5, 0.4, 0.3][:channels], "std": [0.25, 0.2, 0.3][:channels], "num_classes": 10},
+    }
 
 
-BASE = train_cfg(model="small_cnn", width=0.25, method="sgdm", beta=0.9, lr=0.05, batch_size=32, epochs=2,
-                 augment=["crop+flip", "cutout"], cutout_size=4, seed=3, device="cpu", eval_batch_size=64,
-                 train_subset=None, test_subset=None, checkpoint_every=1)
+BASE = train_cfg(
+    model="small_cnn",
+    width=0.25,
+    method="sgdm",
+    beta=0.9,
+    lr=0.05,
+    batch_size=32,
+    epochs=2,
+    augment=["crop+flip", "cutout"],
+    cutout_size=4,
+    seed=3,
+    device="cpu",
+    eval_batch_size=64,
+    train_subset=None,
+    test_subset=None,
+    checkpoint_every=1,
+)
 
 
 # ---------------------------------------------------------------- optimiser
@@ -45,8 +61,10 @@ def test_torch_sgd_momentum_is_heavy_ball():
     x_hand = [p.detach().clone() for p in params]
     x_prev = [p.clone() for p in x_hand]
     gen = torch.Generator().manual_seed(1)
-    batches = [(torch.randn(8, 4, generator=gen, dtype=torch.float64), torch.randint(0, 3, (8,), generator=gen))
-               for _ in range(20)]
+    batches = [
+        (torch.randn(8, 4, generator=gen, dtype=torch.float64), torch.randint(0, 3, (8,), generator=gen))
+        for _ in range(20)
+    ]
     for xb, yb in batches:
         # the hand-written step uses the gradient at its own iterate
         with torch.no_grad():
@@ -120,7 +138,7 @@ def _least_squares(seed=0, n=20, d=5):
 def _run(A, b, method, h_or_eta, beta, K, x0, x_prev=None):
     """K steps on E = ||Ax-b||^2/(2n); returns the (K, d) iterates after each step."""
     x = x0.clone().requires_grad_(True)
-    loss = lambda: ((A @ x - b) ** 2).sum() / (2 * len(b))  # noqa: E731
+    loss = lambda: ((A @ x - b) ** 2).sum() / (2 * len(b))
     mom = beta if method == "gdm" else 0.0
     opt = torch.optim.SGD([x], lr=h_or_eta, momentum=mom, dampening=0, nesterov=False)
     if x_prev is not None:  # start with the velocity of a given previous iterate
@@ -150,14 +168,14 @@ def test_explicit_baseline_tracks_gdm_better_than_gd():
     e_gd = (gdm - gd).norm(dim=1)
     e_exp = (gdm - exp).norm(dim=1)
     # from rest: after the start-up transient (second half of the horizon) and at the end
-    assert e_exp[K // 2:].mean() < 0.6 * e_gd[K // 2:].mean()
+    assert e_exp[K // 2 :].mean() < 0.6 * e_gd[K // 2 :].mean()
     assert e_exp[-1] < 0.5 * e_gd[-1]
     # started on the slow manifold (no start-up lag): an order of eta closer everywhere
     H = A.T @ A / len(b)
     lam, Q = torch.linalg.eigh(H)
     xs = torch.linalg.solve(H, A.T @ b / len(b))
     tr = 1 + beta - h * lam
-    r1 = (tr + torch.sqrt(tr ** 2 - 4 * beta)) / 2
+    r1 = (tr + torch.sqrt(tr**2 - 4 * beta)) / 2
     x_prev = xs + Q @ ((Q.T @ (x0 - xs)) / r1)
     gdm_sm = _run(A, b, "gdm", h, beta, K, x0, x_prev)
     assert (gdm_sm - exp).norm(dim=1).max() < 0.1 * (gdm_sm - gd).norm(dim=1).max()
@@ -191,26 +209,40 @@ def test_crop_is_a_window_of_the_reflect_padded_image():
     padded = nn.functional.pad(x.float(), (3,) * 4, mode="reflect")
     for i in range(5):
         dy, dx = off[0, i], off[1, i]
-        assert torch.equal(out[i].float(), padded[i, :, dy:dy + 8, dx:dx + 8])
+        assert torch.equal(out[i].float(), padded[i, :, dy : dy + 8, dx : dx + 8])
     assert out.dtype == torch.uint8
 
 
 # ---------------------------------------------------------------- train()
 def test_train_methods_outputs_and_determinism():
     data = tiny_data()
-    for method, extra in (("sgdm", {}), ("gdm", {"fullbatch_subset": 40, "fullbatch_chunk": 16, "epochs": 3}),
-                          ("igrm_explicit", {})):
+    for method, extra in (
+        ("sgdm", {}),
+        ("gdm", {"fullbatch_subset": 40, "fullbatch_chunk": 16, "epochs": 3}),
+        ("igrm_explicit", {}),
+    ):
         cfg = {**BASE, "method": method, **extra}
         a1, at1 = train(cfg, data, None, None)
         a2, _ = train(cfg, data, None, None)
         E = cfg["epochs"]
-        for k in ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "grad_norm_sq", "lr", "steps",
-                  "wall_time"):
+        for k in (
+            "epoch",
+            "train_loss",
+            "train_acc",
+            "test_loss",
+            "test_acc",
+            "grad_norm_sq",
+            "lr",
+            "steps",
+            "wall_time",
+        ):
             assert a1[k].shape == (E,), k
         assert at1["status"] == "completed" and at1["diverged_step"] == -1
-        assert at1["n_params"] == sum(v.size for k, v in a1.items()
-                                      if k.startswith("final_state/") and "running" not in k
-                                      and "num_batches" not in k)
+        assert at1["n_params"] == sum(
+            v.size
+            for k, v in a1.items()
+            if k.startswith("final_state/") and "running" not in k and "num_batches" not in k
+        )
         assert "final_state/linear.weight" in a1
         for k in a1:
             if not k.endswith("wall_time"):
@@ -220,8 +252,9 @@ def test_train_methods_outputs_and_determinism():
 
 
 def test_gdm_steps_and_lr():
-    a, at = train({**BASE, "method": "gdm", "fullbatch_subset": 40, "epochs": 3, "augment": ["none"]},
-                  tiny_data(), None, None)
+    a, at = train(
+        {**BASE, "method": "gdm", "fullbatch_subset": 40, "epochs": 3, "augment": ["none"]}, tiny_data(), None, None
+    )
     assert at["n_train"] == 40 and at["steps_per_epoch"] == 1
     np.testing.assert_array_equal(a["steps"], [1, 2, 3])
     np.testing.assert_allclose(a["lr"], 0.05 * 0.1)
@@ -243,9 +276,13 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     ckpt = tmp_path / "ckpt"
     out = tmp_path / "out.npz"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, str(HERE / "_train_subprocess.py"), json.dumps(cfg), str(npz),
-                             str(ckpt), str(out), "2"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "_train_subprocess.py"), json.dumps(cfg), str(npz), str(ckpt), str(out), "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     # the child holds after epoch 2's checkpoint and progress line: kill it there
     lines = []
     for line in proc.stdout:
@@ -260,12 +297,15 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     assert not out.exists()
     # one folder per config fingerprint, holding the newest checkpoint and the one before
-    assert sorted(p.relative_to(ckpt).parts[1] for p in ckpt.rglob("ckpt_epoch*.pt")) == \
-        ["ckpt_epoch0001.pt", "ckpt_epoch0002.pt"]
+    assert sorted(p.relative_to(ckpt).parts[1] for p in ckpt.rglob("ckpt_epoch*.pt")) == [
+        "ckpt_epoch0001.pt",
+        "ckpt_epoch0002.pt",
+    ]
 
     torch.set_num_threads(1)
-    resumed, at_r = train(cfg, {**data, "attrs": {"mean": [0.5, 0.4, 0.3], "std": [0.25, 0.2, 0.3],
-                                                  "num_classes": 10}}, ckpt, None)
+    resumed, at_r = train(
+        cfg, {**data, "attrs": {"mean": [0.5, 0.4, 0.3], "std": [0.25, 0.2, 0.3], "num_classes": 10}}, ckpt, None
+    )
     assert at_r["resumed_from_epoch"] == 2 and at_r["status"] == "completed"
     whole, _ = train(cfg, data, None, None)
     assert set(resumed) == set(whole)
@@ -281,8 +321,12 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
 def test_one_channel_28x28_and_schedules():
     data = tiny_data(n_train=48, n_test=16, size=28, channels=1)
     for schedule in ("cosine", "step"):
-        a, at = train({**BASE, "batch_size": 16, "epochs": 2, "schedule": schedule, "augment": ["crop+flip"],
-                       "train_subset": 32}, data, None, None)
+        a, at = train(
+            {**BASE, "batch_size": 16, "epochs": 2, "schedule": schedule, "augment": ["crop+flip"], "train_subset": 32},
+            data,
+            None,
+            None,
+        )
         assert at["status"] == "completed" and at["n_train"] == 32 and at["steps_per_epoch"] == 2
         assert a["final_state/features.0.weight"].shape[1] == 1
         assert a["lr"][0] == pytest.approx(0.05 * 0.1) and a["lr"][1] < a["lr"][0]
@@ -292,7 +336,7 @@ def test_checkpoint_of_other_config_is_not_resumed_and_constant_runs_extend(tmp_
     data = tiny_data()
     cfg = {**BASE, "epochs": 2, "augment": ["none"]}
     train(cfg, data, tmp_path, None)
-    _, at = train({**cfg, "lr": 0.02}, data, tmp_path, None)          # other lr: fresh start
+    _, at = train({**cfg, "lr": 0.02}, data, tmp_path, None)  # other lr: fresh start
     assert at["resumed_from_epoch"] == 0
     train(cfg, data, tmp_path / "b", None)
     longer, at = train({**cfg, "epochs": 3}, data, tmp_path / "b", None)  # extend 2 -> 3
@@ -330,14 +374,15 @@ def test_crop_from_the_set_padded_once_equals_per_batch_crop():
 
     x = torch.randint(0, 256, (50, 3, 8, 8), dtype=torch.uint8)
     idx = torch.tensor([3, 7, 7, 0, 49, 12])
-    padded = reflect_pad_u8(x, 2, chunk=16)          # several chunks
+    padded = reflect_pad_u8(x, 2, chunk=16)  # several chunks
     a = crop_padded(padded, idx, 2, torch.Generator().manual_seed(11))
     b = batch_crop(x[idx], 2, torch.Generator().manual_seed(11))
     assert a.dtype == torch.uint8 and torch.equal(a, b)
     mean, std = torch.full((3,), 0.5), torch.full((3,), 0.25)
     for augs in (["crop+flip"], ["crop", "cutout"], ["crop+flip", "cutout"]):
-        u = augment_batch(None, augs, torch.Generator().manual_seed(4), mean, std, pad=2, cutout_size=3,
-                          padded=padded, idx=idx)
+        u = augment_batch(
+            None, augs, torch.Generator().manual_seed(4), mean, std, pad=2, cutout_size=3, padded=padded, idx=idx
+        )
         v = augment_batch(x[idx], augs, torch.Generator().manual_seed(4), mean, std, pad=2, cutout_size=3)
         assert torch.equal(u, v), augs
 
@@ -355,9 +400,8 @@ class _Payload:
 def test_planted_checkpoint_is_not_unpickled(tmp_path):
     """A file planted as a checkpoint with a __reduce__ payload is refused by the loader
     (tensors and plain types only): the payload never runs."""
-    import pickle
-
     import hashlib
+    import pickle
 
     from igrm.train import cfg_fingerprint, fingerprint_id
 
@@ -391,8 +435,8 @@ def test_checkpoints_of_other_configs_do_not_shadow_each_other(tmp_path):
     data = tiny_data()
     a = {**BASE, "epochs": 3, "augment": ["none"]}
     b = {**a, "lr": 0.02, "epochs": 2}
-    train(a, data, tmp_path, None)                             # A: epochs 1..3
-    train(b, data, tmp_path, None)                             # B: epochs 1, 2
+    train(a, data, tmp_path, None)  # A: epochs 1..3
+    train(b, data, tmp_path, None)  # B: epochs 1, 2
     _, at = train(b, data, tmp_path, None)
     assert at["resumed_from_epoch"] == 2
     ext, at = train({**a, "epochs": 4}, data, tmp_path, None)  # A extended 3 -> 4 from A's epoch 3
@@ -413,8 +457,11 @@ def test_evaluation_only_keys_resume_trajectory_keys_restart(tmp_path):
     data = tiny_data()
     cfg = {**BASE, "epochs": 2, "checkpoint_every": 1}
     train(cfg, data, tmp_path, None)
-    evaluation_only = {"eval_batch_size": 16, "checkpoint_every": 2,
-                       "sharpness": {**cfg["sharpness"], "points": 2, "iters": 3}}
+    evaluation_only = {
+        "eval_batch_size": 16,
+        "checkpoint_every": 2,
+        "sharpness": {**cfg["sharpness"], "points": 2, "iters": 3},
+    }
     for key, value in evaluation_only.items():
         _, at = train({**cfg, key: value}, data, tmp_path, None)
         assert at["resumed_from_epoch"] == 2, key
@@ -425,8 +472,14 @@ def test_evaluation_only_keys_resume_trajectory_keys_restart(tmp_path):
     whole, _ = train(longer, data, None, None)
     for k in ("train_loss", "grad_norm_sq", "final_state/linear.weight"):
         np.testing.assert_array_equal(ext[k], whole[k], err_msg=k)
-    for key, value in {"weight_decay": 1e-3, "test_subset": 16, "pad": 2, "seed": 4, "deterministic": not cfg["deterministic"],
-                       "batch_size": 16}.items():
+    for key, value in {
+        "weight_decay": 1e-3,
+        "test_subset": 16,
+        "pad": 2,
+        "seed": 4,
+        "deterministic": not cfg["deterministic"],
+        "batch_size": 16,
+    }.items():
         _, at = train({**cfg, key: value}, data, tmp_path, None)
         assert at["resumed_from_epoch"] == 0, key
 
@@ -437,12 +490,12 @@ def _damage(path, how):
         path.write_bytes(b"")
     elif how == "truncated":
         path.write_bytes(blob[: len(blob) // 2])
-    else:                                   # one flipped bit in the stored linear.weight tensor
+    else:  # one flipped bit in the stored linear.weight tensor
         w = torch.load(path, weights_only=True)["model"]["linear.weight"]
         at = blob.find(w.numpy().tobytes())
         assert at > 0
         pos = at + w.numel() * 2 + 1
-        path.write_bytes(blob[:pos] + bytes([blob[pos] ^ 0x10]) + blob[pos + 1:])
+        path.write_bytes(blob[:pos] + bytes([blob[pos] ^ 0x10]) + blob[pos + 1 :])
 
 
 @pytest.mark.parametrize("how", ["truncated", "empty", "flipped"])

@@ -18,9 +18,22 @@ import numpy as np
 import pandas as pd
 
 #: attributes every result carries that say where and when, not what
-PROVENANCE = {"git_commit", "host", "platform", "versions", "started", "finished", "wall_time_s",
-              "device", "status", "code_sha256", "created", "torch_threads", "python",
-              "config"}  # the job's own config: its form may change with the contract, not its numbers
+PROVENANCE = {
+    "git_commit",
+    "host",
+    "platform",
+    "versions",
+    "started",
+    "finished",
+    "wall_time_s",
+    "device",
+    "status",
+    "code_sha256",
+    "created",
+    "torch_threads",
+    "python",
+    "config",
+}  # the job's own config: its form may change with the contract, not its numbers
 #: wall-clock quantities (names containing these) differ run to run
 CLOCK = ("wall_time", "wall_s", "time_s", "seconds", "runtime")
 
@@ -49,8 +62,9 @@ def compare_h5(x: Path, y: Path) -> list[str]:
                 out.append(f"{name}: only in {'after' if ox is None else 'before'}")
             elif isinstance(ox, h5py.Dataset) and not _clock(name) and not _same(ox[()], oy[()]):
                 out.append(f"{name}: values differ")
-        for obj_x, obj_y, where in [(fx, fy, "/")] + [(fx[n], fy[n], n) for n, (a, b) in items.items()
-                                                       if a is not None and b is not None]:
+        for obj_x, obj_y, where in [(fx, fy, "/")] + [
+            (fx[n], fy[n], n) for n, (a, b) in items.items() if a is not None and b is not None
+        ]:
             keys = (set(obj_x.attrs) | set(obj_y.attrs)) - PROVENANCE
             for k in sorted(keys):
                 if _clock(k):
@@ -71,12 +85,14 @@ def compare_csv(x: Path, y: Path) -> list[str]:
         return [f"{len(a)} rows before, {len(b)} after"]
     a, b = a[keep], b[keep]
     diff = ~((a == b) | (a.isna() & b.isna()))
-    return [f"row {i} column {c}: {a.at[i, c]!r} -> {b.at[i, c]!r}"
-            for c in diff.columns for i in diff.index[diff[c]]][:20]
+    return [f"row {i} column {c}: {a.at[i, c]!r} -> {b.at[i, c]!r}" for c in diff.columns for i in diff.index[diff[c]]][
+        :20
+    ]
 
 
-def compare(before: Path, after: Path, parts=("tidy", "claims", "tables", "toy", "orders", "train",
-                                                "noise", "explicit_study")) -> list[str]:
+def compare(
+    before: Path, after: Path, parts=("tidy", "claims", "tables", "toy", "orders", "train", "noise", "explicit_study")
+) -> list[str]:
     report = []
     for part in parts:
         files = {p.relative_to(before) for p in (before / part).rglob("*") if p.suffix in (".h5", ".csv")}
@@ -97,10 +113,17 @@ def main(argv=None) -> int:
     ap.add_argument("after", type=Path)
     args = ap.parse_args(argv)
     report = compare(args.before, args.after)
-    n = sum(1 for part in ("tidy", "claims", "tables", "toy", "orders", "train", "noise", "explicit_study")
-            for p in (args.before / part).rglob("*") if p.suffix in (".h5", ".csv"))
-    print("\n".join(report) if report else f"identical: {n} files (HDF5 arrays and attributes, CSV cells; "
-          "provenance and wall-clock times left out)")
+    n = sum(
+        1
+        for part in ("tidy", "claims", "tables", "toy", "orders", "train", "noise", "explicit_study")
+        for p in (args.before / part).rglob("*")
+        if p.suffix in (".h5", ".csv")
+    )
+    print(
+        "\n".join(report)
+        if report
+        else f"identical: {n} files (HDF5 arrays and attributes, CSV cells; provenance and wall-clock times left out)"
+    )
     return 1 if report else 0
 
 

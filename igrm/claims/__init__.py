@@ -10,22 +10,40 @@ measurement and never tuned to make a row pass.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 
 # the verdict names belong to the statistics that decide them
-from ..stats import FAILS, INCONCLUSIVE, OUT_OF_RANGE, REPRODUCES, VERDICTS  # noqa: F401
+from ..stats import FAILS, INCONCLUSIVE, OUT_OF_RANGE, REPRODUCES, VERDICTS
 
 COLUMNS = ["id", "claim", "source", "expected", "measured", "uncertainty", "tolerance", "verdict", "detail"]
 
 
-def row(id: str, claim: str, source: str, expected: float | str, measured: float,
-        tolerance: float | str, verdict: str, uncertainty: float = math.nan, detail: str = "") -> dict:
+def row(
+    id: str,
+    claim: str,
+    source: str,
+    expected: float | str,
+    measured: float,
+    tolerance: float | str,
+    verdict: str,
+    uncertainty: float = math.nan,
+    detail: str = "",
+) -> dict:
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {', '.join(map(repr, VERDICTS))}; got {verdict!r}")
-    return {"id": id, "claim": claim, "source": source, "expected": expected, "measured": measured,
-            "uncertainty": uncertainty, "tolerance": tolerance, "verdict": verdict, "detail": detail}
+    return {
+        "id": id,
+        "claim": claim,
+        "source": source,
+        "expected": expected,
+        "measured": measured,
+        "uncertainty": uncertainty,
+        "tolerance": tolerance,
+        "verdict": verdict,
+        "detail": detail,
+    }
 
 
 def within(measured: float, expected: float, tol: float) -> str:

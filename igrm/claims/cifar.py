@@ -33,15 +33,26 @@ import numpy as np
 import pandas as pd
 
 from ..pipeline.config import num
-from ..validity import epsilon_bound, in_declared_range
-from ..stats import (POWER, SEEDS_CAP, ci_verdict, mde, pooled_sd, seeds_needed_diff, seeds_needed_slope,
-                     slope_t_levels, welch_t)
+from ..stats import (
+    POWER,
+    SEEDS_CAP,
+    ci_verdict,
+    mde,
+    pooled_sd,
+    seeds_needed_diff,
+    seeds_needed_slope,
+    slope_t_levels,
+    welch_t,
+)
 from ..tidy.runs import SETTING, beta_sweep_etas, close, explicit_groups, select_finals, setting_tag
+from ..validity import epsilon_bound, in_declared_range
 from . import INCONCLUSIVE, OUT_OF_RANGE, frame, row
 
 EXPECTED = "> 0 (95% t-interval over seeds entirely above 0)"
-TOLERANCE = ("t-interval above 0: reproduces; below 0: does not; straddles 0, or fewer than min_seeds "
-             "completed seeds per level: inconclusive (with MDE and seeds needed)")
+TOLERANCE = (
+    "t-interval above 0: reproduces; below 0: does not; straddles 0, or fewer than min_seeds "
+    "completed seeds per level: inconclusive (with MDE and seeds needed)"
+)
 PAPER = "Ghosh et al. ICLR 2023, slides 'Some prevalent observations in deep learning'"
 
 
@@ -62,17 +73,17 @@ def _fmt_n(n: int | None) -> str:
     return f"> {SEEDS_CAP}" if n is None else str(n)
 
 
-def _power_text(effect: float, se: float, df: float, se_how: str, ci: float, needed: int | None,
-                unit: str) -> str:
+def _power_text(effect: float, se: float, df: float, se_how: str, ci: float, needed: int | None, unit: str) -> str:
     """The MDE at this n and the seeds per level that would detect ``effect`` (docs/theory.md (T49))."""
     m = mde(se, df, ci, POWER) if math.isfinite(se) and math.isfinite(df) else math.nan
     if not math.isfinite(m):
-        return (f"MDE not estimable at this n ({se_how}); seeds per level to detect the observed effect: "
-                "not estimable")
+        return f"MDE not estimable at this n ({se_how}); seeds per level to detect the observed effect: not estimable"
     eff = f"{abs(effect):.4g}" if math.isfinite(effect) else "n/a"
-    return (f"MDE at this n (two-sided α={1 - ci:.2g}, power {POWER:g}) = (t_{{{1 - (1 - ci) / 2:.3g},{df:.3g}}} + "
-            f"t_{{{POWER:g},{df:.3g}}}) · SE {se:.4g} ({se_how}) = {m:.4g} {unit}; seeds per level to detect "
-            f"the observed |effect| {eff}: {_fmt_n(needed)}")
+    return (
+        f"MDE at this n (two-sided α={1 - ci:.2g}, power {POWER:g}) = (t_{{{1 - (1 - ci) / 2:.3g},{df:.3g}}} + "
+        f"t_{{{POWER:g},{df:.3g}}}) · SE {se:.4g} ({se_how}) = {m:.4g} {unit}; seeds per level to detect "
+        f"the observed |effect| {eff}: {_fmt_n(needed)}"
+    )
 
 
 def _slope_row(cid, claim, source, xs, ys, ndiv, c, unit, xfmt, transform=None) -> dict:
@@ -82,8 +93,10 @@ def _slope_row(cid, claim, source, xs, ys, ndiv, c, unit, xfmt, transform=None) 
     keep = [(x, v) for x, v in zip(xs, ys) if len(v)]
     div_txt = f"; {n_div} diverged runs excluded" if n_div else ""
     if len(keep) < 2:
-        why = (f"inconclusive: needs >= 2 levels with completed runs and >= {min_seeds} completed seeds at each; "
-               f"have {counts or 'none'}; MDE not estimable (no slope without 2 levels){div_txt}")
+        why = (
+            f"inconclusive: needs >= 2 levels with completed runs and >= {min_seeds} completed seeds at each; "
+            f"have {counts or 'none'}; MDE not estimable (no slope without 2 levels){div_txt}"
+        )
         return row(cid, claim, source, EXPECTED, math.nan, TOLERANCE, INCONCLUSIVE, detail=why)
     kx = [transform(x) if transform else x for x, _ in keep]
     kv = [v for _, v in keep]
@@ -105,9 +118,11 @@ def _slope_row(cid, claim, source, xs, ys, ndiv, c, unit, xfmt, transform=None) 
     n_pts = int(sum(len(v) for v in kv))
     if math.isfinite(se):
         resid_sd = se * math.sqrt(float(((allx - allx.mean()) ** 2).sum()))
-        stat = (f"OLS slope {point:.4g} {unit} over N={n_pts} (level, seed) points, {int(round(ci * 100))}% "
-                f"t-interval [{lo:.4g}, {hi:.4g}] = slope ± t_{{{1 - (1 - ci) / 2:.3g},{df:.0f}}}·SE, SE {se:.4g} "
-                f"(residual SD {resid_sd:.4g}, df N−2={df:.0f}); uncertainty = CI half-width {hi - point:.4g}")
+        stat = (
+            f"OLS slope {point:.4g} {unit} over N={n_pts} (level, seed) points, {int(round(ci * 100))}% "
+            f"t-interval [{lo:.4g}, {hi:.4g}] = slope ± t_{{{1 - (1 - ci) / 2:.3g},{df:.0f}}}·SE, SE {se:.4g} "
+            f"(residual SD {resid_sd:.4g}, df N−2={df:.0f}); uncertainty = CI half-width {hi - point:.4g}"
+        )
         se_how, sd_plan = "residual SD of the fit, df N−2", resid_sd
     else:
         stat = f"OLS slope {point:.4g} {unit} over N={n_pts} points; no residual df (N ≤ 2): no interval"
@@ -118,13 +133,23 @@ def _slope_row(cid, claim, source, xs, ys, ndiv, c, unit, xfmt, transform=None) 
             se, df, sd_plan = psd / math.sqrt(sxx), float(pdf), psd
             se_how = f"pooled seed-to-seed SD {psd:.4g}, df {pdf}"
     detail = f"{stat}; Spearman ρ {rho:.3f}; means {means}; seeds {counts}; {worst}{div_txt}"
-    verdict, why = _seed_verdict(lo, hi, n_min < min_seeds,
-                                 f"needs >= {min_seeds} completed seeds at every level, have {n_min} at the fewest")
+    verdict, why = _seed_verdict(
+        lo, hi, n_min < min_seeds, f"needs >= {min_seeds} completed seeds at every level, have {n_min} at the fewest"
+    )
     if verdict == INCONCLUSIVE:
         needed = seeds_needed_slope(point, sd_plan, kx, ci, POWER, n_min=max(min_seeds, 2))
         detail = f"{why}; {_power_text(point, se, df, se_how, ci, needed, unit)}; {detail}"
-    return row(cid, claim, source, EXPECTED, point, TOLERANCE, verdict,
-               uncertainty=(hi - lo) / 2 if math.isfinite(hi - lo) else math.nan, detail=detail)
+    return row(
+        cid,
+        claim,
+        source,
+        EXPECTED,
+        point,
+        TOLERANCE,
+        verdict,
+        uncertainty=(hi - lo) / 2 if math.isfinite(hi - lo) else math.nan,
+        detail=detail,
+    )
 
 
 def _seed_verdict(lo: float, hi: float, too_few: bool, too_few_text: str) -> tuple[str, str]:
@@ -140,36 +165,60 @@ def _diff_row(cid, claim, src, ve, vp, counts, c, extra) -> dict:
     """Explicit baseline − plain GD/SGD: Welch's t-interval (docs/theory.md (T47))."""
     ci, min_seeds = float(c["ci"]), int(c["min_seeds"])
     if not (len(ve) and len(vp)):
-        return row(cid, claim, src, EXPECTED, math.nan, TOLERANCE, INCONCLUSIVE,
-                   detail=(f"inconclusive: needs >= {min_seeds} completed seeds of each; have {counts}; "
-                           "MDE not estimable (a group has no completed run)"))
+        return row(
+            cid,
+            claim,
+            src,
+            EXPECTED,
+            math.nan,
+            TOLERANCE,
+            INCONCLUSIVE,
+            detail=(
+                f"inconclusive: needs >= {min_seeds} completed seeds of each; have {counts}; "
+                "MDE not estimable (a group has no completed run)"
+            ),
+        )
     iv = welch_t(ve, vp, ci)
     point, se, df = float(iv.estimate), float(iv.se), float(iv.df)
     lo, hi = float(iv.lo), float(iv.hi)
     sd_e = float(np.std(ve, ddof=1)) if len(ve) > 1 else math.nan
     sd_p = float(np.std(vp, ddof=1)) if len(vp) > 1 else math.nan
     if math.isfinite(se):
-        stat = (f"mean difference {point:.4g} (explicit {ve.mean():.4f} − plain {vp.mean():.4f}), "
-                f"{int(round(ci * 100))}% Welch t-interval [{lo:.4g}, {hi:.4g}] = diff ± t_{{{1 - (1 - ci) / 2:.3g},"
-                f"{df:.3g}}}·SE, SE {se:.4g} (seed SDs {sd_e:.4g}, {sd_p:.4g}; Welch–Satterthwaite df {df:.3g}); "
-                f"uncertainty = CI half-width {hi - point:.4g}")
+        stat = (
+            f"mean difference {point:.4g} (explicit {ve.mean():.4f} − plain {vp.mean():.4f}), "
+            f"{int(round(ci * 100))}% Welch t-interval [{lo:.4g}, {hi:.4g}] = diff ± t_{{{1 - (1 - ci) / 2:.3g},"
+            f"{df:.3g}}}·SE, SE {se:.4g} (seed SDs {sd_e:.4g}, {sd_p:.4g}; Welch–Satterthwaite df {df:.3g}); "
+            f"uncertainty = CI half-width {hi - point:.4g}"
+        )
         se_how, plan = "Welch SE", (sd_e, sd_p)
     else:
-        stat = (f"mean difference {point:.4g} (explicit {ve.mean():.4f} − plain {vp.mean():.4f}); "
-                "a group has < 2 seeds: no Welch interval")
+        stat = (
+            f"mean difference {point:.4g} (explicit {ve.mean():.4f} − plain {vp.mean():.4f}); "
+            "a group has < 2 seeds: no Welch interval"
+        )
         se_how, plan, lo, hi = "no seed-to-seed SD", (math.nan, math.nan), math.nan, math.nan
         psd, pdf = pooled_sd([ve, vp])
         if pdf:
             se, df = psd * math.sqrt(1 / len(ve) + 1 / len(vp)), float(pdf)
             se_how, plan = f"pooled seed-to-seed SD {psd:.4g}, df {pdf}", (psd, psd)
     detail = f"{stat}; {counts}{extra}; '≥' is tested as CI above 0 (equality cannot be shown)"
-    verdict, why = _seed_verdict(lo, hi, min(len(ve), len(vp)) < min_seeds,
-                                 f"needs >= {min_seeds} completed seeds of each; have {counts}")
+    verdict, why = _seed_verdict(
+        lo, hi, min(len(ve), len(vp)) < min_seeds, f"needs >= {min_seeds} completed seeds of each; have {counts}"
+    )
     if verdict == INCONCLUSIVE:
         needed = seeds_needed_diff(point, *plan, ci, POWER, n_min=max(min_seeds, 2))
         detail = f"{why}; {_power_text(point, se, df, se_how, ci, needed, 'accuracy')}; {detail}"
-    return row(cid, claim, src, EXPECTED, point, TOLERANCE, verdict,
-               uncertainty=(hi - lo) / 2 if math.isfinite(hi - lo) else math.nan, detail=detail)
+    return row(
+        cid,
+        claim,
+        src,
+        EXPECTED,
+        point,
+        TOLERANCE,
+        verdict,
+        uncertainty=(hi - lo) / 2 if math.isfinite(hi - lo) else math.nan,
+        detail=detail,
+    )
 
 
 def _eps_note(g: pd.DataFrame, by: str, xfmt) -> str:
@@ -183,9 +232,12 @@ def _eps_note(g: pd.DataFrame, by: str, xfmt) -> str:
         lo, hi = f"{np.nanmin(e):.3g}", f"{np.nanmax(e):.3g}"
         parts.append(f"{xfmt(x)}: {lo}" + (f"–{hi}" if hi != lo else ""))
     conv = "all converged" if m["sharpness_converged"].all() else "some not converged: lower bounds"
-    return (f"; ε = h|λ_max|/(1−β)² (max over the measured points, (T61); {conv}) per level: " + ", ".join(parts)
-            + f"; real-root bound 1/(1+√β)² (T51): {epsilon_bound(beta=float(g['beta'].max()), max_epsilon=math.inf):.3g}"
-            + f" at β={g['beta'].max():g}")
+    return (
+        f"; ε = h|λ_max|/(1−β)² (max over the measured points, (T61); {conv}) per level: "
+        + ", ".join(parts)
+        + f"; real-root bound 1/(1+√β)² (T51): {epsilon_bound(beta=float(g['beta'].max()), max_epsilon=math.inf):.3g}"
+        + f" at β={g['beta'].max():g}"
+    )
 
 
 def range_class(r, *, max_epsilon: float, max_penalty_curvature: float) -> str:
@@ -195,9 +247,13 @@ def range_class(r, *, max_epsilon: float, max_penalty_curvature: float) -> str:
     but some measurement did not converge), 'in'."""
     if int(r["sharpness_points"]) == 0:
         return "unmeasured"
-    if not in_declared_range(epsilon=float(r["epsilon_max"]), penalty_curvature=float(r["penalty_curvature_max"]),
-                             beta=float(r["beta"]), max_epsilon=max_epsilon,
-                             max_penalty_curvature=max_penalty_curvature):
+    if not in_declared_range(
+        epsilon=float(r["epsilon_max"]),
+        penalty_curvature=float(r["penalty_curvature_max"]),
+        beta=float(r["beta"]),
+        max_epsilon=max_epsilon,
+        max_penalty_curvature=max_penalty_curvature,
+    ):
         return "out"
     return "in" if bool(r["sharpness_converged"]) else "unestablished"
 
@@ -206,20 +262,37 @@ def _run_sharpness(g: pd.DataFrame) -> str:
     """Per seed: λ_max at init and its largest |λ| along the run, 2μλ, ε, stability, and the outcome."""
     out = []
     for _, r in g.sort_values("seed").iterrows():
-        res = (f"final test acc {r['final_test_acc']:.4f}, final train loss {r['final_train_loss']:.4g}"
-               if r["status"] == "completed" else f"{r['status']}")
-        out.append(f"seed {int(r['seed'])}: λ_max {r['sharpness_init']:.4g} at init, max |λ_max| "
-                   f"{r['sharpness_max']:.4g} over {int(r['sharpness_points'])} points"
-                   f"{'' if r['sharpness_converged'] else ' (not all converged: lower bound)'}, 2μλ_max "
-                   f"{r['penalty_curvature_max']:.4g}, ε {r['epsilon_max']:.4g}, η(λ+2μλ²) {r['stability_max']:.4g}; "
-                   f"{res}")
+        res = (
+            f"final test acc {r['final_test_acc']:.4f}, final train loss {r['final_train_loss']:.4g}"
+            if r["status"] == "completed"
+            else f"{r['status']}"
+        )
+        out.append(
+            f"seed {int(r['seed'])}: λ_max {r['sharpness_init']:.4g} at init, max |λ_max| "
+            f"{r['sharpness_max']:.4g} over {int(r['sharpness_points'])} points"
+            f"{'' if r['sharpness_converged'] else ' (not all converged: lower bound)'}, 2μλ_max "
+            f"{r['penalty_curvature_max']:.4g}, ε {r['epsilon_max']:.4g}, η(λ+2μλ²) {r['stability_max']:.4g}; "
+            f"{res}"
+        )
     return "; ".join(out)
 
 
-def cifar_claims(*, epochs: pd.DataFrame, finals: pd.DataFrame, eta: float | None, model: str | None,
-                 spread_window: int | None, dataset: str | None, ci: float, min_seeds: int,
-                 explicit_against: str, max_epsilon: float, max_penalty_curvature: float,
-                 plateau_max_rise: float, ratio_margin: float) -> pd.DataFrame:
+def cifar_claims(
+    *,
+    epochs: pd.DataFrame,
+    finals: pd.DataFrame,
+    eta: float | None,
+    model: str | None,
+    spread_window: int | None,
+    dataset: str | None,
+    ci: float,
+    min_seeds: int,
+    explicit_against: str,
+    max_epsilon: float,
+    max_penalty_curvature: float,
+    plateau_max_rise: float,
+    ratio_margin: float,
+) -> pd.DataFrame:
     """Claims rows (igrm.claims.COLUMNS) per setting (dataset, model[, width, batch]):
 
     - ``cifar/obs1_acc_rises_with_h/<ds>/<tag>``: slope of final test accuracy of plain
@@ -270,8 +343,15 @@ def _obs1_rows(g: pd.DataFrame, key, c: dict) -> list[dict]:
         r1 = _slope_row(
             f"cifar/obs1_acc_rises_with_h/{tag}",
             f"plain SGD (β=0): final test accuracy rises with the learning rate h ({where})",
-            PAPER + ", observation 1", xs, ys, nd, c, "accuracy per decade of h", lambda x: f"h={x:g}",
-            transform=math.log10)
+            PAPER + ", observation 1",
+            xs,
+            ys,
+            nd,
+            c,
+            "accuracy per decade of h",
+            lambda x: f"h={x:g}",
+            transform=math.log10,
+        )
         r1["detail"] += _eps_note(g0, "h", lambda x: f"h={x:g}")
         rows.append(r1)
     return rows
@@ -290,89 +370,156 @@ def _beta_sweep_rows(g: pd.DataFrame, key, c: dict, *, eta: float | None, platea
         xs, ys, nd = _levels(ge[flat | ~done], "beta", "plateau_spread")
         wins = sorted(set(ge.loc[done, "spread_window"].astype(int)))
         cid = f"cifar/obs2_spread_falls_with_beta/{tag}/eta{num(eta_k)}"
-        claim = (f"SGD+M: the spread of test accuracy on the plateau (detrended SD over the last "
-                 f"N={','.join(map(str, wins))} epochs) falls as β rises, η={eta_k:g} ({where}); "
-                 f"measured: slope of −spread vs β")
-        r = _slope_row(cid, claim, PAPER + ", observation 2", xs, [-v for v in ys], nd, c,
-                       "(−detrended SD of accuracy) per unit β", lambda x: f"β={x:g}")
-        r["detail"] += (f"; plateau: |rise of the fitted line over the window| ≤ {float(plateau_max_rise):g} "
-                        f"(train.analysis.plateau_max_rise); {len(rising)} of {int(done.sum())} completed runs "
-                        f"still rising, left out")
+        claim = (
+            f"SGD+M: the spread of test accuracy on the plateau (detrended SD over the last "
+            f"N={','.join(map(str, wins))} epochs) falls as β rises, η={eta_k:g} ({where}); "
+            f"measured: slope of −spread vs β"
+        )
+        r = _slope_row(
+            cid,
+            claim,
+            PAPER + ", observation 2",
+            xs,
+            [-v for v in ys],
+            nd,
+            c,
+            "(−detrended SD of accuracy) per unit β",
+            lambda x: f"β={x:g}",
+        )
+        r["detail"] += (
+            f"; plateau: |rise of the fitted line over the window| ≤ {float(plateau_max_rise):g} "
+            f"(train.analysis.plateau_max_rise); {len(rising)} of {int(done.sum())} completed runs "
+            f"still rising, left out"
+        )
         rows.append(r)
         if len(rising):
-            rows.append(row(
-                cid + "/out_of_range", claim + " — runs not yet on a plateau", PAPER + ", observation 2",
-                EXPECTED, float(rising["plateau_rise"].abs().max()),
-                f"|rise| ≤ {float(plateau_max_rise):g} over the window", OUT_OF_RANGE,
-                detail="; ".join(f"β={r_.beta:g} seed {int(r_.seed)}: "
-                                 + (f"rise {r_.plateau_rise:+.3f}, detrended SD {r_.plateau_spread:.4f}"
-                                    if math.isfinite(r_.plateau_rise) else "window < 3 epochs: no plateau test")
-                                 for r_ in rising.itertuples())))
+            rows.append(
+                row(
+                    cid + "/out_of_range",
+                    claim + " — runs not yet on a plateau",
+                    PAPER + ", observation 2",
+                    EXPECTED,
+                    float(rising["plateau_rise"].abs().max()),
+                    f"|rise| ≤ {float(plateau_max_rise):g} over the window",
+                    OUT_OF_RANGE,
+                    detail="; ".join(
+                        f"β={r_.beta:g} seed {int(r_.seed)}: "
+                        + (
+                            f"rise {r_.plateau_rise:+.3f}, detrended SD {r_.plateau_spread:.4f}"
+                            if math.isfinite(r_.plateau_rise)
+                            else "window < 3 epochs: no plateau test"
+                        )
+                        for r_ in rising.itertuples()
+                    ),
+                )
+            )
         xs, ys, nd = _levels(ge, "beta", "final_test_acc")
         r3 = _slope_row(
             f"cifar/obs3_acc_rises_with_beta/{tag}/eta{num(eta_k)}",
             f"SGD+M: final test accuracy rises with β at fixed effective learning rate η={eta_k:g} ({where})",
-            PAPER + ", observation 3", xs, ys, nd, c, "accuracy per unit β", lambda x: f"β={x:g}")
+            PAPER + ", observation 3",
+            xs,
+            ys,
+            nd,
+            c,
+            "accuracy per unit β",
+            lambda x: f"β={x:g}",
+        )
         r3["detail"] += _eps_note(ge, "beta", lambda x: f"β={x:g}")
         rows.append(r3)
     return rows
 
 
-def _explicit_rows(key, fam, g_ex, g_mom, g_plain, c: dict, *, max_epsilon: float,
-                   max_penalty_curvature: float) -> list[dict]:
+def _explicit_rows(
+    key, fam, g_ex, g_mom, g_plain, c: dict, *, max_epsilon: float, max_penalty_curvature: float
+) -> list[dict]:
     """The explicit baseline against plain GD/SGD at its η: the row of the runs inside the
     declared range, and one ``.../out_of_range`` row for those outside it."""
     rows: list[dict] = []
     ds, mdl, width, bs, eta_k, beta = key
     cid = f"cifar/explicit_ge_gd/{ds}/{setting_tag(mdl, width, bs)}/eta{num(eta_k)}_beta{num(beta)}"
     plain_name = "GD" if fam == "gdm" else "SGD"
-    claim = (f"explicit IGR-M baseline (β={beta:g}) reaches at least plain {plain_name}'s final test accuracy "
-             f"at the same η={eta_k:g} ({ds}, {setting_tag(mdl, width, bs)})")
+    claim = (
+        f"explicit IGR-M baseline (β={beta:g}) reaches at least plain {plain_name}'s final test accuracy "
+        f"at the same η={eta_k:g} ({ds}, {setting_tag(mdl, width, bs)})"
+    )
     src = "docs/theory.md (T29)–(T30), (T42), range (T63); Ghosh et al. ICLR 2023"
-    cls = g_ex.apply(lambda r: range_class(r, max_epsilon=max_epsilon,
-                                           max_penalty_curvature=max_penalty_curvature), axis=1)
+    cls = g_ex.apply(
+        lambda r: range_class(r, max_epsilon=max_epsilon, max_penalty_curvature=max_penalty_curvature), axis=1
+    )
     g_out, g_unk = g_ex[cls == "out"], g_ex[cls.isin(["unmeasured", "unestablished"])]
     g_all, g_ex = g_ex, g_ex[cls == "in"]
     bound = epsilon_bound(beta=beta, max_epsilon=max_epsilon)
-    range_txt = (f"ε = h|λ_max|/(1−β)² ≤ {bound:.3g} (= min(max_epsilon {max_epsilon:g}, 1/(1+√β)²)) and 2μλ_max ≤ "
-                 f"{max_penalty_curvature:g} at every measured point, converged ((T63))")
+    range_txt = (
+        f"ε = h|λ_max|/(1−β)² ≤ {bound:.3g} (= min(max_epsilon {max_epsilon:g}, 1/(1+√β)²)) and 2μλ_max ≤ "
+        f"{max_penalty_curvature:g} at every measured point, converged ((T63))"
+    )
     ve = g_ex.loc[g_ex["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
     vp = g_plain.loc[g_plain["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
     ve, vp = ve[np.isfinite(ve)], vp[np.isfinite(vp)]
     d_ex = int((g_ex["status"] == "diverged").sum())
     d_pl = int((g_plain["status"] == "diverged").sum())
-    counts = (f"explicit n={len(ve)}" + (f" (+{d_ex} div.)" if d_ex else "")
-              + f", plain {plain_name} n={len(vp)}" + (f" (+{d_pl} div.)" if d_pl else ""))
+    counts = (
+        f"explicit n={len(ve)}"
+        + (f" (+{d_ex} div.)" if d_ex else "")
+        + f", plain {plain_name} n={len(vp)}"
+        + (f" (+{d_pl} div.)" if d_pl else "")
+    )
     vm = g_mom.loc[g_mom["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
     mom_name = "GD+M" if fam == "gdm" else "SGD+M"
-    mom_txt = (f"; heavy-ball {mom_name} β={beta:g}: {np.nanmean(vm):.4f} (n={len(vm)})" if len(vm) else "")
+    mom_txt = f"; heavy-ball {mom_name} β={beta:g}: {np.nanmean(vm):.4f} (n={len(vm)})" if len(vm) else ""
     mom_txt += _eps_note(g_mom, "beta", lambda x: f"{mom_name} β={x:g}") if len(g_mom) else ""
-    excluded = (f"; judged on the {len(g_ex)} of {len(g_all)} explicit runs with {range_txt}"
-                + (f"; {len(g_out)} out of range (row {cid}/out_of_range)" if len(g_out) else "")
-                + (f"; {len(g_unk)} with the range not established (sharpness not measured or not converged): "
-                   + _run_sharpness(g_unk) if len(g_unk) else ""))
+    excluded = (
+        f"; judged on the {len(g_ex)} of {len(g_all)} explicit runs with {range_txt}"
+        + (f"; {len(g_out)} out of range (row {cid}/out_of_range)" if len(g_out) else "")
+        + (
+            f"; {len(g_unk)} with the range not established (sharpness not measured or not converged): "
+            + _run_sharpness(g_unk)
+            if len(g_unk)
+            else ""
+        )
+    )
     if len(g_ex):
         r = _diff_row(cid, claim, src, ve, vp, counts, c, mom_txt + excluded)
     else:
-        r = row(cid, claim, src, EXPECTED, math.nan, TOLERANCE, INCONCLUSIVE,
-                detail=f"not judged: no explicit run inside the declared range{excluded}{mom_txt}")
+        r = row(
+            cid,
+            claim,
+            src,
+            EXPECTED,
+            math.nan,
+            TOLERANCE,
+            INCONCLUSIVE,
+            detail=f"not judged: no explicit run inside the declared range{excluded}{mom_txt}",
+        )
     rows.append(r)
     if len(g_out):
         vo = g_out.loc[g_out["status"] == "completed", "final_test_acc"].to_numpy(dtype=float)
         vo = vo[np.isfinite(vo)]
         diff = float(vo.mean() - vp.mean()) if len(vo) and len(vp) else math.nan
-        plain_txt = (f"plain {plain_name} {vp.mean():.4f} (n={len(vp)}, final train loss "
-                     f"{g_plain.loc[g_plain['status'] == 'completed', 'final_train_loss'].mean():.4g})"
-                     if len(vp) else f"no completed plain {plain_name} run")
-        rows.append(row(
-            f"{cid}/out_of_range",
-            f"explicit IGR-M baseline (β={beta:g}) vs plain {plain_name} at η={eta_k:g}, explicit runs outside "
-            f"the baseline's range of validity (finding; {ds}, {setting_tag(mdl, width, bs)})",
-            "docs/theory.md (T45), (T60)–(T63); docs/igrm_baseline.md, Range of validity", EXPECTED, diff,
-            f"judged only with {range_txt}", OUT_OF_RANGE,
-            detail=(f"not judged: {len(g_out)} explicit run(s) outside the declared range ({range_txt}); "
+        plain_txt = (
+            f"plain {plain_name} {vp.mean():.4f} (n={len(vp)}, final train loss "
+            f"{g_plain.loc[g_plain['status'] == 'completed', 'final_train_loss'].mean():.4g})"
+            if len(vp)
+            else f"no completed plain {plain_name} run"
+        )
+        rows.append(
+            row(
+                f"{cid}/out_of_range",
+                f"explicit IGR-M baseline (β={beta:g}) vs plain {plain_name} at η={eta_k:g}, explicit runs outside "
+                f"the baseline's range of validity (finding; {ds}, {setting_tag(mdl, width, bs)})",
+                "docs/theory.md (T45), (T60)–(T63); docs/igrm_baseline.md, Range of validity",
+                EXPECTED,
+                diff,
+                f"judged only with {range_txt}",
+                OUT_OF_RANGE,
+                detail=(
+                    f"not judged: {len(g_out)} explicit run(s) outside the declared range ({range_txt}); "
                     f"measured: {_run_sharpness(g_out)}; mean final test accuracy explicit − plain = "
                     f"{diff:.4g} (explicit {vo.mean() if len(vo) else math.nan:.4f}, n={len(vo)}; {plain_txt})"
                     f"{mom_txt}; the baseline's claim inside its range: rows explicit_study/* "
-                    f"(docs/igrm_baseline.md, Inside its range)")))
+                    f"(docs/igrm_baseline.md, Inside its range)"
+                ),
+            )
+        )
     return rows

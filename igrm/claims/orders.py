@@ -12,9 +12,16 @@ import pandas as pd
 from ..stats import ci_verdict, equivalence_t
 from . import OUT_OF_RANGE, frame, row
 
-_FLOW_TAG = {"flow (1)": "flow1", "flow (2)": "flow2", "SGD+M flow": "sgdm_flow",
-             "SGD+M flow without h/4 terms": "sgdm_flow_noreg", "flow (3)": "flow3",
-             "flow (3) without T term": "flow3_noT", "flow (3) from x_0 + Delta_2": "flow3_shifted", **{f"order {R}": f"order{R}" for R in range(1, 11)}}
+_FLOW_TAG = {
+    "flow (1)": "flow1",
+    "flow (2)": "flow2",
+    "SGD+M flow": "sgdm_flow",
+    "SGD+M flow without h/4 terms": "sgdm_flow_noreg",
+    "flow (3)": "flow3",
+    "flow (3) without T term": "flow3_noT",
+    "flow (3) from x_0 + Delta_2": "flow3_shifted",
+    **{f"order {R}": f"order{R}" for R in range(1, 11)},
+}
 _COMP_TEXT = {
     "naive": "GD+M from rest (x_{-1}=x_0) vs {flow} from x_0",
     "manifold": "GD+M started on the slow manifold to O(h) (M7) vs {flow} from x_0",
@@ -72,21 +79,47 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
         what = "error" if r.comparison == "limit" else "global error"
         claim = f"{text}: {what} O(h^{r.expected_slope:g}) ({r.problem}, beta={r.beta:g})"
         source = _SOURCE[part]
-        if r.problem.startswith("logreg_"):    # the real-data study (igrm/sgdm_real.py)
+        if r.problem.startswith("logreg_"):  # the real-data study (igrm/sgdm_real.py)
             source += "; docs/theory.md (T96)-(T99); docs/modified_flows.md §4.5"
-        detail = (f"log-log fit over {r.n_points} step sizes h in [{r.h_min:.3g}, {r.h_max:.3g}], window {r.window}; "
-                  f"{float(ci):.0%} interval of the order [{r.slope - hw:.3f}, {r.slope + hw:.3f}] (t, {r.n_points - 2} df); "
-                  f"eps = hL0/(1-beta)^2 <= {eps_max:.3g} "
-                  + (f"(inside the declared range <= {bound:.3g}); " if in_range else
-                     f"OUTSIDE the declared range <= {bound:.3g}: not judged; ")
-                  + f"smallest error {r.min_error:.3g}, largest reference error {r.max_reference_error:.2g}")
-        rows.append(row(cid, claim, source, float(r.expected_slope), float(r.slope), f"±{tol:g} (equivalence)",
-                        verdict, uncertainty=float(hw), detail=detail))
+        detail = (
+            f"log-log fit over {r.n_points} step sizes h in [{r.h_min:.3g}, {r.h_max:.3g}], window {r.window}; "
+            f"{float(ci):.0%} interval of the order [{r.slope - hw:.3f}, {r.slope + hw:.3f}] (t, {r.n_points - 2} df); "
+            f"eps = hL0/(1-beta)^2 <= {eps_max:.3g} "
+            + (
+                f"(inside the declared range <= {bound:.3g}); "
+                if in_range
+                else f"OUTSIDE the declared range <= {bound:.3g}: not judged; "
+            )
+            + f"smallest error {r.min_error:.3g}, largest reference error {r.max_reference_error:.2g}"
+        )
+        rows.append(
+            row(
+                cid,
+                claim,
+                source,
+                float(r.expected_slope),
+                float(r.slope),
+                f"±{tol:g} (equivalence)",
+                verdict,
+                uncertainty=float(hw),
+                detail=detail,
+            )
+        )
         full = LOSES_ORDER.get((r.comparison, r.flow))
         if full is not None:
             # (T93): the ablation loses the order iff its interval lies wholly below full − tol
             lost = ci_verdict(full - tol - (r.slope + hw), full - tol - (r.slope - hw)) if in_range else OUT_OF_RANGE
-            rows.append(row(f"{cid}/loses_order", f"{text}: the ablation loses the order, slope < {full - tol:g} "
-                            f"({r.problem}, beta={r.beta:g})", source, f"< {full - tol:g}", float(r.slope),
-                            f"{tol:g} below order {full}", lost, uncertainty=float(hw), detail=detail))
+            rows.append(
+                row(
+                    f"{cid}/loses_order",
+                    f"{text}: the ablation loses the order, slope < {full - tol:g} ({r.problem}, beta={r.beta:g})",
+                    source,
+                    f"< {full - tol:g}",
+                    float(r.slope),
+                    f"{tol:g} below order {full}",
+                    lost,
+                    uncertainty=float(hw),
+                    detail=detail,
+                )
+            )
     return frame(rows)

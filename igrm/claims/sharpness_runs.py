@@ -37,10 +37,15 @@ from ..validity import epsilon_bound
 from . import INCONCLUSIVE, OUT_OF_RANGE, frame, row
 from .cifar import _levels, _slope_row
 
-QUANTITIES = {"trace": ("final_trace", "tr H"), "lambda_max": ("final_lambda_max", "λ_max"),
-              "grad_norm_sq": ("final_grad_norm_sq", "‖∇E‖²")}
-SOURCE = ("docs/theory.md (T10), (T64)–(T69); Ghosh et al. ICLR 2023, slides: the stronger implicit regulariser "
-          "of SGD+M as the cause of observations 2 and 3")
+QUANTITIES = {
+    "trace": ("final_trace", "tr H"),
+    "lambda_max": ("final_lambda_max", "λ_max"),
+    "grad_norm_sq": ("final_grad_norm_sq", "‖∇E‖²"),
+}
+SOURCE = (
+    "docs/theory.md (T10), (T64)–(T69); Ghosh et al. ICLR 2023, slides: the stronger implicit regulariser "
+    "of SGD+M as the cause of observations 2 and 3"
+)
 METHODS = {"sgdm": "SGD+M", "gdm": "GD+M (full batch)"}
 
 
@@ -66,8 +71,11 @@ def _range(g: pd.DataFrame, points: pd.DataFrame, max_epsilon: float) -> tuple[s
             continue
         e = p["epsilon"].to_numpy(dtype=float)
         conv = bool(p["converged"].astype(bool).all())
-        parts.append(f"β={beta:g}: ε {np.nanmin(e):.3g}–{np.nanmax(e):.3g} (bound {bound:.3g}"
-                     + ("" if conv else "; some λ_max not converged: lower bounds") + ")")
+        parts.append(
+            f"β={beta:g}: ε {np.nanmin(e):.3g}–{np.nanmax(e):.3g} (bound {bound:.3g}"
+            + ("" if conv else "; some λ_max not converged: lower bounds")
+            + ")"
+        )
         if np.nanmax(e) > bound:
             cls = "out"
         elif not conv and cls == "in":
@@ -76,14 +84,30 @@ def _range(g: pd.DataFrame, points: pd.DataFrame, max_epsilon: float) -> tuple[s
 
 
 def _ratio_rows(cid, claim, gk, points, column, label, c) -> list[dict]:
-    ci, min_seeds, margin, max_eps = float(c["ci"]), int(c["min_seeds"]), float(c["ratio_margin"]), \
-        float(c["max_epsilon"])
+    ci, min_seeds, margin, max_eps = (
+        float(c["ci"]),
+        int(c["min_seeds"]),
+        float(c["ratio_margin"]),
+        float(c["max_epsilon"]),
+    )
     ok = gk[(gk["status"] == "completed") & np.isfinite(gk[column].astype(float))]
     betas = sorted(set(ok["beta"].astype(float)))
     if 0.0 not in betas or len(betas) < 3:
-        return [row(cid, claim, SOURCE, "ratio = q(β)/q(β_ref)", math.nan, f"|δ| ≤ {margin:g}", INCONCLUSIVE,
-                    detail=(f"inconclusive: needs completed runs at β=0 and at >= 2 further β; have "
-                            f"{', '.join(f'{b:g}' for b in betas) or 'none'}"))]
+        return [
+            row(
+                cid,
+                claim,
+                SOURCE,
+                "ratio = q(β)/q(β_ref)",
+                math.nan,
+                f"|δ| ≤ {margin:g}",
+                INCONCLUSIVE,
+                detail=(
+                    f"inconclusive: needs completed runs at β=0 and at >= 2 further β; have "
+                    f"{', '.join(f'{b:g}' for b in betas) or 'none'}"
+                ),
+            )
+        ]
     b_ref = betas[-1]
     cells = betas[1:-1]
     # seeds completed at every level: the drops are paired by seed
@@ -92,8 +116,18 @@ def _ratio_rows(cid, claim, gk, points, column, label, c) -> list[dict]:
     cls, range_txt = _range(gk, points, max_eps)
     pred = {b: flow2_drop_ratio(b, b_ref) for b in cells}
     if not seeds:
-        return [row(cid, claim, SOURCE, "ratio = q(β)/q(β_ref)", math.nan, f"|δ| ≤ {margin:g}", INCONCLUSIVE,
-                    detail="inconclusive: no seed completed at every β")]
+        return [
+            row(
+                cid,
+                claim,
+                SOURCE,
+                "ratio = q(β)/q(β_ref)",
+                math.nan,
+                f"|δ| ≤ {margin:g}",
+                INCONCLUSIVE,
+                detail="inconclusive: no seed completed at every β",
+            )
+        ]
     d_ref = np.array([val[0.0][s] - val[b_ref][s] for s in seeds])
     lvl_s = bonferroni_level(ci, len(cells))
     parts, lo, hi, lo_s, hi_s, deltas = [], [], [], [], [], []
@@ -110,21 +144,44 @@ def _ratio_rows(cid, claim, gk, points, column, label, c) -> list[dict]:
         lo.append(l_ / th - 1), hi.append(h_ / th - 1), lo_s.append(ls / th - 1), hi_s.append(hs / th - 1)
         parts.append(f"β={b:g}: D/D_ref {r:.4g} [{l_:.4g}, {h_:.4g}] vs flow (2) {th:.4g}, δ {r / th - 1:+.3g}")
     means = ", ".join(f"β={b:g}: {np.mean([val[b][s] for s in seeds]):.4g}" for b in betas)
-    detail = (f"{label} at the last point, means over the {len(seeds)} seeds completed at every β ({means}); "
-              f"drops D(β) = {label}(β=0) − {label}(β), paired by seed, reference β_ref={b_ref:g} (mean D_ref "
-              f"{d_ref.mean():.4g}); {int(round(ci * 100))}% Fieller intervals ((T54)); " + "; ".join(parts)
-              + f"; range ((T68)): {range_txt}")
+    detail = (
+        f"{label} at the last point, means over the {len(seeds)} seeds completed at every β ({means}); "
+        f"drops D(β) = {label}(β=0) − {label}(β), paired by seed, reference β_ref={b_ref:g} (mean D_ref "
+        f"{d_ref.mean():.4g}); {int(round(ci * 100))}% Fieller intervals ((T54)); "
+        + "; ".join(parts)
+        + f"; range ((T68)): {range_txt}"
+    )
     i = int(np.nanargmax(np.abs(deltas))) if np.isfinite(deltas).any() else 0
     measured = float(deltas[i])
     unc = (hi[i] - lo[i]) / 2 if math.isfinite(hi[i] - lo[i]) else math.nan
     if cls == "out":
-        return [row(cid + "/out_of_range", claim + " — runs outside the expansion's range", SOURCE,
-                    "ratio = q(β)/q(β_ref) (first order in ε)", measured, f"judged only with {range_txt}",
-                    OUT_OF_RANGE, uncertainty=unc,
-                    detail=f"not judged: some run has ε above the bound min(max_epsilon, 1/(1+√β)²); {detail}")]
+        return [
+            row(
+                cid + "/out_of_range",
+                claim + " — runs outside the expansion's range",
+                SOURCE,
+                "ratio = q(β)/q(β_ref) (first order in ε)",
+                measured,
+                f"judged only with {range_txt}",
+                OUT_OF_RANGE,
+                uncertainty=unc,
+                detail=f"not judged: some run has ε above the bound min(max_epsilon, 1/(1+√β)²); {detail}",
+            )
+        ]
     if cls == "unestablished":
-        return [row(cid, claim, SOURCE, "ratio = q(β)/q(β_ref)", measured, f"|δ| ≤ {margin:g}", INCONCLUSIVE,
-                    uncertainty=unc, detail=f"inconclusive: range not established (λ_max not converged); {detail}")]
+        return [
+            row(
+                cid,
+                claim,
+                SOURCE,
+                "ratio = q(β)/q(β_ref)",
+                measured,
+                f"|δ| ≤ {margin:g}",
+                INCONCLUSIVE,
+                uncertainty=unc,
+                detail=f"inconclusive: range not established (λ_max not converged); {detail}",
+            )
+        ]
     verdict = equivalence_verdict(lo, hi, lo_s, hi_s, margin)
     if len(seeds) < min_seeds:
         verdict = INCONCLUSIVE
@@ -132,14 +189,34 @@ def _ratio_rows(cid, claim, gk, points, column, label, c) -> list[dict]:
     if verdict == INCONCLUSIVE:
         need = replicates_needed(unc, margin - abs(measured), len(seeds)) if math.isfinite(unc) else None
         detail += f"; paired seeds needed ≈ {need if need is not None else 'not estimable'} ((T57))"
-    return [row(cid, claim, SOURCE, "ratio = q(β)/q(β_ref)", measured,
-                f"every β's {int(round(ci * 100))}% interval of δ = ratio/prediction − 1 inside ±{margin:g}; some "
-                f"Bonferroni interval outside: does not reproduce", verdict, uncertainty=unc, detail=detail)]
+    return [
+        row(
+            cid,
+            claim,
+            SOURCE,
+            "ratio = q(β)/q(β_ref)",
+            measured,
+            f"every β's {int(round(ci * 100))}% interval of δ = ratio/prediction − 1 inside ±{margin:g}; some "
+            f"Bonferroni interval outside: does not reproduce",
+            verdict,
+            uncertainty=unc,
+            detail=detail,
+        )
+    ]
 
 
-def sharpness_claims(*, finals: pd.DataFrame, points: pd.DataFrame, eta: float | None, dataset: str | None,
-                     model: str | None, ci: float, min_seeds: int, max_epsilon: float,
-                     ratio_margin: float) -> pd.DataFrame:
+def sharpness_claims(
+    *,
+    finals: pd.DataFrame,
+    points: pd.DataFrame,
+    eta: float | None,
+    dataset: str | None,
+    model: str | None,
+    ci: float,
+    min_seeds: int,
+    max_epsilon: float,
+    ratio_margin: float,
+) -> pd.DataFrame:
     """Claim rows (module docstring) per setting, method (SGD+M; full-batch GD+M) and η
     with >= 2 values of β (``eta``: only that η; None: every one). ``points``: the tidy
     sharpness points (igrm.tidy.runs POINT_COLUMNS) of the same runs."""
@@ -162,27 +239,46 @@ def sharpness_claims(*, finals: pd.DataFrame, points: pd.DataFrame, eta: float |
                 base = f"sharpness_runs/falls_with_beta/{tag}/{method}/eta{num(eta_k)}"
                 for q, (column, label) in QUANTITIES.items():
                     xs, ys, nd = _levels(gk, "beta", column)
-                    claim = (f"the final {label} of the training loss falls as β rises at fixed η ({where}); "
-                             f"measured: slope of −{label} vs β")
-                    r = _slope_row(f"{base}/{q}", claim, SOURCE, xs, [-v for v in ys], nd, c,
-                                   f"(−{label}) per unit β", lambda x: f"β={x:g}")
+                    claim = (
+                        f"the final {label} of the training loss falls as β rises at fixed η ({where}); "
+                        f"measured: slope of −{label} vs β"
+                    )
+                    r = _slope_row(
+                        f"{base}/{q}",
+                        claim,
+                        SOURCE,
+                        xs,
+                        [-v for v in ys],
+                        nd,
+                        c,
+                        f"(−{label}) per unit β",
+                        lambda x: f"β={x:g}",
+                    )
                     done = gk[gk["status"] == "completed"]
                     if q == "lambda_max":
                         unconv = int((~done["final_converged"].astype(bool)).sum())
                         if unconv:
                             r["verdict"] = INCONCLUSIVE
-                            r["detail"] = (f"inconclusive: {unconv} of {len(done)} final λ_max not converged "
-                                           "(lower bounds of |λ_max|, (T60)): a slope of lower bounds bounds no "
-                                           f"slope of the values (the trace row decides) ((T69)); {r['detail']}")
+                            r["detail"] = (
+                                f"inconclusive: {unconv} of {len(done)} final λ_max not converged "
+                                "(lower bounds of |λ_max|, (T60)): a slope of lower bounds bounds no "
+                                f"slope of the values (the trace row decides) ((T69)); {r['detail']}"
+                            )
                     eps = done.groupby("beta")["final_epsilon"].agg(["min", "max"])
                     if len(eps):
-                        r["detail"] += ("; ε = η|λ_max|/(1−β) at the last point ((T61); an empirical claim, not "
-                                        "judged by range) per level: "
-                                        + ", ".join(f"β={b:g}: {lo:.3g}–{hi:.3g}" for b, (lo, hi) in eps.iterrows()))
+                        r["detail"] += (
+                            "; ε = η|λ_max|/(1−β) at the last point ((T61); an empirical claim, not "
+                            "judged by range) per level: "
+                            + ", ".join(f"β={b:g}: {lo:.3g}–{hi:.3g}" for b, (lo, hi) in eps.iterrows())
+                        )
                     if q == "trace":
                         se = done["final_trace_se"].to_numpy(dtype=float)
-                        r["detail"] += (f"; Hutchinson probe se per run (included in the seed scatter): median "
-                                        f"{np.nanmedian(se):.3g}" if np.isfinite(se).any() else "")
+                        r["detail"] += (
+                            f"; Hutchinson probe se per run (included in the seed scatter): median "
+                            f"{np.nanmedian(se):.3g}"
+                            if np.isfinite(se).any()
+                            else ""
+                        )
                     rows.append(r)
                     # a ratio between drops needs β = 0 and two more levels in the design
                     if q != "grad_norm_sq" and (gk["beta"] == 0.0).any() and gk["beta"].nunique() >= 3:
@@ -190,7 +286,10 @@ def sharpness_claims(*, finals: pd.DataFrame, points: pd.DataFrame, eta: float |
                             f"sharpness_runs/ratio_vs_flow2/{tag}/{method}/eta{num(eta_k)}/{q}",
                             f"the drop of the final {label} from β=0, as a ratio between β values, equals flow "
                             f"(2)'s first-order prediction q(β)/q(β_ref), q = β/(1−β) ({where})",
-                            gk, points, column, label, c)
+                            gk,
+                            points,
+                            column,
+                            label,
+                            c,
+                        )
     return frame(rows)
-
-

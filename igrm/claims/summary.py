@@ -30,63 +30,151 @@ SUMMARY_COLUMNS = ["claim", "source", "verdict", *VERDICTS, "headline", "headlin
 
 @dataclass(frozen=True)
 class PaperClaim:
-    key: str        # anchor of its section in claims.md
-    claim: str      # one line, as a reader would state it
-    source: str     # where the paper (or the later literature) makes it
-    ids: str        # regular expression on the row id (re.fullmatch)
-    headline: str = ""   # regular expression (re.search) preferring the row that speaks for the claim
+    key: str  # anchor of its section in claims.md
+    claim: str  # one line, as a reader would state it
+    source: str  # where the paper (or the later literature) makes it
+    ids: str  # regular expression on the row id (re.fullmatch)
+    headline: str = ""  # regular expression (re.search) preferring the row that speaks for the claim
 
 
 PAPER_CLAIMS: tuple[PaperClaim, ...] = (
-    PaperClaim("gdm-flow1", "GD+M follows the gradient flow of E at η = h/(1−β) to first order in h (flow (1))",
-               "paper Thm 3.1 (leading order); docs/theory.md (T5)", r"order/gdm/.*/flow1"),
-    PaperClaim("gdm-flow2", "GD+M follows flow (2), E plus the (1+β)/(1−β)-strengthened IGR term, to second order",
-               "paper Thm 3.1; docs/theory.md (T6)", r"order/gdm/.*/flow2"),
-    PaperClaim("flow3-order", "beyond the paper: GD+M follows the O(h³) modified flow to third order, and loses "
-               "the order without its third-derivative term", "docs/theory.md (T86)–(T94)",
-               r"order/higher/[^/]+/[^/]+/(manifold3|shifted3)/.*", headline=r"/flow3$"),
-    PaperClaim("series-orders", "beyond the paper: on a quadratic loss the order-R truncations of the exact modified "
-               "flow have error order R", "docs/theory.md (T91)", r"order/higher/[^/]+/[^/]+/series/.*"),
-    PaperClaim("flow3-limits", "beyond the paper: the limit sharpness predicted by each flow order, error O(h^order)",
-               "docs/theory.md (T95)", r"order/higher/[^/]+/[^/]+/limit/.*"),
-    PaperClaim("sgdm-flow", "SGD+M follows the piecewise flow of the historical losses G_k (order 2 with the h/4 "
-               "terms, 1 without)", "paper Thm 4.1; docs/theory.md (T19)", r"order/sgdm/.*"),
-    PaperClaim("flatter-minima", "at a fixed effective learning rate, larger β ends at flatter minima (toy)",
-               "slides, two-factor toy figure", r"toy/flatter_minima(/.*)?"),
-    PaperClaim("limit-point", "GD+M converges where flow (2) predicts (closer than flow (1))",
-               "paper §3; docs/theory.md (T6), (T52)",
-               r"toy/(limit_matches_flow2|flow2_closer_than_flow1|limit_convergence)(/.*)?"),
-    PaperClaim("igr-beta0", "at β = 0 flow (2) is Barrett & Dherin's IGR flow, O(η²) close to GD",
-               "Barrett & Dherin 2021; docs/theory.md (T53)", r"toy/igr_order_beta0(/.*)?"),
-    PaperClaim("obs1", "observation 1: plain SGD's test accuracy rises with the learning rate",
-               "slides, observation 1", r"cifar/obs1_[^/]*(/.*)?"),
-    PaperClaim("obs2", "observation 2: the epoch-to-epoch spread of test accuracy falls as β rises",
-               "slides, observation 2", r"cifar/obs2_[^/]*(/.*)?"),
-    PaperClaim("obs3", "observation 3: test accuracy rises with β at a fixed effective learning rate",
-               "slides, observation 3", r"cifar/obs3_[^/]*(/.*)?"),
-    PaperClaim("flatness-runs", "the mechanism of observations 2–3 on the networks: final sharpness (λ_max, tr H, "
-               "‖∇E‖²) falls with β at fixed η, by flow (2)'s first-order ratio", "slides; docs/theory.md (T64)–(T69)",
-               r"sharpness_runs/.*"),
-    PaperClaim("explicit", "the explicit IGR-M baseline (GD on E + μ‖∇E‖²) stands in for GD+M",
-               "paper §5; docs/theory.md (T42), (T63)", r"cifar/explicit[^/]*(/.*)?"),
-    PaperClaim("explicit-tracks", "inside its range, explicit GD on E + μ*‖∇E‖² tracks GD+M more closely than plain "
-               "GD (BN-free MLP, full batch)", "paper §5; docs/theory.md (T70)–(T75)", r"explicit_study/.*"),
-    PaperClaim("noise-obs1", "noise Obs-1: momentum shrinks the gradient-noise covariance by (1−β)/(1+β)",
-               "slides, Obs-1; docs/theory.md (T34)", r"noise/variance_ratio_slides(/.*)?"),
-    PaperClaim("noise-obs1-exact", "the noise of (1−β)∇G_k equals its exact finite-k theory (iid and "
-               "without-replacement mini-batches; Obs-1 made exact)", "docs/theory.md (T34)–(T36); docs/noise.md",
-               r"noise/variance_ratio_theory(/.*)?"),
-    PaperClaim("noise-bn-share", "the exact without-replacement theory's premise: a batch gradient is a mean of "
-               "per-example gradients (additive share ρ = 1; BatchNorm in train mode breaks it)",
-               "docs/theory.md (T76)–(T79)", r"noise/additive_share(/.*)?"),
-    PaperClaim("noise-bn-corrected", "the without-replacement noise theory corrected by that additive share",
-               "docs/theory.md (T77)", r"noise/variance_ratio_bn_corrected(/.*)?"),
-    PaperClaim("noise-obs2", "noise Obs-2: the expected implicit regulariser of SGD+M is 1/(1−β) times SGD's",
-               "slides, Obs-2", r"noise/reg_ratio_slides(/.*)?"),
-    PaperClaim("noise-obs2-exact", "E[IGRM]/E[IGR] equals its exact finite-k expression (Obs-2 made exact)",
-               "docs/theory.md (T37)", r"noise/reg_ratio_theory(/.*)?"),
-    PaperClaim("interval-coverage", "check of the method: the noise intervals cover at the configured design",
-               "docs/noise.md §7", r"noise/interval_coverage(/.*)?"),
+    PaperClaim(
+        "gdm-flow1",
+        "GD+M follows the gradient flow of E at η = h/(1−β) to first order in h (flow (1))",
+        "paper Thm 3.1 (leading order); docs/theory.md (T5)",
+        r"order/gdm/.*/flow1",
+    ),
+    PaperClaim(
+        "gdm-flow2",
+        "GD+M follows flow (2), E plus the (1+β)/(1−β)-strengthened IGR term, to second order",
+        "paper Thm 3.1; docs/theory.md (T6)",
+        r"order/gdm/.*/flow2",
+    ),
+    PaperClaim(
+        "flow3-order",
+        "beyond the paper: GD+M follows the O(h³) modified flow to third order, and loses "
+        "the order without its third-derivative term",
+        "docs/theory.md (T86)–(T94)",
+        r"order/higher/[^/]+/[^/]+/(manifold3|shifted3)/.*",
+        headline=r"/flow3$",
+    ),
+    PaperClaim(
+        "series-orders",
+        "beyond the paper: on a quadratic loss the order-R truncations of the exact modified flow have error order R",
+        "docs/theory.md (T91)",
+        r"order/higher/[^/]+/[^/]+/series/.*",
+    ),
+    PaperClaim(
+        "flow3-limits",
+        "beyond the paper: the limit sharpness predicted by each flow order, error O(h^order)",
+        "docs/theory.md (T95)",
+        r"order/higher/[^/]+/[^/]+/limit/.*",
+    ),
+    PaperClaim(
+        "sgdm-flow",
+        "SGD+M follows the piecewise flow of the historical losses G_k (order 2 with the h/4 terms, 1 without)",
+        "paper Thm 4.1; docs/theory.md (T19)",
+        r"order/sgdm/.*",
+    ),
+    PaperClaim(
+        "flatter-minima",
+        "at a fixed effective learning rate, larger β ends at flatter minima (toy)",
+        "slides, two-factor toy figure",
+        r"toy/flatter_minima(/.*)?",
+    ),
+    PaperClaim(
+        "limit-point",
+        "GD+M converges where flow (2) predicts (closer than flow (1))",
+        "paper §3; docs/theory.md (T6), (T52)",
+        r"toy/(limit_matches_flow2|flow2_closer_than_flow1|limit_convergence)(/.*)?",
+    ),
+    PaperClaim(
+        "igr-beta0",
+        "at β = 0 flow (2) is Barrett & Dherin's IGR flow, O(η²) close to GD",
+        "Barrett & Dherin 2021; docs/theory.md (T53)",
+        r"toy/igr_order_beta0(/.*)?",
+    ),
+    PaperClaim(
+        "obs1",
+        "observation 1: plain SGD's test accuracy rises with the learning rate",
+        "slides, observation 1",
+        r"cifar/obs1_[^/]*(/.*)?",
+    ),
+    PaperClaim(
+        "obs2",
+        "observation 2: the epoch-to-epoch spread of test accuracy falls as β rises",
+        "slides, observation 2",
+        r"cifar/obs2_[^/]*(/.*)?",
+    ),
+    PaperClaim(
+        "obs3",
+        "observation 3: test accuracy rises with β at a fixed effective learning rate",
+        "slides, observation 3",
+        r"cifar/obs3_[^/]*(/.*)?",
+    ),
+    PaperClaim(
+        "flatness-runs",
+        "the mechanism of observations 2–3 on the networks: final sharpness (λ_max, tr H, "
+        "‖∇E‖²) falls with β at fixed η, by flow (2)'s first-order ratio",
+        "slides; docs/theory.md (T64)–(T69)",
+        r"sharpness_runs/.*",
+    ),
+    PaperClaim(
+        "explicit",
+        "the explicit IGR-M baseline (GD on E + μ‖∇E‖²) stands in for GD+M",
+        "paper §5; docs/theory.md (T42), (T63)",
+        r"cifar/explicit[^/]*(/.*)?",
+    ),
+    PaperClaim(
+        "explicit-tracks",
+        "inside its range, explicit GD on E + μ*‖∇E‖² tracks GD+M more closely than plain GD (BN-free MLP, full batch)",
+        "paper §5; docs/theory.md (T70)–(T75)",
+        r"explicit_study/.*",
+    ),
+    PaperClaim(
+        "noise-obs1",
+        "noise Obs-1: momentum shrinks the gradient-noise covariance by (1−β)/(1+β)",
+        "slides, Obs-1; docs/theory.md (T34)",
+        r"noise/variance_ratio_slides(/.*)?",
+    ),
+    PaperClaim(
+        "noise-obs1-exact",
+        "the noise of (1−β)∇G_k equals its exact finite-k theory (iid and "
+        "without-replacement mini-batches; Obs-1 made exact)",
+        "docs/theory.md (T34)–(T36); docs/noise.md",
+        r"noise/variance_ratio_theory(/.*)?",
+    ),
+    PaperClaim(
+        "noise-bn-share",
+        "the exact without-replacement theory's premise: a batch gradient is a mean of "
+        "per-example gradients (additive share ρ = 1; BatchNorm in train mode breaks it)",
+        "docs/theory.md (T76)–(T79)",
+        r"noise/additive_share(/.*)?",
+    ),
+    PaperClaim(
+        "noise-bn-corrected",
+        "the without-replacement noise theory corrected by that additive share",
+        "docs/theory.md (T77)",
+        r"noise/variance_ratio_bn_corrected(/.*)?",
+    ),
+    PaperClaim(
+        "noise-obs2",
+        "noise Obs-2: the expected implicit regulariser of SGD+M is 1/(1−β) times SGD's",
+        "slides, Obs-2",
+        r"noise/reg_ratio_slides(/.*)?",
+    ),
+    PaperClaim(
+        "noise-obs2-exact",
+        "E[IGRM]/E[IGR] equals its exact finite-k expression (Obs-2 made exact)",
+        "docs/theory.md (T37)",
+        r"noise/reg_ratio_theory(/.*)?",
+    ),
+    PaperClaim(
+        "interval-coverage",
+        "check of the method: the noise intervals cover at the configured design",
+        "docs/noise.md §7",
+        r"noise/interval_coverage(/.*)?",
+    ),
 )
 
 
@@ -99,8 +187,10 @@ def assign(ids: pd.Series, claims: tuple[PaperClaim, ...] = PAPER_CLAIMS) -> pd.
         hits = [k for k, p in patterns if p.fullmatch(str(i))]
         if len(hits) != 1:
             what = "no claim" if not hits else f"several claims ({', '.join(hits)})"
-            raise ValueError(f"claim row {i!r} matches {what} of igrm.claims.summary.PAPER_CLAIMS; "
-                             "add (or narrow) the entry for its kind of row there")
+            raise ValueError(
+                f"claim row {i!r} matches {what} of igrm.claims.summary.PAPER_CLAIMS; "
+                "add (or narrow) the entry for its kind of row there"
+            )
         keys.append(hits[0])
     return pd.Series(keys, index=ids.index, name="paper_claim")
 
@@ -124,7 +214,7 @@ def _headline(rows: pd.DataFrame, verdict: str, prefer: str = "") -> pd.Series:
     (for 'mixed', the first that does not reproduce: the reader must see it), one with a
     measured number before one without, else the first row."""
     want = {MIXED: FAILS, PARTLY: REPRODUCES}.get(verdict, verdict)
-    if prefer:   # only where it holds a row of the claim's verdict: a mixed claim still shows a failure
+    if prefer:  # only where it holds a row of the claim's verdict: a mixed claim still shows a failure
         preferred = rows[rows["id"].str.contains(prefer, regex=True)]
         rows = preferred if (preferred["verdict"] == want).any() else rows
     finite = pd.to_numeric(rows["measured"], errors="coerce").notna()
@@ -161,9 +251,17 @@ def summarise(table: pd.DataFrame, claims: tuple[PaperClaim, ...] = PAPER_CLAIMS
         counts = {v: int((rows["verdict"] == v).sum()) for v in VERDICTS}
         verdict = claim_verdict(counts)
         head = _headline(rows, verdict, c.headline)
-        lines.append({"claim": c.claim, "source": c.source, "verdict": verdict, **counts,
-                      "headline": headline_text(head), "headline_id": head["id"],
-                      "rows": f"claims.md#{c.key}"})
+        lines.append(
+            {
+                "claim": c.claim,
+                "source": c.source,
+                "verdict": verdict,
+                **counts,
+                "headline": headline_text(head),
+                "headline_id": head["id"],
+                "rows": f"claims.md#{c.key}",
+            }
+        )
     return pd.DataFrame(lines, columns=SUMMARY_COLUMNS)
 
 
@@ -173,15 +271,27 @@ def detail_markdown(table: pd.DataFrame, claims: tuple[PaperClaim, ...] = PAPER_
     from ..pipeline.io import markdown_table
 
     keyed = table.assign(paper_claim=assign(table["id"], claims))
-    parts = ["# Claims, row by row", "",
-             "One section per claim of the paper; the one-line summary is claims_summary.md.", ""]
+    parts = [
+        "# Claims, row by row",
+        "",
+        "One section per claim of the paper; the one-line summary is claims_summary.md.",
+        "",
+    ]
     for c in claims:
         rows = keyed[keyed["paper_claim"] == c.key].drop(columns="paper_claim")
         if not len(rows):
             continue
         counts = ", ".join(f"{int((rows['verdict'] == v).sum())} {v}" for v in VERDICTS)
-        parts += [f'<a id="{c.key}"></a>', "", f"## {c.claim}", "", f"Source: {c.source}. Rows: {counts}.", "",
-                  markdown_table(rows), ""]
+        parts += [
+            f'<a id="{c.key}"></a>',
+            "",
+            f"## {c.claim}",
+            "",
+            f"Source: {c.source}. Rows: {counts}.",
+            "",
+            markdown_table(rows),
+            "",
+        ]
     return "\n".join(parts)
 
 

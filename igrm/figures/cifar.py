@@ -12,15 +12,15 @@ Diverged runs are marked, never averaged.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ..stats import mean_halfwidth
-from ..validity import epsilon_bound, expansion_parameters
 from ..tidy.runs import SETTING, beta_sweep_etas, close, explicit_groups, select_finals
+from ..validity import epsilon_bound, expansion_parameters
 from .style import beta_color, figure, legend_below
 
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion_mnist": "Fashion-MNIST"}
@@ -61,11 +61,16 @@ def _agg(df: pd.DataFrame, by: Sequence[str], value: str, ci: float) -> pd.DataF
         key = key if isinstance(key, tuple) else (key,)
         ok = g[(g["status"] == "completed") & np.isfinite(g[value].astype(float))]
         v = ok[value].to_numpy(dtype=float)
-        rows.append({**dict(zip(by, key)), "mean": float(v.mean()) if v.size else math.nan,
-                     "std": float(v.std(ddof=1)) if v.size >= 2 else math.nan,
-                     "ci": mean_halfwidth(v.std(ddof=1), v.size, ci) if v.size >= 2 else math.nan,
-                     "n": int(v.size),
-                     "n_diverged": int((g["status"] == "diverged").sum())})
+        rows.append(
+            {
+                **dict(zip(by, key)),
+                "mean": float(v.mean()) if v.size else math.nan,
+                "std": float(v.std(ddof=1)) if v.size >= 2 else math.nan,
+                "ci": mean_halfwidth(v.std(ddof=1), v.size, ci) if v.size >= 2 else math.nan,
+                "n": int(v.size),
+                "n_diverged": int((g["status"] == "diverged").sum()),
+            }
+        )
     return pd.DataFrame(rows, columns=[*by, "mean", "std", "ci", "n", "n_diverged"])
 
 
@@ -78,10 +83,17 @@ def _mark_diverged(ax, x, ndiv, ntot):
     """Mark levels with diverged runs at the bottom of the axes."""
     for xi, k, t in zip(x, ndiv, ntot):
         if k:
-            ax.annotate(f"×{int(k)}/{int(t)} div.", xy=(xi, 0.02), xycoords=("data", "axes fraction"),
-                        ha="center", fontsize=6, color="#d62728")
-            ax.plot([xi], [0.0], marker="x", color="#d62728", transform=ax.get_xaxis_transform(),
-                    clip_on=False, ls="none")
+            ax.annotate(
+                f"×{int(k)}/{int(t)} div.",
+                xy=(xi, 0.02),
+                xycoords=("data", "axes fraction"),
+                ha="center",
+                fontsize=6,
+                color="#d62728",
+            )
+            ax.plot(
+                [xi], [0.0], marker="x", color="#d62728", transform=ax.get_xaxis_transform(), clip_on=False, ls="none"
+            )
 
 
 def empty_panel(ax, msg="no matching runs"):
@@ -108,14 +120,30 @@ def _plot_beta_sweeps(ax, f: pd.DataFrame, *, eta: float | None, value: str, mar
         etas_used.append(eta_k)
         windows |= set(g.loc[g["status"] == "completed", "spread_window"].astype(int))
         ns.append(a["n"])
-        ax.errorbar(a["beta"], a["mean"], yerr=a["ci"].fillna(0), marker=marker, capsize=3, color=_line_colors(i),
-                    label=f"{setting_label(key)}, η={eta_k:g} ({_n_text(a['n'])})")
+        ax.errorbar(
+            a["beta"],
+            a["mean"],
+            yerr=a["ci"].fillna(0),
+            marker=marker,
+            capsize=3,
+            color=_line_colors(i),
+            label=f"{setting_label(key)}, η={eta_k:g} ({_n_text(a['n'])})",
+        )
         _mark_diverged(ax, a["beta"], a["n_diverged"], a["n"] + a["n_diverged"])
     return etas_used, ns, windows
 
 
 # =========================================================================== figures
-def plot_acc_vs_beta(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None, ci: float) -> Figure:
+def plot_acc_vs_beta(
+    *,
+    epochs: pd.DataFrame,
+    finals: pd.DataFrame,
+    spread_window: int | None,
+    eta: float | None,
+    dataset: str | None,
+    model: str | None,
+    ci: float,
+) -> Figure:
     """Observation 3: final test accuracy vs β at a fixed effective lr η (SGD+M),
     one line per (dataset, model), mean ± its ``ci`` t-interval over seeds."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
@@ -133,7 +161,15 @@ def plot_acc_vs_beta(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_windo
     return fig
 
 
-def plot_acc_vs_lr(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: int | None, dataset: str | None, model: str | None, ci: float) -> Figure:
+def plot_acc_vs_lr(
+    *,
+    epochs: pd.DataFrame,
+    finals: pd.DataFrame,
+    spread_window: int | None,
+    dataset: str | None,
+    model: str | None,
+    ci: float,
+) -> Figure:
     """Observation 1: plain SGD (β = 0): final test accuracy vs step size h (log x)."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
     f = f[(f["method"] == "sgdm") & (f["beta"] == 0.0)]
@@ -144,8 +180,15 @@ def plot_acc_vs_lr(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window:
         a = _agg(g, ["h"], "final_test_acc", ci)
         ns.append(a["n"])
         hs |= set(a["h"])
-        ax.errorbar(a["h"], a["mean"], yerr=a["ci"].fillna(0), marker="o", capsize=3, color=_line_colors(i),
-                    label=f"{setting_label(key)} ({_n_text(a['n'])})")
+        ax.errorbar(
+            a["h"],
+            a["mean"],
+            yerr=a["ci"].fillna(0),
+            marker="o",
+            capsize=3,
+            color=_line_colors(i),
+            label=f"{setting_label(key)} ({_n_text(a['n'])})",
+        )
         _mark_diverged(ax, a["h"], a["n_diverged"], a["n"] + a["n_diverged"])
     if ns:
         from matplotlib.ticker import NullFormatter
@@ -168,7 +211,16 @@ def _settings_panels(f: pd.DataFrame):
     return keys
 
 
-def plot_curves(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None, ci: float) -> Figure:
+def plot_curves(
+    *,
+    epochs: pd.DataFrame,
+    finals: pd.DataFrame,
+    spread_window: int | None,
+    eta: float | None,
+    dataset: str | None,
+    model: str | None,
+    ci: float,
+) -> Figure:
     """Test accuracy per epoch, one line per β (SGD+M at fixed η), mean over completed
     seeds with its ``ci`` t-interval band; one panel per (dataset, model)."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
@@ -194,8 +246,12 @@ def plot_curves(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: in
                 s = e.groupby("epoch")["test_acc"].agg(["mean", "std", "count"])
                 half = np.nan_to_num(mean_halfwidth(s["std"], s["count"], ci))
                 col = beta_color(beta)
-                ax.plot(s.index, s["mean"], color=col,
-                        label=f"β={beta:g} (n={len(done)}" + (f", {n_div} diverged" if n_div else "") + ")")
+                ax.plot(
+                    s.index,
+                    s["mean"],
+                    color=col,
+                    label=f"β={beta:g} (n={len(done)}" + (f", {n_div} diverged" if n_div else "") + ")",
+                )
                 ax.fill_between(s.index, s["mean"] - half, s["mean"] + half, color=col, alpha=0.2, lw=0)
             elif n_div:
                 ax.plot([], [], color=beta_color(beta), ls=":", label=f"β={beta:g}: all {n_div} diverged")
@@ -206,7 +262,16 @@ def plot_curves(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: in
     return fig
 
 
-def plot_spread(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None, ci: float) -> Figure:
+def plot_spread(
+    *,
+    epochs: pd.DataFrame,
+    finals: pd.DataFrame,
+    spread_window: int | None,
+    eta: float | None,
+    dataset: str | None,
+    model: str | None,
+    ci: float,
+) -> Figure:
     """Observation 2: detrended spread of test accuracy over the last N epochs vs β (SGD+M,
     fixed η; igrm.tidy.runs.plateau); mean ± std over seeds of the per-run spread."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
@@ -224,8 +289,17 @@ def plot_spread(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: in
     return fig
 
 
-def plot_explicit(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: int | None, eta: float | None, dataset: str | None, model: str | None,
-                  explicit_against: str, ci: float) -> Figure:
+def plot_explicit(
+    *,
+    epochs: pd.DataFrame,
+    finals: pd.DataFrame,
+    spread_window: int | None,
+    eta: float | None,
+    dataset: str | None,
+    model: str | None,
+    explicit_against: str,
+    ci: float,
+) -> Figure:
     """Explicit IGR-M baseline vs GD+M (same β) vs plain GD (β = 0), all at the same η:
     test accuracy curves (left), final accuracy bars (middle), mean ± its ``ci`` t-interval over seeds, and
     the expansion parameter ε = h|λ_max|/(1−β)² of each run at its measured points (right,
@@ -251,8 +325,9 @@ def plot_explicit(*, epochs: pd.DataFrame, finals: pd.DataFrame, spread_window: 
     ax_b.set_title(f"final accuracy, mean ± {100 * ci:g}% t-CI")
     if eps_drawn:
         for b in sorted(bounds):
-            ax_e.axhline(epsilon_bound(beta=b, max_epsilon=math.inf), color="k", ls="-.", lw=0.8,
-                         label=f"1/(1+√β)², β={b:g}")
+            ax_e.axhline(
+                epsilon_bound(beta=b, max_epsilon=math.inf), color="k", ls="-.", lw=0.8, label=f"1/(1+√β)², β={b:g}"
+            )
         ax_e.set_yscale("log")
     else:
         empty_panel(ax_e, "sharpness not measured")
@@ -275,8 +350,11 @@ def _explicit_curves(ax_c, ax_e, groups, ep: pd.DataFrame, ci: float):
         beta = key[5]
         mom_name = "GD+M" if fam == "gdm" else "SGD+M"
         plain_name = "GD" if fam == "gdm" else "SGD"
-        for kind, g, name, b in (("plain", g_plain, plain_name, 0.0), ("momentum", g_mom, mom_name, beta),
-                                 ("explicit", g_ex, "explicit IGR-M", beta)):
+        for kind, g, name, b in (
+            ("plain", g_plain, plain_name, 0.0),
+            ("momentum", g_mom, mom_name, beta),
+            ("explicit", g_ex, "explicit IGR-M", beta),
+        ):
             done = g[g["status"] == "completed"]
             n_div = int((g["status"] == "diverged").sum())
             label = f"{name} β={b:g}" if kind != "explicit" else f"{name} (β={beta:g})"
@@ -287,16 +365,27 @@ def _explicit_curves(ax_c, ax_e, groups, ep: pd.DataFrame, ci: float):
             if len(e):
                 s = e.groupby("epoch")["test_acc"].agg(["mean", "std", "count"])
                 half = np.nan_to_num(mean_halfwidth(s["std"], s["count"], ci))
-                ax_c.plot(s.index, s["mean"], color=col, ls=EXPLICIT_STYLES[kind],
-                          label=f"{label} (n={len(done)}" + (f", {n_div} div." if n_div else "") + ")")
+                ax_c.plot(
+                    s.index,
+                    s["mean"],
+                    color=col,
+                    ls=EXPLICIT_STYLES[kind],
+                    label=f"{label} (n={len(done)}" + (f", {n_div} div." if n_div else "") + ")",
+                )
                 ax_c.fill_between(s.index, s["mean"] - half, s["mean"] + half, color=col, alpha=0.15, lw=0)
             eps_drawn |= _plot_epsilon(ax_e, g, ep, col, EXPLICIT_STYLES[kind], label)
             if kind != "plain":
                 bounds.add(beta)
             v = done["final_test_acc"].to_numpy(dtype=float)
-            bars.append((label, float(v.mean()) if v.size else math.nan,
-                         mean_halfwidth(v.std(ddof=1), v.size, ci) if v.size >= 2 else 0.0, col,
-                         f"n={v.size}" + (f"\n{n_div} div." if n_div else "")))
+            bars.append(
+                (
+                    label,
+                    float(v.mean()) if v.size else math.nan,
+                    mean_halfwidth(v.std(ddof=1), v.size, ci) if v.size >= 2 else 0.0,
+                    col,
+                    f"n={v.size}" + (f"\n{n_div} div." if n_div else ""),
+                )
+            )
     return bars, eps_drawn, bounds
 
 
@@ -304,7 +393,7 @@ def _explicit_bars(ax_b, bars) -> None:
     """Final test accuracy per method: bars with their t-interval, n under each."""
     labels, means, halfs, colors, ns = zip(*bars)
     x = np.arange(len(labels))
-    ax_b.set_axisbelow(True)   # grid lines behind the bars
+    ax_b.set_axisbelow(True)  # grid lines behind the bars
     ax_b.bar(x, np.nan_to_num(means), yerr=list(halfs), color=list(colors), capsize=3, alpha=0.8)
     for xi, t in zip(x, ns):
         ax_b.annotate(t, xy=(xi, 0.02), xycoords=("data", "axes fraction"), ha="center", fontsize=6)
@@ -328,7 +417,8 @@ def _plot_epsilon(ax, g: pd.DataFrame, ep: pd.DataFrame, col, ls, label) -> bool
         if not xs:
             continue
         filled = bool(r["sharpness_converged"])
-        ax.plot(xs, ys, color=col, ls=ls, marker="o", ms=3, mfc=col if filled else "none",
-                label=label if i == 0 else None)
+        ax.plot(
+            xs, ys, color=col, ls=ls, marker="o", ms=3, mfc=col if filled else "none", label=label if i == 0 else None
+        )
         drawn = True
     return drawn

@@ -31,12 +31,14 @@ def _mean_ci(g: pd.DataFrame, col: str, level: float):
 def _band(ax, x, m, hw, color, label, ls="-"):
     ax.plot(x, m, ls, color=color, label=label)
     if np.any(np.isfinite(hw)):
-        ax.fill_between(x, np.maximum(m - hw, 1e-300) if ax.get_yscale() == "log" else m - hw, m + hw,
-                        color=color, alpha=0.2, lw=0)
+        ax.fill_between(
+            x, np.maximum(m - hw, 1e-300) if ax.get_yscale() == "log" else m - hw, m + hw, color=color, alpha=0.2, lw=0
+        )
 
 
-def plot_explicit_in_range(*, table: pd.DataFrame, max_epsilon: float,
-                           max_penalty_curvature: float, ci: float) -> Figure:
+def plot_explicit_in_range(
+    *, table: pd.DataFrame, max_epsilon: float, max_penalty_curvature: float, ci: float
+) -> Figure:
     """One row of four panels per setting (β, η): parameter distance and test-logit RMS
     distance of each explicit run (μ = f·μ*, f = 0 is plain GD) to GD+M against time
     s = kη (mean over seeds ± 95% t-interval), the expansion parameters ε = η|λ_max|/(1−β)
@@ -68,24 +70,39 @@ def plot_explicit_in_range(*, table: pd.DataFrame, max_epsilon: float,
         bound = epsilon_bound(beta=beta, max_epsilon=max_epsilon)
         inside = bool((g["epsilon"] <= bound).all() and (g["penalty_curvature"] <= max_penalty_curvature).all())
         title = f"β={beta:g}, η={eta:g}"
-        ax_p.set(xlabel="time s = kη (GD+M step k)", ylabel="‖θ − θ_GD+M‖ (parameter units)",
-                 title=f"parameters ({title})")
+        ax_p.set(
+            xlabel="time s = kη (GD+M step k)", ylabel="‖θ − θ_GD+M‖ (parameter units)", title=f"parameters ({title})"
+        )
         ax_f.set(xlabel="time s = kη", ylabel="RMS test-logit difference (logits)", title=f"function space ({title})")
-        ax_l.set(xlabel="time s = kη", ylabel="λ_max(run) − λ_max(GD+M)",
-                 title=f"sharpness (μ*={mu_star:.3g})")
+        ax_l.set(xlabel="time s = kη", ylabel="λ_max(run) − λ_max(GD+M)", title=f"sharpness (μ*={mu_star:.3g})")
         gm = g[g["run"] == "gdm"]
         gs = g[g["run"] == f"mu{max(fracs):g}"] if fracs else g.iloc[:0]
         for i, (seed, gg) in enumerate(gm.groupby("seed")):
-            ax_e.plot(gg["s"], gg["epsilon"], "-", color="#d62728", alpha=0.8, label="ε = η|λ_max|/(1−β), GD+M" if i == 0 else None)
+            ax_e.plot(
+                gg["s"],
+                gg["epsilon"],
+                "-",
+                color="#d62728",
+                alpha=0.8,
+                label="ε = η|λ_max|/(1−β), GD+M" if i == 0 else None,
+            )
         for i, (seed, gg) in enumerate(gs.groupby("seed")):
-            ax_e.plot(gg["s"], gg["penalty_curvature"], "--", color="#1f77b4", alpha=0.8,
-                      label="2μ*|λ_max|, baseline at μ*" if i == 0 else None)
-        ax_e.axhline(bound, color="#d62728", lw=0.8, ls=":",
-                     label="bound on ε (T63)")
+            ax_e.plot(
+                gg["s"],
+                gg["penalty_curvature"],
+                "--",
+                color="#1f77b4",
+                alpha=0.8,
+                label="2μ*|λ_max|, baseline at μ*" if i == 0 else None,
+            )
+        ax_e.axhline(bound, color="#d62728", lw=0.8, ls=":", label="bound on ε (T63)")
         ax_e.axhline(max_penalty_curvature, color="#1f77b4", lw=0.8, ls=":", label="bound on 2μλ (T63)")
         ax_e.set_yscale("log")
-        ax_e.set(xlabel="time s = kη", ylabel="expansion parameter (dimensionless)",
-                 title="range monitor, per seed" + ("" if inside else ": OUT OF RANGE"))
+        ax_e.set(
+            xlabel="time s = kη",
+            ylabel="expansion parameter (dimensionless)",
+            title="range monitor, per seed" + ("" if inside else ": OUT OF RANGE"),
+        )
         for ax in (ax_p, ax_e):
             ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     if not settings:

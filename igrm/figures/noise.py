@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from ..noise_theory import igrm_ratio_limits, ratio_iid
 from matplotlib.figure import Figure
 
+from ..noise_theory import igrm_ratio_limits, ratio_iid
 from .style import figure, legend_below
 
 _K_MARKERS = ("o", "s", "^", "D", "v", "P")
@@ -19,8 +18,12 @@ _K_STYLES = (":", "--", "-", "-.")
 
 
 _K_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
-_SAMPLER_TITLES = {"iid": "iid mini-batches", "epoch": "without replacement (epochs)",
-                   "epoch_bneval": "epochs, BatchNorm eval (control)", "iid_trajectory": "iid, along SGD+M runs (§10)"}
+_SAMPLER_TITLES = {
+    "iid": "iid mini-batches",
+    "epoch": "without replacement (epochs)",
+    "epoch_bneval": "epochs, BatchNorm eval (control)",
+    "iid_trajectory": "iid, along SGD+M runs (§10)",
+}
 VARIANCE_LABEL = r"$\mathrm{tr\,Cov}((1-\beta)\nabla G_k)\;/\;\mathrm{tr\,Cov}(g)$"
 REG_LABEL = r"$\mathbb{E}[\mathrm{IGRM}_s]\;/\;\mathbb{E}[\mathrm{IGR}_s]$  (same h)"
 
@@ -51,15 +54,31 @@ def _panels(df: pd.DataFrame, ylabel: str):
                 ax.set_ylabel(ylabel)
                 ax.set_title(f"{_point_name(point)}, {_SAMPLER_TITLES.get(s, s)}", fontsize=8)
                 ks = sorted(d["k"].unique())
-                yield ax, s, [(j, k, d[d["k"] == k].sort_values("beta"), 0.008 * (j - (len(ks) - 1) / 2))
-                              for j, k in enumerate(ks)]
+                yield (
+                    ax,
+                    s,
+                    [
+                        (j, k, d[d["k"] == k].sort_values("beta"), 0.008 * (j - (len(ks) - 1) / 2))
+                        for j, k in enumerate(ks)
+                    ],
+                )
 
     return fig, axes, panels()
 
 
 def _measured(ax, x, y, lo, hi, j: int, k) -> None:
-    ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt=_K_MARKERS[j % 6], ms=4, color=_K_COLORS[j % 6], capsize=2,
-                lw=0.9, ls="none", label=f"measured, k = {k}")
+    ax.errorbar(
+        x,
+        y,
+        yerr=[y - lo, hi - y],
+        fmt=_K_MARKERS[j % 6],
+        ms=4,
+        color=_K_COLORS[j % 6],
+        capsize=2,
+        lw=0.9,
+        ls="none",
+        label=f"measured, k = {k}",
+    )
 
 
 def plot_variance_ratio(ratios: pd.DataFrame) -> Figure:
@@ -73,8 +92,14 @@ def plot_variance_ratio(ratios: pd.DataFrame) -> Figure:
         for j, k, dk, dx in by_k:
             ax.plot(bb, ratio_iid(bb, k), _K_STYLES[j % 4], color="0.6", lw=0.9, label=f"iid theory, k = {k}")
             if s.startswith("epoch"):
-                ax.plot(dk["beta"], dk["theory_epoch"], _K_STYLES[j % 4], color="k", lw=1.3,
-                        label=f"without-replacement theory, k = {k}")
+                ax.plot(
+                    dk["beta"],
+                    dk["theory_epoch"],
+                    _K_STYLES[j % 4],
+                    color="k",
+                    lw=1.3,
+                    label=f"without-replacement theory, k = {k}",
+                )
             _measured(ax, dk["beta"] + dx, dk["ratio"], dk["lo"], dk["hi"], j, k)
         ax.plot(bb, (1 - bb) / (1 + bb), color="tab:red", lw=0.8, alpha=0.6, label="slides (1−β)/(1+β)")
     legend_below(fig, axes, ncol=3)
@@ -117,18 +142,37 @@ def plot_bn_ratio(ratios: pd.DataFrame, *, margin: float) -> Figure:
             dk = d[d["k"] == k].sort_values("beta")
             dx = 0.008 * (j - (len(ks) - 1) / 2)
             ex = dk["ratio"] / dk["theory"] - 1
-            ax.errorbar(dk["beta"] + dx - 0.003, ex, yerr=[ex - (dk["lo"] / dk["theory"] - 1),
-                                                         (dk["hi"] / dk["theory"] - 1) - ex],
-                        fmt=_K_MARKERS[j % 6], ms=4, mfc="white", color="0.35", capsize=2, lw=0.8,
-                        label=f"vs exact WOR, k={k}")
+            ax.errorbar(
+                dk["beta"] + dx - 0.003,
+                ex,
+                yerr=[ex - (dk["lo"] / dk["theory"] - 1), (dk["hi"] / dk["theory"] - 1) - ex],
+                fmt=_K_MARKERS[j % 6],
+                ms=4,
+                mfc="white",
+                color="0.35",
+                capsize=2,
+                lw=0.8,
+                label=f"vs exact WOR, k={k}",
+            )
             bn = dk["ratio_bn"] - 1
-            ax.errorbar(dk["beta"] + dx + 0.003, bn, yerr=[bn - (dk["bn_lo"] - 1), (dk["bn_hi"] - 1) - bn],
-                        fmt=_K_MARKERS[j % 6], ms=4, color="tab:blue", capsize=2, lw=0.8,
-                        label=f"vs corrected (T77), k={k}")
+            ax.errorbar(
+                dk["beta"] + dx + 0.003,
+                bn,
+                yerr=[bn - (dk["bn_lo"] - 1), (dk["bn_hi"] - 1) - bn],
+                fmt=_K_MARKERS[j % 6],
+                ms=4,
+                color="tab:blue",
+                capsize=2,
+                lw=0.8,
+                label=f"vs corrected (T77), k={k}",
+            )
         r = d.iloc[0]
         mode = r["batchnorm"]
-        ax.set_title(f"{_point_name(point)}, BN {mode}: ρ̂ = {r['additive_share']:.2f} "
-                     f"[{r['share_lo']:.2f}, {r['share_hi']:.2f}]", fontsize=7)
+        ax.set_title(
+            f"{_point_name(point)}, BN {mode}: ρ̂ = {r['additive_share']:.2f} "
+            f"[{r['share_lo']:.2f}, {r['share_hi']:.2f}]",
+            fontsize=7,
+        )
         ax.set_xlabel("momentum β")
         ax.set_ylabel("measured / theory − 1  (relative)")
     legend_below(fig, axes, ncol=2)

@@ -11,19 +11,38 @@ import pandas as pd
 from ..orders import COMPARISONS, PRIMARY_WINDOW
 from .style import figure, legend_below
 
-_COMP_COLORS = {"naive": "#d62728", "manifold": "#1f77b4", "manifold2": "#9467bd", "shifted": "#2ca02c",
-                "sgdm": "#1f77b4", "sgdm_deterministic": "#7f7f7f"}
-_FLOW_STYLE = {"flow (1)": ("--", "s"), "flow (2)": ("-", "o"), "SGD+M flow": ("-", "o"),
-               "SGD+M flow without h/4 terms": ("--", "s"), "flow (3)": ("-", "D"),
-               "flow (3) without T term": (":", "v")}
+_COMP_COLORS = {
+    "naive": "#d62728",
+    "manifold": "#1f77b4",
+    "manifold2": "#9467bd",
+    "shifted": "#2ca02c",
+    "sgdm": "#1f77b4",
+    "sgdm_deterministic": "#7f7f7f",
+}
+_FLOW_STYLE = {
+    "flow (1)": ("--", "s"),
+    "flow (2)": ("-", "o"),
+    "SGD+M flow": ("-", "o"),
+    "SGD+M flow without h/4 terms": ("--", "s"),
+    "flow (3)": ("-", "D"),
+    "flow (3) without T term": (":", "v"),
+}
 _HIGHER_COLORS = {"flow (2)": "#1f77b4", "flow (3)": "#d62728", "flow (3) without T term": "#7f7f7f"}
 _SERIES_COLORS = ("#1b1b1b", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
 ERROR_LABEL = r"global error $\max_{kh\leq T}\|x_k - x(kh)\|$"
 #: what a reader calls each comparison and problem (the ids stay in the tables and claims)
-COMP_NAMES = {"naive": "from rest", "manifold": "slow-manifold start, O(h)", "manifold2": "slow-manifold start, O(h²)",
-              "shifted": "from rest, flow from shifted start", "sgdm": "SGD+M (RMS over streams)",
-              "sgdm_deterministic": "constant stream (GD+M)", "manifold3": "slow-manifold start, O(h³)",
-              "shifted3": "from rest, flow (3) from x₀+Δ₂", "series": "exact slow manifold", "limit": "from rest"}
+COMP_NAMES = {
+    "naive": "from rest",
+    "manifold": "slow-manifold start, O(h)",
+    "manifold2": "slow-manifold start, O(h²)",
+    "shifted": "from rest, flow from shifted start",
+    "sgdm": "SGD+M (RMS over streams)",
+    "sgdm_deterministic": "constant stream (GD+M)",
+    "manifold3": "slow-manifold start, O(h³)",
+    "shifted3": "from rest, flow (3) from x₀+Δ₂",
+    "series": "exact slow manifold",
+    "limit": "from rest",
+}
 PROBLEM_NAMES = {"two_factor": "two-factor toy", "lstsq": "least squares"}
 
 
@@ -37,8 +56,9 @@ def _log_ticks(ax, values) -> None:
     if not len(v):
         return
     lo, hi = float(v.min()), float(v.max())
-    cands = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
-             for m in (1, 2, 5)]
+    cands = [
+        m * 10.0**e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1) for m in (1, 2, 5)
+    ]
     ticks = [c for c in cands if lo / 1.001 <= c <= hi * 1.001]
     if len(ticks) > 4:
         ticks = [c for c in ticks if f"{c:.0e}"[0] in "15"] or ticks
@@ -54,7 +74,7 @@ def _end_labels(ax, items, fontsize: float = 6.5) -> None:
     items = [(y, t, c) for y, t, c in items if np.isfinite(y) and y > 0]
     if not items:
         return
-    ax.set_ylim(ax.get_ylim())            # fix the limits the labels are placed against
+    ax.set_ylim(ax.get_ylim())  # fix the limits the labels are placed against
     fig = ax.figure
     gap = fontsize * 1.25 * fig.dpi / 72.0
     disp = [ax.transData.transform((1.0, y))[1] for y, _, _ in items]
@@ -71,9 +91,18 @@ def _end_labels(ax, items, fontsize: float = 6.5) -> None:
     inv = ax.transData.inverted()
     for y, i in placed:
         yd = inv.transform((0.0, y))[1]
-        ax.annotate(items[i][1], xy=(1.0, yd), xycoords=("axes fraction", "data"), xytext=(3, 0),
-                    textcoords="offset points", va="center", ha="left", fontsize=fontsize, color=items[i][2],
-                    annotation_clip=False)
+        ax.annotate(
+            items[i][1],
+            xy=(1.0, yd),
+            xycoords=("axes fraction", "data"),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            ha="left",
+            fontsize=fontsize,
+            color=items[i][2],
+            annotation_clip=False,
+        )
 
 
 def _slope_triangles(ax, h, err, powers=(1, 2)):
@@ -106,8 +135,10 @@ def _finish_axes(ax, h_values, ends) -> None:
 def _slope_lookup(slopes: pd.DataFrame | None):
     if slopes is None or not len(slopes):
         return {}
-    return {(r.problem, float(r.beta), r.comparison, r.flow, r.window): (r.slope, r.slope_se)
-            for r in slopes.itertuples(index=False)}
+    return {
+        (r.problem, float(r.beta), r.comparison, r.flow, r.window): (r.slope, r.slope_se)
+        for r in slopes.itertuples(index=False)
+    }
 
 
 def plot_orders_gdm(df: pd.DataFrame, slopes: pd.DataFrame | None):
@@ -131,14 +162,27 @@ def plot_orders_gdm(df: pd.DataFrame, slopes: pd.DataFrame | None):
                 ls, mk = _FLOW_STYLE[flow]
                 s, se = fits.get((prob, float(beta), comp, flow, PRIMARY_WINDOW[comp]), (math.nan, math.nan))
                 gg = gg.sort_values("h")
-                ax.loglog(gg["h"], gg["error"], ls=ls, marker=mk, ms=3, color=_COMP_COLORS[comp],
-                          label=f"{COMP_NAMES[comp]} vs {flow}")
+                ax.loglog(
+                    gg["h"],
+                    gg["error"],
+                    ls=ls,
+                    marker=mk,
+                    ms=3,
+                    color=_COMP_COLORS[comp],
+                    label=f"{COMP_NAMES[comp]} vs {flow}",
+                )
                 ends.append((float(gg["error"].iloc[-1]), f"{s:.2f}", _COMP_COLORS[comp]))
             _slope_triangles(ax, g["h"], g["error"])
             ax.set_title(f"{PROBLEM_NAMES.get(prob, prob)}, β = {beta:g}")
             _finish_axes(ax, g["h"], ends)
-    legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, fontsize=7.5, title="start vs flow (colour: start; dashed: flow (1), solid: flow (2)); "
-                                           "number at each line's end: fitted order")
+    legend_below(
+        fig,
+        axes,
+        ncol=1 if len(betas) < 2 else 2,
+        fontsize=7.5,
+        title="start vs flow (colour: start; dashed: flow (1), solid: flow (2)); "
+        "number at each line's end: fitted order",
+    )
     return fig
 
 
@@ -159,13 +203,30 @@ def plot_orders_sgdm(df: pd.DataFrame, slopes: pd.DataFrame | None):
             s, se = fits.get((prob, float(beta), comp, flow, "all"), (math.nan, math.nan))
             if comp == "sgdm":
                 yerr = gg["error_std"] / np.sqrt(gg["n_streams"])
-                ax.errorbar(gg["h"], gg["error"], yerr=yerr, ls=ls, marker=mk, ms=3, color=_COMP_COLORS[comp],
-                            capsize=2, label=f"{flow}, RMS over {int(gg['n_streams'].iloc[0])} streams ± 1 s.e.")
+                ax.errorbar(
+                    gg["h"],
+                    gg["error"],
+                    yerr=yerr,
+                    ls=ls,
+                    marker=mk,
+                    ms=3,
+                    color=_COMP_COLORS[comp],
+                    capsize=2,
+                    label=f"{flow}, RMS over {int(gg['n_streams'].iloc[0])} streams ± 1 s.e.",
+                )
                 ends.append((float(gg["error"].iloc[-1]), f"{s:.2f}", _COMP_COLORS[comp]))
             else:
                 col = "0.45" if flow.startswith("SGD") else "#ff7f0e"
-                ax.plot(gg["h"], gg["error"], ls=":", marker=mk, ms=2, lw=0.9, color=col,
-                        label=f"constant stream (GD+M) vs {flow}")
+                ax.plot(
+                    gg["h"],
+                    gg["error"],
+                    ls=":",
+                    marker=mk,
+                    ms=2,
+                    lw=0.9,
+                    color=col,
+                    label=f"constant stream (GD+M) vs {flow}",
+                )
                 ends.append((float(gg["error"].iloc[-1]), f"{s:.2f}", col))
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -173,7 +234,9 @@ def plot_orders_sgdm(df: pd.DataFrame, slopes: pd.DataFrame | None):
             _slope_triangles(ax, g["h"], g["error"])
         ax.set_title(f"SGD+M, two-factor toy, β = {beta:g}")
         _finish_axes(ax, g["h"], ends)
-    legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, fontsize=7.5, title="number at each line's end: fitted order")
+    legend_below(
+        fig, axes, ncol=1 if len(betas) < 2 else 2, fontsize=7.5, title="number at each line's end: fitted order"
+    )
     return fig
 
 
@@ -193,7 +256,7 @@ def plot_orders_higher(df: pd.DataFrame, slopes: pd.DataFrame | None):
     for ri, (comp, prob) in enumerate(rows):
         for bi, beta in enumerate(betas):
             ax = axes[ri, bi]
-            g = (d3 if comp == "manifold3" else ds)
+            g = d3 if comp == "manifold3" else ds
             g = g[(g["problem"] == prob) & (g["beta"] == beta)]
             if g.empty:
                 ax.set_axis_off()
@@ -203,7 +266,7 @@ def plot_orders_higher(df: pd.DataFrame, slopes: pd.DataFrame | None):
                 s, se = fits.get((prob, float(beta), c, flow, PRIMARY_WINDOW[c]), (math.nan, math.nan))
                 gg = gg.sort_values("h")
                 label = f"{COMP_NAMES[c]} vs {flow}"
-                if c == "shifted3":      # from rest vs flow (3) from x_0 + Δ₂, t ≥ t_burn
+                if c == "shifted3":  # from rest vs flow (3) from x_0 + Δ₂, t ≥ t_burn
                     ls, mk, color = "--", "x", "#2ca02c"
                     label = f"{COMP_NAMES[c]} (t ≥ t_burn)"
                 elif comp == "manifold3":
@@ -217,10 +280,16 @@ def plot_orders_higher(df: pd.DataFrame, slopes: pd.DataFrame | None):
             if comp == "manifold3":
                 _slope_triangles(ax, g["h"], g["error"], powers=(2, 3))
                 ax.set_title(f"{PROBLEM_NAMES.get(prob, prob)}, O(h³) start, β = {beta:g}", fontsize=8)
-            else:   # four slopes: triangles would cover the lines; the end labels give the fits
+            else:  # four slopes: triangles would cover the lines; the end labels give the fits
                 ax.set_title(f"least squares, exact series to order R, β = {beta:g}", fontsize=8)
             _finish_axes(ax, g["h"], ends)
-    legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, fontsize=7.5, title="number at each line's end: fitted order (log-log fit)")
+    legend_below(
+        fig,
+        axes,
+        ncol=1 if len(betas) < 2 else 2,
+        fontsize=7.5,
+        title="number at each line's end: fitted order (log-log fit)",
+    )
     return fig
 
 
@@ -234,7 +303,7 @@ def plot_orders_higher_limits(df: pd.DataFrame, slopes: pd.DataFrame | None):
     nrow = -(-(len(eps) + 1) // ncol)
     fig, grid = figure(nrow, ncol, width=3.4, height=3.8 if nrow == 1 else 4.2)
     axes = grid.ravel()
-    for ax in axes[len(eps) + 1:]:
+    for ax in axes[len(eps) + 1 :]:
         ax.set_axis_off()
     colors = {"flow (2)": "#1f77b4", "flow (3)": "#7f7f7f", "flow (3) from x_0 + Delta_2": "#d62728"}
     marks = {"flow (2)": "o", "flow (3)": "v", "flow (3) from x_0 + Delta_2": "D"}
@@ -243,8 +312,14 @@ def plot_orders_higher_limits(df: pd.DataFrame, slopes: pd.DataFrame | None):
         g = d[d["eps"].round(12) == e]
         for flow, gg in g.groupby("flow", sort=False):
             gg = gg.sort_values("beta")
-            ax.semilogy(gg["beta"], gg["error"], marker=marks.get(flow, "s"), ms=3, color=colors.get(flow, "k"),
-                        label=flow.replace("Delta_2", "Δ₂"))
+            ax.semilogy(
+                gg["beta"],
+                gg["error"],
+                marker=marks.get(flow, "s"),
+                ms=3,
+                color=colors.get(flow, "k"),
+                label=flow.replace("Delta_2", "Δ₂"),
+            )
         ax.set_title(f"ε = hL0/(1−β)² = {e:g}", fontsize=8)
         ax.set_xlabel("momentum β")
         ax.set_ylabel(r"limit-sharpness error $|S_{flow}/S_{GD+M} - 1|$")
@@ -256,14 +331,27 @@ def plot_orders_higher_limits(df: pd.DataFrame, slopes: pd.DataFrame | None):
         gg = gg.sort_values("eps")
         s, se = fits.get((gg["problem"].iloc[0], float(beta), "limit", flow, "all"), (math.nan, math.nan))
         col = colors.get(flow, "k")
-        ax.loglog(gg["eps"], gg["error"], marker=marks.get(flow, "s"), ms=2, lw=0.8, color=col,
-                  alpha=0.35 + 0.65 * float(beta), label=flow.replace("Delta_2", "Δ₂"))
+        ax.loglog(
+            gg["eps"],
+            gg["error"],
+            marker=marks.get(flow, "s"),
+            ms=2,
+            lw=0.8,
+            color=col,
+            alpha=0.35 + 0.65 * float(beta),
+            label=flow.replace("Delta_2", "Δ₂"),
+        )
         ends.append((float(gg["error"].iloc[-1]), f"β={beta:g}: {s:.2f}", col))
     ax.set_title("same, vs ε (fitted order in h at fixed β)", fontsize=8)
     ax.set_xlabel("ε = hL0/(1−β)²")
     ax.set_ylabel(r"limit-sharpness error $|S_{flow}/S_{GD+M} - 1|$")
     _log_ticks(ax, d["eps"])
     _end_labels(ax, ends, fontsize=5.5)
-    legend_below(fig, axes, ncol=3, fontsize=7.5, title="flow, started from (last panel: fitted order in h at each β, at the "
-                                           "line's end; lighter = smaller β)")
+    legend_below(
+        fig,
+        axes,
+        ncol=3,
+        fontsize=7.5,
+        title="flow, started from (last panel: fitted order in h at each β, at the line's end; lighter = smaller β)",
+    )
     return fig

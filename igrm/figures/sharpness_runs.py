@@ -9,6 +9,7 @@ drawn hollow."""
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -30,8 +31,9 @@ def _mean_ci(v: np.ndarray, level: float) -> tuple[float, float, int]:
     return float(v.mean()), mean_halfwidth(v.std(ddof=1), v.size, level), int(v.size)
 
 
-def plot_sharpness_runs(*, finals: pd.DataFrame, points: pd.DataFrame, eta: float | None,
-                        dataset: str | None, model: str | None, ci: float) -> Figure:
+def plot_sharpness_runs(
+    *, finals: pd.DataFrame, points: pd.DataFrame, eta: float | None, dataset: str | None, model: str | None, ci: float
+) -> Figure:
     """The figure of the module docstring, for the setting (dataset, model, width, batch)
     with the most SGD+M runs at its plotted η (``eta``, or the η with the most β values)."""
     f = select_finals(finals=finals, epochs=None, spread_window=None, dataset=dataset, model=model)
@@ -54,7 +56,7 @@ def plot_sharpness_runs(*, finals: pd.DataFrame, points: pd.DataFrame, eta: floa
         span = max(1.0, float(p["epoch"].max()) if len(p) else 1.0)
         for i, (beta, gb) in enumerate(p.groupby("beta", sort=True)):
             xs, ms, cs = [], [], []
-            dx = (i - (n_b - 1) / 2) * 0.012 * span          # side by side: the runs share epoch 0
+            dx = (i - (n_b - 1) / 2) * 0.012 * span  # side by side: the runs share epoch 0
             for e, ge in gb.groupby("epoch", sort=True):
                 m, c, n = _mean_ci(ge[q].to_numpy(dtype=float), ci)
                 xs.append(e + dx), ms.append(m), cs.append(c)
@@ -62,8 +64,7 @@ def plot_sharpness_runs(*, finals: pd.DataFrame, points: pd.DataFrame, eta: floa
             ax.errorbar(xs, ms, yerr=cs, marker="o", ms=3, capsize=2, color=beta_color(beta), label=f"β={beta:g}")
             if q == "lambda_max":
                 unc = gb[~gb["converged"].astype(bool)].groupby("epoch")[q].mean()
-                ax.plot(unc.index + dx, unc.to_numpy(), ls="none", marker="o", ms=7, mfc="none",
-                        color=beta_color(beta))
+                ax.plot(unc.index + dx, unc.to_numpy(), ls="none", marker="o", ms=7, mfc="none", color=beta_color(beta))
         col = {"lambda_max": "final_lambda_max", "trace": "final_trace", "grad_norm_sq": "final_grad_norm_sq"}[q]
         bx, bm, bc = [], [], []
         for beta, gb in done.groupby("beta", sort=True):

@@ -8,15 +8,15 @@ PDF metadata (the caption text of the report is report/<figure>.rst).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from ..pipeline.io import atomic_path  # noqa: E402
+from ..pipeline.io import atomic_path
 
 STYLE = {
     "figure.dpi": 110,
@@ -31,8 +31,15 @@ STYLE = {
 }
 
 #: one colour per momentum value, stable across figures
-BETA_COLORS = {0.0: "#1b1b1b", 0.3: "#8c564b", 0.5: "#1f77b4", 0.7: "#9467bd", 0.8: "#2ca02c",
-               0.9: "#d62728", 0.95: "#ff7f0e"}
+BETA_COLORS = {
+    0.0: "#1b1b1b",
+    0.3: "#8c564b",
+    0.5: "#1f77b4",
+    0.7: "#9467bd",
+    0.8: "#2ca02c",
+    0.9: "#d62728",
+    0.95: "#ff7f0e",
+}
 
 
 def beta_color(beta: float, i: int = 0) -> str:
@@ -48,8 +55,9 @@ plt.rcParams.update(STYLE)
 def figure(nrows: int = 1, ncols: int = 1, width: float = 3.4, height: float = 3.0, **kw):
     """A new figure of ``ncols × nrows`` panels, each ``width × height`` inches;
     ``axes`` is always a 2-D array."""
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False,
-                             layout="constrained", **kw)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, layout="constrained", **kw
+    )
     return fig, axes
 
 
@@ -65,7 +73,11 @@ def save(fig, paths: Iterable[str | os.PathLike], caption: str = "") -> list[Pat
     for p in paths:
         p = Path(p)
         fmt = p.suffix.lstrip(".").lower()
-        meta = {"Title": caption[:200]} if fmt == "pdf" and caption else ({"Description": caption} if fmt == "png" and caption else None)
+        meta = (
+            {"Title": caption[:200]}
+            if fmt == "pdf" and caption
+            else ({"Description": caption} if fmt == "png" and caption else None)
+        )
         with atomic_path(p) as tmp:
             fig.savefig(tmp, format=fmt, metadata=meta)
         written.append(p)
@@ -83,8 +95,15 @@ def legend_below(fig, axes, *, ncol: int, title: str | None = None, fontsize: fl
         for h, lab in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(lab, h)
     if seen:
-        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncol=ncol, fontsize=fontsize,
-                   title=title, title_fontsize=fontsize)
+        fig.legend(
+            list(seen.values()),
+            list(seen),
+            loc="outside lower center",
+            ncol=ncol,
+            fontsize=fontsize,
+            title=title,
+            title_fontsize=fontsize,
+        )
 
 
 # ---------------------------------------------------------------- layout checks
@@ -150,6 +169,7 @@ def layout_problems(fig) -> list[str]:
             for i in range(len(boxes)):
                 for j in range(i + 1, len(boxes)):
                     if _overlap(boxes[i], boxes[j], pad=0.5):
-                        problems.append(f"{name}: {which} tick labels {labels[i].get_text()!r} and "
-                                        f"{labels[j].get_text()!r} overlap")
+                        problems.append(
+                            f"{name}: {which} tick labels {labels[i].get_text()!r} and {labels[j].get_text()!r} overlap"
+                        )
     return problems

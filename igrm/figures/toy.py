@@ -24,8 +24,7 @@ def plot_two_factor(traj_df: pd.DataFrame, finals_df: pd.DataFrame | None, *, x,
     fig, axes = figure(1, 2, width=3.6, height=3.2)
     ax, axs = axes[0]
     w1 = np.linspace(0.05, 4.0, 400)
-    ax.plot(w1, p.y / (p.x * w1), color="0.6", lw=2.5, alpha=0.6,
-            label=r"minima $w_1 w_2 = y/x$")
+    ax.plot(w1, p.y / (p.x * w1), color="0.6", lw=2.5, alpha=0.6, label=r"minima $w_1 w_2 = y/x$")
     ends = []
     for i, (beta, g) in enumerate(traj_df.groupby("beta", sort=True)):
         g = g.sort_values("step")
@@ -36,8 +35,13 @@ def plot_two_factor(traj_df: pd.DataFrame, finals_df: pd.DataFrame | None, *, x,
         ends.append((beta, float(p.sharpness(np.array([end["w1"], end["w2"]])))))
     start = traj_df.sort_values("step").iloc[0]
     ax.plot(start["w1"], start["w2"], "*", color="k", ms=10, label="start")
-    ax.set(xlim=(0, 4), ylim=(0, 4), xlabel=r"$w_1$", ylabel=r"$w_2$",
-           title=f"GD / GD+M, η = {float(eta):g}, {int(traj_df['step'].max())} steps")
+    ax.set(
+        xlim=(0, 4),
+        ylim=(0, 4),
+        xlabel=r"$w_1$",
+        ylabel=r"$w_2$",
+        title=f"GD / GD+M, η = {float(eta):g}, {int(traj_df['step'].max())} steps",
+    )
     ax.set_aspect("equal")
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=7)
     if finals_df is not None and len(finals_df):
@@ -46,8 +50,11 @@ def plot_two_factor(traj_df: pd.DataFrame, finals_df: pd.DataFrame | None, *, x,
     b, s = np.array(ends, dtype=np.float64).T
     axs.plot(b, s, "o-", color="k")
     axs.axhline(2 * abs(p.y * p.x), ls=":", color="0.5", label=r"flattest minimum $2|xy|$")
-    axs.set(xlabel="momentum β", ylabel=r"sharpness $\lambda_{max}(\nabla^2 E)$ at end point",
-            title="End-point sharpness vs β")
+    axs.set(
+        xlabel="momentum β",
+        ylabel=r"sharpness $\lambda_{max}(\nabla^2 E)$ at end point",
+        title="End-point sharpness vs β",
+    )
     axs.legend()
     return fig
 
@@ -65,10 +72,12 @@ def plot_sharpness_sweep(sweep_df: pd.DataFrame):
         c = cmap(i / max(len(etas) - 1, 1) * 0.85)
         ax.plot(g["beta"], g["sharpness_gdm"], "o", color=c, ms=4, label=f"GD+M, η = {eta:g}")
         ax.plot(g["beta"], g["sharpness_flow2"], "-", color=c, label=f"flow (2), η = {eta:g}")
-    ax.axhline(float(sweep_df["sharpness_flow1"].iloc[0]), ls="--", color="k",
-               label="flow (1) (no regulariser)")
-    ax.set(xlabel="momentum β", ylabel=r"sharpness $\lambda_{max}(\nabla^2 E)$ of the limit point",
-           title="Toy 1: limit sharpness, GD+M vs modified flows")
+    ax.axhline(float(sweep_df["sharpness_flow1"].iloc[0]), ls="--", color="k", label="flow (1) (no regulariser)")
+    ax.set(
+        xlabel="momentum β",
+        ylabel=r"sharpness $\lambda_{max}(\nabla^2 E)$ of the limit point",
+        title="Toy 1: limit sharpness, GD+M vs modified flows",
+    )
     ax.legend(fontsize=7, ncol=2)
     return fig
 
@@ -104,17 +113,32 @@ def plot_sigmoid(traj_df: pd.DataFrame, flows_df: pd.DataFrame, *, x, y, eta):
         # GD+M wide and under everything; GD (β = 0) thin on top of them and under the dashed
         # gradient flow it follows, so that each of the three stays visible where they coincide
         gd = float(beta) == 0.0
-        ax.plot(g["w1"], g["w2"], color=c, lw=1.6 if gd else 3.2, alpha=1.0 if gd else 0.7, solid_capstyle="round",
-                label=_label(beta), zorder=2.5 if gd else 2)
+        ax.plot(
+            g["w1"],
+            g["w2"],
+            color=c,
+            lw=1.6 if gd else 3.2,
+            alpha=1.0 if gd else 0.7,
+            solid_capstyle="round",
+            label=_label(beta),
+            zorder=2.5 if gd else 2,
+        )
         ax.plot(g["w1"].iloc[-1], g["w2"].iloc[-1], "o", color=c, ms=5, mec="w", mew=0.6, zorder=4)
-    for name, style, lab in ((FLOW_E, dict(color="tab:cyan", ls="--"), r"gradient flow $w' = -\nabla E$"),
-                             (FLOW_R, dict(color="magenta", ls=":"), r"regulariser flow $w' = -\nabla\|\nabla E\|^2$")):
+    for name, style, lab in (
+        (FLOW_E, dict(color="tab:cyan", ls="--"), r"gradient flow $w' = -\nabla E$"),
+        (FLOW_R, dict(color="magenta", ls=":"), r"regulariser flow $w' = -\nabla\|\nabla E\|^2$"),
+    ):
         f = flows_df[flows_df["flow"] == name].sort_values("t")
         ax.plot(f["w1"], f["w2"], lw=1.2, label=lab, zorder=3, **style)
     s = traj_df.sort_values("step").iloc[0]
     ax.plot(s["w1"], s["w2"], "*", color="k", mec="w", ms=11, label="start")
-    ax.set(xlim=(g1[0], g1[-1]), ylim=(g2[0], g2[-1]), xlabel=r"$w_1$", ylabel=r"$w_2$",
-           title=f"Toy 2: E = ½(y − w1 σ(w2 x))², η = {float(eta):g}")
+    ax.set(
+        xlim=(g1[0], g1[-1]),
+        ylim=(g2[0], g2[-1]),
+        xlabel=r"$w_1$",
+        ylabel=r"$w_2$",
+        title=f"Toy 2: E = ½(y − w1 σ(w2 x))², η = {float(eta):g}",
+    )
     # below the map: inside it the legend covered where the runs land on the minima curve
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2, fontsize=7)
     return fig

@@ -40,8 +40,9 @@ def _hint(err) -> str:
         if "." not in mant:
             mant += ".0"
         suggestion = f"{mant}e{exp}" if exp else mant
-        return (f" YAML reads {inst!r} as a string (a float needs a decimal point before the exponent):"
-                f" write {suggestion}.")
+        return (
+            f" YAML reads {inst!r} as a string (a float needs a decimal point before the exponent): write {suggestion}."
+        )
     if err.validator == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
         extra = sorted(set(inst) - set(allowed))
@@ -63,7 +64,10 @@ def format_error(err) -> str:
     if err.validator == "additionalProperties":
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
         where = key if err.absolute_path else "the top level"
-        return f"config key {'.'.join([key, extra[0]]) if err.absolute_path else extra[0]}: unknown key at {where}." + _hint(err)
+        return (
+            f"config key {'.'.join([key, extra[0]]) if err.absolute_path else extra[0]}: unknown key at {where}."
+            + _hint(err)
+        )
     desc = err.schema.get("description") if isinstance(err.schema, dict) else None
     msg = f"config key {key}: {err.message}."
     msg += _hint(err)
@@ -92,8 +96,11 @@ def check_config(config: Mapping[str, Any], schema: Mapping[str, Any] | str | Pa
         filled = with_defaults(config, schema)
         lines = _collisions(filled) or _too_large(filled)
     if lines:
-        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(lines)
-                          + "\nFix the value in config.yaml (or the file given with --configfile).")
+        raise ConfigError(
+            "invalid configuration:\n  - "
+            + "\n  - ".join(lines)
+            + "\nFix the value in config.yaml (or the file given with --configfile)."
+        )
     return filled
 
 
@@ -150,8 +157,9 @@ def load_schema(schema: Mapping[str, Any] | str | Path | None = None) -> Mapping
     return yaml.safe_load(Path(schema or SCHEMA_PATH).read_text())
 
 
-def with_defaults(config: Mapping[str, Any], schema: Mapping[str, Any] | str | Path | None = None,
-                  path: str = "") -> dict:
+def with_defaults(
+    config: Mapping[str, Any], schema: Mapping[str, Any] | str | Path | None = None, path: str = ""
+) -> dict:
     """A deep copy of ``config`` with the schema's defaults filled in: the one filler.
 
     Wherever the schema gives a property a ``default`` and the config lacks the key, the
@@ -236,9 +244,11 @@ def _nonfinite(node: Any, path: tuple = ()) -> list[str]:
         for i, v in enumerate(node):
             out += _nonfinite(v, (*path, i))
     elif isinstance(node, (float, np.floating)) and not math.isfinite(node):
-        out.append(f"config key {_key(path)}: {node!r} is not a finite number (YAML reads .nan,"
-                   f" .inf and -.inf as floats); every number in the config must be finite:"
-                   f" write a finite value.")
+        out.append(
+            f"config key {_key(path)}: {node!r} is not a finite number (YAML reads .nan,"
+            f" .inf and -.inf as floats); every number in the config must be finite:"
+            f" write a finite value."
+        )
     return out
 
 
@@ -268,7 +278,8 @@ def _collisions(cfg: Mapping[str, Any]) -> list[str]:
                     f"config key {dotted}[{i}]: {v!r} is the same value as {dotted}[{j}] ="
                     f" {_get(cfg, dotted)[j]!r} once written in file names and run ids ({c!r};"
                     f" igrm.pipeline.config.num keeps 12 significant digits), so both would be one run"
-                    f" counted twice: remove one, or make them differ within 12 significant digits.")
+                    f" counted twice: remove one, or make them differ within 12 significant digits."
+                )
             else:
                 seen[c] = i
     g = cfg["train"]["beta_grid"]
@@ -287,19 +298,23 @@ def _collisions(cfg: Mapping[str, Any]) -> list[str]:
                     f" (betas[{i}], lrs[{j}]) = ({b!r}, {lr!r}) and (betas[{i0}], lrs[{j0}]) ="
                     f" ({g['betas'][i0]!r}, {g['lrs'][j0]!r}) are the same run"
                     f" beta{key[0]}_eta{key[1]}: remove one of the learning rates or make them"
-                    f" differ within 12 significant digits.")
+                    f" differ within 12 significant digits."
+                )
     e = cfg["train"]["explicit"]
     if num(e["beta"]) == "0":
         out.append(
             f"config key train.explicit.beta: {e['beta']!r} makes the explicit grid's GD+M run"
             f" the plain-GD run (both gdm/beta0_eta{num(e['eta'])}: one run read twice) and the"
-            f" IGR-M penalty zero: set a beta in (0, 1), e.g. 0.9.")
+            f" IGR-M penalty zero: set a beta in (0, 1), e.g. 0.9."
+        )
     runs: dict[tuple, int] = {}
     for i, r in enumerate(cfg["noise"]["runs"]):
         key = (r["method"], num(r["beta"]), num(r["eta"]), int(r["seed"]))
         if key in runs:
-            out.append(f"config key noise.runs[{i}]: the same run as noise.runs[{runs[key]}]"
-                       f" ({key[0]} beta{key[1]}_eta{key[2]}_seed{key[3]}): remove one.")
+            out.append(
+                f"config key noise.runs[{i}]: the same run as noise.runs[{runs[key]}]"
+                f" ({key[0]} beta{key[1]}_eta{key[2]}_seed{key[3]}): remove one."
+            )
         else:
             runs.setdefault(key, i)
     t = cfg["train"]
@@ -314,7 +329,8 @@ def _collisions(cfg: Mapping[str, Any]) -> list[str]:
                     f"config key noise.points[{k}]: {p} and noise.points[{seen[e]}] ="
                     f" {cfg['noise']['points'][seen[e]]} are both epoch {e} of noise.runs[{i}]"
                     f" (points past the end are its last epoch, {lastkey} = {last}): remove one,"
-                    f" or raise {lastkey}.")
+                    f" or raise {lastkey}."
+                )
             else:
                 seen[e] = k
     return out
@@ -330,14 +346,16 @@ def training_runs(cfg: Mapping[str, Any], grid: str) -> list[tuple]:
         for s in t["seeds"]:
             if grid == "beta":
                 g = t["beta_grid"]
-                out += [(d, "sgdm", b, effective_lr(lr, b, g["lr_mode"]), s)
-                        for lr in g["lrs"] for b in g["betas"]]
+                out += [(d, "sgdm", b, effective_lr(lr, b, g["lr_mode"]), s) for lr in g["lrs"] for b in g["betas"]]
             elif grid == "lr":
                 out += [(d, "sgdm", 0.0, h, s) for h in t["lr_grid"]["lrs"]]
             elif grid == "explicit":
                 e = t["explicit"]
-                out += [(d, "gdm", e["beta"], e["eta"], s), (d, "gdm", 0.0, e["eta"], s),
-                        (d, "igrm_explicit", e["beta"], e["eta"], s)]
+                out += [
+                    (d, "gdm", e["beta"], e["eta"], s),
+                    (d, "gdm", 0.0, e["eta"], s),
+                    (d, "igrm_explicit", e["beta"], e["eta"], s),
+                ]
             else:
                 raise ValueError(f"unknown training grid {grid!r}")
     return out
@@ -352,8 +370,9 @@ def plan(cfg: Mapping[str, Any]) -> dict:
     three grids (an upper bound: figures and tables that need fewer build fewer), the noise
     jobs, and the toy / error-order jobs; costs in examples passed forward and backward."""
     t, n = cfg["train"], cfg["noise"]
-    runs = {(d, m, num(b), num(e), int(s))
-            for g in ("beta", "lr", "explicit") for d, m, b, e, s in training_runs(cfg, g)}
+    runs = {
+        (d, m, num(b), num(e), int(s)) for g in ("beta", "lr", "explicit") for d, m, b, e, s in training_runs(cfg, g)
+    }
     passes = 0
     for d, m, _b, _e, _s in runs:
         size = t["train_subset"] or TRAIN_SIZE[d]
@@ -369,15 +388,17 @@ def plan(cfg: Mapping[str, Any]) -> dict:
     k_max = max(n["ks"])
     samplers = 2 if n["sampler"] == "both" else 1
     grads = (samplers + bool(n["eval_control"])) * n["n_blocks"] * (n["block_len"] or k_max + 1)
-    tr = n["trajectory"]                      # runs along SGD+M (docs/noise.md §10)
+    tr = n["trajectory"]  # runs along SGD+M (docs/noise.md §10)
     grads += len(tr["betas"]) * tr["runs"] * (max(tr["ks"]) + 1)
-    other = (len(cfg["toy"]["sharpness_sweep"]["etas"])
-             + len(cfg["orders"]["gdm"]["problems"]) * len(cfg["orders"]["gdm"]["betas"])
-             + len(cfg["orders"]["sgdm"]["betas"])
-             + (len(cfg["orders"]["sgdm_real"]["betas"]) if cfg["orders"]["sgdm_real"]["enabled"] else 0)
-             + len(cfg["orders"]["higher"]["problems"]) * len(cfg["orders"]["higher"]["betas"])
-             + (1 if cfg["orders"]["higher"]["limits"]["betas"] else 0)
-             + len(t["explicit_study"]["settings"]))     # one job per in-range tracking setting
+    other = (
+        len(cfg["toy"]["sharpness_sweep"]["etas"])
+        + len(cfg["orders"]["gdm"]["problems"]) * len(cfg["orders"]["gdm"]["betas"])
+        + len(cfg["orders"]["sgdm"]["betas"])
+        + (len(cfg["orders"]["sgdm_real"]["betas"]) if cfg["orders"]["sgdm_real"]["enabled"] else 0)
+        + len(cfg["orders"]["higher"]["problems"]) * len(cfg["orders"]["higher"]["betas"])
+        + (1 if cfg["orders"]["higher"]["limits"]["betas"] else 0)
+        + len(t["explicit_study"]["settings"])
+    )  # one job per in-range tracking setting
     return {
         "training_runs": len(runs),
         "training_passes": passes,
@@ -398,23 +419,27 @@ CPU_PASSES_PER_CORE_S = 500.0
 
 def plan_text(p: Mapping[str, int]) -> str:
     core_h = (p["training_passes"] + p["noise_passes"]) / CPU_PASSES_PER_CORE_S / 3600
-    return (f"igrm plan: {p['training_runs']} training runs (~{p['training_passes']:.3g} example"
-            f" forward-backward passes), {p['noise_jobs']} noise jobs (~{p['noise_passes']:.3g}"
-            f" passes), {p['other_jobs']} toy/error-order jobs: {p['jobs']} jobs at most;"
-            f" rough cost ~{core_h:.2g} CPU core-hours at {CPU_PASSES_PER_CORE_S:g} passes/s per core"
-            f" (ResNet-18 x0.125, measured, docs/performance.md; far less on a GPU).")
+    return (
+        f"igrm plan: {p['training_runs']} training runs (~{p['training_passes']:.3g} example"
+        f" forward-backward passes), {p['noise_jobs']} noise jobs (~{p['noise_passes']:.3g}"
+        f" passes), {p['other_jobs']} toy/error-order jobs: {p['jobs']} jobs at most;"
+        f" rough cost ~{core_h:.2g} CPU core-hours at {CPU_PASSES_PER_CORE_S:g} passes/s per core"
+        f" (ResNet-18 x0.125, measured, docs/performance.md; far less on a GPU)."
+    )
 
 
 def _too_large(cfg: Mapping[str, Any]) -> list[str]:
     p = plan(cfg)
     limit = cfg["max_jobs_without_confirm"]
     if p["jobs"] > limit and not cfg["confirm_large_grid"]:
-        return [f"config key confirm_large_grid: this config plans {p['jobs']} jobs"
-                f" ({p['training_runs']} training runs, {p['noise_jobs']} noise jobs), more than"
-                f" max_jobs_without_confirm = {limit}. If that is intended, set"
-                f" confirm_large_grid: true (or raise max_jobs_without_confirm); otherwise"
-                f" shrink the grids (train.seeds, train.beta_grid, train.lr_grid, noise.runs)."
-                f" {plan_text(p)}"]
+        return [
+            f"config key confirm_large_grid: this config plans {p['jobs']} jobs"
+            f" ({p['training_runs']} training runs, {p['noise_jobs']} noise jobs), more than"
+            f" max_jobs_without_confirm = {limit}. If that is intended, set"
+            f" confirm_large_grid: true (or raise max_jobs_without_confirm); otherwise"
+            f" shrink the grids (train.seeds, train.beta_grid, train.lr_grid, noise.runs)."
+            f" {plan_text(p)}"
+        ]
     return []
 
 
@@ -443,12 +468,14 @@ def preset_overrides(layers: list[tuple[str, Mapping[str, Any]]]) -> list[str]:
         p = layer["preset"] or {}
         label = p.get("name", name) if isinstance(p, Mapping) else name
         mine = {k: v for k, v in leaf_keys(layer).items() if not k.startswith("preset")}
-        for later, other in layers[i + 1:]:
+        for later, other in layers[i + 1 :]:
             for k, v in leaf_keys(other).items():
                 if k in mine and v != mine[k]:
-                    out.append(f"preset {label!r} ({name}) sets {k} = {mine[k]!r}; {later}"
-                               f" changes it to {v!r}: the merged run is not that preset"
-                               f" (its intent: {p.get('intent', '?') if isinstance(p, Mapping) else '?'})")
+                    out.append(
+                        f"preset {label!r} ({name}) sets {k} = {mine[k]!r}; {later}"
+                        f" changes it to {v!r}: the merged run is not that preset"
+                        f" (its intent: {p.get('intent', '?') if isinstance(p, Mapping) else '?'})"
+                    )
     return out
 
 

@@ -41,8 +41,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,12 @@ def gpu_ids(n_gpus: int | str | None = None) -> list[str]:
     if proc.is_dir():
         return [str(i) for i in range(len(list(proc.iterdir())))]
     try:
-        out = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.device_count())"],
-                             capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-c", "import torch; print(torch.cuda.device_count())"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         return [str(i) for i in range(int(out.stdout.strip().splitlines()[-1]))]
     except Exception:  # no torch, no driver: no GPU
         return []
@@ -118,14 +122,19 @@ def _lock_dir(lock_dir) -> Path:
     if not d.is_dir():
         d.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(PermissionError):
-            d.chmod(0o1777)                    # shared by every user, like /tmp
+            d.chmod(0o1777)  # shared by every user, like /tmp
     return d
 
 
 @contextlib.contextmanager
-def acquire_gpu(n_gpus: int | str | None = None, lock_dir: str | os.PathLike | None = None,
-                count: int = 1, timeout: float | None = None, poll: float = 0.5,
-                runs_per_gpu: int | str | None = None) -> Iterator[list[str]]:
+def acquire_gpu(
+    n_gpus: int | str | None = None,
+    lock_dir: str | os.PathLike | None = None,
+    count: int = 1,
+    timeout: float | None = None,
+    poll: float = 0.5,
+    runs_per_gpu: int | str | None = None,
+) -> Iterator[list[str]]:
     """Hold ``count`` GPU slots (on distinct GPUs) for the ``with`` block and make only
     them visible; ``runs_per_gpu`` slots per GPU (see the module docstring).
 
@@ -139,18 +148,21 @@ def acquire_gpu(n_gpus: int | str | None = None, lock_dir: str | os.PathLike | N
         return
     if os.environ.get(VISIBLE) is not None:
         ids = [i for i in os.environ[VISIBLE].split(",") if i.strip()]
-        log.info("%s=%s set by the scheduler (or the user): no GPU slot taken",
-                 VISIBLE, os.environ[VISIBLE])
+        log.info("%s=%s set by the scheduler (or the user): no GPU slot taken", VISIBLE, os.environ[VISIBLE])
         yield ids
         return
     if _cuda_initialised():
-        raise RuntimeError("CUDA was initialised before acquire_gpu(): the device choice "
-                           "cannot take effect; call acquire_gpu() before any CUDA use")
+        raise RuntimeError(
+            "CUDA was initialised before acquire_gpu(): the device choice "
+            "cannot take effect; call acquire_gpu() before any CUDA use"
+        )
     ids = gpu_ids(n_gpus)
     k = resolve_runs_per_gpu(runs_per_gpu)
     if count > len(ids):
-        raise RuntimeError(f"this job needs {count} GPU(s) but the machine has {len(ids)} "
-                           f"({ENV_GPUS}={os.environ.get(ENV_GPUS)!r}); set {ENV_GPUS} or use a CPU config")
+        raise RuntimeError(
+            f"this job needs {count} GPU(s) but the machine has {len(ids)} "
+            f"({ENV_GPUS}={os.environ.get(ENV_GPUS)!r}); set {ENV_GPUS} or use a CPU config"
+        )
     d = _lock_dir(lock_dir)
     deadline = None if timeout is None else time.monotonic() + float(timeout)
     held: list[tuple[str, int]] = []
@@ -160,14 +172,14 @@ def acquire_gpu(n_gpus: int | str | None = None, lock_dir: str | os.PathLike | N
             for i, name in slot_files(ids, k):
                 if len(held) == count:
                     break
-                if any(i == j for j, _ in held):   # one slot per device
+                if any(i == j for j, _ in held):  # one slot per device
                     continue
                 fd = _try_lock(d / name)
                 if fd is not None:
                     held.append((i, fd))
             if len(held) == count:
                 break
-            for _, fd in held:                 # all or nothing: no two jobs each holding half
+            for _, fd in held:  # all or nothing: no two jobs each holding half
                 os.close(fd)
             held = []
             if deadline is not None and time.monotonic() >= deadline:
@@ -179,7 +191,7 @@ def acquire_gpu(n_gpus: int | str | None = None, lock_dir: str | os.PathLike | N
         chosen = [i for i, _ in held]
         os.environ[VISIBLE] = ",".join(chosen)
         set_order = "CUDA_DEVICE_ORDER" not in os.environ
-        if set_order:                          # ids as nvidia-smi numbers them
+        if set_order:  # ids as nvidia-smi numbers them
             os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
         log.info("GPU slot(s) %s of %s: %s=%s", chosen, ids, VISIBLE, os.environ[VISIBLE])
         yield chosen

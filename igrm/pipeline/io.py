@@ -46,17 +46,24 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str:
     '+dirty' is appended when tracked files have uncommitted changes."""
     where = cwd or Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
 
-def provenance(config: Mapping[str, Any] | None = None, seed: int | None = None,
-               device: str = "cpu", started: str | None = None) -> dict[str, Any]:
+def provenance(
+    config: Mapping[str, Any] | None = None, seed: int | None = None, device: str = "cpu", started: str | None = None
+) -> dict[str, Any]:
     """The provenance attributes every result file carries."""
     prov: dict[str, Any] = {
         "config": json.dumps(config or {}, sort_keys=True, default=_json_default),
@@ -124,8 +131,13 @@ def _attr_value(v):
     return v
 
 
-def write_h5(path: str | os.PathLike, arrays: Mapping[str, Any], attrs: Mapping[str, Any] | None = None,
-             prov: Mapping[str, Any] | None = None, status: str = "completed") -> Path:
+def write_h5(
+    path: str | os.PathLike,
+    arrays: Mapping[str, Any],
+    attrs: Mapping[str, Any] | None = None,
+    prov: Mapping[str, Any] | None = None,
+    status: str = "completed",
+) -> Path:
     """Write ``arrays`` (dataset name -> array; '/' makes groups) and ``attrs``
     atomically to ``path``. ``prov`` (see :func:`provenance`) is stored as root
     attributes together with ``finished`` and ``status``."""
@@ -154,12 +166,14 @@ def read_h5(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, A
 
     arrays: dict[str, np.ndarray] = {}
     with h5py.File(path, "r") as f:
+
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):
                 data = obj[()]
                 if obj.dtype.kind == "O":
                     data = np.asarray(obj.asstr()[()])
                 arrays[name] = data
+
         f.visititems(visit)
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
     return arrays, attrs
@@ -172,8 +186,16 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
-def write_table(df, stem_or_paths, caption: str = "", float_format: str = "{:.4g}", *,
-                colspec: str | None = None, longtable: bool = False, markdown: str | None = None) -> list[Path]:
+def write_table(
+    df,
+    stem_or_paths,
+    caption: str = "",
+    float_format: str = "{:.4g}",
+    *,
+    colspec: str | None = None,
+    longtable: bool = False,
+    markdown: str | None = None,
+) -> list[Path]:
     """Write a pandas DataFrame as CSV, Markdown and LaTeX, each atomically.
 
     ``colspec``: the LaTeX column spec (default one ``l`` a column; use ``p{..}`` columns so
@@ -226,8 +248,18 @@ def _markdown(df, float_format) -> str:
     return "\n".join(lines)
 
 
-_TEX_ESCAPE = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-               "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+_TEX_ESCAPE = {
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+}
 
 
 def _tex(s: str) -> str:
@@ -243,9 +275,34 @@ def _latex(df, float_format, caption, *, colspec: str | None = None, longtable: 
     cap = [r"\caption{" + _tex(caption) + "}"] if caption else []
     if longtable:
         # caption and header repeat on every page (\endfirsthead / \endhead)
-        out = [r"\begingroup\small", r"\begin{longtable}{" + spec + "}", *[c + r" \\" for c in cap], r"\hline", *header, r"\endfirsthead",
-               r"\hline", *header, r"\endhead", r"\hline", r"\endfoot", *body, r"\end{longtable}", r"\endgroup"]
+        out = [
+            r"\begingroup\small",
+            r"\begin{longtable}{" + spec + "}",
+            *[c + r" \\" for c in cap],
+            r"\hline",
+            *header,
+            r"\endfirsthead",
+            r"\hline",
+            *header,
+            r"\endhead",
+            r"\hline",
+            r"\endfoot",
+            *body,
+            r"\end{longtable}",
+            r"\endgroup",
+        ]
     else:
-        out = [r"\begin{table}[ht]", r"\centering", r"\small", r"\begin{tabular}{" + spec + "}", r"\hline", *header,
-               *body, r"\hline", r"\end{tabular}", *cap, r"\end{table}"]
+        out = [
+            r"\begin{table}[ht]",
+            r"\centering",
+            r"\small",
+            r"\begin{tabular}{" + spec + "}",
+            r"\hline",
+            *header,
+            *body,
+            r"\hline",
+            r"\end{tabular}",
+            *cap,
+            r"\end{table}",
+        ]
     return "\n".join(out) + "\n"

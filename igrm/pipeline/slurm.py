@@ -52,8 +52,12 @@ def _have_slurm() -> bool:
 
 def jobs_left(run_id: str) -> list[str]:
     """Job ids of this user still queued, running or suspended under the run's job name."""
-    out = subprocess.run(["squeue", "-h", "--name", run_id, "--user", getpass.getuser(),
-                          "--states", LIVE_STATES, "-o", "%i"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        ["squeue", "-h", "--name", run_id, "--user", getpass.getuser(), "--states", LIVE_STATES, "-o", "%i"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return out.stdout.split() if out.returncode == 0 else []
 
 
@@ -61,8 +65,10 @@ def cancel_run(run_id: str, why: str, say=print) -> list[str]:
     """scancel every job still live under ``run_id``; returns their ids."""
     left = jobs_left(run_id)
     if left:
-        say(f"igrm: cancelling {len(left)} SLURM job(s) of run {run_id} ({', '.join(left)}): {why} "
-            f"(scancel --name {run_id}; docs/cluster.md).")
+        say(
+            f"igrm: cancelling {len(left)} SLURM job(s) of run {run_id} ({', '.join(left)}): {why} "
+            f"(scancel --name {run_id}; docs/cluster.md)."
+        )
         subprocess.run(["scancel", "--name", run_id, "--user", getpass.getuser()], timeout=60)
     return left
 
@@ -72,7 +78,7 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:       # someone else's process: alive
+    except PermissionError:  # someone else's process: alive
         return True
     return True
 
@@ -94,16 +100,23 @@ def on_start(log, state_dir: Path = STATE_DIR, say=print) -> list[str]:
             marker.unlink(missing_ok=True)
             continue
         if run.get("host") != host:
-            continue              # another login node's run: its PID means nothing here
+            continue  # another login node's run: its PID means nothing here
         if _alive(int(run["pid"])):
-            continue              # still running (e.g. another target in another terminal)
+            continue  # still running (e.g. another target in another terminal)
         cancelled += cancel_run(marker.stem, f"its Snakemake (pid {run['pid']} on {host}) is gone", say)
         marker.unlink(missing_ok=True)
     if mine:
         state_dir.mkdir(parents=True, exist_ok=True)
         for run_id in mine:
-            (state_dir / f"{run_id}.json").write_text(json.dumps({"pid": os.getpid(), "host": host,
-                                                                 "log": [str(p) for p in ([log] if isinstance(log, (str, Path)) else log or [])]}))
+            (state_dir / f"{run_id}.json").write_text(
+                json.dumps(
+                    {
+                        "pid": os.getpid(),
+                        "host": host,
+                        "log": [str(p) for p in ([log] if isinstance(log, (str, Path)) else log or [])],
+                    }
+                )
+            )
     return cancelled
 
 
@@ -119,7 +132,7 @@ def on_end(log, failed: bool, state_dir: Path = STATE_DIR, say=print) -> list[st
     return cancelled
 
 
-if __name__ == "__main__":        # python -m igrm.pipeline.slurm LOG...: cancel what those runs left
+if __name__ == "__main__":  # python -m igrm.pipeline.slurm LOG...: cancel what those runs left
     import sys
 
     for path in sys.argv[1:]:

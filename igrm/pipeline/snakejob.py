@@ -121,8 +121,16 @@ def logged(smk):
             sys.stdout, sys.stderr = old_out, old_err
 
 
-def write_result(path, arrays: Mapping[str, Any], attrs: Mapping[str, Any], *, config: Mapping[str, Any],
-                 started: str, seed: int | None = None, device: str = "cpu") -> None:
+def write_result(
+    path,
+    arrays: Mapping[str, Any],
+    attrs: Mapping[str, Any],
+    *,
+    config: Mapping[str, Any],
+    started: str,
+    seed: int | None = None,
+    device: str = "cpu",
+) -> None:
     """Write one result file: ``attrs['status']`` (default completed) becomes the file's
     status; the provenance records ``config`` (what the science function was called with)."""
     attrs = dict(attrs)
@@ -159,8 +167,20 @@ def write_tidy(path, df) -> None:
     log.info("wrote %s (%d rows)", path, len(df))
 
 
-PROGRESS_COLUMNS = ("epoch", "epochs", "status", "train_loss", "train_acc", "test_loss", "test_acc",
-                    "grad_norm_sq", "lr", "steps", "wall_time", "time")
+PROGRESS_COLUMNS = (
+    "epoch",
+    "epochs",
+    "status",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "grad_norm_sq",
+    "lr",
+    "steps",
+    "wall_time",
+    "time",
+)
 
 
 def progress_path(log_path: str | os.PathLike) -> Path:
@@ -206,5 +226,9 @@ class RunProgress:
         finally:
             os.close(fd)
         if self.console is not None and (epoch in console_epochs(epochs) or status == "diverged"):
-            print(f"{self.label}: epoch {epoch}/{epochs} {status}, test_acc {row['test_acc']:.4f}, "
-                  f"train_loss {row['train_loss']:.4f}, {row['wall_time']:.0f} s", file=self.console, flush=True)
+            print(
+                f"{self.label}: epoch {epoch}/{epochs} {status}, test_acc {row['test_acc']:.4f}, "
+                f"train_loss {row['train_loss']:.4f}, {row['wall_time']:.0f} s",
+                file=self.console,
+                flush=True,
+            )

@@ -10,7 +10,8 @@ section's keys as keyword arguments (tests/test_contract.py).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .config import FULLBATCH, effective_lr, num, training_runs
 
@@ -111,8 +112,6 @@ def orders_files(config: Mapping[str, Any], family: str) -> list[str]:
     return ORDER_FAMILIES[family](config)
 
 
-
-
 # ------------------------------------------------------------------------------ training
 #: igrm.train keys passed as the config's train section has them (train_job_cfg)
 TRAIN_PASSTHROUGH = (
@@ -130,8 +129,9 @@ TRAIN_PASSTHROUGH = (
 )
 
 
-def run_path(config: Mapping[str, Any], dataset: str, method: str, beta: float, eta: float, seed: int,
-             root: str = f"{R}/train") -> str:
+def run_path(
+    config: Mapping[str, Any], dataset: str, method: str, beta: float, eta: float, seed: int, root: str = f"{R}/train"
+) -> str:
     """A training run's path without suffix: ``<root>/<dataset>/<model>/<method>/beta<β>_eta<η>_seed<s>``
     (``root``: results/train for the result, results/checkpoints, results/noise)."""
     return f"{root}/{dataset}/{config['train']['model']}/{method}/beta{num(beta)}_eta{num(eta)}_seed{seed}"
@@ -142,8 +142,7 @@ def grid_files(config: Mapping[str, Any], grid: str) -> list[str]:
     return [run_path(config, *r) + ".h5" for r in training_runs(config, grid)]
 
 
-def checkpoint_dir(config: Mapping[str, Any], dataset: str, method: str, beta: float, eta: float,
-                   seed: int) -> str:
+def checkpoint_dir(config: Mapping[str, Any], dataset: str, method: str, beta: float, eta: float, seed: int) -> str:
     """Where a run's resume checkpoints live: outside the declared outputs (docs/training.md)."""
     return run_path(config, dataset, method, beta, eta, seed, root=f"{R}/checkpoints")
 
@@ -165,8 +164,7 @@ def snapshot_epochs(config: Mapping[str, Any], method: str, beta: float, eta: fl
     return sorted({min(int(p), last) for p in config["noise"]["points"]})
 
 
-def train_job_cfg(config: Mapping[str, Any], dataset: str, method: str, beta: float, eta: float,
-                  seed: int) -> dict:
+def train_job_cfg(config: Mapping[str, Any], dataset: str, method: str, beta: float, eta: float, seed: int) -> dict:
     """The igrm.train.train cfg of one run: exactly igrm.train.TRAIN_KEYS (docs/training.md),
     from the train section and the run's own values; the full-batch methods take their
     length, augmentation, test subset and checkpoint interval from train.explicit. All but
@@ -228,13 +226,23 @@ def explicit_study_data(config: Mapping[str, Any]) -> str:
 #: theory_margin, slides_margin). The noise_point job is given the rest, so a change of a
 #: verdict setting reruns the claims, not hours of estimates (tests/test_contract.py checks
 #: that igrm.noise.estimate_noise takes exactly the rest).
-NOISE_NOT_PER_POINT = ("runs", "points", "threads", "calibration", "min_groups", "theory_margin",
-                       "slides_margin")
+NOISE_NOT_PER_POINT = ("runs", "points", "threads", "calibration", "min_groups", "theory_margin", "slides_margin")
 #: keys of config section ``noise`` that the coverage simulation reads: the design of the noise
 #: jobs it reproduces and its own population (calibration; igrm.noise_calibration.simulate_coverage
 #: takes exactly these). A change of calibration.min_coverage (the claims' threshold) reruns it too.
-NOISE_COVERAGE_DESIGN = ("betas", "ks", "n_blocks", "n_groups", "block_len", "batch_size", "sampler",
-                         "train_subset", "ci_level", "trajectory", "calibration")
+NOISE_COVERAGE_DESIGN = (
+    "betas",
+    "ks",
+    "n_blocks",
+    "n_groups",
+    "block_len",
+    "batch_size",
+    "sampler",
+    "train_subset",
+    "ci_level",
+    "trajectory",
+    "calibration",
+)
 
 
 def noise_run_keys(config: Mapping[str, Any]) -> set[tuple[str, str, str, int]]:
@@ -263,8 +271,10 @@ def noise_files(config: Mapping[str, Any]) -> list[str]:
     out = []
     for d in config["train"]["datasets"]:
         for r in config["noise"]["runs"]:
-            base = (f"{R}/noise/{d}/{config['train']['model']}/{r['method']}/"
-                    f"beta{num(r['beta'])}_eta{num(r['eta'])}_seed{r['seed']}")
+            base = (
+                f"{R}/noise/{d}/{config['train']['model']}/{r['method']}/"
+                f"beta{num(r['beta'])}_eta{num(r['eta'])}_seed{r['seed']}"
+            )
             out += [f"{base}/epoch{p}.h5" for p in noise_points(config, r["method"], r["beta"], r["eta"], r["seed"])]
     return out
 
@@ -280,9 +290,11 @@ def noise_point_params(config: Mapping[str, Any], wildcards) -> dict[str, Any]:
     :data:`NOISE_NOT_PER_POINT`, ``augmentation`` (train.pad, train.cutout_size: the batches
     are augmented as training does) and the point's label."""
     n, t = config["noise"], config["train"]
-    return {**{k: v for k, v in n.items() if k not in NOISE_NOT_PER_POINT},
-            "augmentation": {"pad": t["pad"], "cutout_size": t["cutout_size"]},
-            "point": noise_point_label(wildcards)}
+    return {
+        **{k: v for k, v in n.items() if k not in NOISE_NOT_PER_POINT},
+        "augmentation": {"pad": t["pad"], "cutout_size": t["cutout_size"]},
+        "point": noise_point_label(wildcards),
+    }
 
 
 def noise_coverage_params(config: Mapping[str, Any]) -> dict[str, Any]:

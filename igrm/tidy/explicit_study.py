@@ -6,7 +6,8 @@ one row per (setting, seed, run, record), with the range monitor's expansion par
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,8 +15,23 @@ import pandas as pd
 from ..explicit_study import range_monitor
 
 VALUES = ["param_dist", "function_dist", "train_loss", "test_acc", "lambda_max", "lambda_residual", "grad_norm"]
-COLUMNS = ["setting", "beta", "eta", "h", "mu_star", "seed", "run", "mu_fraction", "mu", "record", "s", *VALUES,
-           "epsilon", "penalty_curvature", "diverged"]
+COLUMNS = [
+    "setting",
+    "beta",
+    "eta",
+    "h",
+    "mu_star",
+    "seed",
+    "run",
+    "mu_fraction",
+    "mu",
+    "record",
+    "s",
+    *VALUES,
+    "epsilon",
+    "penalty_curvature",
+    "diverged",
+]
 
 
 def _attr(v):
@@ -41,10 +57,27 @@ def tidy_explicit_study(arrays: Mapping[str, np.ndarray], attrs: Mapping[str, An
                 f = np.nan if run == "gdm" else fr[r - 1]
                 mu = float(st["mu_star"]) * (1.0 if run == "gdm" else f)
                 lam = vals["lambda_max"][i, r]
-                mon = range_monitor(lam=lam, beta=beta, eta=eta, mu=mu, max_epsilon=np.inf,
-                                    max_penalty_curvature=np.inf)
+                mon = range_monitor(
+                    lam=lam, beta=beta, eta=eta, mu=mu, max_epsilon=np.inf, max_penalty_curvature=np.inf
+                )
                 for k in range(len(s)):
-                    rows.append([tag, beta, eta, float(st["h"]), float(st["mu_star"]), seed, run, f, mu, k, s[k],
-                                 *(vals[n][i, r, k] for n in VALUES), mon["epsilon"][k],
-                                 mon["penalty_curvature"][k], bool(div[i, r])])
+                    rows.append(
+                        [
+                            tag,
+                            beta,
+                            eta,
+                            float(st["h"]),
+                            float(st["mu_star"]),
+                            seed,
+                            run,
+                            f,
+                            mu,
+                            k,
+                            s[k],
+                            *(vals[n][i, r, k] for n in VALUES),
+                            mon["epsilon"][k],
+                            mon["penalty_curvature"][k],
+                            bool(div[i, r]),
+                        ]
+                    )
     return pd.DataFrame(rows, columns=COLUMNS)

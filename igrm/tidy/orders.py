@@ -5,7 +5,8 @@ orders of a table are :func:`igrm.orders.fit_slopes` (statistics, with the scien
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,8 +22,19 @@ def orders_tables(results) -> tuple[pd.DataFrame, pd.DataFrame]:
     return errors, fit_slopes(errors)
 
 
-TIDY_COLUMNS = ["problem", "beta", "comparison", "flow", "window", "h", "eps", "error", "error_std",
-                "n_streams", "reference_error"]
+TIDY_COLUMNS = [
+    "problem",
+    "beta",
+    "comparison",
+    "flow",
+    "window",
+    "h",
+    "eps",
+    "error",
+    "error_std",
+    "n_streams",
+    "reference_error",
+]
 
 
 def _label(v) -> str:
@@ -40,18 +52,34 @@ def tidy_orders(arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> p
     if kind not in _KIND_ROWS:
         raise ValueError(f"unknown result kind {kind!r}")
     h = np.asarray(arrays["h"], dtype=np.float64)
-    grid = {"problem": _label(attrs.get("problem", "two_factor")), "beta": float(attrs.get("beta", math.nan)),
-            "h": h, "eps": np.asarray(arrays.get("eps", np.full(h.shape, np.nan)), dtype=np.float64)}
+    grid = {
+        "problem": _label(attrs.get("problem", "two_factor")),
+        "beta": float(attrs.get("beta", math.nan)),
+        "h": h,
+        "eps": np.asarray(arrays.get("eps", np.full(h.shape, np.nan)), dtype=np.float64),
+    }
     return pd.DataFrame(_KIND_ROWS[kind](arrays, grid), columns=TIDY_COLUMNS)
 
 
 def _curve(grid, comp, flow, window, err, std=None, ns=1, ref=None) -> list[dict]:
     """The rows of one error curve over the h grid (``grid``: problem, beta, h, eps)."""
     h, eps = grid["h"], grid["eps"]
-    return [{"problem": grid["problem"], "beta": grid["beta"], "comparison": comp, "flow": flow, "window": window,
-             "h": h[j], "eps": eps[j], "error": float(err[j]),
-             "error_std": math.nan if std is None else float(std[j]), "n_streams": ns,
-             "reference_error": math.nan if ref is None else float(ref[j])} for j in range(len(h))]
+    return [
+        {
+            "problem": grid["problem"],
+            "beta": grid["beta"],
+            "comparison": comp,
+            "flow": flow,
+            "window": window,
+            "h": h[j],
+            "eps": eps[j],
+            "error": float(err[j]),
+            "error_std": math.nan if std is None else float(std[j]),
+            "n_streams": ns,
+            "reference_error": math.nan if ref is None else float(ref[j]),
+        }
+        for j in range(len(h))
+    ]
 
 
 def _gdm_rows(arrays, grid) -> list[dict]:
@@ -71,12 +99,14 @@ def _gdm3_rows(arrays, grid) -> list[dict]:
     for fi, flow in enumerate(_label(v) for v in arrays["flows"]):
         rows += _curve(grid, "manifold3", flow, "all", arrays["errors"][fi], ref=arrays["reference_error"][fi])
     if "shifted3_errors" in arrays:  # from rest vs flow (3) from x_0 + Δ₂ (T94), t ≥ t_burn
-        rows += _curve(grid, "shifted3", "flow (3)", "late", arrays["shifted3_errors"],
-                       ref=arrays["shifted3_reference_error"])
+        rows += _curve(
+            grid, "shifted3", "flow (3)", "late", arrays["shifted3_errors"], ref=arrays["shifted3_reference_error"]
+        )
     # the linear series, orders R (docs/modified_flows.md §7.5), run in the lstsq job
     for ri, R in enumerate(np.asarray(arrays.get("series_orders", [])).astype(int)):
-        rows += _curve(grid, "series", f"order {R}", "all", arrays["series_errors"][ri],
-                       ref=arrays["series_reference_error"])
+        rows += _curve(
+            grid, "series", f"order {R}", "all", arrays["series_errors"][ri], ref=arrays["series_reference_error"]
+        )
     return rows
 
 
@@ -87,13 +117,24 @@ def _limits_rows(arrays, grid) -> list[dict]:
     flows = [_label(v) for v in arrays["flows"]]
     for b in dict.fromkeys(Bt.tolist()):
         for fi, flow in enumerate(flows):
-            if b == 0.0 and flow == "flow (3)":   # Δ₂ = 0 at β = 0: the same lane as "from x_0 + Δ₂"
+            if b == 0.0 and flow == "flow (3)":  # Δ₂ = 0 at β = 0: the same lane as "from x_0 + Δ₂"
                 continue
             for j in np.flatnonzero(Bt == b):
-                rows.append({"problem": grid["problem"], "beta": float(b), "comparison": "limit", "flow": flow,
-                             "window": "all", "h": grid["h"][j], "eps": float(arrays["eps"][j]),
-                             "error": float(arrays["errors"][fi, j]), "error_std": math.nan, "n_streams": 1,
-                             "reference_error": float(arrays["reference_error"][fi, j])})
+                rows.append(
+                    {
+                        "problem": grid["problem"],
+                        "beta": float(b),
+                        "comparison": "limit",
+                        "flow": flow,
+                        "window": "all",
+                        "h": grid["h"][j],
+                        "eps": float(arrays["eps"][j]),
+                        "error": float(arrays["errors"][fi, j]),
+                        "error_std": math.nan,
+                        "n_streams": 1,
+                        "reference_error": float(arrays["reference_error"][fi, j]),
+                    }
+                )
     return rows
 
 
@@ -103,14 +144,22 @@ def _sgdm_rows(arrays, grid) -> list[dict]:
     rows = []
     for flow, key, chk in ((SGDM_FLOWS[0], "err_full", "check_full"), (SGDM_FLOWS[1], "err_noreg", "check_noreg")):
         e = np.asarray(arrays[key], dtype=np.float64)  # (S, H)
-        rows += _curve(grid, "sgdm", flow, "all", np.sqrt(np.mean(e * e, axis=0)),
-                       std=e.std(axis=0, ddof=1) if len(e) > 1 else None, ns=e.shape[0],
-                       ref=np.nanmax(arrays[chk], axis=0))
-    for i, (flow, key) in enumerate(zip(DET_FLOWS, ("det_err_full", "det_err_noreg", "det_err_flow2", "det_err_flow1"))):
+        rows += _curve(
+            grid,
+            "sgdm",
+            flow,
+            "all",
+            np.sqrt(np.mean(e * e, axis=0)),
+            std=e.std(axis=0, ddof=1) if len(e) > 1 else None,
+            ns=e.shape[0],
+            ref=np.nanmax(arrays[chk], axis=0),
+        )
+    for i, (flow, key) in enumerate(
+        zip(DET_FLOWS, ("det_err_full", "det_err_noreg", "det_err_flow2", "det_err_flow1"))
+    ):
         rows += _curve(grid, "sgdm_deterministic", flow, "all", arrays[key], ref=arrays["det_check"][i])
     return rows
 
 
 #: the rows of each result kind (attrs["kind"])
-_KIND_ROWS = {"gdm": _gdm_rows, "gdm3": _gdm3_rows, "limits": _limits_rows, "sgdm": _sgdm_rows,
-              "sgdm_real": _sgdm_rows}
+_KIND_ROWS = {"gdm": _gdm_rows, "gdm3": _gdm3_rows, "limits": _limits_rows, "sgdm": _sgdm_rows, "sgdm_real": _sgdm_rows}

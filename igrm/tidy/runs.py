@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,29 +31,97 @@ from ..pipeline.config import run_id as _run_id
 
 #: columns of the identifying part of every tidy row
 ID_COLUMNS = ["run_id", "dataset", "model", "width", "method", "beta", "eta", "h", "mu", "batch_size", "seed"]
-EPOCH_COLUMNS = ID_COLUMNS + ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "grad_norm_sq",
-                              "wall_time", "lambda_max", "epsilon", "status"]
+EPOCH_COLUMNS = ID_COLUMNS + [
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "grad_norm_sq",
+    "wall_time",
+    "lambda_max",
+    "epsilon",
+    "status",
+]
 #: a run's sharpness along it (igrm.train arrays sharpness/*; docs/training.md, "Sharpness
 #: along a run"): signed λ_max at the initialisation and at the last measured point, the
 #: largest |λ_max| over the measured points with the expansion parameters there (docs/theory.md
 #: (T61)-(T62)), how many points, and whether every one converged
-SHARPNESS_COLUMNS = ["sharpness_points", "sharpness_init", "sharpness_last", "sharpness_max", "sharpness_converged",
-                     "epsilon_max", "penalty_curvature_max", "stability_max"]
+SHARPNESS_COLUMNS = [
+    "sharpness_points",
+    "sharpness_init",
+    "sharpness_last",
+    "sharpness_max",
+    "sharpness_converged",
+    "epsilon_max",
+    "penalty_curvature_max",
+    "stability_max",
+]
 #: the measurement at the run's last epoch (NaN where it was not measured there, e.g. a
 #: diverged run): λ_max (a lower bound unless converged), Hutchinson's tr H ± se, ‖∇E‖² on
 #: the measured examples, ε there (docs/theory.md (T60), (T61), (T64), (T65))
-FINAL_SHARPNESS_COLUMNS = ["final_lambda_max", "final_converged", "final_residual", "final_trace", "final_trace_se",
-                           "final_grad_norm_sq", "final_epsilon"]
+FINAL_SHARPNESS_COLUMNS = [
+    "final_lambda_max",
+    "final_converged",
+    "final_residual",
+    "final_trace",
+    "final_trace_se",
+    "final_grad_norm_sq",
+    "final_epsilon",
+]
 #: one row per (run, measured point) (igrm.train arrays sharpness/*; h_point: the raw step in
 #: effect at the point, schedule applied, h of ID_COLUMNS the run's base step)
-POINT_COLUMNS = ID_COLUMNS + ["epoch", "lambda_max", "converged", "residual", "iters", "trace", "trace_se",
-                              "trace_probes", "grad_norm_sq", "h_point", "epsilon", "penalty_curvature", "status"]
-FINAL_COLUMNS = ID_COLUMNS + ["epochs_run", "final_test_acc", "best_test_acc", "last_mean_test_acc",
-                              "last_std_test_acc", "spread_window", "plateau_spread", "plateau_rise",
-                              "final_train_loss", "status",
-                              "diverged_step", "total_wall_time"] + SHARPNESS_COLUMNS + FINAL_SHARPNESS_COLUMNS
-TABLE_COLUMNS = ["dataset", "model", "width", "method", "beta", "h", "eta", "batch_size", "n", "n_diverged",
-                 "final_acc_mean", "final_acc_std", "best_acc_mean", "spread_mean", "spread_std"]
+POINT_COLUMNS = ID_COLUMNS + [
+    "epoch",
+    "lambda_max",
+    "converged",
+    "residual",
+    "iters",
+    "trace",
+    "trace_se",
+    "trace_probes",
+    "grad_norm_sq",
+    "h_point",
+    "epsilon",
+    "penalty_curvature",
+    "status",
+]
+FINAL_COLUMNS = (
+    ID_COLUMNS
+    + [
+        "epochs_run",
+        "final_test_acc",
+        "best_test_acc",
+        "last_mean_test_acc",
+        "last_std_test_acc",
+        "spread_window",
+        "plateau_spread",
+        "plateau_rise",
+        "final_train_loss",
+        "status",
+        "diverged_step",
+        "total_wall_time",
+    ]
+    + SHARPNESS_COLUMNS
+    + FINAL_SHARPNESS_COLUMNS
+)
+TABLE_COLUMNS = [
+    "dataset",
+    "model",
+    "width",
+    "method",
+    "beta",
+    "h",
+    "eta",
+    "batch_size",
+    "n",
+    "n_diverged",
+    "final_acc_mean",
+    "final_acc_std",
+    "best_acc_mean",
+    "spread_mean",
+    "spread_std",
+]
 
 #: the columns that say which setting (panel / claim group) a run belongs to
 SETTING = ["dataset", "model", "width", "batch_size"]
@@ -81,7 +150,7 @@ RUN_KEYS = ("model", "width", "method", "beta", "lr", "lr_mode", "batch_size", "
 def _run_meta(attrs: Mapping[str, Any]) -> dict[str, Any]:
     c = _config_of(attrs)
     missing = [k for k in RUN_KEYS if k not in c]
-    if missing:    # igrm.train stores its complete cfg: a result without these is not one of its runs
+    if missing:  # igrm.train stores its complete cfg: a result without these is not one of its runs
         raise KeyError(f"training result's config lacks {missing} (igrm.train stores every key)")
     beta = float(c["beta"])
     lr = float(c["lr"])
@@ -94,16 +163,26 @@ def _run_meta(attrs: Mapping[str, Any]) -> dict[str, Any]:
         "model": str(c["model"]),
         "width": float(c["width"]),
         "method": str(c["method"]),
-        "beta": beta, "eta": eta, "h": h, "mu": mu,
+        "beta": beta,
+        "eta": eta,
+        "h": h,
+        "mu": mu,
         "batch_size": int(c["batch_size"]),
         "seed": int(attrs.get("seed", c["seed"])),
     }
     if "run_id" in attrs:
         meta["run_id"] = str(attrs["run_id"])
     else:
-        meta["run_id"] = _run_id(dataset=meta["dataset"], model=meta["model"], w=meta["width"],
-                                 method=meta["method"], beta=beta, eta=eta, bs=meta["batch_size"],
-                                 seed=meta["seed"])
+        meta["run_id"] = _run_id(
+            dataset=meta["dataset"],
+            model=meta["model"],
+            w=meta["width"],
+            method=meta["method"],
+            beta=beta,
+            eta=eta,
+            bs=meta["batch_size"],
+            seed=meta["seed"],
+        )
     meta["_cfg_hash"] = hashlib.sha1(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return meta
 
@@ -130,46 +209,86 @@ def _summary(test_acc: np.ndarray, completed: bool, window: int) -> dict[str, fl
     finite = acc[np.isfinite(acc)]
     best = float(finite.max()) if finite.size else math.nan
     if not completed or acc.size == 0:
-        return {"final_test_acc": math.nan, "best_test_acc": best, "last_mean_test_acc": math.nan,
-                "last_std_test_acc": math.nan, "spread_window": 0, "plateau_spread": math.nan,
-                "plateau_rise": math.nan}
+        return {
+            "final_test_acc": math.nan,
+            "best_test_acc": best,
+            "last_mean_test_acc": math.nan,
+            "last_std_test_acc": math.nan,
+            "spread_window": 0,
+            "plateau_spread": math.nan,
+            "plateau_rise": math.nan,
+        }
     n = min(int(window), acc.size)
     last = acc[-n:]
     spread, rise = plateau(last)
-    return {"final_test_acc": float(acc[-1]), "best_test_acc": best, "last_mean_test_acc": float(np.mean(last)),
-            "last_std_test_acc": float(np.std(last, ddof=1)) if n >= 2 else math.nan, "spread_window": n,
-            "plateau_spread": spread, "plateau_rise": rise}
+    return {
+        "final_test_acc": float(acc[-1]),
+        "best_test_acc": best,
+        "last_mean_test_acc": float(np.mean(last)),
+        "last_std_test_acc": float(np.std(last, ddof=1)) if n >= 2 else math.nan,
+        "spread_window": n,
+        "plateau_spread": spread,
+        "plateau_rise": rise,
+    }
 
 
 def _sharpness(arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], pd.DataFrame]:
     """(the run's :data:`SHARPNESS_COLUMNS`, its measured points: epoch, lambda_max, epsilon).
     A result without sharpness arrays (measurement off) has 0 points and NaN values."""
     ep = np.asarray(arrays.get("sharpness/epoch", []), dtype=np.int64)
-    pts = pd.DataFrame({"epoch": ep,
-                        **{k: np.asarray(arrays.get(f"sharpness/{k}", np.full(len(ep), np.nan)), dtype=np.float64)
-                           for k in ("lambda_max", "epsilon", "penalty_curvature", "stability", "residual", "iters",
-                                     "h", "trace", "trace_se", "trace_probes", "grad_norm_sq")},
-                        "converged": np.asarray(arrays.get("sharpness/converged", np.zeros(len(ep))), dtype=bool)})
+    pts = pd.DataFrame(
+        {
+            "epoch": ep,
+            **{
+                k: np.asarray(arrays.get(f"sharpness/{k}", np.full(len(ep), np.nan)), dtype=np.float64)
+                for k in (
+                    "lambda_max",
+                    "epsilon",
+                    "penalty_curvature",
+                    "stability",
+                    "residual",
+                    "iters",
+                    "h",
+                    "trace",
+                    "trace_se",
+                    "trace_probes",
+                    "grad_norm_sq",
+                )
+            },
+            "converged": np.asarray(arrays.get("sharpness/converged", np.zeros(len(ep))), dtype=bool),
+        }
+    )
     if not len(pts):
-        return ({"sharpness_points": 0, "sharpness_converged": False,
-                 **{k: math.nan for k in SHARPNESS_COLUMNS if k not in ("sharpness_points", "sharpness_converged")}},
-                pts)
+        return (
+            {
+                "sharpness_points": 0,
+                "sharpness_converged": False,
+                **{k: math.nan for k in SHARPNESS_COLUMNS if k not in ("sharpness_points", "sharpness_converged")},
+            },
+            pts,
+        )
     lam = np.abs(pts["lambda_max"].to_numpy())
     i = int(np.nanargmax(lam)) if np.isfinite(lam).any() else 0
     init = pts.loc[pts["epoch"] == 0, "lambda_max"]
-    return ({"sharpness_points": int(len(pts)),
-             "sharpness_init": float(init.iloc[0]) if len(init) else math.nan,
-             "sharpness_last": float(pts["lambda_max"].iloc[-1]),
-             "sharpness_max": float(abs(pts["lambda_max"].iloc[i])),
-             "sharpness_converged": bool(pts["converged"].all()),
-             # each parameter's own maximum (with a schedule h varies, so they need not share a point)
-             "epsilon_max": float(pts["epsilon"].max()),
-             "penalty_curvature_max": float(pts["penalty_curvature"].max()),
-             "stability_max": float(pts["stability"].max())}, pts)
+    return (
+        {
+            "sharpness_points": int(len(pts)),
+            "sharpness_init": float(init.iloc[0]) if len(init) else math.nan,
+            "sharpness_last": float(pts["lambda_max"].iloc[-1]),
+            "sharpness_max": float(abs(pts["lambda_max"].iloc[i])),
+            "sharpness_converged": bool(pts["converged"].all()),
+            # each parameter's own maximum (with a schedule h varies, so they need not share a point)
+            "epsilon_max": float(pts["epsilon"].max()),
+            "penalty_curvature_max": float(pts["penalty_curvature"].max()),
+            "stability_max": float(pts["stability"].max()),
+        },
+        pts,
+    )
 
 
-def tidy_runs(results: Sequence[tuple[Mapping[str, np.ndarray], Mapping[str, Any]]], *,
-              spread_window: int) -> dict[str, pd.DataFrame]:
+def tidy_runs(
+    results: Sequence[tuple[Mapping[str, np.ndarray], Mapping[str, Any]]], *, spread_window: int
+) -> dict[str, pd.DataFrame]:
     """Training-run results (as :func:`igrm.pipeline.io.read_h5` returns them) -> tidy frames.
 
     ``epochs``: one row per (run, epoch), columns :data:`EPOCH_COLUMNS`.
@@ -194,14 +313,17 @@ def tidy_runs(results: Sequence[tuple[Mapping[str, np.ndarray], Mapping[str, Any
         epoch_frames.append(ep)
         final_rows.append(final)
         point_frames.append(pts)
-    epochs = (pd.concat(epoch_frames, ignore_index=True)[EPOCH_COLUMNS] if epoch_frames
-              else pd.DataFrame(columns=EPOCH_COLUMNS))
+    epochs = (
+        pd.concat(epoch_frames, ignore_index=True)[EPOCH_COLUMNS]
+        if epoch_frames
+        else pd.DataFrame(columns=EPOCH_COLUMNS)
+    )
     finals = pd.DataFrame(final_rows, columns=FINAL_COLUMNS)
     order = ["dataset", "model", "width", "method", "batch_size", "eta", "beta", "seed"]
     finals = finals.sort_values(order, kind="stable").reset_index(drop=True)
     epochs = epochs.sort_values(order + ["epoch"], kind="stable").reset_index(drop=True)
     points = [p for p in point_frames if len(p)]
-    sharpness = (pd.concat(points, ignore_index=True)[POINT_COLUMNS] if points else pd.DataFrame(columns=POINT_COLUMNS))
+    sharpness = pd.concat(points, ignore_index=True)[POINT_COLUMNS] if points else pd.DataFrame(columns=POINT_COLUMNS)
     sharpness = sharpness.sort_values(order + ["epoch"], kind="stable").reset_index(drop=True)
     return {"epochs": epochs, "finals": finals, "sharpness": sharpness}
 
@@ -227,10 +349,15 @@ def _final_sharpness(pts: pd.DataFrame, n: int, status: str) -> dict[str, Any]:
     fin["final_converged"] = False
     if len(last):
         p = last.iloc[-1]
-        fin = {"final_lambda_max": float(p["lambda_max"]), "final_converged": bool(p["converged"]),
-               "final_residual": float(p["residual"]), "final_trace": float(p["trace"]),
-               "final_trace_se": float(p["trace_se"]), "final_grad_norm_sq": float(p["grad_norm_sq"]),
-               "final_epsilon": float(p["epsilon"])}
+        fin = {
+            "final_lambda_max": float(p["lambda_max"]),
+            "final_converged": bool(p["converged"]),
+            "final_residual": float(p["residual"]),
+            "final_trace": float(p["trace"]),
+            "final_trace_se": float(p["trace_se"]),
+            "final_grad_norm_sq": float(p["grad_norm_sq"]),
+            "final_epsilon": float(p["epsilon"]),
+        }
     return fin
 
 
@@ -239,16 +366,26 @@ def _run_tables(arrays, attrs, m: dict, spread_window: int) -> tuple[pd.DataFram
     status = str(attrs.get("status", "completed"))
     ident = {k: m[k] for k in ID_COLUMNS}
     n = len(np.asarray(arrays["test_acc"]))
-    ep = pd.DataFrame({**{k: [v] * n for k, v in ident.items()},
-                       "epoch": np.asarray(arrays.get("epoch", np.arange(1, n + 1)), dtype=np.int64),
-                       **{k: np.asarray(arrays[k], dtype=np.float64) if k in arrays else np.full(n, np.nan)
-                          for k in ("train_loss", "train_acc", "test_loss", "test_acc", "grad_norm_sq",
-                                    "wall_time")},
-                       "status": [status] * n})
+    ep = pd.DataFrame(
+        {
+            **{k: [v] * n for k, v in ident.items()},
+            "epoch": np.asarray(arrays.get("epoch", np.arange(1, n + 1)), dtype=np.int64),
+            **{
+                k: np.asarray(arrays[k], dtype=np.float64) if k in arrays else np.full(n, np.nan)
+                for k in ("train_loss", "train_acc", "test_loss", "test_acc", "grad_norm_sq", "wall_time")
+            },
+            "status": [status] * n,
+        }
+    )
     sharp, pts = _sharpness(arrays)
-    points = pd.DataFrame({**{k: [v] * len(pts) for k, v in ident.items()},
-                           **pts.rename(columns={"h": "h_point"}).to_dict("list"),
-                           "status": [status] * len(pts)}, columns=POINT_COLUMNS)
+    points = pd.DataFrame(
+        {
+            **{k: [v] * len(pts) for k, v in ident.items()},
+            **pts.rename(columns={"h": "h_point"}).to_dict("list"),
+            "status": [status] * len(pts),
+        },
+        columns=POINT_COLUMNS,
+    )
     fin = _final_sharpness(pts, n, status)
     at = pts.set_index("epoch")
     for k in ("lambda_max", "epsilon"):
@@ -256,10 +393,17 @@ def _run_tables(arrays, attrs, m: dict, spread_window: int) -> tuple[pd.DataFram
     s = _summary(arrays["test_acc"], status == "completed", spread_window)
     tl = np.asarray(arrays.get("train_loss", [np.nan]), dtype=np.float64)
     wt = np.asarray(arrays.get("wall_time", [np.nan]), dtype=np.float64)
-    final = {**ident, "epochs_run": n, **s,
-             "final_train_loss": float(tl[-1]) if tl.size else math.nan,
-             "status": status, "diverged_step": int(attrs.get("diverged_step", -1)),
-             "total_wall_time": float(np.nansum(wt)), **sharp, **fin}
+    final = {
+        **ident,
+        "epochs_run": n,
+        **s,
+        "final_train_loss": float(tl[-1]) if tl.size else math.nan,
+        "status": status,
+        "diverged_step": int(attrs.get("diverged_step", -1)),
+        "total_wall_time": float(np.nansum(wt)),
+        **sharp,
+        **fin,
+    }
     return ep, final, points
 
 
@@ -278,8 +422,14 @@ def concat_points(frames: Iterable[pd.DataFrame]) -> pd.DataFrame:
 
 
 # =========================================================================== selections
-def select_finals(*, finals: pd.DataFrame, epochs: pd.DataFrame | None, spread_window: int | None,
-                  dataset: str | None, model: str | None) -> pd.DataFrame:
+def select_finals(
+    *,
+    finals: pd.DataFrame,
+    epochs: pd.DataFrame | None,
+    spread_window: int | None,
+    dataset: str | None,
+    model: str | None,
+) -> pd.DataFrame:
     """The finals of one ``dataset`` and ``model`` (None: all); the spread re-computed from
     ``epochs`` over ``spread_window`` epochs when that differs from the window tidy used
     (None, or no ``epochs``: as tidied)."""
@@ -291,8 +441,7 @@ def select_finals(*, finals: pd.DataFrame, epochs: pd.DataFrame | None, spread_w
             for i, r in f.iterrows():
                 acc = epochs.loc[epochs["run_id"] == r["run_id"]].sort_values("epoch")["test_acc"].to_numpy()
                 s = _summary(acc, r["status"] == "completed", int(w))
-                for k in ("last_mean_test_acc", "last_std_test_acc", "spread_window", "plateau_spread",
-                          "plateau_rise"):
+                for k in ("last_mean_test_acc", "last_std_test_acc", "spread_window", "plateau_spread", "plateau_rise"):
                     f.at[i, k] = s[k]
     for key, value in (("dataset", dataset), ("model", model)):
         if value is not None:
@@ -368,8 +517,16 @@ def table_final(*, finals: pd.DataFrame, dataset: str | None, model: str | None)
         def sd(v):
             return float(np.std(v, ddof=1)) if v.size >= 2 else math.nan
 
-        rows.append({**dict(zip(by, key)), "n": int(len(ok)), "n_diverged": int((g["status"] == "diverged").sum()),
-                     "final_acc_mean": float(acc.mean()) if acc.size else math.nan, "final_acc_std": sd(acc),
-                     "best_acc_mean": float(best.mean()) if best.size else math.nan,
-                     "spread_mean": float(spr.mean()) if spr.size else math.nan, "spread_std": sd(spr)})
+        rows.append(
+            {
+                **dict(zip(by, key)),
+                "n": int(len(ok)),
+                "n_diverged": int((g["status"] == "diverged").sum()),
+                "final_acc_mean": float(acc.mean()) if acc.size else math.nan,
+                "final_acc_std": sd(acc),
+                "best_acc_mean": float(best.mean()) if best.size else math.nan,
+                "spread_mean": float(spr.mean()) if spr.size else math.nan,
+                "spread_std": sd(spr),
+            }
+        )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)

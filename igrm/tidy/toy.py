@@ -19,8 +19,7 @@ def _concat(frames):
 
 def two_factor_tables(results) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(trajectories, finals) of the two-factor result files."""
-    return (_concat(tidy_trajectories(a, t) for a, t in results),
-            _concat(tidy_finals(a, t) for a, t in results))
+    return (_concat(tidy_trajectories(a, t) for a, t in results), _concat(tidy_finals(a, t) for a, t in results))
 
 
 def sharpness_sweep_table(results) -> pd.DataFrame:
@@ -43,9 +42,7 @@ def limit_convergence_table(results) -> pd.DataFrame:
 
 def sigmoid_tables(results) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(trajectories, flows) of the sigmoid result files."""
-    return (_concat(tidy_trajectories(a, t) for a, t in results),
-            _concat(tidy_flows(a, t) for a, t in results))
-
+    return (_concat(tidy_trajectories(a, t) for a, t in results), _concat(tidy_flows(a, t) for a, t in results))
 
 
 def _method(beta):
@@ -70,10 +67,20 @@ def tidy_trajectories(arrays, attrs, max_points: int = MAX_POINTS) -> pd.DataFra
     frames = []
     for b, beta in enumerate(np.asarray(arrays["beta"])):
         w = arrays["w"][idx, b]
-        frames.append(pd.DataFrame({
-            "problem": attrs.get("problem", ""), "method": _method(beta), "beta": float(beta),
-            "eta": float(arrays["eta"][b]), "h": float(arrays["h"][b]),
-            "step": np.asarray(arrays["steps"])[idx], "w1": w[:, 0], "w2": w[:, 1]}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "problem": attrs.get("problem", ""),
+                    "method": _method(beta),
+                    "beta": float(beta),
+                    "eta": float(arrays["eta"][b]),
+                    "h": float(arrays["h"][b]),
+                    "step": np.asarray(arrays["steps"])[idx],
+                    "w1": w[:, 0],
+                    "w2": w[:, 1],
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -81,12 +88,20 @@ def tidy_finals(arrays, attrs) -> pd.DataFrame:
     """One row per run: problem, method, beta, eta, h, w1, w2, loss, sharpness,
     diverged_step (and sharpness_at_min for toy 1)."""
     fw = np.asarray(arrays["final_w"])
-    df = pd.DataFrame({"problem": attrs.get("problem", ""),
-                       "method": [_method(b) for b in arrays["beta"]],
-                       "beta": arrays["beta"], "eta": arrays["eta"], "h": arrays["h"],
-                       "w1": fw[:, 0], "w2": fw[:, 1], "loss": arrays["final_loss"],
-                       "sharpness": arrays["final_sharpness"],
-                       "diverged_step": arrays["diverged_step"]})
+    df = pd.DataFrame(
+        {
+            "problem": attrs.get("problem", ""),
+            "method": [_method(b) for b in arrays["beta"]],
+            "beta": arrays["beta"],
+            "eta": arrays["eta"],
+            "h": arrays["h"],
+            "w1": fw[:, 0],
+            "w2": fw[:, 1],
+            "loss": arrays["final_loss"],
+            "sharpness": arrays["final_sharpness"],
+            "diverged_step": arrays["diverged_step"],
+        }
+    )
     if "sharpness_at_min" in arrays:
         df["sharpness_at_min"] = arrays["sharpness_at_min"]
     return df
@@ -102,19 +117,33 @@ def tidy_sharpness(arrays, attrs) -> pd.DataFrame:
     (T51) (docs/toy.md, "Range of validity")."""
     sg, s2, s1 = (np.asarray(arrays[k]) for k in ("sharpness_gdm", "sharpness_flow2", "sharpness_flow1"))
     n = sg.size
-    s0 = (np.asarray(arrays["sharpness_init"], dtype=np.float64) if "sharpness_init" in arrays
-          else np.full(n, float(attrs.get("sharpness_init", np.nan))))
+    s0 = (
+        np.asarray(arrays["sharpness_init"], dtype=np.float64)
+        if "sharpness_init" in arrays
+        else np.full(n, float(attrs.get("sharpness_init", np.nan)))
+    )
     smax = np.fmax(s0, sg)
     beta = np.asarray(arrays["beta"], dtype=np.float64)
-    return pd.DataFrame({
-        "eta": arrays["eta"], "beta": beta, "h": arrays["h"], "lam": arrays["lam"],
-        "sharpness_gdm": sg, "sharpness_flow2": s2, "sharpness_flow1": s1,
-        "rel_err": (sg - s2) / s2, "rel_err_flow1": (sg - s1) / s1,
-        "gnorm_gdm": arrays["gnorm_gdm"], "diverged_step": arrays["diverged_step"],
-        "flow2_converged": np.asarray(arrays["flow2_converged"]).astype(bool),
-        "sharpness_init": s0, "sharpness_max": smax,
-        "epsilon": expansion_parameter(arrays["h"], beta, smax),
-        "epsilon_bound": real_root_bound(beta)})
+    return pd.DataFrame(
+        {
+            "eta": arrays["eta"],
+            "beta": beta,
+            "h": arrays["h"],
+            "lam": arrays["lam"],
+            "sharpness_gdm": sg,
+            "sharpness_flow2": s2,
+            "sharpness_flow1": s1,
+            "rel_err": (sg - s2) / s2,
+            "rel_err_flow1": (sg - s1) / s1,
+            "gnorm_gdm": arrays["gnorm_gdm"],
+            "diverged_step": arrays["diverged_step"],
+            "flow2_converged": np.asarray(arrays["flow2_converged"]).astype(bool),
+            "sharpness_init": s0,
+            "sharpness_max": smax,
+            "epsilon": expansion_parameter(arrays["h"], beta, smax),
+            "epsilon_bound": real_root_bound(beta),
+        }
+    )
 
 
 def tidy_flows(arrays, attrs) -> pd.DataFrame:
@@ -122,6 +151,15 @@ def tidy_flows(arrays, attrs) -> pd.DataFrame:
     frames = []
     for name, key in ((FLOW_E, "flow_E"), (FLOW_R, "flow_R")):
         w = np.asarray(arrays[f"{key}_w"])
-        frames.append(pd.DataFrame({"problem": attrs.get("problem", ""), "flow": name,
-                                    "t": arrays[f"{key}_t"], "w1": w[:, 0], "w2": w[:, 1]}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "problem": attrs.get("problem", ""),
+                    "flow": name,
+                    "t": arrays[f"{key}_t"],
+                    "w1": w[:, 0],
+                    "w2": w[:, 1],
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)

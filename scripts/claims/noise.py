@@ -1,6 +1,7 @@
 """results/claims/noise.csv (rule claims_noise): the gradient-noise stage's claims rows,
 Obs-1 and Obs-2 against the exact theory and the slides' factors, gated by the simulated
 coverage of their intervals (igrm.claims.noise)."""
+
 import pandas as pd
 
 from igrm.claims.noise import noise_claims

@@ -1,5 +1,6 @@
 """results/claims/orders_{kind}.csv (rule claims_orders): one claims row per fitted error order
 of one family (gdm | sgdm | sgdm_real | higher) on its primary window."""
+
 import pandas as pd
 
 from igrm.claims.orders import order_claims

@@ -1,5 +1,6 @@
 """resources/data/raw/{dataset}/manifest.json (rule download_data): fetch and verify a
 dataset's archives (igrm.data.download); the manifest says which file came from where."""
+
 import json
 from pathlib import Path
 

@@ -1,5 +1,6 @@
 """results/figures/acc_vs_beta.{pdf,png} (rule fig_acc_vs_beta): final test accuracy vs beta
 at a fixed effective learning rate (observation 3)."""
+
 import pandas as pd
 
 from igrm.figures.cifar import plot_acc_vs_beta
@@ -8,6 +9,13 @@ from igrm.pipeline.snakejob import logged, report_caption
 
 with logged(snakemake):
     p = snakemake.params
-    fig = plot_acc_vs_beta(epochs=pd.read_csv(snakemake.input.epochs), finals=pd.read_csv(snakemake.input.finals),
-                          spread_window=p.spread_window, eta=p.eta, dataset=p.dataset, model=p.model, ci=p.ci)
+    fig = plot_acc_vs_beta(
+        epochs=pd.read_csv(snakemake.input.epochs),
+        finals=pd.read_csv(snakemake.input.finals),
+        spread_window=p.spread_window,
+        eta=p.eta,
+        dataset=p.dataset,
+        model=p.model,
+        ci=p.ci,
+    )
     save(fig, [snakemake.output.pdf, snakemake.output.png], caption=report_caption(snakemake, "acc_vs_beta"))

@@ -1,5 +1,6 @@
 """results/figures/explicit.{pdf,png} (rule fig_explicit): explicit IGR-M baseline vs GD+M
 and plain GD at the same eta."""
+
 import pandas as pd
 
 from igrm.figures.cifar import plot_explicit
@@ -8,6 +9,14 @@ from igrm.pipeline.snakejob import logged, report_caption
 
 with logged(snakemake):
     p = snakemake.params
-    fig = plot_explicit(epochs=pd.read_csv(snakemake.input.epochs), finals=pd.read_csv(snakemake.input.finals),
-                       spread_window=p.spread_window, eta=p.eta, dataset=p.dataset, model=p.model, explicit_against=p.explicit_against, ci=p.ci)
+    fig = plot_explicit(
+        epochs=pd.read_csv(snakemake.input.epochs),
+        finals=pd.read_csv(snakemake.input.finals),
+        spread_window=p.spread_window,
+        eta=p.eta,
+        dataset=p.dataset,
+        model=p.model,
+        explicit_against=p.explicit_against,
+        ci=p.ci,
+    )
     save(fig, [snakemake.output.pdf, snakemake.output.png], caption=report_caption(snakemake, "explicit"))

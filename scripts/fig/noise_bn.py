@@ -1,6 +1,7 @@
 """results/figures/noise_bn.{pdf,png} (rule fig_noise_bn): the variance ratio without
 replacement under BatchNorm against the exact and the corrected theory (docs/noise.md §8;
 igrm.figures.noise.plot_bn_ratio)."""
+
 import pandas as pd
 
 from igrm.figures.noise import plot_bn_ratio

@@ -1,5 +1,6 @@
 """results/figures/noise_variance.{pdf,png} (rule fig_noise_variance): Monte-Carlo
 tr Cov((1−β)∇G_k) / tr Cov(g) vs β with the exact theory (Obs-1; igrm.figures.noise)."""
+
 import pandas as pd
 
 from igrm.figures.noise import plot_variance_ratio

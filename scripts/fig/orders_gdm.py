@@ -1,5 +1,6 @@
 """results/figures/orders_gdm.{pdf,png} (rule fig_orders_gdm): global error of GD+M against flows (1), (2) vs h
 (log-log), one panel per (problem, beta)."""
+
 import pandas as pd
 
 from igrm.figures.orders import plot_orders_gdm

@@ -1,5 +1,6 @@
 """results/figures/orders_higher.{pdf,png} (rule fig_orders_higher): global error of GD+M against
 its O(h^3) flow, flow (2) and the ablation, and against the order-R linear series, vs h (log-log)."""
+
 import pandas as pd
 
 from igrm.figures.orders import plot_orders_higher

@@ -1,5 +1,6 @@
 """results/figures/orders_higher_limits.{pdf,png} (rule fig_orders_higher_limits): limit-sharpness
 error of flow (2) and the O(h^3) flow against GD+M vs beta, per eps."""
+
 import pandas as pd
 
 from igrm.figures.orders import plot_orders_higher_limits

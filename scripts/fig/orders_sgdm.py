@@ -1,5 +1,6 @@
 """results/figures/orders_sgdm.{pdf,png} (rule fig_orders_sgdm): RMS global error of SGD+M against its
 piecewise flow vs h (log-log), one panel per beta."""
+
 import pandas as pd
 
 from igrm.figures.orders import plot_orders_sgdm

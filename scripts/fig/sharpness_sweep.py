@@ -1,5 +1,6 @@
 """results/figures/sharpness_sweep.{pdf,png} (rule fig_sharpness_sweep): limit sharpness vs
 beta at fixed eta, GD+M against flows (2) and (1)."""
+
 import pandas as pd
 
 from igrm.figures.style import save

@@ -1,5 +1,6 @@
 """results/figures/spread.{pdf,png} (rule fig_spread): spread of test accuracy over the last
 epochs vs beta (observation 2)."""
+
 import pandas as pd
 
 from igrm.figures.cifar import plot_spread
@@ -8,6 +9,13 @@ from igrm.pipeline.snakejob import logged, report_caption
 
 with logged(snakemake):
     p = snakemake.params
-    fig = plot_spread(epochs=pd.read_csv(snakemake.input.epochs), finals=pd.read_csv(snakemake.input.finals),
-                     spread_window=p.spread_window, eta=p.eta, dataset=p.dataset, model=p.model, ci=p.ci)
+    fig = plot_spread(
+        epochs=pd.read_csv(snakemake.input.epochs),
+        finals=pd.read_csv(snakemake.input.finals),
+        spread_window=p.spread_window,
+        eta=p.eta,
+        dataset=p.dataset,
+        model=p.model,
+        ci=p.ci,
+    )
     save(fig, [snakemake.output.pdf, snakemake.output.png], caption=report_caption(snakemake, "spread"))

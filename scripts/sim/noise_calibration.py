@@ -1,6 +1,7 @@
 """results/noise/calibration.h5 (rule noise_calibration): coverage of the gradient-noise
 intervals simulated at the noise section's own settings on a synthetic population with known
 answers (igrm.noise_calibration.simulate_coverage, docs/noise.md §4.4)."""
+
 import torch
 
 from igrm.noise_calibration import simulate_coverage

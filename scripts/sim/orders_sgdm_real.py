@@ -1,11 +1,12 @@
 """results/orders/sgdm_real/{dataset}_beta{beta}.h5 (rule order_sgdm_real): RMS global error of
 SGD+M on a logistic regression over real PCA features against its piecewise modified flow,
 with and without the h/4 terms, at one beta (igrm/sgdm_real.py)."""
+
 import time
 
 from igrm.data import load_prepared
-from igrm.sgdm_real import sgdm_real_error_orders
 from igrm.pipeline.snakejob import logged, now_iso, write_result
+from igrm.sgdm_real import sgdm_real_error_orders
 
 with logged(snakemake):
     cfg = dict(snakemake.params.cfg)

@@ -1,5 +1,6 @@
 """results/tidy/explicit_study.csv (rule tidy_explicit_study): one row per (setting, seed, run,
 record) of the explicit-baseline tracking study, with the range monitor's expansion parameters."""
+
 from igrm.pipeline.io import read_h5
 from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.explicit_study import tidy_explicit_study

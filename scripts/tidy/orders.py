@@ -1,5 +1,6 @@
 """results/tidy/orders_{family}.csv and orders_{family}_slopes.csv (rule tidy_orders): the
 global errors of one family (gdm | sgdm) and their fitted orders."""
+
 from igrm.pipeline.io import read_h5
 from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.orders import orders_tables

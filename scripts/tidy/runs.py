@@ -1,5 +1,6 @@
 """results/tidy/cifar_{grid}_{epochs,finals,sharpness}.csv (rule tidy_train): one grid's training
 runs as tidy tables (igrm.tidy.runs.tidy_runs)."""
+
 from igrm.pipeline.io import read_h5
 from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.runs import tidy_runs

@@ -1,5 +1,6 @@
 """results/tidy/sigmoid_{trajectories,flows}.csv (rule tidy_sigmoid): the sigmoid toy's
 trajectories and its two ODE flows."""
+
 from igrm.pipeline.io import read_h5
 from igrm.pipeline.snakejob import logged, write_tidy
 from igrm.tidy.toy import sigmoid_tables
