@@ -57,7 +57,9 @@ rule fig_explicit_in_range:
         "../envs/science.yaml"
     params:
         max_epsilon=lookup(dpath="train/analysis/max_epsilon", within=config),
-        max_penalty_curvature=lookup(dpath="train/analysis/max_penalty_curvature", within=config),
+        max_penalty_curvature=lookup(
+            dpath="train/analysis/max_penalty_curvature", within=config
+        ),
         ci=lookup(dpath="train/analysis/ci", within=config),
     script:
         "../scripts/fig/explicit_in_range.py"
@@ -81,7 +83,9 @@ rule claims_explicit_study:
         ci=lookup(dpath="train/analysis/ci", within=config),
         min_seeds=lookup(dpath="train/analysis/min_seeds", within=config),
         max_epsilon=lookup(dpath="train/analysis/max_epsilon", within=config),
-        max_penalty_curvature=lookup(dpath="train/analysis/max_penalty_curvature", within=config),
+        max_penalty_curvature=lookup(
+            dpath="train/analysis/max_penalty_curvature", within=config
+        ),
         sharpness_tol=lookup(dpath="train/sharpness/tol", within=config),
     script:
         "../scripts/claims/explicit_study.py"
