@@ -56,7 +56,7 @@ TOLERANCE = (
 PAPER = "Ghosh et al. ICLR 2023, slides 'Some prevalent observations in deep learning'"
 
 
-def _levels(g: pd.DataFrame, by: str, value: str):
+def seed_levels(g: pd.DataFrame, by: str, value: str):
     """(x levels, completed finite values per level, seeds per level, diverged per level)."""
     xs, ys, ndiv = [], [], []
     for x, gx in g.groupby(by, sort=True):
@@ -86,7 +86,7 @@ def _power_text(effect: float, se: float, df: float, se_how: str, ci: float, nee
     )
 
 
-def _slope_row(cid, claim, source, xs, ys, ndiv, c, unit, xfmt, transform=None) -> dict:
+def slope_row(cid, claim, source, xs, ys, ndiv, c, unit, xfmt, transform=None) -> dict:
     n_div = sum(ndiv)
     ci, min_seeds = float(c["ci"]), int(c["min_seeds"])
     counts = ", ".join(f"{xfmt(x)}: n={len(v)}" + (f" (+{d} div.)" if d else "") for x, v, d in zip(xs, ys, ndiv))
@@ -339,8 +339,8 @@ def _obs1_rows(g: pd.DataFrame, key, c: dict) -> list[dict]:
     rows = []
     g0 = g[(g["method"] == "sgdm") & (g["beta"] == 0.0)]
     if len(g0):
-        xs, ys, nd = _levels(g0, "h", "final_test_acc")
-        r1 = _slope_row(
+        xs, ys, nd = seed_levels(g0, "h", "final_test_acc")
+        r1 = slope_row(
             f"cifar/obs1_acc_rises_with_h/{tag}",
             f"plain SGD (β=0): final test accuracy rises with the learning rate h ({where})",
             PAPER + ", observation 1",
@@ -367,7 +367,7 @@ def _beta_sweep_rows(g: pd.DataFrame, key, c: dict, *, eta: float | None, platea
         done = ge["status"] == "completed"
         flat = done & (ge["plateau_rise"].abs() <= float(plateau_max_rise))
         rising = ge[done & ~flat]
-        xs, ys, nd = _levels(ge[flat | ~done], "beta", "plateau_spread")
+        xs, ys, nd = seed_levels(ge[flat | ~done], "beta", "plateau_spread")
         wins = sorted(set(ge.loc[done, "spread_window"].astype(int)))
         cid = f"cifar/obs2_spread_falls_with_beta/{tag}/eta{num(eta_k)}"
         claim = (
@@ -375,7 +375,7 @@ def _beta_sweep_rows(g: pd.DataFrame, key, c: dict, *, eta: float | None, platea
             f"N={','.join(map(str, wins))} epochs) falls as β rises, η={eta_k:g} ({where}); "
             f"measured: slope of −spread vs β"
         )
-        r = _slope_row(
+        r = slope_row(
             cid,
             claim,
             PAPER + ", observation 2",
@@ -413,8 +413,8 @@ def _beta_sweep_rows(g: pd.DataFrame, key, c: dict, *, eta: float | None, platea
                     ),
                 )
             )
-        xs, ys, nd = _levels(ge, "beta", "final_test_acc")
-        r3 = _slope_row(
+        xs, ys, nd = seed_levels(ge, "beta", "final_test_acc")
+        r3 = slope_row(
             f"cifar/obs3_acc_rises_with_beta/{tag}/eta{num(eta_k)}",
             f"SGD+M: final test accuracy rises with β at fixed effective learning rate η={eta_k:g} ({where})",
             PAPER + ", observation 3",

@@ -35,7 +35,7 @@ from ..stats import bonferroni_level, equivalence_verdict, fieller, replicates_n
 from ..tidy.runs import SETTING, close, select_finals, setting_tag
 from ..validity import epsilon_bound
 from . import INCONCLUSIVE, OUT_OF_RANGE, frame, row
-from .cifar import _levels, _slope_row
+from .cifar import seed_levels, slope_row
 
 QUANTITIES = {
     "trace": ("final_trace", "tr H"),
@@ -238,12 +238,12 @@ def sharpness_claims(
                 where = f"{ds}, {setting_tag(mdl, width, bs)}, {name}, η={eta_k:g}"
                 base = f"sharpness_runs/falls_with_beta/{tag}/{method}/eta{num(eta_k)}"
                 for q, (column, label) in QUANTITIES.items():
-                    xs, ys, nd = _levels(gk, "beta", column)
+                    xs, ys, nd = seed_levels(gk, "beta", column)
                     claim = (
                         f"the final {label} of the training loss falls as β rises at fixed η ({where}); "
                         f"measured: slope of −{label} vs β"
                     )
-                    r = _slope_row(
+                    r = slope_row(
                         f"{base}/{q}",
                         claim,
                         SOURCE,
