@@ -233,10 +233,10 @@ def test_cifar_part_through_sbatch_equals_local(tmp_path_factory):
     submitted = SUBMITTED.findall(out)
     # local: the download and the cheap tidy/plot/table/claims rules (localrule: True)
     assert cluster_jobs and "train_run" in cluster_jobs
-    assert all(
-        j == "download_data" or j.startswith(("tidy_", "plot_", "make_table_", "claims_")) for j in local_jobs
-    ), local_jobs
-    assert not any(j.startswith(("tidy_", "plot_", "make_table_", "claims_")) for j in cluster_jobs)
+    assert all(j == "download_data" or j.startswith(("tidy_", "fig_", "table_", "claims_")) for j in local_jobs), (
+        local_jobs
+    )
+    assert not any(j.startswith(("tidy_", "fig_", "table_", "claims_")) for j in cluster_jobs)
     assert len(submitted) == len(cluster_jobs), (len(submitted), cluster_jobs)
     assert len({j for j, _ in submitted}) == len(submitted)
     logs = sorted((wd / "logs" / "slurm").rglob("*.log"))
