@@ -8,14 +8,10 @@ from igrm.figures.style import save
 from igrm.pipeline.snakejob import logged, report_caption
 
 with logged(snakemake):
-    p = snakemake.params
+    # the rule's params are exactly what the figure draws besides the tables
     fig = plot_spread(
         epochs=pd.read_csv(snakemake.input.epochs),
         finals=pd.read_csv(snakemake.input.finals),
-        spread_window=p.spread_window,
-        eta=p.eta,
-        dataset=p.dataset,
-        model=p.model,
-        ci=p.ci,
+        **dict(snakemake.params.items()),
     )
     save(fig, [snakemake.output.pdf, snakemake.output.png], caption=report_caption(snakemake, "spread"))
