@@ -41,6 +41,7 @@ from .batches import (
     unpack_data,
 )
 from .models import build_model, n_params
+from .pipeline.code import code_version
 from .pipeline.io import atomic_path
 from .regularizers import IMPLEMENTATIONS, accumulate_grad, penalty_grad, sq_norm
 from .sharpness import measure as measure_point
@@ -286,13 +287,22 @@ def cfg_fingerprint(cfg: Mapping[str, Any], device: torch.device) -> dict:
     """The cfg entries a checkpoint must match to be resumed: all but :data:`EVAL_ONLY_KEYS`,
     and ``epochs`` only under a non-constant schedule (it sets the schedule's length; under
     the constant one a finished run can be extended). ``device`` and ``bf16`` as in effect
-    (auto = the device it picked; bf16 is ignored on CPU)."""
+    (auto = the device it picked; bf16 is ignored on CPU). ``code``: the hash of the igrm
+    files the training job runs (:func:`trajectory_code`), so that a checkpoint of other
+    code is not resumed (docs/reliability.md, "Checkpoints and resume")."""
     fp = {k: v for k, v in cfg.items() if k not in EVAL_ONLY_KEYS}
     if cfg["schedule"] == "constant":
         del fp["epochs"]
     fp["device"] = device.type
     fp["bf16"] = bf16_in_effect(cfg["bf16"], device)
+    fp["code"] = trajectory_code()
     return fp
+
+
+def trajectory_code() -> str:
+    """Hash of the igrm files a training job runs: the rule train_run's ``code`` input
+    (igrm.pipeline.code.code_version), read from this package's own tree."""
+    return code_version(Path(__file__).resolve().parent.parent)
 
 
 def bf16_in_effect(bf16, device: torch.device) -> bool:
@@ -360,16 +370,37 @@ def _warn(progress, msg: str) -> None:
         log.warning(msg)
 
 
-def _set_aside(path: Path, why: str, progress) -> None:
-    """Rename a damaged checkpoint (and its checksum) to ``<name>.corrupt``, with a warning."""
+def _set_aside(path: Path, why: str, progress, suffix: str = ".corrupt") -> None:
+    """Rename a damaged (``.corrupt``) or mismatched (``.rejected``) checkpoint and its checksum
+    to ``<name><suffix>``, with a warning naming it."""
     for p in (path, _sidecar(path)):
         if p.exists():
-            os.replace(p, p.with_name(p.name + ".corrupt"))
+            os.replace(p, p.with_name(p.name + suffix))
+    what = "is damaged" if suffix == ".corrupt" else "does not belong here"
     _warn(
         progress,
-        f"checkpoint {path} is damaged ({why}); set aside as {path.name}.corrupt, "
-        "falling back to the previous checkpoint",
+        f"checkpoint {path} {what} ({why}); set aside as {path.name}{suffix}, falling back to the previous checkpoint",
     )
+
+
+def _mismatch(saved: Mapping[str, Any], epoch: int, fp: Mapping[str, Any], shapes: Mapping[str, tuple] | None):
+    """Why a checkpoint that reads cleanly may not be resumed here, or None: its epoch counters
+    against its name, its fingerprint against its folder's, its tensors against the model's."""
+    if not isinstance(saved, Mapping) or not {"epoch", "cfg", "state", "model"} <= set(saved):
+        return "not a checkpoint of igrm.train (keys epoch, cfg, state, model expected)"
+    inner = (saved["epoch"], saved["state"].get("epoch") if isinstance(saved["state"], Mapping) else None)
+    if any(e != epoch for e in inner):
+        return f"its name says epoch {epoch}, its counters say {inner[0]} / {inner[1]}"
+    if saved["cfg"] != _canon(fp):
+        diff = sorted(k for k in set(saved["cfg"]) | set(_canon(fp)) if saved["cfg"].get(k) != _canon(fp).get(k))
+        return f"written under another config or code than its folder's (differs in {', '.join(diff)})"
+    if shapes is not None:
+        got = {k: tuple(v.shape) for k, v in saved["model"].items() if hasattr(v, "shape")}
+        bad = sorted(k for k in set(got) | set(shapes) if got.get(k) != shapes.get(k))
+        if bad:
+            k = bad[0]
+            return f"model tensors differ from this run's model ({len(bad)}, e.g. {k}: {got.get(k)} vs {shapes.get(k)})"
+    return None
 
 
 def _verify(path: Path) -> tuple[bytes | None, str | None]:
@@ -388,12 +419,19 @@ def _verify(path: Path) -> tuple[bytes | None, str | None]:
 
 
 def load_checkpoint(
-    folder: Path, fp: Mapping[str, Any], epochs: int, device: torch.device, progress
+    folder: Path,
+    fp: Mapping[str, Any],
+    epochs: int,
+    device: torch.device,
+    progress,
+    shapes: Mapping[str, tuple] | None = None,
 ) -> tuple[Path, dict] | None:
     """(path, content) of the newest valid checkpoint in ``folder`` of fingerprint ``fp`` with
-    epoch <= ``epochs``, or None. A damaged one (checksum or reader fails) is set aside with
-    a warning and the next older one tried. A file that passes its checksum but holds more
-    than tensors and plain types is refused (pickle.UnpicklingError): never unpickled."""
+    epoch <= ``epochs``, or None. A damaged one (checksum or reader fails) is set aside as
+    ``.corrupt``, one that does not match (:func:`_mismatch`: epoch in its name, fingerprint,
+    tensor ``shapes`` of the model) as ``.rejected``, each with a warning naming it, and the
+    next older one tried. A file that passes its checksum but holds more than tensors and
+    plain types is refused (pickle.UnpicklingError): never unpickled."""
     for epoch, path in reversed(_checkpoints(folder)):
         if epoch > epochs:
             _emit(progress, f"checkpoint {path.name} is past epochs={epochs}; trying an earlier one")
@@ -411,8 +449,9 @@ def load_checkpoint(
         if why is not None:
             _set_aside(path, why, progress)
             continue
-        if saved.get("cfg") != _canon(fp):
-            _warn(progress, f"checkpoint {path} was written under another config than its folder's; skipped")
+        why = _mismatch(saved, epoch, fp, shapes)
+        if why is not None:
+            _set_aside(path, why, progress, suffix=".rejected")
             continue
         return path, saved
     return None
@@ -689,7 +728,12 @@ def resume(run: Run, checkpoint_dir) -> None:
             f"checkpoints of the old layout (ckpt_epoch*.pt directly in {checkpoint_dir}) are "
             "ignored; checkpoints now live in one folder per config fingerprint: delete them",
         )
-    found = None if run.ck_folder is None else load_checkpoint(run.ck_folder, run.fp, run.epochs, run.device, progress)
+    shapes = {k: tuple(v.shape) for k, v in run.model.state_dict().items()}
+    found = (
+        None
+        if run.ck_folder is None
+        else load_checkpoint(run.ck_folder, run.fp, run.epochs, run.device, progress, shapes)
+    )
     if found is not None:
         restore(run, *found)
     elif run.ck_folder is not None:

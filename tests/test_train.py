@@ -530,3 +530,102 @@ def test_all_checkpoints_damaged_starts_afresh_with_a_warning(tmp_path):
     assert sum("set aside" in m for m in msgs) == 2, msgs
     whole, _ = train(cfg, data, None, None)
     np.testing.assert_array_equal(out["final_state/linear.weight"], whole["final_state/linear.weight"])
+
+
+# ---------------------------------------------------------------- checkpoints: code, name, shape (docs/reliability.md)
+def _plant(folder, epoch, content):
+    """``content`` as ``folder/ckpt_epoch<epoch>.pt`` with a valid sha256 sidecar."""
+    import hashlib
+    import io
+
+    buf = io.BytesIO()
+    torch.save(content, buf)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"ckpt_epoch{epoch:04d}.pt"
+    path.write_bytes(buf.getvalue())
+    (folder / f"{path.name}.sha256").write_text(f"{hashlib.sha256(buf.getvalue()).hexdigest()}  {path.name}\n")
+    return path
+
+
+def _folder(root, cfg):
+    from igrm.train import cfg_fingerprint, fingerprint_id
+
+    return Path(root) / fingerprint_id(cfg_fingerprint(resolve_config(cfg), torch.device("cpu")))
+
+
+def test_code_version_follows_the_training_jobs_code(tmp_path):
+    """The hash covers the files of the rule's code input (igrm/models.py: yes; a figure module: no)."""
+    import shutil
+
+    from igrm.pipeline import code
+    from igrm.pipeline.code import code_inputs, code_version
+
+    root = HERE.parent
+    shutil.copytree(root / "igrm", tmp_path / "igrm", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(root / "scripts" / "train_run.py", tmp_path / "scripts")
+    before = code_version(tmp_path)
+    assert before == code_version(root)
+    assert str(tmp_path / "igrm" / "models.py") in code_inputs("train_run.py", tmp_path)
+    with open(tmp_path / "igrm" / "figures" / "style.py", "a") as fh:
+        fh.write("\n# not run by training\n")
+    code._code_version.cache_clear()  # the hash is cached per tree
+    assert code_version(tmp_path) == before
+    with open(tmp_path / "igrm" / "models.py", "a") as fh:
+        fh.write("\nACTIVATION = 'tanh'\n")
+    code._code_version.cache_clear()
+    assert code_version(tmp_path) != before
+
+
+def test_code_change_retrains_instead_of_resuming(tmp_path, monkeypatch):
+    import igrm.train as T
+
+    data = tiny_data()
+    cfg = {**BASE, "epochs": 2, "checkpoint_every": 1}
+    train(cfg, data, tmp_path, None)
+    _, at = train(cfg, data, tmp_path, None)
+    assert at["resumed_from_epoch"] == 2
+    monkeypatch.setattr(T, "trajectory_code", lambda: "0123456789abcdef")
+    msgs = []
+    _, at = train(cfg, data, tmp_path, msgs.append)
+    assert at["resumed_from_epoch"] == 0, msgs
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 2  # the old code's folder is kept
+
+
+def test_checkpoint_of_another_width_under_this_fingerprint_is_set_aside(tmp_path):
+    """A checkpoint with this folder's fingerprint and a valid checksum whose tensors are of
+    another width: set aside with a warning naming it, the run starts afresh (no size-mismatch error)."""
+    data = tiny_data()
+    narrow = {**BASE, "epochs": 1, "augment": ["none"]}
+    wide = {**narrow, "width": 0.5}
+    train(narrow, data, tmp_path / "a", None)
+    (ck,) = _ckpts(tmp_path / "a").values()
+    saved = torch.load(ck, weights_only=True)
+    want = torch.load(next(iter(_ckpts(_train_once(wide, data, tmp_path / "b")).values())), weights_only=True)
+    planted = _plant(_folder(tmp_path / "c", wide), 1, {**saved, "cfg": want["cfg"]})
+    msgs = []
+    out, at = train(wide, data, tmp_path / "c", msgs.append)
+    assert at["resumed_from_epoch"] == 0 and at["status"] == "completed"
+    assert any(str(planted) in m and "set aside" in m for m in msgs), msgs
+    assert planted.with_name(planted.name + ".rejected").exists()
+
+
+def _train_once(cfg, data, root):
+    train(cfg, data, root, None)
+    return root
+
+
+def test_checkpoint_whose_counter_disagrees_with_its_name_is_set_aside(tmp_path):
+    """ckpt_epoch0003.pt holding epoch 2: set aside; the run resumes from the true epoch 2 and
+    its result has 3 epochs of arrays for epochs_completed = 3."""
+    data = tiny_data()
+    cfg = {**BASE, "epochs": 2, "checkpoint_every": 1, "augment": ["none"]}
+    train(cfg, data, tmp_path, None)
+    found = _ckpts(tmp_path)
+    planted = _plant(found[2].parent, 3, torch.load(found[2], weights_only=True))
+    msgs = []
+    out, at = train({**cfg, "epochs": 3}, data, tmp_path, msgs.append)
+    assert at["resumed_from_epoch"] == 2, msgs
+    assert at["epochs_completed"] == 3 and len(out["test_acc"]) == 3
+    assert any(str(planted) in m and "epoch 3" in m for m in msgs), msgs
+    assert planted.with_name(planted.name + ".rejected").exists()

@@ -1,13 +1,16 @@
 """The igrm source files a rule's script runs: the rule's ``code`` input (rules/common.smk).
 
 A result whose igrm code changed is then outdated, and nothing else is (README, "When code
-changes"). Used at parse time only; no job imports this module, so editing it outdates
-nothing.
+changes"). Used at parse time, and by igrm.train (:func:`code_version`: the same files
+form the training fingerprint, so a code change that reruns a training job also retrains
+instead of resuming a checkpoint of the old code; docs/reliability.md).
 """
 
 from __future__ import annotations
 
 import ast
+import functools
+import hashlib
 from pathlib import Path
 
 
@@ -66,3 +69,29 @@ def code_inputs(script: str, root: str | Path) -> list[str]:
                 seen.add(f)
                 todo.append(f)
     return sorted(str(f) for f in seen)
+
+
+def code_version(root: str | Path, script: str = "train_run.py", start: str = "igrm/train.py") -> str:
+    """16 hex digits of sha256 over the igrm files ``scripts/<script>`` runs (:func:`code_inputs`,
+    the rule's ``code`` input), each as its path under ``root`` and its bytes. Without the
+    script (an installed package): the files ``root``/``start`` imports, and itself."""
+    return _code_version(str(Path(root).resolve()), script, start)
+
+
+@functools.lru_cache(maxsize=8)
+def _code_version(root: str, script: str, start: str) -> str:
+    base = Path(root)
+    if (base / "scripts" / script).is_file():
+        files = [Path(f) for f in code_inputs(script, base)]
+    else:
+        todo, seen = [base / start], {base / start}
+        while todo:
+            for f in igrm_imports(todo.pop(), base) - seen:
+                seen.add(f)
+                todo.append(f)
+        files = sorted(seen)
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.relative_to(base).as_posix()}\n".encode())
+        h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()[:16]
