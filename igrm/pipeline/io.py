@@ -161,11 +161,15 @@ def write_h5(
 
 
 def read_h5(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Read every dataset (by full path, without the leading '/') and the root attributes."""
+    """Read every dataset (by full path, without the leading '/') and the root attributes,
+    of a file that passes igrm.pipeline.validate (else its ResultFileError names the file
+    and what is wrong): every reader of a result or prepared dataset comes through here."""
     import h5py
 
+    from .validate import check_result, open_checked
+
     arrays: dict[str, np.ndarray] = {}
-    with h5py.File(path, "r") as f:
+    with open_checked(path) as f:
 
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):
@@ -176,6 +180,7 @@ def read_h5(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, A
 
         f.visititems(visit)
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    check_result(path, arrays, attrs)
     return arrays, attrs
 
 

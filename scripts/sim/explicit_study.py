@@ -3,15 +3,15 @@ explicit IGR-M baseline at mu = f mu* on a small tanh MLP, full batch, every set
 
 import time
 
-import h5py
-
 from igrm.explicit_study import explicit_study
 from igrm.pipeline.snakejob import logged, now_iso, write_result
+from igrm.pipeline.validate import check_prepared, open_checked
 
 with logged(snakemake):
     cfg = dict(snakemake.params.cfg)
     started, t0 = now_iso(), time.perf_counter()
-    with h5py.File(snakemake.input.data, "r") as f:
+    with open_checked(snakemake.input.data) as f:  # read lazily: checked here, not by read_h5
+        check_prepared(snakemake.input.data, f, dict(f.attrs))
         arrays, attrs = explicit_study(
             train_images=f["train/images"],
             train_labels=f["train/labels"][()],
