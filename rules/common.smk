@@ -17,6 +17,7 @@ from igrm.pipeline.config import (
     write_merged,
 )
 from igrm.pipeline import code as igrm_code
+from igrm.pipeline.configfile import check_files as check_config_files
 from igrm.pipeline import targets
 from igrm.pipeline.snakejob import importable_in_jobs
 from igrm.pipeline.targets import section
@@ -26,9 +27,19 @@ importable_in_jobs(workflow.basedir)
 
 SCHEMA = os.path.join(workflow.basedir, "schemas", "config.schema.yaml")
 
+
 # Validate (every bad key named, with the fix), then fill in the schema's defaults with the
 # one filler, igrm.pipeline.config.with_defaults (not Snakemake's validate(set_default=True),
 # a second filler: the rules, the tests and igrm.data all see the same filled config).
+def config_files():
+    """The config files in Snakemake's merge order: the Snakefile's config.yaml, each --configfile."""
+    cli = [str(f) for f in workflow.config_settings.configfiles]
+    base = [f for f in workflow.configfiles if str(Path(f).absolute()) not in cli]
+    return [*base, *cli]
+
+
+# each file re-read strictly first: duplicate keys, alias bombs (igrm/pipeline/configfile.py)
+check_config_files(config_files())
 _filled = check_config(config, SCHEMA)
 config.clear()
 config.update(_filled)
@@ -42,9 +53,7 @@ def config_layers():
     from snakemake.common.configfile import load_configfile
 
     cs = workflow.config_settings
-    cli = [str(f) for f in cs.configfiles]
-    base = [f for f in workflow.configfiles if str(Path(f).absolute()) not in cli]
-    layers = [(str(f), load_configfile(f)) for f in [*base, *cli]]
+    layers = [(str(f), load_configfile(f)) for f in config_files()]
     if cs.config:
         layers.append(("--config", dict(cs.config)))
     return layers

@@ -86,6 +86,9 @@ def check_config(config: Mapping[str, Any], schema: Mapping[str, Any] | str | Pa
     ``confirm_large_grid: true``. These run on the config with the defaults filled in."""
     import jsonschema
 
+    from .configfile import check_size
+
+    check_size(config)  # an alias bomb is refused before anything below walks it
     schema = load_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
     lines = _nonfinite(config)
@@ -480,26 +483,15 @@ def preset_overrides(layers: list[tuple[str, Mapping[str, Any]]]) -> list[str]:
 
 
 def write_merged(config: Mapping[str, Any], path: str | Path, header: list[str]) -> Path:
-    """Write the merged config (after defaults) to ``path`` atomically: a temporary file
-    in the same folder, then os.replace, so a reader never sees half a file."""
-    import os
-    import tempfile
-
+    """Write the merged config (after defaults) to ``path`` atomically, with the mode a plain
+    ``open`` gives (igrm.pipeline.io.write_text_atomic), so a reader never sees half a file."""
     import yaml
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from .io import write_text_atomic
+
     text = "".join(f"# {line}\n" for line in header)
     text += yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=None, width=100)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, text)
 
 
 def _plain(node: Any) -> Any:
