@@ -18,6 +18,7 @@ from igrm.pipeline.config import (
 )
 from igrm.pipeline import code as igrm_code
 from igrm.pipeline.configfile import check_files as check_config_files
+from igrm.pipeline import stale as igrm_stale
 from igrm.pipeline import targets
 from igrm.pipeline.snakejob import importable_in_jobs
 from igrm.pipeline.targets import section
@@ -79,6 +80,12 @@ def announce_plan():
 
 if workflow.is_main_process:
     announce_plan()
+    # stale outputs that Snakemake's mtimes would keep (igrm/pipeline/stale.py)
+    igrm_stale.check(
+        ".",
+        act=igrm_stale.runs_jobs(sys.argv),
+        warn=lambda m: print(m, file=sys.stderr),
+    )
 
 R = "results"
 # tidy tables (one row per observation), apart from the paper's tables

@@ -1,0 +1,83 @@
+"""Outputs that Snakemake's mtimes would keep although stale (igrm.pipeline.stale): a file
+restored with an old mtime, an intermediate edited by hand. The job records are built here in
+Snakemake's format (.snakemake/metadata/<urlsafe base64 of the output>, docs/reliability.md)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import time
+
+from igrm.pipeline.stale import check, find, runs_jobs
+
+
+def sha(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def job(wd, output, inputs: dict, start, end, text="made\n"):
+    """``output`` written at ``end`` by a job that read ``inputs`` ({path: text}), and its record."""
+    (wd / output).parent.mkdir(parents=True, exist_ok=True)
+    (wd / output).write_text(text)
+    os.utime(wd / output, (end, end))
+    meta = wd / ".snakemake" / "metadata"
+    meta.mkdir(parents=True, exist_ok=True)
+    rec = {"input_checksums": {f: sha(t) for f, t in inputs.items()}, "starttime": start, "endtime": end}
+    rec["incomplete"] = False
+    (meta / base64.urlsafe_b64encode(output.encode()).decode()).write_text(json.dumps(rec))
+
+
+def pipeline(wd):
+    """train.h5 -> tidy.csv -> claims.csv, an hour ago; returns the time base."""
+    t = time.time() - 3600
+    job(wd, "results/train/run.h5", {}, t, t + 10, text="good run\n")
+    job(wd, "results/tidy/finals.csv", {"results/train/run.h5": "good run\n"}, t + 20, t + 21, text="acc\n0.5\n")
+    job(wd, "results/claims/cifar.csv", {"results/tidy/finals.csv": "acc\n0.5\n"}, t + 30, t + 31)
+    return t
+
+
+def test_a_fresh_run_has_nothing_stale(tmp_path):
+    pipeline(tmp_path)
+    assert find(tmp_path) == ([], [])
+    assert check(tmp_path, warn=lambda m: None) == []
+
+
+def test_restored_input_with_an_old_mtime_is_marked_newer(tmp_path):
+    """A bad run was tidied; the good one restored with cp -p (its old mtime): the tidy table is remade."""
+    t = pipeline(tmp_path)
+    run = tmp_path / "results/train/run.h5"
+    job(tmp_path, "results/tidy/finals.csv", {"results/train/run.h5": "bad run\n"}, t + 40, t + 41, text="acc\n27\n")
+    os.utime(run, (t + 10, t + 10))  # the good file, restored with its own old mtime
+    assert find(tmp_path)[0] == [("results/train/run.h5", "results/tidy/finals.csv")]
+    msgs = []
+    check(tmp_path, act=False, warn=msgs.append)
+    assert run.stat().st_mtime == t + 10 and "results/train/run.h5" in msgs[0] and "finals.csv" in msgs[0]
+    check(tmp_path, warn=msgs.append)
+    assert run.stat().st_mtime > (tmp_path / "results/tidy/finals.csv").stat().st_mtime
+
+
+def test_hand_edited_intermediate_is_set_aside_and_rebuilt(tmp_path):
+    pipeline(tmp_path)
+    tidy = tmp_path / "results/tidy/finals.csv"
+    tidy.write_text("acc\n0.9\n")  # edited now, after both its job and the claims job read it
+    assert find(tmp_path)[1] == [("results/tidy/finals.csv", "results/claims/cifar.csv")]
+    msgs = []
+    check(tmp_path, act=False, warn=msgs.append)
+    assert tidy.exists() and "results/tidy/finals.csv" in msgs[0] and "by hand" in msgs[0]
+    check(tmp_path, warn=msgs.append)
+    assert not tidy.exists() and (tmp_path / "results/tidy/finals.csv.edited").read_text() == "acc\n0.9\n"
+
+
+def test_a_rule_rewriting_its_output_is_not_an_edit(tmp_path):
+    """finals.csv remade by its job (record updated); claims not yet rerun: Snakemake's own case."""
+    t = pipeline(tmp_path)
+    job(tmp_path, "results/tidy/finals.csv", {"results/train/run.h5": "good run\n"}, t + 50, t + 51, text="acc\n0.6\n")
+    assert find(tmp_path) == ([], [])
+
+
+def test_runs_jobs_reads_the_command_line():
+    assert runs_jobs(["snakemake", "--cores", "2", "all"])
+    for no in (["-n"], ["-np"], ["--dry-run"], ["--report", "r.zip"], ["--lint"], ["--touch"], ["--list-rules"]):
+        assert not runs_jobs(["snakemake", *no]), no
