@@ -86,6 +86,8 @@ if workflow.is_main_process:
         act=igrm_stale.runs_jobs(sys.argv),
         warn=lambda m: print(m, file=sys.stderr),
     )
+    if note := igrm_stale.concurrent_note("."):
+        print(note, file=sys.stderr)
 
 R = "results"
 # tidy tables (one row per observation), apart from the paper's tables

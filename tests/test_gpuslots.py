@@ -207,3 +207,13 @@ def test_cuda_initialised_first_is_an_error(tmp_path, monkeypatch):
         with acquire_gpu(n_gpus=1, lock_dir=tmp_path):
             pass
     assert gpuslots._cuda_initialised()
+
+
+@pytest.mark.parametrize("where", ["/etc/passwd", "/etc/passwd/slots"])
+def test_unusable_lock_dir_names_the_variable(monkeypatch, where):
+    """IGRM_GPU_LOCK_DIR pointing at a file (or below one): an error that names the variable."""
+    monkeypatch.setenv("IGRM_GPU_LOCK_DIR", where)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    with pytest.raises(RuntimeError, match=f"IGRM_GPU_LOCK_DIR='{where}'"):
+        with acquire_gpu(n_gpus=1, count=1):
+            pass

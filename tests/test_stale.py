@@ -81,3 +81,21 @@ def test_runs_jobs_reads_the_command_line():
     assert runs_jobs(["snakemake", "--cores", "2", "all"])
     for no in (["-n"], ["-np"], ["--dry-run"], ["--report", "r.zip"], ["--lint"], ["--touch"], ["--list-rules"]):
         assert not runs_jobs(["snakemake", *no]), no
+
+
+def test_another_runs_files_are_named_with_what_to_do(tmp_path):
+    """A second run over files the first one is writing: say that run holds them (not --cleanup-metadata)."""
+    from igrm.pipeline.stale import concurrent_note
+
+    sm = tmp_path / ".snakemake"
+    (sm / "locks").mkdir(parents=True)
+    (sm / "incomplete").mkdir()
+    assert concurrent_note(tmp_path) is None
+    held = "results/figures/sigmoid.pdf"
+    (sm / "locks" / "0.output.lock").write_text(f"{held}\nresults/figures/other.pdf\n")
+    (sm / "incomplete" / base64.urlsafe_b64encode(held.encode()).decode()).write_text("{}")
+    note = concurrent_note(tmp_path)
+    assert held in note and "other.pdf" not in note
+    assert (
+        "wait for it to finish" in note and "another results folder" in note and "Do not use --cleanup-metadata" in note
+    )

@@ -119,10 +119,20 @@ def _try_lock(path: Path):
 
 def _lock_dir(lock_dir) -> Path:
     d = Path(lock_dir) if lock_dir is not None else default_lock_dir()
-    if not d.is_dir():
-        d.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(PermissionError):
-            d.chmod(0o1777)  # shared by every user, like /tmp
+    try:
+        if not d.is_dir():
+            d.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(PermissionError):
+                d.chmod(0o1777)  # shared by every user, like /tmp
+        probe = _try_lock(d / ".probe")  # a folder we cannot create files in fails here, named
+        if probe is not None:
+            os.close(probe)
+    except OSError as e:
+        source = f"{ENV_LOCK_DIR}={os.environ.get(ENV_LOCK_DIR)!r}" if lock_dir is None else f"lock_dir={str(d)!r}"
+        raise RuntimeError(
+            f"the GPU slot folder {d} cannot be used ({type(e).__name__}: {e}); it comes from {source}: "
+            f"set {ENV_LOCK_DIR} to a writable folder (or unset it for {Path(tempfile.gettempdir()) / 'igrm-gpu-slots'})"
+        ) from None
     return d
 
 

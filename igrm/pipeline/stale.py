@@ -17,6 +17,7 @@ Parse-time plumbing (rules/common.smk, main process only); no job imports this m
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -132,6 +133,38 @@ def check(workdir: str | Path = ".", act: bool = True, warn=print) -> list[str]:
     for m in msgs:
         warn(f"igrm WARNING: {m}")
     return msgs
+
+
+def in_flight(workdir: str | Path = ".") -> list[str]:
+    """Files another Snakemake run in ``workdir`` is writing now: marked incomplete and held
+    by one of its locks (.snakemake/incomplete, .snakemake/locks/N.output.lock)."""
+    sm = Path(workdir) / ".snakemake"
+    held = set()
+    for lock in sorted((sm / "locks").glob("*.output.lock")):
+        with contextlib.suppress(OSError):
+            held |= {line.strip() for line in lock.read_text().splitlines() if line.strip()}
+    marked = set()
+    for dirpath, _, files in os.walk(sm / "incomplete"):
+        prefix = "".join(p.removeprefix("@") for p in Path(dirpath).relative_to(sm / "incomplete").parts)
+        for name in files:
+            with contextlib.suppress(ValueError):
+                marked.add(base64.urlsafe_b64decode(prefix + name).decode())
+    return sorted(marked & held)
+
+
+def concurrent_note(workdir: str | Path = ".") -> str | None:
+    """What to do when another run holds files of this folder (None when none does)."""
+    files = in_flight(workdir)
+    if not files:
+        return None
+    shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+    return (
+        f"igrm: another Snakemake run in this folder is writing {shown} now. If Snakemake stops "
+        "below (IncompleteFilesException, LockException) over these files, that run holds them: "
+        "wait for it to finish, or run in another results folder (--directory). Do not use "
+        "--cleanup-metadata or --rerun-incomplete on them: that would take over its half-written "
+        "files. Only if no run is alive (it was killed): `snakemake --unlock`, then rerun."
+    )
 
 
 #: Snakemake options under which nothing runs: the stale files are only named
