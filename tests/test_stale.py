@@ -40,7 +40,7 @@ def pipeline(wd):
 
 def test_a_fresh_run_has_nothing_stale(tmp_path):
     pipeline(tmp_path)
-    assert find(tmp_path) == ([], [])
+    assert find(tmp_path) == ([], [], [])
     assert check(tmp_path, warn=lambda m: None) == []
 
 
@@ -74,7 +74,7 @@ def test_a_rule_rewriting_its_output_is_not_an_edit(tmp_path):
     """finals.csv remade by its job (record updated); claims not yet rerun: Snakemake's own case."""
     t = pipeline(tmp_path)
     job(tmp_path, "results/tidy/finals.csv", {"results/train/run.h5": "good run\n"}, t + 50, t + 51, text="acc\n0.6\n")
-    assert find(tmp_path) == ([], [])
+    assert find(tmp_path) == ([], [], [])
 
 
 def test_runs_jobs_reads_the_command_line():
@@ -99,3 +99,22 @@ def test_another_runs_files_are_named_with_what_to_do(tmp_path):
     assert (
         "wait for it to finish" in note and "another results folder" in note and "Do not use --cleanup-metadata" in note
     )
+
+
+def test_intermediate_gone_while_its_consumer_exists_is_remade(tmp_path):
+    """claims_cifar killed mid-write: Snakemake had deleted results/claims/cifar.csv; the claims
+    table made from it exists, so Snakemake alone would say "Nothing to be done"."""
+    t = pipeline(tmp_path)
+    meta = tmp_path / ".snakemake" / "metadata"
+    job(tmp_path, "results/tables/claims.csv", {"results/claims/cifar.csv": "made\n"}, t + 40, t + 41)
+    rec = meta / base64.urlsafe_b64encode(b"results/tables/claims.csv").decode()
+    rec.write_text(json.dumps({**json.loads(rec.read_text()), "input": ["results/claims/cifar.csv"]}))
+    assert find(tmp_path)[2] == []
+    (tmp_path / "results/claims/cifar.csv").unlink()
+    assert find(tmp_path)[2] == [("results/claims/cifar.csv", "results/tables/claims.csv")]
+    msgs = []
+    check(tmp_path, act=False, warn=msgs.append)
+    assert (tmp_path / "results/tables/claims.csv").exists() and "results/claims/cifar.csv" in msgs[0]
+    check(tmp_path, warn=msgs.append)
+    assert not (tmp_path / "results/tables/claims.csv").exists()
+    assert (tmp_path / "results/tables/claims.csv.stale").exists()

@@ -8,8 +8,13 @@ newer than the output. Two cases slip through, both found here from those record
   Snakemake's own checksum comparison reruns the output;
 - an output changed after its job wrote it (edited by hand): its bytes differ from the ones
   a later job recorded reading, and its mtime is past its own job's end. It is renamed
-  ``<name>.edited`` (kept, named in the warning), so Snakemake rebuilds it; under a dry run,
-  the report or the linter (``act=False``) it is only named.
+  ``<name>.edited`` (kept, named in the warning), so Snakemake rebuilds it;
+- an intermediate that is gone while an output made from it exists (a job killed while
+  remaking it: Snakemake deletes a job's output before it runs, and does not remake a missing
+  intermediate whose consumers exist). The consumer is renamed ``<name>.stale``, so both are
+  remade.
+
+Under a dry run, the report or the linter (``act=False``) the files are only named.
 
 Parse-time plumbing (rules/common.smk, main process only); no job imports this module.
 """
@@ -27,6 +32,8 @@ from pathlib import Path
 
 #: Snakemake's default --max-checksum-file-size: larger inputs carry no checksum
 MAX_CHECKSUM = 1_000_000
+#: the folder of every intermediate and result (igrm.pipeline.targets.R)
+RESULTS = "results/"
 #: seconds an output's mtime may pass its job's recorded end (clock granularity, NFS)
 SLACK_S = 2.0
 
@@ -37,6 +44,7 @@ class Record:
     inputs: dict  # path -> "sha256:<hex>"
     start: float
     end: float
+    listed: tuple = ()  # every input path, with or without a checksum
 
 
 def records(workdir: str | Path = ".") -> Iterator[Record]:
@@ -55,9 +63,8 @@ def records(workdir: str | Path = ".") -> Iterator[Record]:
                 continue
             if rec.get("incomplete") or not isinstance(rec.get("input_checksums"), dict):
                 continue
-            yield Record(
-                output, rec["input_checksums"], float(rec.get("starttime") or 0), float(rec.get("endtime") or 0)
-            )
+            times = float(rec.get("starttime") or 0), float(rec.get("endtime") or 0)
+            yield Record(output, rec["input_checksums"], *times, tuple(rec.get("input") or ()))
 
 
 class _Files:
@@ -87,15 +94,21 @@ class _Files:
         return self.sums[f]
 
 
-def find(workdir: str | Path = ".") -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """([(input restored, output made from other bytes)], [(output edited, job that read it)])."""
+def find(workdir: str | Path = ".") -> tuple[list[tuple[str, str]], ...]:
+    """([(input restored, output made from other bytes)], [(output edited, job that read it)],
+    [(intermediate missing, output made from it)])."""
     files, recs = _Files(workdir), list(records(workdir))
     by_output = {r.output: r for r in recs}
-    restored, edited = [], []
+    restored, edited, missing = [], [], []
     for r in recs:
         out_mtime = files.mtime(r.output)
         if out_mtime is None:
             continue
+        # an intermediate gone (a job killed while remaking it: Snakemake deletes its output
+        # first, and after a failure its record too): Snakemake would not remake it while this
+        # output exists (the workflow has no temp()). Intermediates live under results/; a data
+        # file under resources/ may be deleted to save space and is not counted.
+        missing += [(f, r.output) for f in r.listed if f.startswith(RESULTS) and files.mtime(f) is None]
         for f, want in r.inputs.items():
             got, in_mtime = files.sha256(f), files.mtime(f)
             if got is None or in_mtime is None or got == want:
@@ -105,14 +118,21 @@ def find(workdir: str | Path = ".") -> tuple[list[tuple[str, str]], list[tuple[s
                 edited.append((f, r.output))
             elif in_mtime <= out_mtime:
                 restored.append((f, r.output))
-    return sorted(set(restored)), sorted(set(edited))
+    return sorted(set(restored)), sorted(set(edited)), sorted(set(missing))
 
 
 def check(workdir: str | Path = ".", act: bool = True, warn=print) -> list[str]:
     """Find the two cases (module doc) and, when ``act``, make Snakemake rebuild them; warn
     with the files named. Returns the warnings."""
-    restored, edited = find(workdir)
+    restored, edited, missing = find(workdir)
     msgs = []
+    for f, out in missing:
+        if act and files_exist(workdir, out):
+            os.replace(Path(workdir) / out, Path(workdir) / f"{out}.stale")
+        msgs.append(
+            f"{out} was made from {f}, which is gone (a job killed while remaking it?); "
+            + (f"set aside as {out}.stale, so both are remade" if act else "a real run remakes both")
+        )
     for f, out in edited:
         if act and files_exist(workdir, f):
             os.replace(Path(workdir) / f, Path(workdir) / f"{f}.edited")
