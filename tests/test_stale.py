@@ -117,4 +117,3 @@ def test_intermediate_gone_while_its_consumer_exists_is_remade(tmp_path):
     assert (tmp_path / "results/tables/claims.csv").exists() and "results/claims/cifar.csv" in msgs[0]
     check(tmp_path, warn=msgs.append)
     assert not (tmp_path / "results/tables/claims.csv").exists()
-    assert (tmp_path / "results/tables/claims.csv.stale").exists()

@@ -11,7 +11,7 @@ newer than the output. Two cases slip through, both found here from those record
   ``<name>.edited`` (kept, named in the warning), so Snakemake rebuilds it;
 - an intermediate that is gone while an output made from it exists (a job killed while
   remaking it: Snakemake deletes a job's output before it runs, and does not remake a missing
-  intermediate whose consumers exist). The consumer is renamed ``<name>.stale``, so both are
+  intermediate whose consumers exist). The consumers are removed (derived files), so all are
   remade.
 
 Under a dry run, the report or the linter (``act=False``) the files are only named.
@@ -126,12 +126,14 @@ def check(workdir: str | Path = ".", act: bool = True, warn=print) -> list[str]:
     with the files named. Returns the warnings."""
     restored, edited, missing = find(workdir)
     msgs = []
-    for f, out in missing:
-        if act and files_exist(workdir, out):
-            os.replace(Path(workdir) / out, Path(workdir) / f"{out}.stale")
+    for f in sorted({f for f, _ in missing}):
+        outs = [o for g, o in missing if g == f]
+        if act:
+            for out in outs:
+                (Path(workdir) / out).unlink(missing_ok=True)  # derived: remade below, with f
         msgs.append(
-            f"{out} was made from {f}, which is gone (a job killed while remaking it?); "
-            + (f"set aside as {out}.stale, so both are remade" if act else "a real run remakes both")
+            f"{f} is gone (a job killed while remaking it?) but {', '.join(outs)} made from it "
+            + ("remain: removed, so that all are remade" if act else "remain: a real run removes and remakes them")
         )
     for f, out in edited:
         if act and files_exist(workdir, f):
