@@ -64,7 +64,9 @@ def records(workdir: str | Path = ".") -> Iterator[Record]:
             if rec.get("incomplete") or not isinstance(rec.get("input_checksums"), dict):
                 continue
             times = float(rec.get("starttime") or 0), float(rec.get("endtime") or 0)
-            yield Record(output, rec["input_checksums"], *times, tuple(rec.get("input") or ()))
+            yield Record(
+                output, rec["input_checksums"], *times, tuple({*(rec.get("input") or ()), *rec["input_checksums"]})
+            )
 
 
 class _Files:
@@ -122,25 +124,29 @@ def find(workdir: str | Path = ".") -> tuple[list[tuple[str, str]], ...]:
 
 
 def check(workdir: str | Path = ".", act: bool = True, warn=print) -> list[str]:
-    """Find the two cases (module doc) and, when ``act``, make Snakemake rebuild them; warn
+    """Find the three cases (module doc) and, when ``act``, make Snakemake remake them; warn
     with the files named. Returns the warnings."""
     restored, edited, missing = find(workdir)
     msgs = []
+    for f in sorted({f for f, _ in edited}):
+        if act:
+            os.replace(Path(workdir) / f, Path(workdir) / f"{f}.edited")
+        msgs.append(
+            f"{f} was changed after its job wrote it (by hand?); "
+            + (f"set aside as {f}.edited and remade" if act else "a real run sets it aside and remakes it")
+        )
+    if act and edited:  # what was made from an edited file is now made from a gone one
+        missing = find(workdir)[2]
     for f in sorted({f for f, _ in missing}):
         outs = [o for g, o in missing if g == f]
         if act:
             for out in outs:
                 (Path(workdir) / out).unlink(missing_ok=True)  # derived: remade below, with f
-        msgs.append(
-            f"{f} is gone (a job killed while remaking it?) but {', '.join(outs)} made from it "
-            + ("remain: removed, so that all are remade" if act else "remain: a real run removes and remakes them")
-        )
-    for f, out in edited:
-        if act and files_exist(workdir, f):
-            os.replace(Path(workdir) / f, Path(workdir) / f"{f}.edited")
-            msgs.append(f"{f} was changed after its job wrote it (by hand?); set aside as {f}.edited and rebuilt")
-        elif not act:
-            msgs.append(f"{f} was changed after its job wrote it (by hand?); a real run sets it aside and rebuilds it")
+        if f not in {e for e, _ in edited}:
+            msgs.append(
+                f"{f} is gone (a job killed while remaking it?) but {', '.join(outs)} made from it "
+                + ("remain: removed, so that all are remade" if act else "remain: a real run removes and remakes them")
+            )
     done = {f for f, _ in edited}
     for f, out in restored:
         if f in done:
@@ -203,7 +209,3 @@ def runs_jobs(argv: list[str]) -> bool:
         if a.startswith("-") and not a.startswith("--") and a[1:].isalpha() and set(a[1:]) & set("ntSDl"):
             return False
     return True
-
-
-def files_exist(workdir, f) -> bool:
-    return (Path(workdir) / f).is_file()
