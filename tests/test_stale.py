@@ -119,3 +119,18 @@ def test_intermediate_gone_while_its_consumer_exists_is_remade(tmp_path):
     assert (tmp_path / "results/tables/claims.csv").exists() and "results/claims/cifar.csv" in msgs[0]
     check(tmp_path, warn=msgs.append)
     assert not (tmp_path / "results/tables/claims.csv").exists()
+    assert len(msgs) == 2  # one for the dry run, one for the real one
+
+
+def test_everything_made_from_a_gone_file_goes_down_to_the_last_output(tmp_path):
+    """The tidy table gone: the claims made from it and the table made from those are removed
+    too (Snakemake remakes a missing file only for a consumer that is missing or outdated)."""
+    t = pipeline(tmp_path)
+    job(tmp_path, "results/tables/claims.csv", {"results/claims/cifar.csv": "made\n"}, t + 40, t + 41)
+    (tmp_path / "results/tidy/finals.csv").unlink()
+    msgs = []
+    check(tmp_path, warn=msgs.append)
+    assert not (tmp_path / "results/claims/cifar.csv").exists()
+    assert not (tmp_path / "results/tables/claims.csv").exists()
+    assert (tmp_path / "results/train/run.h5").exists()
+    assert len(msgs) == 1 and "results/tidy/finals.csv" in msgs[0]

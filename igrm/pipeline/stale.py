@@ -137,16 +137,24 @@ def check(workdir: str | Path = ".", act: bool = True, warn=print) -> list[str]:
         )
     if act and edited:  # what was made from an edited file is now made from a gone one
         missing = find(workdir)[2]
-    for f in sorted({f for f, _ in missing}):
-        outs = [o for g, o in missing if g == f]
-        if act:
-            for out in outs:
-                (Path(workdir) / out).unlink(missing_ok=True)  # derived: remade below, with f
-        if f not in {e for e, _ in edited}:
-            msgs.append(
-                f"{f} is gone (a job killed while remaking it?) but {', '.join(outs)} made from it "
-                + ("remain: removed, so that all are remade" if act else "remain: a real run removes and remakes them")
-            )
+    named = {e for e, _ in edited}
+    while missing:  # each pass removes what was made from a gone file, down to the last output
+        for f in sorted({f for f, _ in missing}):
+            outs = [o for g, o in missing if g == f]
+            if act:
+                for out in outs:
+                    (Path(workdir) / out).unlink(missing_ok=True)  # derived: remade, with f
+            if f not in named:
+                msgs.append(
+                    f"{f} is gone (a job killed while remaking it?) but {', '.join(outs)} made from it "
+                    + (
+                        "remain: removed, so that all are remade"
+                        if act
+                        else "remain: a real run removes and remakes them"
+                    )
+                )
+            named |= {f, *outs}
+        missing = find(workdir)[2] if act else []
     done = {f for f, _ in edited}
     for f, out in restored:
         if f in done:
