@@ -6,7 +6,8 @@ A file is refused, with an error naming it and what is wrong, when it
 - stores data outside itself: HDF5 external storage, an external or soft link, a virtual
   dataset (the bytes of another file would be read as this one's);
 - was not finished: its provenance ``status`` is not ``completed`` (``diverged`` for a
-  training run that diverged), or its ``config`` is missing or not a JSON object;
+  training run that diverged); or its ``config`` is not a JSON object, or is missing from
+  a training run;
 - sits at a path that names another run than its own config (``beta<β>``, ``eta<η>``,
   ``seed<s>`` in the file name; dataset, model and method in a training run's folders);
 - holds arrays of the wrong kind: a training run's per-epoch metrics missing, not 1-D,
@@ -91,13 +92,15 @@ def check_result(path, arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any
     allowed = ("completed",) if prepared else FINISHED
     if status not in allowed:
         raise ResultFileError(path, f"status is {status!r}, not {' or '.join(map(repr, allowed))} (an unfinished run)")
-    config = _config(path, attrs)
     if prepared:
         check_prepared(path, arrays, attrs)
         return
-    _check_name(path, config)
     m = RUN_PATH.search(Path(path).as_posix())
-    if m or ("test_acc" in arrays and "method" in config):
+    run = bool(m) or "test_acc" in arrays
+    # a training run must carry its config; other results are checked against it where they carry one
+    config = _config(path, attrs) if run or "config" in attrs else {}
+    _check_name(path, config)
+    if run:
         check_run(path, arrays, attrs, config, m)
     _check_accuracies(path, arrays)
 
