@@ -1,18 +1,18 @@
 """Outputs that Snakemake's mtime rule would keep although they are stale (docs/reliability.md,
 "Nothing stale"). Snakemake records, per output, the sha256 of each input up to
 ``max_checksum_file_size`` (.snakemake/metadata), but compares them only when an input is
-newer than the output. Two cases slip through, both found here from those records:
+newer than the output, and does not remake a missing intermediate while the files made
+from it exist. Three cases slip through, found here from those records:
 
 - an input whose bytes differ from the ones the output was made from, with an mtime no newer
   than the output (a file restored with ``cp -p``): the input is touched (mtime only), so
   Snakemake's own checksum comparison reruns the output;
 - an output changed after its job wrote it (edited by hand): its bytes differ from the ones
   a later job recorded reading, and its mtime is past its own job's end. It is renamed
-  ``<name>.edited`` (kept, named in the warning), so Snakemake rebuilds it;
+  ``<name>.edited`` (kept, named in the warning) and is remade, with what was made from it;
 - an intermediate that is gone while an output made from it exists (a job killed while
-  remaking it: Snakemake deletes a job's output before it runs, and does not remake a missing
-  intermediate whose consumers exist). The consumers are removed (derived files), so all are
-  remade.
+  remaking it: Snakemake deletes a job's output before it runs). What was made from it is
+  removed (derived files), down to the last output, so all are remade.
 
 Under a dry run, the report or the linter (``act=False``) the files are only named.
 
