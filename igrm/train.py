@@ -389,9 +389,10 @@ def _set_aside(path: Path, why: str, progress, suffix: str = ".corrupt") -> None
 def _mismatch(saved: Mapping[str, Any], epoch: int, fp: Mapping[str, Any], shapes: Mapping[str, tuple] | None):
     """Why a checkpoint that reads cleanly may not be resumed here, or None: its epoch counters
     against its name, its fingerprint against its folder's, its tensors against the model's."""
-    if not isinstance(saved, Mapping) or not {"epoch", "cfg", "state", "model"} <= set(saved):
-        return "not a checkpoint of igrm.train (keys epoch, cfg, state, model expected)"
-    inner = (saved["epoch"], saved["state"].get("epoch") if isinstance(saved["state"], Mapping) else None)
+    parts = ("epoch", "cfg", "state", "model")
+    if not isinstance(saved, Mapping) or not all(isinstance(saved.get(k), Mapping) for k in parts[1:]):
+        return f"not a checkpoint of igrm.train (keys {', '.join(parts)} expected)"
+    inner = (saved.get("epoch"), saved["state"].get("epoch"))
     if any(e != epoch for e in inner):
         return f"its name says epoch {epoch}, its counters say {inner[0]} / {inner[1]}"
     if saved["cfg"] != _canon(fp):
