@@ -58,9 +58,9 @@ def flow2_drop_ratio(beta: float, beta_ref: float) -> float:
 
 def _range(g: pd.DataFrame, points: pd.DataFrame, max_epsilon: float) -> tuple[str, str]:
     """('in' | 'out' | 'unestablished', text) of the runs ``g`` (docs/theory.md (T68)): out if
-    some measured point has ε above min(max_epsilon, 1/(1+√β)²) (a lower bound of |λ_max|
-    suffices, (T60)); unestablished if none is above but some λ_max did not converge or a run
-    has no measured point."""
+    some measured point has ε = h ρ/(1−β)² above min(max_epsilon, 1/(1+√β)²), ρ the spectral
+    radius max(|λ_max|, |λ_min|) (a lower bound of ρ suffices, (T60)); unestablished if none
+    is above but some end of the spectrum did not converge or a run has no measured point."""
     cls, parts = "in", []
     for beta, gb in g.groupby("beta", sort=True):
         p = points[points["run_id"].isin(gb["run_id"])]
@@ -73,7 +73,7 @@ def _range(g: pd.DataFrame, points: pd.DataFrame, max_epsilon: float) -> tuple[s
         conv = bool(p["converged"].astype(bool).all())
         parts.append(
             f"β={beta:g}: ε {np.nanmin(e):.3g}–{np.nanmax(e):.3g} (bound {bound:.3g}"
-            + ("" if conv else "; some λ_max not converged: lower bounds")
+            + ("" if conv else "; some spectral radius not converged: lower bounds")
             + ")"
         )
         if np.nanmax(e) > bound:
@@ -179,7 +179,7 @@ def _ratio_rows(cid, claim, gk, points, column, label, c) -> list[dict]:
                 f"|δ| ≤ {margin:g}",
                 INCONCLUSIVE,
                 uncertainty=unc,
-                detail=f"inconclusive: range not established (λ_max not converged); {detail}",
+                detail=f"inconclusive: range not established (spectral radius not converged); {detail}",
             )
         ]
     verdict = equivalence_verdict(lo, hi, lo_s, hi_s, margin)
@@ -267,7 +267,7 @@ def sharpness_claims(
                     eps = done.groupby("beta")["final_epsilon"].agg(["min", "max"])
                     if len(eps):
                         r["detail"] += (
-                            "; ε = η|λ_max|/(1−β) at the last point ((T61); an empirical claim, not "
+                            "; ε = ηρ/(1−β), ρ the spectral radius max(|λ_max|, |λ_min|), at the last point ((T61); an empirical claim, not "
                             "judged by range) per level: "
                             + ", ".join(f"β={b:g}: {lo:.3g}–{hi:.3g}" for b, (lo, hi) in eps.iterrows())
                         )
