@@ -208,11 +208,12 @@ class TraceResult:
 class Measurement:
     """What :func:`measure` returns: the spectrum's ends (``ends``: λ_max the algebraic top,
     λ_min the bottom, and the spectral-radius estimate), tr H (``trace``; None with 0
-    probes) and ‖∇E‖² (``grad_norm_sq``) of one E at one point."""
+    probes), ‖∇E‖² (``grad_norm_sq``) and E (``loss``) of one E at one point."""
 
     ends: Ends
     trace: TraceResult | None
     grad_norm_sq: float
+    loss: float = math.nan  # E itself, the loss whose Hessian this is (matching by loss level)
 
     @property
     def power(self) -> PowerResult:
@@ -253,16 +254,18 @@ def hutchinson_trace(
     return TraceResult(float(mean), float(se), m, tuple(float(v) for v in vals))
 
 
-def _graph(loss_fns: Sequence[Callable[[], Tensor]], params: list[Tensor]) -> Vec:
-    """∇E with ``create_graph`` (E = Σ_c loss_fns[c]()), the graphs retained for HVPs."""
-    grads = None
+def _graph(loss_fns: Sequence[Callable[[], Tensor]], params: list[Tensor]) -> tuple[Vec, float]:
+    """(∇E with ``create_graph``, E) for E = Σ_c loss_fns[c](), the graphs retained for HVPs."""
+    grads, total = None, 0.0
     for fn in loss_fns:
-        gs = torch.autograd.grad(fn(), params, create_graph=True, allow_unused=True)
+        loss = fn()
+        total += float(loss.detach())
+        gs = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
         gs = [torch.zeros_like(p) if g is None else g for g, p in zip(gs, params)]
         grads = gs if grads is None else [a + b for a, b in zip(grads, gs)]
     if grads is None:
         raise ValueError("loss_fns is empty")
-    return grads
+    return grads, total
 
 
 def measure(
@@ -297,7 +300,7 @@ def measure(
         raise ValueError(f"trace_probes must be >= 0, got {trace_probes}")
     saved = None if buffers is None else [b.detach().clone() for b in buffers]
     try:
-        grads = _graph(loss_fns, params)
+        grads, loss = _graph(loss_fns, params)
         gn2 = float(sum((g.detach().double() ** 2).sum() for g in grads))
 
         def hvp(v: Vec) -> Vec:
@@ -315,7 +318,7 @@ def measure(
             if int(trace_probes) > 0
             else None
         )
-        return Measurement(ends, trace, gn2)
+        return Measurement(ends, trace, gn2, loss)
     finally:
         if saved is not None:
             with torch.no_grad():

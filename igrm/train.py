@@ -109,6 +109,7 @@ SHARPNESS_ARRAYS = (
     "trace_se",
     "trace_probes",
     "grad_norm_sq",
+    "loss",  # E on the measured examples: the loss whose Hessian this is (matched-loss comparisons)
     "wall_time",
 )
 
@@ -986,6 +987,7 @@ def sharpness_values(epoch: int, m, h_now: float, beta: float, wall_time: float)
         "trace_se": tr.se if tr is not None else math.nan,
         "trace_probes": tr.probes if tr is not None else 0,
         "grad_norm_sq": m.grad_norm_sq,
+        "loss": m.loss,
         "wall_time": wall_time,
     }
 

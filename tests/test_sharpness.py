@@ -181,6 +181,7 @@ def test_measure_trace_and_gradient_norm_against_the_exact_hessian():
     # ‖∇E‖² of the same E, directly (one gradient of the summed loss)
     g = torch.autograd.grad(sum(f() for f in _fns(net, chunks)), list(net.parameters()))
     assert m.grad_norm_sq == pytest.approx(float(sum((gi**2).sum() for gi in g)), rel=1e-10)
+    assert m.loss == pytest.approx(float(sum(f() for f in _fns(net, chunks))), rel=1e-12)  # E itself
     # one probe: no se; no probe: no trace, and lambda_max is measure's power part from the same start
     m1 = measure(
         loss_fns=_fns(net, chunks),

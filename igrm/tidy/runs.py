@@ -84,6 +84,7 @@ POINT_COLUMNS = ID_COLUMNS + [
     "trace_se",
     "trace_probes",
     "grad_norm_sq",
+    "loss",
     "h_point",
     "epsilon",
     "penalty_curvature",
@@ -259,6 +260,7 @@ def _sharpness(arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], pd.Dat
                     "trace_se",
                     "trace_probes",
                     "grad_norm_sq",
+                    "loss",
                 )
             },
             "converged": np.asarray(arrays.get("sharpness/converged", np.zeros(len(ep))), dtype=bool),
