@@ -60,6 +60,10 @@ def edge_summary(*, ratio: Sequence[float], window: float, margin: float) -> dic
     }
 
 
+#: what every record holds (arrays ``<tag>/<name>``, columns of :func:`eos_table`)
+RECORDS = ("loss", "grad_norm_sq", "lambda_max", "lambda_residual", "trace")
+
+
 # ---------------------------------------------------------------- the runs (torch)
 def _mse(model, theta, x, y_onehot):
     """½ mean over examples of ‖f(x) − onehot(y)‖² (docs/mechanism.md (S4))."""
@@ -99,7 +103,7 @@ def run_gdm(
     import torch
 
     R = steps // record_every + 1
-    rec = {k: np.full(R, np.nan) for k in ("loss", "grad_norm_sq", "lambda_max", "lambda_residual", "trace")}
+    rec = {k: np.full(R, np.nan) for k in RECORDS}
     theta, prev, v0, diverged = theta0.clone(), theta0.clone(), None, False
     gen = torch.Generator().manual_seed(int(seed))
     for k in range(steps + 1):
@@ -139,6 +143,7 @@ def eos_study(
     *,
     train_images: np.ndarray,
     train_labels: np.ndarray,
+    dataset: str | None,
     settings: Sequence[dict],
     betas: Sequence[float],
     seeds: Sequence[int],
@@ -156,7 +161,8 @@ def eos_study(
     Returns (arrays, attrs): per setting ``<tag>/<name>`` of shape (betas, seeds, records)
     for the records of :func:`run_gdm`, ``<tag>/h`` (betas,), ``<tag>/diverged`` (betas,
     seeds), ``<tag>/step`` (records,). The keywords after the images are those of the config
-    section train.eos (``threads``: train.threads)."""
+    section train.eos; ``dataset`` (which prepared set the images come from) is read by the
+    rule, not here; ``threads``: train.threads."""
     import torch
 
     from .explicit_study import _MLP, pooled_features
@@ -180,10 +186,7 @@ def eos_study(
     for st in settings:
         tag = f"{st['lr_mode']}_lr{float(st['lr']):g}"
         hs = [step_size(lr=st["lr"], lr_mode=st["lr_mode"], beta=b) for b in betas]
-        out = {
-            k: np.full((len(betas), len(seeds), R), np.nan)
-            for k in ("loss", "grad_norm_sq", "lambda_max", "lambda_residual", "trace")
-        }
+        out = {k: np.full((len(betas), len(seeds), R), np.nan) for k in RECORDS}
         diverged = np.zeros((len(betas), len(seeds)), dtype=bool)
         for i, (beta, h) in enumerate(zip(betas, hs)):
             for j, seed in enumerate(seeds):
@@ -212,3 +215,36 @@ def eos_study(
         attrs["settings"].append({"tag": tag, "lr": float(st["lr"]), "lr_mode": st["lr_mode"]})
     attrs["n_params"] = model.n_params
     return arrays, attrs
+
+
+def eos_table(*, arrays: dict, attrs: dict):
+    """The study's records as one long table (one row per setting, β, seed, record):
+    setting, lr, lr_mode, beta, h, seed, step, loss, grad_norm_sq, lambda_max,
+    lambda_residual, trace, ratio ((S2)), diverged."""
+    import pandas as pd
+
+    parts = []
+    for st in attrs["settings"]:
+        tag = st["tag"]
+        steps = np.asarray(arrays[f"{tag}/step"])
+        for i, beta in enumerate(attrs["betas"]):
+            h = float(arrays[f"{tag}/h"][i])
+            for j, seed in enumerate(attrs["seeds"]):
+                d = {k: np.asarray(arrays[f"{tag}/{k}"])[i, j] for k in RECORDS}
+                parts.append(
+                    pd.DataFrame(
+                        {
+                            "setting": tag,
+                            "lr": st["lr"],
+                            "lr_mode": st["lr_mode"],
+                            "beta": float(beta),
+                            "h": h,
+                            "seed": int(seed),
+                            "step": steps,
+                            **d,
+                            "ratio": eos_ratio(lam=d["lambda_max"], beta=float(beta), h=h),
+                            "diverged": bool(np.asarray(arrays[f"{tag}/diverged"])[i, j]),
+                        }
+                    )
+                )
+    return pd.concat(parts, ignore_index=True)

@@ -69,7 +69,17 @@ def test_eos_study_records_the_top_eigenvalue_of_the_explicit_hessian():
     rng = np.random.default_rng(0)
     imgs = rng.integers(0, 256, size=(40, 8, 8, 1), dtype=np.uint8)
     labels = rng.integers(0, 3, size=40)
-    kw = dict(n_train=24, pool_side=2, width=5, steps=6, record_every=3, lanczos_tol=1e-10, trace_probes=2, threads=1)
+    kw = dict(
+        dataset=None,
+        n_train=24,
+        pool_side=2,
+        width=5,
+        steps=6,
+        record_every=3,
+        lanczos_tol=1e-10,
+        trace_probes=2,
+        threads=1,
+    )
     settings = [{"lr": 0.2, "lr_mode": "effective"}]
     arrays, attrs = eos_study(
         train_images=imgs, train_labels=labels, settings=settings, betas=[0.0, 0.5], seeds=[3], **kw
@@ -118,3 +128,74 @@ def test_matched_loss_interpolation_on_planted_curves():
     assert common_levels(losses=[np.array([1.0, 0.9]), np.array([0.5, 0.4])], n_levels=3).size == 0
     r = at_levels(loss=np.array([1.0, 0.5]), values={"v": np.array([1.0, 2.0])}, levels=[0.1])
     assert math.isnan(r["v"][0]) and math.isnan(r["bracket"][0])
+
+
+def _planted_table(ratio_fn, loss_fn, betas=(0.0, 0.5), seeds=(0, 1, 2), h=0.1, records=41):
+    import pandas as pd
+
+    rows = []
+    for b in betas:
+        for s in seeds:
+            k = np.arange(records)
+            r = ratio_fn(b, s, k)
+            lam = r * 2 * (1 + b) / h
+            loss = loss_fn(b, s, k)
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "setting": "raw_lr0.1",
+                        "beta": b,
+                        "h": h,
+                        "seed": s,
+                        "step": k * 10,
+                        "loss": loss,
+                        "lambda_max": lam,
+                        "trace": 10 * lam,
+                        "grad_norm_sq": loss,
+                        "diverged": False,
+                    }
+                )
+            )
+    return pd.concat(rows, ignore_index=True)
+
+
+CLAIM_KW = dict(
+    ci=0.95,
+    min_seeds=3,
+    max_epsilon=1.0,
+    edge_margin=0.1,
+    edge_window=0.25,
+    n_levels=3,
+    max_bracket_ratio=1.25,
+    converged_fraction=0.05,
+)
+
+
+def test_eos_claims_on_planted_runs():
+    """(S3): runs that rise to r = 1 and hover reproduce; runs that overshoot to r = 1.3
+    do not; runs that never reach the edge are out of range; flow (2)'s row is out of range
+    at the edge (ε ≥ 2); (S7)/(S8): matched-loss rows judged where the brackets are narrow,
+    final rows out of range when the runs have not converged."""
+    from igrm.claims.eos import eos_claims
+
+    hover = lambda b, s, k: np.minimum(1.0, 0.3 + 0.05 * k) + 0.01 * np.sin(k + s)  # noqa: E731
+    slow_loss = lambda b, s, k: 1.0 * np.exp(-0.02 * k) + 0.01 * s  # noqa: E731
+    t = eos_claims(table=_planted_table(hover, slow_loss), **CLAIM_KW)
+    at = t[t["id"].str.startswith("eos/at_edge/")]
+    assert list(at["verdict"]) == ["reproduces", "reproduces"]
+    assert at["measured"].to_numpy() == pytest.approx([1.0, 1.0], abs=0.02)
+    f2 = t[t["id"].str.startswith("eos/flow2/")]
+    assert (f2["verdict"] == "out of range").all() and f2["id"].str.endswith("/out_of_range").all()
+    final = t[t["id"].str.startswith("eos/final/")]
+    assert (final["verdict"] == "out of range").all()  # loss falls to 0.45 of its start: not converged
+    ml = t[t["id"].str.startswith("eos/matched_loss/")]
+    assert len(ml) == 9 and not (ml["verdict"] == "out of range").any()  # brackets exp(0.02) ≈ 1.02
+    over = lambda b, s, k: np.minimum(1.3, 0.3 + 0.05 * k)  # noqa: E731
+    t2 = eos_claims(table=_planted_table(over, slow_loss), **CLAIM_KW)
+    assert (t2[t2["id"].str.startswith("eos/at_edge/")]["verdict"] == "does not reproduce").all()
+    low = lambda b, s, k: 0.2 + 0.005 * k  # noqa: E731
+    fast = lambda b, s, k: np.exp(-0.5 * k) + 1e-3  # noqa: E731  (converged; brackets e^0.5 > 1.25)
+    t3 = eos_claims(table=_planted_table(low, fast), **CLAIM_KW)
+    assert t3[t3["id"].str.startswith("eos/at_edge/")]["id"].str.endswith("/out_of_range").all()
+    assert not (t3[t3["id"].str.startswith("eos/final/")]["verdict"] == "out of range").any()
+    assert (t3[t3["id"].str.startswith("eos/matched_loss/")]["verdict"] == "out of range").all()
