@@ -221,8 +221,14 @@ def eos_table(*, arrays: dict, attrs: dict):
     """The study's records as one long table (one row per setting, β, seed, record):
     setting, lr, lr_mode, beta, h, seed, step, loss, grad_norm_sq, lambda_max,
     lambda_residual, trace, ratio ((S2)), diverged."""
+    import json
+
     import pandas as pd
 
+    def _attr(v):  # lists and dicts come back from the result file as JSON text
+        return json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v
+
+    attrs = {k: _attr(attrs[k]) for k in ("settings", "betas", "seeds")}
     parts = []
     for st in attrs["settings"]:
         tag = st["tag"]

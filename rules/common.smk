@@ -124,6 +124,7 @@ CLAIM_PARTS = {
     "explicit_in_range": ["explicit_in_range"],
     "noise": ["noise_variance", "noise_regularisation", "noise_bn"],
     "sharpness_runs": ["sharpness_runs"],
+    "eos": ["eos"],
 }
 
 
