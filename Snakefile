@@ -24,6 +24,7 @@ include: "rules/train.smk"
 include: "rules/explicit_study.smk"
 include: "rules/sharpness_runs.smk"
 include: "rules/eos.smk"
+include: "rules/modified_loss.smk"
 include: "rules/noise.smk"
 include: "rules/report.smk"
 

@@ -125,6 +125,7 @@ CLAIM_PARTS = {
     "noise": ["noise_variance", "noise_regularisation", "noise_bn"],
     "sharpness_runs": ["sharpness_runs"],
     "eos": ["eos"],
+    "modified_loss": ["orders_higher"],
 }
 
 
