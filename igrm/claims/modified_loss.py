@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 from .. import flows as F
 from ..modified_loss import etilde2_grad, identity_residual, limit_orders
@@ -116,7 +117,7 @@ def _limit_rows(p: TwoFactor, x0, betas, eps, time, gtol, slope_tol, ci, max_eps
 
 def modified_loss_claims(
     *, betas, eps, time, gtol, two_factor: dict, lstsq: dict, slope_tol: float, ci: float, max_epsilon: float
-) -> "pd.DataFrame":  # noqa: F821
+) -> pd.DataFrame:
     """The rows of the module docstring. Keywords: ``orders.modified_loss`` (betas, eps, time,
     gtol), the problems' sections ``toy.two_factor`` and ``orders.gdm.lstsq``, and
     ``orders``'s slope_tol, ci, max_epsilon."""
