@@ -196,10 +196,17 @@ def assign(ids: pd.Series, claims: tuple[PaperClaim, ...] = PAPER_CLAIMS) -> pd.
 
 
 def claim_verdict(counts: dict[str, int]) -> str:
-    """One word for a claim from its rows' verdict counts: decided in-range rows only."""
+    """One word for a claim from its rows' verdict counts: decided in-range rows only. A
+    claim with rows that reproduce and rows that do not is *mixed*, and says how many rows
+    were decided: each row is judged at its own level, with no correction over the claim's
+    rows (no Holm, no Bonferroni across rows), so among many rows a few "does not reproduce"
+    can be chance (README, "What your run found")."""
     rep, fail = counts.get(REPRODUCES, 0), counts.get(FAILS, 0)
     if rep and fail:
-        return MIXED
+        return (
+            f"{MIXED} ({rep} of {rep + fail} decided in-range rows reproduce, {fail} "
+            f"{'does' if fail == 1 else 'do'} not; rows not corrected for multiplicity)"
+        )
     if rep:
         return PARTLY if counts.get(INCONCLUSIVE, 0) else REPRODUCES
     if fail:
@@ -213,7 +220,7 @@ def _headline(rows: pd.DataFrame, verdict: str, prefer: str = "") -> pd.Series:
     """The row that speaks for the claim: the first in-range row with the claim's verdict
     (for 'mixed', the first that does not reproduce: the reader must see it), one with a
     measured number before one without, else the first row."""
-    want = {MIXED: FAILS, PARTLY: REPRODUCES}.get(verdict, verdict)
+    want = {MIXED: FAILS, PARTLY: REPRODUCES}.get(verdict.split(" (")[0], verdict)
     if prefer:  # only where it holds a row of the claim's verdict: a mixed claim still shows a failure
         preferred = rows[rows["id"].str.contains(prefer, regex=True)]
         rows = preferred if (preferred["verdict"] == want).any() else rows
