@@ -30,10 +30,10 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..flatness import at_levels, common_levels
 from ..pipeline.config import num
 from ..stats import bonferroni_level, equivalence_verdict, fieller, replicates_needed
 from ..tidy.runs import SETTING, close, select_finals, setting_tag
-from ..flatness import at_levels, common_levels
 from ..validity import epsilon_bound
 from . import INCONCLUSIVE, OUT_OF_RANGE, frame, row
 from .cifar import seed_levels, slope_row
