@@ -183,6 +183,7 @@ def eos_study(
     model = _MLP(pool_side * pool_side, int(width), n_classes)
     R = steps // record_every + 1
     arrays, attrs = {}, {"settings": [], "betas": [float(b) for b in betas], "seeds": [int(s) for s in seeds]}
+    done: dict = {}  # (β, h, seed) -> records: settings that share a run (β = 0) run it once
     for st in settings:
         tag = f"{st['lr_mode']}_lr{float(st['lr']):g}"
         hs = [step_size(lr=st["lr"], lr_mode=st["lr_mode"], beta=b) for b in betas]
@@ -191,6 +192,12 @@ def eos_study(
         for i, (beta, h) in enumerate(zip(betas, hs)):
             for j, seed in enumerate(seeds):
                 x, y1 = data[int(seed)]
+                key = (float(beta), float(h), int(seed))
+                if key in done:
+                    diverged[i, j] = done[key]["diverged"]
+                    for k in RECORDS:
+                        out[k][i, j] = done[key][k]
+                    continue
                 rec = run_gdm(
                     model=model,
                     theta0=model.init(torch.Generator().manual_seed(int(seed))),
@@ -204,9 +211,10 @@ def eos_study(
                     probes=int(trace_probes),
                     seed=int(seed),
                 )
-                diverged[i, j] = rec.pop("diverged")
-                for k, v in rec.items():
-                    out[k][i, j] = v
+                done[key] = rec
+                diverged[i, j] = rec["diverged"]
+                for k in RECORDS:
+                    out[k][i, j] = rec[k]
         for k, v in out.items():
             arrays[f"{tag}/{k}"] = v
         arrays[f"{tag}/h"] = np.asarray(hs)
