@@ -117,7 +117,7 @@ PAPER_CLAIMS: tuple[PaperClaim, ...] = (
         "the mechanism of observations 2–3 on the networks: final sharpness (λ_max, tr H, "
         "‖∇E‖²) falls with β at fixed η, by flow (2)'s first-order ratio",
         "slides; docs/theory.md (T64)–(T69)",
-        r"sharpness_runs/.*",
+        r"sharpness_runs/(falls_with_beta|ratio_vs_flow2)/.*",
     ),
     PaperClaim(
         "explicit",
@@ -174,6 +174,33 @@ PAPER_CLAIMS: tuple[PaperClaim, ...] = (
         "check of the method: the noise intervals cover at the configured design",
         "docs/noise.md §7",
         r"noise/interval_coverage(/.*)?",
+    ),
+    PaperClaim(
+        "eos-edge",
+        "the rival explanation of momentum's flatness (Cohen et al. 2021): full-batch GD+M's λ_max "
+        "rises to the stability limit 2(1+β)/h and hovers there",
+        "Cohen et al. ICLR 2021; docs/mechanism.md (S1)–(S4)",
+        r"eos/at_edge/.*",
+    ),
+    PaperClaim(
+        "eos-flow2",
+        "flow (2) applies to full-batch GD+M's final sharpness (its range ε at the end; at the edge ε ≥ 2)",
+        "docs/mechanism.md (S3)",
+        r"eos/flow2/.*",
+    ),
+    PaperClaim(
+        "flatness-matched",
+        "sharpness falls with β at equal train loss, and at the end where every run converged "
+        "(full-batch MLP and trained networks)",
+        "docs/mechanism.md (S5)–(S8)",
+        r"(eos/(matched_loss|final)|sharpness_runs/matched_loss)/.*",
+    ),
+    PaperClaim(
+        "modified-loss-h2",
+        "beyond the paper: GD+M's O(h³) flow is the gradient flow of Ẽ₂ in the metric "
+        "(I + h²H²/(6(1−β)²))⁻¹, and GD+M's limit point follows from it at O(h³)",
+        "docs/modified_flows.md §7.2",
+        r"modified_loss/.*",
     ),
 )
 
