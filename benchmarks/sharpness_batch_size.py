@@ -12,10 +12,10 @@ import time
 import numpy as np
 import torch
 
+from igrm.batches import normalize
 from igrm.data import load_prepared
 from igrm.pipeline.io import read_h5
 from igrm.sharpness import measure
-from igrm.batches import normalize
 from igrm.train import _null_ctx, chunk_loss_fns, resolve_config, select_data
 
 result, data_path = sys.argv[1], sys.argv[2]
@@ -28,7 +28,9 @@ d = select_data(c, data, torch.device("cpu"))
 from igrm.models import build_model  # noqa: E402
 
 model = build_model(c["model"], d.num_classes, d.x_train.shape[1], float(c["width"]))
-state = {k[len("final_state/") :]: torch.from_numpy(np.asarray(v)) for k, v in arrays.items() if k.startswith("final_state/")}
+state = {
+    k[len("final_state/") :]: torch.from_numpy(np.asarray(v)) for k, v in arrays.items() if k.startswith("final_state/")
+}
 model.load_state_dict(state)
 model.train()
 params = [p for p in model.parameters() if p.requires_grad]
@@ -39,8 +41,14 @@ for n in (32, 128):
     fns = chunk_loss_fns(model, torch.split(xs, n), torch.split(ys, n), n, _null_ctx)
     t = time.process_time()
     m = measure(
-        loss_fns=fns, params=params, buffers=list(model.buffers()), algorithm="lanczos", iters=iters, tol=1e-3,
-        trace_probes=10, generator=torch.Generator().manual_seed(0),
+        loss_fns=fns,
+        params=params,
+        buffers=list(model.buffers()),
+        algorithm="lanczos",
+        iters=iters,
+        tol=1e-3,
+        trace_probes=10,
+        generator=torch.Generator().manual_seed(0),
     )
     e = m.ends
     print(

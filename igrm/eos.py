@@ -7,7 +7,7 @@ training ("progressive sharpening") until it reaches that bound and then hovers 
 If so, the final λ_max is set by h and β, not by an implicit regulariser: at fixed η =
 h/(1−β) the bound 2(1+β)/(η(1−β)) *rises* with β.
 
-In one process, float64, full batch: a one-hidden-layer tanh MLP (:class:`igrm.explicit_study._MLP`)
+In one process, float64, full batch: a one-hidden-layer tanh MLP (:class:`igrm.explicit_study.MLP`)
 on pooled grey-scale images (:func:`igrm.explicit_study.pooled_features`), squared loss on
 one-hot targets (the loss of Cohen et al.'s main experiments); GD+M from rest
 (x_{−1} = x_0) at every (setting, β). Each run records, every ``record_every`` steps, the
@@ -165,7 +165,7 @@ def eos_study(
     rule, not here; ``threads``: train.threads."""
     import torch
 
-    from .explicit_study import _MLP, pooled_features
+    from .explicit_study import MLP, pooled_features
 
     torch.set_num_threads(int(threads))
     if steps < 1 or record_every < 1 or steps % record_every:
@@ -180,7 +180,7 @@ def eos_study(
         x = torch.from_numpy((f - f.mean(0)) / (f.std(0) + 1e-12))
         y1 = torch.nn.functional.one_hot(torch.as_tensor(np.asarray(train_labels)[idx]).long(), n_classes).double()
         data[int(seed)] = (x, y1)
-    model = _MLP(pool_side * pool_side, int(width), n_classes)
+    model = MLP(pool_side * pool_side, int(width), n_classes)
     R = steps // record_every + 1
     arrays, attrs = {}, {"settings": [], "betas": [float(b) for b in betas], "seeds": [int(s) for s in seeds]}
     done: dict = {}  # (β, h, seed) -> records: settings that share a run (β = 0) run it once

@@ -64,7 +64,7 @@ def test_eos_study_records_the_top_eigenvalue_of_the_explicit_hessian():
     of the exact Hessian of the squared loss (autograd.functional.hessian, eigvalsh), its
     loss and ‖∇E‖² those of the initialisation; h per β from the setting's mode."""
     from igrm.eos import _mse
-    from igrm.explicit_study import _MLP, pooled_features
+    from igrm.explicit_study import MLP, pooled_features
 
     rng = np.random.default_rng(0)
     imgs = rng.integers(0, 256, size=(40, 8, 8, 1), dtype=np.uint8)
@@ -91,7 +91,7 @@ def test_eos_study_records_the_top_eigenvalue_of_the_explicit_hessian():
     f = pooled_features(images=imgs[idx], pool_side=2)
     x = torch.from_numpy((f - f.mean(0)) / (f.std(0) + 1e-12))
     y1 = torch.nn.functional.one_hot(torch.as_tensor(labels[idx]).long(), 3).double()
-    model = _MLP(4, 5, 3)
+    model = MLP(4, 5, 3)
     theta = model.init(torch.Generator().manual_seed(3))
     H = torch.autograd.functional.hessian(lambda t: _mse(model, t, x, y1), theta).numpy()
     eig = np.linalg.eigvalsh(H)
