@@ -23,6 +23,8 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/explicit_study.smk"
 include: "rules/sharpness_runs.smk"
+include: "rules/eos.smk"
+include: "rules/modified_loss.smk"
 include: "rules/noise.smk"
 include: "rules/report.smk"
 

@@ -5,7 +5,8 @@ estimator on the same products, and the squared gradient norm (docs/theory.md (T
 
 - :func:`power_iteration`: the eigenvalue of largest magnitude (signed) of a symmetric
   linear map given as a Hessian-vector product, with its Rayleigh quotient and residual;
-- :func:`lanczos`: the same from the Krylov space of as many products (fewer needed);
+- :func:`lanczos`: both ends of the spectrum, λ_max (algebraic top) and λ_min (bottom),
+  each with its residual, from one Krylov space (fewer products than power iteration);
 - :func:`hutchinson_trace`: tr H from Rademacher probes zᵀHz, with its standard error;
 - :func:`lambda_max`: λ_max of the Hessian of E = Σ_c loss_fns[c]() with respect to
   ``params``, one graph per chunk built once and differentiated again per iteration;
@@ -102,18 +103,20 @@ def lanczos(
     iters: int,
     tol: float,
     start_product: Sequence[Tensor] | None = None,
-) -> PowerResult:
-    """Lanczos iteration with full reorthogonalisation from ``start`` (docs/theory.md (T60),
-    (T66)): after k products the tridiagonal T_k = Q_kᵀ H Q_k of the
-    Krylov basis Q_k = [q_1 … q_k] (q_1 = start/‖start‖); ``value`` is the Ritz value θ (an
-    eigenvalue of T_k) of largest magnitude, sign kept, and ``residual`` its relative
-    residual ‖H y − θ y‖/|θ| = β_k |s_k|/|θ| (y = Q_k s, s the unit eigenvector of T_k, β_k
-    the norm of the next Krylov direction). Ritz values lie in [λ_min(H), λ_max(H)], so |θ|
-    is a lower bound of the spectral radius and some eigenvalue lies within residual·|θ|
-    of θ, as for :func:`power_iteration`; but it converges to the extreme eigenvalues in
-    about half the products or fewer (measured: docs/training.md). Keeps the k basis
-    vectors (k × the parameter count in memory). ``start_product``: H·``start`` if already
-    computed; it counts as the first product."""
+) -> Ends:
+    """Both ends of the spectrum by Lanczos with full reorthogonalisation from ``start``
+    (docs/theory.md (T60), (T66)): after k products the tridiagonal T_k = Q_kᵀ H Q_k of the
+    Krylov basis Q_k = [q_1 … q_k] (q_1 = start/‖start‖); ``top`` is T_k's largest
+    eigenvalue θ_top (the algebraic top Ritz value, → λ_max(H)), ``bottom`` its smallest
+    θ_bot (→ λ_min(H)). Each residual is ‖H y − θ y‖/ρ̂ = β_k |s_k|/ρ̂ (y = Q_k s, s the unit
+    eigenvector of T_k, β_k the norm of the next Krylov direction), relative to the
+    spectral-radius estimate ρ̂ = max(|θ_top|, |θ_bot|): some eigenvalue lies within
+    residual·ρ̂ of θ. Ritz values lie in [λ_min(H), λ_max(H)], so θ_top ≤ λ_max, θ_bot ≥ λ_min
+    and ρ̂ is a lower bound of the spectral radius ρ = max(|λ_max|, |λ_min|). Stops when both
+    residuals are ≤ ``tol`` (each end's ``converged`` is its own). The same Krylov space
+    gives both ends: no product beyond one end's. Keeps the k basis vectors (k × the
+    parameter count in memory). ``start_product``: H·``start`` if already computed; it
+    counts as the first product."""
     import numpy as np
 
     if int(iters) < 1:
@@ -122,7 +125,6 @@ def lanczos(
     if n0 == 0:
         raise ValueError("start vector is zero")
     basis, alphas, betas = [q], [], []
-    value, residual = 0.0, math.nan
     for k in range(1, int(iters) + 1):
         if k == 1 and start_product is not None:
             w = [x.detach() / n0 for x in start_product]
@@ -135,20 +137,59 @@ def lanczos(
                 w = [x - c * y for x, y in zip(w, b)]
         w, beta = _normalised(w)
         T = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
-        theta, S = np.linalg.eigh(T)
-        i = int(np.argmax(np.abs(theta)))
-        value = float(theta[i])
-        if value == 0:
-            return PowerResult(0.0, k, True, 0.0)
-        residual = abs(beta * float(S[-1, i])) / abs(value)
-        if residual <= float(tol) or beta == 0:
-            return PowerResult(value, k, True, residual)
+        theta, S = np.linalg.eigh(T)  # ascending
+        rho = max(abs(float(theta[0])), abs(float(theta[-1])))
+        if rho == 0:
+            zero = PowerResult(0.0, k, True, 0.0)
+            return Ends(zero, zero)
+        res = [abs(beta * float(S[-1, i])) / rho for i in (-1, 0)]
+        done = beta == 0 or max(res) <= float(tol)
+        if done or k == int(iters):
+            ends = [PowerResult(float(theta[i]), k, done or r <= float(tol), r) for i, r in zip((-1, 0), res)]
+            return Ends(*ends)
         basis.append(w)
         betas.append(beta)
-    return PowerResult(value, int(iters), False, residual)
+    raise AssertionError("unreachable")
 
 
-ALGORITHMS = {"power": power_iteration, "lanczos": lanczos}
+@dataclass(frozen=True)
+class Ends:
+    """The two ends of a symmetric spectrum: ``top`` → λ_max (algebraic largest), ``bottom``
+    → λ_min (algebraic smallest), each with its own residual and convergence; ``radius``
+    max(|top|, |bottom|) over the ends that are known, a lower bound of the spectral radius
+    (the range checks' |λ|, docs/theory.md (T60), (T61))."""
+
+    top: PowerResult
+    bottom: PowerResult
+
+    @property
+    def radius(self) -> float:
+        vals = [abs(r.value) for r in (self.top, self.bottom) if math.isfinite(r.value)]
+        return max(vals) if vals else math.nan
+
+    @property
+    def converged(self) -> bool:
+        """Both known ends converged (the radius is then established to tol)."""
+        return all(r.converged for r in (self.top, self.bottom) if math.isfinite(r.value))
+
+
+def power_ends(
+    *,
+    hvp: Callable[[Vec], Vec],
+    start: Sequence[Tensor],
+    iters: int,
+    tol: float,
+    start_product: Sequence[Tensor] | None = None,
+) -> Ends:
+    """:func:`power_iteration`'s dominant eigenvalue as the end it is: the top if it is
+    ≥ 0, else the bottom; the other end is unknown (NaN, not converged). Its magnitude is
+    the spectral-radius estimate."""
+    r = power_iteration(hvp=hvp, start=start, iters=iters, tol=tol, start_product=start_product)
+    unknown = PowerResult(math.nan, r.iters, False, math.nan)
+    return Ends(r, unknown) if r.value >= 0 else Ends(unknown, r)
+
+
+ALGORITHMS = {"power": power_ends, "lanczos": lanczos}
 
 
 @dataclass(frozen=True)
@@ -165,12 +206,21 @@ class TraceResult:
 
 @dataclass(frozen=True)
 class Measurement:
-    """What :func:`measure` returns: λ_max (``power``), tr H (``trace``; None with 0
-    probes) and ‖∇E‖² (``grad_norm_sq``) of one E at one point."""
+    """What :func:`measure` returns: the spectrum's ends (``ends``: λ_max the algebraic top,
+    λ_min the bottom, and the spectral-radius estimate), tr H (``trace``; None with 0
+    probes), ‖∇E‖² (``grad_norm_sq``) and E (``loss``) of one E at one point."""
 
-    power: PowerResult
+    ends: Ends
     trace: TraceResult | None
     grad_norm_sq: float
+    loss: float = math.nan  # E itself, the loss whose Hessian this is (matching by loss level)
+
+    @property
+    def power(self) -> PowerResult:
+        """The end of largest magnitude (the dominant eigenvalue, signed): what power
+        iteration converges to; not λ_max when the bottom is the larger in magnitude."""
+        known = [r for r in (self.ends.top, self.ends.bottom) if math.isfinite(r.value)]
+        return max(known, key=lambda r: abs(r.value)) if known else self.ends.top
 
 
 def rademacher(params: Sequence[Tensor], generator: torch.Generator) -> Vec:
@@ -204,16 +254,18 @@ def hutchinson_trace(
     return TraceResult(float(mean), float(se), m, tuple(float(v) for v in vals))
 
 
-def _graph(loss_fns: Sequence[Callable[[], Tensor]], params: list[Tensor]) -> Vec:
-    """∇E with ``create_graph`` (E = Σ_c loss_fns[c]()), the graphs retained for HVPs."""
-    grads = None
+def _graph(loss_fns: Sequence[Callable[[], Tensor]], params: list[Tensor]) -> tuple[Vec, float]:
+    """(∇E with ``create_graph``, E) for E = Σ_c loss_fns[c](), the graphs retained for HVPs."""
+    grads, total = None, 0.0
     for fn in loss_fns:
-        gs = torch.autograd.grad(fn(), params, create_graph=True, allow_unused=True)
+        loss = fn()
+        total += float(loss.detach())
+        gs = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
         gs = [torch.zeros_like(p) if g is None else g for g, p in zip(gs, params)]
         grads = gs if grads is None else [a + b for a, b in zip(grads, gs)]
     if grads is None:
         raise ValueError("loss_fns is empty")
-    return grads
+    return grads, total
 
 
 def measure(
@@ -235,8 +287,9 @@ def measure(
     - ‖∇E‖² = Σ ∇E·∇E of that graph (docs/theory.md (T65)), no extra pass;
     - Rademacher vectors z_1, …, z_m (m = ``trace_probes``; at least one is drawn) from
       ``generator`` (CPU: the same on every device; no other random stream is touched);
-    - λ_max: ``algorithm`` (``power``: :func:`power_iteration`, ``lanczos``: :func:`lanczos`)
-      from z_1, at most ``iters`` products;
+    - the spectrum's ends: ``algorithm`` (``lanczos``: :func:`lanczos`, λ_max and λ_min from
+      one Krylov space; ``power``: :func:`power_ends`, the dominant eigenvalue only) from z_1,
+      at most ``iters`` products;
     - tr H: :func:`hutchinson_trace` over z_1..z_m; H z_1 is the power iteration's first
       product, so the trace costs m − 1 products beyond it (None for m = 0).
 
@@ -247,7 +300,7 @@ def measure(
         raise ValueError(f"trace_probes must be >= 0, got {trace_probes}")
     saved = None if buffers is None else [b.detach().clone() for b in buffers]
     try:
-        grads = _graph(loss_fns, params)
+        grads, loss = _graph(loss_fns, params)
         gn2 = float(sum((g.detach().double() ** 2).sum() for g in grads))
 
         def hvp(v: Vec) -> Vec:
@@ -259,13 +312,13 @@ def measure(
         hz1 = [x.detach() for x in hvp(probes[0])]
         if algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {algorithm!r}")
-        power = ALGORITHMS[algorithm](hvp=hvp, start=probes[0], iters=iters, tol=tol, start_product=hz1)
+        ends = ALGORITHMS[algorithm](hvp=hvp, start=probes[0], iters=iters, tol=tol, start_product=hz1)
         trace = (
             hutchinson_trace(hvp=hvp, probes=probes, products=[hz1] + [None] * (len(probes) - 1))
             if int(trace_probes) > 0
             else None
         )
-        return Measurement(power, trace, gn2)
+        return Measurement(ends, trace, gn2, loss)
     finally:
         if saved is not None:
             with torch.no_grad():
@@ -282,7 +335,8 @@ def lambda_max(
     tol: float,
     generator: torch.Generator,
 ) -> PowerResult:
-    """Dominant eigenvalue of ∇²E, E = Σ_c loss_fns[c]() (each closure: one chunk's loss,
+    """Dominant eigenvalue (largest |λ|, signed: the bottom of the spectrum when that is the
+    larger in magnitude) of ∇²E, E = Σ_c loss_fns[c]() (each closure: one chunk's loss,
     weighted so that they sum to E), by :func:`power_iteration` on exact Hessian-vector
     products: :func:`measure` without trace probes (start: a Rademacher vector from
     ``generator``). ``buffers`` are restored bitwise afterwards."""

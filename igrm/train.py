@@ -95,10 +95,13 @@ TRAIN_KEYS = (
 SHARPNESS_KEYS = ("points", "algorithm", "iters", "final_iters", "tol", "subset", "trace_probes")
 SHARPNESS_ARRAYS = (
     "epoch",
-    "lambda_max",
+    "lambda_max",  # the algebraic top of the spectrum (NaN where power iteration found the bottom)
     "iters",
-    "converged",
+    "converged",  # every known end converged: the spectral radius (ε's |λ|) is established
     "residual",
+    "lambda_min",  # the bottom (NaN where power iteration found the top)
+    "lambda_min_residual",
+    "spectral_radius",  # max(|λ_max|, |λ_min|): what the range checks use ((T61))
     "h",
     "epsilon",
     "penalty_curvature",
@@ -107,6 +110,7 @@ SHARPNESS_ARRAYS = (
     "trace_se",
     "trace_probes",
     "grad_norm_sq",
+    "loss",  # E on the measured examples: the loss whose Hessian this is (matched-loss comparisons)
     "wall_time",
 )
 
@@ -1004,7 +1008,8 @@ def measure_sharpness(run: Run) -> None:
         run.sharp[k].append(vals[k])
     _emit(
         run.progress,
-        f"sharpness at epoch {e}: lambda_max {vals['lambda_max']:.4g} ({vals['iters']} HVPs, "
+        f"sharpness at epoch {e}: lambda_max {vals['lambda_max']:.4g}, lambda_min {vals['lambda_min']:.4g} "
+        f"({vals['iters']} HVPs, "
         f"{'converged' if vals['converged'] else 'not converged'}, residual {vals['residual']:.2g}), "
         f"tr H {vals['trace']:.4g} ± {vals['trace_se']:.2g}, |grad E|^2 {m.grad_norm_sq:.4g}, "
         f"eps {vals['epsilon']:.3g}, 2 mu lambda {vals['penalty_curvature']:.3g} "
@@ -1014,19 +1019,23 @@ def measure_sharpness(run: Run) -> None:
 
 def sharpness_values(epoch: int, m, h_now: float, beta: float, wall_time: float) -> dict[str, Any]:
     """One sharpness point's :data:`SHARPNESS_ARRAYS` values from a measurement ``m``."""
-    r, tr = m.power, m.trace
+    e, tr = m.ends, m.trace
     return {
         "epoch": epoch,
-        "lambda_max": r.value,
-        "iters": r.iters,
-        "converged": bool(r.converged),
-        "residual": r.residual,
+        "lambda_max": e.top.value,
+        "iters": max(e.top.iters, e.bottom.iters),
+        "converged": e.converged,
+        "residual": e.top.residual,
+        "lambda_min": e.bottom.value,
+        "lambda_min_residual": e.bottom.residual,
+        "spectral_radius": e.radius,
         "h": h_now,
-        **expansion_parameters(lam=r.value, h=h_now, beta=beta),
+        **expansion_parameters(lam=e.radius, h=h_now, beta=beta),
         "trace": tr.value if tr is not None else math.nan,
         "trace_se": tr.se if tr is not None else math.nan,
         "trace_probes": tr.probes if tr is not None else 0,
         "grad_norm_sq": m.grad_norm_sq,
+        "loss": m.loss,
         "wall_time": wall_time,
     }
 

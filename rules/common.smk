@@ -142,6 +142,8 @@ CLAIM_PARTS = {
     "explicit_in_range": ["explicit_in_range"],
     "noise": ["noise_variance", "noise_regularisation", "noise_bn"],
     "sharpness_runs": ["sharpness_runs"],
+    "eos": ["eos"],
+    "modified_loss": ["orders_higher"],
 }
 
 

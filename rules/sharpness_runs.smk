@@ -51,5 +51,6 @@ rule claims_sharpness_runs:
         min_seeds=lookup(dpath="train/analysis/min_seeds", within=config),
         max_epsilon=lookup(dpath="train/analysis/max_epsilon", within=config),
         ratio_margin=lookup(dpath="train/analysis/ratio_margin", within=config),
+        flatness=lookup(dpath="train/flatness", within=config),
     script:
         "../scripts/claims/sharpness_runs.py"

@@ -60,6 +60,14 @@ ENTRY_POINTS: list[Entry] = [
         "train/explicit_study",
         data=("train_images", "train_labels", "test_images", "test_labels", "threads"),
     ),
+    # the edge-of-stability study and its claims (issue 22); threads: train.threads
+    Entry("igrm.eos.eos_study", "train/eos", data=("train_images", "train_labels", "threads")),
+    Entry("igrm.claims.eos.eos_claims", "train/flatness", data=("table", "ci", "min_seeds", "max_epsilon")),
+    Entry(
+        "igrm.claims.modified_loss.modified_loss_claims",
+        "orders/modified_loss",
+        data=("two_factor", "lstsq", "slope_tol", "ci", "max_epsilon"),
+    ),
     # ----------------------------------------------------------------- noise
     # one point's estimate: section noise less the keys that choose the points or judge the
     # results (targets.NOISE_NOT_PER_POINT); augmentation = train.pad and train.cutout_size;

@@ -82,7 +82,8 @@ def test_claims_summary_is_one_line_per_paper_claim(workdir):
         assert [line[v] for v in verdicts] == [int(by_claim.loc[key].get(v, 0)) for v in verdicts], key
         rep, fail = line["reproduces"], line["does not reproduce"]
         expected = (
-            "mixed"
+            f"mixed ({rep} of {rep + fail} decided in-range rows reproduce, {fail} "
+            f"{'does' if fail == 1 else 'do'} not; rows not corrected for multiplicity)"
             if rep and fail
             else "reproduces where decided"
             if rep and line["inconclusive"]

@@ -181,6 +181,7 @@ def test_measure_trace_and_gradient_norm_against_the_exact_hessian():
     # ‖∇E‖² of the same E, directly (one gradient of the summed loss)
     g = torch.autograd.grad(sum(f() for f in _fns(net, chunks)), list(net.parameters()))
     assert m.grad_norm_sq == pytest.approx(float(sum((gi**2).sum() for gi in g)), rel=1e-10)
+    assert m.loss == pytest.approx(float(sum(f() for f in _fns(net, chunks))), rel=1e-12)  # E itself
     # one probe: no se; no probe: no trace, and lambda_max is measure's power part from the same start
     m1 = measure(
         loss_fns=_fns(net, chunks),
@@ -315,9 +316,11 @@ def test_measurement_leaves_the_trajectory_bit_identical():
         beta = on["beta"]
         h = a_on["sharpness/h"]
         np.testing.assert_allclose(h, at_on["h"])
-        np.testing.assert_allclose(
-            a_on["sharpness/epsilon"], h * np.abs(a_on["sharpness/lambda_max"]) / (1 - beta) ** 2, rtol=1e-12
-        )
+        # ε from the spectral radius, both ends ((T61)); λ_min ≤ λ_max
+        rad = np.maximum(np.abs(a_on["sharpness/lambda_max"]), np.abs(a_on["sharpness/lambda_min"]))
+        np.testing.assert_allclose(a_on["sharpness/spectral_radius"], rad, rtol=0)
+        assert np.all(a_on["sharpness/lambda_min"] <= a_on["sharpness/lambda_max"])
+        np.testing.assert_allclose(a_on["sharpness/epsilon"], h * rad / (1 - beta) ** 2, rtol=1e-12)
         np.testing.assert_allclose(a_on["sharpness/penalty_curvature"], beta * a_on["sharpness/epsilon"], rtol=1e-12)
 
 
@@ -371,8 +374,14 @@ def test_measurement_at_init_is_the_hessian_of_the_first_examples():
         generator=torch.Generator().manual_seed(seed_for(3, "sharpness/0")),
     )
     r = m.power
-    assert a["sharpness/lambda_max"][0] == pytest.approx(r.value, rel=1e-4)
-    assert a["sharpness/residual"][0] == pytest.approx(r.residual, rel=1e-3, abs=1e-5)
+    # power iteration finds one end (here the bottom, negative): recorded as λ_min, λ_max unknown
+    end = "lambda_max" if r.value >= 0 else "lambda_min"
+    assert a[f"sharpness/{end}"][0] == pytest.approx(r.value, rel=1e-4)
+    other = "lambda_min" if end == "lambda_max" else "lambda_max"
+    assert np.isnan(a[f"sharpness/{other}"][0])
+    assert a["sharpness/spectral_radius"][0] == pytest.approx(abs(r.value), rel=1e-4)
+    key = "residual" if end == "lambda_max" else "lambda_min_residual"
+    assert a[f"sharpness/{key}"][0] == pytest.approx(r.residual, rel=1e-3, abs=1e-5)
     assert a["sharpness/trace"][0] == pytest.approx(m.trace.value, rel=1e-4)
     assert a["sharpness/grad_norm_sq"][0] == pytest.approx(m.grad_norm_sq, rel=1e-4)
     assert a["sharpness/iters"][0] == 20 and not a["sharpness/converged"][0]
@@ -447,4 +456,53 @@ def test_lanczos_matches_the_exact_extreme_eigenvalue_in_fewer_products():
     Q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
     A = torch.tensor(Q @ np.diag([-5.0, 3.0, 1.0, -0.5, 0.2, 4.9]) @ Q.T)
     r = lanczos(hvp=lambda v: [A @ v[0]], start=[torch.ones(6, dtype=torch.float64)], iters=6, tol=1e-10)
-    assert r.converged and r.value == pytest.approx(-5.0, rel=1e-10)  # exact after n = 6 products
+    # exact after n = 6 products: both ends, signs kept
+    assert r.converged and r.top.value == pytest.approx(4.9, rel=1e-10) and r.bottom.value == pytest.approx(-5.0)
+
+
+def test_lanczos_both_ends_against_the_explicit_hessian_with_close_ends():
+    """Lanczos's two ends (docs/theory.md (T60), (T66)) on a BN network in train mode whose
+        spectrum has ends of nearly equal magnitude: the loss plus c‖θ‖²/2 with c chosen from
+        the exact Hessian so that |λ_min| = 1.02·λ_max (a shift of the whole spectrum by c: the
+    bottom is the dominant end, which the old largest-magnitude value reported as "λ_max").
+        Against numpy's eigvalsh of the exact Hessian: top → λ_max and bottom → λ_min, signs
+        kept, each within its residual·ρ̂ of an eigenvalue; the radius is max(|λ_max|, |λ_min|).
+        Power iteration with the same few products cannot tell the ends apart (its residual
+        stays large), and it reports only one end."""
+    from igrm.sharpness import lanczos
+
+    net = _bn_net(seed=11)
+    x, y = _data(seed=12)
+    chunks = list(zip(torch.split(x, 8), torch.split(y, 8)))
+    eigs = np.linalg.eigvalsh(_exact_hessian(net, chunks))
+    lo, hi = eigs[0], eigs[-1]
+    # shift c: −(lo + c) = 1.02·(hi + c)  →  c = −(lo + 1.02 hi)/2.02
+    c = -(lo + 1.02 * hi) / 2.02
+    top, bottom = hi + c, lo + c
+    assert bottom == pytest.approx(-1.02 * top) and top > 0 > bottom
+    params = list(net.parameters())
+    fns = _fns(net, chunks) + [lambda: 0.5 * c * sum((p**2).sum() for p in params)]
+    kw = dict(loss_fns=fns, params=params, buffers=list(net.buffers()), trace_probes=0)
+    m = measure(**kw, algorithm="lanczos", iters=80, tol=1e-10, generator=torch.Generator().manual_seed(3))
+    e = m.ends
+    assert e.converged and e.top.converged and e.bottom.converged
+    assert e.top.value == pytest.approx(top, rel=1e-8) and e.bottom.value == pytest.approx(bottom, rel=1e-8)
+    assert e.radius == pytest.approx(abs(bottom), rel=1e-8) and m.power is e.bottom
+    shifted = eigs + c
+    for k in (2, 4, 6, 10):
+        ek = measure(**kw, algorithm="lanczos", iters=k, tol=0.0, generator=torch.Generator().manual_seed(3)).ends
+        # Ritz values inside the spectrum; each end within residual·ρ̂ of an eigenvalue
+        assert bottom - 1e-12 <= ek.bottom.value <= ek.top.value <= top + 1e-12
+        for r in (ek.top, ek.bottom):
+            assert np.abs(shifted - r.value).min() <= r.residual * ek.radius * (1 + 1e-9) + 1e-12
+    # a direct call on a planted map: the same ends
+    rng = np.random.default_rng(1)
+    Q, _ = np.linalg.qr(rng.standard_normal((8, 8)))
+    A = torch.tensor(Q @ np.diag([-3.06, -1.0, 0.0, 0.5, 1.0, 2.0, 2.9, 3.0]) @ Q.T)
+    r = lanczos(hvp=lambda v: [A @ v[0]], start=[torch.ones(8, dtype=torch.float64)], iters=8, tol=1e-10)
+    assert r.top.value == pytest.approx(3.0) and r.bottom.value == pytest.approx(-3.06)
+    # power iteration: one end only, and with close ends slow (residual far above Lanczos's)
+    mp = measure(**kw, algorithm="power", iters=10, tol=0.0, generator=torch.Generator().manual_seed(3))
+    assert math.isnan(mp.ends.bottom.value if mp.power.value > 0 else mp.ends.top.value)
+    ml = measure(**kw, algorithm="lanczos", iters=10, tol=0.0, generator=torch.Generator().manual_seed(3))
+    assert mp.power.residual > 10 * max(ml.ends.top.residual, ml.ends.bottom.residual)

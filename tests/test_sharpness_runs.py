@@ -19,13 +19,14 @@ from tests.test_cifar import csv, fake_run
 
 BETAS = (0.0, 0.5, 0.8, 0.9)
 A = schema_defaults("train/analysis")
+F = schema_defaults("train/flatness")
 
 
 def _q(b):
     return b / (1 - b)
 
 
-def _run(beta, seed, *, s_end, trace_end, gn_end, eta=0.1, converged=True, epochs=8):
+def _run(beta, seed, *, s_end, trace_end, gn_end, eta=0.1, converged=True, epochs=8, loss_end=0.01):
     arrays, attrs, cfg = fake_run(
         beta=beta,
         eta=eta,
@@ -42,12 +43,13 @@ def _run(beta, seed, *, s_end, trace_end, gn_end, eta=0.1, converged=True, epoch
             "sharpness/trace_se": np.array([0.1, 0.1]),
             "sharpness/trace_probes": np.array([3, 3]),
             "sharpness/grad_norm_sq": np.array([gn_end * 3, gn_end]),
+            "sharpness/loss": np.array([1.0, loss_end]),  # converged by (S8) unless loss_end > 0.05
         }
     )
     return arrays, {**attrs, "config": cfg}
 
 
-def _grid(slope, *, scale=1.0, seeds=4, noise=0.01, converged=True, ratio_power=1.0, eta=0.1):
+def _grid(slope, *, scale=1.0, seeds=4, noise=0.01, converged=True, ratio_power=1.0, eta=0.1, loss_end=0.01):
     """Final S(β) = S0 + slope · q(β)^ratio_power · scale (+ seed noise), per quantity;
     q(β)^1 is flow (2)'s first-order shape (docs/theory.md (T66))."""
     rng = np.random.default_rng(0)
@@ -65,6 +67,7 @@ def _grid(slope, *, scale=1.0, seeds=4, noise=0.01, converged=True, ratio_power=
                     gn_end=0.5 + shift * 0.02 + 0.1 * e(),
                     converged=converged,
                     eta=eta,
+                    loss_end=loss_end,
                 )
             )
     t = csv(tidy_runs(out, spread_window=5))
@@ -80,6 +83,7 @@ def _claims(t, **over):
         "min_seeds": A["min_seeds"],
         "max_epsilon": A["max_epsilon"],
         "ratio_margin": A["ratio_margin"],
+        **{k: F[k] for k in ("n_levels", "max_bracket_ratio", "converged_fraction")},
         **over,
     }
     return sharpness_claims(finals=t["finals"], points=t["sharpness"], **kw).set_index("id")
@@ -150,3 +154,18 @@ def test_plot_writes_pdf_and_png(tmp_path):
         paths,
     )
     assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_unconverged_runs_leave_the_final_comparison_and_two_points_match_no_loss_level():
+    """docs/mechanism.md (S8): runs whose measured loss fell only to 0.3 of its start are not
+    converged: the final rows are out-of-range findings with the loss ratios; (S7): with two
+    sharpness points per run (initialisation and end) every matched-loss level is
+    interpolated across the whole run, an out-of-range row."""
+    c = _claims(_grid(-1.0, loss_end=0.3))
+    base = "sharpness_runs/falls_with_beta/cifar10/resnet18/sgdm/eta0.1"
+    for q in ("trace", "lambda_max", "grad_norm_sq"):
+        assert c.loc[f"{base}/{q}/out_of_range", "verdict"] == OUT_OF_RANGE
+        assert "0.3–0.3" in c.loc[f"{base}/{q}/out_of_range", "detail"]
+    ml = c[c.index.str.startswith("sharpness_runs/matched_loss/")]
+    assert len(ml) == 3 * F["n_levels"] and (ml["verdict"] == OUT_OF_RANGE).all()
+    assert f"{base}/trace" not in c.index

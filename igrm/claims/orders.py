@@ -60,7 +60,9 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
     level ``ci`` (SE from the residuals of the log-log fit: its lack of straightness); the
     verdict is the equivalence rule of igrm.stats.equivalence_verdict with margin
     ``slope_tol`` (config ``orders.slope_tol``): inside → reproduces, wholly outside → does not
-    reproduce, else inconclusive (docs/theory.md (T46), (T57)). A grid whose largest ε exceeds
+    reproduce, else inconclusive (docs/theory.md (T46), (T57)). SGD+M rows (``stream_slope``
+    finite) use the mean per-stream order with its t-interval over streams instead, which
+    includes the between-stream variance (docs/mechanism.md (S9), igrm.stream_slopes). A grid whose largest ε exceeds
     min(``max_epsilon``, 1/(1+√β)²) (the real-root bound (T51)) is out of the expansion's
     range: its row says "out of range" with the measured slope.
     """
@@ -70,6 +72,19 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
         part = "sgdm" if r.comparison.startswith("sgdm") else _PART.get(r.comparison, "gdm")
         cid = f"order/{part}/{r.problem}/{beta_tag(r.beta)}/{r.comparison}/{_FLOW_TAG.get(r.flow, r.flow)}"
         verdict, hw = equivalence_t(r.slope, r.slope_se, r.n_points - 2, r.expected_slope, tol, ci)
+        estimate, stream_txt = float(r.slope), ""
+        sse = float(getattr(r, "stream_slope_se", math.nan))
+        if math.isfinite(sse):
+            # SGD+M: the interval over streams includes the between-stream variance (docs/mechanism.md (S9))
+            naive = f"[{r.slope - hw:.3f}, {r.slope + hw:.3f}]"
+            estimate, df_s = float(r.stream_slope), float(r.stream_df)
+            verdict, hw = equivalence_t(estimate, sse, df_s, r.expected_slope, tol, ci)
+            stream_txt = (
+                f"order = mean of the {int(df_s) + 1} per-stream log-log slopes {estimate:.3f}, {float(ci):.0%} "
+                f"t-interval over streams [{estimate - hw:.3f}, {estimate + hw:.3f}] ({int(df_s)} df; SE "
+                f"{sse:.3g} includes the between-stream variance, (S9)); the RMS curve's order {r.slope:.3f} with "
+                f"its regression interval {naive} (conditional on these streams, not used); "
+            )
         bound = min(float(max_epsilon), 1.0 / (1.0 + math.sqrt(r.beta)) ** 2)
         eps_max = float(getattr(r, "eps_max", math.nan))
         in_range = not math.isfinite(eps_max) or eps_max <= bound
@@ -83,8 +98,11 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
             source += "; docs/theory.md (T96)-(T99); docs/modified_flows.md §4.5"
         detail = (
             f"log-log fit over {r.n_points} step sizes h in [{r.h_min:.3g}, {r.h_max:.3g}], window {r.window}; "
-            f"{float(ci):.0%} interval of the order [{r.slope - hw:.3f}, {r.slope + hw:.3f}] (t, {r.n_points - 2} df); "
-            f"eps = hL0/(1-beta)^2 <= {eps_max:.3g} "
+            + (
+                stream_txt
+                or f"{float(ci):.0%} interval of the order [{r.slope - hw:.3f}, {r.slope + hw:.3f}] (t, {r.n_points - 2} df); "
+            )
+            + f"eps = hL0/(1-beta)^2 <= {eps_max:.3g} "
             + (
                 f"(inside the declared range <= {bound:.3g}); "
                 if in_range
@@ -98,7 +116,7 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
                 claim,
                 source,
                 float(r.expected_slope),
-                float(r.slope),
+                estimate,
                 f"±{tol:g} (equivalence)",
                 verdict,
                 uncertainty=float(hw),
@@ -108,7 +126,7 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
         full = LOSES_ORDER.get((r.comparison, r.flow))
         if full is not None:
             # (T93): the ablation loses the order iff its interval lies wholly below full − tol
-            lost = ci_verdict(full - tol - (r.slope + hw), full - tol - (r.slope - hw)) if in_range else OUT_OF_RANGE
+            lost = ci_verdict(full - tol - (estimate + hw), full - tol - (estimate - hw)) if in_range else OUT_OF_RANGE
             rows.append(
                 row(
                     f"{cid}/loses_order",

@@ -30,6 +30,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..flatness import at_levels, common_levels
 from ..pipeline.config import num
 from ..stats import bonferroni_level, equivalence_verdict, fieller, replicates_needed
 from ..tidy.runs import SETTING, close, select_finals, setting_tag
@@ -58,9 +59,9 @@ def flow2_drop_ratio(beta: float, beta_ref: float) -> float:
 
 def _range(g: pd.DataFrame, points: pd.DataFrame, max_epsilon: float) -> tuple[str, str]:
     """('in' | 'out' | 'unestablished', text) of the runs ``g`` (docs/theory.md (T68)): out if
-    some measured point has ε above min(max_epsilon, 1/(1+√β)²) (a lower bound of |λ_max|
-    suffices, (T60)); unestablished if none is above but some λ_max did not converge or a run
-    has no measured point."""
+    some measured point has ε = h ρ/(1−β)² above min(max_epsilon, 1/(1+√β)²), ρ the spectral
+    radius max(|λ_max|, |λ_min|) (a lower bound of ρ suffices, (T60)); unestablished if none
+    is above but some end of the spectrum did not converge or a run has no measured point."""
     cls, parts = "in", []
     for beta, gb in g.groupby("beta", sort=True):
         p = points[points["run_id"].isin(gb["run_id"])]
@@ -73,7 +74,7 @@ def _range(g: pd.DataFrame, points: pd.DataFrame, max_epsilon: float) -> tuple[s
         conv = bool(p["converged"].astype(bool).all())
         parts.append(
             f"β={beta:g}: ε {np.nanmin(e):.3g}–{np.nanmax(e):.3g} (bound {bound:.3g}"
-            + ("" if conv else "; some λ_max not converged: lower bounds")
+            + ("" if conv else "; some spectral radius not converged: lower bounds")
             + ")"
         )
         if np.nanmax(e) > bound:
@@ -179,7 +180,7 @@ def _ratio_rows(cid, claim, gk, points, column, label, c) -> list[dict]:
                 f"|δ| ≤ {margin:g}",
                 INCONCLUSIVE,
                 uncertainty=unc,
-                detail=f"inconclusive: range not established (λ_max not converged); {detail}",
+                detail=f"inconclusive: range not established (spectral radius not converged); {detail}",
             )
         ]
     verdict = equivalence_verdict(lo, hi, lo_s, hi_s, margin)
@@ -205,6 +206,83 @@ def _ratio_rows(cid, claim, gk, points, column, label, c) -> list[dict]:
     ]
 
 
+POINT_QUANTITIES = {"trace": "tr H", "lambda_max": "λ_max", "grad_norm_sq": "‖∇E‖²"}
+
+
+def _converged(gk: pd.DataFrame, points: pd.DataFrame, fraction: float) -> tuple[bool, str]:
+    """(every completed run converged, text) by docs/mechanism.md (S8): the loss of its last
+    sharpness point ≤ ``fraction`` × that of its first (the measured E itself); runs without
+    a recorded loss (results from before it was recorded) count as not established."""
+    ratios = []
+    for rid in gk.loc[gk["status"] == "completed", "run_id"]:
+        p = points[points["run_id"] == rid].sort_values("epoch")
+        loss = p["loss"].to_numpy(dtype=float) if "loss" in p else np.array([])
+        ratios.append(loss[-1] / loss[0] if loss.size >= 2 and np.isfinite(loss[[0, -1]]).all() else math.nan)
+    r = np.asarray(ratios, float)
+    if not r.size or not np.isfinite(r).all():
+        return False, "final/initial measured loss not recorded for every run ((S8))"
+    return bool((r <= fraction).all()), (
+        f"final/initial measured loss per run {r.min():.3g}–{r.max():.3g} (converged: ≤ {fraction:g}, "
+        "docs/mechanism.md (S8))"
+    )
+
+
+def _matched_loss_rows(base: str, where: str, gk: pd.DataFrame, points: pd.DataFrame, c: dict) -> list[dict]:
+    """Sharpness vs β at common levels of the measured loss (docs/mechanism.md (S6), (S7)):
+    per level and quantity the seed-level slope (:func:`igrm.claims.cifar.slope_row`), judged
+    only where every run's bracket around the level is ≤ max_bracket_ratio."""
+    done = gk[gk["status"] == "completed"]
+    runs = []
+    for rid, beta, seed in done[["run_id", "beta", "seed"]].itertuples(index=False):
+        p = points[points["run_id"] == rid].sort_values("epoch")
+        if "loss" in p and len(p) >= 2 and np.isfinite(p["loss"].to_numpy(dtype=float)).all():
+            runs.append((float(beta), int(seed), p))
+    if len(runs) < 2:
+        return []
+    levels = common_levels(losses=[p["loss"].to_numpy() for _, _, p in runs], n_levels=int(c["n_levels"]))
+    vals = []
+    for beta, seed, p in runs:
+        a = at_levels(loss=p["loss"].to_numpy(), values={q: p[q].to_numpy() for q in POINT_QUANTITIES}, levels=levels)
+        for j in range(len(levels)):
+            vals.append({"beta": beta, "seed": seed, "level": j, "bracket": a["bracket"][j], "status": "completed"})
+            vals[-1].update({q: a[q][j] for q in POINT_QUANTITIES})
+    v = pd.DataFrame(vals)
+    rows = []
+    for j, level in enumerate(levels):
+        vj = v[v["level"] == j]
+        widest = float(vj["bracket"].max())
+        for q, label in POINT_QUANTITIES.items():
+            cid = f"{base.replace('falls_with_beta', 'matched_loss')}/{q}/level{j}"
+            claim = (
+                f"{label} at equal measured train loss {level:.4g} falls as β rises ({where}); measured: slope "
+                f"of −{label} vs β"
+            )
+            if not widest <= float(c["max_bracket_ratio"]):
+                rows.append(
+                    row(
+                        cid + "/out_of_range",
+                        claim + " — interpolated across too wide a bracket",
+                        SOURCE,
+                        "slope > 0 (of −value)",
+                        math.nan,
+                        f"judged only with every loss bracket ≤ {c['max_bracket_ratio']:g} ((S7))",
+                        OUT_OF_RANGE,
+                        detail=(
+                            f"widest loss ratio of the two sharpness points around the level: {widest:.3g} "
+                            f"(points per run: {min(len(p) for _, _, p in runs)}; docs/mechanism.md (S7))"
+                        ),
+                    )
+                )
+                continue
+            xs, ys, nd = seed_levels(vj, "beta", q)
+            r = slope_row(
+                cid, claim, SOURCE, xs, [-y for y in ys], nd, c, f"(−{label}) per unit β", lambda x: f"β={x:g}"
+            )
+            r["detail"] += f"; loss level {level:.4g} ((S6)), widest bracket {widest:.3g} ((S7))"
+            rows.append(r)
+    return rows
+
+
 def sharpness_claims(
     *,
     finals: pd.DataFrame,
@@ -216,11 +294,22 @@ def sharpness_claims(
     min_seeds: int,
     max_epsilon: float,
     ratio_margin: float,
+    n_levels: int,
+    max_bracket_ratio: float,
+    converged_fraction: float,
 ) -> pd.DataFrame:
     """Claim rows (module docstring) per setting, method (SGD+M; full-batch GD+M) and η
     with >= 2 values of β (``eta``: only that η; None: every one). ``points``: the tidy
-    sharpness points (igrm.tidy.runs POINT_COLUMNS) of the same runs."""
-    c = {"ci": ci, "min_seeds": min_seeds, "ratio_margin": ratio_margin, "max_epsilon": max_epsilon}
+    sharpness points (igrm.tidy.runs POINT_COLUMNS) of the same runs. ``n_levels``,
+    ``max_bracket_ratio``, ``converged_fraction``: config train.flatness (docs/mechanism.md)."""
+    c = {
+        "ci": ci,
+        "min_seeds": min_seeds,
+        "ratio_margin": ratio_margin,
+        "max_epsilon": max_epsilon,
+        "n_levels": n_levels,
+        "max_bracket_ratio": max_bracket_ratio,
+    }
     f = select_finals(finals=finals, epochs=None, spread_window=None, dataset=dataset, model=model)
     rows: list[dict] = []
     for key, g in f.groupby(SETTING, sort=True):
@@ -237,6 +326,8 @@ def sharpness_claims(
                     continue
                 where = f"{ds}, {setting_tag(mdl, width, bs)}, {name}, η={eta_k:g}"
                 base = f"sharpness_runs/falls_with_beta/{tag}/{method}/eta{num(eta_k)}"
+                conv, conv_txt = _converged(gk, points, float(converged_fraction))
+                rows += _matched_loss_rows(base, where, gk, points, c)
                 for q, (column, label) in QUANTITIES.items():
                     xs, ys, nd = seed_levels(gk, "beta", column)
                     claim = (
@@ -264,10 +355,15 @@ def sharpness_claims(
                                 "(lower bounds of |λ_max|, (T60)): a slope of lower bounds bounds no "
                                 f"slope of the values (the trace row decides) ((T69)); {r['detail']}"
                             )
+                    if not conv and r["verdict"] != OUT_OF_RANGE:
+                        # (S8): final values of unconverged runs sit at different losses
+                        r["id"], r["verdict"] = r["id"] + "/out_of_range", OUT_OF_RANGE
+                        r["claim"] += " — runs not converged"
+                        r["detail"] = f"not judged at the end: {conv_txt}; {r['detail']}"
                     eps = done.groupby("beta")["final_epsilon"].agg(["min", "max"])
                     if len(eps):
                         r["detail"] += (
-                            "; ε = η|λ_max|/(1−β) at the last point ((T61); an empirical claim, not "
+                            "; ε = ηρ/(1−β), ρ the spectral radius max(|λ_max|, |λ_min|), at the last point ((T61); an empirical claim, not "
                             "judged by range) per level: "
                             + ", ".join(f"β={b:g}: {lo:.3g}–{hi:.3g}" for b, (lo, hi) in eps.iterrows())
                         )

@@ -219,6 +219,12 @@ def explicit_study_data(config: Mapping[str, Any]) -> str:
     return f"{DATA}/{ds}.h5"
 
 
+def eos_data(config: Mapping[str, Any]) -> str:
+    """The prepared dataset of the EoS study (train.eos.dataset, or the first of train.datasets)."""
+    ds = config["train"]["eos"]["dataset"] or config["train"]["datasets"][0]
+    return f"{DATA}/{ds}.h5"
+
+
 # ------------------------------------------------------------------------------ noise
 #: keys of config section ``noise`` that do not change one point's estimate: which runs and
 #: epochs are probed and with how many threads (runs, points, threads), the coverage

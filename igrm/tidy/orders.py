@@ -17,9 +17,38 @@ from ..orders import DET_FLOWS, SGDM_FLOWS, fit_slopes
 def orders_tables(results) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(errors, slopes) of one family's result files (gdm, sgdm, sgdm_real, or higher = gdm3): the long
     error table and the fitted slope of each of its (problem, β, comparison, flow, window)."""
+    results = list(results)
     frames = [f for f in (tidy_orders(a, t) for a, t in results) if len(f)]
     errors = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return errors, fit_slopes(errors)
+    return errors, _with_stream_slopes(fit_slopes(errors), results)
+
+
+def _with_stream_slopes(slopes: pd.DataFrame, results) -> pd.DataFrame:
+    """The SGD+M rows' per-stream order (igrm.stream_slopes, docs/mechanism.md (S9)):
+    ``stream_slope`` (mean of the S per-stream log-log slopes), ``stream_slope_se`` (their
+    SD/√S) and ``stream_df`` (S − 1); NaN for every other row."""
+    from ..stream_slopes import per_stream_slopes
+
+    slopes = slopes.assign(stream_slope=np.nan, stream_slope_se=np.nan, stream_df=np.nan)
+    for arrays, attrs in results:
+        if _label(attrs.get("kind", "")) not in ("sgdm", "sgdm_real"):
+            continue
+        for flow, key in zip(SGDM_FLOWS, ("err_full", "err_noreg")):
+            b = per_stream_slopes(arrays["h"], arrays[key])
+            b = b[np.isfinite(b)]
+            at = (
+                (slopes["problem"] == _label(attrs.get("problem", "two_factor")))
+                & np.isclose(slopes["beta"].astype(float), float(attrs.get("beta", np.nan)))
+                & (slopes["comparison"] == "sgdm")
+                & (slopes["flow"] == flow)
+            )
+            if b.size >= 2:
+                slopes.loc[at, ["stream_slope", "stream_slope_se", "stream_df"]] = [
+                    float(b.mean()),
+                    float(b.std(ddof=1) / np.sqrt(b.size)),
+                    float(b.size - 1),
+                ]
+    return slopes
 
 
 TIDY_COLUMNS = [

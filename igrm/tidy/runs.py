@@ -76,11 +76,15 @@ POINT_COLUMNS = ID_COLUMNS + [
     "lambda_max",
     "converged",
     "residual",
+    "lambda_min",
+    "lambda_min_residual",
+    "spectral_radius",
     "iters",
     "trace",
     "trace_se",
     "trace_probes",
     "grad_norm_sq",
+    "loss",
     "h_point",
     "epsilon",
     "penalty_curvature",
@@ -247,12 +251,16 @@ def _sharpness(arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], pd.Dat
                     "penalty_curvature",
                     "stability",
                     "residual",
+                    "lambda_min",
+                    "lambda_min_residual",
+                    "spectral_radius",
                     "iters",
                     "h",
                     "trace",
                     "trace_se",
                     "trace_probes",
                     "grad_norm_sq",
+                    "loss",
                 )
             },
             "converged": np.asarray(arrays.get("sharpness/converged", np.zeros(len(ep))), dtype=bool),
@@ -267,7 +275,9 @@ def _sharpness(arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], pd.Dat
             },
             pts,
         )
-    lam = np.abs(pts["lambda_max"].to_numpy())
+    # the spectral radius (both ends); results from before it was recorded: |λ_max| (dominant)
+    rad = pts["spectral_radius"].to_numpy()
+    lam = np.where(np.isfinite(rad), rad, np.abs(pts["lambda_max"].to_numpy()))
     i = int(np.nanargmax(lam)) if np.isfinite(lam).any() else 0
     init = pts.loc[pts["epoch"] == 0, "lambda_max"]
     return (
@@ -275,7 +285,7 @@ def _sharpness(arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], pd.Dat
             "sharpness_points": int(len(pts)),
             "sharpness_init": float(init.iloc[0]) if len(init) else math.nan,
             "sharpness_last": float(pts["lambda_max"].iloc[-1]),
-            "sharpness_max": float(abs(pts["lambda_max"].iloc[i])),
+            "sharpness_max": float(lam[i]),
             "sharpness_converged": bool(pts["converged"].all()),
             # each parameter's own maximum (with a schedule h varies, so they need not share a point)
             "epsilon_max": float(pts["epsilon"].max()),

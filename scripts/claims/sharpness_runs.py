@@ -21,5 +21,9 @@ with logged(snakemake):
         min_seeds=p.min_seeds,
         max_epsilon=p.max_epsilon,
         ratio_margin=p.ratio_margin,
+        # the matched-loss and converged-final rules (docs/mechanism.md (S6)-(S8))
+        n_levels=p.flatness["n_levels"],
+        max_bracket_ratio=p.flatness["max_bracket_ratio"],
+        converged_fraction=p.flatness["converged_fraction"],
     )
     write_tidy(snakemake.output[0], rows)
