@@ -465,8 +465,10 @@ def seeds_to_decide(sd: float, margin: float, level: float, power: float = POWER
     """Smallest n ≥ max(2, n_min) at which the rule of (T77) decides correctly with probability
     ≥ ``power`` both at a true effect of exactly δ (reproduces) and at 0 (does not reproduce)
     (docs/theory.md (T78)); None above ``cap`` or not estimable."""
-    if not (math.isfinite(sd) and sd > 0 and margin > 0):
+    if not (math.isfinite(sd) and sd >= 0 and margin > 0):
         return None
+    if sd == 0:  # every seed the same: any interval has width 0 and decides
+        return max(2, int(n_min))
     for n in range(max(2, int(n_min)), cap + 1):
         at_d = decision_probabilities(margin, sd, n, margin, level)[REPRODUCES]
         at_0 = decision_probabilities(0.0, sd, n, margin, level)[FAILS]
