@@ -33,9 +33,23 @@ CONFIG = {"train": schema_defaults("train"), "noise": {"runs": [], "points": []}
 GROUPS = {
     # obs 1 (plain SGD over h = eta), obs 3 (beta at eta 0.1), small-eta obs 3 (eta 0.01)
     "main": [
-        ("cnn0.5_bf16", "small_cnn", 0.5, "always", [(0.0, 0.1), (0.5, 0.1), (0.8, 0.1), (0.9, 0.1),
-                                                     (0.0, 0.025), (0.0, 0.05), (0.0, 0.2),
-                                                     (0.0, 0.01), (0.9, 0.01)]),
+        (
+            "cnn0.5_bf16",
+            "small_cnn",
+            0.5,
+            "always",
+            [
+                (0.0, 0.1),
+                (0.5, 0.1),
+                (0.8, 0.1),
+                (0.9, 0.1),
+                (0.0, 0.025),
+                (0.0, 0.05),
+                (0.0, 0.2),
+                (0.0, 0.01),
+                (0.9, 0.01),
+            ],
+        ),
     ],
     # does bf16 autocast on CPU move accuracy? the same runs in float32; and ResNet-18 x0.125 bf16
     "check": [
@@ -47,8 +61,16 @@ GROUPS = {
 
 def run_cfg(model, width, bf16, beta, eta, seed, epochs, train_subset, batch):
     cfg = train_job_cfg(CONFIG, "fashion_mnist", "sgdm", beta, eta, seed)
-    cfg.update(model=model, width=width, bf16=bf16, epochs=epochs, train_subset=train_subset,
-               batch_size=batch, checkpoint_every=10_000, device="cpu")
+    cfg.update(
+        model=model,
+        width=width,
+        bf16=bf16,
+        epochs=epochs,
+        train_subset=train_subset,
+        batch_size=batch,
+        checkpoint_every=10_000,
+        device="cpu",
+    )
     cfg["sharpness"] = {**cfg["sharpness"], "points": 0}
     return cfg
 
@@ -72,8 +94,27 @@ def main():
     with out.open("a", newline="") as fh:
         w = csv.writer(fh)
         if new:
-            w.writerow(["setting", "model", "width", "bf16", "train_subset", "batch", "beta", "eta", "seed",
-                        "epoch", "test_acc", "train_loss", "train_acc", "wall_time", "status", "cpu", "host"])
+            w.writerow(
+                [
+                    "setting",
+                    "model",
+                    "width",
+                    "bf16",
+                    "train_subset",
+                    "batch",
+                    "beta",
+                    "eta",
+                    "seed",
+                    "epoch",
+                    "test_acc",
+                    "train_loss",
+                    "train_acc",
+                    "wall_time",
+                    "status",
+                    "cpu",
+                    "host",
+                ]
+            )
         for seed in a.seeds:  # interleaved: every setting once per seed
             for label, model, width, bf16, runs in GROUPS[a.settings]:
                 for beta, eta in runs:
@@ -83,13 +124,32 @@ def main():
                     arr, attrs = train(cfg, data, ckpt, None)
                     dt = time.perf_counter() - t0
                     for i in range(len(arr["epoch"])):
-                        w.writerow([label, model, width, bf16, a.train_subset, a.batch, beta, eta, seed,
-                                    int(arr["epoch"][i]), float(arr["test_acc"][i]), float(arr["train_loss"][i]),
-                                    float(arr["train_acc"][i]), float(arr["wall_time"][i]), attrs["status"], cpu,
-                                    platform.node()])
+                        w.writerow(
+                            [
+                                label,
+                                model,
+                                width,
+                                bf16,
+                                a.train_subset,
+                                a.batch,
+                                beta,
+                                eta,
+                                seed,
+                                int(arr["epoch"][i]),
+                                float(arr["test_acc"][i]),
+                                float(arr["train_loss"][i]),
+                                float(arr["train_acc"][i]),
+                                float(arr["wall_time"][i]),
+                                attrs["status"],
+                                cpu,
+                                platform.node(),
+                            ]
+                        )
                     fh.flush()
-                    print(f"{label} beta={beta} eta={eta} seed={seed}: {dt:.1f}s final {arr['test_acc'][-1]:.4f}",
-                          flush=True)
+                    print(
+                        f"{label} beta={beta} eta={eta} seed={seed}: {dt:.1f}s final {arr['test_acc'][-1]:.4f}",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

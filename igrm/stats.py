@@ -367,7 +367,7 @@ def equivalence_t(
 
 
 # ============================================================ per-seed slopes, margins, power
-# docs/theory.md (T76)–(T79). The runs of one seed share its initialisation and data order
+# docs/theory.md (T150)–(T153). The runs of one seed share its initialisation and data order
 # across the levels, so the (level, seed) points of one seed are not independent and a seed
 # may respond to the level differently from another (seed × level interaction). One OLS line
 # over all points with N − 2 df ((T48)) then undercovers. The per-seed slope is the unit of
@@ -376,7 +376,7 @@ def equivalence_t(
 
 
 def seed_slopes(x_levels: Sequence[float], table) -> np.ndarray:
-    """Each seed's OLS slope of y on x over the levels it has (docs/theory.md (T76)).
+    """Each seed's OLS slope of y on x over the levels it has (docs/theory.md (T150)).
     ``table``: (n_seeds, k) values, NaN where a seed has no completed run at a level; a seed
     with fewer than 2 finite levels gets NaN. Batched: (..., n_seeds, k)."""
     x = np.asarray(x_levels, dtype=float)
@@ -396,7 +396,7 @@ def seed_slopes(x_levels: Sequence[float], table) -> np.ndarray:
 
 def seed_slope_t(x_levels: Sequence[float], table, level: float) -> Interval:
     """Mean of the per-seed slopes with its t-interval b̄ ± t_{1−α/2, n−1}·s_b/√n over the n
-    seeds with a slope (docs/theory.md (T76)); se NaN for n < 2. Batched over leading axes."""
+    seeds with a slope (docs/theory.md (T150)); se NaN for n < 2. Batched over leading axes."""
     b = seed_slopes(x_levels, table)
     n = np.isfinite(b).sum(-1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -411,7 +411,7 @@ def seed_slope_t(x_levels: Sequence[float], table, level: float) -> Interval:
 
 def margin_verdict(lo: float, hi: float, margin: float) -> str:
     """The decision rule with a declared smallest effect of interest δ = ``margin`` > 0
-    (paper's side positive; docs/theory.md (T77)), from one two-sided interval [lo, hi]:
+    (paper's side positive; docs/theory.md (T151)), from one two-sided interval [lo, hi]:
 
     - reproduces: lo > 0 and hi ≥ δ (the effect is on the paper's side and not shown to be
       smaller than δ);
@@ -441,7 +441,7 @@ def _chi_nodes(df: int, nodes: int = 96) -> tuple[np.ndarray, np.ndarray]:
 
 def decision_probabilities(effect: float, sd: float, n: int, margin: float, level: float) -> dict[str, float]:
     """Probabilities of the three verdicts of :func:`margin_verdict` on the t-interval of a
-    mean of n iid normal per-seed effects (mean ``effect``, SD ``sd``) (docs/theory.md (T78)):
+    mean of n iid normal per-seed effects (mean ``effect``, SD ``sd``) (docs/theory.md (T152)):
     given s, the estimate is N(effect, sd²/n) and the half-width w = t_{1−α/2,n−1}·s/√n, so
     each verdict is a set of estimates; integrated over s ~ sd·χ_{n−1}/√(n−1) by quadrature."""
     from scipy.stats import norm
@@ -462,9 +462,9 @@ def decision_probabilities(effect: float, sd: float, n: int, margin: float, leve
 
 
 def seeds_to_decide(sd: float, margin: float, level: float, power: float = POWER, n_min: int = 2, cap: int = 200):
-    """Smallest n ≥ max(2, n_min) at which the rule of (T77) decides correctly with probability
+    """Smallest n ≥ max(2, n_min) at which the rule of (T151) decides correctly with probability
     ≥ ``power`` both at a true effect of exactly δ (reproduces) and at 0 (does not reproduce)
-    (docs/theory.md (T78)); None above ``cap`` or not estimable."""
+    (docs/theory.md (T152)); None above ``cap`` or not estimable."""
     if not (math.isfinite(sd) and sd >= 0 and margin > 0):
         return None
     if sd == 0:  # every seed the same: any interval has width 0 and decides
@@ -489,10 +489,10 @@ def simulate_seed_design(
     reps: int = 4000,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Coverage of the slope intervals at a design (docs/theory.md (T79)): n_seeds seeds, each
+    """Coverage of the slope intervals at a design (docs/theory.md (T153)): n_seeds seeds, each
     run at every level; y = slope·x + a_i + c_i·(x − x̄) + e, seed effect a_i ~ N(0, seed_sd²)
     (additive), interaction c_i ~ N(0, interaction_sd²), run noise e ~ N(0, noise_sd²).
-    Returns the coverage of the true mean slope by the per-seed interval (T76) and by the
+    Returns the coverage of the true mean slope by the per-seed interval (T150) and by the
     pooled OLS interval (T48), over ``reps`` simulated designs."""
     x = np.asarray(x_levels, dtype=float)
     rng = np.random.default_rng(seed)
@@ -506,3 +506,28 @@ def simulate_seed_design(
         "per_seed": per_seed,
         "pooled_ols": float(np.mean((pooled.lo <= slope) & (slope <= pooled.hi))),
     }
+
+
+def window_rise(values, window: int) -> np.ndarray:
+    """Rise of the least-squares line through each trailing window of ``window`` values:
+    slope × (window − 1), at every end index ≥ window − 1 (NaN before) (docs/theory.md (T154);
+    the same line as igrm.tidy.runs.plateau)."""
+    y = np.asarray(values, dtype=float)
+    out = np.full(y.shape, np.nan)
+    x = np.arange(window, dtype=float) - (window - 1) / 2
+    for e in range(window - 1, y.size):
+        w = y[e - window + 1 : e + 1]
+        out[e] = float(x @ (w - w.mean()) / (x @ x)) * (window - 1)
+    return out
+
+
+def levelled_off_epoch(values, window: int, max_rise: float) -> int | None:
+    """First epoch (1-based) from which the curve has levelled off for good (docs/theory.md
+    (T154)): the trailing window's fitted rise is ≤ ``max_rise`` there and at every later epoch.
+    None if it never does (or the curve is shorter than the window)."""
+    r = window_rise(values, window)
+    ok = np.isfinite(r) & (r <= max_rise)
+    if not ok.size or not ok[-1]:
+        return None
+    bad = np.flatnonzero(~ok)  # never empty for window ≥ 2: the first window − 1 epochs have no window
+    return int(bad[-1] + 2) if bad.size else 1

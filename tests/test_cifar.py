@@ -424,7 +424,9 @@ def test_two_seeds_are_inconclusive_and_say_how_many_would_do(tmp_path):
     d = claims(t)
     assert (d["verdict"] == INCONCLUSIVE).all(), d[["verdict", "detail"]]
     assert d["detail"].str.contains("needs >= 3 completed seeds").all()
-    n = d["detail"].str.extract(r"seeds per level (?:to detect the observed \|effect\||that decide either way)[^;]*: (\d+)")[0]
+    n = d["detail"].str.extract(
+        r"seeds per level (?:to detect the observed \|effect\||that decide either way)[^;]*: (\d+)"
+    )[0]
     assert n.notna().all(), d["detail"].tolist()
     assert (n.astype(int) >= 3).all()
     assert d["measured"].notna().all()

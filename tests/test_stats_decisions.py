@@ -1,4 +1,4 @@
-"""igrm.stats, decisions with a declared margin (docs/theory.md (T76)–(T79)): per-seed slopes
+"""igrm.stats, decisions with a declared margin (docs/theory.md (T150)–(T153)): per-seed slopes
 against numpy's polyfit, the three-way rule on planted effects, the verdict probabilities
 (power) against a Monte-Carlo simulation, and the coverage of the per-seed interval simulated
 at the default config's design with additive and interacting seed effects."""
@@ -72,7 +72,7 @@ def test_planted_effects_decide_as_declared():
 
 @pytest.mark.parametrize(("effect", "n"), [(1.0, 3), (1.0, 8), (0.0, 8), (0.5, 12), (-0.3, 5)])
 def test_decision_probabilities_match_simulation(effect, n):
-    """The quadrature of (T78) against 40 000 simulated interval decisions (MC SE ≤ 0.0025)."""
+    """The quadrature of (T152) against 40 000 simulated interval decisions (MC SE ≤ 0.0025)."""
     sd, margin = 1.0, 1.0
     rng = np.random.default_rng(n)
     d = rng.normal(effect, sd, (40000, n))
@@ -116,3 +116,32 @@ def test_per_seed_interval_covers_at_the_default_design(interaction):
         assert sim["per_seed"] >= 0.93, (name, sim)
         if interaction and name == "beta":
             assert sim["pooled_ols"] < 0.93, sim
+
+
+def test_window_rise_is_the_plateau_line():
+    from igrm.tidy.runs import plateau
+
+    y = np.random.default_rng(3).normal(size=30).cumsum()
+    r = stats.window_rise(y, 10)
+    assert np.isnan(r[:9]).all()
+    for e in (9, 17, 29):
+        assert r[e] == pytest.approx(plateau(y[e - 9 : e + 1])[1])
+
+
+def test_levelled_off_epoch_on_planted_curves():
+    """A saturating curve a(e) = 0.8 (1 − exp(−e/5)): the fitted rise over a 10-epoch window
+    falls below 0.05 at an epoch we compute directly, and stays below; a linear rise of 1 pp
+    per epoch (9 pp per window) never levels off; noise about a flat line levels off at once."""
+    e = np.arange(1, 61)
+    sat = 0.8 * (1 - np.exp(-e / 5.0))
+    got = stats.levelled_off_epoch(sat, 10, 0.05)
+    rises = [np.polyfit(np.arange(10), sat[k - 10 : k], 1)[0] * 9 for k in range(10, 61)]
+    first = 10 + next(i for i, v in enumerate(rises) if v <= 0.05)
+    assert got == first and 10 < got < 40
+    assert stats.levelled_off_epoch(0.5 + 0.01 * e, 10, 0.05) is None
+    flat = 0.7 + np.random.default_rng(0).normal(0, 0.005, 60)
+    assert stats.levelled_off_epoch(flat, 10, 0.05) == 10
+    # a late rise after a flat stretch: levelled off only after it
+    late = np.where(e < 30, 0.6, 0.6 + 0.02 * np.minimum(e - 30, 10))
+    assert stats.levelled_off_epoch(late, 10, 0.05) > 40
+    assert stats.levelled_off_epoch(sat[:5], 10, 0.05) is None

@@ -45,6 +45,7 @@ from ..stats import (
     seeds_needed_diff,
     seeds_needed_paired,
     seeds_to_decide,
+    simulate_seed_design,
     welch_t,
 )
 from ..tidy.runs import SETTING, beta_sweep_etas, close, explicit_groups, select_finals, setting_tag
@@ -93,15 +94,15 @@ def seed_table(ys) -> tuple[np.ndarray, list[int]]:
 def slope_row(
     cid, claim, source, xs, ys, ndiv, c, unit, xfmt, transform=None, *, margin=None, effect_text=None, setting=""
 ) -> dict:
-    """A seed-level slope claim row (docs/theory.md (T76)–(T78)): one OLS slope per seed over
+    """A seed-level slope claim row (docs/theory.md (T150)–(T152)): one OLS slope per seed over
     its levels (``ys[j]``: the seeds' values at ``xs[j]``, a Series indexed by seed), the mean
     slope with its t-interval on n − 1 df (valid under seed × level interaction).
 
     ``margin`` None: the statistic is the mean slope (``unit`` per unit x) and the verdict the
     interval's side ((T50)). ``margin`` δ > 0 (declared in the config): the statistic is the
     fitted change across the grid, slope × (x_max − x_min), in ``unit``, judged by
-    :func:`igrm.stats.margin_verdict` ((T77)); an inconclusive row states the seeds per level
-    that decide with power 0.8 ((T78)). ``effect_text(lo, est, hi)`` renders the statistic in
+    :func:`igrm.stats.margin_verdict` ((T151)); an inconclusive row states the seeds per level
+    that decide with power 0.8 ((T152)). ``effect_text(lo, est, hi)`` renders the statistic in
     the claim's own units for the detail (default: the numbers). ``setting`` leads the detail."""
     ci, min_seeds = float(c["ci"]), int(c["min_seeds"])
     n_div = sum(ndiv)
@@ -132,13 +133,12 @@ def slope_row(
         f"{what} {show(lo, point, hi)} {unit}, {int(round(ci * 100))}% t-interval over n={n_seeds} seeds "
         f"(one OLS slope per seed over its levels, t_{{{1 - (1 - ci) / 2:.3g},{df:.0f}}}·SE, SE {se:.4g}, "
         f"SD of the per-seed values {sd_b:.4g}, df n−1; uncertainty = CI half-width {(hi - lo) / 2:.4g}); "
-        "per-seed values "
-        + ", ".join(f"{v:.4g}" for v in b[np.isfinite(b)])
+        "per-seed values " + ", ".join(f"{v:.4g}" for v in b[np.isfinite(b)])
     )
     means = ", ".join(f"{xfmt(x)}: {np.mean(v):.4f}" for x, v in keep)
     incomplete = int((np.isfinite(tab).sum(1) < len(keep)).sum())
     inc_txt = f"; {incomplete} seeds miss a level (slope over their other levels)" if incomplete else ""
-    detail = f"{stat}; means {means}; seeds {counts}{inc_txt}{div_txt}"
+    detail = f"{stat}; means {means}; seeds {counts}{inc_txt}{div_txt}{_coverage_text(kx, n_seeds, sd_b, span, ci)}"
     too_few = n_min < min_seeds or n_seeds < min_seeds
     if too_few:
         verdict, why = INCONCLUSIVE, f"inconclusive: needs >= {min_seeds} completed seeds at every level, have {n_min}"
@@ -165,6 +165,21 @@ def slope_row(
     )
 
 
+def _coverage_text(kx, n_seeds: int, sd_b: float, span: float, ci: float) -> str:
+    """Coverage of this row's interval simulated at its own design (docs/theory.md (T153)):
+    its levels and seeds, an additive seed effect and a seed × level interaction whose slope
+    SD is the observed per-seed SD (run noise 0: the interaction carries all of it)."""
+    if n_seeds < 2 or not (math.isfinite(sd_b) and sd_b > 0):
+        return ""
+    sim = simulate_seed_design(
+        kx, n_seeds, slope=0.0, noise_sd=0.0, seed_sd=sd_b, interaction_sd=sd_b / span, level=ci, reps=2000
+    )
+    return (
+        f"; coverage simulated at this design ({n_seeds} seeds × {len(kx)} levels, seed × level interaction, "
+        f"2000 replicates, (T153)): per-seed interval {sim['per_seed']:.3f}, pooled OLS (T48) {sim['pooled_ols']:.3f}"
+    )
+
+
 def _expected(margin, unit: str) -> tuple[str, str]:
     """(expected, tolerance) texts of a slope row with or without a declared margin."""
     if margin is None:
@@ -173,7 +188,7 @@ def _expected(margin, unit: str) -> tuple[str, str]:
     return (
         f"> 0, at least the smallest effect of interest {m:g} {unit} (declared before the run)",
         f"95% interval above 0 and reaching {m:g}: reproduces; below 0, or inside ±{m:g} (TOST): does not "
-        "reproduce; else inconclusive with the seeds that decide (docs/theory.md (T77))",
+        "reproduce; else inconclusive with the seeds that decide (docs/theory.md (T151))",
     )
 
 
@@ -186,7 +201,7 @@ def _decided_text(verdict: str, lo: float, hi: float, m: float) -> str:
 
 
 def _needed_text(effect: float, sd: float, margin, ci: float, min_seeds: int) -> str:
-    """Seeds per level that would decide (with margin: (T78)) or detect the observed effect ((T49))."""
+    """Seeds per level that would decide (with margin: (T152)) or detect the observed effect ((T49))."""
     if not math.isfinite(sd):
         return "seeds per level that would decide: not estimable (fewer than 2 per-seed slopes)"
     if margin is not None:
@@ -374,7 +389,7 @@ def cifar_claims(
       explicit runs inside the declared range (docs/theory.md (T63)); ``.../out_of_range``.
 
     Observations 1–3: one OLS slope per seed, t-interval over seeds, the three-way rule with
-    the declared margin (docs/theory.md (T76)–(T78); docs/observations.md). The keywords after
+    the declared margin (docs/theory.md (T150)–(T152); docs/observations.md). The keywords after
     the tables are the config section train.analysis, ``eta``
     (igrm.pipeline.targets.analysis_eta) and ``model`` (train.model).
     """
@@ -385,7 +400,9 @@ def cifar_claims(
     rows: list[dict] = []
     for key, g in f.groupby(SETTING, sort=True):
         rows += _obs1_rows(g, key, c, acc_col, margins["obs1"])
-        rows += _beta_sweep_rows(g, key, c, eta=eta, plateau_max_rise=plateau_max_rise, acc_col=acc_col, margins=margins)
+        rows += _beta_sweep_rows(
+            g, key, c, eta=eta, plateau_max_rise=plateau_max_rise, acc_col=acc_col, margins=margins
+        )
     for group in explicit_groups(f, eta=eta, explicit_against=explicit_against):
         rows += _explicit_rows(*group, c, max_epsilon=max_epsilon, max_penalty_curvature=max_penalty_curvature)
     return frame(rows)
@@ -397,7 +414,10 @@ def _where(key) -> tuple[str, str]:
     return f"{ds}/{setting_tag(mdl, width, bs)}", f"{ds}, {setting_tag(mdl, width, bs)}"
 
 
-ACC_TEXT = {"last_mean_test_acc": "mean test accuracy over the last {w} epochs", "final_test_acc": "final test accuracy"}
+ACC_TEXT = {
+    "last_mean_test_acc": "mean test accuracy over the last {w} epochs",
+    "final_test_acc": "final test accuracy",
+}
 
 
 def setting_text(g: pd.DataFrame, key, levels: str) -> str:
@@ -449,7 +469,9 @@ def _obs1_rows(g: pd.DataFrame, key, c: dict, acc_col: str, margin: float) -> li
 
 def _ratio_text(lo: float, e: float, hi: float) -> str:
     """−log ratio interval → spread ratio (β_max over β_min) with its interval."""
-    return f"ratio {math.exp(-e):.3g} [{math.exp(-hi):.3g}, {math.exp(-lo):.3g}] (−log ratio {e:.3g} [{lo:.3g}, {hi:.3g}])"
+    return (
+        f"ratio {math.exp(-e):.3g} [{math.exp(-hi):.3g}, {math.exp(-lo):.3g}] (−log ratio {e:.3g} [{lo:.3g}, {hi:.3g}])"
+    )
 
 
 def _beta_sweep_rows(
@@ -503,8 +525,7 @@ def _beta_sweep_rows(
         setting3 = setting_text(ge, key, "beta") + f", SGD+M η={eta_k:g}, β = {b_lo:g}…{b_hi:g}"
         r3 = slope_row(
             f"cifar/obs3_acc_rises_with_beta/{tag}/eta{num(eta_k)}",
-            f"SGD+M: {_acc_label(acc_col, ge)} rises with β at fixed effective learning rate η={eta_k:g} "
-            f"({setting3})",
+            f"SGD+M: {_acc_label(acc_col, ge)} rises with β at fixed effective learning rate η={eta_k:g} ({setting3})",
             PAPER + ", observation 3",
             xs,
             ys,
