@@ -1,18 +1,19 @@
 """Claim rows of the CIFAR stage (results/claims/cifar.csv): the paper's three
 observations and the explicit IGR-M baseline, each tested with a t-interval over seeds.
 
-Verdict rule (fixed before any measurement; igrm.stats, docs/theory.md (T47)–(T50)):
-each claim is a signed statistic whose paper-predicted sign is positive: an OLS slope
-of the per-seed values on the level (t-interval with the residual variance on N−2 df,
-(T48)) or a difference of two means (Welch's t-interval, (T47)), at level ``ci``
-(config: 95 %). Entirely above 0 -> reproduces; entirely below 0 -> does not reproduce;
-otherwise -> inconclusive. Fewer than ``min_seeds`` (default 3) completed seeds at some
-level (or fewer than two levels) -> inconclusive whatever the interval. Every
-inconclusive row states its minimum detectable effect at its n and the seeds per level
-that would detect the observed effect ((T49)). ``measured`` is the slope or difference,
-``uncertainty`` the interval's half-width t_{1−α/2,df}·SE. Diverged runs are counted
-in every claim's detail but do not enter the accuracy statistics (their final accuracy
-does not exist).
+Observations 1–3 (docs/observations.md, docs/theory.md (T150)–(T153)): one OLS slope per
+seed over its levels (a seed's runs share its initialisation and data order), the mean
+slope × the grid's range with a t-interval on n − 1 df (valid under seed × level
+interaction), judged by the three-way rule with the margin declared in the config
+(train.analysis.obs1_margin, obs2_margin_ratio, obs3_margin): above 0 and reaching the
+margin -> reproduces; below 0, or inside ±margin (TOST) -> does not reproduce; else
+inconclusive with the seeds per level that decide ((T152)). Each row leads with its setting.
+The explicit baseline: Welch's t-interval ((T47)), entirely above 0 -> reproduces, below ->
+does not reproduce, else inconclusive with its MDE and the seeds needed ((T49), (T50)).
+Fewer than ``min_seeds`` (default 3) completed seeds at some level (or fewer than two
+levels) -> inconclusive whatever the interval. ``measured`` is the statistic, ``uncertainty``
+the interval's half-width. Diverged runs are counted in every claim's detail but do not
+enter the accuracy statistics (their final accuracy does not exist).
 
 Range of validity (declared before the runs, docs/theory.md (T63), docs/igrm_baseline.md
 "Range of validity"): the explicit-baseline rows judge only the explicit runs whose
