@@ -101,21 +101,22 @@ def _default_design():
     return cfg
 
 
-@pytest.mark.parametrize("interaction", [0.0, 0.03])
-def test_per_seed_interval_covers_at_the_default_design(interaction):
+@pytest.mark.parametrize(("seed_sd", "interaction"), [(0.02, 0.0), (0.02, 0.03), (0.005, 0.03), (0.0, 0.05)])
+def test_per_seed_interval_covers_at_the_default_design(seed_sd, interaction):
     """Coverage at config.yaml's seeds and grids, additive seed effect and seed × level
-    interaction (4000 designs: MC SE 0.0034). The pooled OLS interval of (T48) is shown to
-    fall below nominal under interaction, which is why the claims use the per-seed one."""
+    interaction (4000 designs: MC SE 0.0034). The pooled OLS interval of (T48) falls below
+    nominal when the interaction dominates the additive seed effect, which is why the claims
+    use the per-seed one."""
     cfg = _default_design()
     n = len(cfg["seeds"])
     grids = {"beta": cfg["beta_grid"]["betas"], "lr": np.log10(cfg["lr_grid"]["lrs"])}
     for name, x in grids.items():
         sim = stats.simulate_seed_design(
-            x, n, slope=0.02, noise_sd=0.01, seed_sd=0.02, interaction_sd=interaction, level=LEVEL
+            x, n, slope=0.02, noise_sd=0.005, seed_sd=seed_sd, interaction_sd=interaction, level=LEVEL
         )
         assert sim["per_seed"] >= 0.93, (name, sim)
-        if interaction and name == "beta":
-            assert sim["pooled_ols"] < 0.93, sim
+        if interaction and seed_sd < interaction / 2 and name == "beta":
+            assert sim["pooled_ols"] < 0.9, sim
 
 
 def test_window_rise_is_the_plateau_line():
