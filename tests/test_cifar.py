@@ -24,7 +24,8 @@ from tests._train_cfg import train_cfg
 EPOCHS = 8
 #: the analysis values as the rules pass them (train.analysis, eta and model: rules/train.smk):
 #: the schema's train.analysis defaults, eta and model unrestricted
-ANALYSIS = {**schema_defaults("train/analysis"), "eta": None, "model": None}
+# spread_window 5: the fake runs plant their last-5-epoch pattern (the schema default is 10)
+ANALYSIS = {**schema_defaults("train/analysis"), "eta": None, "model": None, "spread_window": 5}
 
 
 def call(fn, frames, **over):
