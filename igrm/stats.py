@@ -364,3 +364,170 @@ def equivalence_t(
     hw = float(tquantile(1 - (1 - float(level)) / 2, df) * se) if df >= 1 and math.isfinite(se) else math.nan
     lo, hi = estimate - expected - hw, estimate - expected + hw
     return equivalence_verdict(lo, hi, lo, hi, margin), hw
+
+
+# ============================================================ per-seed slopes, margins, power
+# docs/theory.md (T150)–(T153). The runs of one seed share its initialisation and data order
+# across the levels, so the (level, seed) points of one seed are not independent and a seed
+# may respond to the level differently from another (seed × level interaction). One OLS line
+# over all points with N − 2 df ((T48)) then undercovers. The per-seed slope is the unit of
+# replication instead: each seed's own OLS slope over its levels, then a one-sample
+# t-interval over seeds on n − 1 df, exact for normal seed slopes whatever the interaction.
+
+
+def seed_slopes(x_levels: Sequence[float], table) -> np.ndarray:
+    """Each seed's OLS slope of y on x over the levels it has (docs/theory.md (T150)).
+    ``table``: (n_seeds, k) values, NaN where a seed has no completed run at a level; a seed
+    with fewer than 2 finite levels gets NaN. Batched: (..., n_seeds, k)."""
+    x = np.asarray(x_levels, dtype=float)
+    y = np.asarray(table, dtype=float)
+    ok = np.isfinite(y)
+    w = ok.astype(float)
+    cnt = w.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xm = (w * x).sum(-1) / cnt
+        xc = np.where(ok, x - xm[..., None], 0.0)
+        ym = np.where(ok, y, 0.0).sum(-1) / cnt
+        yc = np.where(ok, y - ym[..., None], 0.0)
+        sxx = (xc * xc).sum(-1)
+        b = (xc * yc).sum(-1) / sxx
+    return np.where((cnt >= 2) & (sxx > 0), b, np.nan)
+
+
+def seed_slope_t(x_levels: Sequence[float], table, level: float) -> Interval:
+    """Mean of the per-seed slopes with its t-interval b̄ ± t_{1−α/2, n−1}·s_b/√n over the n
+    seeds with a slope (docs/theory.md (T150)); se NaN for n < 2. Batched over leading axes."""
+    b = seed_slopes(x_levels, table)
+    n = np.isfinite(b).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nanmean(b, axis=-1) if b.size else np.nan
+        sd = np.sqrt(np.nansum((b - np.expand_dims(mean, -1)) ** 2, axis=-1) / (n - 1))
+        se = np.where(n >= 2, sd / np.sqrt(n), np.nan)
+    df = np.where(n >= 2, n - 1.0, np.nan)
+    if np.ndim(mean) == 0:
+        return Interval(float(mean), float(se), float(df), level)
+    return Interval(mean, se, df, level)
+
+
+def margin_verdict(lo: float, hi: float, margin: float) -> str:
+    """The decision rule with a declared smallest effect of interest δ = ``margin`` > 0
+    (paper's side positive; docs/theory.md (T151)), from one two-sided interval [lo, hi]:
+
+    - reproduces: lo > 0 and hi ≥ δ (the effect is on the paper's side and not shown to be
+      smaller than δ);
+    - does not reproduce: hi < 0 (the opposite side), or −δ < lo and hi < δ (the effect is
+      smaller than δ either way: two one-sided tests, TOST, at (1 − level)/2 each);
+    - inconclusive: otherwise, or an interval that is not finite.
+
+    An interval of full width below δ always decides."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return INCONCLUSIVE
+    m = float(margin)
+    if hi < 0 or (lo > -m and hi < m):
+        return FAILS
+    if lo > 0:
+        return REPRODUCES
+    return INCONCLUSIVE
+
+
+def _chi_nodes(df: int, nodes: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """Quadrature of s/σ ~ χ_df/√df: Gauss–Legendre nodes on its quantile scale (equal mass)."""
+    from scipy.stats import chi2
+
+    u, wt = np.polynomial.legendre.leggauss(nodes)
+    p = (u + 1) / 2
+    return np.sqrt(chi2.ppf(p, df) / df), wt / 2
+
+
+def decision_probabilities(effect: float, sd: float, n: int, margin: float, level: float) -> dict[str, float]:
+    """Probabilities of the three verdicts of :func:`margin_verdict` on the t-interval of a
+    mean of n iid normal per-seed effects (mean ``effect``, SD ``sd``) (docs/theory.md (T152)):
+    given s, the estimate is N(effect, sd²/n) and the half-width w = t_{1−α/2,n−1}·s/√n, so
+    each verdict is a set of estimates; integrated over s ~ sd·χ_{n−1}/√(n−1) by quadrature."""
+    from scipy.stats import norm
+
+    if n < 2 or not (sd > 0):
+        return {REPRODUCES: math.nan, FAILS: math.nan, INCONCLUSIVE: math.nan}
+    r, wt = _chi_nodes(n - 1)
+    se = sd / math.sqrt(n)
+    w = tquantile(1 - (1 - level) / 2, n - 1) * r * se
+    m = float(margin)
+    cdf = lambda v: norm.cdf((v - effect) / se)
+    p_rep = 1 - cdf(np.maximum(w, m - w))  # est > w and est ≥ m − w
+    p_opp = cdf(-w)  # est < −w
+    lo_eq, hi_eq = np.maximum(w - m, -w), m - w  # |est| + w < m, not already est < −w
+    p_eq = np.where(hi_eq > lo_eq, cdf(hi_eq) - cdf(lo_eq), 0.0)
+    rep, fail = float(wt @ p_rep), float(wt @ (p_opp + p_eq))
+    return {REPRODUCES: rep, FAILS: fail, INCONCLUSIVE: max(0.0, 1 - rep - fail)}
+
+
+def seeds_to_decide(sd: float, margin: float, level: float, power: float = POWER, n_min: int = 2, cap: int = 200):
+    """Smallest n ≥ max(2, n_min) at which the rule of (T151) decides correctly with probability
+    ≥ ``power`` both at a true effect of exactly δ (reproduces) and at 0 (does not reproduce)
+    (docs/theory.md (T152)); None above ``cap`` or not estimable."""
+    if not (math.isfinite(sd) and sd >= 0 and margin > 0):
+        return None
+    if sd == 0:  # every seed the same: any interval has width 0 and decides
+        return max(2, int(n_min))
+    for n in range(max(2, int(n_min)), cap + 1):
+        at_d = decision_probabilities(margin, sd, n, margin, level)[REPRODUCES]
+        at_0 = decision_probabilities(0.0, sd, n, margin, level)[FAILS]
+        if min(at_d, at_0) >= power:
+            return n
+    return None
+
+
+def simulate_seed_design(
+    x_levels: Sequence[float],
+    n_seeds: int,
+    *,
+    slope: float,
+    noise_sd: float,
+    seed_sd: float,
+    interaction_sd: float,
+    level: float,
+    reps: int = 4000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Coverage of the slope intervals at a design (docs/theory.md (T153)): n_seeds seeds, each
+    run at every level; y = slope·x + a_i + c_i·(x − x̄) + e, seed effect a_i ~ N(0, seed_sd²)
+    (additive), interaction c_i ~ N(0, interaction_sd²), run noise e ~ N(0, noise_sd²).
+    Returns the coverage of the true mean slope by the per-seed interval (T150) and by the
+    pooled OLS interval (T48), over ``reps`` simulated designs."""
+    x = np.asarray(x_levels, dtype=float)
+    rng = np.random.default_rng(seed)
+    a = rng.normal(0, seed_sd, (reps, n_seeds, 1))
+    c = rng.normal(0, interaction_sd, (reps, n_seeds, 1))
+    y = slope * x + a + c * (x - x.mean()) + rng.normal(0, noise_sd, (reps, n_seeds, x.size))
+    iv = seed_slope_t(x, y, level)
+    per_seed = float(np.mean((iv.lo <= slope) & (slope <= iv.hi)))
+    pooled = slope_t(np.tile(x, n_seeds), y.reshape(reps, -1), level)
+    return {
+        "per_seed": per_seed,
+        "pooled_ols": float(np.mean((pooled.lo <= slope) & (slope <= pooled.hi))),
+    }
+
+
+def window_rise(values, window: int) -> np.ndarray:
+    """Rise of the least-squares line through each trailing window of ``window`` values:
+    slope × (window − 1), at every end index ≥ window − 1 (NaN before) (docs/theory.md (T154);
+    the same line as igrm.tidy.runs.plateau)."""
+    y = np.asarray(values, dtype=float)
+    out = np.full(y.shape, np.nan)
+    x = np.arange(window, dtype=float) - (window - 1) / 2
+    for e in range(window - 1, y.size):
+        w = y[e - window + 1 : e + 1]
+        out[e] = float(x @ (w - w.mean()) / (x @ x)) * (window - 1)
+    return out
+
+
+def levelled_off_epoch(values, window: int, max_rise: float) -> int | None:
+    """First epoch (1-based) from which the curve has levelled off for good (docs/theory.md
+    (T154)): the trailing window's fitted rise is ≤ ``max_rise`` there and at every later epoch.
+    None if it never does (or the curve is shorter than the window)."""
+    r = window_rise(values, window)
+    ok = np.isfinite(r) & (r <= max_rise)
+    if not ok.size or not ok[-1]:
+        return None
+    bad = np.flatnonzero(~ok)  # never empty for window ≥ 2: the first window − 1 epochs have no window
+    return int(bad[-1] + 2) if bad.size else 1

@@ -1,18 +1,19 @@
 """Claim rows of the CIFAR stage (results/claims/cifar.csv): the paper's three
 observations and the explicit IGR-M baseline, each tested with a t-interval over seeds.
 
-Verdict rule (fixed before any measurement; igrm.stats, docs/theory.md (T47)–(T50)):
-each claim is a signed statistic whose paper-predicted sign is positive: an OLS slope
-of the per-seed values on the level (t-interval with the residual variance on N−2 df,
-(T48)) or a difference of two means (Welch's t-interval, (T47)), at level ``ci``
-(config: 95 %). Entirely above 0 -> reproduces; entirely below 0 -> does not reproduce;
-otherwise -> inconclusive. Fewer than ``min_seeds`` (default 3) completed seeds at some
-level (or fewer than two levels) -> inconclusive whatever the interval. Every
-inconclusive row states its minimum detectable effect at its n and the seeds per level
-that would detect the observed effect ((T49)). ``measured`` is the slope or difference,
-``uncertainty`` the interval's half-width t_{1−α/2,df}·SE. Diverged runs are counted
-in every claim's detail but do not enter the accuracy statistics (their final accuracy
-does not exist).
+Observations 1–3 (docs/observations.md, docs/theory.md (T150)–(T153)): one OLS slope per
+seed over its levels (a seed's runs share its initialisation and data order), the mean
+slope × the grid's range with a t-interval on n − 1 df (valid under seed × level
+interaction), judged by the three-way rule with the margin declared in the config
+(train.analysis.obs1_margin, obs2_margin_ratio, obs3_margin): above 0 and reaching the
+margin -> reproduces; below 0, or inside ±margin (TOST) -> does not reproduce; else
+inconclusive with the seeds per level that decide ((T152)). Each row leads with its setting.
+The explicit baseline: Welch's t-interval ((T47)), entirely above 0 -> reproduces, below ->
+does not reproduce, else inconclusive with its MDE and the seeds needed ((T49), (T50)).
+Fewer than ``min_seeds`` (default 3) completed seeds at some level (or fewer than two
+levels) -> inconclusive whatever the interval. ``measured`` is the statistic, ``uncertainty``
+the interval's half-width. Diverged runs are counted in every claim's detail but do not
+enter the accuracy statistics (their final accuracy does not exist).
 
 Range of validity (declared before the runs, docs/theory.md (T63), docs/igrm_baseline.md
 "Range of validity"): the explicit-baseline rows judge only the explicit runs whose
@@ -37,16 +38,20 @@ from ..stats import (
     POWER,
     SEEDS_CAP,
     ci_verdict,
+    margin_verdict,
     mde,
     pooled_sd,
+    seed_slope_t,
+    seed_slopes,
     seeds_needed_diff,
-    seeds_needed_slope,
-    slope_t_levels,
+    seeds_needed_paired,
+    seeds_to_decide,
+    simulate_seed_design,
     welch_t,
 )
 from ..tidy.runs import SETTING, beta_sweep_etas, close, explicit_groups, select_finals, setting_tag
 from ..validity import epsilon_bound, in_declared_range
-from . import INCONCLUSIVE, OUT_OF_RANGE, frame, row
+from . import INCONCLUSIVE, OUT_OF_RANGE, REPRODUCES, frame, row
 
 EXPECTED = "> 0 (95% t-interval over seeds entirely above 0)"
 TOLERANCE = (
@@ -57,20 +62,157 @@ PAPER = "Ghosh et al. ICLR 2023, slides 'Some prevalent observations in deep lea
 
 
 def seed_levels(g: pd.DataFrame, by: str, value: str):
-    """(x levels, completed finite values per level, seeds per level, diverged per level)."""
+    """(x levels, completed finite values per level as a Series indexed by seed, seeds per
+    level, diverged per level). The seed index pairs a seed's runs across the levels (they
+    share its initialisation and data order): :func:`slope_row` fits one slope per seed."""
     xs, ys, ndiv = [], [], []
     for x, gx in g.groupby(by, sort=True):
         ok = gx[(gx["status"] == "completed")]
-        v = ok[value].to_numpy(dtype=float)
-        v = v[np.isfinite(v)]
+        v = pd.Series(ok[value].to_numpy(dtype=float), index=ok["seed"].to_numpy(dtype=int))
         xs.append(float(x))
-        ys.append(v)
+        ys.append(v[np.isfinite(v.to_numpy())])
         ndiv.append(int((gx["status"] == "diverged").sum()))
     return xs, ys, ndiv
 
 
 def _fmt_n(n: int | None) -> str:
     return f"> {SEEDS_CAP}" if n is None else str(n)
+
+
+def seed_table(ys) -> tuple[np.ndarray, list[int]]:
+    """(n_seeds, k) table of the per-level values, NaN where a seed has no completed run; a
+    level given as a plain array is indexed by position (seed i = the i-th value)."""
+    series = [v if isinstance(v, pd.Series) else pd.Series(np.asarray(v, float)) for v in ys]
+    seeds = sorted(set().union(*(set(v.index) for v in series))) if series else []
+    tab = np.full((len(seeds), len(series)), np.nan)
+    pos = {s: i for i, s in enumerate(seeds)}
+    for j, v in enumerate(series):
+        for s_, val in v.items():
+            tab[pos[s_], j] = float(val)
+    return tab, seeds
+
+
+def slope_row(
+    cid, claim, source, xs, ys, ndiv, c, unit, xfmt, transform=None, *, margin=None, effect_text=None, setting=""
+) -> dict:
+    """A seed-level slope claim row (docs/theory.md (T150)–(T152)): one OLS slope per seed over
+    its levels (``ys[j]``: the seeds' values at ``xs[j]``, a Series indexed by seed), the mean
+    slope with its t-interval on n − 1 df (valid under seed × level interaction).
+
+    ``margin`` None: the statistic is the mean slope (``unit`` per unit x) and the verdict the
+    interval's side ((T50)). ``margin`` δ > 0 (declared in the config): the statistic is the
+    fitted change across the grid, slope × (x_max − x_min), in ``unit``, judged by
+    :func:`igrm.stats.margin_verdict` ((T151)); an inconclusive row states the seeds per level
+    that decide with power 0.8 ((T152)). ``effect_text(lo, est, hi)`` renders the statistic in
+    the claim's own units for the detail (default: the numbers). ``setting`` leads the detail."""
+    ci, min_seeds = float(c["ci"]), int(c["min_seeds"])
+    n_div = sum(ndiv)
+    counts = ", ".join(f"{xfmt(x)}: n={len(v)}" + (f" (+{d} div.)" if d else "") for x, v, d in zip(xs, ys, ndiv))
+    keep = [(x, v) for x, v in zip(xs, ys) if len(v)]
+    div_txt = f"; {n_div} diverged runs excluded" if n_div else ""
+    lead = f"setting: {setting}; " if setting else ""
+    expected, tolerance = _expected(margin, unit)
+    if len(keep) < 2:
+        why = (
+            f"inconclusive: needs >= 2 levels with completed runs and >= {min_seeds} completed seeds at each; "
+            f"have {counts or 'none'}; no slope without 2 levels{div_txt}"
+        )
+        return row(cid, claim, source, expected, math.nan, tolerance, INCONCLUSIVE, detail=lead + why)
+    kx = np.array([transform(x) if transform else x for x, _ in keep])
+    tab, _ = seed_table([v for _, v in keep])
+    span = float(np.ptp(kx)) if margin is not None else 1.0
+    b = seed_slopes(kx, tab) * span
+    iv = seed_slope_t(kx, tab, ci)
+    point, se, df = float(iv.estimate) * span, float(iv.se) * span, float(iv.df)
+    lo, hi = point - float(iv.half_width) * span, point + float(iv.half_width) * span
+    n_seeds = int(np.isfinite(b).sum())
+    n_min = min(len(v) for _, v in keep)
+    sd_b = float(np.nanstd(b, ddof=1)) if n_seeds > 1 else math.nan
+    show = effect_text or (lambda lo_, e_, hi_: f"{e_:.4g} [{lo_:.4g}, {hi_:.4g}]")
+    what = "fitted change across the grid (slope × range)" if margin is not None else "mean per-seed slope"
+    stat = (
+        f"{what} {show(lo, point, hi)} {unit}, {int(round(ci * 100))}% t-interval over n={n_seeds} seeds "
+        f"(one OLS slope per seed over its levels, t_{{{1 - (1 - ci) / 2:.3g},{df:.0f}}}·SE, SE {se:.4g}, "
+        f"SD of the per-seed values {sd_b:.4g}, df n−1; uncertainty = CI half-width {(hi - lo) / 2:.4g}); "
+        "per-seed values " + ", ".join(f"{v:.4g}" for v in b[np.isfinite(b)])
+    )
+    means = ", ".join(f"{xfmt(x)}: {np.mean(v):.4f}" for x, v in keep)
+    incomplete = int((np.isfinite(tab).sum(1) < len(keep)).sum())
+    inc_txt = f"; {incomplete} seeds miss a level (slope over their other levels)" if incomplete else ""
+    detail = f"{stat}; means {means}; seeds {counts}{inc_txt}{div_txt}{_coverage_text(kx, n_seeds, sd_b, span, ci)}"
+    too_few = n_min < min_seeds or n_seeds < min_seeds
+    if too_few:
+        verdict, why = INCONCLUSIVE, f"inconclusive: needs >= {min_seeds} completed seeds at every level, have {n_min}"
+    elif margin is None:
+        verdict, why = _seed_verdict(lo, hi, False, "")
+    else:
+        verdict, why = margin_verdict(lo, hi, float(margin)), ""
+        if verdict == INCONCLUSIVE:
+            why = "inconclusive: the interval contains 0 and reaches the margin"
+    if verdict == INCONCLUSIVE:
+        detail = f"{why}; {_needed_text(point, sd_b, margin, ci, min_seeds)}; {detail}"
+    elif margin is not None:
+        detail = f"{_decided_text(verdict, lo, hi, float(margin))}; {detail}"
+    return row(
+        cid,
+        claim,
+        source,
+        expected,
+        point,
+        tolerance,
+        verdict,
+        uncertainty=(hi - lo) / 2 if math.isfinite(hi - lo) else math.nan,
+        detail=lead + detail,
+    )
+
+
+def _coverage_text(kx, n_seeds: int, sd_b: float, span: float, ci: float) -> str:
+    """Coverage of this row's interval simulated at its own design (docs/theory.md (T153)):
+    its levels and seeds, an additive seed effect and a seed × level interaction whose slope
+    SD is the observed per-seed SD (run noise 0: the interaction carries all of it)."""
+    if n_seeds < 2 or not (math.isfinite(sd_b) and sd_b > 0):
+        return ""
+    sim = simulate_seed_design(
+        kx, n_seeds, slope=0.0, noise_sd=0.0, seed_sd=sd_b, interaction_sd=sd_b / span, level=ci, reps=2000
+    )
+    return (
+        f"; coverage simulated at this design ({n_seeds} seeds × {len(kx)} levels, seed × level interaction, "
+        f"2000 replicates, (T153)): per-seed interval {sim['per_seed']:.3f}, pooled OLS (T48) {sim['pooled_ols']:.3f}"
+    )
+
+
+def _expected(margin, unit: str) -> tuple[str, str]:
+    """(expected, tolerance) texts of a slope row with or without a declared margin."""
+    if margin is None:
+        return EXPECTED, TOLERANCE
+    m = float(margin)
+    return (
+        f"> 0, at least the smallest effect of interest {m:g} {unit} (declared before the run)",
+        f"95% interval above 0 and reaching {m:g}: reproduces; below 0, or inside ±{m:g} (TOST): does not "
+        "reproduce; else inconclusive with the seeds that decide (docs/theory.md (T151))",
+    )
+
+
+def _decided_text(verdict: str, lo: float, hi: float, m: float) -> str:
+    if verdict == REPRODUCES:
+        return f"reproduces: interval [{lo:.4g}, {hi:.4g}] above 0 and reaching the margin {m:g}"
+    if hi < 0:
+        return f"does not reproduce: interval [{lo:.4g}, {hi:.4g}] below 0 (the opposite direction)"
+    return f"does not reproduce: interval [{lo:.4g}, {hi:.4g}] inside ±{m:g} (the effect is below the margin, TOST)"
+
+
+def _needed_text(effect: float, sd: float, margin, ci: float, min_seeds: int) -> str:
+    """Seeds per level that would decide (with margin: (T152)) or detect the observed effect ((T49))."""
+    if not math.isfinite(sd):
+        return "seeds per level that would decide: not estimable (fewer than 2 per-seed slopes)"
+    if margin is not None:
+        n = seeds_to_decide(sd, float(margin), ci, POWER, n_min=max(min_seeds, 2))
+        return (
+            f"seeds per level that decide either way with power {POWER:g} at the margin (true effect δ → "
+            f"reproduces, 0 → does not), at the per-seed SD {sd:.4g}: {_fmt_n(n) if n else '> 200'}"
+        )
+    n = seeds_needed_paired(effect, sd, ci, n_min=max(min_seeds, 2))
+    return f"seeds per level to detect the observed |slope| {abs(effect):.4g} (power {POWER:g}): {_fmt_n(n)}"
 
 
 def _power_text(effect: float, se: float, df: float, se_how: str, ci: float, needed: int | None, unit: str) -> str:
@@ -83,72 +225,6 @@ def _power_text(effect: float, se: float, df: float, se_how: str, ci: float, nee
         f"MDE at this n (two-sided α={1 - ci:.2g}, power {POWER:g}) = (t_{{{1 - (1 - ci) / 2:.3g},{df:.3g}}} + "
         f"t_{{{POWER:g},{df:.3g}}}) · SE {se:.4g} ({se_how}) = {m:.4g} {unit}; seeds per level to detect "
         f"the observed |effect| {eff}: {_fmt_n(needed)}"
-    )
-
-
-def slope_row(cid, claim, source, xs, ys, ndiv, c, unit, xfmt, transform=None) -> dict:
-    n_div = sum(ndiv)
-    ci, min_seeds = float(c["ci"]), int(c["min_seeds"])
-    counts = ", ".join(f"{xfmt(x)}: n={len(v)}" + (f" (+{d} div.)" if d else "") for x, v, d in zip(xs, ys, ndiv))
-    keep = [(x, v) for x, v in zip(xs, ys) if len(v)]
-    div_txt = f"; {n_div} diverged runs excluded" if n_div else ""
-    if len(keep) < 2:
-        why = (
-            f"inconclusive: needs >= 2 levels with completed runs and >= {min_seeds} completed seeds at each; "
-            f"have {counts or 'none'}; MDE not estimable (no slope without 2 levels){div_txt}"
-        )
-        return row(cid, claim, source, EXPECTED, math.nan, TOLERANCE, INCONCLUSIVE, detail=why)
-    kx = [transform(x) if transform else x for x, _ in keep]
-    kv = [v for _, v in keep]
-    n_min = min(len(v) for v in kv)
-    iv = slope_t_levels(kx, kv, ci)
-    point, se, df = float(iv.estimate), float(iv.se), float(iv.df)
-    lo, hi = float(iv.lo), float(iv.hi)
-    from scipy.stats import spearmanr
-
-    allx = np.concatenate([np.full(len(v), x) for x, v in zip(kx, kv)])
-    ally = np.concatenate(kv)
-    rho = float(spearmanr(allx, ally).statistic) if np.ptp(ally) > 0 else math.nan
-    means = ", ".join(f"{xfmt(x)}: {np.mean(v):.4f}" for x, v in keep)
-    sds = [(float(np.std(v, ddof=1)), x) for x, v in keep if len(v) > 1]
-    worst = f"fewest seeds: {xfmt(min(keep, key=lambda t: len(t[1]))[0])} (n={n_min})"
-    if sds:
-        s_max, x_max = max(sds)
-        worst += f"; largest seed SD: {xfmt(x_max)} ({s_max:.4g})"
-    n_pts = int(sum(len(v) for v in kv))
-    if math.isfinite(se):
-        resid_sd = se * math.sqrt(float(((allx - allx.mean()) ** 2).sum()))
-        stat = (
-            f"OLS slope {point:.4g} {unit} over N={n_pts} (level, seed) points, {int(round(ci * 100))}% "
-            f"t-interval [{lo:.4g}, {hi:.4g}] = slope ± t_{{{1 - (1 - ci) / 2:.3g},{df:.0f}}}·SE, SE {se:.4g} "
-            f"(residual SD {resid_sd:.4g}, df N−2={df:.0f}); uncertainty = CI half-width {hi - point:.4g}"
-        )
-        se_how, sd_plan = "residual SD of the fit, df N−2", resid_sd
-    else:
-        stat = f"OLS slope {point:.4g} {unit} over N={n_pts} points; no residual df (N ≤ 2): no interval"
-        se_how, sd_plan, lo, hi = "no residual df", math.nan, math.nan, math.nan
-        psd, pdf = pooled_sd(kv)
-        if pdf:
-            sxx = float(((allx - allx.mean()) ** 2).sum())
-            se, df, sd_plan = psd / math.sqrt(sxx), float(pdf), psd
-            se_how = f"pooled seed-to-seed SD {psd:.4g}, df {pdf}"
-    detail = f"{stat}; Spearman ρ {rho:.3f}; means {means}; seeds {counts}; {worst}{div_txt}"
-    verdict, why = _seed_verdict(
-        lo, hi, n_min < min_seeds, f"needs >= {min_seeds} completed seeds at every level, have {n_min} at the fewest"
-    )
-    if verdict == INCONCLUSIVE:
-        needed = seeds_needed_slope(point, sd_plan, kx, ci, POWER, n_min=max(min_seeds, 2))
-        detail = f"{why}; {_power_text(point, se, df, se_how, ci, needed, unit)}; {detail}"
-    return row(
-        cid,
-        claim,
-        source,
-        EXPECTED,
-        point,
-        TOLERANCE,
-        verdict,
-        uncertainty=(hi - lo) / 2 if math.isfinite(hi - lo) else math.nan,
-        detail=detail,
     )
 
 
@@ -292,36 +368,42 @@ def cifar_claims(
     max_penalty_curvature: float,
     plateau_max_rise: float,
     ratio_margin: float,
+    accuracy: str,
+    obs1_margin: float,
+    obs2_margin_ratio: float,
+    obs3_margin: float,
 ) -> pd.DataFrame:
     """Claims rows (igrm.claims.COLUMNS) per setting (dataset, model[, width, batch]):
 
-    - ``cifar/obs1_acc_rises_with_h/<ds>/<tag>``: slope of final test accuracy of plain
-      SGD (β = 0) against log10 h (accuracy per decade of h).
-    - ``cifar/obs2_spread_falls_with_beta/<ds>/<tag>/eta<η>``: slope of −(detrended SD of
-      test accuracy over the last N epochs, :func:`igrm.tidy.runs.plateau`) against β at
-      fixed η (positive = spread falls), over the runs on a plateau (|rise| ≤
-      ``plateau_max_rise``); ``.../out_of_range``: the runs still rising.
-    - ``cifar/obs3_acc_rises_with_beta/<ds>/<tag>/eta<η>``: slope of final test
-      accuracy against β at fixed η (SGD+M).
+    - ``cifar/obs1_acc_rises_with_h/<ds>/<tag>``: plain SGD (β = 0), test accuracy (the
+      ``accuracy`` statistic: ``last_mean`` over the last N epochs, or ``final``) against
+      log10 h: the fitted change across the h grid, judged against ``obs1_margin``.
+    - ``cifar/obs2_spread_falls_with_beta/<ds>/<tag>/eta<η>``: the detrended SD of test
+      accuracy over the last N epochs (:func:`igrm.tidy.runs.plateau`) on a log scale against
+      β at fixed η, over the runs that levelled off (|rise| ≤ ``plateau_max_rise``): the fitted
+      ratio spread(β_max)/spread(β_min), judged against ``obs2_margin_ratio`` (< 1);
+      ``.../out_of_range``: the runs that never levelled off.
+    - ``cifar/obs3_acc_rises_with_beta/<ds>/<tag>/eta<η>``: test accuracy against β at fixed η
+      (SGD+M): the fitted change across the β grid, judged against ``obs3_margin``.
     - ``cifar/explicit_ge_gd/<ds>/<tag>/eta<η>_beta<β>``: mean final accuracy of the
       explicit IGR-M baseline minus that of plain GD/SGD (β = 0) at the same η, over the
-      explicit runs inside the declared range (``max_epsilon``, ``max_penalty_curvature``;
-      docs/theory.md (T63)); ``.../out_of_range``: the explicit runs outside it (verdict
-      "out of range").
+      explicit runs inside the declared range (docs/theory.md (T63)); ``.../out_of_range``.
 
-    The verdict of each row follows :func:`igrm.stats.ci_verdict` on its t-interval, and
-    ``min_seeds`` (module docstring; docs/theory.md (T47)–(T50)).
-
-    The keywords after the tables are the config section train.analysis (``ratio_margin``:
-    the sharpness claims' margin, not used here), ``eta`` (igrm.pipeline.targets.analysis_eta)
-    and ``model`` (train.model).
+    Observations 1–3: one OLS slope per seed, t-interval over seeds, the three-way rule with
+    the declared margin (docs/theory.md (T150)–(T152); docs/observations.md). The keywords after
+    the tables are the config section train.analysis, ``eta``
+    (igrm.pipeline.targets.analysis_eta) and ``model`` (train.model).
     """
     c = {"ci": ci, "min_seeds": min_seeds}
+    margins = {"obs1": obs1_margin, "obs2": math.log(1 / obs2_margin_ratio), "obs3": obs3_margin}
+    acc_col = {"last_mean": "last_mean_test_acc", "final": "final_test_acc"}[accuracy]
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
     rows: list[dict] = []
     for key, g in f.groupby(SETTING, sort=True):
-        rows += _obs1_rows(g, key, c)
-        rows += _beta_sweep_rows(g, key, c, eta=eta, plateau_max_rise=plateau_max_rise)
+        rows += _obs1_rows(g, key, c, acc_col, margins["obs1"])
+        rows += _beta_sweep_rows(
+            g, key, c, eta=eta, plateau_max_rise=plateau_max_rise, acc_col=acc_col, margins=margins
+        )
     for group in explicit_groups(f, eta=eta, explicit_against=explicit_against):
         rows += _explicit_rows(*group, c, max_epsilon=max_epsilon, max_penalty_curvature=max_penalty_curvature)
     return frame(rows)
@@ -333,47 +415,89 @@ def _where(key) -> tuple[str, str]:
     return f"{ds}/{setting_tag(mdl, width, bs)}", f"{ds}, {setting_tag(mdl, width, bs)}"
 
 
-def _obs1_rows(g: pd.DataFrame, key, c: dict) -> list[dict]:
-    """Observation 1 of one setting: plain SGD's final accuracy against log10 h."""
+ACC_TEXT = {
+    "last_mean_test_acc": "mean test accuracy over the last {w} epochs",
+    "final_test_acc": "final test accuracy",
+}
+
+
+def setting_text(g: pd.DataFrame, key, levels: str) -> str:
+    """The setting a row was decided in: dataset, model, seeds per level, epochs, η / h, batch."""
+    ds, mdl, width, bs = key
+    done = g[g["status"] == "completed"]
+    n = done.groupby(levels)["seed"].nunique()
+    n_txt = f"{n.min()}" if len(n) and n.min() == n.max() else (f"{n.min()}–{n.max()}" if len(n) else "0")
+    ep = sorted(set(done["epochs_run"].astype(int))) if len(done) else []
+    return (
+        f"{ds}, {mdl} ×{float(width):g}, batch {int(bs)}, {n_txt} seeds per level, "
+        f"{'/'.join(map(str, ep)) or '?'} epochs at constant lr"
+    )
+
+
+def _acc_label(acc_col: str, g: pd.DataFrame) -> str:
+    wins = sorted(set(g.loc[g["status"] == "completed", "spread_window"].astype(int)))
+    return ACC_TEXT[acc_col].format(w=",".join(map(str, wins)) or "N")
+
+
+def _obs1_rows(g: pd.DataFrame, key, c: dict, acc_col: str, margin: float) -> list[dict]:
+    """Observation 1 of one setting: plain SGD's test accuracy against log10 h."""
     tag, where = _where(key)
     rows = []
     g0 = g[(g["method"] == "sgdm") & (g["beta"] == 0.0)]
-    if len(g0):
-        xs, ys, nd = seed_levels(g0, "h", "final_test_acc")
+    if g0["h"].nunique() >= 2:
+        xs, ys, nd = seed_levels(g0, "h", acc_col)
+        lo_h, hi_h = g0["h"].min(), g0["h"].max()
+        setting = setting_text(g0, key, "h") + f", plain SGD h = {lo_h:g}…{hi_h:g}"
         r1 = slope_row(
             f"cifar/obs1_acc_rises_with_h/{tag}",
-            f"plain SGD (β=0): final test accuracy rises with the learning rate h ({where})",
+            f"plain SGD (β=0): {_acc_label(acc_col, g0)} rises with the learning rate h ({setting})",
             PAPER + ", observation 1",
             xs,
             ys,
             nd,
             c,
-            "accuracy per decade of h",
+            f"accuracy from h={lo_h:g} to h={hi_h:g}",
             lambda x: f"h={x:g}",
             transform=math.log10,
+            margin=margin,
+            effect_text=lambda lo, e, hi: f"{100 * e:+.2f} pp [{100 * lo:+.2f}, {100 * hi:+.2f}]",
+            setting=setting,
         )
         r1["detail"] += _eps_note(g0, "h", lambda x: f"h={x:g}")
         rows.append(r1)
     return rows
 
 
-def _beta_sweep_rows(g: pd.DataFrame, key, c: dict, *, eta: float | None, plateau_max_rise: float) -> list[dict]:
+def _ratio_text(lo: float, e: float, hi: float) -> str:
+    """−log ratio interval → spread ratio (β_max over β_min) with its interval."""
+    return (
+        f"ratio {math.exp(-e):.3g} [{math.exp(-hi):.3g}, {math.exp(-lo):.3g}] (−log ratio {e:.3g} [{lo:.3g}, {hi:.3g}])"
+    )
+
+
+def _beta_sweep_rows(
+    g: pd.DataFrame, key, c: dict, *, eta: float | None, plateau_max_rise: float, acc_col: str, margins: dict
+) -> list[dict]:
     """Observations 2 and 3 of one setting, per η with a β sweep of SGD+M."""
     tag, where = _where(key)
     rows: list[dict] = []
     sg = g[g["method"] == "sgdm"]
     for eta_k in beta_sweep_etas(sg, eta=eta):
-        ge = sg[close(sg["eta"], eta_k)]
+        ge = sg[close(sg["eta"], eta_k)].copy()
         done = ge["status"] == "completed"
         flat = done & (ge["plateau_rise"].abs() <= float(plateau_max_rise))
         rising = ge[done & ~flat]
-        xs, ys, nd = seed_levels(ge[flat | ~done], "beta", "plateau_spread")
+        with np.errstate(divide="ignore"):
+            ge["log_spread"] = np.log(ge["plateau_spread"].to_numpy(dtype=float))
+        xs, ys, nd = seed_levels(ge[flat | ~done], "beta", "log_spread")
         wins = sorted(set(ge.loc[done, "spread_window"].astype(int)))
+        b_lo, b_hi = ge["beta"].min(), ge["beta"].max()
+        setting = setting_text(ge[flat | ~done], key, "beta") + f", SGD+M η={eta_k:g}, β = {b_lo:g}…{b_hi:g}"
         cid = f"cifar/obs2_spread_falls_with_beta/{tag}/eta{num(eta_k)}"
         claim = (
-            f"SGD+M: the spread of test accuracy on the plateau (detrended SD over the last "
-            f"N={','.join(map(str, wins))} epochs) falls as β rises, η={eta_k:g} ({where}); "
-            f"measured: slope of −spread vs β"
+            f"SGD+M: the epoch-to-epoch spread of test accuracy once the curve has levelled off (detrended SD "
+            f"over the last N={','.join(map(str, wins))} epochs) falls as β rises ({setting}); measured: the "
+            f"fitted ratio spread(β={b_hi:g})/spread(β={b_lo:g})"
         )
         r = slope_row(
             cid,
@@ -383,51 +507,62 @@ def _beta_sweep_rows(g: pd.DataFrame, key, c: dict, *, eta: float | None, platea
             [-v for v in ys],
             nd,
             c,
-            "(−detrended SD of accuracy) per unit β",
+            f"(−log spread) from β={b_lo:g} to β={b_hi:g}",
             lambda x: f"β={x:g}",
+            margin=margins["obs2"],
+            effect_text=_ratio_text,
+            setting=setting,
         )
         r["detail"] += (
-            f"; plateau: |rise of the fitted line over the window| ≤ {float(plateau_max_rise):g} "
-            f"(train.analysis.plateau_max_rise); {len(rising)} of {int(done.sum())} completed runs "
-            f"still rising, left out"
+            f"; margin: ratio ≤ {math.exp(-margins['obs2']):.3g} (−log ratio ≥ {margins['obs2']:.3g}, "
+            f"train.analysis.obs2_margin_ratio); levelled off: |rise of the fitted line over the window| ≤ "
+            f"{float(plateau_max_rise):g} (train.analysis.plateau_max_rise); {len(rising)} of {int(done.sum())} "
+            f"completed runs never levelled off, left out (row {cid}/out_of_range)"
         )
         rows.append(r)
         if len(rising):
-            rows.append(
-                row(
-                    cid + "/out_of_range",
-                    claim + " — runs not yet on a plateau",
-                    PAPER + ", observation 2",
-                    EXPECTED,
-                    float(rising["plateau_rise"].abs().max()),
-                    f"|rise| ≤ {float(plateau_max_rise):g} over the window",
-                    OUT_OF_RANGE,
-                    detail="; ".join(
-                        f"β={r_.beta:g} seed {int(r_.seed)}: "
-                        + (
-                            f"rise {r_.plateau_rise:+.3f}, detrended SD {r_.plateau_spread:.4f}"
-                            if math.isfinite(r_.plateau_rise)
-                            else "window < 3 epochs: no plateau test"
-                        )
-                        for r_ in rising.itertuples()
-                    ),
-                )
-            )
-        xs, ys, nd = seed_levels(ge, "beta", "final_test_acc")
+            rows.append(_rising_row(cid, claim, rising, plateau_max_rise))
+        xs, ys, nd = seed_levels(ge, "beta", acc_col)
+        setting3 = setting_text(ge, key, "beta") + f", SGD+M η={eta_k:g}, β = {b_lo:g}…{b_hi:g}"
         r3 = slope_row(
             f"cifar/obs3_acc_rises_with_beta/{tag}/eta{num(eta_k)}",
-            f"SGD+M: final test accuracy rises with β at fixed effective learning rate η={eta_k:g} ({where})",
+            f"SGD+M: {_acc_label(acc_col, ge)} rises with β at fixed effective learning rate η={eta_k:g} ({setting3})",
             PAPER + ", observation 3",
             xs,
             ys,
             nd,
             c,
-            "accuracy per unit β",
+            f"accuracy from β={b_lo:g} to β={b_hi:g}",
             lambda x: f"β={x:g}",
+            margin=margins["obs3"],
+            effect_text=lambda lo, e, hi: f"{100 * e:+.2f} pp [{100 * lo:+.2f}, {100 * hi:+.2f}]",
+            setting=setting3,
         )
         r3["detail"] += _eps_note(ge, "beta", lambda x: f"β={x:g}")
         rows.append(r3)
     return rows
+
+
+def _rising_row(cid: str, claim: str, rising: pd.DataFrame, plateau_max_rise: float) -> dict:
+    """The obs-2 runs that never levelled off: their own row, verdict 'out of range'."""
+    return row(
+        cid + "/out_of_range",
+        claim + " — runs that never levelled off",
+        PAPER + ", observation 2",
+        EXPECTED,
+        float(rising["plateau_rise"].abs().max()),
+        f"|rise| ≤ {float(plateau_max_rise):g} over the window",
+        OUT_OF_RANGE,
+        detail="; ".join(
+            f"β={r_.beta:g} seed {int(r_.seed)}: "
+            + (
+                f"rise {r_.plateau_rise:+.3f}, detrended SD {r_.plateau_spread:.4f}"
+                if math.isfinite(r_.plateau_rise)
+                else "window < 3 epochs: no levelling-off test"
+            )
+            for r_ in rising.itertuples()
+        ),
+    )
 
 
 def _explicit_rows(
