@@ -25,6 +25,7 @@ include: "rules/explicit_study.smk"
 include: "rules/sharpness_runs.smk"
 include: "rules/noise.smk"
 include: "rules/report.smk"
+include: "rules/results_page.smk"
 
 
 rule all:
@@ -32,6 +33,7 @@ rule all:
     default_target: True
     input:
         final_outputs(),
+        rules.results_page.output,
         rules.make_report.output if config["report"] else [],
     localrule: True
 

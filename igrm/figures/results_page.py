@@ -1,0 +1,172 @@
+"""results/index.html: the page a reader opens first. The claims summary (one line per claim of
+the paper, igrm.claims.summary) and its glossary, then each figure with its caption and the
+summary lines of the claims it shows; what did not run is listed with how to get it.
+
+Self-contained and offline: the style is inline, images and links are relative to the page
+(results/), nothing is fetched from elsewhere.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import html
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..claims.summary import assign, glossary, summary_text
+
+STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 74em; padding: 0 1em; color: #1b1b1b; }
+table { border-collapse: collapse; width: 100%; margin: 0.5em 0 1em; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.45em; vertical-align: top; text-align: left; }
+th { background: #f1f1f1; }
+td.n { text-align: right; }
+td:first-child { min-width: 16em; }
+.v-reproduces { background: #e3f4e3; } .v-does-not-reproduce { background: #fbe3e3; }
+.v-mixed { background: #fbefdc; } .v-inconclusive, .v-reproduces-where-decided { background: #eef1f8; }
+.v-out-of-range { background: #f4f4f4; }
+figure { margin: 1.5em 0; border-top: 1px solid #ddd; padding-top: 1em; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { margin: 0.4em 0; }
+.notrun { color: #8a1c1c; }
+dl.glossary dt { font-weight: 600; float: left; clear: left; margin-right: 0.5em; }
+dl.glossary dd { margin: 0 0 0.2em 0; }
+"""
+
+# on load, each image says whether it loaded (a broken relative path is visible in the DOM)
+SCRIPT = (
+    "addEventListener('load', () => { for (const i of document.images) "
+    "{ i.dataset.loaded = String(i.complete && i.naturalWidth > 0); } "
+    "document.body.dataset.ready = 'true'; });"
+)
+
+
+@dataclass
+class FigureEntry:
+    name: str
+    caption: str
+    image: str | None  # path relative to the page; None: not made in this run
+    pdf: str | None = None
+    claims: list[str] = field(default_factory=list)  # keys of the paper claims it shows
+
+
+def claim_key(rows_link: str) -> str:
+    """A summary line's claim key from its ``rows`` link ('claims.md#<key>')."""
+    return str(rows_link).rsplit("#", 1)[-1]
+
+
+def caption_claims(caption: str, ids: Iterable[str]) -> list[str]:
+    """Keys of the paper claims whose row ids the caption names (``pattern`` in double
+    backquotes, glob syntax, e.g. ``cifar/obs2_spread_falls_with_beta/*``), in first-seen order."""
+    ids = [str(i) for i in ids]
+    pats = [p for p in re.findall(r"``([^`]+)``", caption) if "/" in p and not p.startswith("results/")]
+    hits = [i for i in ids if any(fnmatch.fnmatchcase(i, p) or i == p for p in pats)]
+    if not hits:
+        return []
+    return list(dict.fromkeys(assign(pd.Series(hits))))
+
+
+def _e(x) -> str:
+    return html.escape(str(x))
+
+
+def _verdict_class(v: str) -> str:
+    return "v-" + re.sub(r"[^a-z]+", "-", str(v).lower()).strip("-")
+
+
+def summary_table(summary: pd.DataFrame, counts: Sequence[str], table_id: str = "claims-summary") -> str:
+    head = ["claim", "verdict", *counts, "headline", "source"]
+    out = [f'<table id="{table_id}"><thead><tr>' + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"]
+    for _, r in summary.iterrows():
+        key = claim_key(r["rows"])
+        cells = [
+            f'<td><a href="tables/claims.md#{_e(key)}" id="claim-{_e(key)}">{_e(r["claim"])}</a></td>',
+            f'<td class="{_verdict_class(r["verdict"])}">{_e(r["verdict"])}</td>',
+            *(f'<td class="n">{_e(r[c])}</td>' for c in counts),
+            f"<td>{_e(r['headline'])}</td>",
+            f"<td>{_e(r['source'])}</td>",
+        ]
+        out.append(f'<tr data-claim="{_e(key)}">' + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def glossary_html(summary: pd.DataFrame) -> str:
+    terms = glossary(summary_text(summary))
+    items = "".join(f"<dt>{_e(t)}</dt><dd>{_e(d)}</dd>" for t, d in terms)
+    return f'<h3>Glossary</h3><dl class="glossary" id="glossary">{items}</dl>'
+
+
+def _figure_html(f: FigureEntry, summary: pd.DataFrame, counts: Sequence[str]) -> str:
+    parts = [f'<figure id="fig-{_e(f.name)}"><h3>{_e(f.name)}</h3>']
+    if f.image:
+        parts.append(f'<a href="{_e(f.pdf or f.image)}"><img src="{_e(f.image)}" alt="figure {_e(f.name)}"></a>')
+    else:
+        parts.append('<p class="notrun">not made in this run (see "Not run" above)</p>')
+    parts.append(f"<figcaption>{_e(f.caption)}</figcaption>")
+    lines = summary[[claim_key(r) in f.claims for r in summary["rows"]]] if len(summary) else summary
+    if len(lines):
+        parts.append(summary_table(lines, counts, table_id=f"claims-{f.name}"))
+    parts.append("</figure>")
+    return "\n".join(parts)
+
+
+def page_html(
+    summary: pd.DataFrame,
+    figures: Sequence[FigureEntry],
+    *,
+    counts: Sequence[str],
+    not_run: Sequence[tuple[str, str]] = (),
+    links: Mapping[str, str] | None = None,
+    title: str = "igrm: results of this run",
+) -> str:
+    """The whole page: summary and glossary first, then what did not run, then the figures."""
+    links = links or {}
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        "<p>One line per claim of the paper: its verdict, its rows by verdict and its headline "
+        "(the claim's deciding row). Every row: "
+        + ", ".join(f'<a href="{_e(href)}">{_e(text)}</a>' for text, href in links.items())
+        + ".</p>",
+        "<h2 id='summary'>Claims summary</h2>",
+        summary_table(summary, counts) if len(summary) else "<p class='notrun'>no claim rows in this run</p>",
+        glossary_html(summary),
+    ]
+    if not_run:
+        body += [
+            "<h2 id='not-run'>Not run</h2><ul id='not-run-list'>",
+            *(f"<li><b>{_e(what)}</b>: {_e(how)}</li>" for what, how in not_run),
+            "</ul>",
+        ]
+    body += ["<h2 id='figures'>Figures</h2>", *(_figure_html(f, summary, counts) for f in figures)]
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{_e(title)}</title><style>{STYLE}</style></head>\n<body>\n"
+        + "\n".join(body)
+        + f"\n<script>{SCRIPT}</script>\n</body></html>\n"
+    )
+
+
+def figure_entries(
+    root: str | Path, names: Sequence[str], captions: Mapping[str, str], ids: Iterable[str]
+) -> list[FigureEntry]:
+    """One entry per figure of the config: its PNG (and PDF) under ``root``/figures when this
+    run made it, its caption and the claims its caption names."""
+    root, ids = Path(root), list(ids)
+    out = []
+    for name in names:
+        png, pdf = root / "figures" / f"{name}.png", root / "figures" / f"{name}.pdf"
+        out.append(
+            FigureEntry(
+                name=name,
+                caption=captions.get(name, ""),
+                image=f"figures/{name}.png" if png.exists() else None,
+                pdf=f"figures/{name}.pdf" if pdf.exists() else None,
+                claims=caption_claims(captions.get(name, ""), ids),
+            )
+        )
+    return out

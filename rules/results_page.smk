@@ -1,0 +1,23 @@
+# results/index.html: the page to open first (claims summary, glossary, every figure with its
+# caption and claim lines). Offline and self-contained: images and links relative to results/.
+
+
+rule results_page:
+    """The results page: claims summary first, then each figure with its caption and claim lines."""
+    input:
+        summary=rules.table_claims.output.summary_csv,
+        claims=rules.table_claims.output.csv,
+        figures=[getattr(rules, f"fig_{name}").output.png for name in config["figures"]],
+        code=code_inputs("results_page.py"),
+    output:
+        f"{R}/index.html",
+    log:
+        "logs/results_page.log",
+    localrule: True
+    conda:
+        "../envs/science.yaml"
+    params:
+        figures=lookup(dpath="figures", within=config),
+        report=lookup(dpath="report", within=config),
+    script:
+        "../scripts/results_page.py"
