@@ -36,6 +36,21 @@ config.update(_filled)
 MERGED_CONFIG = "logs/config.merged.yaml"
 
 
+def dry_run():
+    """-n / --dry-run on the command line (parse time knows no more): a dry run writes its
+    merged config beside the real run's record, never over it."""
+    flags = [a for a in sys.argv[1:] if a.startswith("-")]
+    return any(
+        a in ("--dry-run", "--dryrun", "--dry_run")
+        or (not a.startswith("--") and a[1:].isalpha() and "n" in a[1:])
+        for a in flags
+    )
+
+
+if dry_run():
+    MERGED_CONFIG = "logs/config.merged.dryrun.yaml"
+
+
 def config_layers():
     """[(source, dict)] in Snakemake's merge order: the Snakefile's config.yaml, each
     --configfile, then --config."""

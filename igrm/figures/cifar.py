@@ -295,11 +295,12 @@ def plot_spread(
     etas, ns, windows, cut = _plot_beta_sweeps(
         ax, f[judged | ~done], eta=eta, value="plateau_spread", marker="s", ci=ci, bounds=NONNEGATIVE
     )
-    _spread_runs(ax, f[done], judged[done], etas, plateau_max_rise)
-    if ns or done.any():
+    sg = done & (f["method"] == "sgdm")
+    drawn = _spread_runs(ax, f[sg], judged[sg], etas or ([eta] if eta else []), plateau_max_rise)
+    if ns or drawn:
         legend_below(fig, axes, ncol=1)
-    else:
-        empty_panel(ax)
+    if not ns:
+        empty_panel(ax, "no run on a plateau: nothing judged" if drawn else "no matching runs")
     N = ", ".join(str(w) for w in sorted(windows)) or "–"
     ax.set_xlabel("momentum β")
     ax.set_ylabel("detrended SD of test accuracy")
@@ -307,19 +308,24 @@ def plot_spread(
     return fig
 
 
-def _spread_runs(ax, runs: pd.DataFrame, judged: pd.Series, etas, plateau_max_rise: float) -> None:
-    """Each completed run at the plotted η as a point beside its level: filled if the claim
-    judges it (on a plateau), hollow if it was left out (still rising)."""
-    if not len(runs) or not etas:
-        return
-    at = np.logical_or.reduce([close(runs["eta"], e) for e in etas])
+def _spread_runs(ax, runs: pd.DataFrame, judged: pd.Series, etas, plateau_max_rise: float) -> bool:
+    """Each completed SGD+M run at the plotted η (all of them when none is plotted) as a point
+    beside its level: filled if the claim judges it (on a plateau), hollow if it was left out
+    (still rising, or too few epochs for the plateau test). True if any was drawn."""
+    if not len(runs):
+        return False
+    at = np.logical_or.reduce([close(runs["eta"], e) for e in etas]) if etas else np.ones(len(runs), bool)
+    drawn = False
     for ok, style in (
         (True, dict(mfc="#555555", label="runs judged (on a plateau)")),
-        (False, dict(mfc="none", label=f"runs not judged (rise > {plateau_max_rise:g}: still rising)")),
+        (False, dict(mfc="none", label=f"runs not judged (rise > {plateau_max_rise:g}, or < 3 epochs)")),
     ):
-        r = runs[at & (judged == ok)]
+        r = runs[at & (judged == ok).to_numpy()]
+        r = r[np.isfinite(r["plateau_spread"].astype(float))]
         if len(r):
             ax.plot(r["beta"] + 0.012, r["plateau_spread"], ls="none", marker="o", ms=3.5, color="#555555", **style)
+            drawn = True
+    return drawn
 
 
 def plot_explicit(

@@ -132,17 +132,17 @@ def page_html(
         "(the claim's deciding row). Every row: "
         + ", ".join(f'<a href="{_e(href)}">{_e(text)}</a>' for text, href in links.items())
         + ".</p>",
-        "<h2 id='summary'>Claims summary</h2>",
-        summary_table(summary, counts) if len(summary) else "<p class='notrun'>no claim rows in this run</p>",
+        '<h2 id="summary">Claims summary</h2>',
+        summary_table(summary, counts) if len(summary) else '<p class="notrun">no claim rows in this run</p>',
         glossary_html(summary),
     ]
     if not_run:
         body += [
-            "<h2 id='not-run'>Not run</h2><ul id='not-run-list'>",
+            '<h2 id="not-run">Not run</h2><ul id="not-run-list">',
             *(f"<li><b>{_e(what)}</b>: {_e(how)}</li>" for what, how in not_run),
             "</ul>",
         ]
-    body += ["<h2 id='figures'>Figures</h2>", *(_figure_html(f, summary, counts) for f in figures)]
+    body += ['<h2 id="figures">Figures</h2>', *(_figure_html(f, summary, counts) for f in figures)]
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>{_e(title)}</title><style>{STYLE}</style></head>\n<body>\n"
@@ -170,3 +170,85 @@ def figure_entries(
             )
         )
     return out
+
+
+# ---------------------------------------------------------------- a run that did not finish
+OFFLINE_HINT = (
+    "offline, train on the real Fashion-MNIST instead: apt-get install dataset-fashion-mnist, then "
+    "snakemake --cores all --configfile presets/fashion_mnist.yaml; or stage the archive where "
+    "logs/{log} says (config key data.{ds}.local)"
+)
+
+
+def not_run(
+    root: str | Path, *, figures: Sequence[str], claim_parts: Sequence[str], datasets: Sequence[str], data_dir: str
+) -> list[tuple[str, str]]:
+    """(what, how to get it) for each figure and claims part of the config this run did not
+    make; where a dataset was not obtained, the reason names it and the offline preset."""
+    root = Path(root)
+    missing_data = [ds for ds in datasets if not (Path(data_dir) / f"{ds}.h5").exists()]
+    if missing_data:
+        why = "; ".join(
+            f"needs the dataset {ds}, which this run could not obtain: "
+            + OFFLINE_HINT.format(log=f"data/download_{ds}.log", ds=ds)
+            for ds in missing_data
+        )
+    else:
+        why = "a job failed or was not reached: see logs/ (the failed job's log is named on the console), then rerun"
+    out = [(f"figure {n}", why) for n in figures if not (root / "figures" / f"{n}.png").exists()]
+    out += [(f"claims {Path(p).stem}", why) for p in claim_parts if not Path(p).exists()]
+    return out
+
+
+def write_partial(
+    root: str | Path,
+    *,
+    config: Mapping,
+    claim_parts: Sequence[str],
+    data_dir: str,
+) -> tuple[Path, Path] | None:
+    """After a run that stopped early: the claims summary of the parts that were made
+    (results/tables/claims_summary.partial.md) and the results page (results/index.partial.html),
+    each listing what was not run and how to get it. Partial files have their own names: the
+    complete ones are only ever written by their rules. None when nothing was made."""
+    from types import SimpleNamespace
+
+    from ..claims import VERDICTS, combine
+    from ..claims.summary import summarise, summary_markdown
+    from ..pipeline.io import write_text_atomic
+    from ..pipeline.snakejob import report_caption
+
+    root = Path(root)
+    made = [p for p in claim_parts if Path(p).exists()]
+    figures = list(config["figures"])
+    missing = not_run(
+        root, figures=figures, claim_parts=claim_parts, datasets=config["train"]["datasets"], data_dir=data_dir
+    )
+    if not made and len(missing) == len(figures) + len(claim_parts):
+        return None
+    claims = combine(pd.read_csv(p) for p in made)
+    summary = summarise(claims) if len(claims) else pd.DataFrame(columns=["claim", "verdict", "headline", "rows"])
+    notes = "\n".join(f"- **{what}**: {how}" for what, how in missing)
+    md = root / "tables" / "claims_summary.partial.md"
+    write_text_atomic(
+        md,
+        "# Claims summary of a run that did not finish\n\n"
+        + (summary_markdown(summary) if len(summary) else "No claim rows were made.\n")
+        + f"\n\n## Not run\n\n{notes}\n",
+    )
+    smk = SimpleNamespace(config=config)
+    captions = {n: report_caption(smk, n) for n in figures}
+    entries = figure_entries(root, figures, captions, claims["id"] if len(claims) else [])
+    page = root / "index.partial.html"
+    write_text_atomic(
+        page,
+        page_html(
+            summary,
+            entries,
+            counts=VERDICTS,
+            not_run=missing,
+            links={"the partial summary (Markdown)": "tables/claims_summary.partial.md"},
+            title="igrm: results of a run that did not finish",
+        ),
+    )
+    return md, page
