@@ -3,14 +3,16 @@
 
 
 rule results_page:
-    """The results page: claims summary first, then each figure with its caption and claim lines."""
+    """The results page (claims summary first, then each figure with its caption and claim
+    lines) and the findings record of the run (the summary with its commit)."""
     input:
         summary=rules.table_claims.output.summary_csv,
         claims=rules.table_claims.output.csv,
         figures=[getattr(rules, f"fig_{name}").output.png for name in config["figures"]],
         code=code_inputs("results_page.py"),
     output:
-        f"{R}/index.html",
+        page=f"{R}/index.html",
+        findings=f"{R}/findings.md",
     log:
         "logs/results_page.log",
     localrule: True

@@ -105,6 +105,18 @@ def test_claims_summary_is_one_line_per_paper_claim(workdir):
     assert r"\begin{tabular}" in (tables / "claims_summary.tex").read_text()
 
 
+def test_results_page_opens_on_the_claims_summary(workdir):
+    """results/index.html (rule results_page): one summary row per claim line, then every figure
+    of the config with its image (tests/test_results_page.py loads such a page in Chromium)."""
+    page = (workdir.path / "results" / "index.html").read_text()
+    summary = pd.read_csv(workdir.path / "results" / "tables" / "claims_summary.csv")
+    first = page.index('<table id="claims-summary"')
+    assert first < page.index("<figure")
+    assert page[first : page.index("</table>", first)].count("<tr data-claim=") == len(summary)
+    for name in FIGURES:
+        assert f'src="figures/{name}.png"' in page, name
+
+
 def test_figures_pass_the_layout_check(workdir):
     """Every figure of the run: labelled axes, no legend over data, no overlapping tick labels
     (igrm.figures.style.layout_problems, logged by save() into the figure rule's log)."""

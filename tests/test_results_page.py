@@ -147,3 +147,14 @@ def test_results_page_in_headless_chromium(page, tmp_path):
     img = mpimg.imread(shot)
     assert img.shape[:2] == (1600, 1200)
     assert img[..., :3].std() > 0.05, "the screenshot is blank"
+
+
+def test_findings_record_carries_its_commit_and_the_runs_own_summary():
+    from igrm.figures.results_page import findings_markdown
+
+    summary = summarise(_claims())
+    cfg = {"train": {"datasets": ["fashion_mnist"]}, "preset": {"name": "fashion_mnist"}}
+    md = findings_markdown(summary, commit="abc1234", when="2026-12-05T12:00:00Z", config=cfg)
+    assert md.startswith("# Findings of this run (generated)")
+    assert "commit `abc1234`, 2026-12-05T12:00:00Z; datasets fashion_mnist; preset fashion_mnist" in md
+    assert "(claims.md#flatter-minima)" in md and "**Glossary**" in md
