@@ -200,6 +200,7 @@ def test_min_seeds_setting_reaches_the_claims(workdir):
         "claims_explicit_study",
         "claims_sharpness_runs",
         "table_claims",
+        "results_page",
         "make_report",
         "all",
     }, jobs
