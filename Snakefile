@@ -46,8 +46,14 @@ onstart:
     from igrm.pipeline.snakejob import start_run_clock
 
     on_start(log)
+    # the jobs this run will run, not the whole plan (a single target, a rerun)
+    to_run = {}
+    for job in workflow.dag.needrun_jobs():
+        to_run[job.rule.name] = to_run.get(job.rule.name, 0) + 1
     print(
-        start_run_clock(plan(config), workflow.cores, CPU_PASSES_PER_CORE_S),
+        start_run_clock(
+            plan(config), workflow.cores, CPU_PASSES_PER_CORE_S, to_run
+        ),
         file=sys.stderr,
     )
 

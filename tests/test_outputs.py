@@ -175,3 +175,9 @@ def test_the_run_clock_and_the_last_line(tmp_path, monkeypatch):
     monkeypatch.setenv(snakejob.RUN_ETA_ENV, "0")
     line = snakejob.start_run_clock({"training_passes": 9.0e5, "noise_passes": 0}, 2, 500.0)
     assert "about 15:00 (h:mm:ss)" in line and os.environ[snakejob.RUN_ETA_ENV] == "900"
+    # a run of one target: only its own training jobs count (2 of the plan's 6 runs)
+    plan = {"training_passes": 9.0e5, "noise_passes": 1.0e5, "training_runs": 6, "noise_jobs": 2}
+    line = snakejob.start_run_clock(plan, 2, 500.0, {"train_run": 2, "fig_x": 1})
+    assert "about 5:00 (h:mm:ss)" in line
+    line = snakejob.start_run_clock(plan, 2, 500.0, {"fig_x": 1})
+    assert "no training or noise estimate" in line and snakejob.RUN_ETA_ENV not in os.environ

@@ -319,15 +319,31 @@ class RunProgress:
 
 
 # ---------------------------------------------------------------- the run's first and last lines
-def start_run_clock(plan: Mapping[str, Any], cores: int | None, passes_per_core_s: float) -> str:
+def start_run_clock(
+    plan: Mapping[str, Any],
+    cores: int | None,
+    passes_per_core_s: float,
+    to_run: Mapping[str, int] | None = None,
+) -> str:
     """At the start of a run (the Snakefile's onstart, main process): the plan's rough
     duration on ``cores`` (training and noise passes at ``passes_per_core_s`` per core; toys
     and error orders take seconds to minutes more), put in the environment the jobs inherit
-    (:func:`run_clock`); returns the line for the console."""
+    (:func:`run_clock`); returns the line for the console. ``to_run``: how many training and
+    noise jobs this run will run (``train_run``, ``noise_point``; the plan's mean cost each),
+    when fewer than the plan's (a single target, a rerun)."""
     cores = max(1, int(cores or 1))
-    passes = float(plan.get("training_passes", 0)) + float(plan.get("noise_passes", 0))
-    eta = passes / passes_per_core_s / cores
+    train, noise = float(plan.get("training_passes", 0)), float(plan.get("noise_passes", 0))
+    if to_run is not None:
+        train *= to_run.get("train_run", 0) / max(1, int(plan.get("training_runs", 1)))
+        noise *= to_run.get("noise_point", 0) / max(1, int(plan.get("noise_jobs", 1)))
+    eta = (train + noise) / passes_per_core_s / cores
     os.environ[RUN_START_ENV] = str(time.time())
+    if eta < 30:
+        os.environ.pop(RUN_ETA_ENV, None)
+        return (
+            "igrm: no training or noise estimate to run (toys, error orders, tables: seconds to minutes); "
+            "one line per finished job below, every detail in logs/"
+        )
     os.environ[RUN_ETA_ENV] = f"{eta:.0f}"
     return (
         f"igrm: about {_clock(eta)} (h:mm:ss) of training and noise estimates on {cores} core(s) by the plan's "
