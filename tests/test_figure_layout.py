@@ -136,3 +136,23 @@ def test_spread_and_accuracy_intervals_stay_in_range_and_say_so(tmp_path):
     assert _errorbar_ends(fig.axes[0]).max() <= 1.0
     assert "clipped to [0, 1]" in fig.axes[0].get_title()
     plt.close(fig)
+
+
+def test_sharpness_vs_epoch_is_drawn_as_points_with_norms_kept_positive():
+    """Sharpness is measured at a few epochs only (here 2): points, no line between them; the
+    ‖∇E‖² panel's intervals end at 0 or above (a squared norm)."""
+    import matplotlib.pyplot as plt
+
+    from igrm.figures.sharpness_runs import plot_sharpness_runs
+
+    from .test_sharpness_runs import _grid
+
+    t = _grid(-1.0, seeds=3, noise=6.0)  # a large seed scatter: the t-intervals reach below 0
+    fig = plot_sharpness_runs(finals=t["finals"], points=t["sharpness"], eta=None, dataset=None, model=None, ci=0.95)
+    top = [ax for ax in fig.axes[:3]]
+    for ax in top:
+        series = [c for c in ax.containers if c.get_label().startswith("β=")]  # one errorbar per β
+        assert series and all(c.lines[0].get_linestyle() == "None" for c in series), ax.get_ylabel()
+    gn = next(ax for ax in top if "∇E" in ax.get_ylabel())
+    assert _errorbar_ends(gn).min() >= 0.0
+    plt.close(fig)
