@@ -33,7 +33,6 @@ rule all:
     default_target: True
     input:
         final_outputs(),
-        rules.results_page.output,
         rules.make_report.output if config["report"] else [],
     localrule: True
 

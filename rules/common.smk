@@ -162,6 +162,8 @@ def final_outputs():
     for kind, names in (("fig", config["figures"]), ("table", config["tables"])):
         for name in names:
             out += list(getattr(rules, f"{kind}_{name}").output)
+    # the results page, its findings record and glossary (before the report, which shows the glossary)
+    out += list(rules.results_page.output)
     return out
 
 

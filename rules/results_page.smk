@@ -13,6 +13,12 @@ rule results_page:
     output:
         page=f"{R}/index.html",
         findings=f"{R}/findings.md",
+        summary_html=report(
+            f"{R}/tables/claims_summary.html",
+            caption="../report/claims_summary_html.rst",
+            category=CATEGORY["claims"],
+            subcategory="0 Summary: one line per claim of the paper",
+        ),
     log:
         "logs/results_page.log",
     localrule: True

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from igrm.claims import VERDICTS
-from igrm.figures.results_page import figure_entries, findings_markdown, page_html
+from igrm.figures.results_page import figure_entries, findings_markdown, page_html, summary_fragment
 from igrm.pipeline.io import git_commit, write_text_atomic
 from igrm.pipeline.snakejob import logged, now_iso, report_caption
 
@@ -31,5 +31,6 @@ with logged(smk) as log:
     write_text_atomic(
         smk.output.findings, findings_markdown(summary, commit=git_commit(), when=now_iso(), config=smk.config)
     )
+    write_text_atomic(smk.output.summary_html, summary_fragment(summary, counts=VERDICTS))
     write_text_atomic(out, page)
     log.info("wrote %s: %d claim lines, %d figures", out, len(summary), len(names))

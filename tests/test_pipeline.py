@@ -169,10 +169,11 @@ def test_all_builds_the_report_with_every_figure_and_table(workdir):
         names = z.namelist()
         html = z.read("report/report.html").decode()
     raw = {n.split("/")[3] for n in names if n.startswith("report/data/raw/") and n.count("/") >= 4}
-    assert len(raw) == len(FIGURES) + len(TABLES), sorted(raw)
+    assert len(raw) == len(FIGURES) + len(TABLES) + 1, sorted(raw)  # + claims_summary.html (rule results_page)
     for category in ("Toy problems", "Modified-flow error orders", "CIFAR training", "Gradient noise", "Claims"):
         assert category in html
     assert "one line per claim of the paper" in html  # the claims summary opens the claims category
+    assert "The claims summary" in html and 'id="glossary"' in html  # and the report's first page
 
 
 def test_every_rule_names_its_own_script():

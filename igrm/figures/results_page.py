@@ -151,6 +151,21 @@ def page_html(
     )
 
 
+def summary_fragment(summary: pd.DataFrame, *, counts: Sequence[str]) -> str:
+    """The claims summary and its glossary as an HTML fragment (style inline): the first thing
+    the Snakemake report shows (report/workflow.rst inserts it) and one of its items."""
+    return (
+        f'<style>{STYLE.replace("body {", ".igrm-summary {")}</style>\n<div class="igrm-summary">'
+        "<h2>The claims summary</h2>"
+        "<p>One line per claim of the paper: its verdict, its rows by verdict, its headline (the claim's "
+        "deciding row). Every row: category 0 Claims; the same with every figure: results/index.html.</p>\n"
+        + summary_table(summary, counts, table_id="claims-summary")
+        + "\n"
+        + glossary_html(summary)
+        + "</div>\n"
+    )
+
+
 def figure_entries(
     root: str | Path, names: Sequence[str], captions: Mapping[str, str], ids: Iterable[str]
 ) -> list[FigureEntry]:
