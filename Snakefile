@@ -27,6 +27,7 @@ include: "rules/eos.smk"
 include: "rules/modified_loss.smk"
 include: "rules/noise.smk"
 include: "rules/report.smk"
+include: "rules/results_page.smk"
 
 
 rule all:
@@ -41,18 +42,40 @@ rule all:
 # No SLURM job outlives its run (igrm/pipeline/slurm.py): a second Ctrl-C or a killed head process
 # would leave jobs running that Snakemake no longer tracks.
 onstart:
+    from igrm.pipeline.config import CPU_PASSES_PER_CORE_S
     from igrm.pipeline.slurm import on_start
+    from igrm.pipeline.snakejob import start_run_clock
 
     on_start(log)
+    # the jobs this run will run, not the whole plan (a single target, a rerun)
+    to_run = {}
+    for job in workflow.dag.needrun_jobs():
+        to_run[job.rule.name] = to_run.get(job.rule.name, 0) + 1
+    print(
+        start_run_clock(
+            plan(config), workflow.cores, CPU_PASSES_PER_CORE_S, to_run
+        ),
+        file=sys.stderr,
+    )
 
 
 onsuccess:
     from igrm.pipeline.slurm import on_end
+    from igrm.pipeline.snakejob import last_line, print_last
 
     on_end(log, failed=False)
+    print_last(last_line(R, ok=True, report=config["report"]))
 
 
 onerror:
     from igrm.pipeline.slurm import on_end
+    from igrm.pipeline.snakejob import last_line, print_last
+    from igrm.figures.results_page import write_partial
 
     on_end(log, failed=True)
+    # what did finish (profiles/default keeps going past a failed job: an offline run still
+    # makes the toys, error orders and their claims), and what did not with how to get it
+    partial = write_partial(
+        R, config=config, claim_parts=claim_files(), data_dir=DATA
+    )
+    print_last(last_line(R, ok=False, partial=partial))

@@ -700,6 +700,11 @@ def _download_error(spec: DatasetSpec, f: ArchiveFile, final: Path, attempts) ->
         f"  2. set the config key data.{spec.name}.mirrors to a list of URL prefixes that serve "
         f"{f.filename}, e.g.\n"
         f'       data: {{{spec.name}: {{mirrors: ["https://my.mirror.example/{spec.name}/"]}}}}\n'
+        f"  3. offline, train on the real Fashion-MNIST from Debian instead (no download):\n"
+        f"       apt-get install dataset-fashion-mnist\n"
+        f"       snakemake --cores all --configfile presets/fashion_mnist.yaml\n"
+        f"The rest of the run (toys, error orders, noise calibration) goes on without this dataset;\n"
+        f"what it could not make is listed in results/tables/claims_summary.partial.md.\n"
         f"See docs/data.md (offline pre-staging)."
     )
     return DownloadError(msg, dataset=spec.name, filename=f.filename, path=final.resolve(), attempts=attempts)

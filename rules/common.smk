@@ -48,6 +48,21 @@ config.update(_filled)
 MERGED_CONFIG = "logs/config.merged.yaml"
 
 
+def dry_run():
+    """-n / --dry-run on the command line (parse time knows no more): a dry run writes its
+    merged config beside the real run's record, never over it."""
+    flags = [a for a in sys.argv[1:] if a.startswith("-")]
+    return any(
+        a in ("--dry-run", "--dryrun", "--dry_run")
+        or (not a.startswith("--") and a[1:].isalpha() and "n" in a[1:])
+        for a in flags
+    )
+
+
+if dry_run():
+    MERGED_CONFIG = "logs/config.merged.dryrun.yaml"
+
+
 def config_layers():
     """[(source, dict)] in Snakemake's merge order: the Snakefile's config.yaml, each
     --configfile, then --config."""
@@ -167,6 +182,8 @@ def final_outputs():
     for kind, names in (("fig", config["figures"]), ("table", config["tables"])):
         for name in names:
             out += list(getattr(rules, f"{kind}_{name}").output)
+    # the results page, its findings record and glossary (before the report, which shows the glossary)
+    out += list(rules.results_page.output)
     return out
 
 

@@ -154,6 +154,7 @@ rule fig_spread:
         dataset=lookup(dpath="train/analysis/dataset", within=config),
         model=lookup(dpath="train/model", within=config),
         ci=lookup(dpath="train/analysis/ci", within=config),
+        plateau_max_rise=lookup(dpath="train/analysis/plateau_max_rise", within=config),
     script:
         "../scripts/fig/spread.py"
 

@@ -23,16 +23,19 @@ def pytest_runtest_teardown(item):
     _RUNNING["item"] = None
 
 
-def snakemake(*args, cwd, check=True, timeout=900, env=None):
+def snakemake(*args, cwd, check=True, timeout=900, env=None, as_user=False):
     """Run this repo's workflow in ``cwd`` with the test interpreter's Snakemake (``env``: extra
-    environment variables). Only from a test marked pipeline or slurm."""
+    environment variables). Only from a test marked pipeline or slurm. Snakemake's job blocks
+    are on (``--quiet host``; the tests read the jobs from them) unless ``as_user``: the
+    console a user gets from profiles/default."""
     item = _RUNNING["item"]
     if item is not None and not {"pipeline", "slurm"} & {m.name for m in item.iter_markers()}:
         raise AssertionError(
             f"{item.nodeid} runs Snakemake but is not marked: add @pytest.mark.pipeline"
             " (or slurm), so that the fast tier -m 'not pipeline and not slurm' stays fast"
         )
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(cwd), *args]
+    verbose = [] if as_user else ["--quiet", "host"]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *verbose, "--directory", str(cwd), *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:

@@ -204,15 +204,17 @@ def test_dry_run_prints_the_plan_and_writes_the_merged_config(tmp_path):
     proc = snakemake("-n", "--cores", "1", "--configfile", str(TINY), cwd=tmp_path, timeout=300)
     assert "igrm plan: 6 training runs" in proc.stderr, proc.stderr[-3000:]
     assert "2 noise jobs" in proc.stderr and "18 jobs at most" in proc.stderr, proc.stderr[-3000:]
-    assert "merged config written to logs/config.merged.yaml" in proc.stderr
-    log = tmp_path / "logs" / "config.merged.yaml"
+    # a dry run writes beside the real run's record, never over it
+    assert "merged config written to logs/config.merged.dryrun.yaml" in proc.stderr
+    assert not (tmp_path / "logs" / "config.merged.yaml").exists()
+    log = tmp_path / "logs" / "config.merged.dryrun.yaml"
     text = log.read_text()
     assert f"layers, later wins: {REPO / 'config.yaml'}, {TINY}" in text
     cfg = yaml.safe_load(text)
     assert cfg["train"]["model"] == "small_cnn"  # tiny.yaml's
     assert cfg["train"]["sharpness"]["iters"] == 6  # a schema default, filled in
     assert cfg["confirm_large_grid"] is False
-    assert not list(log.parent.glob(".config.merged.yaml.*"))  # no temporary left
+    assert not list(log.parent.glob(".config.merged.*.*"))  # no temporary left
 
 
 # ------------------------------------------------------------------ presets
@@ -246,7 +248,7 @@ def test_preset_merged_over_an_incompatible_config_is_reported(tmp_path):
     proc = snakemake("-n", "--cores", "1", "--configfile", str(PAPER), str(mine), cwd=tmp_path, timeout=300)
     assert "igrm WARNING: preset 'paper'" in proc.stderr, proc.stderr[-3000:]
     assert "sets train.model = 'resnet18'" in proc.stderr
-    log = (tmp_path / "logs" / "config.merged.yaml").read_text()
+    log = (tmp_path / "logs" / "config.merged.dryrun.yaml").read_text()
     assert "# WARNING: preset 'paper'" in log and "train.datasets" in log
     assert yaml.safe_load(log)["train"]["model"] == "small_cnn"
 

@@ -52,3 +52,107 @@ def test_mean_halfwidth_is_scipys_t_interval():
         mean_halfwidth(np.array([1.0, 2.0]), np.array([3, 5]), 0.95),
         [st.t.ppf(0.975, 2) / np.sqrt(3), 2 * st.t.ppf(0.975, 4) / np.sqrt(5)],
     )
+
+
+def test_a_legend_clipped_at_the_figure_edge_is_found():
+    """The planted case: a figure legend wider than the figure (the curves figure's legend cut at
+    both edges); the constrained layout cannot shrink it, and the saved image cuts it off."""
+    fig, axes = figure(1, 1, width=3.0, height=2.5)
+    ax = axes[0, 0]
+    for i in range(8):
+        ax.plot([0, 1], [i, i + 1], label=f"β=0.{i} (n=3, a long label for this run)")
+    ax.set(xlabel="epoch", ylabel="test accuracy")
+    fig.legend(loc="outside lower center", ncol=4)
+    problems = layout_problems(fig)
+    clipped = [p for p in problems if "figure legend" in p and "clipped" in p]
+    assert clipped and "left" in clipped[0] and "right" in clipped[0], problems
+
+
+def test_a_label_clipped_at_the_top_is_found_and_a_fitting_one_is_not():
+    fig, axes = figure(1, 1, width=3.0, height=1.2)
+    axes[0, 0].plot([0, 1], [0, 1])
+    axes[0, 0].set(xlabel="β", ylabel="detrended SD of test accuracy over the last 5 epochs")
+    assert any("y-label" in p and "top" in p for p in layout_problems(fig))
+    fig, axes = figure(1, 1)
+    axes[0, 0].plot([0, 1], [0, 1])
+    axes[0, 0].set(xlabel="β", ylabel="SD (accuracy)")
+    assert not [p for p in layout_problems(fig) if "clipped" in p]
+
+
+def test_in_range_clips_only_what_passes_the_bound():
+    from igrm.figures.style import ACCURACY, NONNEGATIVE, clip_note, in_range, yerr_in_range
+
+    lo, hi, n = in_range([0.95, 0.5], [0.1, 0.1], ACCURACY)
+    np.testing.assert_allclose(lo, [0.85, 0.4])
+    np.testing.assert_allclose(hi, [1.0, 0.6])
+    assert n == 1
+    yerr, n = yerr_in_range([0.02, 0.3], [0.05, np.nan], NONNEGATIVE)
+    np.testing.assert_allclose(yerr, [[0.02, 0.0], [0.05, 0.0]])
+    assert n == 1 and clip_note(n, NONNEGATIVE) == "\n(1 interval clipped to ≥ 0)" and clip_note(0, ACCURACY) == ""
+
+
+def _spread_runs(tmp_path):
+    """Two seeds per β with very different spreads and accuracies (their t-intervals on 1 df pass
+    0 and 1), and one run at β = 0.5 still rising over its last epochs (not judged by obs 2)."""
+    from igrm.tidy.runs import tidy_runs
+
+    from .test_cifar import csv, fake_run, roundtrip
+
+    planted = []
+    for beta in (0.0, 0.5, 0.9):
+        for seed, (final, spread) in enumerate([(0.99, 0.001), (0.70, 0.05)]):
+            planted.append(fake_run(beta=beta, eta=0.1, seed=seed, final=final, spread=spread))
+    arrays, attrs, cfg = fake_run(beta=0.5, eta=0.1, seed=2, final=0.6, spread=0.01)
+    arrays["test_acc"][-5:] += np.linspace(-0.3, 0.0, 5)  # rises by 0.3 over the window
+    planted.append((arrays, attrs, cfg))
+    return csv(tidy_runs(roundtrip(planted, tmp_path), spread_window=5))
+
+
+def _errorbar_ends(ax):
+    ys = [seg[:, 1] for c in ax.collections for seg in c.get_segments()]
+    return np.concatenate(ys)
+
+
+def test_spread_and_accuracy_intervals_stay_in_range_and_say_so(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from igrm.figures.cifar import plot_acc_vs_beta, plot_spread
+
+    frames = {k: v for k, v in _spread_runs(tmp_path).items() if k in ("epochs", "finals")}
+    common = dict(spread_window=5, eta=0.1, dataset=None, model=None, ci=0.95)
+    fig = plot_spread(**frames, **common, plateau_max_rise=0.05)
+    ax = fig.axes[0]
+    assert _errorbar_ends(ax).min() >= 0.0  # an SD: never below 0
+    assert "clipped to ≥ 0" in ax.get_title()
+    labels = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    assert any(lab.startswith("runs judged") for lab in labels), labels
+    assert any(lab.startswith("runs not judged") for lab in labels), labels
+    # the judged runs' points: 6 (the rising one drawn hollow apart)
+    pts = {line.get_label(): len(line.get_xdata()) for line in ax.get_lines() if line.get_label().startswith("runs")}
+    assert pts == {"runs judged (on a plateau)": 6, "runs not judged (rise > 0.05, or < 3 epochs)": 1}, pts
+    assert not layout_problems(fig)
+    plt.close(fig)
+    fig = plot_acc_vs_beta(**frames, **common)
+    assert _errorbar_ends(fig.axes[0]).max() <= 1.0
+    assert "clipped to [0, 1]" in fig.axes[0].get_title()
+    plt.close(fig)
+
+
+def test_sharpness_vs_epoch_is_drawn_as_points_with_norms_kept_positive():
+    """Sharpness is measured at a few epochs only (here 2): points, no line between them; the
+    ‖∇E‖² panel's intervals end at 0 or above (a squared norm)."""
+    import matplotlib.pyplot as plt
+
+    from igrm.figures.sharpness_runs import plot_sharpness_runs
+
+    from .test_sharpness_runs import _grid
+
+    t = _grid(-1.0, seeds=3, noise=6.0)  # a large seed scatter: the t-intervals reach below 0
+    fig = plot_sharpness_runs(finals=t["finals"], points=t["sharpness"], eta=None, dataset=None, model=None, ci=0.95)
+    top = [ax for ax in fig.axes[:3]]
+    for ax in top:
+        series = [c for c in ax.containers if c.get_label().startswith("β=")]  # one errorbar per β
+        assert series and all(c.lines[0].get_linestyle() == "None" for c in series), ax.get_ylabel()
+    gn = next(ax for ax in top if "∇E" in ax.get_ylabel())
+    assert _errorbar_ends(gn).min() >= 0.0
+    plt.close(fig)

@@ -6,6 +6,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -127,9 +128,56 @@ def test_training_progress_is_a_live_csv_and_four_console_lines(tmp_path):
     assert rows["status"].tolist() == ["running"] * 9 + ["completed"]
     lines = console.getvalue().splitlines()
     assert [ln.split("epoch ")[1].split("/")[0] for ln in lines] == ["3", "5", "8", "10"], lines
-    assert lines[0] == "r x=1: epoch 3/10 running, test_acc 0.1200, train_loss 0.3333, 4 s"
+    assert lines[0] == "r x=1: epoch 3/10 running, test_acc 0.1200, train_loss 0.3333, 4 s/epoch"
     p.epoch(2, 200, {**row, "test_acc": float("nan")}, "diverged")  # not a quarter, but the end
     assert console.getvalue().splitlines()[-1].startswith("r x=1: epoch 2/200 diverged, test_acc nan")
     assert snakejob.console_epochs(200) == {50, 100, 150, 200} and snakejob.console_epochs(1) == {1}
     # a new attempt of the job starts its CSV afresh
     assert snakejob.RunProgress(fake_job(tmp_path / "logs" / "run.log")).path.read_text().count("\n") == 1
+
+
+def test_a_silent_job_says_it_is_alive_and_a_talking_one_is_left_alone(tmp_path, monkeypatch):
+    """igrm.pipeline.snakejob.Heartbeat: a line whenever the job has been silent on the console
+    for ``every`` seconds (a minute in a run), with the run's clock against the plan's estimate;
+    none while the job prints its own lines (a training job's progress)."""
+    import io as stdio
+
+    monkeypatch.setenv(snakejob.RUN_START_ENV, str(time.time() - 65))
+    monkeypatch.setenv(snakejob.RUN_ETA_ENV, "480")
+    beats = stdio.StringIO()
+    with snakejob.Heartbeat(fake_job(tmp_path / "logs" / "noise.log"), every=0.3, stream=beats):
+        time.sleep(1.2)
+    lines = beats.getvalue().splitlines()
+    assert 2 <= len(lines) <= 5, lines
+    assert all("r x=1 still running" in ln and "of ~8:00 planned" in ln for ln in lines), lines
+    assert str(tmp_path / "logs" / "noise.log") in lines[0]
+    quiet, own = stdio.StringIO(), stdio.StringIO()
+    with snakejob.Heartbeat(fake_job(tmp_path / "logs" / "train.log"), every=0.5, stream=quiet):
+        for _ in range(8):
+            snakejob.console("epoch line", own)
+            time.sleep(0.15)
+    assert quiet.getvalue() == "" and own.getvalue().count("epoch line") == 8
+
+
+def test_the_run_clock_and_the_last_line(tmp_path, monkeypatch):
+    env = {snakejob.RUN_START_ENV: "1000", snakejob.RUN_ETA_ENV: "3725"}
+    assert snakejob.run_clock(env, now=1000 + 192) == "run 3:12 of ~1:02:05 planned"
+    assert snakejob.run_clock({}, now=5) == ""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results" / "tables").mkdir(parents=True)
+    (tmp_path / "results" / "tables" / "claims_summary.md").write_text("x")
+    (tmp_path / "results" / "index.html").write_text("x")
+    line = snakejob.last_line("results", ok=True, report=True)
+    assert line.startswith("igrm: finished.") and "results/tables/claims_summary.md" in line
+    assert "results/index.html" in line and "report.zip" not in line  # not made: not pointed to
+    assert "partial.md" in snakejob.last_line("results", ok=False, partial=("a/partial.md", "b/index.partial.html"))
+    monkeypatch.setenv(snakejob.RUN_START_ENV, "0")  # restored after the test (start_run_clock sets both)
+    monkeypatch.setenv(snakejob.RUN_ETA_ENV, "0")
+    line = snakejob.start_run_clock({"training_passes": 9.0e5, "noise_passes": 0}, 2, 500.0)
+    assert "about 15:00 (h:mm:ss)" in line and os.environ[snakejob.RUN_ETA_ENV] == "900"
+    # a run of one target: only its own training jobs count (2 of the plan's 6 runs)
+    plan = {"training_passes": 9.0e5, "noise_passes": 1.0e5, "training_runs": 6, "noise_jobs": 2}
+    line = snakejob.start_run_clock(plan, 2, 500.0, {"train_run": 2, "fig_x": 1})
+    assert "about 5:00 (h:mm:ss)" in line
+    line = snakejob.start_run_clock(plan, 2, 500.0, {"fig_x": 1})
+    assert "no training or noise estimate" in line and snakejob.RUN_ETA_ENV not in os.environ

@@ -106,6 +106,18 @@ def test_claims_summary_is_one_line_per_paper_claim(workdir):
     assert r"\begin{tabular}" in (tables / "claims_summary.tex").read_text()
 
 
+def test_results_page_opens_on_the_claims_summary(workdir):
+    """results/index.html (rule results_page): one summary row per claim line, then every figure
+    of the config with its image (tests/test_results_page.py loads such a page in Chromium)."""
+    page = (workdir.path / "results" / "index.html").read_text()
+    summary = pd.read_csv(workdir.path / "results" / "tables" / "claims_summary.csv")
+    first = page.index('<table id="claims-summary"')
+    assert first < page.index("<figure")
+    assert page[first : page.index("</table>", first)].count("<tr data-claim=") == len(summary)
+    for name in FIGURES:
+        assert f'src="figures/{name}.png"' in page, name
+
+
 def test_figures_pass_the_layout_check(workdir):
     """Every figure of the run: labelled axes, no legend over data, no overlapping tick labels
     (igrm.figures.style.layout_problems, logged by save() into the figure rule's log)."""
@@ -158,10 +170,11 @@ def test_all_builds_the_report_with_every_figure_and_table(workdir):
         names = z.namelist()
         html = z.read("report/report.html").decode()
     raw = {n.split("/")[3] for n in names if n.startswith("report/data/raw/") and n.count("/") >= 4}
-    assert len(raw) == len(FIGURES) + len(TABLES), sorted(raw)
+    assert len(raw) == len(FIGURES) + len(TABLES) + 1, sorted(raw)  # + claims_summary.html (rule results_page)
     for category in ("Toy problems", "Modified-flow error orders", "CIFAR training", "Gradient noise", "Claims"):
         assert category in html
     assert "one line per claim of the paper" in html  # the claims summary opens the claims category
+    assert "The claims summary" in html and 'id="glossary"' in html  # and the report's first page
 
 
 def test_every_rule_names_its_own_script():
@@ -189,6 +202,7 @@ def test_min_seeds_setting_reaches_the_claims(workdir):
         "claims_explicit_study",
         "claims_sharpness_runs",
         "table_claims",
+        "results_page",
         "make_report",
         "all",
     }, jobs

@@ -144,6 +144,8 @@ def smk(wd, *args, timeout=240, slurm=True, background=False):
         "snakemake",
         "-s",
         str(REPO / "Snakefile"),
+        "--quiet",  # Snakemake's job blocks on (profiles/default hides them): the tests read them
+        "host",
         "--directory",
         str(wd),
         *(PROFILES if slurm else []),

@@ -243,18 +243,86 @@ def claim_verdict(counts: dict[str, int]) -> str:
     return OUT_OF_RANGE
 
 
-def _headline(rows: pd.DataFrame, verdict: str, prefer: str = "") -> pd.Series:
-    """The row that speaks for the claim: the first in-range row with the claim's verdict
-    (for 'mixed', the first that does not reproduce: the reader must see it), one with a
-    measured number before one without, else the first row."""
+#: the rows that decide a claim (re.search on the row id), where not all of its in-range rows
+#: do: never a row where the claim predicts something else. Flow (2) from rest (``naive``) is
+#: O(h) by the rest offset (docs/modified_flows.md), so its order-1 rows are controls, not
+#: evidence for the second order; SGD+M's ``noreg`` and flow (1)/(2) rows are ablations.
+DECIDING: dict[str, str] = {
+    "gdm-flow2": r"/(?!naive/)[^/]+/flow2$",
+    "sgdm-flow": r"/sgdm_flow$",
+    "flow3-order": r"/flow3$",
+    "limit-point": r"^toy/limit_matches_flow2/[^/]+$",
+}
+
+#: what a row measures, in words with its unit, by row id (re.search, first match); slope and
+#: paired-difference rows state their unit in their detail, which wins (:func:`quantity`)
+QUANTITIES: tuple[tuple[str, str], ...] = (
+    (r"^order/higher/.*/limit/", "fitted order p of the limit-sharpness error (∝ hᵖ)"),
+    (r"^order/|^toy/(igr_order_beta0|limit_convergence)", "fitted order p of the error (∝ hᵖ)"),
+    (r"^toy/flatter_minima", "Spearman ρ between β and the limit sharpness"),
+    (r"^toy/limit_matches_flow2", "relative error |S_GD+M / S_flow(2) − 1| of the limit sharpness"),
+    (r"^toy/flow2_closer_than_flow1", "error ratio |err flow (2)| / |err flow (1)|"),
+    (r"^cifar/obs1", "OLS slope, accuracy per decade of h"),
+    (r"^cifar/obs2", "OLS slope, (−detrended SD of accuracy) per unit β"),
+    (r"^cifar/obs3", "OLS slope, accuracy per unit β"),
+    (r"^cifar/explicit", "difference of mean final test accuracy, explicit − plain (accuracy)"),
+    (r"^sharpness_runs/falls_with_beta", "OLS slope, (−final sharpness) per unit β"),
+    (r"^sharpness_runs/ratio", "ratio of sharpness drops − flow (2)'s ratio"),
+    (r"^explicit_study", "mean paired difference over seeds"),
+    (r"^noise/additive_share", "additive share ρ − 1"),
+    (r"^noise/interval_coverage", "coverage (fraction of simulated intervals that cover)"),
+    (r"^noise/", "ratio − 1 (δ)"),
+)
+
+_STATED_UNIT = re.compile(r"(OLS slope|mean paired difference) [-+0-9.e]+ (.+?) over [Nn]=")
+_LEVEL = re.compile(r"(\d+(?:\.\d+)?) ?% (?:t-)?interval|level (0\.\d+)")
+
+
+def quantity(row: pd.Series) -> str:
+    """What ``row`` measures, in words with its unit (the row's own statement first)."""
+    m = _STATED_UNIT.search(str(row.get("detail", "")))
+    if m:
+        return f"{m.group(1)}, {m.group(2)}"
+    return next((q for pat, q in QUANTITIES if re.search(pat, str(row["id"]))), "measured value")
+
+
+def interval_level(row: pd.Series) -> str:
+    """The level of the interval whose half-width the row's ``uncertainty`` is, as its detail
+    states it ('95 %'); for the noise rows the config's noise.ci_level."""
+    m = _LEVEL.search(str(row.get("detail", "")))
+    if m:
+        pct = float(m.group(1)) if m.group(1) else 100 * float(m.group(2))
+        return f"{pct:g} %"
+    if str(row["id"]).startswith("noise/interval_coverage"):
+        return "95 % normal-approximation"
+    return "noise.ci_level" if str(row["id"]).startswith("noise/") else "stated in its row"
+
+
+def deciding(rows: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The rows that decide claim ``key``: in range (out-of-range rows are findings, never
+    evidence, docs/theory.md (T45)) and, where :data:`DECIDING` names them, only those."""
+    inr = rows[(rows["verdict"] != OUT_OF_RANGE) & ~rows["id"].str.endswith("/out_of_range")]
+    pat = DECIDING.get(key)
+    return inr[inr["id"].str.contains(pat, regex=True)] if pat else inr
+
+
+def _headline(rows: pd.DataFrame, verdict: str, prefer: str = "", key: str = "") -> pd.Series:
+    """The row that speaks for the claim: one of its deciding rows (:func:`deciding`) with the
+    claim's verdict (for 'mixed', one that does not reproduce: the reader must see it), else
+    the deciding row nearest that verdict; one with a measured number before one without.
+    Only a claim without in-range deciding rows is headed by another (an out-of-range) row."""
     want = {MIXED: FAILS, PARTLY: REPRODUCES}.get(verdict.split(" (")[0], verdict)
+    pool = deciding(rows, key)
+    pool = pool if len(pool) else rows
     if prefer:  # only where it holds a row of the claim's verdict: a mixed claim still shows a failure
-        preferred = rows[rows["id"].str.contains(prefer, regex=True)]
-        rows = preferred if (preferred["verdict"] == want).any() else rows
-    finite = pd.to_numeric(rows["measured"], errors="coerce").notna()
-    for pick in (rows[(rows["verdict"] == want) & finite], rows[rows["verdict"] == want], rows[finite], rows):
-        if len(pick):
-            return pick.iloc[0]
+        preferred = pool[pool["id"].str.contains(prefer, regex=True)]
+        pool = preferred if (preferred["verdict"] == want).any() else pool
+    finite = pd.to_numeric(pool["measured"], errors="coerce").notna()
+    for v in dict.fromkeys([want, FAILS, INCONCLUSIVE, REPRODUCES, OUT_OF_RANGE]):
+        for pick in (pool[(pool["verdict"] == v) & finite], pool[pool["verdict"] == v]):
+            if len(pick):
+                return pick.iloc[0]
+    return pool.iloc[0]
 
 
 def _number(v) -> str:
@@ -265,12 +333,31 @@ def _number(v) -> str:
     return "–" if x != x else f"{x:.4g}"
 
 
+def _cell(row_id: str) -> str:
+    parts = str(row_id).split("/", 2)
+    return parts[2] if len(parts) == 3 else ""
+
+
 def headline_text(row: pd.Series) -> str:
-    """'measured ± uncertainty (expected …)', the uncertainty as the row states it."""
+    """'quantity [cell]: measured ± half-width (level interval); expected …; judged: margin'.
+    The uncertainty as the row states it; the margin (tolerance) fixed before the run."""
     u = _number(row["uncertainty"])
-    u = {"inf": "∞ (unbounded interval)"}.get(u, u)
-    measured = _number(row["measured"]) + ("" if u == "–" else f" ± {u}")
-    return f"{measured} (expected {row['expected']})"
+    cell = _cell(row["id"])
+    where = f" [{cell}]" if cell else ""
+    if u == "inf":
+        spread = " ± ∞ (unbounded interval)"
+    elif u == "–":
+        spread = " (no interval)"
+    else:
+        spread = f" ± {u} ({interval_level(row)} interval, half-width)"
+    judged = str(row.get("tolerance", "") or "").strip()
+    judged = judged.split(";")[0] if len(judged) > 60 else judged  # the decision rule's first clause
+    out_of_range = " — out of range, not judged" if row["verdict"] == OUT_OF_RANGE else ""
+    return (
+        f"{quantity(row)}{where}: {_number(row['measured'])}{spread}; expected {row['expected']}"
+        + (f"; judged: {judged}" if judged and judged != "nan" else "")
+        + out_of_range
+    )
 
 
 def summarise(table: pd.DataFrame, claims: tuple[PaperClaim, ...] = PAPER_CLAIMS) -> pd.DataFrame:
@@ -284,7 +371,7 @@ def summarise(table: pd.DataFrame, claims: tuple[PaperClaim, ...] = PAPER_CLAIMS
             continue
         counts = {v: int((rows["verdict"] == v).sum()) for v in VERDICTS}
         verdict = claim_verdict(counts)
-        head = _headline(rows, verdict, c.headline)
+        head = _headline(rows, verdict, c.headline, c.key)
         lines.append(
             {
                 "claim": c.claim,
@@ -334,4 +421,79 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     from ..pipeline.io import markdown_table
 
     shown = summary.assign(claim=[f"[{c}]({r})" for c, r in zip(summary["claim"], summary["rows"])])
-    return markdown_table(shown.drop(columns=["rows", "headline_id"]))
+    return markdown_table(shown.drop(columns=["rows", "headline_id"])) + "\n\n" + glossary_markdown(summary) + "\n"
+
+
+# ---------------------------------------------------------------- glossary
+#: every symbol and word of art a summary line can show: (term, pattern (re.search on the
+#: summary's text; the term itself where empty), definition). :func:`glossary` keeps the
+#: ones a summary uses, each once.
+GLOSSARY: tuple[tuple[str, str, str], ...] = (
+    ("h", r"(?<![\w^])h(?![\w(])", "step size (learning rate) of GD+M / SGD+M"),
+    ("β", "", "heavy-ball momentum coefficient"),
+    ("η", "", "effective learning rate h/(1−β), the step of the gradient flow GD+M follows"),
+    ("E", r"(?<![\w])E(?![\w\[])", "the training loss (full batch; of one mini-batch for SGD)"),
+    ("‖∇E‖²", "", "squared norm of the loss gradient, the implicit regulariser's term"),
+    (
+        "flow (1), flow (2)",
+        r"flow \([12]\)",
+        "the modified flows of the paper's Thm 3.1: (1) ẋ = −∇E at rate η; "
+        "(2) adds the (1+β)/(1−β)-strengthened IGR term (docs/theory.md (T5), (T6))",
+    ),
+    (
+        "IGR, IGR-M, IGRM",
+        r"IGR",
+        "implicit gradient regularisation: the ‖∇E‖² penalty a discrete step adds "
+        "implicitly (Barrett & Dherin 2021); IGR-M / IGRM its momentum version",
+    ),
+    ("G_k", "", "the historical loss of SGD+M at step k, whose piecewise flow SGD+M follows (docs/theory.md (T19))"),
+    ("k", r"(?<![\w_])k(?![\w])", "number of steps (mini-batches) a historical gradient spans"),
+    ("λ_max", "", "largest eigenvalue of the loss Hessian H (sharpness)"),
+    ("tr H", "", "trace of the loss Hessian"),
+    ("S", r"(?<![\w])S(?:_|\b)", "limit sharpness (λ_max at the point a method converges to)"),
+    (
+        "ε",
+        "",
+        "the expansion's small parameter ε = h·L/(1−β)² (L = λ_max, or L0 = spectral radius of the "
+        "Hessian at the start); theories are judged only where ε ≤ min(1, 1/(1+√β)²) (docs/theory.md (T45))",
+    ),
+    ("L0", "", "spectral radius of the Hessian at the starting point (the curvature scale of ε)"),
+    ("μ, μ*", "μ", "weight of the explicit penalty μ‖∇E‖²; μ* the weight that matches GD+M (docs/theory.md (T42))"),
+    ("p", r"(?<![\w])p(?![\w])", "fitted error order: slope of log(error) against log(h)"),
+    (
+        "ρ",
+        "",
+        "Spearman's rank correlation (toy rows); in noise rows, the additive (per-example) share of the "
+        "batch-gradient variance",
+    ),
+    ("δ", "", "measured ratio / its theory − 1 (0 when the theory holds)"),
+    ("±", "", "half-width of the interval whose level the line states"),
+    ("OLS slope", "", "least-squares slope over the (level, seed) points, with its t-interval"),
+    ("equivalence", "", "a margin declared before the run; reproduces when the whole interval lies inside it"),
+    ("MDE", "", "minimum detectable effect at the row's n (power 0.8)"),
+    ("Fieller", "", "Fieller's interval for a ratio of two means"),
+    ("WOR", "", "sampling without replacement (epoch sampler)"),
+    ("(Tnn), (Mnn)", r"\((?:T|M)\d+\)", "equation nn of docs/theory.md (T) or docs/modified_flows.md (M)"),
+    (REPRODUCES, "", "the interval (or value) lies where the claim says, at the declared margin"),
+    (FAILS, "", "the interval lies outside the claim's margin or on the wrong side"),
+    (INCONCLUSIVE, "", "too little data to decide (the row says the n that would)"),
+    (OUT_OF_RANGE, "", "outside the range where the theory applies: a finding, never evidence for or against"),
+    (MIXED, "", "some in-range rows reproduce and some do not"),
+    (PARTLY, "", "none fails, some are inconclusive (the rows are not tested jointly)"),
+)
+
+
+def glossary(text: str) -> list[tuple[str, str]]:
+    """(term, definition) for each glossary term ``text`` uses, in :data:`GLOSSARY`'s order."""
+    return [(t, d) for t, pat, d in GLOSSARY if re.search(pat or re.escape(t), text)]
+
+
+def summary_text(summary: pd.DataFrame) -> str:
+    """All the words a reader of the summary sees (what the glossary must cover)."""
+    cols = [c for c in ("claim", "source", "verdict", "headline") if c in summary]
+    return "\n".join([" ".join(VERDICTS), *(" ".join(map(str, summary[c])) for c in cols)])
+
+
+def glossary_markdown(summary: pd.DataFrame) -> str:
+    terms = glossary(summary_text(summary))
+    return "\n".join(["**Glossary**", "", *(f"- **{t}**: {d}" for t, d in terms)])

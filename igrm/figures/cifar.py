@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from ..stats import mean_halfwidth
 from ..tidy.runs import SETTING, beta_sweep_etas, close, explicit_groups, select_finals
 from ..validity import epsilon_bound, expansion_parameters
-from .style import beta_color, figure, legend_below
+from .style import ACCURACY, NONNEGATIVE, beta_color, clip_note, figure, in_range, legend_below, yerr_in_range
 
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "fashion_mnist": "Fashion-MNIST"}
 MODEL_NAMES = {"resnet18": "ResNet-18", "small_cnn": "small CNN"}
@@ -104,11 +104,11 @@ def _line_colors(i: int) -> str:
     return ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"][i % 7]
 
 
-def _plot_beta_sweeps(ax, f: pd.DataFrame, *, eta: float | None, value: str, marker: str, ci: float):
+def _plot_beta_sweeps(ax, f: pd.DataFrame, *, eta: float | None, value: str, marker: str, ci: float, bounds):
     """One line per setting: mean ± its ``ci`` t-interval over seeds of ``value`` against β of the SGD+M runs at
-    the setting's plotted η, diverged levels marked. Returns (etas plotted, seed counts per
-    line, spread windows used)."""
-    etas_used, ns, windows = [], [], set()
+    the setting's plotted η (the interval clipped to the quantity's ``bounds``), diverged levels
+    marked. Returns (etas plotted, seed counts per line, spread windows used, intervals clipped)."""
+    etas_used, ns, windows, clipped = [], [], set(), 0
     for i, (key, g) in enumerate(f[f["method"] == "sgdm"].groupby(SETTING, sort=True)):
         eta_k = plot_eta(g, eta=eta)
         if eta_k is None:
@@ -120,17 +120,19 @@ def _plot_beta_sweeps(ax, f: pd.DataFrame, *, eta: float | None, value: str, mar
         etas_used.append(eta_k)
         windows |= set(g.loc[g["status"] == "completed", "spread_window"].astype(int))
         ns.append(a["n"])
+        yerr, cut = yerr_in_range(a["mean"], a["ci"], bounds)
+        clipped += cut
         ax.errorbar(
             a["beta"],
             a["mean"],
-            yerr=a["ci"].fillna(0),
+            yerr=yerr,
             marker=marker,
             capsize=3,
             color=_line_colors(i),
             label=f"{setting_label(key)}, η={eta_k:g} ({_n_text(a['n'])})",
         )
         _mark_diverged(ax, a["beta"], a["n_diverged"], a["n"] + a["n_diverged"])
-    return etas_used, ns, windows
+    return etas_used, ns, windows, clipped
 
 
 # =========================================================================== figures
@@ -149,7 +151,9 @@ def plot_acc_vs_beta(
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
     fig, axes = figure(1, 1, width=4.0, height=3.2)
     ax = axes[0, 0]
-    etas_used, ns, _ = _plot_beta_sweeps(ax, f, eta=eta, value="final_test_acc", marker="o", ci=ci)
+    etas_used, ns, _, cut = _plot_beta_sweeps(
+        ax, f, eta=eta, value="final_test_acc", marker="o", ci=ci, bounds=ACCURACY
+    )
     if not etas_used:
         empty_panel(ax)
     else:
@@ -157,7 +161,7 @@ def plot_acc_vs_beta(
     ax.set_xlabel("momentum β")
     ax.set_ylabel("final test accuracy")
     eta_txt = ", ".join(f"{e:g}" for e in sorted(set(etas_used)))
-    ax.set_title(f"Obs. 3: test accuracy vs β at fixed η = {eta_txt or '–'}")
+    ax.set_title(f"Obs. 3: test accuracy vs β at fixed η = {eta_txt or '–'}{clip_note(cut, ACCURACY)}")
     return fig
 
 
@@ -175,15 +179,17 @@ def plot_acc_vs_lr(
     f = f[(f["method"] == "sgdm") & (f["beta"] == 0.0)]
     fig, axes = figure(1, 1, width=4.0, height=3.2)
     ax = axes[0, 0]
-    ns, hs = [], set()
+    ns, hs, cut = [], set(), 0
     for i, (key, g) in enumerate(f.groupby(SETTING, sort=True)):
         a = _agg(g, ["h"], "final_test_acc", ci)
         ns.append(a["n"])
         hs |= set(a["h"])
+        yerr, k = yerr_in_range(a["mean"], a["ci"], ACCURACY)
+        cut += k
         ax.errorbar(
             a["h"],
             a["mean"],
-            yerr=a["ci"].fillna(0),
+            yerr=yerr,
             marker="o",
             capsize=3,
             color=_line_colors(i),
@@ -202,7 +208,7 @@ def plot_acc_vs_lr(
         empty_panel(ax)
     ax.set_xlabel("learning rate h (β = 0)")
     ax.set_ylabel("final test accuracy")
-    ax.set_title("Obs. 1: plain SGD, test accuracy vs h")
+    ax.set_title("Obs. 1: plain SGD, test accuracy vs h" + clip_note(cut, ACCURACY))
     return fig
 
 
@@ -238,6 +244,7 @@ def plot_curves(
         g = f[np.logical_and.reduce([f[k] == v for k, v in zip(SETTING, key)])]
         eta_k = plot_eta(g, eta=eta)
         g = g[close(g["eta"], eta_k)]
+        cut = 0
         for beta, gb in g.groupby("beta", sort=True):
             done = gb[gb["status"] == "completed"]
             n_div = int((gb["status"] == "diverged").sum())
@@ -252,13 +259,16 @@ def plot_curves(
                     color=col,
                     label=f"β={beta:g} (n={len(done)}" + (f", {n_div} diverged" if n_div else "") + ")",
                 )
-                ax.fill_between(s.index, s["mean"] - half, s["mean"] + half, color=col, alpha=0.2, lw=0)
+                lo, hi, k = in_range(s["mean"], half, ACCURACY)
+                cut += k
+                ax.fill_between(s.index, lo, hi, color=col, alpha=0.2, lw=0)
             elif n_div:
                 ax.plot([], [], color=beta_color(beta), ls=":", label=f"β={beta:g}: all {n_div} diverged")
-        ax.set_title(f"{setting_label(key)}, η={eta_k:g}")
+        ax.set_title(f"{setting_label(key)}, η={eta_k:g}" + ("\n(bands clipped to [0, 1])" if cut else ""))
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy")
-    legend_below(fig, axes, ncol=4)
+    n_labels = sum(len(ax.get_legend_handles_labels()[1]) for ax in axes[0])
+    legend_below(fig, axes, ncol=max(1, min(4, 2 * len(keys), n_labels)))
     return fig
 
 
@@ -271,22 +281,51 @@ def plot_spread(
     dataset: str | None,
     model: str | None,
     ci: float,
+    plateau_max_rise: float,
 ) -> Figure:
     """Observation 2: detrended spread of test accuracy over the last N epochs vs β (SGD+M,
-    fixed η; igrm.tidy.runs.plateau); mean ± std over seeds of the per-run spread."""
+    fixed η; igrm.tidy.runs.plateau): mean ± its ``ci`` t-interval over the runs the claim
+    judges (on a plateau: |rise| ≤ ``plateau_max_rise``; the interval clipped at 0, an SD),
+    and every completed run as a point: filled if judged, hollow if still rising (left out)."""
     f = select_finals(finals=finals, epochs=epochs, spread_window=spread_window, dataset=dataset, model=model)
-    fig, axes = figure(1, 1, width=4.0, height=3.2)
+    done = f["status"] == "completed"
+    judged = done & (f["plateau_rise"].abs() <= float(plateau_max_rise))
+    fig, axes = figure(1, 1, width=4.0, height=3.4)
     ax = axes[0, 0]
-    _, ns, windows = _plot_beta_sweeps(ax, f, eta=eta, value="plateau_spread", marker="s", ci=ci)
-    if ns:
+    etas, ns, windows, cut = _plot_beta_sweeps(
+        ax, f[judged | ~done], eta=eta, value="plateau_spread", marker="s", ci=ci, bounds=NONNEGATIVE
+    )
+    sg = done & (f["method"] == "sgdm")
+    drawn = _spread_runs(ax, f[sg], judged[sg], etas or ([eta] if eta else []), plateau_max_rise)
+    if ns or drawn:
         legend_below(fig, axes, ncol=1)
-    else:
-        empty_panel(ax)
+    if not ns:
+        empty_panel(ax, "no run on a plateau: nothing judged" if drawn else "no matching runs")
     N = ", ".join(str(w) for w in sorted(windows)) or "–"
     ax.set_xlabel("momentum β")
-    ax.set_ylabel(f"detrended SD of test accuracy, last {N} epochs")
-    ax.set_title("Obs. 2: spread of test accuracy vs β")
+    ax.set_ylabel("detrended SD of test accuracy")
+    ax.set_title(f"Obs. 2: spread vs β, last {N} epochs" + clip_note(cut, NONNEGATIVE), fontsize=9)
     return fig
+
+
+def _spread_runs(ax, runs: pd.DataFrame, judged: pd.Series, etas, plateau_max_rise: float) -> bool:
+    """Each completed SGD+M run at the plotted η (all of them when none is plotted) as a point
+    beside its level: filled if the claim judges it (on a plateau), hollow if it was left out
+    (still rising, or too few epochs for the plateau test). True if any was drawn."""
+    if not len(runs):
+        return False
+    at = np.logical_or.reduce([close(runs["eta"], e) for e in etas]) if etas else np.ones(len(runs), bool)
+    drawn = False
+    for ok, style in (
+        (True, dict(mfc="#555555", label="runs judged (on a plateau)")),
+        (False, dict(mfc="none", label=f"runs not judged (rise > {plateau_max_rise:g}, or < 3 epochs)")),
+    ):
+        r = runs[at & (judged == ok).to_numpy()]
+        r = r[np.isfinite(r["plateau_spread"].astype(float))]
+        if len(r):
+            ax.plot(r["beta"] + 0.012, r["plateau_spread"], ls="none", marker="o", ms=3.5, color="#555555", **style)
+            drawn = True
+    return drawn
 
 
 def plot_explicit(
@@ -372,7 +411,8 @@ def _explicit_curves(ax_c, ax_e, groups, ep: pd.DataFrame, ci: float):
                     ls=EXPLICIT_STYLES[kind],
                     label=f"{label} (n={len(done)}" + (f", {n_div} div." if n_div else "") + ")",
                 )
-                ax_c.fill_between(s.index, s["mean"] - half, s["mean"] + half, color=col, alpha=0.15, lw=0)
+                lo, hi, _ = in_range(s["mean"], half, ACCURACY)
+                ax_c.fill_between(s.index, lo, hi, color=col, alpha=0.15, lw=0)
             eps_drawn |= _plot_epsilon(ax_e, g, ep, col, EXPLICIT_STYLES[kind], label)
             if kind != "plain":
                 bounds.add(beta)
@@ -394,7 +434,8 @@ def _explicit_bars(ax_b, bars) -> None:
     labels, means, halfs, colors, ns = zip(*bars)
     x = np.arange(len(labels))
     ax_b.set_axisbelow(True)  # grid lines behind the bars
-    ax_b.bar(x, np.nan_to_num(means), yerr=list(halfs), color=list(colors), capsize=3, alpha=0.8)
+    yerr, _ = yerr_in_range(means, halfs, ACCURACY)
+    ax_b.bar(x, np.nan_to_num(means), yerr=yerr, color=list(colors), capsize=3, alpha=0.8)
     for xi, t in zip(x, ns):
         ax_b.annotate(t, xy=(xi, 0.02), xycoords=("data", "axes fraction"), ha="center", fontsize=6)
     # two lines a label, upright: rotated labels' boxes overlapped

@@ -52,7 +52,7 @@ def _panels(df: pd.DataFrame, ylabel: str):
                 ax.set_yscale("log")
                 ax.set_xlabel("momentum β")
                 ax.set_ylabel(ylabel)
-                ax.set_title(f"{_point_name(point)}, {_SAMPLER_TITLES.get(s, s)}", fontsize=8)
+                ax.set_title(f"{_point_name(point)},\n{_SAMPLER_TITLES.get(s, s)}", fontsize=8)
                 ks = sorted(d["k"].unique())
                 yield (
                     ax,

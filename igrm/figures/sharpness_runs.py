@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from ..stats import mean_halfwidth
 from ..tidy.runs import SETTING, close, select_finals
 from .cifar import empty_panel, plot_eta, setting_label
-from .style import beta_color, figure
+from .style import NONNEGATIVE, beta_color, figure, yerr_in_range
 
 PANELS = (("lambda_max", "λ_max(∇²E)"), ("trace", "tr ∇²E (Hutchinson)"), ("grad_norm_sq", "‖∇E‖²"))
 
@@ -61,7 +61,12 @@ def plot_sharpness_runs(
                 m, c, n = _mean_ci(ge[q].to_numpy(dtype=float), ci)
                 xs.append(e + dx), ms.append(m), cs.append(c)
                 ns.append(n)
-            ax.errorbar(xs, ms, yerr=cs, marker="o", ms=3, capsize=2, color=beta_color(beta), label=f"β={beta:g}")
+            # measured at a few epochs only: points, not a line (nothing is known between them);
+            # ‖∇E‖² is positive, so its interval is clipped at 0 (igrm.figures.style.in_range)
+            yerr, _ = yerr_in_range(ms, cs, NONNEGATIVE if q == "grad_norm_sq" else (None, None))
+            ax.errorbar(
+                xs, ms, yerr=yerr, marker="o", ms=3, capsize=2, ls="none", color=beta_color(beta), label=f"β={beta:g}"
+            )
             if q == "lambda_max":
                 unc = gb[~gb["converged"].astype(bool)].groupby("epoch")[q].mean()
                 ax.plot(unc.index + dx, unc.to_numpy(), ls="none", marker="o", ms=7, mfc="none", color=beta_color(beta))

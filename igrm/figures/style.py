@@ -106,6 +106,52 @@ def legend_below(fig, axes, *, ncol: int, title: str | None = None, fontsize: fl
         )
 
 
+# ---------------------------------------------------------------- intervals in range
+#: the range a quantity can take: an interval drawn past it is clipped there (and the figure says so)
+ACCURACY = (0.0, 1.0)
+NONNEGATIVE = (0.0, None)
+
+
+def in_range(mean, half, bounds: tuple[float | None, float | None]):
+    """(lower, upper, clipped) of the interval mean ± half clipped to ``bounds`` (lo, hi; None:
+    unbounded): a symmetric t-interval can pass a bound the quantity cannot (accuracy above 1, an
+    SD or a squared norm below 0). ``clipped``: how many intervals were cut (a figure that clips
+    says so). NaN half-widths give a zero-width interval."""
+    import numpy as np
+
+    m = np.asarray(mean, dtype=float)
+    h = np.nan_to_num(np.asarray(half, dtype=float))
+    lo, hi = m - h, m + h
+    lo_b, hi_b = bounds
+    cut = np.zeros(m.shape, dtype=bool)
+    if lo_b is not None:
+        cut |= lo < lo_b
+        lo = np.maximum(lo, lo_b)
+    if hi_b is not None:
+        cut |= hi > hi_b
+        hi = np.minimum(hi, hi_b)
+    return lo, hi, int(cut.sum())
+
+
+def yerr_in_range(mean, half, bounds):
+    """``errorbar``'s (2, N) yerr for mean ± half clipped to ``bounds`` (:func:`in_range`), and
+    the number of intervals clipped."""
+    import numpy as np
+
+    lo, hi, n = in_range(mean, half, bounds)
+    m = np.asarray(mean, dtype=float)
+    return np.vstack([np.nan_to_num(m - lo), np.nan_to_num(hi - m)]), n
+
+
+def clip_note(n: int, bounds) -> str:
+    """'\n(k intervals clipped to [0, 1])', a title's second line; '' when none was."""
+    if not n:
+        return ""
+    lo, hi = bounds
+    rng = f"[{lo:g}, {hi:g}]" if hi is not None else f"≥ {lo:g}"
+    return f"\n({n} interval{'s' if n > 1 else ''} clipped to {rng})"
+
+
 # ---------------------------------------------------------------- layout checks
 def _overlap(a, b, pad: float = 0.0) -> bool:
     return a.x0 < b.x1 - pad and b.x0 < a.x1 - pad and a.y0 < b.y1 - pad and b.y0 < a.y1 - pad
@@ -140,13 +186,62 @@ def _data_points(ax):
     return pts[np.isfinite(pts).all(axis=1)]
 
 
+def _edge_artists(fig):
+    """(name, artist) of what must lie inside the saved image: legends, titles, axis labels,
+    tick labels and free text."""
+    out = [(f"figure legend {i}", leg) for i, leg in enumerate(fig.legends)]
+    out += [(f"figure text {t.get_text()[:30]!r}", t) for t in fig.texts if t.get_text()]
+    for sub in ("_suptitle", "_supxlabel", "_supylabel"):
+        t = getattr(fig, sub, None)
+        if t is not None and t.get_text():
+            out.append((f"figure title {t.get_text()[:30]!r}", t))
+    for n, ax in enumerate(fig.axes):
+        if not ax.get_visible():
+            continue
+        name = f"panel {n}"
+        if ax.get_legend() is not None:
+            out.append((f"{name} legend", ax.get_legend()))
+        for what, t in (("title", ax.title), ("x-label", ax.xaxis.label), ("y-label", ax.yaxis.label)):
+            if t.get_text():
+                out.append((f"{name} {what} {t.get_text()[:30]!r}", t))
+        if ax.axison:  # the drawn tick labels (matplotlib keeps labels of ticks outside the view)
+            out += [(f"{name} {which}-axis tick labels", getattr(ax, f"{which}axis")) for which in ("x", "y")]
+        out += [(f"{name} text {t.get_text()[:30]!r}", t) for t in ax.texts if t.get_text() and t.get_visible()]
+    return out
+
+
+def clipped_at_edge(fig, tol_px: float = 1.0) -> list[str]:
+    """What the saved image would cut off: each legend, title, label or text whose drawn extent
+    passes an edge of the figure (the image ``save`` writes is the figure's box: no
+    bbox_inches), with the edge and by how many pixels."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = fig.bbox
+    problems = []
+    for name, art in _edge_artists(fig):
+        bb = art.get_tightbbox(renderer) if hasattr(art, "get_ticklabels") else art.get_window_extent(renderer)
+        if bb is None:
+            continue
+        past = {
+            "left": box.x0 - bb.x0,
+            "right": bb.x1 - box.x1,
+            "bottom": box.y0 - bb.y0,
+            "top": bb.y1 - box.y1,
+        }
+        edges = [f"{e} by {d:.0f} px" for e, d in past.items() if d > tol_px]
+        if edges:
+            problems.append(f"{name} is clipped at the figure's edge ({', '.join(edges)})")
+    return problems
+
+
 def layout_problems(fig) -> list[str]:
     """What a reviewer would reject, found from the drawn artists' extents: a data panel
-    without axis labels, a legend drawn over data points of its panel, overlapping tick labels.
+    without axis labels, a legend drawn over data points of its panel, overlapping tick labels,
+    anything cut off at the saved image's edge (:func:`clipped_at_edge`).
     ``save`` logs each as a warning (the pipeline test requires none)."""
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    problems = []
+    problems = clipped_at_edge(fig)
     for n, ax in enumerate(fig.axes):
         if not ax.get_visible() or not ax.axison:
             continue

@@ -10,7 +10,10 @@ name; this module only gives it
 - :func:`write_tidy`: one tidy CSV, atomically;
 - :func:`write_table`: a paper table as CSV, Markdown and LaTeX (igrm.pipeline.io);
 - :class:`RunProgress`: a training job's live progress (per-epoch CSV beside its log, a
-  console line at 25/50/75/100 %).
+  console line at 25/50/75/100 %);
+- the console: one line when a job finishes (:func:`done_line`), with the run's time against
+  the plan's estimate (:func:`run_clock`), and a heartbeat at least once a minute from a job
+  that has said nothing on the console for that long (:class:`Heartbeat`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +41,80 @@ def importable_in_jobs(repo: str) -> None:
     imports igrm from the workflow it belongs to, installed or not."""
     old = os.environ.get("PYTHONPATH", "")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(repo), old) if p)
+
+
+#: seconds of silence on the console after which a running job says it is still running
+HEARTBEAT_S = float(os.environ.get("IGRM_HEARTBEAT_S", "60"))
+#: set by the Snakefile's onstart in the main process; the jobs (its subprocesses) inherit them
+RUN_START_ENV, RUN_ETA_ENV = "IGRM_RUN_START", "IGRM_RUN_ETA_S"
+_last_console = [time.monotonic()]  # when this process last printed a line on the console
+
+
+def console(line: str, stream=None) -> None:
+    """One line on the run's console (the process's own stderr, which :func:`logged` does not
+    redirect); remembered, so the heartbeat stays quiet while a job speaks."""
+    print(line, file=stream if stream is not None else sys.__stderr__, flush=True)
+    _last_console[0] = time.monotonic()
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+def run_clock(env=None, now: float | None = None) -> str:
+    """'run 3:12 of ~8:00 planned' from the run's start and the plan's estimate (the
+    environment the Snakefile's onstart sets); '' outside a run that set them."""
+    env = os.environ if env is None else env
+    try:
+        start = float(env[RUN_START_ENV])
+    except (KeyError, ValueError):
+        return ""
+    elapsed = (time.time() if now is None else now) - start
+    eta = env.get(RUN_ETA_ENV)
+    return f"run {_clock(elapsed)}" + (f" of ~{_clock(float(eta))} planned" if eta else "")
+
+
+def job_label(smk) -> str:
+    return " ".join([smk.rule, *(f"{k}={v}" for k, v in dict(smk.wildcards.items()).items())])
+
+
+def done_line(smk, seconds: float) -> str:
+    """The one console line of a finished job: what, how long, the run's clock, its log."""
+    clock = run_clock()
+    return f"igrm: done {job_label(smk)} in {_clock(seconds)}" + (f" ({clock})" if clock else "")
+
+
+class Heartbeat:
+    """While a job runs, a console line whenever it has been silent for ``every`` seconds
+    (noise estimates and the coverage simulation run for many minutes without a line)."""
+
+    def __init__(self, smk, every: float = HEARTBEAT_S, stream=None):
+        self.label, self.log, self.every, self.stream = job_label(smk), smk.log[0], every, stream
+        self.t0, self._stop = time.monotonic(), threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(min(self.every, 5.0)):
+            now = time.monotonic()
+            if now - _last_console[0] >= self.every:
+                clock = run_clock()
+                console(
+                    f"igrm: … {self.label} still running, {_clock(now - self.t0)}"
+                    + (f" ({clock})" if clock else "")
+                    + f"; detail: {self.log}",
+                    self.stream,
+                )
+
+    def __enter__(self):
+        _last_console[0] = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 KEEP_LOGS = 5  # earlier attempts' logs kept beside a rule's log: <log>.1 (the last) ... <log>.5
@@ -70,17 +148,18 @@ def rotate_log(path: str | os.PathLike, keep: int = KEEP_LOGS) -> Path | None:
     return path.with_name(f"{path.name}.1")
 
 
-def _brief_on_console(err: BaseException, path: Path) -> None:
-    """When ``err`` ends the job's process uncaught, print one line on stderr (the console)
-    instead of the traceback a second time: the log has the traceback and the whole message,
-    and Snakemake prints the log of a failed job (show-failed-logs, profiles/default)."""
-    first = (str(err).strip().splitlines() or [""])[0]
+def _brief_on_console(err: BaseException, path: Path, label: str = "") -> None:
+    """When ``err`` ends the job's process uncaught, print on stderr (the console) which job
+    failed and the error's message (its ways out), not the traceback: the log has that.
+    The console of profiles/default shows no job blocks, so this is where the reader learns it."""
+    message = str(err).strip()
     previous = sys.excepthook
 
     def hook(tp, value, tb):
         if value is not err:
             return previous(tp, value, tb)
-        print(f"{tp.__name__}: {first}\n(the whole message and the traceback: {path})", file=sys.stderr)
+        head = f"igrm: FAILED {label}\n" if label else ""
+        print(f"{head}{tp.__name__}: {message}\n(the whole message and the traceback: {path})", file=sys.stderr)
 
     sys.excepthook = hook
 
@@ -110,11 +189,13 @@ def logged(smk):
         log.info("rule %s, wildcards %s", smk.rule, dict(smk.wildcards.items()))
         t0 = time.perf_counter()
         try:
-            yield log
+            with Heartbeat(smk):
+                yield log
             log.info("done in %.2f s", time.perf_counter() - t0)
+            console(done_line(smk, time.perf_counter() - t0))
         except BaseException as err:
             log.exception("job failed")
-            _brief_on_console(err, path)
+            _brief_on_console(err, path, job_label(smk))
             raise
         finally:
             root.removeHandler(handler)
@@ -202,13 +283,15 @@ class RunProgress:
     (:func:`progress_path`; one ``write`` per row, so ``tail -f`` shows whole rows as they come)
     and, at 25/50/75/100 % of the epochs or when the run ends early (diverged), prints one
     line on the console (the process's own stderr, which :func:`logged` does not redirect).
-    Four lines per job keep a 70-job run readable; the CSV has every epoch."""
+    Four lines per job keep a 70-job run readable; the CSV has every epoch (a strict CSV, for
+    tools; `tail` the job's log for the same values with their names, one line per epoch
+    from igrm.train)."""
 
     def __init__(self, smk, logger: logging.Logger = log, console=None):
         self.log = logger
         self.path = progress_path(smk.log[0])
         self.console = console if console is not None else sys.__stderr__
-        self.label = " ".join([smk.rule, *(f"{k}={v}" for k, v in dict(smk.wildcards.items()).items())])
+        self.label = job_label(smk)
         write_text_atomic(self.path, ",".join(PROGRESS_COLUMNS) + "\n")  # a new attempt starts afresh
 
     def info(self, msg: str) -> None:
@@ -226,9 +309,68 @@ class RunProgress:
         finally:
             os.close(fd)
         if self.console is not None and (epoch in console_epochs(epochs) or status == "diverged"):
-            print(
+            clock = run_clock()
+            console(
                 f"{self.label}: epoch {epoch}/{epochs} {status}, test_acc {row['test_acc']:.4f}, "
-                f"train_loss {row['train_loss']:.4f}, {row['wall_time']:.0f} s",
-                file=self.console,
-                flush=True,
+                f"train_loss {row['train_loss']:.4f}, {row['wall_time']:.0f} s/epoch"
+                + (f" ({clock})" if clock else ""),
+                self.console,
             )
+
+
+# ---------------------------------------------------------------- the run's first and last lines
+def start_run_clock(
+    plan: Mapping[str, Any],
+    cores: int | None,
+    passes_per_core_s: float,
+    to_run: Mapping[str, int] | None = None,
+) -> str:
+    """At the start of a run (the Snakefile's onstart, main process): the plan's rough
+    duration on ``cores`` (training and noise passes at ``passes_per_core_s`` per core; toys
+    and error orders take seconds to minutes more), put in the environment the jobs inherit
+    (:func:`run_clock`); returns the line for the console. ``to_run``: how many training and
+    noise jobs this run will run (``train_run``, ``noise_point``; the plan's mean cost each),
+    when fewer than the plan's (a single target, a rerun)."""
+    cores = max(1, int(cores or 1))
+    train, noise = float(plan.get("training_passes", 0)), float(plan.get("noise_passes", 0))
+    if to_run is not None:
+        train *= to_run.get("train_run", 0) / max(1, int(plan.get("training_runs", 1)))
+        noise *= to_run.get("noise_point", 0) / max(1, int(plan.get("noise_jobs", 1)))
+    eta = (train + noise) / passes_per_core_s / cores
+    os.environ[RUN_START_ENV] = str(time.time())
+    if eta < 30:
+        os.environ.pop(RUN_ETA_ENV, None)
+        return (
+            "igrm: no training or noise estimate to run (toys, error orders, tables: seconds to minutes); "
+            "one line per finished job below, every detail in logs/"
+        )
+    os.environ[RUN_ETA_ENV] = f"{eta:.0f}"
+    return (
+        f"igrm: about {_clock(eta)} (h:mm:ss) of training and noise estimates on {cores} core(s) by the plan's "
+        f"rough cost, plus the toys and error orders; one line per finished job below, every detail in logs/"
+    )
+
+
+def last_line(root: str, *, ok: bool, partial: tuple | None = None, report: bool = False) -> str:
+    """The run's last console line: where to look."""
+    if ok:
+        where = [
+            (what, path)
+            for what, path in (
+                ("claims", f"{root}/tables/claims_summary.md"),
+                ("results page (open it in a browser)", f"{root}/index.html"),
+                ("report", f"{root}/report.zip" if report else ""),
+            )
+            if path and Path(path).exists()
+        ]
+        return "igrm: finished. " + "; ".join(f"{w}: {p}" for w, p in [*where, ("detail", "logs/")])
+    if partial:
+        return f"igrm: the run did not finish. What it made and what it could not: {partial[0]}, {partial[1]}"
+    return "igrm: the run did not finish: the failed job's log is named above; detail in logs/"
+
+
+def print_last(line: str) -> None:
+    """Print ``line`` when the process exits: after Snakemake's own closing lines."""
+    import atexit
+
+    atexit.register(print, line, file=sys.stderr, flush=True)

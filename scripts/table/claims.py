@@ -14,9 +14,11 @@ CAPTION = (
 )
 SUMMARY_CAPTION = (
     "One line per claim of the paper: the verdict of its in-range decided rows (mixed: some "
-    "reproduce, some do not; reproduces where decided: none fails, some are inconclusive), the rows by verdict, and the headline row's measured value with "
-    "the uncertainty its row states. Out-of-range rows are findings about where the theory "
-    "applies, not evidence for or against it. Detail rows: claims.md."
+    "reproduce, some do not; reproduces where decided: none fails, some are inconclusive), the rows by verdict, and the headline: the claim's "
+    "deciding row, named with its quantity and unit, its value ± the half-width of the interval whose level it states, "
+    "what was expected and the margin or direction it was judged against. Out-of-range rows are findings about where "
+    "the theory applies, not evidence for or against it. Symbols: the glossary under the table (claims_summary.md). "
+    "Detail rows: claims.md."
 )
 
 smk = snakemake
