@@ -12,6 +12,7 @@ the training device, plus the model initialisation under a forked global RNG.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -89,6 +90,7 @@ TRAIN_KEYS = (
     "snapshot_epochs",  # parameter points kept in the result (0 = initialisation), for noise estimates
     "sharpness",  # {points, algorithm, iters, final_iters, tol, subset, trace_probes}: λ_max, tr H, |∇E|²
     "compile",  # torch.compile of the training step's model: false, true (inductor), a backend
+    "eval_every",  # test-set evaluation after every eval_every-th epoch (full-batch step) and the last
 )
 #: the keys of cfg["sharpness"] (schema: train.sharpness; docs/training.md, "Sharpness along a run")
 SHARPNESS_KEYS = ("points", "algorithm", "iters", "final_iters", "tol", "subset", "trace_probes")
@@ -115,7 +117,7 @@ CKPT_RE = re.compile(r"^ckpt_epoch(\d{4,})\.pt$")
 #: ``epochs`` is one too under the constant schedule.
 #: ``compile`` is here too: it changes how the step is computed, not what (compiled and eager
 #: steps agree to float rounding: benchmarks/gpu_check.py, tests/test_gpu_paths.py), so a run may resume either way.
-EVAL_ONLY_KEYS = ("eval_batch_size", "checkpoint_every", "sharpness", "compile")
+EVAL_ONLY_KEYS = ("eval_batch_size", "checkpoint_every", "sharpness", "compile", "eval_every")
 #: torch.compile backends of cfg["compile"] (true = inductor)
 COMPILE_BACKENDS = ("inductor", "aot_eager")
 #: checkpoints kept per fingerprint: the newest, and one to fall back on if it is damaged
@@ -158,6 +160,8 @@ def resolve_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         ("channels_last", c["channels_last"] in ("auto", True, False), "auto, true or false"),
         ("bf16", c["bf16"] in (True, False, "always"), "true, false or always"),
         ("compile", c["compile"] in (True, False, *COMPILE_BACKENDS), f"true, false or one of {COMPILE_BACKENDS}"),
+        ("deterministic", c["deterministic"] in (True, False, "auto"), "auto, true or false"),
+        ("eval_every", int(c["eval_every"]) >= 1, ">= 1"),
     ]
     for key, ok, what in checks:
         if not ok:
@@ -486,18 +490,39 @@ def train(
     """Train one run; returns (arrays, attrs). See docs/training.md."""
     c = resolve_config(cfg)
     device = resolve_device(c["device"])
-    det_before = torch.are_deterministic_algorithms_enabled()
-    det_warn_before = torch.is_deterministic_algorithms_warn_only_enabled()
-    if c["deterministic"]:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        if device.type == "cuda":
-            torch.backends.cudnn.benchmark = False
-    elif device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    try:
+    with numerics(deterministic_in_effect(c["deterministic"], device), device):
         return run_training(c, data, device, checkpoint_dir, progress)
+
+
+def deterministic_in_effect(deterministic, device: torch.device) -> bool:
+    """``auto``: the fast path on CUDA (False), the deterministic one elsewhere (True: on the
+    CPU both give bit-identical results, benchmarks/gpu_check.py; the tests' path)."""
+    return (device.type != "cuda") if deterministic == "auto" else bool(deterministic)
+
+
+@contextlib.contextmanager
+def numerics(deterministic: bool, device: torch.device):
+    """The run's numerics, restored afterwards. Deterministic: torch's deterministic algorithms
+    (warn only), which also fill every new tensor's memory with NaN
+    (torch.utils.deterministic.fill_uninitialized_memory), and cuDNN's autotuner off. Fast:
+    neither, and cuDNN's autotuner on (on CUDA): the same maths, other kernels."""
+    import torch.utils.deterministic as tud
+
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+        tud.fill_uninitialized_memory,
+    )
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not deterministic
+    try:
+        yield
     finally:
-        torch.use_deterministic_algorithms(det_before, warn_only=det_warn_before)
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.benchmark = before[2]
+        tud.fill_uninitialized_memory = before[3]
 
 
 def run_training(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_dir, progress):
@@ -873,7 +898,7 @@ def finish_epoch(run: Run, sums: EpochSums, t0: float) -> None:
     due (every checkpoint_every epochs, at the end, on divergence), the progress line."""
     state, d = run.state, run.data
     diverged = state["status"] == "diverged"
-    if diverged:
+    if diverged or not eval_due(state["epoch"] + 1, run.epochs, int(run.c["eval_every"])):
         test_loss, test_acc = float("nan"), float("nan")
     else:
         test_loss, test_acc = evaluate(
@@ -913,6 +938,12 @@ def finish_epoch(run: Run, sums: EpochSums, t0: float) -> None:
         f"lr {row['lr']:.4g} ({row['wall_time']:.1f}s)",
     )
     _emit_epoch(run.progress, state["epoch"], run.epochs, row, state["status"])
+
+
+def eval_due(epoch: int, epochs: int, every: int) -> bool:
+    """Is the test set evaluated after ``epoch`` (1-based)? Every ``every``-th and the last
+    (igrm.pipeline.plan.fullbatch_eval_steps counts the same); the others record NaN."""
+    return epoch % every == 0 or epoch >= epochs
 
 
 # --------------------------------------------------------------------------- measure
@@ -1018,7 +1049,10 @@ def result_attrs(run: Run) -> dict[str, Any]:
         "bf16": run.bf16,
         "compiled": run.step_model is not run.model,
         "channels_last": run.channels_last,
-        "deterministic": bool(c["deterministic"]),
+        "deterministic": deterministic_in_effect(c["deterministic"], run.device),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark) if run.device.type == "cuda" else False,
+        "fill_uninitialized_memory": deterministic_in_effect(c["deterministic"], run.device),
+        "eval_every": int(c["eval_every"]),
         "n_train": run.data.n_used,
         "n_test": run.data.n_test,
         "steps_per_epoch": run.steps_per_epoch,

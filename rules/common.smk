@@ -16,6 +16,7 @@ from igrm.pipeline.config import (
     training_runs,
     write_merged,
 )
+from igrm.pipeline.plan import summary as plan_summary
 from igrm.pipeline import code as igrm_code
 from igrm.pipeline import targets
 from igrm.pipeline.snakejob import importable_in_jobs
@@ -59,7 +60,7 @@ def announce_plan():
     header = [
         "the merged configuration of this run, defaults filled in (written at parse time)",
         "layers, later wins: " + ", ".join(name for name, _ in layers),
-        plan_text(plan(config)),
+        "igrm plan: " + plan_summary(config),
         *[f"WARNING: {w}" for w in warnings],
     ]
     path = write_merged(config, MERGED_CONFIG, header)

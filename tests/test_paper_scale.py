@@ -1,0 +1,66 @@
+"""Paper-scale economies (issue 25): full-batch evaluation on a schedule, the deterministic
+choice, the shared epoch-0 measurement. Small CPU runs, seconds each."""
+
+import math
+
+import numpy as np
+import torch
+
+from igrm.pipeline.config import schema_defaults
+from igrm.pipeline.targets import train_job_cfg
+from igrm.tidy.runs import _summary as summary  # noqa: PLC2701
+from igrm.train import deterministic_in_effect, train
+
+from .test_train import BASE, tiny_data
+
+FB = {**BASE, "method": "gdm", "fullbatch_subset": 40, "augment": ["none"], "epochs": 7}
+
+
+def test_fullbatch_runs_evaluate_on_the_schedule_and_the_last_step():
+    data = tiny_data()
+    every, _ = train({**FB, "eval_every": 1}, data, None, None)
+    sparse, at = train({**FB, "eval_every": 3}, data, None, None)
+    evaluated = np.isfinite(sparse["test_acc"])
+    np.testing.assert_array_equal(np.flatnonzero(evaluated) + 1, [3, 6, 7])
+    # the evaluated steps read what evaluating every step reads; the trajectory is the same
+    for k in ("test_acc", "test_loss"):
+        np.testing.assert_array_equal(sparse[k][evaluated], every[k][evaluated])
+    for k in ("train_loss", "grad_norm_sq", "final_state/linear.weight"):
+        np.testing.assert_array_equal(sparse[k], every[k])
+    assert at["eval_every"] == 3
+    # the tidy final row reads the last evaluation; the best over the evaluated steps
+    s = summary(sparse["test_acc"], True, 2)
+    assert s["final_test_acc"] == every["test_acc"][-1]
+    assert s["best_test_acc"] == every["test_acc"][evaluated].max()
+    assert math.isfinite(s["last_mean_test_acc"])
+
+
+def test_the_pipeline_gives_the_schedule_to_full_batch_runs_only():
+    cfg = {"train": schema_defaults("train"), "noise": {"runs": [], "points": []}}
+    cfg["train"]["explicit"]["eval_every"] = 5
+    assert train_job_cfg(cfg, "cifar10", "gdm", 0.9, 0.1, 0)["eval_every"] == 5
+    assert train_job_cfg(cfg, "cifar10", "igrm_explicit", 0.9, 0.1, 0)["eval_every"] == 5
+    assert train_job_cfg(cfg, "cifar10", "sgdm", 0.9, 0.1, 0)["eval_every"] == 1
+
+
+def test_deterministic_choice_is_bit_identical_on_cpu_and_recorded():
+    data = tiny_data()
+    cfg = {**BASE, "epochs": 1}
+    fast, a_fast = train({**cfg, "deterministic": False}, data, None, None)
+    det, a_det = train({**cfg, "deterministic": True}, data, None, None)
+    auto, a_auto = train({**cfg, "deterministic": "auto"}, data, None, None)
+    for k in fast:
+        if not k.endswith("wall_time"):
+            np.testing.assert_array_equal(fast[k], det[k], err_msg=k)
+            np.testing.assert_array_equal(auto[k], det[k], err_msg=k)
+    assert (a_fast["deterministic"], a_fast["fill_uninitialized_memory"]) == (False, False)
+    assert (a_det["deterministic"], a_det["fill_uninitialized_memory"]) == (True, True)
+    assert a_auto["deterministic"] is True and a_auto["config"]["deterministic"] == "auto"  # auto: on, on the CPU
+    assert not torch.are_deterministic_algorithms_enabled()  # restored
+
+
+def test_auto_is_the_fast_path_on_cuda_only():
+    assert deterministic_in_effect("auto", torch.device("cuda")) is False
+    assert deterministic_in_effect("auto", torch.device("cpu")) is True
+    assert deterministic_in_effect(True, torch.device("cuda")) is True
+    assert schema_defaults("train")["deterministic"] == "auto"
