@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import epoch0
 from .batches import (
     augment_batch,
     normalize,
@@ -122,6 +123,8 @@ EVAL_ONLY_KEYS = ("eval_batch_size", "checkpoint_every", "sharpness", "compile",
 COMPILE_BACKENDS = ("inductor", "aot_eager")
 #: checkpoints kept per fingerprint: the newest, and one to fall back on if it is damaged
 CKPT_KEEP = 2
+#: folder, beside a run's checkpoint folders, of the epoch-0 measurements its siblings share
+EPOCH0_DIR = "epoch0"
 
 
 # --------------------------------------------------------------------------- config
@@ -529,6 +532,7 @@ def run_training(c: dict, data: Mapping[str, Any], device: torch.device, checkpo
     """The run of a resolved cfg, as named steps around its :class:`Run` state: select the
     data, build the model and optimiser, resume, train epoch by epoch, return the result."""
     run = build_run(c, select_data(c, data, device), device, progress)
+    run.epoch0_dir = None if checkpoint_dir is None else Path(checkpoint_dir).parent / EPOCH0_DIR
     resume(run, checkpoint_dir)
     take_snapshot(run)  # epoch 0: the initialisation
     measure_sharpness(run)
@@ -631,6 +635,7 @@ class Run:
     ck_folder: Path | None = None
     fp: dict = field(default_factory=dict)
     eval_cfg: dict = field(default_factory=dict)
+    epoch0_dir: Path | None = None  # the shared epoch-0 measurements (igrm.epoch0)
 
     @property
     def epochs(self) -> int:
@@ -969,16 +974,20 @@ def measure_sharpness(run: Run) -> None:
     )
     # the last point (what the claims compare) may get more products (docs/training.md)
     iters = int(sh["final_iters"]) if e == run.epochs and sh["final_iters"] is not None else int(sh["iters"])
-    m = measure_point(
-        loss_fns=fns,
-        params=run.params,
-        buffers=run.buffers,
-        algorithm=sh["algorithm"],
-        iters=iters,
-        tol=float(sh["tol"]),
-        trace_probes=int(sh["trace_probes"]),
-        generator=torch.Generator().manual_seed(seed_for(int(c["seed"]), f"sharpness/{e}")),
-    )
+
+    def measure():
+        return measure_point(
+            loss_fns=fns,
+            params=run.params,
+            buffers=run.buffers,
+            algorithm=sh["algorithm"],
+            iters=iters,
+            tol=float(sh["tol"]),
+            trace_probes=int(sh["trace_probes"]),
+            generator=torch.Generator().manual_seed(seed_for(int(c["seed"]), f"sharpness/{e}")),
+        )
+
+    m = shared_epoch0(run, iters, measure) if e == 0 and run.epoch0_dir is not None else measure()
     run.model.train(was_training)
     # h of the step at this point (the next one; at the end, the last one applied)
     h_now = run.sizes["h"] * lr_factor(c, min(run.state["step"], max(0, run.total_steps - 1)), run.total_steps)
@@ -993,6 +1002,33 @@ def measure_sharpness(run: Run) -> None:
         f"eps {vals['epsilon']:.3g}, 2 mu lambda {vals['penalty_curvature']:.3g} "
         f"({vals['wall_time']:.1f}s)",
     )
+
+
+def shared_epoch0(run: Run, iters: int, measure: Callable):
+    """The epoch-0 measurement from the runs' shared file (igrm.epoch0) if one of the same
+    initialisation, examples and settings is there, else ``measure()``, stored for the others."""
+    c, d = run.c, run.data
+    settings = {
+        "sharpness": {k: run.c["sharpness"][k] for k in ("algorithm", "tol", "trace_probes")},
+        "iters": iters,
+        "n_sharp": run.n_sharp,
+        "chunk": run.sharp_chunk,
+        "channels_last": run.channels_last,
+        "device": run.device.type,
+        "deterministic": deterministic_in_effect(c["deterministic"], run.device),
+        "generator_seed": seed_for(int(c["seed"]), "sharpness/0"),
+    }
+    k = epoch0.key(
+        run.model.state_dict(), (d.x_train[: run.n_sharp], d.y_train[: run.n_sharp], d.mean, d.std), settings
+    )
+    path = run.epoch0_dir / f"{fingerprint_id(k)}.json"
+    m = epoch0.load(path, k, lambda msg: _warn(run.progress, msg))
+    if m is not None:
+        _emit(run.progress, f"sharpness at epoch 0: shared measurement {path.name} (same initialisation)")
+        return m
+    m = measure()
+    epoch0.store(path, k, m)
+    return m
 
 
 def sharpness_values(epoch: int, m, h_now: float, beta: float, wall_time: float) -> dict[str, Any]:

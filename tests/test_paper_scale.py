@@ -64,3 +64,51 @@ def test_auto_is_the_fast_path_on_cuda_only():
     assert deterministic_in_effect("auto", torch.device("cpu")) is True
     assert deterministic_in_effect(True, torch.device("cuda")) is True
     assert schema_defaults("train")["deterministic"] == "auto"
+
+
+# ---------------------------------------------------------------- the shared epoch-0 measurement
+SH = {**BASE, "epochs": 1, "sharpness": {**BASE["sharpness"], "points": 2}}
+
+
+def test_epoch0_measurement_is_shared_by_the_betas_of_a_seed(tmp_path):
+    data = tiny_data()
+    root = tmp_path / "ckpt" / "sgdm"
+    msgs: list[str] = []
+    first, _ = train({**SH, "beta": 0.9}, data, root / "beta0.9", msgs.append)
+    files = list((root / "epoch0").glob("*.json"))
+    assert len(files) == 1 and not any("shared measurement" in m for m in msgs)
+    msgs.clear()
+    shared, _ = train({**SH, "beta": 0.5}, data, root / "beta0.5", msgs.append)
+    assert any("shared measurement" in m for m in msgs)
+    alone, _ = train({**SH, "beta": 0.5}, data, None, None)  # measured, no cache
+    for k in shared:
+        if not k.endswith("wall_time"):
+            np.testing.assert_array_equal(shared[k], alone[k], err_msg=k)
+    # β changes h and ε at epoch 0, not λ_max
+    assert shared["sharpness/lambda_max"][0] == first["sharpness/lambda_max"][0]
+    assert shared["sharpness/h"][0] != first["sharpness/h"][0]
+    # another seed is another initialisation: its own file
+    train({**SH, "beta": 0.5, "seed": 4}, data, root / "s4", None)
+    assert len(list((root / "epoch0").glob("*.json"))) == 2
+
+
+def test_a_damaged_epoch0_file_is_ignored_and_rewritten(tmp_path):
+    data = tiny_data()
+    root = tmp_path / "sgdm"
+    ref, _ = train(SH, data, root / "a", None)
+    (path,) = (root / "epoch0").glob("*.json")
+    text = path.read_text()
+    lam = repr(float(ref["sharpness/lambda_max"][0]))
+    assert lam in text
+    path.write_text(text.replace(lam, repr(2 * float(lam)), 1))  # checksum no longer matches
+    msgs: list[str] = []
+    again, _ = train(SH, data, root / "b", msgs.append)
+    assert any("ignored" in m and "sha256" in m for m in msgs)
+    assert again["sharpness/lambda_max"][0] == ref["sharpness/lambda_max"][0]
+    assert "ignored" not in " ".join(_messages(train, SH, data, root / "c"))  # rewritten, valid again
+
+
+def _messages(fn, cfg, data, ckpt):
+    msgs: list[str] = []
+    fn(cfg, data, ckpt, msgs.append)
+    return msgs

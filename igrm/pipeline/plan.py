@@ -182,7 +182,7 @@ def work(cfg: Mapping[str, Any], throughput: Mapping[str, float] | None = None) 
     Keys: ``sgd_runs``, ``fullbatch_runs``, ``training_runs`` (distinct, all grids),
     ``training_passes`` (examples forward and backward), ``noise_jobs``, ``noise_passes``,
     ``other_jobs``, ``jobs``; ``flops`` {part: FLOP} over :data:`PARTS` (the epoch-0 sharpness
-    points counted once per (dataset, seed, run family) as the cache in igrm.train shares them,
+    points counted once per (dataset, method, seed), as igrm.epoch0's file shares them,
     ``sharpness0_saved``: what the cache saves), ``flops_total``; ``hours`` {throughput name:
     hours of one device} over :data:`THROUGHPUTS` and ``throughput`` (name -> FLOP/s) if given."""
     from .config import plan
@@ -199,8 +199,9 @@ def work(cfg: Mapping[str, Any], throughput: Mapping[str, float] | None = None) 
         r = _run_flops(cfg, d, m)
         for k in PARTS:
             flops[k] += r[k]
-        # one epoch-0 measurement per init and sharpness subset: full-batch and SGD runs differ
-        at0[(d, m in FULLBATCH, s)] = r["sharpness0"]
+        # one epoch-0 measurement per (dataset, method, seed): igrm.epoch0's file, shared by the
+        # runs of one checkpoint folder (igrm.train.EPOCH0_DIR)
+        at0[(d, m, s)] = r["sharpness0"]
         at0_all += r["sharpness0"]
     flops["sharpness"] += sum(at0.values())
     f_noise = flops_per_example(t["model"], t["width"], t["datasets"][0])["train"]
