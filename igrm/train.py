@@ -531,13 +531,30 @@ def numerics(deterministic: bool, device: torch.device):
 def run_training(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_dir, progress):
     """The run of a resolved cfg, as named steps around its :class:`Run` state: select the
     data, build the model and optimiser, resume, train epoch by epoch, return the result."""
+    run = start_run(c, data, device, checkpoint_dir, progress)
+    while run_due(run):
+        run_epoch(run)
+    return end_run(run)
+
+
+def start_run(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_dir, progress) -> Run:
+    """A run ready for its next epoch: data selected, model and optimiser built, resumed from
+    its newest checkpoint if any, the initialisation's snapshot and sharpness point taken."""
     run = build_run(c, select_data(c, data, device), device, progress)
     run.epoch0_dir = None if checkpoint_dir is None else Path(checkpoint_dir).parent / EPOCH0_DIR
     resume(run, checkpoint_dir)
     take_snapshot(run)  # epoch 0: the initialisation
     measure_sharpness(run)
-    while run.state["status"] == "running" and run.state["epoch"] < run.epochs:
-        run_epoch(run)
+    return run
+
+
+def run_due(run: Run) -> bool:
+    """Has the run epochs left to train (running, not diverged)?"""
+    return run.state["status"] == "running" and run.state["epoch"] < run.epochs
+
+
+def end_run(run: Run) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The run's (arrays, attrs), its status completed once its epochs are done."""
     if run.state["status"] == "running":  # epochs reached on resume of an old checkpoint
         run.state["status"] = "completed"
     return result_arrays(run), result_attrs(run)
@@ -817,9 +834,8 @@ def epoch_batches(run: Run) -> list[Tensor]:
     return list(torch.split(order[: run.steps_per_epoch * run.batch_size], run.batch_size))
 
 
-def step_gradient(run: Run, idx: Tensor, factor: float, stats: dict) -> tuple[list, list, float]:
-    """(update direction, loss gradient, loss) of one step on the batch ``idx``, augmented;
-    the explicit baseline's direction adds the penalty's gradient."""
+def step_batch(run: Run, idx: Tensor) -> tuple[Tensor, Tensor]:
+    """The batch ``idx`` augmented (the run's augment stream) and normalised, and its labels."""
     c, d = run.c, run.data
     xb = augment_batch(
         None if d.x_train_pad is not None else d.x_train[idx],
@@ -832,8 +848,14 @@ def step_gradient(run: Run, idx: Tensor, factor: float, stats: dict) -> tuple[li
         padded=d.x_train_pad,
         idx=idx,
     )
-    xb = xb.contiguous(memory_format=run.memory_format)
-    yb = d.y_train[idx]
+    return xb.contiguous(memory_format=run.memory_format), d.y_train[idx]
+
+
+def step_gradient(run: Run, idx: Tensor, factor: float, stats: dict) -> tuple[list, list, float]:
+    """(update direction, loss gradient, loss) of one step on the batch ``idx``, augmented;
+    the explicit baseline's direction adds the penalty's gradient."""
+    c, d = run.c, run.data
+    xb, yb = step_batch(run, idx)
     if d.fullbatch:
         fns = chunk_loss_fns(
             run.step_model, torch.split(xb, run.chunk), torch.split(yb, run.chunk), len(idx), run.autocast, stats
@@ -852,16 +874,28 @@ def step_gradient(run: Run, idx: Tensor, factor: float, stats: dict) -> tuple[li
 def train_step(run: Run, idx: Tensor, sums: EpochSums) -> bool:
     """One optimiser step on the batch ``idx``; False (and the run marked diverged, the step
     not taken) when the loss or gradient is not finite or the loss blew up."""
-    state = run.state
-    factor = lr_factor(run.c, state["step"], run.total_steps)
+    factor = begin_step(run, sums)
+    stats: dict = {}
+    grads, g, loss_val = step_gradient(run, idx, factor, stats)
+    return apply_step(run, grads, g, loss_val, len(idx), stats.get("correct", 0), sums)
+
+
+def begin_step(run: Run, sums: EpochSums) -> float:
+    """The schedule's factor at this step, set as the optimiser's learning rate."""
+    factor = lr_factor(run.c, run.state["step"], run.total_steps)
     for group in run.opt.param_groups:
         group["lr"] = run.base_lr * factor
     if sums.h is None:
         sums.h = run.sizes["h"] * factor
-    stats: dict = {}
-    grads, g, loss_val = step_gradient(run, idx, factor, stats)
+    return factor
+
+
+def apply_step(run: Run, grads: list, g: list, loss_val: float, n_b: int, correct: int, sums: EpochSums) -> bool:
+    """The optimiser step with direction ``grads`` (loss gradient ``g``, loss ``loss_val`` over
+    ``n_b`` examples, ``correct`` of them right); False, the run marked diverged and the step
+    not taken, when the loss or gradient is not finite or the loss blew up."""
+    state = run.state
     gn = float(sq_norm(g))
-    n_b = len(idx)
     if state["initial_loss"] is None:
         state["initial_loss"] = loss_val
     if (
@@ -872,7 +906,7 @@ def train_step(run: Run, idx: Tensor, sums: EpochSums) -> bool:
         state["status"], state["diverged_step"] = "diverged", state["step"]
         sums.loss += loss_val * n_b
         sums.seen += n_b
-        sums.correct += stats.get("correct", 0)
+        sums.correct += correct
         _emit(run.progress, f"diverged at step {state['step']} (epoch {state['epoch'] + 1}): loss {loss_val:.4g}")
         return False
     for p, gr in zip(run.params, grads):
@@ -881,7 +915,7 @@ def train_step(run: Run, idx: Tensor, sums: EpochSums) -> bool:
     state["step"] += 1
     sums.steps += 1
     sums.loss += loss_val * n_b
-    sums.correct += stats.get("correct", 0)
+    sums.correct += correct
     sums.seen += n_b
     sums.grad_norm_sq += gn
     return True
