@@ -116,6 +116,37 @@ def train_ensemble(
     return [(a, {**at, "ensemble_size": len(runs)}) for a, at in out]
 
 
+def train_runs(
+    cfgs: Sequence[Mapping[str, Any]],
+    data: Mapping[str, Any],
+    checkpoint_dirs: Sequence[Path | None],
+    progresses: Sequence[Any],
+    ensemble: int,
+) -> list[tuple[dict[str, np.ndarray], dict[str, Any]]]:
+    """Several runs of one job (config ``train.ensemble``): SGD+M runs that can share a step
+    (:data:`SHARED_KEYS`) in groups of at most ``ensemble`` with :func:`train_ensemble`, the
+    others (and everything when ``ensemble`` is 1) one by one with igrm.train.train; results in
+    the order of ``cfgs``."""
+    from .train import train
+
+    out: list = [None] * len(cfgs)
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(cfgs):
+        if int(ensemble) > 1 and c["method"] == "sgdm":
+            groups.setdefault(repr([c[k] for k in SHARED_KEYS]), []).append(i)
+        else:
+            out[i] = train(c, data, checkpoint_dirs[i], progresses[i])
+    for idx in groups.values():
+        for start in range(0, len(idx), int(ensemble)):
+            part = idx[start : start + int(ensemble)]
+            res = train_ensemble(
+                [cfgs[i] for i in part], data, [checkpoint_dirs[i] for i in part], [progresses[i] for i in part]
+            )
+            for i, r in zip(part, res):
+                out[i] = r
+    return out
+
+
 def catch_up(runs: Sequence[Run]) -> None:
     """Members resumed from older checkpoints train alone (plain path) to the others' epoch."""
     target = max(r.state["epoch"] for r in runs)

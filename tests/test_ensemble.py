@@ -89,3 +89,20 @@ def test_members_must_share_the_step_s_shapes():
         check_members([CFG, {**CFG, "batch_size": 16}])
     with pytest.raises(ValueError, match="trains with igrm.train.train"):
         check_members([{**CFG, "method": "gdm"}])
+
+
+def test_a_job_s_runs_are_grouped_k_at_a_time():
+    from igrm.ensemble import train_runs
+
+    data = tiny_data()
+    one = {**CFG, "epochs": 1}
+    cfgs = [{**one, "seed": s} for s in (0, 1, 2)] + [{**one, "method": "gdm", "fullbatch_subset": 40}]
+    out = train_runs(cfgs, data, [None] * 4, [None] * 4, ensemble=2)
+    pair = train_ensemble(cfgs[:2], data, [None] * 2, [None] * 2)
+    for (a, at), (b, _) in zip(out[:2], pair):
+        assert at["ensemble_size"] == 2
+        np.testing.assert_array_equal(a["final_state/linear.weight"], b["final_state/linear.weight"])
+    for a, at in out[2:]:  # the third SGD+M run alone, the full-batch run by igrm.train.train
+        assert at.get("ensemble_size", 1) == 1
+    gd, _ = train(cfgs[3], data, None, None)
+    np.testing.assert_array_equal(out[3][0]["final_state/linear.weight"], gd["final_state/linear.weight"])
