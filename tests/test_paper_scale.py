@@ -112,3 +112,37 @@ def _messages(fn, cfg, data, ckpt):
     msgs: list[str] = []
     fn(cfg, data, ckpt, msgs.append)
     return msgs
+
+
+# ---------------------------------------------------------------- the device check, CPU smoke mode
+def test_gpu_check_cpu_smoke(tmp_path):
+    """benchmarks/gpu_check.py --cpu-smoke: the timing sections (deterministic vs fast path,
+    full-batch steps on the preset's schedule, the ensemble at K = 1, 2) and the estimate from
+    igrm.pipeline.plan.work run and hold their checks on the CPU."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--cpu-smoke", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=REPO,
+    )
+    rep = json.loads((tmp_path / "report.json").read_text())
+    failed = {k: v.get("error") for k, v in rep["sections"].items() if v["status"] != "ok"}
+    assert proc.returncode == 0 and not failed, (failed, proc.stderr[-3000:])
+    r = {k: v["result"] for k, v in rep["sections"].items()}
+    assert r["paths"]["bit_identical"] and r["paths"]["match"]  # the CPU: both paths give the same numbers
+    assert r["fullbatch"]["evaluated_steps"] == [2, 4]
+    assert all(v["member0_matches_alone"] for v in r["ensemble"]["ks"].values())
+    est = r["estimate"]
+    assert est["runs"] == {"sgd": 48, "fullbatch": 18, "jobs": est["runs"]["jobs"]}
+    assert est["best"] in est["ways"] and est["ways"][est["best"]]["matches"]
+    assert est["gpu_hours_best"] == min(v["gpu_hours"] for v in est["ways"].values() if v["matches"])
