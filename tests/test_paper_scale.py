@@ -35,6 +35,16 @@ def test_fullbatch_runs_evaluate_on_the_schedule_and_the_last_step():
     assert math.isfinite(s["last_mean_test_acc"])
 
 
+def test_a_changed_schedule_resumes_the_run(tmp_path):
+    """eval_every changes what is measured, not the trajectory: a checkpoint resumes under another."""
+    data = tiny_data()
+    train({**FB, "epochs": 4, "eval_every": 3, "checkpoint_every": 1}, data, tmp_path, None)
+    a, at = train({**FB, "eval_every": 1, "checkpoint_every": 1}, data, tmp_path, None)
+    assert at["resumed_from_epoch"] == 4
+    # steps 3 and 4 (the end of the first run) evaluated, then every step
+    np.testing.assert_array_equal(np.isfinite(a["test_acc"]), [False, False, True, True, True, True, True])
+
+
 def test_the_pipeline_gives_the_schedule_to_full_batch_runs_only():
     cfg = {"train": schema_defaults("train"), "noise": {"runs": [], "points": []}}
     cfg["train"]["explicit"]["eval_every"] = 5
