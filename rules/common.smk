@@ -60,7 +60,7 @@ def announce_plan():
     header = [
         "the merged configuration of this run, defaults filled in (written at parse time)",
         "layers, later wins: " + ", ".join(name for name, _ in layers),
-        "igrm plan: " + plan_summary(config),
+        f"igrm plan: {plan_summary(config)}",
         *[f"WARNING: {w}" for w in warnings],
     ]
     path = write_merged(config, MERGED_CONFIG, header)
