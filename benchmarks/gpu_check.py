@@ -2,6 +2,7 @@
 
     python benchmarks/gpu_check.py                 # on the GPU machine (repo root, PYTHONPATH=.)
     python benchmarks/gpu_check.py --cpu           # the same steps on the CPU at a tiny size (< 1 min)
+    python benchmarks/gpu_check.py --cpu-smoke     # the timing and estimate sections only (a test)
 
 Without CUDA it runs in the CPU mode by itself and the report says, first line, that no GPU
 was found (tests/test_gpu_paths.py runs it so, so it never rots). Sections, each timed and
@@ -18,13 +19,21 @@ each recorded even if it fails (the error is in the report, the others still run
 4. ``bf16_vs_fp32``: a short run twice, bf16 and fp32; per-epoch losses within ``BF16_RTOL``.
 5. ``explicit_bf16``: the explicit IGR-M baseline (double backward) under bf16: finite, its
    step time, and ``compile`` falling back to eager.
-6. ``concurrency``: k = 1, 2, 4 (CPU: 1, 2) training processes at once on one GPU, each in its
+6. ``paths``: ``deterministic: true`` against the fast path (``false``, the CUDA default),
+   interleaved: the warm epoch's seconds and whether the losses agree.
+7. ``fullbatch``: full-batch GD+M steps at the preset's size and evaluation schedule
+   (``train.explicit.eval_every``): amortised seconds and FLOP/s per step.
+8. ``ensemble``: K = 1, 4, 8, 16 (CPU: 1, 2) runs in one process, one vmapped step
+   (igrm.ensemble): aggregate img/s against K = 1, member 0 against the run alone.
+9. ``concurrency``: k = 1, 2, 4 (CPU: 1, 2) training processes at once on one GPU, each in its
    own igrm.pipeline.gpuslots slot (``runs_per_gpu = k``): aggregate img/s, the GPU-hour factor
    thr(k)/thr(1), and each run's metrics against the same run alone.
-7. ``snakemake``: a 2-epoch paper-preset job end to end, ``snakemake --profile profiles/local
+10. ``snakemake``: a 2-epoch paper-preset job end to end, ``snakemake --profile profiles/local
    --resources gpu=2`` with ``train.runs_per_gpu: 2`` (two concurrent jobs on the one GPU),
    on a synthetic full-size CIFAR-10 archive (no network); CPU: the tiny test config.
-8. ``estimate``: the paper preset's GPU-hours from sections 2, 5, 6 (formula in the report).
+11. ``estimate``: the paper preset's GPU-hours for each way (fast / deterministic / compiled
+   eager, runs_per_gpu k, ensemble K): its FLOPs by part from igrm.pipeline.plan.work over the
+   throughputs measured above; the fastest way whose runs match the plain ones is picked.
 
 Writes ``--out`` (default benchmarks/out/gpu_check/) report.json and report.md.
 """
@@ -78,8 +87,8 @@ BF16_PEAK = {
 BF16 = {"gpu": True, "cpu": "always"}
 #: bf16 vs fp32: per-epoch mean losses of a short run agree to this relative difference
 BF16_RTOL = 0.05
-#: the paper preset's runs (README, "Paper scale on a GPU"): SGD runs x epochs, full-batch runs x steps
-PAPER = {"sgd_runs": 42, "epochs": 200, "fullbatch_runs": 18, "fullbatch_steps": 2000, "fullbatch_subset": 5000}
+#: the preset whose GPU-hours the estimate reports (its runs and FLOPs: igrm.pipeline.plan.work)
+PRESET = REPO / "presets" / "paper.yaml"
 
 SIZES = {
     "gpu": {
@@ -105,6 +114,13 @@ SIZES = {
         "conc_rtol": BF16_RTOL,
         "smk_per_batch": 10_000,
         "smk_test": 10_000,
+        "paths_subset": 10_000,
+        "paths_reps": 2,
+        "ens_ks": [1, 4, 8, 16],
+        "ens_subset": 2560,
+        "ens_test": 1000,
+        "ens_rtol": BF16_RTOL,
+        "fb_subset": 5000,
     },
     "cpu": {
         "model": "small_cnn",
@@ -129,6 +145,13 @@ SIZES = {
         "conc_rtol": 0.0,
         "smk_per_batch": 40,
         "smk_test": 100,
+        "paths_subset": 64,
+        "paths_reps": 1,
+        "ens_ks": [1, 2],
+        "ens_subset": 64,
+        "ens_test": 16,
+        "ens_rtol": 1e-4,
+        "fb_subset": 16,
     },
 }
 
@@ -193,6 +216,35 @@ def flops_per_image(name, width, device, bf16):
             out = model(x)
         out.float().sum().backward()
     return fc.get_total_flops() / 4, fwd
+
+
+def paper_plan():
+    """The preset's filled config and its igrm.pipeline.plan.work (runs, FLOPs by part)."""
+    import yaml
+
+    from igrm.pipeline.config import check_config
+    from igrm.pipeline.plan import merge_layers, work
+
+    cfg = merge_layers(yaml.safe_load((REPO / "config.yaml").read_text()), yaml.safe_load(PRESET.read_text()))
+    cfg = check_config(cfg)
+    return cfg, work(cfg)
+
+
+def flops_step(ctx, kind, n, n_test=0, every=1):
+    """FLOPs of one step of ``n`` examples of the check's model (plan's per-example counts):
+    ``kind`` train or explicit (gradient + double-backward HVP), plus ``n_test`` forward
+    passes every ``every`` steps (the evaluation, amortised)."""
+    from igrm.pipeline.plan import flops_per_example
+
+    s = SIZES[ctx["mode"]]
+    f = flops_per_example(s["model"], s["width"], "cifar10")
+    per = f["train"] + (f["hvp"] if kind == "explicit" else 0.0)
+    return n * per + n_test * f["forward"] / every
+
+
+def _sync(ctx):
+    if ctx["mode"] == "gpu":
+        torch.cuda.synchronize()
 
 
 def peak_for(name: str | None):
@@ -285,6 +337,8 @@ def sec_epoch(ctx):
         out["runs"][name] = r
     out["compile_speedup"] = out["runs"]["eager"]["warm_epoch_s"] / out["runs"]["compiled"]["warm_epoch_s"]
     ctx["t_epoch"] = min(r["warm_epoch_s"] for r in out["runs"].values()) * (50_000 / s["n_train"])
+    ctx["thr_sgd"] = {"eager": flops_epoch / out["runs"]["eager"]["warm_epoch_s"]}
+    ctx["thr_sgd"]["compiled"] = flops_epoch / out["runs"]["compiled"]["warm_epoch_s"]
     return out
 
 
@@ -349,11 +403,12 @@ def sec_explicit(ctx):
         fullbatch_chunk=None,
         penalty_impl="double_backprop",
         test_subset=100,
+        eval_every=s["explicit_steps"],  # the steps alone: evaluation is timed by the fullbatch section
     )
     arrays, attrs, _ = _train(_cfg(mode, **keys, bf16=BF16[mode]), data)
     _, a_c, msgs = _train(_cfg(mode, **{**keys, "epochs": 1}, compile=s["compile"]), data)
     wt = [float(t) for t in arrays["wall_time"]]
-    ctx["t_fb_step"] = wt[-1] * PAPER["fullbatch_subset"] / s["explicit_subset"]
+    ctx["thr_explicit"] = flops_step(ctx, "explicit", s["explicit_subset"]) / wt[-1]
     return {
         "subset": s["explicit_subset"],
         "steps": s["explicit_steps"],
@@ -364,6 +419,97 @@ def sec_explicit(ctx):
         "step_wall_s": wt,
         "compile_fell_back": a_c["compiled"] is False and any("runs eager" in m for m in msgs),
     }
+
+
+def sec_paths(ctx):
+    """deterministic: true (deterministic algorithms, NaN fills, no cuDNN autotuner) against
+    false (the fast path, the CUDA default), interleaved; the warm epoch of each."""
+    import statistics
+
+    mode, s = ctx["mode"], SIZES[ctx["mode"]]
+    data = synthetic(s["paths_subset"], min(1000, s["n_test"]), seed=5)
+    c = _cfg(mode, epochs=2, test_subset=min(1000, s["n_test"]))
+    times, arrays = {"fast": [], "deterministic": []}, {}
+    for _ in range(s["paths_reps"]):
+        for name, det in (("fast", False), ("deterministic", True)):
+            a, at, _ = _train({**c, "deterministic": det}, data)
+            times[name].append(float(a["wall_time"][-1]))
+            arrays[name] = a
+            assert at["deterministic"] is det
+    med = {k: statistics.median(v) for k, v in times.items()}
+    f, d = arrays["fast"], arrays["deterministic"]
+    diff = max(float(np.max(np.abs(f[m] - d[m]) / np.abs(d[m]))) for m in ("train_loss", "test_loss"))
+    tol = BF16_RTOL if mode == "gpu" else 0.0
+    ctx["paths_ratio"] = med["deterministic"] / med["fast"]
+    ctx["paths_match"] = diff <= tol
+    return {
+        "subset": s["paths_subset"],
+        "warm_epoch_s": times,
+        "median_s": med,
+        "deterministic_over_fast": ctx["paths_ratio"],
+        "loss_max_rel_diff": diff,
+        "bit_identical": all(np.array_equal(f[k], d[k]) for k in f if not k.endswith("wall_time")),
+        "match": ctx["paths_match"],
+        "tolerance": tol,
+    }
+
+
+def sec_fullbatch(ctx):
+    """Full-batch GD+M steps at the preset's size with its evaluation schedule
+    (train.explicit.eval_every, test_subset): 2 x eval_every steps, the last eval_every timed
+    (one evaluation among them), amortised seconds and FLOP/s per step."""
+    mode, s = ctx["mode"], SIZES[ctx["mode"]]
+    e = ctx["paper_cfg"]["train"]["explicit"]
+    every = int(e["eval_every"]) if mode == "gpu" else 2
+    n_test = (e["test_subset"] or 10_000) if mode == "gpu" else s["n_test"]
+    data = synthetic(s["fb_subset"], n_test, seed=6)
+    c = _cfg(mode, method="gdm", fullbatch_subset=s["fb_subset"], epochs=2 * every, augment=["none"])
+    c.update(test_subset=n_test, eval_every=every, fullbatch_chunk=None)
+    a, at, _ = _train(c, data)
+    wt = [float(t) for t in a["wall_time"]]
+    per_step = sum(wt[every:]) / every
+    ctx["thr_fb"] = flops_step(ctx, "train", s["fb_subset"], n_test, every) / per_step
+    return {
+        "subset": s["fb_subset"],
+        "eval_every": every,
+        "test_images": n_test,
+        "evaluated_steps": [int(i) + 1 for i in np.flatnonzero(np.isfinite(a["test_acc"]))],
+        "step_wall_s": wt,
+        "amortised_step_s": per_step,
+        "flops_per_s": ctx["thr_fb"],
+        "status": at["status"],
+    }
+
+
+def sec_ensemble(ctx):
+    """K runs (seeds 0..K-1) in one process, one vmapped step (igrm.ensemble), K in ens_ks:
+    aggregate img/s of the warm epoch against K = 1, and member 0 against seed 0 alone."""
+    from igrm.ensemble import train_ensemble
+
+    mode, s = ctx["mode"], SIZES[ctx["mode"]]
+    n, n_test = s["ens_subset"], s["ens_test"]
+    data = synthetic(n, n_test, seed=7)
+    base = _cfg(mode, epochs=2, test_subset=n_test)
+    alone, _, _ = _train(base, data)
+    out = {"subset": n, "test": n_test, "ks": {}, "alone_warm_epoch_s": float(alone["wall_time"][-1])}
+    for k in s["ens_ks"]:
+        cfgs = [{**base, "seed": i} for i in range(k)]
+        res = train_ensemble(cfgs, data, [None] * k, [None] * k)
+        _sync(ctx)
+        t = max(float(a["wall_time"][-1]) for a, _ in res)  # the epoch of all members, evaluations included
+        a0 = res[0][0]
+        diff = max(float(np.max(np.abs(a0[m] - alone[m]) / np.abs(alone[m]))) for m in ("train_loss", "test_loss"))
+        out["ks"][str(k)] = {"warm_epoch_s": t, "img_per_s": k * n / t, "member0_loss_max_rel_diff": diff}
+        out["ks"][str(k)]["member0_matches_alone"] = diff <= s["ens_rtol"]
+    thr1 = out["ks"]["1"]["img_per_s"]
+    for r in out["ks"].values():
+        r["gpu_hour_factor"] = r["img_per_s"] / thr1
+    ok = {k: r for k, r in out["ks"].items() if r["member0_matches_alone"]}
+    best = max(ok, key=lambda k: ok[k]["gpu_hour_factor"]) if ok else "1"
+    out["best_k"], out["best_factor"] = int(best), out["ks"][best]["gpu_hour_factor"]
+    ctx["ens_factor"], ctx["ens_k"] = out["best_factor"], out["best_k"]
+    ctx["ens_all"] = {int(k): (r["gpu_hour_factor"], r["member0_matches_alone"]) for k, r in out["ks"].items()}
+    return out
 
 
 CONC_RUN = textwrap.dedent("""
@@ -475,6 +621,7 @@ def sec_concurrency(ctx):
         out["best_k"], out["best_factor"] = 1, 1.0
     out["tolerance"] = "bit-identical (CPU)" if mode == "cpu" else f"relative {s['conc_rtol']} (bf16, cudnn.benchmark)"
     ctx["conc_factor"], ctx["conc_k"] = out["best_factor"], out["best_k"]
+    ctx["conc_all"] = {int(k): (r["gpu_hour_factor"], r["seed0_matches_alone"]) for k, r in out["ks"].items()}
     return out
 
 
@@ -581,29 +728,50 @@ def _overlap(runs):
 
 
 def sec_estimate(ctx):
-    t_epoch, t_fb = ctx.get("t_epoch"), ctx.get("t_fb_step")
-    if t_epoch is None or t_fb is None:
-        raise RuntimeError("needs the epoch and explicit sections")
-    sgd_h = PAPER["sgd_runs"] * PAPER["epochs"] * t_epoch / 3600
-    fb_h = PAPER["fullbatch_runs"] * PAPER["fullbatch_steps"] * t_fb / 3600
-    one = sgd_h + fb_h
-    factor = ctx.get("conc_factor") or 1.0
+    """The preset's GPU-hours for each way of running it, from its FLOPs by part
+    (igrm.pipeline.plan.work) over the throughputs measured above; the fastest way whose runs
+    match the plain ones is picked."""
+    w = ctx["paper_plan"]
+    thr = ctx.get("thr_sgd")
+    if not thr or "thr_fb" not in ctx or "thr_explicit" not in ctx:
+        raise RuntimeError("needs the epoch, explicit_bf16 and fullbatch sections")
+    fl = w["flops"]
+    sgd = fl["sgd_train"] + fl["sgd_eval"] + fl["sharpness"] + fl["noise"]
+    fb_h = (
+        (fl["fullbatch_train"] + fl["fullbatch_eval"]) / ctx["thr_fb"] + fl["explicit_train"] / ctx["thr_explicit"]
+    ) / 3600
+    base = thr["eager"]
+    ways = {"eager, fast path": (base, True)}
+    if "paths_ratio" in ctx:
+        ways["eager, deterministic"] = (base / ctx["paths_ratio"], True)
+    if "compiled" in thr:
+        ways["compiled"] = (thr["compiled"], True)
+    for k, (f, ok) in ctx.get("conc_all", {}).items():
+        ways[f"runs_per_gpu {k}"] = (base * f, ok)
+    for k, (f, ok) in ctx.get("ens_all", {}).items():
+        ways[f"ensemble {k}"] = (base * f, ok)
+    hours = {name: {"gpu_hours": sgd / t / 3600 + fb_h, "matches": ok} for name, (t, ok) in ways.items()}
+    best = min((n for n in hours if hours[n]["matches"]), key=lambda n: hours[n]["gpu_hours"])
     return {
-        "formula": "GPU-h = (sgd_runs * epochs * t_epoch + fullbatch_runs * fullbatch_steps * t_fb_step) / 3600"
-        " / thr(k)/thr(1)",
-        "paper": PAPER,
-        "t_epoch_s": t_epoch,
-        "t_fb_step_s": t_fb,
-        "note": "t_epoch scaled to 50 000 images; t_fb_step from the explicit baseline (double backward) at "
-        "5000 examples, an upper bound for the GD+M runs"
-        + ("" if ctx["mode"] == "gpu" else "; CPU mode: tiny model, not a GPU number"),
-        "gpu_hours_one_run_per_gpu": one,
-        "runs_per_gpu": ctx.get("conc_k", 1),
-        "gpu_hour_factor": factor,
-        "gpu_hours_shared": one / factor,
-        "goal_3x_met": factor >= 3.0,
+        "formula": "GPU-h = (sgd_train + sgd_eval + sharpness + noise) / thr_sgd(way) + (fullbatch_train +"
+        " fullbatch_eval) / thr_fb + explicit_train / thr_explicit, FLOPs from igrm.pipeline.plan.work",
+        "preset": str(PRESET.relative_to(REPO)),
+        "runs": {"sgd": w["sgd_runs"], "fullbatch": w["fullbatch_runs"], "jobs": w["jobs"]},
+        "flops": fl,
+        "thr_sgd_flops_per_s": thr,
+        "thr_fb_flops_per_s": ctx["thr_fb"],
+        "thr_explicit_flops_per_s": ctx["thr_explicit"],
+        "ways": hours,
+        "best": best,
+        "gpu_hours_best": hours[best]["gpu_hours"],
+        "gpu_hours_one_run_per_gpu": hours["eager, fast path"]["gpu_hours"],
+        "goal_4h_met": hours[best]["gpu_hours"] <= 4.0,
+        "note": "" if ctx["mode"] == "gpu" else "CPU mode: tiny model, not a GPU number",
     }
 
+
+#: the sections of --cpu-smoke (no subprocesses, no Snakemake, no compile)
+SMOKE = ("epoch", "paths", "explicit_bf16", "fullbatch", "ensemble", "estimate")
 
 SECTIONS = [
     ("card", sec_card),
@@ -611,6 +779,9 @@ SECTIONS = [
     ("loader", sec_loader),
     ("bf16_vs_fp32", sec_bf16_vs_fp32),
     ("explicit_bf16", sec_explicit),
+    ("paths", sec_paths),
+    ("fullbatch", sec_fullbatch),
+    ("ensemble", sec_ensemble),
     ("concurrency", sec_concurrency),
     ("snakemake", sec_snakemake),
     ("estimate", sec_estimate),
@@ -680,11 +851,20 @@ def _key_numbers(name, sec):
             f"{'bit-identical' if r['first_job_bit_identical_to_alone'] else 'max rel. loss diff ' + f(r['first_job_loss_max_rel_diff_vs_alone'])}, "
             f"epochs {[[round(t, 2) for t in x['epoch_wall_s']] for x in r['runs']]}"
         )
+    if name == "paths":
+        return f"deterministic / fast {f(r['deterministic_over_fast'])}x, match {r['match']}"
+    if name == "fullbatch":
+        return f"{f(r['amortised_step_s'])} s/step at {r['subset']} examples, eval every {r['eval_every']}"
+    if name == "ensemble":
+        return "; ".join(
+            f"K={k}: {f(v['img_per_s'])} img/s, x{f(v['gpu_hour_factor'])}, matches {v['member0_matches_alone']}"
+            for k, v in r["ks"].items()
+        )
     if name == "estimate":
         return (
-            f"{f(r['gpu_hours_one_run_per_gpu'])} GPU-h one run per GPU, {f(r['gpu_hours_shared'])} with "
-            f"{r['runs_per_gpu']} per GPU (x{f(r['gpu_hour_factor'])}; goal 3x "
-            f"{'met' if r['goal_3x_met'] else 'not met'})"
+            f"{r['runs']['sgd']} SGD + {r['runs']['fullbatch']} full-batch runs; "
+            + "; ".join(f"{n}: {f(v['gpu_hours'])} GPU-h" for n, v in r["ways"].items())
+            + f"; best: {r['best']} ({f(r['gpu_hours_best'])} GPU-h; goal <= 4: {'met' if r['goal_4h_met'] else 'not met'})"
         )
     return ""
 
@@ -692,15 +872,26 @@ def _key_numbers(name, sec):
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--cpu", action="store_true", help="the CPU mode even where CUDA is available")
+    p.add_argument(
+        "--cpu-smoke",
+        action="store_true",
+        help="the CPU mode's timing and estimate sections only, no compile (a test: tests/test_paper_scale.py)",
+    )
     p.add_argument("--out", default=str(OUT))
     p.add_argument("--only", nargs="+", default=None, help="run only these sections (card always runs)")
     p.add_argument("--budget-s", type=float, default=480.0, help="skip the remaining sections after this")
     args = p.parse_args(argv)
+    if args.cpu_smoke:
+        args.cpu, args.only = True, args.only or list(SMOKE)
+        SIZES["cpu"]["compile"] = False
     torch.set_num_threads(1 if args.cpu or not torch.cuda.is_available() else min(4, os.cpu_count() or 1))
     mode = "gpu" if torch.cuda.is_available() and not args.cpu else "cpu"
     if mode == "gpu":
         torch.backends.cudnn.benchmark = True
+    paper_cfg, paper = paper_plan()
     ctx = {
+        "paper_cfg": paper_cfg,
+        "paper_plan": paper,
         "mode": mode,
         "device": torch.device("cuda" if mode == "gpu" else "cpu"),
         "tmp": Path(tempfile.mkdtemp(prefix="igrm-gpu-check-")),

@@ -12,6 +12,7 @@ the training device, plus the model initialisation under a forked global RNG.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import io
@@ -32,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import epoch0
 from .batches import (
     augment_batch,
     normalize,
@@ -90,6 +92,7 @@ TRAIN_KEYS = (
     "snapshot_epochs",  # parameter points kept in the result (0 = initialisation), for noise estimates
     "sharpness",  # {points, algorithm, iters, final_iters, tol, subset, trace_probes}: λ_max, tr H, |∇E|²
     "compile",  # torch.compile of the training step's model: false, true (inductor), a backend
+    "eval_every",  # test-set evaluation after every eval_every-th epoch (full-batch step) and the last
 )
 #: the keys of cfg["sharpness"] (schema: train.sharpness; docs/training.md, "Sharpness along a run")
 SHARPNESS_KEYS = ("points", "algorithm", "iters", "final_iters", "tol", "subset", "trace_probes")
@@ -120,11 +123,13 @@ CKPT_RE = re.compile(r"^ckpt_epoch(\d{4,})\.pt$")
 #: ``epochs`` is one too under the constant schedule.
 #: ``compile`` is here too: it changes how the step is computed, not what (compiled and eager
 #: steps agree to float rounding: benchmarks/gpu_check.py, tests/test_gpu_paths.py), so a run may resume either way.
-EVAL_ONLY_KEYS = ("eval_batch_size", "checkpoint_every", "sharpness", "compile")
+EVAL_ONLY_KEYS = ("eval_batch_size", "checkpoint_every", "sharpness", "compile", "eval_every")
 #: torch.compile backends of cfg["compile"] (true = inductor)
 COMPILE_BACKENDS = ("inductor", "aot_eager")
 #: checkpoints kept per fingerprint: the newest, and one to fall back on if it is damaged
 CKPT_KEEP = 2
+#: folder, beside a run's checkpoint folders, of the epoch-0 measurements its siblings share
+EPOCH0_DIR = "epoch0"
 
 
 # --------------------------------------------------------------------------- config
@@ -163,6 +168,8 @@ def resolve_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         ("channels_last", c["channels_last"] in ("auto", True, False), "auto, true or false"),
         ("bf16", c["bf16"] in (True, False, "always"), "true, false or always"),
         ("compile", c["compile"] in (True, False, *COMPILE_BACKENDS), f"true, false or one of {COMPILE_BACKENDS}"),
+        ("deterministic", c["deterministic"] in (True, False, "auto"), "auto, true or false"),
+        ("eval_every", int(c["eval_every"]) >= 1, ">= 1"),
     ]
     for key, ok, what in checks:
         if not ok:
@@ -533,29 +540,68 @@ def train(
     """Train one run; returns (arrays, attrs). See docs/training.md."""
     c = resolve_config(cfg)
     device = resolve_device(c["device"])
-    det_before = torch.are_deterministic_algorithms_enabled()
-    det_warn_before = torch.is_deterministic_algorithms_warn_only_enabled()
-    if c["deterministic"]:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        if device.type == "cuda":
-            torch.backends.cudnn.benchmark = False
-    elif device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-    try:
+    with numerics(deterministic_in_effect(c["deterministic"], device), device):
         return run_training(c, data, device, checkpoint_dir, progress)
+
+
+def deterministic_in_effect(deterministic, device: torch.device) -> bool:
+    """``auto``: the fast path on CUDA (False), the deterministic one elsewhere (True: on the
+    CPU both give bit-identical results, benchmarks/gpu_check.py; the tests' path)."""
+    return (device.type != "cuda") if deterministic == "auto" else bool(deterministic)
+
+
+@contextlib.contextmanager
+def numerics(deterministic: bool, device: torch.device):
+    """The run's numerics, restored afterwards. Deterministic: torch's deterministic algorithms
+    (warn only), which also fill every new tensor's memory with NaN
+    (torch.utils.deterministic.fill_uninitialized_memory), and cuDNN's autotuner off. Fast:
+    neither, and cuDNN's autotuner on (on CUDA): the same maths, other kernels."""
+    import torch.utils.deterministic as tud
+
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+        tud.fill_uninitialized_memory,
+    )
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not deterministic
+    try:
+        yield
     finally:
-        torch.use_deterministic_algorithms(det_before, warn_only=det_warn_before)
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.benchmark = before[2]
+        tud.fill_uninitialized_memory = before[3]
 
 
 def run_training(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_dir, progress):
     """The run of a resolved cfg, as named steps around its :class:`Run` state: select the
     data, build the model and optimiser, resume, train epoch by epoch, return the result."""
+    run = start_run(c, data, device, checkpoint_dir, progress)
+    while run_due(run):
+        run_epoch(run)
+    return end_run(run)
+
+
+def start_run(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_dir, progress) -> Run:
+    """A run ready for its next epoch: data selected, model and optimiser built, resumed from
+    its newest checkpoint if any, the initialisation's snapshot and sharpness point taken."""
     run = build_run(c, select_data(c, data, device), device, progress)
+    run.epoch0_dir = None if checkpoint_dir is None else Path(checkpoint_dir).parent / EPOCH0_DIR
     resume(run, checkpoint_dir)
     take_snapshot(run)  # epoch 0: the initialisation
     measure_sharpness(run)
-    while run.state["status"] == "running" and run.state["epoch"] < run.epochs:
-        run_epoch(run)
+    return run
+
+
+def run_due(run: Run) -> bool:
+    """Has the run epochs left to train (running, not diverged)?"""
+    return run.state["status"] == "running" and run.state["epoch"] < run.epochs
+
+
+def end_run(run: Run) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The run's (arrays, attrs), its status completed once its epochs are done."""
     if run.state["status"] == "running":  # epochs reached on resume of an old checkpoint
         run.state["status"] = "completed"
     return result_arrays(run), result_attrs(run)
@@ -653,6 +699,7 @@ class Run:
     ck_folder: Path | None = None
     fp: dict = field(default_factory=dict)
     eval_cfg: dict = field(default_factory=dict)
+    epoch0_dir: Path | None = None  # the shared epoch-0 measurements (igrm.epoch0)
 
     @property
     def epochs(self) -> int:
@@ -839,9 +886,8 @@ def epoch_batches(run: Run) -> list[Tensor]:
     return list(torch.split(order[: run.steps_per_epoch * run.batch_size], run.batch_size))
 
 
-def step_gradient(run: Run, idx: Tensor, factor: float, stats: dict) -> tuple[list, list, float]:
-    """(update direction, loss gradient, loss) of one step on the batch ``idx``, augmented;
-    the explicit baseline's direction adds the penalty's gradient."""
+def step_batch(run: Run, idx: Tensor) -> tuple[Tensor, Tensor]:
+    """The batch ``idx`` augmented (the run's augment stream) and normalised, and its labels."""
     c, d = run.c, run.data
     xb = augment_batch(
         None if d.x_train_pad is not None else d.x_train[idx],
@@ -854,8 +900,14 @@ def step_gradient(run: Run, idx: Tensor, factor: float, stats: dict) -> tuple[li
         padded=d.x_train_pad,
         idx=idx,
     )
-    xb = xb.contiguous(memory_format=run.memory_format)
-    yb = d.y_train[idx]
+    return xb.contiguous(memory_format=run.memory_format), d.y_train[idx]
+
+
+def step_gradient(run: Run, idx: Tensor, factor: float, stats: dict) -> tuple[list, list, float]:
+    """(update direction, loss gradient, loss) of one step on the batch ``idx``, augmented;
+    the explicit baseline's direction adds the penalty's gradient."""
+    c, d = run.c, run.data
+    xb, yb = step_batch(run, idx)
     if d.fullbatch:
         fns = chunk_loss_fns(
             run.step_model, torch.split(xb, run.chunk), torch.split(yb, run.chunk), len(idx), run.autocast, stats
@@ -874,16 +926,28 @@ def step_gradient(run: Run, idx: Tensor, factor: float, stats: dict) -> tuple[li
 def train_step(run: Run, idx: Tensor, sums: EpochSums) -> bool:
     """One optimiser step on the batch ``idx``; False (and the run marked diverged, the step
     not taken) when the loss or gradient is not finite or the loss blew up."""
-    state = run.state
-    factor = lr_factor(run.c, state["step"], run.total_steps)
+    factor = begin_step(run, sums)
+    stats: dict = {}
+    grads, g, loss_val = step_gradient(run, idx, factor, stats)
+    return apply_step(run, grads, g, loss_val, len(idx), stats.get("correct", 0), sums)
+
+
+def begin_step(run: Run, sums: EpochSums) -> float:
+    """The schedule's factor at this step, set as the optimiser's learning rate."""
+    factor = lr_factor(run.c, run.state["step"], run.total_steps)
     for group in run.opt.param_groups:
         group["lr"] = run.base_lr * factor
     if sums.h is None:
         sums.h = run.sizes["h"] * factor
-    stats: dict = {}
-    grads, g, loss_val = step_gradient(run, idx, factor, stats)
+    return factor
+
+
+def apply_step(run: Run, grads: list, g: list, loss_val: float, n_b: int, correct: int, sums: EpochSums) -> bool:
+    """The optimiser step with direction ``grads`` (loss gradient ``g``, loss ``loss_val`` over
+    ``n_b`` examples, ``correct`` of them right); False, the run marked diverged and the step
+    not taken, when the loss or gradient is not finite or the loss blew up."""
+    state = run.state
     gn = float(sq_norm(g))
-    n_b = len(idx)
     if state["initial_loss"] is None:
         state["initial_loss"] = loss_val
     if (
@@ -894,7 +958,7 @@ def train_step(run: Run, idx: Tensor, sums: EpochSums) -> bool:
         state["status"], state["diverged_step"] = "diverged", state["step"]
         sums.loss += loss_val * n_b
         sums.seen += n_b
-        sums.correct += stats.get("correct", 0)
+        sums.correct += correct
         _emit(run.progress, f"diverged at step {state['step']} (epoch {state['epoch'] + 1}): loss {loss_val:.4g}")
         return False
     for p, gr in zip(run.params, grads):
@@ -903,7 +967,7 @@ def train_step(run: Run, idx: Tensor, sums: EpochSums) -> bool:
     state["step"] += 1
     sums.steps += 1
     sums.loss += loss_val * n_b
-    sums.correct += stats.get("correct", 0)
+    sums.correct += correct
     sums.seen += n_b
     sums.grad_norm_sq += gn
     return True
@@ -925,7 +989,7 @@ def finish_epoch(run: Run, sums: EpochSums, t0: float) -> None:
     due (every checkpoint_every epochs, at the end, on divergence), the progress line."""
     state, d = run.state, run.data
     diverged = state["status"] == "diverged"
-    if diverged:
+    if diverged or not eval_due(state["epoch"] + 1, run.epochs, int(run.c["eval_every"])):
         test_loss, test_acc = float("nan"), float("nan")
     else:
         test_loss, test_acc = evaluate(
@@ -967,6 +1031,12 @@ def finish_epoch(run: Run, sums: EpochSums, t0: float) -> None:
     _emit_epoch(run.progress, state["epoch"], run.epochs, row, state["status"])
 
 
+def eval_due(epoch: int, epochs: int, every: int) -> bool:
+    """Is the test set evaluated after ``epoch`` (1-based)? Every ``every``-th and the last
+    (igrm.pipeline.plan.fullbatch_eval_steps counts the same); the others record NaN."""
+    return epoch % every == 0 or epoch >= epochs
+
+
 # --------------------------------------------------------------------------- measure
 def take_snapshot(run: Run) -> None:
     """Keep the parameters of this epoch if it is a snapshot epoch (the noise points)."""
@@ -990,16 +1060,20 @@ def measure_sharpness(run: Run) -> None:
     )
     # the last point (what the claims compare) may get more products (docs/training.md)
     iters = int(sh["final_iters"]) if e == run.epochs and sh["final_iters"] is not None else int(sh["iters"])
-    m = measure_point(
-        loss_fns=fns,
-        params=run.params,
-        buffers=run.buffers,
-        algorithm=sh["algorithm"],
-        iters=iters,
-        tol=float(sh["tol"]),
-        trace_probes=int(sh["trace_probes"]),
-        generator=torch.Generator().manual_seed(seed_for(int(c["seed"]), f"sharpness/{e}")),
-    )
+
+    def measure():
+        return measure_point(
+            loss_fns=fns,
+            params=run.params,
+            buffers=run.buffers,
+            algorithm=sh["algorithm"],
+            iters=iters,
+            tol=float(sh["tol"]),
+            trace_probes=int(sh["trace_probes"]),
+            generator=torch.Generator().manual_seed(seed_for(int(c["seed"]), f"sharpness/{e}")),
+        )
+
+    m = shared_epoch0(run, iters, measure) if e == 0 and run.epoch0_dir is not None else measure()
     run.model.train(was_training)
     # h of the step at this point (the next one; at the end, the last one applied)
     h_now = run.sizes["h"] * lr_factor(c, min(run.state["step"], max(0, run.total_steps - 1)), run.total_steps)
@@ -1015,6 +1089,33 @@ def measure_sharpness(run: Run) -> None:
         f"eps {vals['epsilon']:.3g}, 2 mu lambda {vals['penalty_curvature']:.3g} "
         f"({vals['wall_time']:.1f}s)",
     )
+
+
+def shared_epoch0(run: Run, iters: int, measure: Callable):
+    """The epoch-0 measurement from the runs' shared file (igrm.epoch0) if one of the same
+    initialisation, examples and settings is there, else ``measure()``, stored for the others."""
+    c, d = run.c, run.data
+    settings = {
+        "sharpness": {k: run.c["sharpness"][k] for k in ("algorithm", "tol", "trace_probes")},
+        "iters": iters,
+        "n_sharp": run.n_sharp,
+        "chunk": run.sharp_chunk,
+        "channels_last": run.channels_last,
+        "device": run.device.type,
+        "deterministic": deterministic_in_effect(c["deterministic"], run.device),
+        "generator_seed": seed_for(int(c["seed"]), "sharpness/0"),
+    }
+    k = epoch0.key(
+        run.model.state_dict(), (d.x_train[: run.n_sharp], d.y_train[: run.n_sharp], d.mean, d.std), settings
+    )
+    path = run.epoch0_dir / f"{fingerprint_id(k)}.json"
+    m = epoch0.load(path, k, lambda msg: _warn(run.progress, msg))
+    if m is not None:
+        _emit(run.progress, f"sharpness at epoch 0: shared measurement {path.name} (same initialisation)")
+        return m
+    m = measure()
+    epoch0.store(path, k, m)
+    return m
 
 
 def sharpness_values(epoch: int, m, h_now: float, beta: float, wall_time: float) -> dict[str, Any]:
@@ -1075,7 +1176,10 @@ def result_attrs(run: Run) -> dict[str, Any]:
         "bf16": run.bf16,
         "compiled": run.step_model is not run.model,
         "channels_last": run.channels_last,
-        "deterministic": bool(c["deterministic"]),
+        "deterministic": deterministic_in_effect(c["deterministic"], run.device),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark) if run.device.type == "cuda" else False,
+        "fill_uninitialized_memory": deterministic_in_effect(c["deterministic"], run.device),
+        "eval_every": int(c["eval_every"]),
         "n_train": run.data.n_used,
         "n_test": run.data.n_test,
         "steps_per_epoch": run.steps_per_epoch,

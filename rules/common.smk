@@ -16,6 +16,7 @@ from igrm.pipeline.config import (
     training_runs,
     write_merged,
 )
+from igrm.pipeline.plan import summary as plan_summary
 from igrm.pipeline import code as igrm_code
 from igrm.pipeline.configfile import check_files as check_config_files
 from igrm.pipeline import stale as igrm_stale
@@ -84,7 +85,7 @@ def announce_plan():
     header = [
         "the merged configuration of this run, defaults filled in (written at parse time)",
         "layers, later wins: " + ", ".join(name for name, _ in layers),
-        plan_text(plan(config)),
+        f"igrm plan: {plan_summary(config)}",
         *[f"WARNING: {w}" for w in warnings],
     ]
     path = write_merged(config, MERGED_CONFIG, header)

@@ -112,6 +112,9 @@ def test_gpu_check_cpu_mode(tmp_path):
         "loader",
         "bf16_vs_fp32",
         "explicit_bf16",
+        "paths",
+        "fullbatch",
+        "ensemble",
         "concurrency",
         "snakemake",
         "estimate",
@@ -130,5 +133,5 @@ def test_gpu_check_cpu_mode(tmp_path):
     sm = r["snakemake"]
     assert sm["two_jobs_concurrent"] and all(len(x["epoch_wall_s"]) == 2 for x in sm["runs"])
     assert sm["first_job_bit_identical_to_alone"]  # the HDF5 of a job that shared the GPU slots
-    assert r["estimate"]["gpu_hours_one_run_per_gpu"] > 0
+    assert r["estimate"]["gpu_hours_one_run_per_gpu"] > 0 and r["estimate"]["runs"]["sgd"] == 48
     assert set(r["loader"]["results"]) >= {"igrm on-device", "torchvision DataLoader, 0 workers"}

@@ -400,7 +400,7 @@ def _explicit_curves(ax_c, ax_e, groups, ep: pd.DataFrame, ci: float):
             if kind == "plain" and label in [bar[0] for bar in bars]:
                 continue
             col = beta_color(b) if kind != "explicit" else "#9467bd"
-            e = ep[ep["run_id"].isin(done["run_id"])]
+            e = ep[ep["run_id"].isin(done["run_id"])].dropna(subset=["test_acc"])  # evaluated steps only
             if len(e):
                 s = e.groupby("epoch")["test_acc"].agg(["mean", "std", "count"])
                 half = np.nan_to_num(mean_halfwidth(s["std"], s["count"], ci))

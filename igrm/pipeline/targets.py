@@ -194,6 +194,7 @@ def train_job_cfg(config: Mapping[str, Any], dataset: str, method: str, beta: fl
         "schedule": t["schedule"],
         "eval_batch_size": t["eval_batch_size"],
         "snapshot_epochs": snapshot_epochs(config, method, beta, eta, seed),
+        "eval_every": e["eval_every"] if fullbatch else 1,
         **{k: t[k] for k in TRAIN_PASSTHROUGH},
     }
 

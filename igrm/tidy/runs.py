@@ -212,7 +212,7 @@ def _summary(test_acc: np.ndarray, completed: bool, window: int) -> dict[str, fl
     acc = np.asarray(test_acc, dtype=np.float64)
     finite = acc[np.isfinite(acc)]
     best = float(finite.max()) if finite.size else math.nan
-    if not completed or acc.size == 0:
+    if not completed or finite.size == 0:
         return {
             "final_test_acc": math.nan,
             "best_test_acc": best,
@@ -222,6 +222,7 @@ def _summary(test_acc: np.ndarray, completed: bool, window: int) -> dict[str, fl
             "plateau_spread": math.nan,
             "plateau_rise": math.nan,
         }
+    acc = finite  # a completed run's NaNs are steps not evaluated (train.explicit.eval_every)
     n = min(int(window), acc.size)
     last = acc[-n:]
     spread, rise = plateau(last)
