@@ -1,0 +1,163 @@
+"""Error orders of GD+M against its order-R modified flows, R = 1…5 (docs/modified_flows.md §8).
+
+For each R: heavy ball started on the slow manifold of the order-R flow ((M20), error
+O(h^{R+1})) against, from x₀, the order-R flow (M19) (expected global error O(h^R)) and its
+ablation (expected O(h^{R−1})): the order-R flow without its new nonlinear terms (the trees
+with R nodes that are not chains, i.e. that need ∇³E or higher) where E has them, without
+all of f_{R−1} otherwise (quadratic E, or R ≤ 2 where every tree is a chain). Fields are
+SymPy expressions of the concrete loss (igrm.order_r_flows.flow_expression), lambdified; the
+references are one stacked DOP853 solve per R, bounded by a rerun at check_factor × looser
+tolerances (reference_error).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from scipy.integrate import solve_ivp
+
+from . import flows as F
+from . import order_r_flows as T
+from .orders import _nanmax, h_values, lstsq_setup, n_steps, spectral_radius
+from .problems import SigmoidFactor, TwoFactor
+
+KINDS = ("flow", "ablation")
+
+
+def loss_expression(problem, xs):
+    """E as a SymPy expression of the coordinates ``xs`` for the toys and least squares
+    (docs/theory.md (T22), (T25); LeastSquares: ½ xᵀHx − (Aᵀb/n)ᵀx up to a constant)."""
+    if isinstance(problem, TwoFactor):
+        return sp.Rational(1, 2) * (sp.nsimplify(problem.x) * xs[0] * xs[1] - sp.nsimplify(problem.y)) ** 2
+    if isinstance(problem, SigmoidFactor):
+        s = 1 / (1 + sp.exp(-sp.nsimplify(problem.x) * xs[1]))
+        return sp.Rational(1, 2) * (xs[0] * s - sp.nsimplify(problem.y)) ** 2
+    H = problem.H
+    c = problem.A.T @ problem.b / problem.A.shape[0]
+    x = sp.Matrix(xs)
+    return (x.T * sp.Matrix(H) * x)[0] / 2 - (sp.Matrix(c).T * x)[0]
+
+
+def setup(problem: str, *, two_factor, sigmoid, lstsq):
+    """(problem, x₀, T) of one of the three problems, from its section."""
+    if problem == "two_factor":
+        s = two_factor
+        return TwoFactor(x=s["x"], y=s["y"]), np.asarray(s["init"], dtype=np.float64), float(s["T"])
+    if problem == "sigmoid":
+        s = sigmoid
+        return SigmoidFactor(x=s["x"], y=s["y"]), np.asarray(s["init"], dtype=np.float64), float(s["T"])
+    if problem == "lstsq":
+        return lstsq_setup(**lstsq)
+    raise ValueError(f"unknown problem {problem!r}: expected two_factor, sigmoid or lstsq (orders.higher.any_order.problems)")
+
+
+def ablated_trees(R: int, nonlinear: bool) -> tuple:
+    """The trees the ablation of order R drops: the non-chain trees with R nodes on a loss with
+    ∇³E ≢ 0 (R ≥ 3), else every tree with R nodes (f_{R−1} entirely)."""
+    new = T.trees(R)
+    if nonlinear and any(not T.is_chain(t) for t in new):
+        return tuple(t for t in new if not T.is_chain(t))
+    return new
+
+
+def compiled_fields(problem, R: int, beta: float):
+    """(field, ablation, start): numpy callables of (X (lanes, d), h (lanes,)) for the order-R
+    flow (M19), its ablation and x_{−1} − x₀ (M20), for one β."""
+    xs = sp.symbols(f"x0:{problem.dim}")
+    h = sp.Symbol("h")
+    E = loss_expression(problem, xs)
+    b = sp.nsimplify(beta)
+    drop = ablated_trees(R, not getattr(problem, "third_vanishes", False))
+    exprs = {
+        "flow": T.flow_expression(E, xs, R, h, b),
+        "ablation": T.flow_expression(E, xs, R, h, b, drop=drop),
+        "start": T.start_expression(E, xs, R, h, b),
+    }
+    out = {}
+    for k, e in exprs.items():
+        fn = sp.lambdify((*xs, h), e, modules="numpy", cse=True)
+
+        def call(X, hh, fn=fn):
+            cols = fn(*(X[:, i] for i in range(X.shape[1])), hh)
+            return np.stack([np.broadcast_to(np.asarray(c, dtype=np.float64), hh.shape) for c in cols], axis=-1)
+
+        out[k] = call
+    return out
+
+
+def _solve(fields, starts, hs, T_end, rtol, atol):
+    """One stacked DOP853 solve, lanes [flow at each h | ablation at each h], dense."""
+    Hn = len(hs)
+    hh = np.concatenate([hs, hs])
+
+    def rhs(t, y):
+        Y = y.reshape(2 * Hn, -1)
+        return np.concatenate([fields["flow"](Y[:Hn], hs), fields["ablation"](Y[Hn:], hs)]).ravel()
+
+    y0 = np.concatenate([starts, starts]).ravel()
+    sol = solve_ivp(rhs, (0.0, T_end), y0, method="DOP853", rtol=rtol, atol=atol, dense_output=True)
+    if not sol.success:
+        raise RuntimeError(f"reference solve failed: {sol.message}")
+    d = starts.shape[1]
+    return lambda t: sol.sol(t).T.reshape(len(np.atleast_1d(t)), len(hh), d), sol.nfev
+
+
+def order_r_error_orders(
+    *, problem: str, beta, orders, h_grid, rtol, atol, check_factor, two_factor, sigmoid, lstsq
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Global errors of GD+M against the order-R flow and its ablation, R in ``orders``.
+
+    Keywords: one ``problem`` and ``beta`` of ``orders.higher.any_order`` (problems, betas),
+    its orders, h_grid (as orders.gdm.h_grid), rtol, atol, check_factor, its ``sigmoid``
+    section and the ``two_factor``, ``lstsq`` sections of orders.gdm.
+
+    Arrays: h, eps, n_steps (H,); orders (R,); errors, reference_error (R, 2, H) for
+    KINDS = (flow, ablation): max_k ‖x_k − X(kh)‖ over [0, T] and the largest gap between the
+    reference and its looser rerun.
+    """
+    t0 = time.perf_counter()
+    name = problem
+    problem, x0, T_end = setup(name, two_factor=two_factor, sigmoid=sigmoid, lstsq=lstsq)
+    beta = float(beta)
+    L0 = spectral_radius(problem, x0)
+    h, eps = h_values(h_grid, beta, L0)
+    n = n_steps(T_end, h)
+    Rs = np.array(sorted(int(r) for r in orders))
+    err = np.full((len(Rs), 2, len(h)), np.nan)
+    ref = np.full_like(err, np.nan)
+    nfev = 0
+    for ri, R in enumerate(Rs):
+        fields = compiled_fields(problem, int(R), beta)
+        X0 = np.tile(x0, (len(h), 1))
+        X = F.heavy_ball(problem, X0, X0 + fields["start"](X0, h), beta, h, n)
+        sol, nf = _solve(fields, X0, h, T_end, float(rtol), float(atol))
+        loose, _ = _solve(fields, X0, h, T_end, float(rtol) * check_factor, float(atol) * check_factor)
+        nfev += nf
+        for j in range(len(h)):
+            t = np.arange(n[j] + 1) * h[j]
+            S, L = sol(t), loose(t)
+            for k in range(2):
+                lane = k * len(h) + j
+                err[ri, k, j] = _nanmax(np.linalg.norm(X[: n[j] + 1, j] - S[:, lane], axis=-1))
+                ref[ri, k, j] = np.max(np.linalg.norm(S[:, lane] - L[:, lane], axis=-1))
+    arrays = {"h": h, "eps": eps, "n_steps": n, "x0": x0, "orders": Rs, "kinds": np.array(KINDS)}
+    arrays.update({"errors": err, "reference_error": ref})
+    attrs = {
+        "kind": "order_r",
+        "problem": name,
+        "beta": beta,
+        "T": T_end,
+        "L0": L0,
+        "rtol": float(rtol),
+        "atol": float(atol),
+        "check_factor": float(check_factor),
+        "reference_error_max": float(np.nanmax(ref)),
+        "min_error": float(np.nanmin(err)),
+        "nfev": int(nfev),
+        "diverged": bool(not np.all(np.isfinite(err))),
+        "runtime_s": time.perf_counter() - t0,
+    }
+    return arrays, attrs
