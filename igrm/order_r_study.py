@@ -21,10 +21,11 @@ from scipy.integrate import solve_ivp
 
 from . import flows as F
 from . import order_r_flows as T
-from .orders import _nanmax, h_values, lstsq_setup, n_steps, spectral_radius
+from .orders import _nanmax, flow_labels, h_values, lstsq_setup, n_steps, spectral_radius
 from .problems import SigmoidFactor, TwoFactor
 
 KINDS = ("flow", "ablation")
+
 
 
 def loss_expression(problem, xs):
@@ -139,7 +140,7 @@ def order_r_error_orders(
         for j in range(len(h)):
             t = np.arange(n[j] + 1) * h[j]
             S, L = sol(t), loose(t)
-            for k in range(2):
+            for k in range(1 if R == 1 else 2):  # R = 1: nothing to drop (f₀ is the flow)
                 lane = k * len(h) + j
                 err[ri, k, j] = _nanmax(np.linalg.norm(X[: n[j] + 1, j] - S[:, lane], axis=-1))
                 ref[ri, k, j] = np.max(np.linalg.norm(S[:, lane] - L[:, lane], axis=-1))

@@ -61,6 +61,7 @@ PRIMARY_WINDOW = {
     "series": "all",
     "shifted3": "late",
     "limit": "all",
+    "order_r": "all",
 }
 
 #: expected slopes (docs/modified_flows.md §5), by (comparison, flow, window)
@@ -98,6 +99,9 @@ EXPECTED = {
     ("limit", "flow (3) from x_0 + Delta_2", "all"): 3,
     # quadratic loss, exact slow start: the order-R truncation of the exact series (T91)
     **{("series", f"order {R}", "all"): R for R in range(1, 11)},
+    # any order R (docs/modified_flows.md §8, (M19)-(M21)): the order-R flow and its ablation
+    **{("order_r", f"order-{R} flow", "all"): R for R in range(1, 6)},
+    **{("order_r", f"order-{R} flow without its new term", "all"): R - 1 for R in range(2, 6)},
 }
 
 
@@ -606,6 +610,11 @@ def sgdm_error_orders(
 # --------------------------------------------------------------------------------------
 # statistics: fitted orders
 # --------------------------------------------------------------------------------------
+
+
+def flow_labels(R: int) -> tuple[str, str]:
+    """The names of the order-R flow and of its ablation (comparison order_r, docs/modified_flows.md §8)."""
+    return f"order-{R} flow", f"order-{R} flow without its new term"
 
 
 def expected_slope(comparison: str, flow: str, window: str = "all") -> float:

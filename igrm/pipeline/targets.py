@@ -104,7 +104,22 @@ def higher_files(config: Mapping[str, Any]) -> list[str]:
 
 
 #: the result files of each error-order family (the {family} of rule tidy_orders)
-ORDER_FAMILIES = {"gdm": gdm_files, "sgdm": sgdm_files, "sgdm_real": sgdm_real_files, "higher": higher_files}
+def order_r_files(config: Mapping[str, Any]) -> list[str]:
+    """The any-order study's files: one per (problem, β) of orders.higher.any_order (none when
+    its orders are [])."""
+    ao = config["orders"]["higher"]["any_order"]
+    if not ao["orders"]:
+        return []
+    return [f"{R}/orders/order_r/{p}_beta{num(b)}.h5" for p in ao["problems"] for b in ao["betas"]]
+
+
+ORDER_FAMILIES = {
+    "gdm": gdm_files,
+    "sgdm": sgdm_files,
+    "sgdm_real": sgdm_real_files,
+    "higher": higher_files,
+    "order_r": order_r_files,
+}
 
 
 def orders_files(config: Mapping[str, Any], family: str) -> list[str]:

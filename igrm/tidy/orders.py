@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..orders import DET_FLOWS, SGDM_FLOWS, fit_slopes
+from ..orders import DET_FLOWS, SGDM_FLOWS, fit_slopes, flow_labels
 
 
 def orders_tables(results) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -161,5 +161,24 @@ def _sgdm_rows(arrays, grid) -> list[dict]:
     return rows
 
 
+def _order_r_rows(arrays, grid) -> list[dict]:
+    """GD+M vs the order-R flows and their ablations (docs/modified_flows.md §8)."""
+    rows = []
+    for ri, R in enumerate(np.asarray(arrays["orders"]).astype(int)):
+        for k, flow in enumerate(flow_labels(int(R))):
+            err = arrays["errors"][ri, k]
+            if np.all(np.isnan(err)):  # R = 1 has no ablation
+                continue
+            rows += _curve(grid, "order_r", flow, "all", err, ref=arrays["reference_error"][ri, k])
+    return rows
+
+
 #: the rows of each result kind (attrs["kind"])
-_KIND_ROWS = {"gdm": _gdm_rows, "gdm3": _gdm3_rows, "limits": _limits_rows, "sgdm": _sgdm_rows, "sgdm_real": _sgdm_rows}
+_KIND_ROWS = {
+    "gdm": _gdm_rows,
+    "gdm3": _gdm3_rows,
+    "limits": _limits_rows,
+    "sgdm": _sgdm_rows,
+    "sgdm_real": _sgdm_rows,
+    "order_r": _order_r_rows,
+}
