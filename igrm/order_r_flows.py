@@ -271,6 +271,8 @@ def recursion_residual(E, xs, R: int, b, field=None):
     for _ in range(R - 1):
         X.append((X[-1].jacobian(M) * f).applyfunc(trunc))
     g = sp.Matrix([sp.diff(E, v) for v in xs])
-    res = g + sum((_weight(n, sp.nsimplify(b)) * h ** (n - 1) * X[n - 1] for n in range(1, R + 1)), sp.zeros(len(xs), 1))
+    res = g + sum(
+        (_weight(n, sp.nsimplify(b)) * h ** (n - 1) * X[n - 1] for n in range(1, R + 1)), sp.zeros(len(xs), 1)
+    )
     res = res.applyfunc(trunc)
     return [res.applyfunc(lambda e: sp.expand(e.coeff(h, k))) for k in range(R)]

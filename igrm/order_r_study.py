@@ -21,11 +21,10 @@ from scipy.integrate import solve_ivp
 
 from . import flows as F
 from . import order_r_flows as T
-from .orders import _nanmax, flow_labels, h_values, lstsq_setup, n_steps, spectral_radius
+from .orders import _nanmax, h_values, lstsq_setup, n_steps, spectral_radius
 from .problems import SigmoidFactor, TwoFactor
 
 KINDS = ("flow", "ablation")
-
 
 
 def loss_expression(problem, xs):
@@ -52,7 +51,9 @@ def setup(problem: str, *, two_factor, sigmoid, lstsq):
         return SigmoidFactor(x=s["x"], y=s["y"]), np.asarray(s["init"], dtype=np.float64), float(s["T"])
     if problem == "lstsq":
         return lstsq_setup(**lstsq)
-    raise ValueError(f"unknown problem {problem!r}: expected two_factor, sigmoid or lstsq (orders.higher.any_order.problems)")
+    raise ValueError(
+        f"unknown problem {problem!r}: expected two_factor, sigmoid or lstsq (orders.higher.any_order.problems)"
+    )
 
 
 def ablated_trees(R: int, nonlinear: bool) -> tuple:

@@ -12,8 +12,8 @@ import sympy as sp
 from igrm import modified_series as MS
 from igrm import order_r_coefficients as TAB
 from igrm import order_r_flows as T
-from igrm.orders import loglog_slope
 from igrm.order_r_study import order_r_error_orders
+from igrm.orders import loglog_slope
 
 b = T.beta
 LEAF = ()
@@ -105,7 +105,9 @@ def test_start_is_the_backward_flow():
         hv = np.array([hh])
         from scipy.integrate import solve_ivp
 
-        sol = solve_ivp(lambda t, y: fields["flow"](y[None], hv)[0], (0, -hh), x0[0], method="DOP853", rtol=1e-13, atol=1e-15)
+        sol = solve_ivp(
+            lambda t, y: fields["flow"](y[None], hv)[0], (0, -hh), x0[0], method="DOP853", rtol=1e-13, atol=1e-15
+        )
         gaps.append(np.linalg.norm(x0[0] + fields["start"](x0, hv)[0] - sol.y[:, -1]))
     assert gaps[0] / gaps[1] > 20
 
@@ -141,3 +143,19 @@ def test_order_r_on_least_squares(lstsq_orders, R):
         assert abs(abl - (R - 1)) < 0.15
     else:
         assert np.all(np.isnan(err[1]))
+
+
+def test_order_3_is_a_gradient_flow_in_a_hessian_metric():
+    """R = 3: f = −(I + μ₁hH + μ₂h²H²)∇Ẽ₂ has solutions on two losses at once, among them
+    μ₁ = 0, μ₂ = 1/(6m²) (issue 22's metric); f₂ alone is not a Euclidean gradient (T89)."""
+    from igrm import order_r_losses as L
+
+    curls = L.euclidean_curls(3)
+    assert curls[0] == 0 and curls[1] == 0 and curls[2] != 0
+    r = L.gradient_flow_test(3)
+    assert r["solvable"]
+    mu1, mu2 = r["mu"]
+    (c,) = mu1.free_symbols
+    (c0,) = sp.solve(mu1, c)
+    m = sp.Rational(1, 5)
+    assert sp.simplify(mu2.subs(c, c0) - 1 / (6 * m**2)) == 0
