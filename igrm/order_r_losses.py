@@ -101,3 +101,78 @@ def gradient_flow_test(R: int, b=TEST_BETA, losses=TEST_LOSSES):
         branches = grown
     sol = branches[0]
     return {"solvable": True, "solution": sol, "mu": [sol.get(u, u) for u in mu], "orders": report}
+
+
+# ----------------------------------------------------------------------------------------
+# heavy ball as gradient descent on a modified loss (M23)
+# ----------------------------------------------------------------------------------------
+
+
+def _h_part(p, k: int, lo: bool = False):
+    """Of a ring element p (last generator h): the terms with h-degree exactly k (as a
+    polynomial without h), or (lo=True) all terms with h-degree < k."""
+    ring = p.ring
+    if lo:
+        return ring.from_dict({mon: c for mon, c in p.items() if mon[-1] < k})
+    return ring.from_dict({(*mon[:-1], 0): c for mon, c in p.items() if mon[-1] == k})
+
+
+def _potential(V, gens):
+    """A potential of a curl-free polynomial field V (∇φ = V): φ = ∫₀¹ V(sx)·x ds, monomial
+    by monomial (x^α x_i / (|α| + 1))."""
+    ring = V[0].ring
+    out = ring.zero
+    for i, (v, g) in enumerate(zip(V, gens)):
+        for mon, c in v.items():
+            d = sum(mon[: len(gens)])
+            out += ring.from_dict({mon: c / (d + 1)}) * g
+    return out
+
+
+def _gd_field(Et, gens, R: int):
+    """Gradient descent's modified field on Ẽ (a ring element), (M19) at β = 0, through
+    h^{R−1}: Σ_τ a₀(τ)(−1)^{|τ|} h^{|τ|−1} G_Ẽ(τ)."""
+    ring, h = Et.ring, Et.ring.gens[-1]
+    G = T.Elementary(Et, gens)
+    a = T.gradient_coefficients(T.derive_flow(R))
+    out = [ring.zero] * len(gens)
+    for t, c in a.items():
+        ct = ring.domain.convert(c.subs(T.beta, 0)) * h ** (T.nodes(t) - 1)
+        out = [_h_part(o + ct * gi, R, lo=True) for o, gi in zip(out, G(t))]
+    return out
+
+
+def modified_loss(E, xs, R: int, b):
+    """Ẽ = E/m + h Ẽ₁ + … + h^{R−1}Ẽ_{R−1} such that gradient descent x ← x − h∇Ẽ has the
+    modified flow of heavy ball (β = b, step h) on E to O(h^R) (M23), for a polynomial E(xs)
+    with rational coefficients.
+
+    Order by order: GD's field of Ẽ at h^n is D_n − ∇Ẽ_n, D_n from Ẽ₀…Ẽ_{n−1}; so
+    ∇Ẽ_n = D_n − f_n(HB) must be a gradient. Returns (Ẽ as a SymPy expression in xs and
+    the symbol h, or None where an order does not close; [curl of D_n − f_n, n = 1…R−1]
+    (2-D; zero iff order n closes)).
+    """
+    h = sp.Symbol("h")
+    domain = sp.RR if E.has(sp.Float) else sp.QQ  # least squares: float coefficients (no curl test needed)
+    ring, *gens = sp.ring((*xs, h), domain)
+    hg = gens[-1]
+    gens = gens[:-1]
+    Er = ring.from_expr(E)
+    m = ring.domain.convert(1 - sp.nsimplify(b))
+    Gh = T.Elementary(Er, gens)
+    a = T.gradient_coefficients(T.derive_flow(R))
+    f_hb = [ring.zero] * len(gens)
+    for t, c in a.items():
+        ct = ring.domain.convert(c.subs(T.beta, sp.nsimplify(b))) * hg ** (T.nodes(t) - 1)
+        f_hb = [o + ct * gi for o, gi in zip(f_hb, Gh(t))]
+    Et = Er * (1 / m)
+    curls = []
+    for n in range(1, R):
+        gd = _gd_field(Et, gens, n + 1)
+        V = [_h_part(g, n) - _h_part(f, n) for g, f in zip(gd, f_hb)]
+        c = (V[1].diff(gens[0]) - V[0].diff(gens[1])) if len(gens) == 2 else ring.zero
+        curls.append(c.as_expr())
+        if c != 0:
+            return None, curls
+        Et = Et + hg**n * _potential(V, gens)
+    return Et.as_expr(), curls

@@ -285,6 +285,8 @@ rule order_r:
         "logs/orders/order_r_{problem}_beta{beta}.log",
     benchmark:
         f"{R}/benchmarks/orders/order_r_{{problem}}_beta{{beta}}.tsv"
+    wildcard_constraints:
+        problem="two_factor|sigmoid|lstsq",
     conda:
         "../envs/science.yaml"
     params:
