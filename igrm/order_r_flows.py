@@ -214,21 +214,28 @@ class Elementary:
         return self._G[tree]
 
     def _contract(self, i: int, kids: list):
+        """Σ_idx ∂_idx g_i Π_l kids[l][idx_l]; the product is formed only where the derivative
+        is nonzero (most are, for polynomial losses, zero), and the derivative is extended
+        index by index so a zero prunes the whole branch."""
         d = len(self.xs)
         total = sp.Integer(0)
 
-        def rec(level, idx, weight):
+        def rec(level, idx, factors):
             nonlocal total
+            key = tuple(sorted(idx))
+            if self._deriv(i, key) == 0:
+                return
             if level == len(kids):
-                der = self._deriv(i, tuple(sorted(idx)))
-                if der != 0:
-                    total += der * weight
+                term = self._deriv(i, key)
+                for f in factors:
+                    term = term * f
+                total += term
                 return
             for j in range(d):
                 if kids[level][j] != 0:
-                    rec(level + 1, (*idx, j), weight * kids[level][j])
+                    rec(level + 1, (*idx, j), (*factors, kids[level][j]))
 
-        rec(0, (), sp.Integer(1))
+        rec(0, (), ())
         return total
 
 

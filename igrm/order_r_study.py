@@ -107,6 +107,49 @@ def _solve(fields, starts, hs, T_end, rtol, atol):
     return lambda t: sol.sol(t).T.reshape(len(np.atleast_1d(t)), len(hh), d), sol.nfev
 
 
+def _flow_errors(fields, X, X0, h, n, T_end, tols, err, ref, R: int) -> int:
+    """Fill err, ref (2, H) for one R: the heavy-ball run X against the order-R flow and its
+    ablation from x₀ (DOP853 reference and its looser rerun); returns the reference's nfev."""
+    rtol, atol, check = (float(v) for v in tols)
+    sol, nfev = _solve(fields, X0, h, T_end, rtol, atol)
+    loose, _ = _solve(fields, X0, h, T_end, rtol * check, atol * check)
+    for j in range(len(h)):
+        t = np.arange(n[j] + 1) * h[j]
+        S, L = sol(t), loose(t)
+        for k in range(1 if R == 1 else 2):  # R = 1: nothing to drop (f₀ is the flow)
+            lane = k * len(h) + j
+            err[k, j] = _nanmax(np.linalg.norm(X[: n[j] + 1, j] - S[:, lane], axis=-1))
+            ref[k, j] = np.max(np.linalg.norm(S[:, lane] - L[:, lane], axis=-1))
+    return nfev
+
+
+def _polynomial_loss(problem):
+    """(E, xs) as SymPy for the polynomial losses (two-factor, least squares), else None."""
+    if isinstance(problem, SigmoidFactor):
+        return None
+    xs = sp.symbols(f"x0:{problem.dim}")
+    return loss_expression(problem, xs), xs
+
+
+def _gd_errors(E_sym, R: int, beta: float, X, X0, h, n, out) -> None:
+    """Fill out (H,): heavy ball X against gradient descent with step h on the order-R
+    modified loss (M23), from x₀, over each run's steps."""
+    from .order_r_losses import modified_loss
+
+    E, xs = E_sym
+    Et, _ = modified_loss(E, xs, R, sp.nsimplify(beta))
+    if Et is None:
+        return
+    grad = sp.lambdify((*xs, sp.Symbol("h")), [sp.diff(Et, v) for v in xs], modules="numpy", cse=True)
+    Y = X0.copy()
+    out[:] = 0.0
+    for step in range(1, int(n.max()) + 1):
+        G = grad(*(Y[:, i] for i in range(Y.shape[1])), h)
+        Y = Y - h[:, None] * np.stack([np.broadcast_to(g, h.shape) for g in G], axis=-1)
+        live = step <= n
+        out[live] = np.maximum(out[live], np.linalg.norm(Y[live] - X[step, live], axis=-1))
+
+
 def order_r_error_orders(
     *, problem: str, beta, orders, h_grid, rtol, atol, check_factor, two_factor, sigmoid, lstsq
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -118,7 +161,10 @@ def order_r_error_orders(
 
     Arrays: h, eps, n_steps (H,); orders (R,); errors, reference_error (R, 2, H) for
     KINDS = (flow, ablation): max_k ‖x_k − X(kh)‖ over [0, T] and the largest gap between the
-    reference and its looser rerun.
+    reference and its looser rerun. gd_errors (R, H): max_k ‖x_k − y_k‖ between heavy ball and
+    gradient descent y_{k+1} = y_k − h∇Ẽ(y_k), y_0 = x₀, on the order-R modified loss of
+    igrm.order_r_losses.modified_loss (M23); NaN where E is not a polynomial (sigmoid) or no
+    such loss exists.
     """
     t0 = time.perf_counter()
     name = problem
@@ -130,23 +176,18 @@ def order_r_error_orders(
     Rs = np.array(sorted(int(r) for r in orders))
     err = np.full((len(Rs), 2, len(h)), np.nan)
     ref = np.full_like(err, np.nan)
+    gd_err = np.full((len(Rs), len(h)), np.nan)
     nfev = 0
+    E_sym = _polynomial_loss(problem)
     for ri, R in enumerate(Rs):
         fields = compiled_fields(problem, int(R), beta)
         X0 = np.tile(x0, (len(h), 1))
         X = F.heavy_ball(problem, X0, X0 + fields["start"](X0, h), beta, h, n)
-        sol, nf = _solve(fields, X0, h, T_end, float(rtol), float(atol))
-        loose, _ = _solve(fields, X0, h, T_end, float(rtol) * check_factor, float(atol) * check_factor)
-        nfev += nf
-        for j in range(len(h)):
-            t = np.arange(n[j] + 1) * h[j]
-            S, L = sol(t), loose(t)
-            for k in range(1 if R == 1 else 2):  # R = 1: nothing to drop (f₀ is the flow)
-                lane = k * len(h) + j
-                err[ri, k, j] = _nanmax(np.linalg.norm(X[: n[j] + 1, j] - S[:, lane], axis=-1))
-                ref[ri, k, j] = np.max(np.linalg.norm(S[:, lane] - L[:, lane], axis=-1))
+        nfev += _flow_errors(fields, X, X0, h, n, T_end, (rtol, atol, check_factor), err[ri], ref[ri], int(R))
+        if E_sym is not None:
+            _gd_errors(E_sym, int(R), beta, X, X0, h, n, gd_err[ri])
     arrays = {"h": h, "eps": eps, "n_steps": n, "x0": x0, "orders": Rs, "kinds": np.array(KINDS)}
-    arrays.update({"errors": err, "reference_error": ref})
+    arrays.update({"errors": err, "reference_error": ref, "gd_errors": gd_err})
     attrs = {
         "kind": "order_r",
         "problem": name,

@@ -62,7 +62,15 @@ PRIMARY_WINDOW = {
     "shifted3": "late",
     "limit": "all",
     "order_r": "all",
+    "gd_loss": "all",
 }
+
+
+def gd_label(R: int) -> str:
+    """The name of gradient descent on the order-R modified loss (comparison gd_loss,
+    docs/modified_flows.md §8.5; its order-(R−1) truncation is the order-(R−1) row)."""
+    return f"GD on the order-{R} modified loss"
+
 
 #: expected slopes (docs/modified_flows.md §5), by (comparison, flow, window)
 EXPECTED = {
@@ -102,6 +110,8 @@ EXPECTED = {
     # any order R (docs/modified_flows.md §8, (M19)-(M21)): the order-R flow and its ablation
     **{("order_r", f"order-{R} flow", "all"): R for R in range(1, 6)},
     **{("order_r", f"order-{R} flow without its new term", "all"): R - 1 for R in range(2, 6)},
+    # heavy ball vs gradient descent on its order-R modified loss (M23)
+    **{("gd_loss", gd_label(R), "all"): R for R in range(1, 6)},
 }
 
 

@@ -143,6 +143,9 @@ def test_order_r_on_least_squares(lstsq_orders, R):
         assert abs(abl - (R - 1)) < 0.15
     else:
         assert np.all(np.isnan(err[1]))
+    # heavy ball vs gradient descent on its order-R modified loss (M23): O(h^R) too
+    gd, _, _ = loglog_slope(arrays["h"], arrays["gd_errors"][ri])
+    assert abs(gd - R) < 0.15
 
 
 def test_order_3_is_a_gradient_flow_in_a_hessian_metric():
@@ -159,3 +162,14 @@ def test_order_3_is_a_gradient_flow_in_a_hessian_metric():
     (c0,) = sp.solve(mu1, c)
     m = sp.Rational(1, 5)
     assert sp.simplify(mu2.subs(c, c0) - 1 / (6 * m**2)) == 0
+
+
+def test_heavy_ball_is_gradient_descent_on_a_modified_loss_to_order_4():
+    """(M23): on a 2-D quartic with [H, T[g]] ≠ 0 every order through h³ closes (the field to
+    integrate is curl-free); that GD on the loss found tracks heavy ball to O(h^R) is
+    test_order_r_on_least_squares (numerically) and docs/modified_flows.md §8.5 (two-factor)."""
+    from igrm import order_r_losses as L
+
+    E = L.TEST_LOSSES[0]
+    Et, curls = L.modified_loss(E, (L.X1, L.X2), 4, L.TEST_BETA)
+    assert Et is not None and all(c == 0 for c in curls)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..orders import DET_FLOWS, SGDM_FLOWS, fit_slopes, flow_labels
+from ..orders import DET_FLOWS, SGDM_FLOWS, fit_slopes, flow_labels, gd_label
 
 
 def orders_tables(results) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -170,6 +170,9 @@ def _order_r_rows(arrays, grid) -> list[dict]:
             if np.all(np.isnan(err)):  # R = 1 has no ablation
                 continue
             rows += _curve(grid, "order_r", flow, "all", err, ref=arrays["reference_error"][ri, k])
+        err = arrays["gd_errors"][ri] if "gd_errors" in arrays else np.full(len(grid["h"]), np.nan)
+        if not np.all(np.isnan(err)):  # sigmoid (not a polynomial): none
+            rows += _curve(grid, "gd_loss", gd_label(int(R)), "all", err)
     return rows
 
 
