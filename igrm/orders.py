@@ -63,6 +63,7 @@ PRIMARY_WINDOW = {
     "limit": "all",
     "order_r": "all",
     "gd_loss": "all",
+    "limit_slow": "all",
 }
 
 
@@ -112,6 +113,8 @@ EXPECTED = {
     **{("order_r", f"order-{R} flow without its new term", "all"): R - 1 for R in range(2, 6)},
     # heavy ball vs gradient descent on its order-R modified loss (M23)
     **{("gd_loss", gd_label(R), "all"): R for R in range(1, 6)},
+    # limit sharpness of GD+M (slow start to matching order) vs the order-R flow's limit (M24)
+    **{("limit_slow", f"order-{R} flow", "all"): R for R in range(1, 6)},
 }
 
 

@@ -138,7 +138,7 @@ def claim_files(wildcards=None):
     if config["orders"]["sgdm_real"]["enabled"]:
         out.append(f"{R}/claims/orders_sgdm_real.csv")
     # the any-order study (docs/modified_flows.md section 8): no figure yet, claims when enabled
-    if config["orders"]["higher"]["any_order"]["orders"]:
+    if targets.orders_files(config, "order_r"):
         out.append(f"{R}/claims/orders_order_r.csv")
     return out
 

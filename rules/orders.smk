@@ -300,3 +300,22 @@ rule order_r:
         lstsq=lookup(dpath="orders/gdm/lstsq", within=config),
     script:
         "../scripts/sim/orders_order_r.py"
+
+
+rule order_r_limits:
+    """Limit sharpness of GD+M (slow start to matching order) against the limits of its order-R flows, over (beta, eps)."""
+    input:
+        code=code_inputs("sim/orders_order_r_limits.py"),
+    output:
+        f"{R}/orders/order_r_limits/two_factor.h5",
+    log:
+        "logs/orders/order_r_limits_two_factor.log",
+    benchmark:
+        f"{R}/benchmarks/orders/order_r_limits_two_factor.tsv"
+    conda:
+        "../envs/science.yaml"
+    params:
+        cfg=lookup(dpath="orders/higher/any_order_limits", within=config),
+        two_factor=lookup(dpath="toy/two_factor", within=config),
+    script:
+        "../scripts/sim/orders_order_r_limits.py"

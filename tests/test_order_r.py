@@ -173,3 +173,19 @@ def test_heavy_ball_is_gradient_descent_on_a_modified_loss_to_order_4():
     E = L.TEST_LOSSES[0]
     Et, curls = L.modified_loss(E, (L.X1, L.X2), 4, L.TEST_BETA)
     assert Et is not None and all(c == 0 for c in curls)
+
+
+def test_limit_sharpness_error_falls_as_h_to_the_r():
+    """(M24): on the two-factor toy, GD+M's limit sharpness against the order-R flow's limit
+    differs by O(h^R) (R = 1, 2, 3; β = 0.5), and each order is more accurate than the last."""
+    from igrm.order_r_limits import limit_sharpness_any_order
+
+    arrays, attrs = limit_sharpness_any_order(
+        betas=[0.5], eps=[0.02, 0.04, 0.08], time=5.0, gtol=1e-11, orders=[1, 2, 3],
+        two_factor={"x": 1.0, "y": 0.6, "init": [2.8, 3.4]},
+    )  # fmt: skip
+    assert attrs["flows_converged"]
+    for ri, R in enumerate((1, 2, 3)):
+        slope, _, _ = loglog_slope(arrays["h"], arrays["errors"][ri])
+        assert abs(slope - R) < 0.2
+    assert np.all(np.diff(arrays["errors"], axis=0) < 0)

@@ -37,6 +37,7 @@ _COMP_TEXT = {
     "shifted3": "GD+M from rest vs {flow} from the shifted start x_0 + Delta_2 (T94), t >= t_burn",
     "series": "GD+M on its exact slow manifold vs the {flow} truncation of the exact modified flow (T91)",
     "order_r": "GD+M started on the slow manifold of the flow to matching order (M20) vs the {flow} (M19) from x_0",
+    "limit_slow": "limit sharpness of GD+M started on its slow manifold to matching order (M20) vs the limit of the {flow} (M19): |S_flow/S_GD+M - 1|",
     "gd_loss": "GD+M started on its slow manifold to matching order (M20) vs {flow} (M23), step h, from x_0",
 }
 #: the part of the claim id and the source of each comparison beyond the paper's
@@ -92,7 +93,7 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
         if not in_range:
             verdict = OUT_OF_RANGE
         text = _COMP_TEXT[r.comparison].replace("{flow}", r.flow)
-        what = "error" if r.comparison == "limit" else "global error"
+        what = "error" if r.comparison.startswith("limit") else "global error"
         claim = f"{text}: {what} O(h^{r.expected_slope:g}) ({r.problem}, beta={r.beta:g})"
         source = _SOURCE[part]
         if r.problem.startswith("logreg_"):  # the real-data study (igrm/sgdm_real.py)

@@ -106,11 +106,15 @@ def higher_files(config: Mapping[str, Any]) -> list[str]:
 #: the result files of each error-order family (the {family} of rule tidy_orders)
 def order_r_files(config: Mapping[str, Any]) -> list[str]:
     """The any-order study's files: one per (problem, β) of orders.higher.any_order (none when
-    its orders are [])."""
-    ao = config["orders"]["higher"]["any_order"]
-    if not ao["orders"]:
-        return []
-    return [f"{R}/orders/order_r/{p}_beta{num(b)}.h5" for p in ao["problems"] for b in ao["betas"]]
+    its orders are []), and the limit study's of orders.higher.any_order_limits."""
+    hi = config["orders"]["higher"]
+    ao, lim = hi["any_order"], hi["any_order_limits"]
+    out = (
+        [f"{R}/orders/order_r/{p}_beta{num(b)}.h5" for p in ao["problems"] for b in ao["betas"]] if ao["orders"] else []
+    )
+    if lim["orders"] and lim["betas"]:
+        out.append(f"{R}/orders/order_r_limits/two_factor.h5")
+    return out
 
 
 ORDER_FAMILIES = {

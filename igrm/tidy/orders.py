@@ -115,6 +115,7 @@ def _limits_rows(arrays, grid) -> list[dict]:
     rows = []
     Bt = np.asarray(arrays["beta"], dtype=np.float64)
     flows = [_label(v) for v in arrays["flows"]]
+    comparison = _label(np.asarray(arrays["comparison"]).item()) if "comparison" in arrays else "limit"
     for b in dict.fromkeys(Bt.tolist()):
         for fi, flow in enumerate(flows):
             if b == 0.0 and flow == "flow (3)":  # Δ₂ = 0 at β = 0: the same lane as "from x_0 + Δ₂"
@@ -124,7 +125,7 @@ def _limits_rows(arrays, grid) -> list[dict]:
                     {
                         "problem": grid["problem"],
                         "beta": float(b),
-                        "comparison": "limit",
+                        "comparison": comparison,
                         "flow": flow,
                         "window": "all",
                         "h": grid["h"][j],
