@@ -173,6 +173,10 @@ def test_heavy_ball_is_gradient_descent_on_a_modified_loss_to_order_4():
     E = L.TEST_LOSSES[0]
     Et, curls = L.modified_loss(E, (L.X1, L.X2), 4, L.TEST_BETA)
     assert Et is not None and all(c == 0 for c in curls)
+    # leading correction Ẽ₁ = β‖g‖²/(2m³): with GD's own h‖∇Ẽ‖²/4 it makes flow (2)
+    h, b = sp.Symbol("h"), L.TEST_BETA
+    g = [sp.diff(E, v) for v in (L.X1, L.X2)]
+    assert sp.expand(Et.coeff(h, 1) - b * (g[0] ** 2 + g[1] ** 2) / (2 * (1 - b) ** 3)) == 0
 
 
 def test_limit_sharpness_error_falls_as_h_to_the_r():
