@@ -34,10 +34,8 @@ def _gdm_limits(p, w0, Bt, h, steps: int, orders) -> np.ndarray:
             lanes = np.flatnonzero(Bt == b)
             start = compiled_fields(p, int(R), float(b))["start"]
             X0 = np.tile(w0, (len(lanes), 1))
-            Xp = np.ascontiguousarray(X0 + start(X0, h[lanes]))
-            bl = np.ascontiguousarray(Bt[lanes])
-            hl = np.ascontiguousarray(h[lanes])
-            out[ri, lanes] = F._heavy_ball_two_factor_final(X0, Xp, bl, hl, steps, float(p.x), float(p.y))
+            Xp = X0 + start(X0, h[lanes])
+            out[ri, lanes] = F.heavy_ball_two_factor_final_from(p, X0, Xp, Bt[lanes], h[lanes], steps)
     return out
 
 

@@ -12,6 +12,7 @@ tolerances (reference_error).
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -21,7 +22,7 @@ from scipy.integrate import solve_ivp
 
 from . import flows as F
 from . import order_r_flows as T
-from .orders import _nanmax, h_values, lstsq_setup, n_steps, spectral_radius
+from .orders import h_values, lstsq_setup, n_steps, spectral_radius
 from .problems import SigmoidFactor, TwoFactor
 
 KINDS = ("flow", "ablation")
@@ -105,6 +106,14 @@ def _solve(fields, starts, hs, T_end, rtol, atol):
         raise RuntimeError(f"reference solve failed: {sol.message}")
     d = starts.shape[1]
     return lambda t: sol.sol(t).T.reshape(len(np.atleast_1d(t)), len(hh), d), sol.nfev
+
+
+def _nanmax(a) -> float:
+    """max of a, inf if any entry is inf (a diverged run), nan if any is nan."""
+    a = np.asarray(a)
+    if not np.all(np.isfinite(a)):
+        return math.inf if np.any(np.isinf(a)) else math.nan
+    return float(a.max())
 
 
 def _flow_errors(fields, X, X0, h, n, T_end, tols, err, ref, R: int) -> int:
