@@ -193,3 +193,11 @@ def test_limit_sharpness_error_falls_as_h_to_the_r():
         slope, _, _ = loglog_slope(arrays["h"], arrays["errors"][ri])
         assert abs(slope - R) < 0.2
     assert np.all(np.diff(arrays["errors"], axis=0) < 0)
+    # its claim rows: part any_order, expected slope R
+    from igrm.claims.orders import order_claims
+    from igrm.tidy.orders import orders_tables
+
+    _, slopes = orders_tables([(arrays, attrs)])
+    rows = order_claims(slopes, slope_tol=0.15, ci=0.95, max_epsilon=0.25)
+    assert list(rows["id"]) == [f"order/any_order/two_factor/beta0.5/limit_slow/flow_order{R}" for R in (1, 2, 3)]
+    assert list(rows["expected"].astype(float)) == [1.0, 2.0, 3.0]

@@ -48,12 +48,13 @@ _PART = {
     "limit": "higher",
     "order_r": "any_order",
     "gd_loss": "any_order",
+    "limit_slow": "any_order",
 }
 _SOURCE = {
     "gdm": "docs/theory.md (T5), (T6); docs/modified_flows.md §2-3",
     "sgdm": "docs/theory.md (T19); docs/modified_flows.md §4",
     "higher": "docs/theory.md (T86)-(T95); docs/modified_flows.md §7 (beyond the paper)",
-    "any_order": "docs/modified_flows.md §8 (M18)-(M21) (beyond the paper)",
+    "any_order": "docs/modified_flows.md §8 (M18)-(M24) (beyond the paper)",
 }
 
 
