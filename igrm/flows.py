@@ -616,6 +616,16 @@ def heavy_ball_two_factor_final(problem, x0, beta, h, n_steps: int):
     return _heavy_ball_two_factor_final(x0, x0.copy(), beta, h, int(n_steps), float(problem.x), float(problem.y))
 
 
+def heavy_ball_two_factor_final_from(problem, x0, x_prev, beta, h, n_steps: int):
+    """As :func:`heavy_ball_two_factor_final` from a given x_{−1} per lane (e.g. on the slow
+    manifold, docs/modified_flows.md (M20))."""
+    x0 = np.ascontiguousarray(np.atleast_2d(x0), dtype=np.float64)
+    xp = np.ascontiguousarray(np.atleast_2d(x_prev), dtype=np.float64)
+    beta = np.ascontiguousarray(np.broadcast_to(np.asarray(beta, dtype=np.float64), (x0.shape[0],)))
+    h = np.ascontiguousarray(np.broadcast_to(np.asarray(h, dtype=np.float64), (x0.shape[0],)))
+    return _heavy_ball_two_factor_final(x0, xp, beta, h, int(n_steps), float(problem.x), float(problem.y))
+
+
 @_nb.njit(cache=True)
 def _heavy_ball_two_factor(x, xp, beta, h, n_steps, cx, cy):  # pragma: no cover - compiled
     """:func:`heavy_ball` on TwoFactor(x=cx, y=cy): ∇E = r cx (w2, w1), r = cx w1 w2 − cy (T23)."""

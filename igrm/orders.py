@@ -61,7 +61,17 @@ PRIMARY_WINDOW = {
     "series": "all",
     "shifted3": "late",
     "limit": "all",
+    "order_r": "all",
+    "gd_loss": "all",
+    "limit_slow": "all",
 }
+
+
+def gd_label(R: int) -> str:
+    """The name of gradient descent on the order-R modified loss (comparison gd_loss,
+    docs/modified_flows.md §8.5; its order-(R−1) truncation is the order-(R−1) row)."""
+    return f"GD on the order-{R} modified loss"
+
 
 #: expected slopes (docs/modified_flows.md §5), by (comparison, flow, window)
 EXPECTED = {
@@ -98,6 +108,13 @@ EXPECTED = {
     ("limit", "flow (3) from x_0 + Delta_2", "all"): 3,
     # quadratic loss, exact slow start: the order-R truncation of the exact series (T91)
     **{("series", f"order {R}", "all"): R for R in range(1, 11)},
+    # any order R (docs/modified_flows.md §8, (M19)-(M21)): the order-R flow and its ablation
+    **{("order_r", f"order-{R} flow", "all"): R for R in range(1, 6)},
+    **{("order_r", f"order-{R} flow without its new term", "all"): R - 1 for R in range(2, 6)},
+    # heavy ball vs gradient descent on its order-R modified loss (M23)
+    **{("gd_loss", gd_label(R), "all"): R for R in range(1, 6)},
+    # limit sharpness of GD+M (slow start to matching order) vs the order-R flow's limit (M24)
+    **{("limit_slow", f"order-{R} flow", "all"): R for R in range(1, 6)},
 }
 
 
@@ -606,6 +623,11 @@ def sgdm_error_orders(
 # --------------------------------------------------------------------------------------
 # statistics: fitted orders
 # --------------------------------------------------------------------------------------
+
+
+def flow_labels(R: int) -> tuple[str, str]:
+    """The names of the order-R flow and of its ablation (comparison order_r, docs/modified_flows.md §8)."""
+    return f"order-{R} flow", f"order-{R} flow without its new term"
 
 
 def expected_slope(comparison: str, flow: str, window: str = "all") -> float:

@@ -173,6 +173,9 @@ def claim_files(wildcards=None):
     # no figure of its own: its claims come whenever the study is enabled
     if config["orders"]["sgdm_real"]["enabled"]:
         out.append(f"{R}/claims/orders_sgdm_real.csv")
+    # the any-order study (docs/modified_flows.md section 8): no figure yet, claims when enabled
+    if targets.orders_files(config, "order_r"):
+        out.append(f"{R}/claims/orders_order_r.csv")
     return out
 
 

@@ -79,7 +79,7 @@ rule tidy_orders:
     log:
         "logs/tidy/orders_{family}.log",
     wildcard_constraints:
-        family="gdm|sgdm|sgdm_real|higher",
+        family="gdm|sgdm|sgdm_real|higher|order_r",
     localrule: True
     conda:
         "../envs/science.yaml"
@@ -171,7 +171,7 @@ rule claims_orders:
     log:
         "logs/claims/orders_{kind}.log",
     wildcard_constraints:
-        kind="gdm|sgdm|sgdm_real|higher",
+        kind="gdm|sgdm|sgdm_real|higher|order_r",
     localrule: True
     conda:
         "../envs/science.yaml"
@@ -269,3 +269,53 @@ rule fig_orders_higher_limits:
         "../envs/science.yaml"
     script:
         "../scripts/fig/orders_higher_limits.py"
+
+
+# Beyond the paper (docs/modified_flows.md section 8): GD+M against its order-R modified flows,
+# R = 1..5 (orders.higher.any_order; off in the default run, on in presets/higher_order.yaml).
+
+
+rule order_r:
+    """Global error of GD+M (slow start to matching order) against its order-R flows and their ablations."""
+    input:
+        code=code_inputs("sim/orders_order_r.py"),
+    output:
+        f"{R}/orders/order_r/{{problem}}_beta{{beta}}.h5",
+    log:
+        "logs/orders/order_r_{problem}_beta{beta}.log",
+    benchmark:
+        f"{R}/benchmarks/orders/order_r_{{problem}}_beta{{beta}}.tsv"
+    wildcard_constraints:
+        problem="two_factor|sigmoid|lstsq",
+    conda:
+        "../envs/science.yaml"
+    params:
+        cfg=section(
+            config,
+            "orders/higher/any_order",
+            problems=("problem", str),
+            betas=("beta", float),
+        ),
+        two_factor=lookup(dpath="orders/gdm/two_factor", within=config),
+        lstsq=lookup(dpath="orders/gdm/lstsq", within=config),
+    script:
+        "../scripts/sim/orders_order_r.py"
+
+
+rule order_r_limits:
+    """Limit sharpness of GD+M (slow start to matching order) against the limits of its order-R flows, over (beta, eps)."""
+    input:
+        code=code_inputs("sim/orders_order_r_limits.py"),
+    output:
+        f"{R}/orders/order_r_limits/two_factor.h5",
+    log:
+        "logs/orders/order_r_limits_two_factor.log",
+    benchmark:
+        f"{R}/benchmarks/orders/order_r_limits_two_factor.tsv"
+    conda:
+        "../envs/science.yaml"
+    params:
+        cfg=lookup(dpath="orders/higher/any_order_limits", within=config),
+        two_factor=lookup(dpath="toy/two_factor", within=config),
+    script:
+        "../scripts/sim/orders_order_r_limits.py"

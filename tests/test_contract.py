@@ -48,6 +48,17 @@ ENTRY_POINTS: list[Entry] = [
     Entry(
         "igrm.higher_limits.limit_sharpness_orders", "orders/higher/limits", sections={"two_factor": "toy/two_factor"}
     ),
+    Entry(
+        "igrm.order_r_study.order_r_error_orders",
+        "orders/higher/any_order",
+        per_job={"problems": "problem", "betas": "beta"},
+        sections={"two_factor": "orders/gdm/two_factor", "lstsq": "orders/gdm/lstsq"},
+    ),
+    Entry(
+        "igrm.order_r_limits.limit_sharpness_any_order",
+        "orders/higher/any_order_limits",
+        sections={"two_factor": "toy/two_factor"},
+    ),
     # narrower than a whole section (tests/test_orders.py, test_contract_*): gdm3_error_orders
     # (orders/gdm per job + orders.higher.series_orders), sgdm_real_error_orders
     # (orders/sgdm_real per beta, less `enabled`), order_claims (the scalar keys of orders)

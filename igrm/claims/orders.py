@@ -21,6 +21,9 @@ _FLOW_TAG = {
     "flow (3) without T term": "flow3_noT",
     "flow (3) from x_0 + Delta_2": "flow3_shifted",
     **{f"order {R}": f"order{R}" for R in range(1, 11)},
+    **{f"order-{R} flow": f"flow_order{R}" for R in range(1, 6)},
+    **{f"order-{R} flow without its new term": f"flow_order{R}_ablated" for R in range(2, 6)},
+    **{f"GD on the order-{R} modified loss": f"gd_loss_order{R}" for R in range(1, 6)},
 }
 _COMP_TEXT = {
     "naive": "GD+M from rest (x_{-1}=x_0) vs {flow} from x_0",
@@ -33,19 +36,34 @@ _COMP_TEXT = {
     "limit": "limit sharpness of GD+M from rest vs the limit of {flow}: |S_flow/S_GD+M - 1|",
     "shifted3": "GD+M from rest vs {flow} from the shifted start x_0 + Delta_2 (T94), t >= t_burn",
     "series": "GD+M on its exact slow manifold vs the {flow} truncation of the exact modified flow (T91)",
+    "order_r": "GD+M started on the slow manifold of the flow to matching order (M20) vs the {flow} (M19) from x_0",
+    "limit_slow": "limit sharpness of GD+M started on its slow manifold to matching order (M20) vs the limit of the {flow} (M19): |S_flow/S_GD+M - 1|",
+    "gd_loss": "GD+M started on its slow manifold to matching order (M20) vs {flow} (M23), step h, from x_0",
 }
 #: the part of the claim id and the source of each comparison beyond the paper's
-_PART = {"manifold3": "higher", "series": "higher", "shifted3": "higher", "limit": "higher"}
+_PART = {
+    "manifold3": "higher",
+    "series": "higher",
+    "shifted3": "higher",
+    "limit": "higher",
+    "order_r": "any_order",
+    "gd_loss": "any_order",
+    "limit_slow": "any_order",
+}
 _SOURCE = {
     "gdm": "docs/theory.md (T5), (T6); docs/modified_flows.md §2-3",
     "sgdm": "docs/theory.md (T19); docs/modified_flows.md §4",
     "higher": "docs/theory.md (T86)-(T95); docs/modified_flows.md §7 (beyond the paper)",
+    "any_order": "docs/modified_flows.md §8 (M18)-(M24) (beyond the paper)",
 }
 
 
 #: ablations that must lose the order of the full flow: (comparison, flow) -> the full order
 #: (docs/theory.md (T93)); each gets a second row "loses_order" beside its equivalence row
-LOSES_ORDER = {("manifold3", "flow (3) without T term"): 3}
+LOSES_ORDER = {
+    ("manifold3", "flow (3) without T term"): 3,
+    **{("order_r", f"order-{R} flow without its new term"): R for R in range(2, 6)},
+}
 
 
 def beta_tag(beta: float) -> str:
@@ -91,7 +109,7 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
         if not in_range:
             verdict = OUT_OF_RANGE
         text = _COMP_TEXT[r.comparison].replace("{flow}", r.flow)
-        what = "error" if r.comparison == "limit" else "global error"
+        what = "error" if r.comparison.startswith("limit") else "global error"
         claim = f"{text}: {what} O(h^{r.expected_slope:g}) ({r.problem}, beta={r.beta:g})"
         source = _SOURCE[part]
         if r.problem.startswith("logreg_"):  # the real-data study (igrm/sgdm_real.py)

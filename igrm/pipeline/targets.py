@@ -104,7 +104,26 @@ def higher_files(config: Mapping[str, Any]) -> list[str]:
 
 
 #: the result files of each error-order family (the {family} of rule tidy_orders)
-ORDER_FAMILIES = {"gdm": gdm_files, "sgdm": sgdm_files, "sgdm_real": sgdm_real_files, "higher": higher_files}
+def order_r_files(config: Mapping[str, Any]) -> list[str]:
+    """The any-order study's files: one per (problem, β) of orders.higher.any_order (none when
+    its orders are []), and the limit study's of orders.higher.any_order_limits."""
+    hi = config["orders"]["higher"]
+    ao, lim = hi["any_order"], hi["any_order_limits"]
+    out = (
+        [f"{R}/orders/order_r/{p}_beta{num(b)}.h5" for p in ao["problems"] for b in ao["betas"]] if ao["orders"] else []
+    )
+    if lim["orders"] and lim["betas"]:
+        out.append(f"{R}/orders/order_r_limits/two_factor.h5")
+    return out
+
+
+ORDER_FAMILIES = {
+    "gdm": gdm_files,
+    "sgdm": sgdm_files,
+    "sgdm_real": sgdm_real_files,
+    "higher": higher_files,
+    "order_r": order_r_files,
+}
 
 
 def orders_files(config: Mapping[str, Any], family: str) -> list[str]:

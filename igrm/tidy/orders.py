@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..orders import DET_FLOWS, SGDM_FLOWS, fit_slopes
+from ..orders import DET_FLOWS, SGDM_FLOWS, fit_slopes, flow_labels, gd_label
 
 
 def orders_tables(results) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -144,6 +144,7 @@ def _limits_rows(arrays, grid) -> list[dict]:
     rows = []
     Bt = np.asarray(arrays["beta"], dtype=np.float64)
     flows = [_label(v) for v in arrays["flows"]]
+    comparison = _label(np.asarray(arrays["comparison"]).item()) if "comparison" in arrays else "limit"
     for b in dict.fromkeys(Bt.tolist()):
         for fi, flow in enumerate(flows):
             if b == 0.0 and flow == "flow (3)":  # Δ₂ = 0 at β = 0: the same lane as "from x_0 + Δ₂"
@@ -153,7 +154,7 @@ def _limits_rows(arrays, grid) -> list[dict]:
                     {
                         "problem": grid["problem"],
                         "beta": float(b),
-                        "comparison": "limit",
+                        "comparison": comparison,
                         "flow": flow,
                         "window": "all",
                         "h": grid["h"][j],
@@ -190,5 +191,27 @@ def _sgdm_rows(arrays, grid) -> list[dict]:
     return rows
 
 
+def _order_r_rows(arrays, grid) -> list[dict]:
+    """GD+M vs the order-R flows and their ablations (docs/modified_flows.md §8)."""
+    rows = []
+    for ri, R in enumerate(np.asarray(arrays["orders"]).astype(int)):
+        for k, flow in enumerate(flow_labels(int(R))):
+            err = arrays["errors"][ri, k]
+            if np.all(np.isnan(err)):  # R = 1 has no ablation
+                continue
+            rows += _curve(grid, "order_r", flow, "all", err, ref=arrays["reference_error"][ri, k])
+        err = arrays["gd_errors"][ri] if "gd_errors" in arrays else np.full(len(grid["h"]), np.nan)
+        if not np.all(np.isnan(err)):  # sigmoid (not a polynomial): none
+            rows += _curve(grid, "gd_loss", gd_label(int(R)), "all", err)
+    return rows
+
+
 #: the rows of each result kind (attrs["kind"])
-_KIND_ROWS = {"gdm": _gdm_rows, "gdm3": _gdm3_rows, "limits": _limits_rows, "sgdm": _sgdm_rows, "sgdm_real": _sgdm_rows}
+_KIND_ROWS = {
+    "gdm": _gdm_rows,
+    "gdm3": _gdm3_rows,
+    "limits": _limits_rows,
+    "sgdm": _sgdm_rows,
+    "sgdm_real": _sgdm_rows,
+    "order_r": _order_r_rows,
+}

@@ -1,0 +1,203 @@
+"""Heavy ball's modified flows to any order (igrm.order_r_flows, igrm.order_r_study;
+docs/modified_flows.md §8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from igrm import modified_series as MS
+from igrm import order_r_coefficients as TAB
+from igrm import order_r_flows as T
+from igrm.order_r_study import order_r_error_orders
+from igrm.orders import loglog_slope
+
+b = T.beta
+LEAF = ()
+HG, HHG, TGG = ((),), (((),),), ((), ())
+
+
+def test_trees_are_counted_as_rooted_trees():
+    assert [len(T.trees(n)) for n in range(1, 7)] == [1, 1, 2, 4, 9, 20]  # OEIS A000081
+    assert all(T.nodes(t) == n for n in range(1, 6) for t in T.trees(n))
+
+
+def test_generated_table_is_current():
+    """The committed table is what the generator writes now (regenerate: python -c
+    'from igrm.order_r_flows import generated_table_source as g; print(g(), end="")')."""
+    path = Path(T.__file__).with_name("order_r_coefficients.py")
+    assert path.read_text() == T.generated_table_source()
+    for t, row in TAB.FLOW.items():
+        assert sp.simplify(T.table_coefficient(row, T.nodes(t)) - T.derive_flow(5)[t]) == 0
+
+
+def test_orders_1_to_3_equal_flows_1_2_3():
+    """R = 1, 2, 3: flow (1), flow (2) (T5), (T6) and the O(h³) flow of the 1-D derivation (T87)."""
+    a = T.gradient_coefficients(T.derive_flow(3))
+    old = MS.gradient_form()
+    assert sp.simplify(a[LEAF] - old["g"]) == 0 and sp.simplify(a[LEAF] + 1 / (1 - b)) == 0
+    # flow (2): −(1/m)(g + 2λ Hg), λ = (1+β)h/(4m²)
+    assert sp.simplify(a[HG] + 2 * (1 + b) / (4 * (1 - b) ** 2) / (1 - b)) == 0
+    assert sp.simplify(a[HHG] - old["HHg"]) == 0
+    assert sp.simplify(a[TGG] - old["Tgg"]) == 0
+    assert sp.simplify(a[TGG] + (1 + 10 * b + b**2) / (12 * (1 - b) ** 5)) == 0
+    assert sp.simplify(a[HHG] + (1 + 4 * b + b**2) / (3 * (1 - b) ** 5)) == 0
+    s = T.gradient_coefficients(T.derive_start(3))
+    old_s = MS.derive_slow_start()
+    for t, k in ((LEAF, "g"), (HG, "Hg"), (HHG, "HHg"), (TGG, "Tgg")):
+        assert sp.simplify(s[t] - old_s[k]) == 0
+
+
+def test_beta_zero_is_gradient_descents_series():
+    """β = 0: −g − h Hg/2 − h²(H²g/3 + T[g,g]/12) (Barrett & Dherin's h/2, (T87)'s β = 0) and
+    the chains (H^{n−1}g) carry −1/n (log(1 − hλ)/h, the linear GD series)."""
+    a = {t: c.subs(b, 0) for t, c in T.gradient_coefficients(T.derive_flow(5)).items()}
+    assert a[LEAF] == -1 and a[HG] == sp.Rational(-1, 2)
+    assert a[HHG] == sp.Rational(-1, 3) and a[TGG] == sp.Rational(-1, 12)
+    chains = [t for t in a if T.is_chain(t)]
+    assert sorted(a[t] for t in chains) == sorted(sp.Rational(-1, T.nodes(t)) for t in chains)
+
+
+def test_chains_are_the_slow_root_series_and_binomial_squares():
+    """The chain coefficients equal the exact linear series log r₁(z) (T90), an independent
+    recursion, and have numerators Σ_k C(n−1,k)² β^k."""
+    a = T.gradient_coefficients(T.derive_flow(5))
+    lin = MS.slow_root_log_series(5)
+    chain = LEAF
+    for n in range(1, 6):
+        assert sp.simplify(a[chain] - lin[n - 1]) == 0
+        closed = -sum(sp.binomial(n - 1, k) ** 2 * b**k for k in range(n)) / (n * (1 - b) ** (2 * n - 1))
+        assert sp.simplify(a[chain] - closed) == 0
+        chain = (chain,)
+
+
+def test_recursion_residual_vanishes_in_2d_and_an_ablation_does_not():
+    """On a 2-D cubic where H and T[g] do not commute, the order-4 field satisfies heavy ball's
+    recursion to O(h⁴) by plain Jacobian products (no trees); dropping one 4-node tree leaves a
+    residual at h³."""
+    x1, x2 = sp.symbols("x1 x2")
+    E = x1**3 / 3 + x1 * x2**2 / 2 + x2**2 / 2
+    bv = sp.Rational(4, 5)
+    res = T.recursion_residual(E, (x1, x2), 4, bv)
+    assert all(e == 0 for M in res for e in M)
+    h = sp.Symbol("h")
+    drop = (((), ((),)),)
+    field = T.flow_expression(E, (x1, x2), 4, h, bv, drop=drop)
+    res = T.recursion_residual(E, (x1, x2), 4, bv, field=field)
+    assert all(e == 0 for M in res[:3] for e in M)
+    assert any(e != 0 for e in res[3])
+
+
+def test_start_is_the_backward_flow():
+    """x_{−1} (M20) against a DOP853 backward solve of the order-4 flow over [0, −h] on the
+    two-factor toy: the gap falls like h⁵ (≥ 20× per halving)."""
+    from igrm.order_r_study import compiled_fields
+    from igrm.problems import TwoFactor
+
+    p = TwoFactor()
+    fields = compiled_fields(p, 4, 0.8)
+    x0 = np.array([[2.8, 3.4]])
+    gaps = []
+    for hh in (2e-4, 1e-4):
+        hv = np.array([hh])
+        from scipy.integrate import solve_ivp
+
+        sol = solve_ivp(
+            lambda t, y: fields["flow"](y[None], hv)[0], (0, -hh), x0[0], method="DOP853", rtol=1e-13, atol=1e-15
+        )
+        gaps.append(np.linalg.norm(x0[0] + fields["start"](x0, hv)[0] - sol.y[:, -1]))
+    assert gaps[0] / gaps[1] > 20
+
+
+@pytest.fixture(scope="module")
+def lstsq_orders():
+    return order_r_error_orders(
+        problem="lstsq",
+        beta=0.8,
+        orders=[1, 2, 3, 4, 5],
+        h_grid={"min": 0.02, "max": 0.08, "num": 4, "units": "eps"},
+        rtol=2.5e-14,
+        atol=2.5e-14,
+        check_factor=10.0,
+        two_factor={},
+        sigmoid={},
+        lstsq={"dim": 3, "n": 6, "cond": 4.0, "seed": 0, "init_seed": 1, "init_scale": 1.0, "T": 1.0},
+    )
+
+
+@pytest.mark.parametrize("R", [1, 2, 3, 4, 5])
+def test_order_r_on_least_squares(lstsq_orders, R):
+    """Global error of GD+M vs the order-R flow falls as h^R (the reference floor 100× below);
+    the ablation (no f_{R−1}) only as h^{R−1}."""
+    arrays, _ = lstsq_orders
+    ri = list(arrays["orders"]).index(R)
+    err, ref = arrays["errors"][ri], arrays["reference_error"][ri]
+    slope, _, _ = loglog_slope(arrays["h"], err[0])
+    assert abs(slope - R) < 0.15
+    assert np.all(ref[0] * 100 < err[0])
+    if R > 1:
+        abl, _, _ = loglog_slope(arrays["h"], err[1])
+        assert abs(abl - (R - 1)) < 0.15
+    else:
+        assert np.all(np.isnan(err[1]))
+    # heavy ball vs gradient descent on its order-R modified loss (M23): O(h^R) too
+    gd, _, _ = loglog_slope(arrays["h"], arrays["gd_errors"][ri])
+    assert abs(gd - R) < 0.15
+
+
+def test_order_3_is_a_gradient_flow_in_a_hessian_metric():
+    """R = 3: f = −(I + μ₁hH + μ₂h²H²)∇Ẽ₂ has solutions on two losses at once, among them
+    μ₁ = 0, μ₂ = 1/(6m²) (issue 22's metric); f₂ alone is not a Euclidean gradient (T89)."""
+    from igrm import order_r_losses as L
+
+    curls = L.euclidean_curls(3)
+    assert curls[0] == 0 and curls[1] == 0 and curls[2] != 0
+    r = L.gradient_flow_test(3)
+    assert r["solvable"]
+    mu1, mu2 = r["mu"]
+    (c,) = mu1.free_symbols
+    (c0,) = sp.solve(mu1, c)
+    m = sp.Rational(1, 5)
+    assert sp.simplify(mu2.subs(c, c0) - 1 / (6 * m**2)) == 0
+
+
+def test_heavy_ball_is_gradient_descent_on_a_modified_loss_to_order_4():
+    """(M23): on a 2-D quartic with [H, T[g]] ≠ 0 every order through h³ closes (the field to
+    integrate is curl-free); that GD on the loss found tracks heavy ball to O(h^R) is
+    test_order_r_on_least_squares (numerically) and docs/modified_flows.md §8.5 (two-factor)."""
+    from igrm import order_r_losses as L
+
+    E = L.TEST_LOSSES[0]
+    Et, curls = L.modified_loss(E, (L.X1, L.X2), 4, L.TEST_BETA)
+    assert Et is not None and all(c == 0 for c in curls)
+    # leading correction Ẽ₁ = β‖g‖²/(2m³): with GD's own h‖∇Ẽ‖²/4 it makes flow (2)
+    h, b = sp.Symbol("h"), L.TEST_BETA
+    g = [sp.diff(E, v) for v in (L.X1, L.X2)]
+    assert sp.expand(Et.coeff(h, 1) - b * (g[0] ** 2 + g[1] ** 2) / (2 * (1 - b) ** 3)) == 0
+
+
+def test_limit_sharpness_error_falls_as_h_to_the_r():
+    """(M24): on the two-factor toy, GD+M's limit sharpness against the order-R flow's limit
+    differs by O(h^R) (R = 1, 2, 3; β = 0.5), and each order is more accurate than the last."""
+    from igrm.order_r_limits import limit_sharpness_any_order
+
+    arrays, attrs = limit_sharpness_any_order(
+        betas=[0.5], eps=[0.02, 0.04, 0.08], time=5.0, gtol=1e-11, orders=[1, 2, 3],
+        two_factor={"x": 1.0, "y": 0.6, "init": [2.8, 3.4]},
+    )  # fmt: skip
+    assert attrs["flows_converged"]
+    for ri, R in enumerate((1, 2, 3)):
+        slope, _, _ = loglog_slope(arrays["h"], arrays["errors"][ri])
+        assert abs(slope - R) < 0.2
+    assert np.all(np.diff(arrays["errors"], axis=0) < 0)
+    # its claim rows: part any_order, expected slope R
+    from igrm.claims.orders import order_claims
+    from igrm.tidy.orders import orders_tables
+
+    _, slopes = orders_tables([(arrays, attrs)])
+    rows = order_claims(slopes, slope_tol=0.15, ci=0.95, max_epsilon=0.25)
+    assert list(rows["id"]) == [f"order/any_order/two_factor/beta0.5/limit_slow/flow_order{R}" for R in (1, 2, 3)]
+    assert list(rows["expected"].astype(float)) == [1.0, 2.0, 3.0]
