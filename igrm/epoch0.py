@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from .pipeline.io import atomic_path
-from .sharpness import Measurement, PowerResult, TraceResult
+from .sharpness import Ends, Measurement, PowerResult, TraceResult
 
 
 def tensor_digest(tensors) -> str:
@@ -51,28 +51,33 @@ def key(state: Mapping[str, Tensor], examples: tuple[Tensor, ...], settings: Map
     }
 
 
+def _result(r: PowerResult) -> dict:
+    return {"value": r.value, "iters": r.iters, "converged": r.converged, "residual": r.residual}
+
+
+def _power(p: Mapping[str, Any]) -> PowerResult:
+    return PowerResult(float(p["value"]), int(p["iters"]), bool(p["converged"]), float(p["residual"]))
+
+
 def _content(m: Measurement) -> dict:
     t = m.trace
     return {
-        "power": {
-            "value": m.power.value,
-            "iters": m.power.iters,
-            "converged": m.power.converged,
-            "residual": m.power.residual,
-        },
+        "ends": {"top": _result(m.ends.top), "bottom": _result(m.ends.bottom)},
         "trace": None if t is None else {"value": t.value, "se": t.se, "probes": t.probes, "values": list(t.values)},
         "grad_norm_sq": m.grad_norm_sq,
+        "loss": m.loss,
     }
 
 
 def _measurement(c: Mapping[str, Any]) -> Measurement:
-    p, t = c["power"], c["trace"]
+    e, t = c["ends"], c["trace"]
     return Measurement(
-        power=PowerResult(float(p["value"]), int(p["iters"]), bool(p["converged"]), float(p["residual"])),
+        ends=Ends(top=_power(e["top"]), bottom=_power(e["bottom"])),
         trace=None
         if t is None
         else TraceResult(float(t["value"]), float(t["se"]), int(t["probes"]), tuple(float(v) for v in t["values"])),
         grad_norm_sq=float(c["grad_norm_sq"]),
+        loss=float(c["loss"]),
     )
 
 
@@ -93,7 +98,7 @@ def load(path: Path, want: Mapping[str, Any], warn: Callable[[str], None]) -> Me
         if doc["key"] != json.loads(json.dumps(dict(want))):
             raise ValueError("written for another initialisation or setting")
         m = _measurement(doc["measurement"])
-        if not math.isfinite(m.power.value) or not math.isfinite(m.grad_norm_sq):
+        if not math.isfinite(m.ends.top.value) or not math.isfinite(m.grad_norm_sq):
             raise ValueError("non-finite λ_max or |∇E|²")
         return m
     except (OSError, ValueError, KeyError, TypeError) as e:

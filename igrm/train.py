@@ -1104,6 +1104,7 @@ def shared_epoch0(run: Run, iters: int, measure: Callable):
         "device": run.device.type,
         "deterministic": deterministic_in_effect(c["deterministic"], run.device),
         "generator_seed": seed_for(int(c["seed"]), "sharpness/0"),
+        "code": trajectory_code(),  # a measurement of other code is not reused
     }
     k = epoch0.key(
         run.model.state_dict(), (d.x_train[: run.n_sharp], d.y_train[: run.n_sharp], d.mean, d.std), settings

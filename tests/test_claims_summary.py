@@ -160,7 +160,7 @@ def test_the_headline_of_each_line_is_its_deciding_row():
         if len(deciding(rows, key)):  # a row the claim predicts, in range
             assert head in set(deciding(rows, key)["id"]), key
     # the from-rest control fails, so the flow-(2) line is mixed, yet it is headed by order 2
-    assert s.loc["claims.md#gdm-flow2", "verdict"] == "mixed"
+    assert s.loc["claims.md#gdm-flow2", "verdict"].startswith("mixed (")  # with its row counts
     assert "expected 2.0" in s.loc["claims.md#gdm-flow2", "headline"]
 
 

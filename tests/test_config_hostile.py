@@ -202,7 +202,7 @@ def test_dry_run_prints_the_plan_and_writes_the_merged_config(tmp_path):
     assert "config key confirm_large_grid" in proc.stdout + proc.stderr
 
     proc = snakemake("-n", "--cores", "1", "--configfile", str(TINY), cwd=tmp_path, timeout=300)
-    assert "igrm plan: 6 training runs" in proc.stderr, proc.stderr[-3000:]
+    assert "= 6 training runs" in proc.stderr, proc.stderr[-3000:]
     assert "2 noise jobs" in proc.stderr and "18 jobs at most" in proc.stderr, proc.stderr[-3000:]
     # a dry run writes beside the real run's record, never over it
     assert "merged config written to logs/config.merged.dryrun.yaml" in proc.stderr

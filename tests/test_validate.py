@@ -107,6 +107,19 @@ def test_accuracy_out_of_range_and_nan_are_refused_unless_diverged(tmp_path):
     assert attrs["status"] == "diverged"
 
 
+def test_test_metrics_may_be_nan_only_between_evaluations(tmp_path):
+    """Full-batch runs evaluate every train.explicit.eval_every-th step and the last (NaN in
+    between): accepted there, refused at an evaluated epoch or without the attribute."""
+    a = run_arrays()
+    between = {**a, "test_acc": np.r_[np.nan, a["test_acc"][1:]], "test_loss": np.r_[np.nan, a["test_loss"][1:]]}
+    arrays, _ = read_h5(good_run(tmp_path, arrays=between, eval_every=2))
+    assert np.isnan(arrays["test_acc"][0]) and np.isfinite(arrays["test_acc"][-1])
+    refused(good_run(tmp_path, arrays=between), "test_loss is not finite at epoch 1")
+    at_eval = {**a, "test_acc": np.r_[a["test_acc"][0], np.nan, a["test_acc"][2]]}
+    refused(good_run(tmp_path, arrays=at_eval, eval_every=2), "test_acc is not finite at epoch 2")
+    refused(good_run(tmp_path, arrays=between, eval_every=0), "eval_every is 0")
+
+
 def test_file_at_another_runs_path_is_refused(tmp_path):
     """The beta-0.9 path holding a beta-0 run; a run in another method's folder."""
     refused(good_run(tmp_path, config={**CFG, "beta": 0.0}), "beta 0.9", "beta 0.0")

@@ -344,7 +344,7 @@ def _run_sharpness(g: pd.DataFrame) -> str:
             else f"{r['status']}"
         )
         out.append(
-            f"seed {int(r['seed'])}: λ_max {r['sharpness_init']:.4g} at init, max |λ_max| "
+            f"seed {int(r['seed'])}: λ_max {r['sharpness_init']:.4g} at init, max spectral radius "
             f"{r['sharpness_max']:.4g} over {int(r['sharpness_points'])} points"
             f"{'' if r['sharpness_converged'] else ' (not all converged: lower bound)'}, 2μλ_max "
             f"{r['penalty_curvature_max']:.4g}, ε {r['epsilon_max']:.4g}, η(λ+2μλ²) {r['stability_max']:.4g}; "

@@ -71,6 +71,14 @@ PAPER_CLAIMS: tuple[PaperClaim, ...] = (
         r"order/higher/[^/]+/[^/]+/limit/.*",
     ),
     PaperClaim(
+        "any-order",
+        "beyond the paper: GD+M follows its order-R modified flow (R = 1…5) to order R and loses "
+        "an order without the flow's new terms; GD on the order-R modified loss and the limit "
+        "sharpness of the order-R flow err at the order the theory gives",
+        "docs/modified_flows.md §8 (M18)–(M24)",
+        r"order/any_order/.*",
+    ),
+    PaperClaim(
         "sgdm-flow",
         "SGD+M follows the piecewise flow of the historical losses G_k (order 2 with the h/4 terms, 1 without)",
         "paper Thm 4.1; docs/theory.md (T19)",
@@ -257,7 +265,7 @@ DECIDING: dict[str, str] = {
 #: what a row measures, in words with its unit, by row id (re.search, first match); slope and
 #: paired-difference rows state their unit in their detail, which wins (:func:`quantity`)
 QUANTITIES: tuple[tuple[str, str], ...] = (
-    (r"^order/higher/.*/limit/", "fitted order p of the limit-sharpness error (∝ hᵖ)"),
+    (r"^order/higher/.*/limit/|^order/any_order/.*/limit_slow/", "fitted order p of the limit-sharpness error (∝ hᵖ)"),
     (r"^order/|^toy/(igr_order_beta0|limit_convergence)", "fitted order p of the error (∝ hᵖ)"),
     (r"^toy/flatter_minima", "Spearman ρ between β and the limit sharpness"),
     (r"^toy/limit_matches_flow2", "relative error |S_GD+M / S_flow(2) − 1| of the limit sharpness"),
@@ -269,6 +277,9 @@ QUANTITIES: tuple[tuple[str, str], ...] = (
     (r"^sharpness_runs/falls_with_beta", "OLS slope, (−final sharpness) per unit β"),
     (r"^sharpness_runs/ratio", "ratio of sharpness drops − flow (2)'s ratio"),
     (r"^explicit_study", "mean paired difference over seeds"),
+    (r"^eos/at_edge", "r = λ_max·h/(2(1+β)), mean over seeds of the final window (1 at the edge)"),
+    (r"^eos/flow2", "largest final ε = hλ_max/(1−β)² over seeds"),
+    (r"^modified_loss/metric_identity", "largest relative residual of the metric identity"),
     (r"^noise/additive_share", "additive share ρ − 1"),
     (r"^noise/interval_coverage", "coverage (fraction of simulated intervals that cover)"),
     (r"^noise/", "ratio − 1 (δ)"),

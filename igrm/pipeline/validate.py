@@ -162,8 +162,15 @@ def check_run(path, arrays, attrs, config: Mapping[str, Any], m) -> None:
     if not np.array_equal(arrays["epoch"], np.arange(1, n + 1)):
         raise ResultFileError(path, "dataset 'epoch' is not 1, 2, …")
     if attrs.get("status") == "completed":
+        # test metrics exist only after evaluated epochs: every eval_every-th and the last
+        # (igrm.train.eval_due; full-batch runs record NaN in between)
+        every = int(attrs.get("eval_every", 1))
+        if every < 1:
+            raise ResultFileError(path, f"eval_every is {every}, not a positive number of epochs")
+        evaluated = (arrays["epoch"] % every == 0) | (arrays["epoch"] == n)
         for k in RUN_FINITE:
-            bad = np.flatnonzero(~np.isfinite(arrays[k].astype(float)))
+            a = arrays[k].astype(float)
+            bad = np.flatnonzero(~np.isfinite(a) & (evaluated if k.startswith("test_") else True))
             if bad.size:
                 raise ResultFileError(
                     path, f"{k} is not finite at epoch {bad[0] + 1} in a run marked completed (not diverged)"
