@@ -88,7 +88,9 @@ def test_summary_counts_headline_and_sections():
     assert flat["verdict"].startswith("mixed (1 of 2 decided") and (flat[REPRODUCES], flat[FAILS]) == (1, 1)
     assert flat["headline_id"] == "toy/flatter_minima/eta0.03"  # a mixed claim shows the failing row
     assert (obs3["verdict"], obs3[INCONCLUSIVE], obs3[OUT_OF_RANGE]) == (INCONCLUSIVE, 1, 1)
-    assert obs3["headline"].startswith("OLS slope, accuracy per unit β [d/m]: 0.027 ± 0.099")
+    assert obs3["headline"].startswith(
+        "fitted change of test accuracy across the β grid (mean of per-seed OLS fits; 0.01 = 1 pp) [d/m]: 0.027 ± 0.099"
+    )
     assert len(s) == 2  # claims without rows are left out
     md = detail_markdown(table)
     assert md.index('<a id="flatter-minima">') < md.index('<a id="obs3">')

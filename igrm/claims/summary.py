@@ -270,9 +270,9 @@ QUANTITIES: tuple[tuple[str, str], ...] = (
     (r"^toy/flatter_minima", "Spearman ρ between β and the limit sharpness"),
     (r"^toy/limit_matches_flow2", "relative error |S_GD+M / S_flow(2) − 1| of the limit sharpness"),
     (r"^toy/flow2_closer_than_flow1", "error ratio |err flow (2)| / |err flow (1)|"),
-    (r"^cifar/obs1", "OLS slope, accuracy per decade of h"),
-    (r"^cifar/obs2", "OLS slope, (−detrended SD of accuracy) per unit β"),
-    (r"^cifar/obs3", "OLS slope, accuracy per unit β"),
+    (r"^cifar/obs1", "fitted change of test accuracy across the h grid (mean of per-seed OLS fits; 0.01 = 1 pp)"),
+    (r"^cifar/obs2", "fitted −log(spread ratio) across the β grid (mean of per-seed OLS fits of −log detrended SD)"),
+    (r"^cifar/obs3", "fitted change of test accuracy across the β grid (mean of per-seed OLS fits; 0.01 = 1 pp)"),
     (r"^cifar/explicit", "difference of mean final test accuracy, explicit − plain (accuracy)"),
     (r"^sharpness_runs/falls_with_beta", "OLS slope, (−final sharpness) per unit β"),
     (r"^sharpness_runs/ratio", "ratio of sharpness drops − flow (2)'s ratio"),
@@ -363,6 +363,8 @@ def headline_text(row: pd.Series) -> str:
         spread = f" ± {u} ({interval_level(row)} interval, half-width)"
     judged = str(row.get("tolerance", "") or "").strip()
     judged = judged.split(";")[0] if len(judged) > 60 else judged  # the decision rule's first clause
+    # 'A: reproduces' reads as the verdict; it is the rule: 'reproduces if A'
+    judged = re.sub(r"^(.+): (reproduces|does not reproduce|does not)$", r"\2 if \1", judged)
     out_of_range = " — out of range, not judged" if row["verdict"] == OUT_OF_RANGE else ""
     return (
         f"{quantity(row)}{where}: {_number(row['measured'])}{spread}; expected {row['expected']}"
