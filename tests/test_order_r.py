@@ -201,3 +201,7 @@ def test_limit_sharpness_error_falls_as_h_to_the_r():
     rows = order_claims(slopes, slope_tol=0.15, ci=0.95, max_epsilon=0.25)
     assert list(rows["id"]) == [f"order/any_order/two_factor/beta0.5/limit_slow/flow_order{R}" for R in (1, 2, 3)]
     assert list(rows["expected"].astype(float)) == [1.0, 2.0, 3.0]
+    # and they belong to one paper claim of the summary (an unassigned row id is an error there)
+    from igrm.claims.summary import assign
+
+    assert set(assign(rows["id"])) == {"any-order"}
