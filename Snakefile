@@ -53,7 +53,7 @@ onstart:
         to_run[job.rule.name] = to_run.get(job.rule.name, 0) + 1
     print(
         start_run_clock(
-            plan(config), workflow.cores, CPU_PASSES_PER_CORE_S, to_run
+            plan(config), run_cores(workflow), CPU_PASSES_PER_CORE_S, to_run
         ),
         file=sys.stderr,
     )

@@ -49,6 +49,17 @@ config.update(_filled)
 MERGED_CONFIG = "logs/config.merged.yaml"
 
 
+def run_cores(wf):
+    """--cores of this run; None under an executor run without it (SLURM), where
+    workflow.cores raises instead of answering."""
+    from snakemake.exceptions import WorkflowError
+
+    try:
+        return wf.cores
+    except WorkflowError:
+        return None
+
+
 def dry_run():
     """-n / --dry-run on the command line (parse time knows no more): a dry run writes its
     merged config beside the real run's record, never over it."""
