@@ -50,7 +50,11 @@ onstart:
     # the jobs this run will run, not the whole plan (a single target, a rerun)
     to_run = {}
     for job in workflow.dag.needrun_jobs():
-        to_run[job.rule.name] = to_run.get(job.rule.name, 0) + 1
+        name, runs = job.rule.name, 1
+        # an ensemble job trains K runs: K train_run jobs' worth of the estimate
+        if name.startswith("train_ensemble_"):
+            name, runs = "train_run", len(job.output)
+        to_run[name] = to_run.get(name, 0) + runs
     print(
         start_run_clock(
             plan(config), run_cores(workflow), CPU_PASSES_PER_CORE_S, to_run

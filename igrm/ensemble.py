@@ -57,23 +57,11 @@ from .train import (
     step_batch,
 )
 
-#: igrm.train cfg keys every member of an ensemble must share (shapes, kernels, schedule, data)
+#: igrm.train cfg keys every member of an ensemble must share: what fixes the vmapped step's
+#: shapes and kernels, then the batches and schedule all members step through together
 SHARED_KEYS = (
-    "model",
-    "width",
-    "method",
-    "batch_size",
-    "epochs",
-    "augment",
-    "pad",
-    "cutout_size",
-    "train_subset",
-    "test_subset",
-    "device",
-    "bf16",
-    "channels_last",
-    "schedule",
-    "deterministic",
+    *("model", "width", "method", "batch_size", "device", "bf16", "channels_last", "deterministic"),
+    *("epochs", "schedule", "augment", "pad", "cutout_size", "train_subset", "test_subset"),
 )
 
 

@@ -27,6 +27,40 @@ rule train_run:
         "../scripts/train_run.py"
 
 
+# train.ensemble: K > 1: the SGD runs of the beta and lr grids, K at a time, one job (one
+# process, one vectorised step; igrm/ensemble.py) per group of igrm.pipeline.targets.
+# ensemble_groups. Each member writes the file, checkpoints and progress CSV that rule
+# train_run gives it alone; Snakemake prefers these rules (no wildcards) over train_run for
+# those files, and train_run trains the rest (full batch, runs outside the grids).
+for group in targets.ensemble_groups(config):
+
+    rule:
+        name:
+            f"train_ensemble_{group['name']}"
+        input:
+            data=f"{DATA}/{group['dataset']}.h5",
+            code=code_inputs("train_ensemble.py"),
+        output:
+            group["outputs"],
+        log:
+            f"logs/train/ensemble/{group['name']}.log",
+        benchmark:
+            f"{R}/benchmarks/train/ensemble/{group['name']}.tsv"
+        conda:
+            "../envs/train.yaml"
+        threads: config["train"]["threads"]
+        resources:
+            gpu=config["train"]["gpus_per_job"],
+        params:
+            dataset=group["dataset"],
+            cfgs=group["cfgs"],
+            checkpoint_dirs=group["checkpoint_dirs"],
+            logs=group["logs"],
+            ensemble=lookup(dpath="train/ensemble", within=config),
+        script:
+            "../scripts/train_ensemble.py"
+
+
 rule tidy_train:
     """Per-epoch and final metrics of one grid's runs (tidy CSV)."""
     input:

@@ -6,7 +6,7 @@ deletes declared outputs before a retry)."""
 from pathlib import Path
 
 from igrm.pipeline.gpuslots import acquire_gpu
-from igrm.pipeline.snakejob import RunProgress, logged, now_iso, write_result
+from igrm.pipeline.snakejob import RunProgress, logged, now_iso, write_run
 
 with logged(snakemake) as log:
     # one machine, several GPUs: each concurrent GPU job takes its own device (a flock
@@ -26,12 +26,4 @@ with logged(snakemake) as log:
         arrays, attrs = train(
             cfg, load_prepared(snakemake.input.data), Path(snakemake.params.checkpoint_dir), RunProgress(snakemake, log)
         )  # the per-epoch CSV beside the log
-        write_result(
-            snakemake.output[0],
-            arrays,
-            {**attrs, "dataset": dataset},
-            config={**cfg, "dataset": dataset},
-            started=started,
-            seed=cfg["seed"],
-            device=str(attrs.get("device", "cpu")),
-        )
+        write_run(snakemake.output[0], arrays, attrs, cfg, dataset, started)

@@ -63,7 +63,7 @@ BAD = [
     (lambda c: c["toy"]["two_factor"].update(stpes=10), "toy.two_factor.stpes", "Did you mean 'steps'"),
     (lambda c: c.update(figures=["sigmiod"]), "figures[0]", "Did you mean 'sigmoid'"),
     (lambda c: c["toy"]["two_factor"].update(eta="1e-3"), "toy.two_factor.eta", "write 1.0e-3"),
-    (lambda c: c["train"].update(ensemble=4), "train.ensemble", "no pipeline job trains one yet"),
+    (lambda c: c["train"].update(ensemble=0), "train.ensemble", "less than the minimum of 1"),
 ]
 
 

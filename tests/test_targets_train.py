@@ -7,8 +7,10 @@ from igrm.pipeline.config import schema_defaults
 from igrm.pipeline.targets import (
     analysis_eta,
     checkpoint_dir,
+    ensemble_groups,
     explicit_study_data,
     grid_files,
+    run_log,
     run_path,
     snapshot_epochs,
     train_job_cfg,
@@ -85,3 +87,33 @@ def test_analysis_eta():
     assert analysis_eta(c) == 0.1
     c["train"]["beta_grid"]["lrs"] = [0.1, 0.2]
     assert analysis_eta(c) is None
+
+
+def test_ensemble_groups_cover_every_sgd_run_once_k_at_a_time():
+    from igrm.ensemble import check_members
+
+    c = config(datasets=["cifar10", "mnist"], seeds=[0, 1, 2])
+    c["train"]["beta_grid"].update(betas=[0.0, 0.5, 0.9], lrs=[0.1], lr_mode="effective")
+    c["train"]["lr_grid"]["lrs"] = [0.05, 0.1]  # 0.1: the beta grid's beta-0 run, in both grids
+    sgd = {f for g in ("beta", "lr") for f in grid_files(c, g)}
+    assert len(sgd) == 2 * 3 * 4  # datasets x seeds x (3 betas + the one other lr)
+    assert ensemble_groups(c) == []  # train.ensemble 1 (the default): no ensemble job
+    for k in (2, 3, 100):
+        c["train"]["ensemble"] = k
+        groups = ensemble_groups(c)
+        outputs = [f for g in groups for f in g["outputs"]]
+        assert sorted(outputs) == sorted(sgd)  # each SGD run in exactly one group, no full-batch run
+        assert len({g["name"] for g in groups}) == len(groups)
+        for g in groups:
+            assert 1 <= len(g["outputs"]) <= k
+            check_members(g["cfgs"])  # SGD+M runs that agree on igrm.ensemble.SHARED_KEYS (else ValueError)
+            assert all(f"/{g['dataset']}/" in f for f in g["outputs"])
+            for f, cfg, ck, log in zip(g["outputs"], g["cfgs"], g["checkpoint_dirs"], g["logs"]):
+                run = (g["dataset"], "sgdm", cfg["beta"], cfg["lr"], cfg["seed"])
+                assert (f, cfg, ck, log) == (
+                    run_path(c, *run) + ".h5",
+                    train_job_cfg(c, *run),
+                    checkpoint_dir(c, *run),
+                    run_log(*run),
+                )
+    assert len(groups) == 4  # k = 100: one job per (grid, dataset)

@@ -97,7 +97,7 @@ def check_config(config: Mapping[str, Any], schema: Mapping[str, Any] | str | Pa
     filled = None
     if not lines:
         filled = with_defaults(config, schema)
-        lines = _collisions(filled) or _unwired(filled) or _too_large(filled)
+        lines = _collisions(filled) or _too_large(filled)
     if lines:
         raise ConfigError(
             "invalid configuration:\n  - "
@@ -105,17 +105,6 @@ def check_config(config: Mapping[str, Any], schema: Mapping[str, Any] | str | Pa
             + "\nFix the value in config.yaml (or the file given with --configfile)."
         )
     return filled
-
-
-def _unwired(cfg: Mapping[str, Any]) -> list[str]:
-    """Keys the library reads but no pipeline job does yet: refused rather than ignored."""
-    if int(cfg["train"]["ensemble"]) != 1:
-        return [
-            f"config key train.ensemble: {cfg['train']['ensemble']} asks for ensembles, but no pipeline job trains one yet "
-            "(igrm.ensemble.train_runs is the library path that benchmarks/gpu_check.py times); set "
-            "train.ensemble: 1 or leave it out (docs/performance.md, 'The ensemble path')"
-        ]
-    return []
 
 
 def num(x: float) -> str:

@@ -7,6 +7,7 @@ name; this module only gives it
   with the rule, its wildcards and the time taken (a failure is logged with its traceback);
   earlier attempts' logs are kept as ``<log>.1`` ... (:func:`rotate_log`);
 - :func:`write_result`: one HDF5 result, atomically, with provenance (igrm.pipeline.io);
+  :func:`write_run`: a training run's (rules train_run, train_ensemble_*);
 - :func:`write_tidy`: one tidy CSV, atomically;
 - :func:`write_table`: a paper table as CSV, Markdown and LaTeX (igrm.pipeline.io);
 - :class:`RunProgress`: a training job's live progress (per-epoch CSV beside its log, a
@@ -221,6 +222,22 @@ def write_result(
     log.info("wrote %s (status %s)", path, status)
 
 
+def write_run(
+    path, arrays: Mapping[str, Any], attrs: Mapping[str, Any], cfg: Mapping[str, Any], dataset: str, started: str
+):
+    """Write one training run's result (igrm.train.train's arrays and attrs, run ``cfg``) with
+    the dataset it trained on, whether its job trained it alone or in an ensemble."""
+    write_result(
+        path,
+        arrays,
+        {**attrs, "dataset": dataset},
+        config={**cfg, "dataset": dataset},
+        started=started,
+        seed=cfg["seed"],
+        device=str(attrs.get("device", "cpu")),
+    )
+
+
 def simulate(smk, fn, seed: int | None = None, **more) -> None:
     """A simulation job: ``fn(**params.cfg, **more)`` -> (arrays, attrs), timed (attrs
     wall_time_s), written to the rule's one output with provenance (``seed`` recorded when
@@ -285,20 +302,26 @@ class RunProgress:
     line on the console (the process's own stderr, which :func:`logged` does not redirect).
     Four lines per job keep a 70-job run readable; the CSV has every epoch (a strict CSV, for
     tools; `tail` the job's log for the same values with their names, one line per epoch
-    from igrm.train)."""
+    from igrm.train). ``run_log``: one run of an ensemble job (several runs, one log): its
+    CSV goes beside the log its own train_run job would write (``run_log``), and its console
+    lines and messages name the run."""
 
-    def __init__(self, smk, logger: logging.Logger = log, console=None):
+    def __init__(self, smk, logger: logging.Logger = log, console=None, run_log: str | None = None):
         self.log = logger
-        self.path = progress_path(smk.log[0])
+        self.path = progress_path(run_log or smk.log[0])
         self.console = console if console is not None else sys.__stderr__
-        self.label = job_label(smk)
+        self.run = "/".join(Path(run_log).with_suffix("").parts[-3:]) if run_log else ""
+        self.label = f"{job_label(smk)} {self.run}".strip()
         write_text_atomic(self.path, ",".join(PROGRESS_COLUMNS) + "\n")  # a new attempt starts afresh
 
     def info(self, msg: str) -> None:
-        self.log.info(msg)
+        self.log.info(self._named(msg))
 
     def warning(self, msg: str) -> None:
-        self.log.warning(msg)
+        self.log.warning(self._named(msg))
+
+    def _named(self, msg: str) -> str:
+        return f"{self.run}: {msg}" if self.run else msg
 
     def epoch(self, epoch: int, epochs: int, row: Mapping[str, Any], status: str) -> None:
         values = {**row, "epoch": epoch, "epochs": epochs, "status": status, "time": now_iso()}

@@ -218,6 +218,61 @@ def train_job_cfg(config: Mapping[str, Any], dataset: str, method: str, beta: fl
     }
 
 
+def run_log(dataset: str, method: str, beta: float, eta: float, seed: int) -> str:
+    """A training run's log, as rule train_run writes it; its per-epoch progress CSV goes
+    beside it (igrm.pipeline.snakejob.progress_path), in an ensemble job too."""
+    return f"logs/train/{dataset}/{method}/beta{num(beta)}_eta{num(eta)}_seed{seed}.log"
+
+
+#: the training grids of SGD runs, the ones an ensemble job trains (train.ensemble > 1)
+SGD_GRIDS = ("beta", "lr")
+
+
+def ensemble_groups(config: Mapping[str, Any]) -> list[dict]:
+    """The ensemble jobs of ``train.ensemble`` = K > 1 (none for K = 1): the runs of the SGD
+    grids (:data:`SGD_GRIDS`; a run in both belongs to the first) in groups of at most K that
+    igrm.ensemble can step together: per grid and dataset, the runs whose cfgs agree on
+    igrm.ensemble.SHARED_KEYS, K consecutive ones in training_runs order. Each group: ``name``
+    (``<grid>_<dataset>_<i>``, rule train_ensemble_<name>), ``dataset``, and per member (in
+    one order) ``outputs`` (the result files rule train_run writes for K = 1), ``cfgs``
+    (:func:`train_job_cfg`), ``checkpoint_dirs`` and ``logs`` (:func:`run_log`)."""
+    k = int(config["train"]["ensemble"])
+    if k == 1:
+        return []
+    from igrm.ensemble import SHARED_KEYS  # imports torch: only where ensembles are asked for
+
+    seen: set[str] = set()
+    groups = []
+    for grid in SGD_GRIDS:
+        cells: dict[tuple, list[tuple]] = {}
+        for run in training_runs(config, grid):
+            path = run_path(config, *run)
+            if run[1] in FULLBATCH or path in seen:
+                continue
+            seen.add(path)
+            cfg = train_job_cfg(config, *run)
+            cells.setdefault((run[0], repr([cfg[key] for key in SHARED_KEYS])), []).append(run)
+        count: dict[str, int] = {}
+        for (dataset, _), runs in cells.items():
+            for start in range(0, len(runs), k):
+                i = count[dataset] = count.get(dataset, -1) + 1
+                groups.append(ensemble_group(config, f"{grid}_{dataset}_{i}", runs[start : start + k]))
+    return groups
+
+
+def ensemble_group(config: Mapping[str, Any], name: str, runs: list[tuple]) -> dict:
+    """One ensemble job of :func:`ensemble_groups`: its runs (dataset, method, beta, eta, seed)
+    with what each member's files and cfg are when rule train_run trains it alone."""
+    return {
+        "name": name,
+        "dataset": runs[0][0],
+        "outputs": [run_path(config, *r) + ".h5" for r in runs],
+        "cfgs": [train_job_cfg(config, *r) for r in runs],
+        "checkpoint_dirs": [checkpoint_dir(config, *r) for r in runs],
+        "logs": [run_log(*r) for r in runs],
+    }
+
+
 def job_run(wildcards) -> tuple[str, str, float, float, int]:
     """(dataset, method, beta, eta, seed) of a training job's wildcards."""
     w = wildcards
