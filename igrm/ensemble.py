@@ -57,6 +57,10 @@ from .train import (
     step_batch,
 )
 
+#: the script of the pipeline's ensemble jobs: its code inputs are in a member's checkpoint
+#: fingerprint (igrm.train.trajectory_code)
+SCRIPT = "train_ensemble.py"
+
 #: igrm.train cfg keys every member of an ensemble must share: what fixes the vmapped step's
 #: shapes and kernels, then the batches and schedule all members step through together
 SHARED_KEYS = (
@@ -95,7 +99,9 @@ def train_ensemble(
     cs = check_members(cfgs)
     device = resolve_device(cs[0]["device"])
     with numerics(deterministic_in_effect(cs[0]["deterministic"], device), device):
-        runs = [start_run(c, data, device, ck, pr) for c, ck, pr in zip(cs, checkpoint_dirs, progresses)]
+        # checkpoints carry this job's code (scripts/train_ensemble.py's inputs, igrm/ensemble.py
+        # among them), so a lone run never resumes an ensemble's and a code change retrains
+        runs = [start_run(c, data, device, ck, pr, SCRIPT) for c, ck, pr in zip(cs, checkpoint_dirs, progresses)]
         catch_up(runs)
         step = VmapStep(runs[0].model)
         while any(run_due(r) for r in runs):

@@ -294,29 +294,30 @@ class _null_ctx:
 
 
 # --------------------------------------------------------------------------- checkpoints
-def cfg_fingerprint(cfg: Mapping[str, Any], device: torch.device) -> dict:
+def cfg_fingerprint(cfg: Mapping[str, Any], device: torch.device, script: str = "train_run.py") -> dict:
     """The cfg entries a checkpoint must match to be resumed: all but :data:`EVAL_ONLY_KEYS`,
     and ``epochs`` only under a non-constant schedule (it sets the schedule's length; under
     the constant one a finished run can be extended). ``device`` and ``bf16`` as in effect
     (auto = the device it picked; bf16 is ignored on CPU). ``code``: the hash of the igrm
-    files the training job runs (:func:`trajectory_code`), so that a checkpoint of other
-    code is not resumed (docs/reliability.md, "Checkpoints and resume")."""
+    files the training job runs (:func:`trajectory_code` of its ``script``: an ensemble job's
+    code differs from a lone run's), so that a checkpoint of other code is not resumed
+    (docs/reliability.md, "Checkpoints and resume")."""
     fp = {k: v for k, v in cfg.items() if k not in EVAL_ONLY_KEYS}
     if cfg["schedule"] == "constant":
         del fp["epochs"]
     fp["device"] = device.type
     fp["bf16"] = bf16_in_effect(cfg["bf16"], device)
-    fp["code"] = trajectory_code()
+    fp["code"] = trajectory_code(script)
     return fp
 
 
-def trajectory_code() -> str:
-    """Hash of the igrm files a training job runs: the rule train_run's ``code`` input
-    (igrm.pipeline.code.code_version), read from this package's own tree. Imported by name:
+def trajectory_code(script: str = "train_run.py") -> str:
+    """Hash of the igrm files a training job runs: the ``code`` input of the rule whose script
+    is ``script`` (igrm.pipeline.code.code_version), read from this package's own tree. Imported by name:
     igrm.pipeline.code is parse-time plumbing, outside every rule's code input (its ``ast``
     scan does not follow this import), so editing it outdates no result."""
     code = importlib.import_module("igrm.pipeline.code")
-    return code.code_version(Path(__file__).resolve().parent.parent)
+    return code.code_version(Path(__file__).resolve().parent.parent, script)
 
 
 def bf16_in_effect(bf16, device: torch.device) -> bool:
@@ -584,12 +585,15 @@ def run_training(c: dict, data: Mapping[str, Any], device: torch.device, checkpo
     return end_run(run)
 
 
-def start_run(c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_dir, progress) -> Run:
+def start_run(
+    c: dict, data: Mapping[str, Any], device: torch.device, checkpoint_dir, progress, script: str = "train_run.py"
+) -> Run:
     """A run ready for its next epoch: data selected, model and optimiser built, resumed from
-    its newest checkpoint if any, the initialisation's snapshot and sharpness point taken."""
+    its newest checkpoint of ``script``'s code if any, the initialisation's snapshot and
+    sharpness point taken."""
     run = build_run(c, select_data(c, data, device), device, progress)
     run.epoch0_dir = None if checkpoint_dir is None else Path(checkpoint_dir).parent / EPOCH0_DIR
-    resume(run, checkpoint_dir)
+    resume(run, checkpoint_dir, script)
     take_snapshot(run)  # epoch 0: the initialisation
     measure_sharpness(run)
     return run
@@ -770,11 +774,12 @@ def build_run(c: dict, data: TrainData, device: torch.device, progress) -> Run:
 
 
 # --------------------------------------------------------------------------- resume
-def resume(run: Run, checkpoint_dir) -> None:
+def resume(run: Run, checkpoint_dir, script: str = "train_run.py") -> None:
     """Restore the newest valid checkpoint of this run's fingerprint (one folder per
-    fingerprint under ``checkpoint_dir``), if there is one; else say why it starts afresh."""
+    fingerprint under ``checkpoint_dir``; ``script``: the job's, whose code is in it), if
+    there is one; else say why it starts afresh."""
     c, progress = run.c, run.progress
-    run.fp = cfg_fingerprint(c, run.device)
+    run.fp = cfg_fingerprint(c, run.device, script)
     run.eval_cfg = {k: c[k] for k in EVAL_ONLY_KEYS}
     run.ck_folder = None if checkpoint_dir is None else Path(checkpoint_dir) / fingerprint_id(run.fp)
     if checkpoint_dir is not None and any(_checkpoints(Path(checkpoint_dir))):

@@ -106,3 +106,16 @@ def test_a_job_s_runs_are_grouped_k_at_a_time():
         assert at.get("ensemble_size", 1) == 1
     gd, _ = train(cfgs[3], data, None, None)
     np.testing.assert_array_equal(out[3][0]["final_state/linear.weight"], gd["final_state/linear.weight"])
+
+
+def test_a_lone_run_never_resumes_an_ensembles_checkpoint(tmp_path):
+    """Checkpoints carry the code of the job that wrote them (igrm.train.trajectory_code of
+    scripts/train_ensemble.py vs train_run.py): the ensemble's are not the lone run's."""
+    data = tiny_data()
+    one = {**CFG, "epochs": 1}
+    train_ensemble([one], data, [tmp_path], [None])
+    _, at = train(one, data, tmp_path, None)
+    assert at["resumed_from_epoch"] == 0
+    assert len([p for p in tmp_path.iterdir() if p.is_dir() and p.name != "epoch0"]) == 2
+    [(_, again)] = train_ensemble([one], data, [tmp_path], [None])
+    assert again["resumed_from_epoch"] == 1  # its own checkpoint still resumes

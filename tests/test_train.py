@@ -585,7 +585,7 @@ def test_code_change_retrains_instead_of_resuming(tmp_path, monkeypatch):
     train(cfg, data, tmp_path, None)
     _, at = train(cfg, data, tmp_path, None)
     assert at["resumed_from_epoch"] == 2
-    monkeypatch.setattr(T, "trajectory_code", lambda: "0123456789abcdef")
+    monkeypatch.setattr(T, "trajectory_code", lambda script="train_run.py": "0123456789abcdef")
     msgs = []
     _, at = train(cfg, data, tmp_path, msgs.append)
     assert at["resumed_from_epoch"] == 0, msgs
