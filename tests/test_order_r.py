@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import sympy as sp
 
@@ -164,6 +165,20 @@ def test_order_3_is_a_gradient_flow_in_a_hessian_metric():
     (c0,) = sp.solve(mu1, c)
     m = sp.Rational(1, 5)
     assert sp.simplify(mu2.subs(c, c0) - 1 / (6 * m**2)) == 0
+    # its claim rows (§8.4, our finding): R = 3 reproduces and names issue 22's metric; the
+    # curl rows follow the curls; an order whose conditions are inconsistent does not reproduce
+    from igrm import claims
+    from igrm.claims.order_r_metric import metric_rows
+    from igrm.claims.summary import assign
+
+    bad = {"solvable": False, "mu": [sp.Rational(45, 241), sp.Symbol("mu2")], "orders": [(1, True), (2, False)]}
+    rows = metric_rows({3: r, 5: bad}, curls)
+    verdicts = [x["verdict"] for x in rows]
+    assert verdicts == [claims.REPRODUCES, claims.FAILS, claims.REPRODUCES, claims.REPRODUCES, claims.FAILS]
+    assert rows[0]["id"] == "order/any_order_metric/test_losses/beta0.8/metric/flow_order3"
+    assert "contains mu1 = 0, mu2 = 1/(6m^2)" in rows[0]["detail"] and rows[0]["detail"].endswith("yes")
+    assert "h^2 INCONSISTENT" in rows[1]["detail"] and rows[4]["measured"] > 0
+    assert set(assign(pd.Series([x["id"] for x in rows]))) == {"any-order-metric"}
 
 
 def test_heavy_ball_is_gradient_descent_on_a_modified_loss_to_order_4():
@@ -214,8 +229,6 @@ def test_claim_rows_check_the_reference_floor():
     is inconclusive, its ablation's loses_order row too, the reason in the detail; the same
     curves with a floor 1000× under reproduce; a row of the paper's part is never floored
     (docs/modified_flows.md §8.2)."""
-    import pandas as pd
-
     from igrm import claims
     from igrm.claims.orders import order_claims
     from igrm.orders import fit_slopes, flow_labels
