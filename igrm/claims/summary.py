@@ -81,7 +81,8 @@ PAPER_CLAIMS: tuple[PaperClaim, ...] = (
     PaperClaim(
         "any-order-metric",
         "beyond the paper, our finding (not a published claim): the order-R modified flow is a gradient "
-        "flow −P∇Ẽ in a metric P = I + Σ μ_k (hH)^k; in the Euclidean metric, its h^n term f_n is a gradient",
+        "flow −P∇Ẽ in a metric P that is a power series in hH (H the Hessian of E); in the Euclidean metric, "
+        "its h^n term f_n is a gradient",
         "docs/modified_flows.md §8.4 (M22)",
         r"order/any_order_metric/.*",
     ),
