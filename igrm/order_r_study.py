@@ -104,7 +104,7 @@ def _stacked(fields, Hn: int):
 
 def _solve(fields, starts, hs, T_end, rtol, atol):
     """One stacked DOP853 solve, lanes [flow at each h | ablation at each h], dense; returns
-    (states at t of lane ``lane``: callable (t, lane) → (len t, d), nfev)."""
+    (the states at times t: callable t → (len t, lanes, d), nfev)."""
     Hn = len(hs)
     hh = np.concatenate([hs, hs])
     f = _stacked(fields, Hn)
@@ -117,7 +117,7 @@ def _solve(fields, starts, hs, T_end, rtol, atol):
     sol = solve_ivp(rhs, (0.0, T_end), y0, method="DOP853", rtol=rtol, atol=atol, dense_output=True)
     if not sol.success:
         raise RuntimeError(f"reference solve failed: {sol.message}")
-    return lambda t, lane: sol.sol(t).T.reshape(len(np.atleast_1d(t)), len(hh), d)[:, lane], sol.nfev
+    return lambda t: sol.sol(t).T.reshape(len(np.atleast_1d(t)), len(hh), d), sol.nfev
 
 
 def _solve_precise(fields_ld, starts, hs, n, dt: float, coarse: bool):
@@ -127,7 +127,7 @@ def _solve_precise(fields_ld, starts, hs, n, dt: float, coarse: bool):
     m = P.substeps(hs, dt) // (2 if coarse else 1)
     m2, n2 = np.concatenate([m, m]), np.concatenate([n, n])
     traj = P.rk4_on_grid(_stacked(fields_ld, Hn), np.concatenate([starts, starts]), np.concatenate([hs, hs]), n2, m2)
-    return lambda t, lane: traj[: len(np.atleast_1d(t)), lane], int(4 * (n2 * m2).max())
+    return lambda t: traj[: len(np.atleast_1d(t))], int(4 * (n2 * m2).max())
 
 
 def _nanmax(a) -> float:
@@ -140,15 +140,15 @@ def _nanmax(a) -> float:
 
 def _flow_errors(refs, X, h, n, err, ref, R: int) -> None:
     """Fill err, ref (2, H) for one R: the heavy-ball run X against the order-R flow and its
-    ablation from x₀ (``refs``: the reference and its check, callables (t, lane) → states)."""
+    ablation from x₀ (``refs``: the reference and its check, callables t → states of every lane)."""
     sol, loose = refs
     for j in range(len(h)):
         t = np.arange(n[j] + 1) * h[j]
+        S, L = sol(t), loose(t)
         for k in range(1 if R == 1 else 2):  # R = 1: nothing to drop (f₀ is the flow)
             lane = k * len(h) + j
-            S, L = sol(t, lane), loose(t, lane)
-            err[k, j] = _nanmax(np.linalg.norm(X[: n[j] + 1, j] - S, axis=-1).astype(np.float64))
-            ref[k, j] = float(np.max(np.linalg.norm(S - L, axis=-1)))
+            err[k, j] = _nanmax(np.linalg.norm(X[: n[j] + 1, j] - S[:, lane], axis=-1).astype(np.float64))
+            ref[k, j] = float(np.max(np.linalg.norm(S[:, lane] - L[:, lane], axis=-1)))
 
 
 def _references(problem, R: int, beta: float, fields, X, X0, h, n, T_end, tols, err, ref) -> tuple[str, int]:
