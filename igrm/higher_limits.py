@@ -23,6 +23,37 @@ from .problems import TwoFactor
 LIMIT_FLOWS = ("flow (2)", "flow (3)", "flow (3) from x_0 + Delta_2")
 
 
+def limit_grid(betas, eps, time, two_factor):
+    """(p, w0, S(w0), (β, ε, η, h) β-major over the grid, steps) of a limit study on the
+    two-factor toy (``toy.two_factor``: x, y, init): η = ε(1−β)/λ_max(∇²E(x₀)), h = η(1−β),
+    every run ⌈time / min η⌉ steps."""
+    p = TwoFactor(x=float(two_factor["x"]), y=float(two_factor["y"]))
+    w0 = np.asarray(two_factor["init"], dtype=np.float64)
+    s0 = float(p.sharpness(w0))
+    grid = np.meshgrid(np.asarray(betas, dtype=np.float64), np.asarray(eps, dtype=np.float64), indexing="ij")
+    Bt, Ep = (a.ravel() for a in grid)
+    eta = Ep * (1.0 - Bt) / s0
+    steps = int(math.ceil(float(time) / float(np.min(eta))))
+    return p, w0, s0, (Bt, Ep, eta, eta * (1.0 - Bt)), steps
+
+
+def limit_arrays(p, grid, W, S, S_check) -> dict:
+    """The arrays of a limit study: the grid (beta, eps, eta, h); GD+M's limit sharpness and
+    gradient norm at its limits W (…, N, 2) (NaN where a run diverged); the flows' sharpness S,
+    errors |S/S_GD+M − 1| ((T95), (M24)) and reference_error |S − S_check|/S_GD+M."""
+    finite = np.all(np.isfinite(W), axis=-1)
+    Wz = np.nan_to_num(W)
+    S_gdm = np.where(finite, p.sharpness(Wz), np.nan)
+    return {
+        **dict(zip(("beta", "eps", "eta", "h"), grid)),
+        "sharpness_gdm": S_gdm,
+        "gnorm_gdm": np.where(finite, np.sqrt(p.grad_norm2(Wz)), np.nan),
+        "sharpness": S,
+        "errors": np.abs(S / S_gdm - 1.0),
+        "reference_error": np.abs(S - S_check) / S_gdm,
+    }
+
+
 def limit_sharpness_orders(*, betas, eps, time, gtol, two_factor):
     """Limit sharpness of GD+M vs flow (2) / flow (3) on E = ½(y − w1 w2 x)² over (β, ε).
 
@@ -36,16 +67,7 @@ def limit_sharpness_orders(*, betas, eps, time, gtol, two_factor):
     |S_flow − S_flow,check|/S_GD+M (the rerun at 100× looser tolerances), converged (F,); flows (F,).
     """
     t0 = _time.perf_counter()
-    p = TwoFactor(x=float(two_factor["x"]), y=float(two_factor["y"]))
-    w0 = np.asarray(two_factor["init"], dtype=np.float64)
-    s0 = float(p.sharpness(w0))
-    Bt, Ep = (
-        a.ravel()
-        for a in np.meshgrid(np.asarray(betas, dtype=np.float64), np.asarray(eps, dtype=np.float64), indexing="ij")
-    )
-    eta = Ep * (1.0 - Bt) / s0
-    h = eta * (1.0 - Bt)
-    steps = int(math.ceil(float(time) / float(np.min(eta))))
+    p, w0, s0, (Bt, Ep, eta, h), steps = limit_grid(betas, eps, time, two_factor)
     N = Bt.size
     W = F.heavy_ball_two_factor_final(p, np.tile(w0, (N, 1)), Bt, h, steps)
     t_gdm = _time.perf_counter()
@@ -74,21 +96,9 @@ def limit_sharpness_orders(*, betas, eps, time, gtol, two_factor):
             out[fi] = p.sharpness(res["w"])
             if tol == 1.0:
                 conv[fi] = res["converged"]
-    S_gdm = np.where(np.all(np.isfinite(W), axis=1), p.sharpness(np.nan_to_num(W)), np.nan)
     t_end = _time.perf_counter()
-    arrays = {
-        "beta": Bt,
-        "eps": Ep,
-        "eta": eta,
-        "h": h,
-        "sharpness_gdm": S_gdm,
-        "gnorm_gdm": np.sqrt(p.grad_norm2(W)),
-        "sharpness": S,
-        "errors": np.abs(S / S_gdm - 1.0),
-        "reference_error": np.abs(S - S_check) / S_gdm,
-        "converged": conv,
-        "flows": np.array(LIMIT_FLOWS),
-    }
+    arrays = limit_arrays(p, (Bt, Ep, eta, h), W, S, S_check)
+    arrays.update({"converged": conv, "flows": np.array(LIMIT_FLOWS)})
     attrs = {
         "kind": "limits",
         "problem": "two_factor",

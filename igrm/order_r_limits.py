@@ -11,14 +11,13 @@ so it is not used here.
 
 from __future__ import annotations
 
-import math
 import time as _time
 
 import numpy as np
 
 from . import flows as F
+from .higher_limits import limit_arrays, limit_grid
 from .order_r_study import compiled_fields
-from .problems import TwoFactor
 
 
 def limit_labels(R: int) -> str:
@@ -77,36 +76,15 @@ def limit_sharpness_any_order(*, betas, eps, time, gtol, orders, two_factor):
     flows (R,) labels.
     """
     t0 = _time.perf_counter()
-    p = TwoFactor(x=float(two_factor["x"]), y=float(two_factor["y"]))
-    w0 = np.asarray(two_factor["init"], dtype=np.float64)
-    s0 = float(p.sharpness(w0))
-    grid = np.meshgrid(np.asarray(betas, dtype=np.float64), np.asarray(eps, dtype=np.float64), indexing="ij")
-    Bt, Ep = (a.ravel() for a in grid)
-    eta = Ep * (1.0 - Bt) / s0
-    h = eta * (1.0 - Bt)
-    steps = int(math.ceil(float(time) / float(np.min(eta))))
+    p, w0, s0, (Bt, Ep, eta, h), steps = limit_grid(betas, eps, time, two_factor)
     Rs = [int(r) for r in sorted(orders)]
     W = _gdm_limits(p, w0, Bt, h, steps, Rs)
     horizon = float(steps * np.min(h))
     Wf, conv = _flow_limits(p, w0, Bt, h, horizon, float(gtol), Rs, 1.0)
     Wc, _ = _flow_limits(p, w0, Bt, h, horizon, float(gtol), Rs, 100.0)
-    finite = np.all(np.isfinite(W), axis=-1)
-    S_gdm = np.where(finite, p.sharpness(np.nan_to_num(W)), np.nan)
-    S, S_check = p.sharpness(Wf), p.sharpness(Wc)
-    arrays = {
-        "beta": Bt,
-        "eps": Ep,
-        "eta": eta,
-        "h": h,
-        "sharpness_gdm": S_gdm,
-        "gnorm_gdm": np.sqrt(p.grad_norm2(np.nan_to_num(W))),
-        "sharpness": S,
-        "errors": np.abs(S / S_gdm - 1.0),
-        "reference_error": np.abs(S - S_check) / S_gdm,
-        "converged": conv,
-        "flows": np.array([limit_labels(R) for R in Rs]),
-        "comparison": np.array("limit_slow"),
-    }
+    arrays = limit_arrays(p, (Bt, Ep, eta, h), W, p.sharpness(Wf), p.sharpness(Wc))
+    labels = np.array([limit_labels(R) for R in Rs])
+    arrays.update({"converged": conv, "flows": labels, "comparison": np.array("limit_slow")})
     attrs = {
         "kind": "limits",
         "problem": "two_factor",

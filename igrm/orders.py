@@ -670,12 +670,21 @@ SLOPE_COLUMNS = [
     "eps_max",
     "min_error",
     "max_reference_error",
+    "min_error_floor_ratio",
 ]
+
+
+def floor_ratio(err, ref) -> float:
+    """min over the grid of error / reference error (NaN where no reference error is known)."""
+    r = np.asarray(err, dtype=np.float64) / np.asarray(ref, dtype=np.float64)
+    return float(np.nanmin(r)) if np.any(np.isfinite(r)) else math.nan
 
 
 def fit_slopes(df: pd.DataFrame) -> pd.DataFrame:
     """Slope of log(error) vs log(h) over the whole grid for every (problem, β,
-    comparison, flow, window); ``primary`` marks the window the comparison is judged on."""
+    comparison, flow, window); ``primary`` marks the window the comparison is judged on;
+    ``min_error_floor_ratio`` is min_h error/reference_error (how far the reference's floor
+    lies under the errors)."""
     rows = []
     for (problem, beta, comp, flow, window), g in df.groupby(
         ["problem", "beta", "comparison", "flow", "window"], sort=False
@@ -698,6 +707,7 @@ def fit_slopes(df: pd.DataFrame) -> pd.DataFrame:
                 "eps_max": float(g["eps"].max()) if "eps" in g else math.nan,
                 "min_error": float(g["error"].min()),
                 "max_reference_error": float(g["reference_error"].max()),
+                "min_error_floor_ratio": floor_ratio(g["error"], g["reference_error"]),
             }
         )
     return pd.DataFrame(rows, columns=SLOPE_COLUMNS)

@@ -22,3 +22,24 @@ rule claims_modified_loss:
         max_epsilon=lookup(dpath="orders/max_epsilon", within=config),
     script:
         "../scripts/claims/modified_loss.py"
+
+
+# Is the order-R flow a gradient flow? (docs/modified_flows.md section 8.4, (M22)): exact
+# SymPy solves, about 10 s for R = 1..5; with the any-order study (orders.higher.any_order.orders).
+
+
+rule claims_order_r_metric:
+    """Claim rows (our finding): the order-R flow as a gradient flow in a Hessian-power metric, and f_n as Euclidean gradients."""
+    input:
+        code=code_inputs("claims/order_r_metric.py"),
+    output:
+        f"{R}/claims/order_r_metric.csv",
+    log:
+        "logs/claims/order_r_metric.log",
+    localrule: True
+    conda:
+        "../envs/science.yaml"
+    params:
+        orders=lookup(dpath="orders/higher/any_order/orders", within=config),
+    script:
+        "../scripts/claims/order_r_metric.py"

@@ -179,6 +179,7 @@ rule claims_orders:
         slope_tol=lookup(dpath="orders/slope_tol", within=config),
         ci=lookup(dpath="orders/ci", within=config),
         max_epsilon=lookup(dpath="orders/max_epsilon", within=config),
+        floor_factor=lookup(dpath="orders/higher/any_order/floor_factor", within=config),
     script:
         "../scripts/claims/orders.py"
 

@@ -121,7 +121,7 @@ def test_slopes_columns(slopes):
 
 
 def test_order_claims(slopes):
-    df = order_claims(slopes, slope_tol=TOL, ci=0.95, max_epsilon=0.25)
+    df = order_claims(slopes, slope_tol=TOL, ci=0.95, max_epsilon=0.25, floor_factor=100)
     assert list(df.columns) == claims.COLUMNS
     assert len(df) == int(slopes["primary"].sum())
     assert df["id"].is_unique
@@ -132,7 +132,9 @@ def test_order_claims(slopes):
     # a measured slope outside the tolerance is reported as not reproducing
     bad = slopes.copy()
     bad.loc[:, "slope"] = bad["expected_slope"] + 0.5
-    assert set(order_claims(bad, slope_tol=TOL, ci=0.95, max_epsilon=0.25)["verdict"]) == {claims.FAILS}
+    assert set(order_claims(bad, slope_tol=TOL, ci=0.95, max_epsilon=0.25, floor_factor=100)["verdict"]) == {
+        claims.FAILS
+    }
 
 
 def test_plots_write_files(tmp_path, tidy, slopes):
@@ -160,13 +162,15 @@ def test_order_claims_judged_inside_the_declared_range_only(slopes):
     far = slopes.copy()
     far.loc[:, "eps_max"] = 0.5
     far.loc[:, "slope"] = far["expected_slope"] + 0.5
-    df = order_claims(far, slope_tol=TOL, ci=0.95, max_epsilon=0.25)
+    df = order_claims(far, slope_tol=TOL, ci=0.95, max_epsilon=0.25, floor_factor=100)
     assert set(df["verdict"]) == {claims.OUT_OF_RANGE}
     assert df["detail"].str.contains("OUTSIDE the declared range").all()
     edge = slopes.copy()
     edge.loc[:, "slope"] = edge["expected_slope"] + TOL
     edge.loc[:, "slope_se"] = 0.02
-    assert set(order_claims(edge, slope_tol=TOL, ci=0.95, max_epsilon=0.25)["verdict"]) == {claims.INCONCLUSIVE}
+    assert set(order_claims(edge, slope_tol=TOL, ci=0.95, max_epsilon=0.25, floor_factor=100)["verdict"]) == {
+        claims.INCONCLUSIVE
+    }
     assert (slopes["eps_max"] <= 0.25).all()  # the test config's grid lies inside
 
 
@@ -206,12 +210,15 @@ def test_contract_sgdm_real_takes_its_section_less_enabled():
 
 def test_contract_order_claims_takes_the_scalar_keys_of_orders():
     # rule claims_orders: slope_tol, ci, max_epsilon (each passed with lookup); the other keys of
-    # orders are the sections of the simulations (gdm, sgdm, sgdm_real, higher)
-    from tests.test_contract import SCHEMA
+    # orders are the sections of the simulations (gdm, sgdm, sgdm_real, higher), of which the
+    # any-order study's floor_factor judges its rows too (docs/modified_flows.md §8.2)
+    from tests.test_contract import SCHEMA, schema_keys
 
     props = SCHEMA["properties"]["orders"]["properties"]
     scalars = {k for k, v in props.items() if "properties" not in v}
-    assert _keywords(order_claims) - {"slopes_df"} == scalars == {"slope_tol", "ci", "max_epsilon"}
+    assert scalars == {"slope_tol", "ci", "max_epsilon"}
+    assert _keywords(order_claims) - {"slopes_df"} == scalars | {"floor_factor"}
+    assert "floor_factor" in schema_keys("orders/higher/any_order")
 
 
 def test_order_targets_one_file_per_grid_point():

@@ -241,7 +241,7 @@ def test_tidy_and_claims_rows_of_the_real_data_study():
     errors, slopes = orders_tables([res])
     assert set(errors["problem"]) == {"logreg_fmnist"}
     assert errors["reference_error"].notna().all()
-    rows = order_claims(slopes, slope_tol=0.15, ci=0.95, max_epsilon=0.25)
+    rows = order_claims(slopes, slope_tol=0.15, ci=0.95, max_epsilon=0.25, floor_factor=100)
     ids = set(rows["id"])
     assert "order/sgdm/logreg_fmnist/beta0.5/sgdm/sgdm_flow" in ids
     assert "order/sgdm/logreg_fmnist/beta0.5/sgdm/sgdm_flow_noreg" in ids
@@ -249,7 +249,7 @@ def test_tidy_and_claims_rows_of_the_real_data_study():
     # the ablation judged against order 2 must fail: it lost the order
     sl = slopes.copy()
     sl.loc[sl["flow"] == "SGD+M flow without h/4 terms", "expected_slope"] = 2.0
-    bad = order_claims(sl[sl["comparison"] == "sgdm"], slope_tol=0.15, ci=0.95, max_epsilon=0.25)
+    bad = order_claims(sl[sl["comparison"] == "sgdm"], slope_tol=0.15, ci=0.95, max_epsilon=0.25, floor_factor=100)
     verdicts = dict(zip(bad["id"], bad["verdict"]))
     assert verdicts["order/sgdm/logreg_fmnist/beta0.5/sgdm/sgdm_flow_noreg"] == FAILS
     assert verdicts["order/sgdm/logreg_fmnist/beta0.5/sgdm/sgdm_flow"] == REPRODUCES

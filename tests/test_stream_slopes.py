@@ -79,7 +79,7 @@ def test_orders_claims_use_the_stream_interval_for_sgdm_rows():
             },
         ]
     )
-    c = order_claims(rows, slope_tol=0.15, ci=0.95, max_epsilon=0.25).set_index("id")
+    c = order_claims(rows, slope_tol=0.15, ci=0.95, max_epsilon=0.25, floor_factor=100).set_index("id")
     sg = c.loc["order/sgdm/two_factor/beta0.5/sgdm/sgdm_flow"]
     assert sg["measured"] == pytest.approx(2.02) and sg["verdict"] == "inconclusive"  # ±0.21 > 0.15
     assert sg["uncertainty"] == pytest.approx(2.131449545559323 * 0.1)  # t_{0.975,15}

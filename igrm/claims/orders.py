@@ -10,7 +10,7 @@ import math
 import pandas as pd
 
 from ..stats import ci_verdict, equivalence_t
-from . import OUT_OF_RANGE, frame, row
+from . import INCONCLUSIVE, OUT_OF_RANGE, frame, row
 
 _FLOW_TAG = {
     "flow (1)": "flow1",
@@ -71,7 +71,23 @@ def beta_tag(beta: float) -> str:
     return f"beta{float(beta):g}"
 
 
-def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.DataFrame:
+def _floor_text(r, part: str, floor_factor: float) -> tuple[bool, str]:
+    """(floored, text) of an any-order row (docs/modified_flows.md §8.2, (M25)): floored when
+    its reference's floor is not ``floor_factor`` × under the error at every h
+    (min_h error/reference error < floor_factor); rows without a measured floor (gd_loss, the
+    paper's parts) are never floored and say nothing."""
+    ratio = float(getattr(r, "min_error_floor_ratio", math.nan))
+    if part != "any_order" or not math.isfinite(ratio):
+        return False, ""
+    if ratio >= floor_factor:
+        return False, f"; reference floor min_h error/floor {ratio:.3g} >= {floor_factor:g}"
+    return True, (
+        f"; NOT JUDGED: the reference floor is only {ratio:.3g}x under the error at some h (min_h error/floor; "
+        f"declared >= {floor_factor:g}, orders.higher.any_order.floor_factor): the fitted order may be the floor's"
+    )
+
+
+def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon, floor_factor) -> pd.DataFrame:
     """One claims row per (problem, β, comparison, flow) on its primary window.
 
     ``slopes_df``: :func:`igrm.orders.fit_slopes`. The order's interval is p̂ ± t_{n−2}·SE at
@@ -82,7 +98,9 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
     finite) use the mean per-stream order with its t-interval over streams instead, which
     includes the between-stream variance (docs/mechanism.md (S9), igrm.stream_slopes). A grid whose largest ε exceeds
     min(``max_epsilon``, 1/(1+√β)²) (the real-root bound (T51)) is out of the expansion's
-    range: its row says "out of range" with the measured slope.
+    range: its row says "out of range" with the measured slope. An any-order row (§8) whose
+    reference floor is not ``floor_factor`` × under its errors (config
+    ``orders.higher.any_order.floor_factor``) is inconclusive, the reason in its detail.
     """
     tol = float(slope_tol)
     rows = []
@@ -106,8 +124,11 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
         bound = min(float(max_epsilon), 1.0 / (1.0 + math.sqrt(r.beta)) ** 2)
         eps_max = float(getattr(r, "eps_max", math.nan))
         in_range = not math.isfinite(eps_max) or eps_max <= bound
+        floored, floor_txt = _floor_text(r, part, float(floor_factor))
         if not in_range:
             verdict = OUT_OF_RANGE
+        elif floored:
+            verdict = INCONCLUSIVE
         text = _COMP_TEXT[r.comparison].replace("{flow}", r.flow)
         what = "error" if r.comparison.startswith("limit") else "global error"
         claim = f"{text}: {what} O(h^{r.expected_slope:g}) ({r.problem}, beta={r.beta:g})"
@@ -127,6 +148,7 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
                 else f"OUTSIDE the declared range <= {bound:.3g}: not judged; "
             )
             + f"smallest error {r.min_error:.3g}, largest reference error {r.max_reference_error:.2g}"
+            + floor_txt
         )
         rows.append(
             row(
@@ -145,6 +167,7 @@ def order_claims(slopes_df: pd.DataFrame, *, slope_tol, ci, max_epsilon) -> pd.D
         if full is not None:
             # (T93): the ablation loses the order iff its interval lies wholly below full − tol
             lost = ci_verdict(full - tol - (estimate + hw), full - tol - (estimate - hw)) if in_range else OUT_OF_RANGE
+            lost = INCONCLUSIVE if in_range and floored else lost
             rows.append(
                 row(
                     f"{cid}/loses_order",

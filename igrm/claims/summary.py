@@ -79,6 +79,14 @@ PAPER_CLAIMS: tuple[PaperClaim, ...] = (
         r"order/any_order/.*",
     ),
     PaperClaim(
+        "any-order-metric",
+        "beyond the paper, our finding (not a published claim): the order-R modified flow is a gradient "
+        "flow −P∇Ẽ in a metric P that is a power series in hH (H the Hessian of E); in the Euclidean metric, "
+        "its h^n term f_n is a gradient",
+        "docs/modified_flows.md §8.4 (M22)",
+        r"order/any_order_metric/.*",
+    ),
+    PaperClaim(
         "sgdm-flow",
         "SGD+M follows the piecewise flow of the historical losses G_k (order 2 with the h/4 terms, 1 without)",
         "paper Thm 4.1; docs/theory.md (T19)",
@@ -266,6 +274,8 @@ DECIDING: dict[str, str] = {
 #: paired-difference rows state their unit in their detail, which wins (:func:`quantity`)
 QUANTITIES: tuple[tuple[str, str], ...] = (
     (r"^order/higher/.*/limit/|^order/any_order/.*/limit_slow/", "fitted order p of the limit-sharpness error (∝ hᵖ)"),
+    (r"^order/any_order_metric/.*/metric/", "1 if the conditions (M22) through h^(R−1) have an exact solution, else 0"),
+    (r"^order/any_order_metric/.*/euclidean/", "number of nonzero coefficients of curl f_n (0: a gradient)"),
     (r"^order/|^toy/(igr_order_beta0|limit_convergence)", "fitted order p of the error (∝ hᵖ)"),
     (r"^toy/flatter_minima", "Spearman ρ between β and the limit sharpness"),
     (r"^toy/limit_matches_flow2", "relative error |S_GD+M / S_flow(2) − 1| of the limit sharpness"),

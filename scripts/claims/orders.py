@@ -8,5 +8,11 @@ from igrm.pipeline.snakejob import logged, write_tidy
 
 with logged(snakemake):
     p = snakemake.params
-    rows = order_claims(pd.read_csv(snakemake.input.slopes), slope_tol=p.slope_tol, ci=p.ci, max_epsilon=p.max_epsilon)
+    rows = order_claims(
+        pd.read_csv(snakemake.input.slopes),
+        slope_tol=p.slope_tol,
+        ci=p.ci,
+        max_epsilon=p.max_epsilon,
+        floor_factor=p.floor_factor,
+    )
     write_tidy(snakemake.output[0], rows)
