@@ -184,7 +184,7 @@ def claim_files(wildcards=None):
     # no figure of its own: its claims come whenever the study is enabled
     if config["orders"]["sgdm_real"]["enabled"]:
         out.append(f"{R}/claims/orders_sgdm_real.csv")
-    # the any-order study (docs/modified_flows.md section 8): no figure yet, claims when enabled
+    # the any-order study (docs/modified_flows.md section 8): its claims whenever it runs
     if targets.orders_files(config, "order_r"):
         out.append(f"{R}/claims/orders_order_r.csv")
     # its section 8.4 is exact (no result files): with the study's orders
@@ -195,9 +195,12 @@ def claim_files(wildcards=None):
 
 def final_outputs():
     """What `all` builds: the outputs of the rule fig_<name> / table_<name> of each figure
-    and table the config lists (call it after the rules are defined)."""
+    and table the config lists, less the figures of optional studies it does not run (call
+    it after the rules are defined)."""
     out = []
-    for kind, names in (("fig", config["figures"]), ("table", config["tables"])):
+    # optional studies' figures only when the study runs (targets.built_figures)
+    figures = targets.built_figures(config)
+    for kind, names in (("fig", figures), ("table", config["tables"])):
         for name in names:
             out += list(getattr(rules, f"{kind}_{name}").output)
     # the results page, its findings record and glossary (before the report, which shows the glossary)

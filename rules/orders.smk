@@ -320,3 +320,69 @@ rule order_r_limits:
         two_factor=lookup(dpath="toy/two_factor", within=config),
     script:
         "../scripts/sim/orders_order_r_limits.py"
+
+
+rule fig_orders_any_order:
+    """Figure: global error of GD+M against its order-R flows and their ablations vs h (log-log), with the reference floor (built when orders.higher.any_order.orders is not empty)."""
+    input:
+        errors=f"{TIDY}/orders_order_r.csv",
+        slopes=f"{TIDY}/orders_order_r_slopes.csv",
+        code=code_inputs("fig/orders_any_order.py"),
+    output:
+        pdf=f"{R}/figures/orders_any_order.pdf",
+        png=report(
+            f"{R}/figures/orders_any_order.png",
+            caption="../report/orders_any_order.rst",
+            category=CATEGORY["orders"],
+        ),
+    log:
+        "logs/figures/orders_any_order.log",
+    localrule: True
+    conda:
+        "../envs/science.yaml"
+    script:
+        "../scripts/fig/orders_any_order.py"
+
+
+rule fig_orders_any_order_loss:
+    """Figure: distance between heavy ball and GD on its order-R modified loss vs h (log-log) (built when orders.higher.any_order.orders is not empty)."""
+    input:
+        errors=f"{TIDY}/orders_order_r.csv",
+        slopes=f"{TIDY}/orders_order_r_slopes.csv",
+        code=code_inputs("fig/orders_any_order_loss.py"),
+    output:
+        pdf=f"{R}/figures/orders_any_order_loss.pdf",
+        png=report(
+            f"{R}/figures/orders_any_order_loss.png",
+            caption="../report/orders_any_order_loss.rst",
+            category=CATEGORY["orders"],
+        ),
+    log:
+        "logs/figures/orders_any_order_loss.log",
+    localrule: True
+    conda:
+        "../envs/science.yaml"
+    script:
+        "../scripts/fig/orders_any_order_loss.py"
+
+
+rule fig_orders_any_order_limits:
+    """Figure: limit-sharpness error of the order-R flows against GD+M vs eps (log-log), per beta (built when orders.higher.any_order_limits.orders is not empty)."""
+    input:
+        errors=f"{TIDY}/orders_order_r.csv",
+        slopes=f"{TIDY}/orders_order_r_slopes.csv",
+        code=code_inputs("fig/orders_any_order_limits.py"),
+    output:
+        pdf=f"{R}/figures/orders_any_order_limits.pdf",
+        png=report(
+            f"{R}/figures/orders_any_order_limits.png",
+            caption="../report/orders_any_order_limits.rst",
+            category=CATEGORY["orders"],
+        ),
+    log:
+        "logs/figures/orders_any_order_limits.log",
+    localrule: True
+    conda:
+        "../envs/science.yaml"
+    script:
+        "../scripts/fig/orders_any_order_limits.py"

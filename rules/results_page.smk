@@ -8,7 +8,10 @@ rule results_page:
     input:
         summary=rules.table_claims.output.summary_csv,
         claims=rules.table_claims.output.csv,
-        figures=[getattr(rules, f"fig_{name}").output.png for name in config["figures"]],
+        figures=[
+            getattr(rules, f"fig_{name}").output.png
+            for name in targets.built_figures(config)
+        ],
         code=code_inputs("results_page.py"),
     output:
         page=f"{R}/index.html",
@@ -25,7 +28,7 @@ rule results_page:
     conda:
         "../envs/science.yaml"
     params:
-        figures=lookup(dpath="figures", within=config),
+        figures=targets.built_figures(config),
         report=lookup(dpath="report", within=config),
     script:
         "../scripts/results_page.py"

@@ -156,3 +156,79 @@ def test_sharpness_vs_epoch_is_drawn_as_points_with_norms_kept_positive():
     gn = next(ax for ax in top if "∇E" in ax.get_ylabel())
     assert _errorbar_ends(gn).min() >= 0.0
     plt.close(fig)
+
+
+def _order_r_results():
+    """Result files of the any-order study in the format its jobs write (igrm.order_r_study,
+    igrm.order_r_limits), with planted errors c·h^R (ablation c·h^(R−1)) on a 4-point grid, a
+    floor 1e−9, and, in the limit study, order 5 no better than order 4 at the largest ε."""
+    h = np.array([1e-3, 2e-3, 4e-3, 8e-3])
+    Rs = np.arange(1, 6)
+    out = []
+    for prob in ("two_factor", "sigmoid"):
+        err = np.stack([np.stack([h**R, np.full_like(h, np.nan) if R == 1 else 3 * h ** (R - 1)]) for R in Rs])
+        gd = np.stack([2 * h**R for R in Rs]) if prob == "two_factor" else np.full((5, len(h)), np.nan)
+        arrays = {"h": h, "eps": 10 * h, "orders": Rs, "errors": err, "reference_error": np.full_like(err, 1e-16)}
+        if prob == "two_factor":  # a floor at the order-5 error at the smallest h (ratio 1); sigmoid: 10
+            arrays["reference_error"][-1, 0, 0] = 1e-15
+        out.append(({**arrays, "gd_errors": gd}, {"kind": "order_r", "problem": prob, "beta": 0.8}))
+    eps = np.array([0.01, 0.02, 0.04, 0.08])
+    lim = np.stack([eps**R for R in Rs])
+    lim[4, -1] = 2 * lim[3, -1]  # the ladder stops at ε = 0.08
+    arrays = {
+        "beta": np.full(4, 0.8),
+        "eps": eps,
+        "h": eps / 20,
+        "errors": lim,
+        "reference_error": np.full_like(lim, 1e-12),
+    }
+    arrays.update(flows=np.array([f"order-{R} flow" for R in Rs]), comparison=np.array("limit_slow"))
+    out.append((arrays, {"kind": "limits", "problem": "two_factor"}))
+    return out
+
+
+def test_any_order_figures_show_orders_floor_and_where_the_ladder_stops():
+    """The any-order figures (igrm.figures.orders_any_order) from the tidy tables of planted
+    results: a line per order (and ablation), fitted orders at the line ends, the floor band with
+    its margin in the title, the ladder's stop circled; nothing clipped or overlapping."""
+    import matplotlib.pyplot as plt
+
+    from igrm.figures.orders_any_order import (
+        plot_orders_any_order,
+        plot_orders_any_order_limits,
+        plot_orders_any_order_loss,
+    )
+    from igrm.tidy.orders import orders_tables
+
+    errors, slopes = orders_tables(_order_r_results())
+
+    def ends(ax):
+        return sorted(t.get_text() for t in ax.texts)
+
+    fig = plot_orders_any_order(errors, slopes)
+    assert len(fig.axes) == 2 and not layout_problems(fig)
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) == 9 and ends(ax) == [
+        "(1.00)",
+        "(2.00)",
+        "(3.00)",
+        "(4.00)",
+        "1.00",
+        "2.00",
+        "3.00",
+        "4.00",
+        "5.00",
+    ]
+    assert "every error ≥ 1× the floor" in ax.get_title() and ax.get_ylim()[0] < 1e-15
+    assert "every error ≥ 10× the floor" in fig.axes[1].get_title()
+    plt.close(fig)
+    fig = plot_orders_any_order_loss(errors, slopes)  # the sigmoid has no modified loss: one panel
+    assert len(fig.axes) == 1 and ends(fig.axes[0]) == ["1.00", "2.00", "3.00", "4.00", "5.00"]
+    assert "floor" not in fig.axes[0].get_title() and not layout_problems(fig)
+    plt.close(fig)
+    fig = plot_orders_any_order_limits(errors, slopes)
+    assert len(fig.axes) == 2  # the errors, and the gain of each added order
+    (stop,) = [ln for ln in fig.axes[1].get_lines() if "ladder stops" in ln.get_label()]
+    assert list(stop.get_xdata()) == pytest.approx([0.08])
+    assert layout_problems(fig) == []
+    plt.close(fig)

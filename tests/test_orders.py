@@ -249,3 +249,24 @@ def test_order_targets_one_file_per_grid_point():
     assert targets.sgdm_real_data(cfg) == "resources/data/mnist.h5"
     job = targets.sgdm_real_job({"orders": {"sgdm_real": {"enabled": True, "betas": [0.5], "seed": 0}}})
     assert job(type("W", (), {"beta": "0.5"})) == {"beta": 0.5, "seed": 0}
+
+
+def test_optional_figures_are_built_only_when_their_study_runs():
+    """The any-order figures are in the one figure list but `all` and the results page take
+    them only when the config runs their study (the default does not: +0 jobs)."""
+    import yaml
+
+    from igrm.pipeline import targets
+    from igrm.pipeline.config import with_defaults
+
+    from .conftest import REPO
+
+    default = schema_defaults()
+    assert set(targets.OPTIONAL_FIGURES) <= set(default["figures"])
+    assert targets.built_figures(default) == [f for f in default["figures"] if not f.startswith("orders_any_order")]
+    preset = with_defaults(yaml.safe_load((REPO / "presets" / "higher_order.yaml").read_text()))
+    assert targets.built_figures(preset) == default["figures"]
+    preset["orders"]["higher"]["any_order"]["problems"] = ["sigmoid"]  # no polynomial loss: no loss figure
+    preset["orders"]["higher"]["any_order_limits"]["orders"] = []
+    built = targets.built_figures(preset)
+    assert "orders_any_order" in built and not {"orders_any_order_loss", "orders_any_order_limits"} & set(built)

@@ -46,7 +46,7 @@ COMP_NAMES = {
 PROBLEM_NAMES = {"two_factor": "two-factor toy", "lstsq": "least squares"}
 
 
-def _log_ticks(ax, values) -> None:
+def log_ticks(ax, values) -> None:
     """x ticks at the 1-2-5 values inside the data range (a log axis over less than a decade
     labelled one tick per panel), labelled 5e-05; no minor labels."""
     from matplotlib.ticker import NullFormatter
@@ -68,7 +68,7 @@ def _log_ticks(ax, values) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def _end_labels(ax, items, fontsize: float = 6.5) -> None:
+def end_labels(ax, items, fontsize: float = 6.5) -> None:
     """Label each line at its right end, just outside the panel, with its fitted slope,
     in the line's colour; labels nudged apart so none overlap. ``items``: (y_end, text, colour)."""
     items = [(y, t, c) for y, t, c in items if np.isfinite(y) and y > 0]
@@ -128,11 +128,11 @@ def _finish_axes(ax, h_values, ends) -> None:
     order at its end (the legend is the figure's, below the panels)."""
     ax.set_xlabel("step size h")
     ax.set_ylabel(ERROR_LABEL)
-    _log_ticks(ax, h_values)
-    _end_labels(ax, ends)
+    log_ticks(ax, h_values)
+    end_labels(ax, ends)
 
 
-def _slope_lookup(slopes: pd.DataFrame | None):
+def slope_lookup(slopes: pd.DataFrame | None):
     if slopes is None or not len(slopes):
         return {}
     return {
@@ -149,7 +149,7 @@ def plot_orders_gdm(df: pd.DataFrame, slopes: pd.DataFrame | None):
     problems = list(dict.fromkeys(d["problem"]))
     betas = sorted(d["beta"].unique())
     fig, axes = figure(max(len(problems), 1), max(len(betas), 1), width=3.9, height=3.3)
-    fits = _slope_lookup(slopes)
+    fits = slope_lookup(slopes)
     for pi, prob in enumerate(problems):
         for bi, beta in enumerate(betas):
             ax = axes[pi, bi]
@@ -192,7 +192,7 @@ def plot_orders_sgdm(df: pd.DataFrame, slopes: pd.DataFrame | None):
     d = df[df["comparison"].isin(("sgdm", "sgdm_deterministic"))]
     betas = sorted(d["beta"].unique())
     fig, axes = figure(1, max(len(betas), 1), width=3.9, height=3.4)
-    fits = _slope_lookup(slopes)
+    fits = slope_lookup(slopes)
     for bi, beta in enumerate(betas):
         ax = axes[0, bi]
         g = d[d["beta"] == beta]
@@ -252,7 +252,7 @@ def plot_orders_higher(df: pd.DataFrame, slopes: pd.DataFrame | None):
     rows = [("manifold3", p) for p in problems] + ([("series", "lstsq")] if len(ds) else [])
     betas = sorted(pd.concat([d3["beta"], ds["beta"]]).unique())
     fig, axes = figure(max(len(rows), 1), max(len(betas), 1), width=3.6, height=3.9)
-    fits = _slope_lookup(slopes)
+    fits = slope_lookup(slopes)
     for ri, (comp, prob) in enumerate(rows):
         for bi, beta in enumerate(betas):
             ax = axes[ri, bi]
@@ -325,7 +325,7 @@ def plot_orders_higher_limits(df: pd.DataFrame, slopes: pd.DataFrame | None):
         ax.set_ylabel(r"limit-sharpness error $|S_{flow}/S_{GD+M} - 1|$")
 
     ax = axes[len(eps)]
-    fits = _slope_lookup(slopes)
+    fits = slope_lookup(slopes)
     ends = []
     for (flow, beta), gg in d.groupby(["flow", "beta"], sort=False):
         gg = gg.sort_values("eps")
@@ -345,8 +345,8 @@ def plot_orders_higher_limits(df: pd.DataFrame, slopes: pd.DataFrame | None):
     ax.set_title("same, vs ε (fitted order in h at fixed β)", fontsize=8)
     ax.set_xlabel("ε = hL0/(1−β)²")
     ax.set_ylabel(r"limit-sharpness error $|S_{flow}/S_{GD+M} - 1|$")
-    _log_ticks(ax, d["eps"])
-    _end_labels(ax, ends, fontsize=5.5)
+    log_ticks(ax, d["eps"])
+    end_labels(ax, ends, fontsize=5.5)
     legend_below(
         fig,
         axes,

@@ -232,10 +232,11 @@ def write_partial(
     from ..claims.summary import summarise, summary_markdown
     from ..pipeline.io import write_text_atomic
     from ..pipeline.snakejob import report_caption
+    from ..pipeline.targets import built_figures
 
     root = Path(root)
     made = [p for p in claim_parts if Path(p).exists()]
-    figures = list(config["figures"])
+    figures = built_figures(config)
     missing = not_run(
         root, figures=figures, claim_parts=claim_parts, datasets=config["train"]["datasets"], data_dir=data_dir
     )

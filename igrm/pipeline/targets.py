@@ -103,7 +103,6 @@ def higher_files(config: Mapping[str, Any]) -> list[str]:
     return out
 
 
-#: the result files of each error-order family (the {family} of rule tidy_orders)
 def order_r_files(config: Mapping[str, Any]) -> list[str]:
     """The any-order study's files: one per (problem, β) of orders.higher.any_order (none when
     its orders are []), and the limit study's of orders.higher.any_order_limits."""
@@ -117,6 +116,37 @@ def order_r_files(config: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _any_order_on(config: Mapping[str, Any]) -> bool:
+    return bool(config["orders"]["higher"]["any_order"]["orders"])
+
+
+def _any_order_loss_on(config: Mapping[str, Any]) -> bool:
+    """GD on the modified loss exists for the polynomial problems only (not sigmoid)."""
+    ao = config["orders"]["higher"]["any_order"]
+    return bool(ao["orders"]) and bool({"two_factor", "lstsq"} & set(ao["problems"]))
+
+
+def _any_order_limits_on(config: Mapping[str, Any]) -> bool:
+    lim = config["orders"]["higher"]["any_order_limits"]
+    return bool(lim["orders"]) and bool(lim["betas"])
+
+
+#: figures of optional studies (off in the default run): name → whether the config runs its study.
+#: They are in the one figure list (the schema's `figures`) but built only when this says so.
+OPTIONAL_FIGURES: dict[str, Callable[[Mapping[str, Any]], bool]] = {
+    "orders_any_order": _any_order_on,
+    "orders_any_order_loss": _any_order_loss_on,
+    "orders_any_order_limits": _any_order_limits_on,
+}
+
+
+def built_figures(config: Mapping[str, Any]) -> list[str]:
+    """The figures `all` builds and the results page shows: the config's `figures`, less each
+    optional figure (OPTIONAL_FIGURES) whose study the config does not run."""
+    return [f for f in config["figures"] if f not in OPTIONAL_FIGURES or OPTIONAL_FIGURES[f](config)]
+
+
+#: the result files of each error-order family (the {family} of rule tidy_orders)
 ORDER_FAMILIES = {
     "gdm": gdm_files,
     "sgdm": sgdm_files,
