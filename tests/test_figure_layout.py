@@ -171,6 +171,8 @@ def _order_r_results():
         arrays = {"h": h, "eps": 10 * h, "orders": Rs, "errors": err, "reference_error": np.full_like(err, 1e-16)}
         if prob == "two_factor":  # a floor at the order-5 error at the smallest h (ratio 1); sigmoid: 10
             arrays["reference_error"][-1, 0, 0] = 1e-15
+        else:  # the order-5 line's own floor under the band: 1e-15 / 1e-17 = 100, not 1e-15 / 1e-16
+            arrays["reference_error"][-1] = 1e-17
         out.append(({**arrays, "gd_errors": gd}, {"kind": "order_r", "problem": prob, "beta": 0.8}))
     eps = np.array([0.01, 0.02, 0.04, 0.08])
     lim = np.stack([eps**R for R in Rs])
@@ -219,8 +221,9 @@ def test_any_order_figures_show_orders_floor_and_where_the_ladder_stops():
         "4.00",
         "5.00",
     ]
-    assert "every error ≥ 1× the floor" in ax.get_title() and ax.get_ylim()[0] < 1e-15
-    assert "every error ≥ 10× the floor" in fig.axes[1].get_title()
+    assert "every error ≥ 1× its own reference floor" in ax.get_title() and ax.get_ylim()[0] < 1e-15
+    # the sigmoid's order-5 line has its own (longdouble) floor 100x under the band: its ratio counts
+    assert "every error ≥ 100× its own reference floor" in fig.axes[1].get_title()
     plt.close(fig)
     fig = plot_orders_any_order_loss(errors, slopes)  # the sigmoid has no modified loss: one panel
     assert len(fig.axes) == 1 and ends(fig.axes[0]) == ["1.00", "2.00", "3.00", "4.00", "5.00"]

@@ -33,16 +33,19 @@ def _problems(d: pd.DataFrame) -> list[str]:
 
 
 def _shade_floor(ax, x, floor, errors) -> float:
-    """Shade the band below the reference floor (largest reference error at each x) down to the
-    panel's bottom, behind the lines (call it after them: it sets the y range); returns the
-    smallest ratio of an error to the floor at its own x (NaN: no floor)."""
+    """Shade the band below the reference floor (the largest of the lines' reference errors at
+    each x) down to the panel's bottom, behind the lines (call it after them: it sets the y
+    range); returns the smallest ratio of an error to its own line's reference error at its x,
+    the ratio the claim rows judge (a line whose float64 reference floors it has a longdouble
+    one, far under the band: docs/modified_flows.md (M25)); NaN: no floor."""
     x = np.asarray(x, dtype=np.float64)
-    f = pd.Series(np.asarray(floor, dtype=np.float64), index=x)
+    own = np.asarray(floor, dtype=np.float64)
+    f = pd.Series(own, index=x)
     f = f[np.isfinite(f) & (f > 0)].groupby(level=0).max().sort_index()
     if f.empty:
         return math.nan
     e = np.asarray(errors, dtype=np.float64)
-    ratio = e / f.reindex(x).to_numpy()
+    ratio = np.where(np.isfinite(own) & (own > 0), e / np.where(own > 0, own, 1.0), np.nan)
     bottom = min(float(f.min()), float(np.nanmin(e[e > 0]))) / 10.0
     ax.fill_between(
         f.index,
@@ -51,7 +54,7 @@ def _shade_floor(ax, x, floor, errors) -> float:
         color=FLOOR_COLOR,
         lw=0,
         zorder=0,
-        label="reference floor (its gap to a looser rerun)",
+        label="reference floor (largest of the lines' gaps to a looser rerun)",
     )
     ax.set_ylim(bottom, ax.get_ylim()[1])
     return float(np.nanmin(ratio)) if np.isfinite(ratio).any() else math.nan
@@ -103,7 +106,7 @@ def _error_vs_h_grid(df, slopes, comp, flow_of, title):
             ends = _lines(ax, g, prob, beta, comp, flow_of, fits)
             ratio = _shade_floor(ax, g["h"], g["reference_error"], g["error"])
             r = f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.2g}"
-            floor = f"\nevery error ≥ {r}× the floor at its h" if math.isfinite(ratio) else ""
+            floor = f"\nevery error ≥ {r}× its own reference floor" if math.isfinite(ratio) else ""
             ax.set_title(f"{PROBLEM_NAMES.get(prob, prob)}, β = {beta:g}{floor}", fontsize=8)
             ax.set_xlabel("step size h")
             ax.set_ylabel(ERROR_LABEL)
