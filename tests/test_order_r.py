@@ -288,3 +288,37 @@ def test_longdouble_rk4_reference_beats_float64():
     assert np.all(np.abs(np.log2(err[0] / err[1]) - 4) < 0.1)
     assert np.all(err[2] < 1e-17)
     assert np.all(P.substeps(h, 0.015) == [2, 4]) and np.all(P.substeps(h, 0.003) % 2 == 0)
+
+
+def _eulerian(n: int) -> list[int]:
+    """Eulerian numbers A(n, m), m = 0..n−1, by their recurrence (independent of igrm)."""
+    a = [1]
+    for k in range(2, n + 1):
+        a = [(m + 1) * (a[m] if m < len(a) else 0) + (k - m) * (a[m - 1] if m >= 1 else 0) for m in range(k)]
+    return a
+
+
+def _narayana(n: int) -> list[int]:
+    """Narayana numbers N(n, k) = C(n,k) C(n,k−1)/n, k = 1..n."""
+    from math import comb
+
+    return [comb(n, k) * comb(n, k - 1) // n for k in range(1, n + 1)]
+
+
+def test_slow_manifold_holds_eulerian_and_narayana_polynomials():
+    """The published statement (Cattaneo & Shigida 2025, arXiv 2509.08483, abstract): heavy
+    ball's memoryless approximation hides Eulerian and Narayana polynomials in β. In the
+    generated slow start (M20), x₋₁ − x₀ = Σ s(τ) h^|τ| F(τ): on the bushes F^(k)[F,…,F]
+    s = (−1)^(k+1) A_k(β)/(k! (1−β)^(2k+1)), on the chains (F')^(n−1)F s = (−1)^n
+    N_(n−1)(β)/(1−β)^(2n−1), for every such tree of the table (|τ| ≤ 5)."""
+    from math import factorial
+
+    from igrm.order_r_coefficients import START
+
+    for k in range(1, 5):
+        assert START[((),) * k] == (factorial(k), tuple((-1) ** (k + 1) * c for c in _eulerian(k)))
+    chain = ((),)
+    for n in range(2, 6):
+        assert START[chain] == (1, tuple((-1) ** n * c for c in _narayana(n - 1)))
+        chain = (chain,)
+    assert _eulerian(4) == [1, 11, 11, 1] and _narayana(4) == [1, 6, 6, 1]  # the textbook rows
