@@ -207,6 +207,9 @@ def test_limit_sharpness_error_falls_as_h_to_the_r():
         two_factor={"x": 1.0, "y": 0.6, "init": [2.8, 3.4]},
     )  # fmt: skip
     assert attrs["flows_converged"]
+    # the longdouble heavy ball agrees with the compiled float64 loop (an independent code) to
+    # float64's drift, far under the errors
+    assert attrs["gdm_float64_gap_max"] < 1e-9 < np.min(arrays["errors"])
     fit = arrays["fitted"]
     assert list(arrays["eps"][fit]) == [0.02, 0.04, 0.08] and list(arrays["eps"][arrays["in_range"]]) == [0.08, 0.16]
     for ri, R in enumerate((1, 2, 3)):
