@@ -165,6 +165,7 @@ rule claims_orders:
     """Claims rows of one family's fitted orders (results/claims/orders_{kind}.csv)."""
     input:
         slopes=f"{TIDY}/orders_{{kind}}_slopes.csv",
+        errors=f"{TIDY}/orders_{{kind}}.csv",
         code=code_inputs("claims/orders.py"),
     output:
         f"{R}/claims/orders_{{kind}}.csv",
@@ -180,6 +181,7 @@ rule claims_orders:
         ci=lookup(dpath="orders/ci", within=config),
         max_epsilon=lookup(dpath="orders/max_epsilon", within=config),
         floor_factor=lookup(dpath="orders/higher/any_order/floor_factor", within=config),
+        range_tol=lookup(dpath="orders/higher/any_order_limits/range_tol", within=config),
     script:
         "../scripts/claims/orders.py"
 
@@ -384,5 +386,7 @@ rule fig_orders_any_order_limits:
     localrule: True
     conda:
         "../envs/science.yaml"
+    params:
+        range_tol=lookup(dpath="orders/higher/any_order_limits/range_tol", within=config),
     script:
         "../scripts/fig/orders_any_order_limits.py"

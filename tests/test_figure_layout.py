@@ -174,15 +174,17 @@ def _order_r_results():
         else:  # the order-5 line's own floor under the band: 1e-15 / 1e-17 = 100, not 1e-15 / 1e-16
             arrays["reference_error"][-1] = 1e-17
         out.append(({**arrays, "gd_errors": gd}, {"kind": "order_r", "problem": prob, "beta": 0.8}))
-    eps = np.array([0.01, 0.02, 0.04, 0.08])
+    eps = np.array([0.01, 0.02, 0.04, 0.08, 0.16])  # fitted to 0.08, range grid {0.08, 0.16}
     lim = np.stack([eps**R for R in Rs])
-    lim[4, -1] = 2 * lim[3, -1]  # the ladder stops at ε = 0.08
+    lim[4, -1] = 2 * lim[3, -1]  # the ladder stops at ε = 0.16, beyond the fitted grid
     arrays = {
-        "beta": np.full(4, 0.8),
+        "beta": np.full(5, 0.8),
         "eps": eps,
         "h": eps / 20,
         "errors": lim,
         "reference_error": np.full_like(lim, 1e-12),
+        "fitted": eps <= 0.08,
+        "in_range": eps >= 0.08,
     }
     arrays.update(flows=np.array([f"order-{R} flow" for R in Rs]), comparison=np.array("limit_slow"))
     out.append((arrays, {"kind": "limits", "problem": "two_factor"}))
@@ -229,9 +231,15 @@ def test_any_order_figures_show_orders_floor_and_where_the_ladder_stops():
     assert len(fig.axes) == 1 and ends(fig.axes[0]) == ["1.00", "2.00", "3.00", "4.00", "5.00"]
     assert "floor" not in fig.axes[0].get_title() and not layout_problems(fig)
     plt.close(fig)
-    fig = plot_orders_any_order_limits(errors, slopes)
+    fig = plot_orders_any_order_limits(errors, slopes, range_tol=1e-3)
     assert len(fig.axes) == 2  # the errors, and the gain of each added order
-    (stop,) = [ln for ln in fig.axes[1].get_lines() if "ladder stops" in ln.get_label()]
-    assert list(stop.get_xdata()) == pytest.approx([0.08])
+    top, gain = fig.axes
+    # fitted on the fitted grid only (exact orders), the range points drawn hollow beyond it
+    assert ends(top) == ["1.00", "2.00", "3.00", "4.00", "5.00"]
+    hollow = [ln for ln in top.get_lines() if ln.get_markerfacecolor() == "none" and len(ln.get_xdata())]
+    assert len(hollow) == 5 and all(list(ln.get_xdata()) == pytest.approx([0.08, 0.16]) for ln in hollow)
+    assert any("declared accuracy" in ln.get_label() for ln in top.get_lines())
+    (stop,) = [ln for ln in gain.get_lines() if "ladder stops" in ln.get_label()]
+    assert list(stop.get_xdata()) == pytest.approx([0.16])
     assert layout_problems(fig) == []
     plt.close(fig)

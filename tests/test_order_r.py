@@ -202,26 +202,77 @@ def test_limit_sharpness_error_falls_as_h_to_the_r():
     from igrm.order_r_limits import limit_sharpness_any_order
 
     arrays, attrs = limit_sharpness_any_order(
-        betas=[0.5], eps=[0.02, 0.04, 0.08], time=5.0, gtol=1e-11, orders=[1, 2, 3],
+        betas=[0.5], eps=[0.02, 0.04, 0.08], range_eps=[0.08, 0.16], range_tol=1e-3, time=10.0,
+        gtol=1e-13, rtol=2.5e-14, atol=2.5e-14, check_factor=10.0, orders=[1, 2, 3],
         two_factor={"x": 1.0, "y": 0.6, "init": [2.8, 3.4]},
     )  # fmt: skip
     assert attrs["flows_converged"]
+    # the longdouble heavy ball agrees with the compiled float64 loop (an independent code) to
+    # float64's drift, far under the errors
+    assert attrs["gdm_float64_gap_max"] < 1e-9 < np.min(arrays["errors"])
+    fit = arrays["fitted"]
+    assert list(arrays["eps"][fit]) == [0.02, 0.04, 0.08] and list(arrays["eps"][arrays["in_range"]]) == [0.08, 0.16]
     for ri, R in enumerate((1, 2, 3)):
-        slope, _, _ = loglog_slope(arrays["h"], arrays["errors"][ri])
+        slope, _, _ = loglog_slope(arrays["h"][fit], arrays["errors"][ri, fit])
         assert abs(slope - R) < 0.2
     assert np.all(np.diff(arrays["errors"], axis=0) < 0)
-    # its claim rows: part any_order, expected slope R
+    # the floor (M26) is the sum of its three gaps, each measured, and lies far under the old
+    # LSODA reference's (a 100x looser rerun: ~1e-9 relative, docs §8.6)
+    parts = ("reference_error_tol", "reference_error_gtol", "reference_error_gdm")
+    assert np.allclose(arrays["reference_error"], sum(arrays[k] for k in parts))
+    assert np.all(arrays["reference_error_tol"] > 0) and np.max(arrays["reference_error"]) < 1e-12
+    # its claim rows: part any_order, expected slope R, fitted on the fitted grid only
+    from igrm.claims.order_r_range import range_claims
     from igrm.claims.orders import order_claims
     from igrm.tidy.orders import orders_tables
 
-    _, slopes = orders_tables([(arrays, attrs)])
+    errors, slopes = orders_tables([(arrays, attrs)])
     rows = order_claims(slopes, slope_tol=0.15, ci=0.95, max_epsilon=0.25, floor_factor=100)
     assert list(rows["id"]) == [f"order/any_order/two_factor/beta0.5/limit_slow/flow_order{R}" for R in (1, 2, 3)]
+    assert np.allclose(rows["detail"].str.extract(r"eps = hL0/\(1-beta\)\^2 <= ([0-9.]+)")[0].astype(float), 0.08)
+    found = range_claims(errors, range_tol=1e-3)
+    assert len(found) == 2 and set(found["verdict"]) == {"out of range"}
     assert list(rows["expected"].astype(float)) == [1.0, 2.0, 3.0]
     # and they belong to one paper claim of the summary (an unassigned row id is an error there)
     from igrm.claims.summary import assign
 
-    assert set(assign(rows["id"])) == {"any-order"}
+    assert set(assign(rows["id"])) == {"any-order"} and set(assign(found["id"])) == {"any-order"}
+
+
+def test_range_of_validity_finding_rows():
+    """(M27) on constructed errors: the largest ε where some order meets the declared accuracy
+    (at every ε up to it), the first ε where one more order does not help (a gain inside the
+    floor does not count), and their finding rows (verdict "out of range", ids .../out_of_range)."""
+    import pandas as pd
+
+    from igrm.claims.order_r_range import range_claims
+    from igrm.order_r_limits import range_of_validity
+
+    eps = np.array([0.25, 0.08, 0.12, 0.16])  # unsorted on purpose
+    err = np.array([[5e-2, 1e-2, 2e-2, 3e-2], [2e-2, 1e-4, 5e-4, 2e-3], [3e-2, 1e-5, 4e-4, 1e-3]])
+    ref = np.full_like(err, 1e-14)
+    f = range_of_validity(eps, err, ref, [1, 2, 3], 1e-3)
+    assert (f["accurate_eps"], f["accurate_order"]) == (0.16, 3) and f["eps_max"] == 0.25
+    assert (f["stop_eps"], f["stop_order"]) == (0.25, 3) and f["min_gain"] == pytest.approx(2 / 3)
+    # the order-3 error at 0.25 inside its floor: that gain does not count, nothing stops
+    ref[2, 0] = 1.0
+    g = range_of_validity(eps, err, ref, [1, 2, 3], 1e-3)
+    assert np.isnan(g["stop_eps"]) and (g["min_gain"], g["min_gain_eps"]) == (pytest.approx(1.25), 0.12)
+    # a gap: meets 1e-4 at 0.08 only, not at 0.12 (so not at 0.25 either)
+    assert range_of_validity(eps, err, ref, [1, 2, 3], 1e-4)["accurate_eps"] == 0.08
+    assert np.isnan(range_of_validity(eps, err, ref, [1, 2, 3], 1e-6)["accurate_eps"])
+    rows = [
+        {"problem": "two_factor", "beta": 0.9, "comparison": "limit_slow", "window": w, "flow": f"order-{R} flow",
+         "eps": e, "error": err[R - 1, j], "reference_error": 1e-14}
+        for w in ("range", "all") for R in (1, 2, 3) for j, e in enumerate(eps)
+    ]  # fmt: skip
+    found = range_claims(pd.DataFrame(rows), range_tol=1e-3)
+    assert list(found["id"]) == [
+        "order/any_order/two_factor/beta0.9/limit_range/accurate/out_of_range",
+        "order/any_order/two_factor/beta0.9/limit_range/ladder_stops/out_of_range",
+    ]
+    assert list(found["measured"]) == [0.16, 0.25] and set(found["verdict"]) == {"out of range"}
+    assert "order 3: δ_R ≥ δ_(R−1)" in found["detail"].iloc[0]
 
 
 def test_claim_rows_check_the_reference_floor():

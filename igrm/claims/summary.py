@@ -273,6 +273,7 @@ DECIDING: dict[str, str] = {
 #: what a row measures, in words with its unit, by row id (re.search, first match); slope and
 #: paired-difference rows state their unit in their detail, which wins (:func:`quantity`)
 QUANTITIES: tuple[tuple[str, str], ...] = (
+    (r"^order/any_order/.*/limit_range/", "ε = hL0/(1−β)² of the range-of-validity finding (M27)"),
     (r"^order/higher/.*/limit/|^order/any_order/.*/limit_slow/", "fitted order p of the limit-sharpness error (∝ hᵖ)"),
     (r"^order/any_order_metric/.*/metric/", "1 if the conditions (M22) through h^(R−1) have an exact solution, else 0"),
     (r"^order/any_order_metric/.*/euclidean/", "number of nonzero coefficients of curl f_n (0: a gradient)"),

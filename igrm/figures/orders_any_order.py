@@ -157,11 +157,20 @@ def _gains(g: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["eps", "R", "gain"])
 
 
-def _limit_panel(ax, g, beta, fits) -> None:
-    """Limit-sharpness error vs ε, a line per order R, fitted orders at the ends, floor shaded."""
+def _split(g: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the fitted grid's rows, the range-of-validity rows beyond it) of one β (tidy windows
+    "all" and "range", docs/modified_flows.md (M27))."""
+    fit = g[g["window"] == "all"]
+    return fit, g[(g["window"] == "range") & ~g["eps"].isin(fit["eps"])]
+
+
+def _limit_panel(ax, g, beta, fits, range_tol) -> None:
+    """Limit-sharpness error vs ε, a line per order R on the fitted grid (fitted orders at the
+    ends), continued dashed with hollow markers over the range grid beyond it; floor shaded."""
+    fit, rng = _split(g)
     ends = _lines(
         ax,
-        g,
+        fit,
         g["problem"].iloc[0],
         beta,
         "limit_slow",
@@ -169,6 +178,20 @@ def _limit_panel(ax, g, beta, fits) -> None:
         fits,
         x="eps",
     )
+    last = {}
+    for R in _orders(rng) if len(rng) else []:
+        flow = f"order-{R} flow"
+        r = pd.concat(
+            [fit[fit["flow"] == flow].sort_values("eps").tail(1), rng[rng["flow"] == flow].sort_values("eps")]
+        )
+        ax.loglog(r["eps"], r["error"], ls="--", lw=0.8, marker="o", ms=3.5, mfc="none", color=R_COLORS.get(R, "k"))
+        last[R] = float(r["error"].iloc[-1])
+    if last:  # one legend entry for the range points (the colours are the orders')
+        ax.plot([], [], ls="--", marker="o", mfc="none", color="k", label="beyond the fitted grid (not fitted)")
+    # each fitted order is labelled at its line's visible end
+    ends = [(last.get(R, y), t, c) for R, (y, t, c) in zip(_orders(fit), ends)]
+    if range_tol is not None and len(rng):
+        ax.axhline(range_tol, color="k", ls="-.", lw=0.7, label=f"declared accuracy δ = {range_tol:g} (M27)")
     _shade_floor(ax, g["eps"], g["reference_error"], g["error"])
     ax.set_title(f"two-factor toy, β = {beta:g}", fontsize=8)
     ax.set_xlabel("ε = h L0/(1−β)²")
@@ -178,10 +201,16 @@ def _limit_panel(ax, g, beta, fits) -> None:
 
 
 def _gain_panel(ax, g, beta) -> None:
-    """The gain of each added order vs ε; circled where it is ≤ 1 (the ladder stops)."""
-    gains = _gains(g)
+    """The gain of each added order vs ε (hollow beyond the fitted grid); circled where it is
+    ≤ 1 (the ladder stops)."""
+    fit, rng = _split(g)
+    gains = _gains(pd.concat([fit, rng]))
+    beyond = gains["eps"] > (fit["eps"].max() if len(fit) else -np.inf)
     for R, gg in gains.groupby("R"):
-        ax.loglog(gg["eps"], gg["gain"], marker="o", ms=3, color=R_COLORS.get(R, "k"), label=f"order-{R} flow")
+        col = R_COLORS.get(R, "k")
+        ax.loglog(gg["eps"], gg["gain"], marker="o", ms=3, color=col, label=f"order-{R} flow")
+        out = gg[beyond[gg.index]]
+        ax.plot(out["eps"], out["gain"], ls="none", marker="o", ms=3.5, mfc="white", mec=col)
     ax.axhline(1.0, color="k", ls=":", lw=0.8, label="gain 1: one more order does not help")
     stop = gains[gains["gain"] <= 1.0]
     if len(stop):
@@ -202,11 +231,13 @@ def _gain_panel(ax, g, beta) -> None:
     log_ticks(ax, g["eps"])
 
 
-def plot_orders_any_order_limits(df: pd.DataFrame, slopes: pd.DataFrame | None):
+def plot_orders_any_order_limits(df: pd.DataFrame, slopes: pd.DataFrame | None, range_tol: float | None = None):
     """What the orders buy (docs/modified_flows.md §8.6), a column per β. Top: relative limit-
     sharpness error δ_R = |S_R/S_GD+M − 1| of the order-R flows against GD+M vs ε (log-log), a
-    line per R with its fitted order at its end, the LSODA reference floor shaded. Bottom: the
-    gain δ_{R−1}/δ_R of each added order vs ε, circled where it is ≤ 1 (the ladder stops)."""
+    line per R with its fitted order at its end, continued (dashed, hollow markers) over the
+    range-of-validity grid beyond the fitted one with the declared accuracy ``range_tol``
+    dash-dotted (M27); the reference floor (M26) shaded. Bottom: the gain δ_{R−1}/δ_R of each
+    added order vs ε, circled where it is ≤ 1 (the ladder stops)."""
     d = df[df["comparison"] == "limit_slow"]
     betas = sorted(d["beta"].unique())
     n = max(len(betas), 1)
@@ -215,7 +246,7 @@ def plot_orders_any_order_limits(df: pd.DataFrame, slopes: pd.DataFrame | None):
     fits = slope_lookup(slopes)
     for k, beta in enumerate(betas):
         g = d[d["beta"] == beta]
-        _limit_panel(axes[0, k], g, beta, fits)
+        _limit_panel(axes[0, k], g, beta, fits, range_tol)
         _gain_panel(axes[1, k], g, beta)
     legend_below(
         fig,

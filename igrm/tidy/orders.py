@@ -140,23 +140,29 @@ def _gdm3_rows(arrays, grid) -> list[dict]:
 
 
 def _limits_rows(arrays, grid) -> list[dict]:
-    """Limit sharpness of GD+M vs the flows' (docs/modified_flows.md §7.6): one row per (β, ε, flow)."""
+    """Limit sharpness of GD+M vs the flows' (docs/modified_flows.md §7.6, §8.6): one row per
+    (β, ε, flow) in window "all" (the fitted grid: every ε, or the ``fitted`` ones) and, where the
+    result has a range-of-validity grid (``in_range``, (M27)), one per range ε in window "range"
+    (never a primary window: not fitted into claims, only reported)."""
     rows = []
     Bt = np.asarray(arrays["beta"], dtype=np.float64)
     flows = [_label(v) for v in arrays["flows"]]
     comparison = _label(np.asarray(arrays["comparison"]).item()) if "comparison" in arrays else "limit"
+    windows = {"all": np.asarray(arrays.get("fitted", np.ones(Bt.size, dtype=bool)), dtype=bool)}
+    if "in_range" in arrays:
+        windows["range"] = np.asarray(arrays["in_range"], dtype=bool)
     for b in dict.fromkeys(Bt.tolist()):
         for fi, flow in enumerate(flows):
             if b == 0.0 and flow == "flow (3)":  # Δ₂ = 0 at β = 0: the same lane as "from x_0 + Δ₂"
                 continue
-            for j in np.flatnonzero(Bt == b):
+            for window, j in ((w, j) for w, m in windows.items() for j in np.flatnonzero((Bt == b) & m)):
                 rows.append(
                     {
                         "problem": grid["problem"],
                         "beta": float(b),
                         "comparison": comparison,
                         "flow": flow,
-                        "window": "all",
+                        "window": window,
                         "h": grid["h"][j],
                         "eps": float(arrays["eps"][j]),
                         "error": float(arrays["errors"][fi, j]),

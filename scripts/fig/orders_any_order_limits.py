@@ -9,7 +9,11 @@ from igrm.figures.style import save
 from igrm.pipeline.snakejob import logged, report_caption
 
 with logged(snakemake):
-    fig = plot_orders_any_order_limits(pd.read_csv(snakemake.input.errors), pd.read_csv(snakemake.input.slopes))
+    fig = plot_orders_any_order_limits(
+        pd.read_csv(snakemake.input.errors),
+        pd.read_csv(snakemake.input.slopes),
+        range_tol=snakemake.params.range_tol,
+    )
     save(
         fig, [snakemake.output.pdf, snakemake.output.png], caption=report_caption(snakemake, "orders_any_order_limits")
     )
