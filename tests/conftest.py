@@ -23,27 +23,6 @@ def pytest_runtest_teardown(item):
     _RUNNING["item"] = None
 
 
-def pytest_collection_modifyitems(config, items):
-    """The files that run Snakemake first, the most Snakemake-running tests first: pytest-xdist
-    (`-n 2 --dist loadfile`, README) hands whole files to the workers in this order
-    (pyproject: --no-loadscope-reorder; its own order, by test count, started the slowest
-    files last and left one worker running them alone). SLURM files lead: they mostly wait on
-    the scheduler, which then overlaps the other worker's files. Ties keep xdist's order
-    (more tests first), then the collection order."""
-    by_file: dict = {}
-    for i, item in enumerate(items):
-        by_file.setdefault(item.nodeid.split("::")[0], []).append((i, item))
-
-    def cost(entry):
-        name, tests = entry
-        marks = [{m.name for m in item.iter_markers()} for _, item in tests]
-        slurm = sum("slurm" in m for m in marks)
-        snakemake_runs = sum(bool({"pipeline", "slurm"} & m) for m in marks)
-        return (-slurm, -snakemake_runs, -len(tests), tests[0][0])
-
-    items[:] = [item for _, tests in sorted(by_file.items(), key=cost) for _, item in tests]
-
-
 def snakemake(*args, cwd, check=True, timeout=900, env=None, as_user=False):
     """Run this repo's workflow in ``cwd`` with the test interpreter's Snakemake (``env``: extra
     environment variables). Only from a test marked pipeline or slurm. Snakemake's job blocks
