@@ -60,6 +60,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from synthetic_data import synthetic
+
 from igrm.pipeline.io import atomic_path
 
 OUT = REPO / "benchmarks" / "out" / "gpu_check"
@@ -178,17 +180,6 @@ def _cfg(mode, **keys):
         beta=0.9,
     )
     return train_cfg(**{**base, **keys})
-
-
-def synthetic(n_train, n_test, seed=0):
-    rng = np.random.default_rng(seed)
-    return {
-        "train/images": rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8),
-        "train/labels": rng.integers(0, 10, n_train).astype(np.int64),
-        "test/images": rng.integers(0, 256, (n_test, 32, 32, 3), dtype=np.uint8),
-        "test/labels": rng.integers(0, 10, n_test).astype(np.int64),
-        "attrs": {"mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26], "num_classes": 10},
-    }
 
 
 def _train(cfg, data):

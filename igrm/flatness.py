@@ -9,7 +9,9 @@ docs/theory.md (T73)); no second procedure.
 
 - :func:`common_levels`: levels every run reaches and starts above (S6);
 - :func:`at_levels`: one run's values at those levels, each with the loss ratio of the
-  two records around its crossing (the range check of (S7)).
+  two records around its crossing (the range check of (S7));
+- :func:`by_level`: every run's values at each level, with the level's widest bracket (the
+  matched-loss claim rows, igrm.claims.eos and igrm.claims.sharpness_runs).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from .explicit_study import at_loss_level
 
@@ -58,3 +61,24 @@ def at_levels(*, loss: Sequence[float], values: Mapping[str, Sequence[float]], l
             i = int(math.ceil(r["s"]))
             bracket[j] = 1.0 if i == 0 else float(loss[i - 1] / loss[i])
     return {**out, "bracket": bracket}
+
+
+def by_level(*, runs: Sequence[tuple], quantities: Sequence[str], levels: Sequence[float]) -> list[tuple]:
+    """Per level j of ``levels``: (j, level, one row per run with its beta, seed, ``level`` j,
+    ``bracket`` and each of ``quantities`` at the level (:func:`at_levels`, (S6)), the widest
+    bracket over the runs ((S7): the level is judged only if every run's is narrow).
+    ``runs``: (β, seed, records) with the records in order, a ``loss`` column and one per
+    quantity."""
+    vals = []
+    for beta, seed, r in runs:
+        a = at_levels(loss=r["loss"].to_numpy(), values={q: r[q].to_numpy() for q in quantities}, levels=levels)
+        for j in range(len(levels)):
+            vals.append(
+                {"beta": beta, "seed": seed, "level": j, "bracket": a["bracket"][j]} | {q: a[q][j] for q in quantities}
+            )
+    v = pd.DataFrame(vals)
+    out = []
+    for j, level in enumerate(levels):
+        vj = v[v["level"] == j]
+        out.append((j, level, vj, float(vj["bracket"].max())))
+    return out

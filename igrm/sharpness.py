@@ -173,18 +173,11 @@ class Ends:
         return all(r.converged for r in (self.top, self.bottom) if math.isfinite(r.value))
 
 
-def power_ends(
-    *,
-    hvp: Callable[[Vec], Vec],
-    start: Sequence[Tensor],
-    iters: int,
-    tol: float,
-    start_product: Sequence[Tensor] | None = None,
-) -> Ends:
-    """:func:`power_iteration`'s dominant eigenvalue as the end it is: the top if it is
-    ≥ 0, else the bottom; the other end is unknown (NaN, not converged). Its magnitude is
-    the spectral-radius estimate."""
-    r = power_iteration(hvp=hvp, start=start, iters=iters, tol=tol, start_product=start_product)
+def power_ends(**power_args) -> Ends:
+    """:func:`power_iteration` (its keyword arguments, passed on as they are), its dominant
+    eigenvalue as the end it is: the top if it is ≥ 0, else the bottom; the other end is
+    unknown (NaN, not converged). Its magnitude is the spectral-radius estimate."""
+    r = power_iteration(**power_args)
     unknown = PowerResult(math.nan, r.iters, False, math.nan)
     return Ends(r, unknown) if r.value >= 0 else Ends(unknown, r)
 

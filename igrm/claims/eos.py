@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..eos import edge_summary, eos_ratio
-from ..flatness import at_levels, common_levels
+from ..flatness import by_level, common_levels
 from ..validity import epsilon_bound
 from . import FAILS, INCONCLUSIVE, OUT_OF_RANGE, REPRODUCES, frame, row
 from .cifar import slope_row
@@ -128,19 +128,9 @@ def _matched_rows(tag: str, g: pd.DataFrame, c: dict) -> list[dict]:
     levels = common_levels(losses=[r["loss"].to_numpy() for r in runs], n_levels=int(c["n_levels"]))
     if not len(levels):
         return []
-    vals = []
-    for r in runs:
-        a = at_levels(loss=r["loss"].to_numpy(), values={q: r[q].to_numpy() for q in QUANTITIES}, levels=levels)
-        for j in range(len(levels)):
-            vals.append(
-                {"beta": r["beta"].iloc[0], "seed": r["seed"].iloc[0], "level": j, "bracket": a["bracket"][j]}
-                | {q: a[q][j] for q in QUANTITIES}
-            )
-    v = pd.DataFrame(vals)
     rows = []
-    for j, level in enumerate(levels):
-        vj = v[v["level"] == j]
-        widest = float(vj["bracket"].max())
+    keyed = [(r["beta"].iloc[0], r["seed"].iloc[0], r) for r in runs]
+    for j, level, vj, widest in by_level(runs=keyed, quantities=list(QUANTITIES), levels=levels):
         for q, label in QUANTITIES.items():
             cid = f"eos/matched_loss/{tag}/{q}/level{j}"
             claim = (

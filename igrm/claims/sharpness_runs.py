@@ -30,7 +30,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..flatness import at_levels, common_levels
+from ..flatness import by_level, common_levels
 from ..pipeline.config import num
 from ..stats import bonferroni_level, equivalence_verdict, fieller, replicates_needed
 from ..tidy.runs import SETTING, close, select_finals, setting_tag
@@ -240,17 +240,9 @@ def _matched_loss_rows(base: str, where: str, gk: pd.DataFrame, points: pd.DataF
     if len(runs) < 2:
         return []
     levels = common_levels(losses=[p["loss"].to_numpy() for _, _, p in runs], n_levels=int(c["n_levels"]))
-    vals = []
-    for beta, seed, p in runs:
-        a = at_levels(loss=p["loss"].to_numpy(), values={q: p[q].to_numpy() for q in POINT_QUANTITIES}, levels=levels)
-        for j in range(len(levels)):
-            vals.append({"beta": beta, "seed": seed, "level": j, "bracket": a["bracket"][j], "status": "completed"})
-            vals[-1].update({q: a[q][j] for q in POINT_QUANTITIES})
-    v = pd.DataFrame(vals)
     rows = []
-    for j, level in enumerate(levels):
-        vj = v[v["level"] == j]
-        widest = float(vj["bracket"].max())
+    for j, level, vj, widest in by_level(runs=runs, quantities=list(POINT_QUANTITIES), levels=levels):
+        vj = vj.assign(status="completed")  # every run here completed (seed_levels reads the status)
         for q, label in POINT_QUANTITIES.items():
             cid = f"{base.replace('falls_with_beta', 'matched_loss')}/{q}/level{j}"
             claim = (
