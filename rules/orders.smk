@@ -181,7 +181,9 @@ rule claims_orders:
         ci=lookup(dpath="orders/ci", within=config),
         max_epsilon=lookup(dpath="orders/max_epsilon", within=config),
         floor_factor=lookup(dpath="orders/higher/any_order/floor_factor", within=config),
-        range_tol=lookup(dpath="orders/higher/any_order_limits/range_tol", within=config),
+        range_tol=lookup(
+            dpath="orders/higher/any_order_limits/range_tol", within=config
+        ),
     script:
         "../scripts/claims/orders.py"
 
@@ -387,6 +389,8 @@ rule fig_orders_any_order_limits:
     conda:
         "../envs/science.yaml"
     params:
-        range_tol=lookup(dpath="orders/higher/any_order_limits/range_tol", within=config),
+        range_tol=lookup(
+            dpath="orders/higher/any_order_limits/range_tol", within=config
+        ),
     script:
         "../scripts/fig/orders_any_order_limits.py"
