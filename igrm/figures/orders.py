@@ -141,6 +141,18 @@ def slope_lookup(slopes: pd.DataFrame | None):
     }
 
 
+def problem_beta_panels(axes, d: pd.DataFrame, problems, betas):
+    """(ax, problem, β, its rows) of a grid of panels, rows = problems, columns = β; a panel
+    with no rows is switched off and skipped."""
+    for pi, prob in enumerate(problems):
+        for bi, beta in enumerate(betas):
+            g = d[(d["problem"] == prob) & (d["beta"] == beta)]
+            if g.empty:
+                axes[pi, bi].set_axis_off()
+                continue
+            yield axes[pi, bi], prob, beta, g
+
+
 def plot_orders_gdm(df: pd.DataFrame, slopes: pd.DataFrame | None):
     """Log-log global error vs h, one panel per (problem, β), a line per (comparison, flow)
     on its primary window, fitted slopes in the legend, slope-1 and slope-2 triangles."""
@@ -150,31 +162,25 @@ def plot_orders_gdm(df: pd.DataFrame, slopes: pd.DataFrame | None):
     betas = sorted(d["beta"].unique())
     fig, axes = figure(max(len(problems), 1), max(len(betas), 1), width=3.9, height=3.3)
     fits = slope_lookup(slopes)
-    for pi, prob in enumerate(problems):
-        for bi, beta in enumerate(betas):
-            ax = axes[pi, bi]
-            g = d[(d["problem"] == prob) & (d["beta"] == beta)]
-            if g.empty:
-                ax.set_axis_off()
-                continue
-            ends = []
-            for (comp, flow), gg in g.groupby(["comparison", "flow"], sort=False):
-                ls, mk = _FLOW_STYLE[flow]
-                s, se = fits.get((prob, float(beta), comp, flow, PRIMARY_WINDOW[comp]), (math.nan, math.nan))
-                gg = gg.sort_values("h")
-                ax.loglog(
-                    gg["h"],
-                    gg["error"],
-                    ls=ls,
-                    marker=mk,
-                    ms=3,
-                    color=_COMP_COLORS[comp],
-                    label=f"{COMP_NAMES[comp]} vs {flow}",
-                )
-                ends.append((float(gg["error"].iloc[-1]), f"{s:.2f}", _COMP_COLORS[comp]))
-            _slope_triangles(ax, g["h"], g["error"])
-            ax.set_title(f"{PROBLEM_NAMES.get(prob, prob)}, β = {beta:g}")
-            _finish_axes(ax, g["h"], ends)
+    for ax, prob, beta, g in problem_beta_panels(axes, d, problems, betas):
+        ends = []
+        for (comp, flow), gg in g.groupby(["comparison", "flow"], sort=False):
+            ls, mk = _FLOW_STYLE[flow]
+            s, se = fits.get((prob, float(beta), comp, flow, PRIMARY_WINDOW[comp]), (math.nan, math.nan))
+            gg = gg.sort_values("h")
+            ax.loglog(
+                gg["h"],
+                gg["error"],
+                ls=ls,
+                marker=mk,
+                ms=3,
+                color=_COMP_COLORS[comp],
+                label=f"{COMP_NAMES[comp]} vs {flow}",
+            )
+            ends.append((float(gg["error"].iloc[-1]), f"{s:.2f}", _COMP_COLORS[comp]))
+        _slope_triangles(ax, g["h"], g["error"])
+        ax.set_title(f"{PROBLEM_NAMES.get(prob, prob)}, β = {beta:g}")
+        _finish_axes(ax, g["h"], ends)
     legend_below(
         fig,
         axes,

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..orders import flow_labels, gd_label
-from .orders import ERROR_LABEL, end_labels, log_ticks, slope_lookup
+from .orders import ERROR_LABEL, end_labels, log_ticks, problem_beta_panels, slope_lookup
 from .style import figure, legend_below
 
 #: one colour per order R (the ablation of order R: the same colour, dashed)
@@ -96,22 +96,16 @@ def _error_vs_h_grid(df, slopes, comp, flow_of, title):
     # one column: wider, so that the figure's legend below it fits
     fig, axes = figure(max(len(problems), 1), max(len(betas), 1), width=3.4 if len(betas) > 1 else 5.2, height=3.2)
     fits = slope_lookup(slopes)
-    for pi, prob in enumerate(problems):
-        for bi, beta in enumerate(betas):
-            ax = axes[pi, bi]
-            g = d[(d["problem"] == prob) & (d["beta"] == beta)]
-            if g.empty:
-                ax.set_axis_off()
-                continue
-            ends = _lines(ax, g, prob, beta, comp, flow_of, fits)
-            ratio = _shade_floor(ax, g["h"], g["reference_error"], g["error"])
-            r = f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.2g}"
-            floor = f"\nevery error ≥ {r}× its own reference floor" if math.isfinite(ratio) else ""
-            ax.set_title(f"{PROBLEM_NAMES.get(prob, prob)}, β = {beta:g}{floor}", fontsize=8)
-            ax.set_xlabel("step size h")
-            ax.set_ylabel(ERROR_LABEL)
-            log_ticks(ax, g["h"])
-            end_labels(ax, ends, fontsize=6)
+    for ax, prob, beta, g in problem_beta_panels(axes, d, problems, betas):
+        ends = _lines(ax, g, prob, beta, comp, flow_of, fits)
+        ratio = _shade_floor(ax, g["h"], g["reference_error"], g["error"])
+        r = f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.2g}"
+        floor = f"\nevery error ≥ {r}× its own reference floor" if math.isfinite(ratio) else ""
+        ax.set_title(f"{PROBLEM_NAMES.get(prob, prob)}, β = {beta:g}{floor}", fontsize=8)
+        ax.set_xlabel("step size h")
+        ax.set_ylabel(ERROR_LABEL)
+        log_ticks(ax, g["h"])
+        end_labels(ax, ends, fontsize=6)
     legend_below(fig, axes, ncol=1 if len(betas) < 2 else 2, fontsize=7.5, title=title)
     return fig
 
